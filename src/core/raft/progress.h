@@ -1,0 +1,88 @@
+// The leader's view of one follower's log (thesis 3.5 nextIndex/matchIndex), plus flow control.
+//
+//   kProbe: next is a guess; at most one Append is outstanding until the follower answers.
+//   kReplicate: next advances optimistically; Appends pipeline up to a bounded window
+//               (messages and bytes) of unacknowledged data (thesis 10.2.2).
+//   kSnapshot: the follower needs entries we compacted; a chunked snapshot is in flight.
+#pragma once
+
+#include <cstdint>
+#include <algorithm>
+#include <deque>
+
+#include "core/raft/types.h"
+
+namespace synod::raft {
+
+enum class ProgressState : uint8_t { kProbe, kReplicate, kSnapshot };
+const char* to_string(ProgressState s);
+
+struct Progress {
+  Index match;
+  Index next{1};
+  ProgressState state = ProgressState::kProbe;
+  bool probe_sent = false;  // kProbe: an Append is outstanding
+  bool recent_active = false;  // heard from since the last check-quorum round
+  bool learner = false;
+  uint64_t last_ack_sent_tick = 0;  // leader tick at which the last acknowledged heartbeat left
+
+  // kReplicate: unacknowledged Appends, as (last index, bytes) in send order.
+  std::deque<std::pair<Index, uint64_t>> inflight;
+  uint64_t inflight_bytes = 0;
+
+  // kSnapshot: the snapshot being sent and how much of it the follower confirmed.
+  Index snapshot_index;
+  uint64_t snapshot_offset = 0;
+  bool snapshot_chunk_outstanding = false;
+
+  bool window_full(uint32_t max_msgs, uint64_t max_bytes) const {
+    return inflight.size() >= max_msgs || inflight_bytes >= max_bytes;
+  }
+  void add_inflight(Index last, uint64_t bytes) {
+    inflight.emplace_back(last, bytes);
+    inflight_bytes += bytes;
+  }
+  // Frees every window slot up to and including `index`.
+  void free_inflight_to(Index index) {
+    while (!inflight.empty() && inflight.front().first <= index) {
+      inflight_bytes -= inflight.front().second;
+      inflight.pop_front();
+    }
+  }
+  void become_probe() {
+    // thesis 3.5: after a snapshot, continue right after it.
+    next = state == ProgressState::kSnapshot ? std::max(match + 1, snapshot_index + 1) : match + 1;
+    state = ProgressState::kProbe;
+    probe_sent = false;
+    inflight.clear();
+    inflight_bytes = 0;
+  }
+  void become_replicate() {
+    state = ProgressState::kReplicate;
+    next = match + 1;
+    probe_sent = false;
+    inflight.clear();
+    inflight_bytes = 0;
+  }
+  void become_snapshot(Index index) {
+    state = ProgressState::kSnapshot;
+    snapshot_index = index;
+    snapshot_offset = 0;
+    snapshot_chunk_outstanding = false;
+    inflight.clear();
+    inflight_bytes = 0;
+  }
+  // Records an acknowledgement of everything up to `index`. Returns true if match advanced.
+  bool maybe_update(Index index) {
+    bool updated = false;
+    if (index > match) {
+      match = index;
+      updated = true;
+      probe_sent = false;
+    }
+    next = std::max(next, index + 1);
+    return updated;
+  }
+};
+
+}  // namespace synod::raft

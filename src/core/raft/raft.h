@@ -1,0 +1,226 @@
+// The Raft consensus core: a deterministic state machine with the Ready/Advance contract.
+//
+// A Raft value takes inputs (tick, step(message), propose, read_index, conf changes, advance)
+// and hands back outputs through ready(): state to persist, messages to send, committed entries
+// to apply, and read states. It does no I/O and owns no threads; time is ticks and randomness
+// comes from the seed in Config. Not thread-safe: one driver owns one instance.
+//
+// Section numbers refer to Diego Ongaro's dissertation "Consensus: Bridging Theory and
+// Practice" (2014), cited as "thesis".
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/rand.h"
+#include "core/raft/conf.h"
+#include "core/raft/log.h"
+#include "core/raft/progress.h"
+#include "core/raft/types.h"
+
+namespace synod::raft {
+
+// Known bugs that tests plant to prove that the simulator's checkers catch them. All false in
+// production; nothing outside tests sets them.
+struct PlantedBugs {
+  bool vote_without_log_check = false;        // thesis 3.6.1 election restriction skipped
+  bool commit_previous_term_by_count = false;  // thesis 3.6.2 rule skipped
+  bool vote_before_persist = false;           // vote answered before the vote is durable
+  bool read_index_without_quorum = false;     // thesis 6.4 step 3 (leadership check) skipped
+};
+
+enum class ReadMode : uint8_t {
+  kReadIndex,  // thesis 6.4: confirm leadership with a heartbeat round (default)
+  kLease,      // thesis 6.4.1: serve from a leader lease; assumes bounded clock drift
+};
+
+struct Config {
+  NodeId id;
+  uint64_t seed = 1;  // randomized election timeouts draw from this
+  // Membership for a fresh node (no snapshot, no log). Every founding member passes the same
+  // list; a node that joins later passes an empty one and learns its membership from the leader.
+  ConfState initial_conf;
+  Index applied;  // last index the state machine already holds (e.g. from a snapshot)
+
+  uint32_t election_ticks = 10;  // a follower campaigns after [election, 2*election) ticks
+  uint32_t heartbeat_ticks = 1;
+  bool pre_vote = true;      // thesis 9.6
+  bool check_quorum = true;  // thesis 6.2: a leader without a quorum steps down
+  ReadMode read_mode = ReadMode::kReadIndex;
+  // Lease reads assume no clock runs faster than another by more than this many ticks per
+  // election timeout; the lease is (election_ticks - lease_drift_ticks) from the send of the
+  // heartbeat a quorum acknowledged.
+  uint32_t lease_drift_ticks = 2;
+
+  uint32_t max_inflight_msgs = 64;          // pipelining window per follower, in messages
+  uint64_t max_inflight_bytes = 1 << 20;    // and in bytes
+  uint64_t max_msg_bytes = 64 << 10;        // entries per Append message, in bytes
+  uint64_t snapshot_chunk_bytes = 64 << 10;  // InstallSnapshot chunk size
+  bool forward_proposals = true;            // followers forward proposals to the leader
+
+  PlantedBugs bugs;
+};
+
+// State a node restarts from: what its driver made durable.
+struct Persisted {
+  HardState hard_state;
+  std::optional<Snapshot> snapshot;
+  std::vector<Entry> entries;  // contiguous, starting right after the snapshot (or at 1)
+};
+
+enum class Status : uint8_t {
+  kOk,
+  kForwarded,         // sent to the leader; the outcome shows up in this node's log if it lands
+  kNoLeader,          // no known leader to forward to
+  kNotLeader,         // forwarding disabled; leader() names the leader if known
+  kTransferring,      // leadership transfer in progress; retry shortly
+  kConfChangePending,  // another membership change is not yet committed
+  kNotReady,          // leader has not yet committed an entry in its term (thesis 4.1 fix)
+  kLearnerBehind,     // promoting a learner whose log is not caught up
+  kInvalid,           // argument makes no sense (unknown node, already a member, ...)
+};
+const char* to_string(Status s);
+
+struct ProposeResult {
+  Status status = Status::kOk;
+  Index index;  // where the entry was appended (kOk only)
+  Term term;
+};
+
+class Raft {
+ public:
+  Raft(const Config& config, const Persisted& persisted);
+
+  // Inputs.
+  void tick();
+  void step(const Message& m);
+  ProposeResult propose(std::string data);
+  ProposeResult propose_conf_change(const ConfChange& change);
+  // Asks for a linearizable read. The answer arrives as a ReadState with the same context
+  // in a later Ready; reads may be dropped on leader change, so callers time out and retry.
+  Status read_index(uint64_t context);
+  Status transfer_leadership(NodeId target);
+  // Replaces the log prefix up to `index` (which must be applied) with a snapshot image.
+  void compact(Index index, std::string snapshot_data);
+
+  // Outputs.
+  bool has_ready() const;
+  Ready ready();
+  void advance();
+
+  // Observers (for drivers, tests and invariant checkers).
+  NodeId id() const { return cfg_.id; }
+  Role role() const { return role_; }
+  Term term() const { return term_; }
+  NodeId vote() const { return vote_; }
+  NodeId leader() const { return leader_; }
+  const RaftLog& log() const { return log_; }
+  const ConfState& conf() const { return conf_; }
+  HardState hard_state() const { return {term_, vote_, log_.committed()}; }
+  const Progress* progress(NodeId peer) const;
+  NodeId transferee() const { return transferee_; }
+
+ private:
+  // Role transitions.
+  void become_follower(Term term, NodeId leader);
+  void become_pre_candidate();
+  void become_candidate();
+  void become_leader();
+  void campaign(bool pre_vote, bool transfer);
+  void reset(Term term);
+
+  // Message handling.
+  void step_leader(const Message& m);
+  void step_candidate(const Message& m);
+  void step_follower(const Message& m);
+  void handle_vote_request(const Message& m);
+  void handle_append(const Message& m);
+  void handle_heartbeat(const Message& m);
+  void handle_snapshot_chunk(const Message& m);
+  void handle_append_resp(const Message& m);
+  void handle_heartbeat_resp(const Message& m);
+  void handle_snapshot_resp(const Message& m);
+  void handle_forward_read(const Message& m);
+  bool in_lease() const;
+
+  // Leader replication.
+  void broadcast_append();
+  void broadcast_heartbeat(uint64_t context);
+  bool send_append(NodeId to, bool allow_empty);
+  void send_snapshot_chunk(NodeId to);
+  void send_heartbeat(NodeId to, uint64_t context);
+  bool maybe_commit();
+  void append_as_leader(std::vector<Entry> entries);
+  void check_quorum_or_step_down();
+  void maybe_send_timeout_now(NodeId to);
+
+  // Reads.
+  void start_read(uint64_t context, NodeId requester);
+  void answer_read(uint64_t context, NodeId requester, Index index);
+  void release_pending_reads();
+  bool lease_valid() const;
+
+  // Membership.
+  void on_log_changed();
+  void apply_conf(const ConfState& conf);
+  size_t quorum() const { return conf_.voters.size() / 2 + 1; }
+  bool promotable() const { return conf_.is_voter(cfg_.id); }
+  bool committed_in_current_term() const;
+
+  void send(Message m);
+  void reset_randomized_timeout();
+  void assert_invariants() const;
+
+  Config cfg_;
+  Rng rng_;
+  RaftLog log_;
+  ConfState conf_;
+
+  Term term_;
+  NodeId vote_ = kNoNode;
+  NodeId leader_ = kNoNode;
+  Role role_ = Role::kFollower;
+
+  uint32_t election_elapsed_ = 0;
+  uint32_t heartbeat_elapsed_ = 0;
+  uint32_t randomized_timeout_ = 0;
+  uint64_t now_ticks_ = 0;  // local tick counter for leases
+
+  std::map<NodeId, bool> votes_;  // candidate: who answered, and how
+  std::map<NodeId, Progress> progress_;  // leader: one per member other than self
+  NodeId transferee_ = kNoNode;
+  uint32_t transfer_elapsed_ = 0;
+
+  // ReadIndex (thesis 6.4).
+  struct PendingRead {
+    uint64_t context;
+    NodeId requester;  // self or a follower that forwarded the read
+    Index index;
+    std::map<NodeId, bool> acks;
+    uint64_t seq;  // heartbeat round that confirms it
+  };
+  std::deque<PendingRead> pending_reads_;
+  std::vector<std::pair<uint64_t, NodeId>> reads_before_commit_;  // waiting for a term commit
+  uint64_t read_seq_ = 0;
+  std::vector<ReadState> read_states_;
+
+  // Follower: snapshot being received in chunks.
+  std::optional<Snapshot> incoming_snapshot_;
+
+  // Ready bookkeeping.
+  std::vector<Message> msgs_;
+  std::vector<Message> immediate_msgs_;
+  HardState last_emitted_hs_;
+  bool ready_outstanding_ = false;
+  std::optional<Snapshot> snapshot_to_persist_;
+  Index ready_last_;
+  Term ready_last_term_;
+  Index ready_applied_;
+  std::optional<Index> ready_snapshot_index_;
+};
+
+}  // namespace synod::raft

@@ -1,0 +1,185 @@
+// Value types of the Raft core: strong ids, log entries, messages, and the Ready batch.
+//
+// Everything here is a plain value: no I/O, no clocks, no threads. The same types are used by
+// the server runtime and by the simulator, which is what lets the simulator prove the code
+// that production runs.
+#pragma once
+
+#include <compare>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace synod::raft {
+
+// A tagged integer: a Term cannot be passed where an Index is expected.
+template <typename Tag>
+struct Tagged {
+  uint64_t value = 0;
+  constexpr Tagged() = default;
+  constexpr explicit Tagged(uint64_t v) : value(v) {}
+  constexpr auto operator<=>(const Tagged&) const = default;
+  constexpr Tagged operator+(uint64_t n) const { return Tagged(value + n); }
+  constexpr Tagged operator-(uint64_t n) const { return Tagged(value - n); }
+  constexpr uint64_t operator-(Tagged other) const { return value - other.value; }
+  Tagged& operator++() {
+    ++value;
+    return *this;
+  }
+  friend std::ostream& operator<<(std::ostream& os, Tagged t) { return os << t.value; }
+};
+
+struct TermTag {};
+struct IndexTag {};
+struct NodeIdTag {};
+using Term = Tagged<TermTag>;
+using Index = Tagged<IndexTag>;
+using NodeId = Tagged<NodeIdTag>;
+
+inline constexpr NodeId kNoNode{0};
+
+enum class EntryType : uint8_t {
+  kNormal = 0,      // application command
+  kConfChange = 1,  // data is an encoded ConfChange (see conf.h)
+};
+
+struct Entry {
+  Term term;
+  Index index;
+  EntryType type = EntryType::kNormal;
+  std::string data;  // empty data on a kNormal entry is the leader's no-op (thesis 6.4)
+
+  bool operator==(const Entry&) const = default;
+};
+
+// The durable vote and term (thesis 3.8: currentTerm and votedFor are persisted before any
+// message that depends on them leaves), plus the commit index as a recovery hint.
+struct HardState {
+  Term term;
+  NodeId vote = kNoNode;
+  Index commit;
+
+  bool operator==(const HardState&) const = default;
+};
+
+// The membership: voters count toward quorums, learners only receive the log.
+struct ConfState {
+  std::vector<NodeId> voters;
+  std::vector<NodeId> learners;
+
+  bool operator==(const ConfState&) const = default;
+  bool is_voter(NodeId id) const;
+  bool is_learner(NodeId id) const;
+  bool contains(NodeId id) const { return is_voter(id) || is_learner(id); }
+};
+
+struct SnapshotMeta {
+  Index index;  // last index covered by the snapshot
+  Term term;    // term of the entry at `index`
+  ConfState conf;
+
+  bool operator==(const SnapshotMeta&) const = default;
+};
+
+struct Snapshot {
+  SnapshotMeta meta;
+  std::string data;  // opaque state-machine image
+
+  bool operator==(const Snapshot&) const = default;
+};
+
+enum class MessageType : uint8_t {
+  kPreVote,          // thesis 9.6: a trial election that does not disturb terms
+  kPreVoteResp,
+  kVote,             // RequestVote (thesis 3.4)
+  kVoteResp,
+  kAppend,           // AppendEntries with entries (thesis 3.5)
+  kAppendResp,
+  kHeartbeat,        // empty AppendEntries carrying commit and a ReadIndex context
+  kHeartbeatResp,
+  kSnapshot,         // one chunk of InstallSnapshot (thesis 5.3, figure 5.3)
+  kSnapshotResp,     // acknowledges a chunk (or rejects a stale transfer)
+  kTimeoutNow,       // leadership transfer (thesis 3.10)
+  kForwardPropose,   // follower forwards client proposals to the leader
+  kForwardRead,      // follower asks the leader for a read index (thesis 6.4.1)
+  kForwardReadResp,  // leader answers the read index to the follower
+};
+
+const char* to_string(MessageType t);
+
+struct Message {
+  MessageType type = MessageType::kAppend;
+  NodeId from;
+  NodeId to;
+  Term term;  // sender's term; 0 for local/forwarded messages that carry no term meaning
+
+  // Append / Vote / Snapshot fields.
+  Index log_index;  // Append: index preceding `entries`; Vote: candidate's last index
+  Term log_term;    // term at log_index
+  Index commit;
+  std::vector<Entry> entries;
+
+  // Responses.
+  bool reject = false;
+  Index reject_hint;  // AppendResp on reject: follower's hint for fast backtracking (thesis 5.3)
+  Term reject_hint_term;
+
+  // Vote requests issued by a leadership transfer bypass leader stickiness (thesis 3.10).
+  bool transfer = false;
+
+  // ReadIndex: opaque request context echoed through heartbeats and responses.
+  uint64_t context = 0;
+
+  // Snapshot chunks.
+  SnapshotMeta snapshot_meta;
+  uint64_t snapshot_offset = 0;
+  uint64_t snapshot_total = 0;
+  std::string snapshot_chunk;
+  bool snapshot_done = false;  // last chunk
+
+  // Approximate size in bytes for flow control.
+  uint64_t byte_size() const;
+};
+
+// A linearizable read is ready once the local state machine has applied `index`.
+struct ReadState {
+  uint64_t context = 0;
+  Index index;
+};
+
+enum class Role : uint8_t { kFollower, kPreCandidate, kCandidate, kLeader };
+const char* to_string(Role r);
+
+// Ready is the batch of work the core hands to its driver (the etcd-io/raft contract):
+//   1. persist `snapshot` (if any), then `entries` (appended after truncating any suffix that
+//      starts at entries.front().index), then `hard_state`, and fsync;
+//   2. only then send `messages`;
+//   3. apply `committed` in order (they are already durable on a quorum);
+//   4. call Advance().
+// `immediate_messages` hold no state and may go out at once (before the fsync).
+struct Ready {
+  std::optional<HardState> hard_state;
+  std::vector<Entry> entries;
+  std::optional<Snapshot> snapshot;
+  std::vector<Message> messages;
+  std::vector<Message> immediate_messages;
+  std::vector<Entry> committed;
+  std::vector<ReadState> read_states;
+
+  bool empty() const {
+    return !hard_state && entries.empty() && !snapshot && messages.empty() &&
+           immediate_messages.empty() && committed.empty() && read_states.empty();
+  }
+};
+
+}  // namespace synod::raft
+
+template <typename Tag>
+struct std::hash<synod::raft::Tagged<Tag>> {
+  size_t operator()(synod::raft::Tagged<Tag> t) const noexcept {
+    return std::hash<uint64_t>{}(t.value);
+  }
+};
