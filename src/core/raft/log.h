@@ -18,8 +18,7 @@ class RaftLog {
  public:
   RaftLog() = default;
   // Restores from durable state. Precondition: entries are contiguous from snapshot.index + 1.
-  RaftLog(const SnapshotMeta& snapshot, std::vector<Entry> entries, Index committed,
-          Index applied);
+  RaftLog(const SnapshotMeta& snapshot, std::vector<Entry> entries, Index committed, Index applied);
 
   Index first_index() const { return snapshot_.index + 1; }
   Index last_index() const { return snapshot_.index + entries_.size(); }

@@ -6,8 +6,8 @@
 //   kSnapshot: the follower needs entries we compacted; a chunked snapshot is in flight.
 #pragma once
 
-#include <cstdint>
 #include <algorithm>
+#include <cstdint>
 #include <deque>
 
 #include "core/raft/types.h"
@@ -21,7 +21,7 @@ struct Progress {
   Index match;
   Index next{1};
   ProgressState state = ProgressState::kProbe;
-  bool probe_sent = false;  // kProbe: an Append is outstanding
+  bool probe_sent = false;     // kProbe: an Append is outstanding
   bool recent_active = false;  // heard from since the last check-quorum round
   bool learner = false;
   uint64_t last_ack_sent_tick = 0;  // leader tick at which the last acknowledged heartbeat left

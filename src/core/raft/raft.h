@@ -16,21 +16,21 @@
 #include <string>
 #include <vector>
 
-#include "core/rand.h"
 #include "core/raft/conf.h"
 #include "core/raft/log.h"
 #include "core/raft/progress.h"
 #include "core/raft/types.h"
+#include "core/rand.h"
 
 namespace synod::raft {
 
 // Known bugs that tests plant to prove that the simulator's checkers catch them. All false in
 // production; nothing outside tests sets them.
 struct PlantedBugs {
-  bool vote_without_log_check = false;        // thesis 3.6.1 election restriction skipped
+  bool vote_without_log_check = false;         // thesis 3.6.1 election restriction skipped
   bool commit_previous_term_by_count = false;  // thesis 3.6.2 rule skipped
-  bool vote_before_persist = false;           // vote answered before the vote is durable
-  bool read_index_without_quorum = false;     // thesis 6.4 step 3 (leadership check) skipped
+  bool vote_before_persist = false;            // vote answered before the vote is durable
+  bool read_index_without_quorum = false;      // thesis 6.4 step 3 (leadership check) skipped
 };
 
 enum class ReadMode : uint8_t {
@@ -56,11 +56,11 @@ struct Config {
   // heartbeat a quorum acknowledged.
   uint32_t lease_drift_ticks = 2;
 
-  uint32_t max_inflight_msgs = 64;          // pipelining window per follower, in messages
-  uint64_t max_inflight_bytes = 1 << 20;    // and in bytes
-  uint64_t max_msg_bytes = 64 << 10;        // entries per Append message, in bytes
+  uint32_t max_inflight_msgs = 64;           // pipelining window per follower, in messages
+  uint64_t max_inflight_bytes = 1 << 20;     // and in bytes
+  uint64_t max_msg_bytes = 64 << 10;         // entries per Append message, in bytes
   uint64_t snapshot_chunk_bytes = 64 << 10;  // InstallSnapshot chunk size
-  bool forward_proposals = true;            // followers forward proposals to the leader
+  bool forward_proposals = true;             // followers forward proposals to the leader
 
   PlantedBugs bugs;
 };
@@ -74,14 +74,14 @@ struct Persisted {
 
 enum class Status : uint8_t {
   kOk,
-  kForwarded,         // sent to the leader; the outcome shows up in this node's log if it lands
-  kNoLeader,          // no known leader to forward to
-  kNotLeader,         // forwarding disabled; leader() names the leader if known
-  kTransferring,      // leadership transfer in progress; retry shortly
+  kForwarded,          // sent to the leader; the outcome shows up in this node's log if it lands
+  kNoLeader,           // no known leader to forward to
+  kNotLeader,          // forwarding disabled; leader() names the leader if known
+  kTransferring,       // leadership transfer in progress; retry shortly
   kConfChangePending,  // another membership change is not yet committed
-  kNotReady,          // leader has not yet committed an entry in its term (thesis 4.1 fix)
-  kLearnerBehind,     // promoting a learner whose log is not caught up
-  kInvalid,           // argument makes no sense (unknown node, already a member, ...)
+  kNotReady,           // leader has not yet committed an entry in its term (thesis 4.1 fix)
+  kLearnerBehind,      // promoting a learner whose log is not caught up
+  kInvalid,            // argument makes no sense (unknown node, already a member, ...)
 };
 const char* to_string(Status s);
 
@@ -104,8 +104,10 @@ class Raft {
   // in a later Ready; reads may be dropped on leader change, so callers time out and retry.
   Status read_index(uint64_t context);
   Status transfer_leadership(NodeId target);
-  // Replaces the log prefix up to `index` (which must be applied) with a snapshot image.
-  void compact(Index index, std::string snapshot_data);
+  // Replaces the log prefix up to `index` (which must be applied) with a snapshot image and
+  // returns its metadata; the driver persists the snapshot before dropping durable entries.
+  // Returns nullopt (and does nothing) if `index` is not past the current snapshot.
+  std::optional<SnapshotMeta> compact(Index index, std::string snapshot_data);
 
   // Outputs.
   bool has_ready() const;
@@ -132,8 +134,12 @@ class Raft {
   void become_leader();
   void campaign(bool pre_vote, bool transfer);
   void reset(Term term);
+  void tick_election();
+  void tick_heartbeat();
+  void poll(const Message& m);
 
   // Message handling.
+  bool step_term(const Message& m);
   void step_leader(const Message& m);
   void step_candidate(const Message& m);
   void step_follower(const Message& m);
@@ -141,10 +147,11 @@ class Raft {
   void handle_append(const Message& m);
   void handle_heartbeat(const Message& m);
   void handle_snapshot_chunk(const Message& m);
+  void install_snapshot(Snapshot snapshot);
   void handle_append_resp(const Message& m);
+  void handle_append_reject(Progress& pr, const Message& m);
   void handle_heartbeat_resp(const Message& m);
   void handle_snapshot_resp(const Message& m);
-  void handle_forward_read(const Message& m);
   bool in_lease() const;
 
   // Leader replication.
@@ -154,9 +161,10 @@ class Raft {
   void send_snapshot_chunk(NodeId to);
   void send_heartbeat(NodeId to, uint64_t context);
   bool maybe_commit();
-  void append_as_leader(std::vector<Entry> entries);
+  Index append_as_leader(EntryType type, std::string data);
   void check_quorum_or_step_down();
   void maybe_send_timeout_now(NodeId to);
+  void on_commit_advanced();
 
   // Reads.
   void start_read(uint64_t context, NodeId requester);
@@ -165,13 +173,16 @@ class Raft {
   bool lease_valid() const;
 
   // Membership.
-  void on_log_changed();
+  void on_log_changed(Index from);
+  ConfState conf_at(Index index) const;
   void apply_conf(const ConfState& conf);
   size_t quorum() const { return conf_.voters.size() / 2 + 1; }
   bool promotable() const { return conf_.is_voter(cfg_.id); }
   bool committed_in_current_term() const;
+  Index quorum_index(const std::vector<std::pair<NodeId, Index>>& values) const;
 
   void send(Message m);
+  Message make(MessageType type, NodeId to) const;
   void reset_randomized_timeout();
   void assert_invariants() const;
 
@@ -179,6 +190,9 @@ class Raft {
   Rng rng_;
   RaftLog log_;
   ConfState conf_;
+  ConfState base_conf_;  // configuration at the snapshot (or the initial one)
+  Index conf_index_;     // log index of the entry that defined conf_ (or the snapshot index)
+  std::optional<Snapshot> local_snapshot_;  // the image behind log_.snapshot(), for followers
 
   Term term_;
   NodeId vote_ = kNoNode;
@@ -188,20 +202,21 @@ class Raft {
   uint32_t election_elapsed_ = 0;
   uint32_t heartbeat_elapsed_ = 0;
   uint32_t randomized_timeout_ = 0;
-  uint64_t now_ticks_ = 0;  // local tick counter for leases
+  uint64_t now_ticks_ = 1;  // local tick counter for leases; 0 means "never"
 
-  std::map<NodeId, bool> votes_;  // candidate: who answered, and how
+  std::map<NodeId, bool> votes_;         // candidate: who answered, and how
   std::map<NodeId, Progress> progress_;  // leader: one per member other than self
   NodeId transferee_ = kNoNode;
-  uint32_t transfer_elapsed_ = 0;
+  bool lease_revoked_ = false;      // a TimeoutNow left in this term: no more lease reads
+  bool pending_broadcast_ = false;  // proposals wait for ready() so they travel in one batch
 
   // ReadIndex (thesis 6.4).
   struct PendingRead {
     uint64_t context;
     NodeId requester;  // self or a follower that forwarded the read
     Index index;
-    std::map<NodeId, bool> acks;
     uint64_t seq;  // heartbeat round that confirms it
+    std::map<NodeId, bool> acks;
   };
   std::deque<PendingRead> pending_reads_;
   std::vector<std::pair<uint64_t, NodeId>> reads_before_commit_;  // waiting for a term commit
@@ -220,7 +235,6 @@ class Raft {
   Index ready_last_;
   Term ready_last_term_;
   Index ready_applied_;
-  std::optional<Index> ready_snapshot_index_;
 };
 
 }  // namespace synod::raft

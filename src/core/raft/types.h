@@ -92,13 +92,13 @@ struct Snapshot {
 };
 
 enum class MessageType : uint8_t {
-  kPreVote,          // thesis 9.6: a trial election that does not disturb terms
+  kPreVote,  // thesis 9.6: a trial election that does not disturb terms
   kPreVoteResp,
-  kVote,             // RequestVote (thesis 3.4)
+  kVote,  // RequestVote (thesis 3.4)
   kVoteResp,
-  kAppend,           // AppendEntries with entries (thesis 3.5)
+  kAppend,  // AppendEntries with entries (thesis 3.5)
   kAppendResp,
-  kHeartbeat,        // empty AppendEntries carrying commit and a ReadIndex context
+  kHeartbeat,  // empty AppendEntries carrying commit and a ReadIndex context
   kHeartbeatResp,
   kSnapshot,         // one chunk of InstallSnapshot (thesis 5.3, figure 5.3)
   kSnapshotResp,     // acknowledges a chunk (or rejects a stale transfer)
@@ -132,6 +132,8 @@ struct Message {
 
   // ReadIndex: opaque request context echoed through heartbeats and responses.
   uint64_t context = 0;
+  // Heartbeats: the leader's local tick at send, echoed back; lease reads count from it.
+  uint64_t sent_tick = 0;
 
   // Snapshot chunks.
   SnapshotMeta snapshot_meta;
