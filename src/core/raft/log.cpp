@@ -80,9 +80,16 @@ std::optional<Index> RaftLog::maybe_append(Index prev_index, Term prev_term,
     return maybe_append(p, snapshot_.term, rest);
   }
   if (!match_term(prev_index, prev_term)) return std::nullopt;
+  for (size_t k = 0; k < entries.size(); ++k) {
+    // Entries must be contiguous after prev_index; anything else is a malformed message.
+    if (entries[k].index != prev_index + (k + 1)) return std::nullopt;
+  }
   for (const Entry& e : entries) {
     auto t = term(e.index);
     if (t == e.term) continue;
+    // A conflict at or below the commit index can only come from a broken or malicious peer
+    // (Leader Completeness); refuse it rather than lose a committed entry.
+    if (t.has_value() && e.index <= committed_) return std::nullopt;
     if (t.has_value()) truncate_after(e.index - 1);
     assert(e.index == last_index() + 1);
     entries_.push_back(e);
