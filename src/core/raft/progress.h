@@ -49,6 +49,11 @@ struct Progress {
       inflight.pop_front();
     }
   }
+  void free_first() {
+    if (inflight.empty()) return;
+    inflight_bytes -= inflight.front().second;
+    inflight.pop_front();
+  }
   void become_probe() {
     // thesis 3.5: after a snapshot, continue right after it.
     next = state == ProgressState::kSnapshot ? std::max(match + 1, snapshot_index + 1) : match + 1;

@@ -642,6 +642,12 @@ void Raft::handle_heartbeat_resp(const Message& m) {
   pr.recent_active = true;
   pr.last_ack_sent_tick = std::max(pr.last_ack_sent_tick, m.sent_tick);
   if (pr.state == ProgressState::kProbe) pr.probe_sent = false;
+  // A lost Append would otherwise hold its window slot forever: the heartbeat answer proves the
+  // follower is reachable, so free one slot and let the next Append find out where it stands.
+  if (pr.state == ProgressState::kReplicate &&
+      pr.window_full(cfg_.max_inflight_msgs, cfg_.max_inflight_bytes)) {
+    pr.free_first();
+  }
   if (pr.state == ProgressState::kSnapshot) pr.snapshot_chunk_outstanding = false;  // resend
   if (pr.match < log_.last_index() || pr.state == ProgressState::kSnapshot) {
     send_append(m.from, false);

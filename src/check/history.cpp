@@ -1,0 +1,56 @@
+#include "check/history.h"
+
+#include <sstream>
+
+namespace synod::check {
+
+const char* to_string(OpKind k) {
+  switch (k) {
+    case OpKind::kGet:
+      return "get";
+    case OpKind::kPut:
+      return "put";
+    case OpKind::kCas:
+      return "cas";
+  }
+  return "?";
+}
+
+const char* to_string(Outcome o) {
+  switch (o) {
+    case Outcome::kOk:
+      return "ok";
+    case Outcome::kFail:
+      return "fail";
+    case Outcome::kInfo:
+      return "info";
+  }
+  return "?";
+}
+
+std::string to_string(const Operation& op) {
+  std::ostringstream os;
+  os << "#" << op.id << " c" << op.client << " [" << op.invoke_time << ", ";
+  if (op.outcome == Outcome::kInfo) {
+    os << "?";
+  } else {
+    os << op.complete_time;
+  }
+  os << "] " << to_string(op.kind) << " " << op.key;
+  switch (op.kind) {
+    case OpKind::kGet:
+      if (op.outcome == Outcome::kOk) os << " -> " << (op.output ? *op.output : "<absent>");
+      break;
+    case OpKind::kPut:
+      os << " = " << op.value;
+      break;
+    case OpKind::kCas:
+      os << " " << op.expected << " -> " << op.value;
+      if (op.outcome == Outcome::kOk) os << (op.cas_succeeded ? " (swapped)" : " (mismatch)");
+      break;
+  }
+  os << " " << to_string(op.outcome);
+  return os.str();
+}
+
+}  // namespace synod::check

@@ -1,0 +1,33 @@
+// Client histories: operations with invocation and completion times and their outcomes.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace synod::check {
+
+enum class OpKind : uint8_t { kGet, kPut, kCas };
+// ok: took effect with the recorded output; fail: definitely did not take effect;
+// info: indeterminate — may take effect at any time after invocation, or never.
+enum class Outcome : uint8_t { kOk, kFail, kInfo };
+
+struct Operation {
+  uint64_t id = 0;      // unique within the history
+  uint32_t client = 0;  // process id
+  OpKind kind = OpKind::kGet;
+  std::string key;
+  std::string value;     // put: value written; cas: new value
+  std::string expected;  // cas: value compared against
+  uint64_t invoke_time = 0;
+  uint64_t complete_time = 0;  // ignored for kInfo (treated as +infinity)
+  Outcome outcome = Outcome::kOk;
+  std::optional<std::string> output;  // get (ok): value read; nullopt = key absent
+  bool cas_succeeded = false;         // cas (ok): the compare matched and the write happened
+};
+
+const char* to_string(OpKind k);
+const char* to_string(Outcome o);
+std::string to_string(const Operation& op);  // one human-readable line
+
+}  // namespace synod::check

@@ -1,0 +1,87 @@
+// The deterministic simulator: 3 to 7 nodes of the real Raft core, a key-value workload, and a
+// seeded schedule of faults, all on one thread in virtual time. One seed gives one run, byte for
+// byte: every random draw comes from generators forked from the seed, and events at the same
+// virtual instant run in the order they were scheduled.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <ostream>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "check/linearizability.h"
+#include "check/raft_invariants.h"
+#include "core/raft/raft.h"
+
+namespace synod::sim {
+
+enum class Fault : uint8_t {
+  kPartition,   // halves, majority/minority, bridge, majorities-ring, isolated leader
+  kCrash,       // kill a node (un-fsynced writes lost), restart it later
+  kPause,       // freeze a node (SIGSTOP-like), resume it later
+  kLoss,        // drop a share of messages
+  kDuplicate,   // deliver a share of messages twice
+  kReorder,     // wide latency jitter
+  kLatency,     // slow links
+  kDrift,       // per-node tick-rate skew
+  kTopology,    // route over a ring, star or tree instead of a full mesh
+  kMembership,  // remove a voter, re-add it as a learner, promote it
+  kTransfer,    // leadership transfer to a random voter
+};
+const char* to_string(Fault f);
+// Parses "partition,crash" (or "all", "none"). On error returns false and sets `error`.
+bool parse_faults(const std::string& list, std::set<Fault>& out, std::string& error);
+std::string fault_list(const std::set<Fault>& faults);
+
+// Names of the bugs that tests plant (raft::PlantedBugs).
+bool parse_bug(const std::string& name, raft::PlantedBugs& bugs, std::string& error);
+
+struct SimOptions {
+  uint64_t seed = 1;
+  int nodes = 5;
+  std::set<Fault> faults;
+  int ops = 200;  // operations issued during the fault phase
+  int clients = 4;
+  int final_ops = 2;  // successful operations each client must finish after the heal
+  int keys = 3;
+  raft::PlantedBugs bugs;
+  raft::ReadMode read_mode = raft::ReadMode::kReadIndex;
+  uint32_t election_ticks = 10;
+  uint64_t tick_us = 10'000;  // one tick is 10 ms of virtual time
+  uint64_t client_timeout_us = 300'000;
+  uint32_t liveness_ticks = 300;  // after the heal: leader and all final ops within this
+  uint64_t compact_every = 40;    // entries applied between snapshots
+  bool verbose = false;           // elections, faults, heals
+  bool trace = false;             // every message and client event
+};
+
+struct SimResult {
+  uint64_t seed = 0;
+  uint64_t ops_ok = 0, ops_fail = 0, ops_info = 0;
+  uint64_t committed = 0;  // highest index applied anywhere
+  uint64_t elections = 0;  // distinct (term, leader) pairs observed
+  uint64_t messages_sent = 0, messages_dropped = 0, messages_duplicated = 0;
+  uint64_t snapshots_sent = 0;
+  std::map<std::string, uint64_t> faults_injected;
+  std::vector<check::Violation> violations;
+  check::LinearizabilityResult linearizability;
+  bool liveness_ok = true;
+  std::string liveness_detail;
+  uint64_t end_time_us = 0;
+
+  bool passed() const {
+    return violations.empty() && liveness_ok &&
+           linearizability.verdict != check::Verdict::kNotLinearizable;
+  }
+};
+
+// Runs one simulation, writing its event log (per the verbosity options) to `log`.
+SimResult run_simulation(const SimOptions& options, std::ostream& log);
+// The summary block printed after a run.
+void print_summary(const SimOptions& options, const SimResult& result, std::ostream& out);
+// The command line that replays `options` exactly.
+std::string replay_command(const SimOptions& options);
+
+}  // namespace synod::sim
