@@ -43,9 +43,10 @@ void RaftInvariants::observe_leader(const raft::Raft& raft) {
   }
   // Leader Completeness: a new leader holds every committed entry (checked once per term).
   const raft::RaftLog& log = raft.log();
-  for (const auto& [index, id] : committed_) {
+  for (const auto& [index, c] : committed_) {
     const Index i(index);
-    if (i <= log.snapshot().index) continue;
+    const EntryId& id = c.id;
+    if (i <= log.snapshot().index || c.known_by_term >= raft.term()) continue;
     auto t = log.term(i);
     if (t != id.term || entry_hash(log.at(i)) != id.hash) {
       std::ostringstream os;
@@ -101,11 +102,12 @@ void RaftInvariants::on_apply(NodeId node, const Entry& e) {
 void RaftInvariants::record_committed(NodeId node, const Entry& e) {
   // State Machine Safety: no two nodes apply different entries at one index.
   const EntryId id{e.term, entry_hash(e)};
-  auto [it, inserted] = committed_.try_emplace(e.index.value, id);
-  if (!inserted && !(it->second == id)) {
+  const Term known = leaders_.empty() ? Term(0) : leaders_.rbegin()->first;
+  auto [it, inserted] = committed_.try_emplace(e.index.value, Committed{id, known});
+  if (!inserted && !(it->second.id == id)) {
     std::ostringstream os;
     os << "n" << node << " applied entry (term " << e.term << ") at index " << e.index
-       << " but another node applied one of term " << it->second.term;
+       << " but another node applied one of term " << it->second.id.term;
     fail("StateMachineSafety", os.str());
     return;
   }
@@ -120,10 +122,10 @@ void RaftInvariants::record_committed(NodeId node, const Entry& e) {
 
 void RaftInvariants::on_snapshot_install(NodeId node, const raft::SnapshotMeta& meta) {
   auto it = committed_.find(meta.index.value);
-  if (it != committed_.end() && it->second.term != meta.term) {
+  if (it != committed_.end() && it->second.id.term != meta.term) {
     std::ostringstream os;
     os << "n" << node << " installed a snapshot at index " << meta.index << " term " << meta.term
-       << " but the committed entry there has term " << it->second.term;
+       << " but the committed entry there has term " << it->second.id.term;
     fail("StateMachineSafety", os.str());
   }
 }
@@ -134,7 +136,7 @@ void RaftInvariants::on_crash(NodeId node,
   // the latest committed configuration (then so are all before it, by Log Matching).
   if (max_committed_ == Index(0) || committed_conf_.voters.empty()) return;
   const Index c = max_committed_;
-  const EntryId& id = committed_.at(c.value);
+  const EntryId& id = committed_.at(c.value).id;
   size_t holders = 0;
   for (NodeId voter : committed_conf_.voters) {
     auto it = durable.find(voter);

@@ -42,6 +42,12 @@ class RaftInvariants {
     uint64_t hash;
     bool operator==(const EntryId&) const = default;
   };
+  struct Committed {
+    EntryId id;
+    // Highest leader term seen when the commit was first observed: the committing leader's
+    // term is at most this, so every leader of a later term must hold the entry.
+    raft::Term known_by_term;
+  };
   void observe_leader(const raft::Raft& raft);
   void record_committed(raft::NodeId node, const raft::Entry& e);
   void fail(std::string invariant, std::string detail);
@@ -50,7 +56,7 @@ class RaftInvariants {
   std::map<raft::NodeId, std::pair<raft::Term, raft::Index>> leader_last_;  // LeaderAppendOnly
   // LogMatching: (index, term) -> (data hash, previous entry's term).
   std::map<std::pair<uint64_t, uint64_t>, std::pair<uint64_t, uint64_t>> entries_;
-  std::unordered_map<uint64_t, EntryId> committed_;  // index -> committed entry
+  std::unordered_map<uint64_t, Committed> committed_;  // index -> committed entry
   raft::Index max_committed_;
   raft::ConfState committed_conf_;
   raft::Index committed_conf_index_;

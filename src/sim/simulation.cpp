@@ -124,6 +124,7 @@ enum class EventType : uint8_t {
   kFault,
   kHeal,
   kMembership,
+  kTargetedCrash,
 };
 
 enum class ReplyStatus : uint8_t { kOk, kRejected };
@@ -268,6 +269,8 @@ class Sim {
   raft::ConfState initial_conf_;
   std::set<std::pair<uint64_t, int>> leaders_seen_;
   int issued_ = 0;
+  uint64_t max_msg_bytes_ = 256;
+  uint32_t max_inflight_msgs_ = 4;
 
   // Faults in effect.
   bool healed_ = false;
@@ -290,8 +293,10 @@ raft::Config Sim::node_config(int id) const {
   c.election_ticks = o_.election_ticks;
   c.heartbeat_ticks = 1;
   c.read_mode = o_.read_mode;
-  c.max_msg_bytes = 256;  // a few entries per Append, so replication takes several rounds
-  c.max_inflight_msgs = 4;
+  // Replication shape varies by seed: small messages and windows make replication take many
+  // rounds, which is where interleavings with faults get interesting.
+  c.max_msg_bytes = max_msg_bytes_;
+  c.max_inflight_msgs = max_inflight_msgs_;
   c.snapshot_chunk_bytes = 128;
   c.bugs = o_.bugs;
   return c;
@@ -339,6 +344,12 @@ void Sim::observe(Node& n) {
   if (leaders_seen_.emplace(n.raft->term().value, n.id).second) {
     ++result_.elections;
     if (o_.verbose) at() << "n" << n.id << " is leader of term " << n.raft->term() << "\n";
+    // Leader-targeted nemesis: elections are where Raft's subtle bugs live (a vote not yet
+    // durable, a new leader's first Appends half-sent), so crash someone right after one.
+    if (fault_phase() && o_.faults.contains(Fault::kCrash) && fault_rng_.chance(0.25)) {
+      Event& e = schedule(now_ + fault_rng_.range(0, 3'000), EventType::kTargetedCrash);
+      e.node = fault_rng_.chance(0.5) ? n.id : 1 + static_cast<int>(fault_rng_.uniform(o_.nodes));
+    }
   }
   if (healed_ && first_leader_after_heal_ == 0) first_leader_after_heal_ = now_;
 }
@@ -359,7 +370,10 @@ void Sim::process_ready(Node& n) {
   inv_.on_ready(*n.raft, rd);
   send(n, rd.immediate_messages);
   n.inflight = std::move(rd);
-  Event& e = schedule(now_ + disk_rng_.range(100, 1500), EventType::kFsyncDone);
+  // fsync latency: usually fast, with a slow tail, as real disks have.
+  const uint64_t fsync_us =
+      disk_rng_.chance(0.1) ? disk_rng_.range(5'000, 20'000) : disk_rng_.range(100, 1'500);
+  Event& e = schedule(now_ + fsync_us, EventType::kFsyncDone);
   e.node = n.id;
   e.gen = n.gen;
 }
@@ -951,6 +965,21 @@ void Sim::dispatch(const Event& e) {
     case EventType::kMembership:
       membership_step();
       return;
+    case EventType::kTargetedCrash: {
+      Node& n = nodes_[e.node];
+      int down = 0;
+      for (size_t i = 1; i < nodes_.size(); ++i) down += (!nodes_[i].up || nodes_[i].paused);
+      if (!fault_phase() || !n.up || n.paused || down >= (o_.nodes - 1) / 2) return;
+      crash(n);
+      ++result_.faults_injected["crash-after-election"];
+      // Half the time the process comes straight back, as under a supervisor.
+      const uint64_t downtime = fault_rng_.chance(0.5) ? fault_rng_.range(500, 20'000)
+                                                       : fault_rng_.range(100'000, 1'000'000);
+      Event& h = schedule(now_ + downtime, EventType::kHeal);
+      h.tag = static_cast<int>(Fault::kCrash);
+      h.node = n.id;
+      return;
+    }
   }
 }
 
@@ -961,6 +990,11 @@ SimResult Sim::run() {
   for (int i = 1; i <= o_.nodes; ++i) initial_conf_.voters.push_back(NodeId(i));
   inv_.set_initial_conf(initial_conf_);
   Rng drift_rng = rng_.fork();
+  Rng shape_rng = rng_.fork();
+  static constexpr uint64_t kMsgBytes[] = {128, 256, 4096};
+  static constexpr uint32_t kWindows[] = {1, 2, 4, 16};
+  max_msg_bytes_ = kMsgBytes[shape_rng.uniform(3)];
+  max_inflight_msgs_ = kWindows[shape_rng.uniform(4)];
   for (int i = 1; i <= o_.nodes; ++i) {
     Node& n = nodes_[i];
     n.id = i;
