@@ -66,6 +66,12 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1000000));
   sim->add_option("--clients", opts.clients, "concurrent clients")->check(CLI::Range(1, 64));
   sim->add_option("--bug", bugs, "plant a known bug (tests only)");
+  sim->add_option("--election-crash", opts.election_crash_probability,
+                  "with crash faults, chance of killing a node right after each election")
+      ->check(CLI::Range(0.0, 1.0));
+  sim->add_option("--window", opts.max_inflight_msgs,
+                  "replication window in messages (default: chosen per seed)")
+      ->check(CLI::Range(0, 1024));
   sim->add_flag("--lease-reads", lease_reads, "serve reads from the leader lease");
   sim->add_flag("--verbose", opts.verbose, "print elections, faults and heals");
   sim->add_flag("--trace", opts.trace, "print every message and client event");

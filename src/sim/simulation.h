@@ -53,6 +53,9 @@ struct SimOptions {
   uint64_t client_timeout_us = 300'000;
   uint32_t liveness_ticks = 300;  // after the heal: leader and all final ops within this
   uint64_t compact_every = 40;    // entries applied between snapshots
+  // With crash faults: chance that a node is killed within 3 ms of each election.
+  double election_crash_probability = 0.25;
+  uint32_t max_inflight_msgs = 0;  // replication window; 0 picks one per seed
   bool verbose = false;           // elections, faults, heals
   bool trace = false;             // every message and client event
 };
