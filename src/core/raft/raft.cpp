@@ -649,8 +649,10 @@ void Raft::handle_heartbeat_resp(const Message& m) {
     pr.free_first();
   }
   if (pr.state == ProgressState::kSnapshot) pr.snapshot_chunk_outstanding = false;  // resend
+  // A follower behind us gets an Append even if it carries no entries: if every Append that
+  // had entries was lost, its answer is what exposes the gap (a reject and a probe).
   if (pr.match < log_.last_index() || pr.state == ProgressState::kSnapshot) {
-    send_append(m.from, false);
+    send_append(m.from, true);
   }
   if (m.context == 0) return;
   for (PendingRead& read : pending_reads_) {
