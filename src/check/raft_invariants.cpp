@@ -77,6 +77,12 @@ void RaftInvariants::on_ready(const raft::Raft& raft, const raft::Ready& rd) {
     }
     // Log Matching, by induction: equal (index, term) means equal data and equal predecessor.
     for (const Entry& e : rd.entries) {
+      if (e.type == raft::EntryType::kConfChange && e.index >= appended_conf_index_) {
+        if (auto conf = raft::decode_conf(e.data)) {
+          appended_conf_ = *conf;
+          appended_conf_index_ = e.index;
+        }
+      }
       auto prev = log.term(e.index - 1);
       const uint64_t prev_term = prev ? prev->value : UINT64_MAX;
       auto [it, inserted] =
@@ -137,21 +143,25 @@ void RaftInvariants::on_crash(NodeId node,
   if (max_committed_ == Index(0) || committed_conf_.voters.empty()) return;
   const Index c = max_committed_;
   const EntryId& id = committed_.at(c.value).id;
-  size_t holders = 0;
-  for (NodeId voter : committed_conf_.voters) {
+  auto holds = [&](NodeId voter) {
     auto it = durable.find(voter);
-    if (it == durable.end() || it->second == nullptr) continue;
+    if (it == durable.end() || it->second == nullptr) return false;
     const raft::Persisted& p = *it->second;
-    const Index snap = p.snapshot ? p.snapshot->meta.index : Index(0);
-    if (snap >= c) {
-      ++holders;
-      continue;
+    if (p.snapshot && p.snapshot->meta.index >= c) return true;
+    if (p.entries.empty() || p.entries.front().index > c || p.entries.back().index < c) {
+      return false;
     }
-    if (p.entries.empty() || p.entries.front().index > c || p.entries.back().index < c) continue;
-    const Entry& e = p.entries[c - p.entries.front().index];
-    if (e.term == id.term) ++holders;
-  }
-  if (holders < committed_conf_.voters.size() / 2 + 1) {
+    return p.entries[c - p.entries.front().index].term == id.term;
+  };
+  auto quorum_holds = [&](const raft::ConfState& conf) {
+    size_t holders = 0;
+    for (NodeId voter : conf.voters) holders += holds(voter) ? 1 : 0;
+    return std::make_pair(holders >= conf.voters.size() / 2 + 1, holders);
+  };
+  const auto [ok, holders] = quorum_holds(committed_conf_);
+  const bool ok_in_newer = appended_conf_index_ > committed_conf_index_ &&
+                           !appended_conf_.voters.empty() && quorum_holds(appended_conf_).first;
+  if (!ok && !ok_in_newer) {
     std::ostringstream os;
     os << "after n" << node << " crashed, committed entry " << c << " is durable on only "
        << holders << " of " << committed_conf_.voters.size() << " voters";

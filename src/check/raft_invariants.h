@@ -60,6 +60,10 @@ class RaftInvariants {
   raft::Index max_committed_;
   raft::ConfState committed_conf_;
   raft::Index committed_conf_index_;
+  // The newest configuration appended anywhere: a leader counts quorums in it before it
+  // commits (thesis 4.1), so an entry may be durable on its quorum rather than the old one's.
+  raft::ConfState appended_conf_;
+  raft::Index appended_conf_index_;
   std::vector<Violation> violations_;
 };
 
