@@ -5,7 +5,7 @@
 
 #include <iostream>
 
-#include "core/rand.h"
+#include "check/generate.h"
 
 namespace synod::check {
 namespace {
@@ -124,43 +124,12 @@ TEST(Linearizability, AbsentIsNotTheEmptyString) {
   EXPECT_EQ(verdict(h), Verdict::kNotLinearizable);
 }
 
-// A random register history produced by a sequential execution with overlapping intervals
-// around each linearization point: it must check; corrupting one read must not.
 std::vector<Operation> random_history(uint64_t seed, size_t n) {
-  Rng rng(seed);
-  std::map<std::string, std::optional<std::string>> state;
-  std::vector<Operation> ops;
-  for (size_t i = 0; i < n; ++i) {
-    Operation op;
-    op.id = i;
-    op.client = static_cast<uint32_t>(rng.uniform(8));
-    op.key = "k" + std::to_string(rng.uniform(4));
-    const uint64_t point = 100 * i;
-    op.invoke_time = point - std::min<uint64_t>(point, rng.uniform(300));
-    op.complete_time = point + rng.uniform(300);
-    auto& cur = state[op.key];
-    switch (rng.uniform(3)) {
-      case 0:
-        op.kind = OpKind::kGet;
-        op.output = cur;
-        break;
-      case 1:
-        op.kind = OpKind::kPut;
-        op.value = "v" + std::to_string(i);
-        cur = op.value;
-        if (rng.chance(0.1)) op.outcome = Outcome::kInfo;
-        break;
-      default:
-        op.kind = OpKind::kCas;
-        op.expected = cur.value_or("none");
-        op.value = "v" + std::to_string(i);
-        op.cas_succeeded = cur.has_value();
-        if (cur) cur = op.value;
-        break;
-    }
-    ops.push_back(op);
-  }
-  return ops;
+  GenerateOptions o;
+  o.seed = seed;
+  o.ops = n;
+  o.info_share = 0.1;
+  return generate_linearizable(o);
 }
 
 TEST(Linearizability, RandomLinearizableHistoriesCheck) {
