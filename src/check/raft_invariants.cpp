@@ -28,6 +28,20 @@ void RaftInvariants::fail(std::string invariant, std::string detail) {
 
 void RaftInvariants::on_step(const raft::Raft& raft) {
   if (raft.role() == raft::Role::kLeader) observe_leader(raft);
+  observe_commit(raft);
+}
+
+void RaftInvariants::observe_commit(const raft::Raft& raft) {
+  // A commit index is a claim that every entry up to it is committed: take it at its word the
+  // moment it moves, before anything is applied, so a wrong commit is caught even if the node
+  // that made it dies before applying it.
+  const raft::RaftLog& log = raft.log();
+  Index& seen = commit_seen_[raft.id()];
+  if (log.committed() < seen) seen = log.snapshot().index;  // restarted
+  for (Index i = std::max(seen + 1, log.first_index()); i <= log.committed(); ++i) {
+    record_committed(raft.id(), log.at(i));
+  }
+  seen = std::max(seen, log.committed());
 }
 
 void RaftInvariants::observe_leader(const raft::Raft& raft) {

@@ -49,11 +49,13 @@ class RaftInvariants {
     raft::Term known_by_term;
   };
   void observe_leader(const raft::Raft& raft);
+  void observe_commit(const raft::Raft& raft);
   void record_committed(raft::NodeId node, const raft::Entry& e);
   void fail(std::string invariant, std::string detail);
 
   std::map<raft::Term, raft::NodeId> leaders_;                              // ElectionSafety
   std::map<raft::NodeId, std::pair<raft::Term, raft::Index>> leader_last_;  // LeaderAppendOnly
+  std::map<raft::NodeId, raft::Index> commit_seen_;  // commit index last observed per node
   // LogMatching: (index, term) -> (data hash, previous entry's term).
   std::map<std::pair<uint64_t, uint64_t>, std::pair<uint64_t, uint64_t>> entries_;
   std::unordered_map<uint64_t, Committed> committed_;  // index -> committed entry
