@@ -1065,7 +1065,9 @@ SimResult Sim::run() {
     result_.liveness_detail = os.str();
   }
   result_.violations = inv_.violations();
-  result_.linearizability = check::check_kv(history_);
+  check::CheckOptions check_options;
+  check_options.max_states = 500'000;
+  result_.linearizability = check::check_kv(history_, check_options);
   return result_;
 }
 

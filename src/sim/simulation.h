@@ -75,8 +75,10 @@ struct SimResult {
   uint64_t end_time_us = 0;
 
   bool passed() const {
+    // An unknown verdict fails too: clean runs check in a few hundred states, so hitting the
+    // limit means something is badly off.
     return violations.empty() && liveness_ok &&
-           linearizability.verdict != check::Verdict::kNotLinearizable;
+           linearizability.verdict == check::Verdict::kLinearizable;
   }
 };
 
