@@ -48,9 +48,12 @@ struct Mix {
   const char* faults;
   uint64_t first_seed;
   uint64_t seeds;
+  bool lease_reads = false;
 };
 
-void PrintTo(const Mix& mix, std::ostream* os) { *os << mix.name; }
+void PrintTo(const Mix& mix, std::ostream* os) {
+  *os << mix.name;
+}
 
 class SimSweep : public ::testing::TestWithParam<Mix> {};
 
@@ -61,6 +64,7 @@ TEST_P(SimSweep, EverySeedPasses) {
   uint64_t failures = 0;
   for (uint64_t s = mix.first_seed; s < mix.first_seed + mix.seeds; ++s) {
     SimOptions o = options(s, mix.faults, 3 + static_cast<int>(s % 5));
+    if (mix.lease_reads) o.read_mode = raft::ReadMode::kLease;
     std::ostringstream log;
     SimResult r = run_simulation(o, log);
     if (!r.passed()) {
@@ -74,7 +78,7 @@ TEST_P(SimSweep, EverySeedPasses) {
   EXPECT_EQ(failures, 0u);
 }
 
-// 7 mixes x 300 seeds = 2,100 seeds, node counts 3..7.
+// 7 mixes x 300 seeds + 200 with lease reads = 2,300 seeds, node counts 3..7.
 INSTANTIATE_TEST_SUITE_P(
     FaultMixes, SimSweep,
     ::testing::Values(Mix{"partition", "partition", 1000, 300}, Mix{"crash", "crash", 2000, 300},
@@ -82,7 +86,9 @@ INSTANTIATE_TEST_SUITE_P(
                       Mix{"network", "loss,dup,reorder,latency", 4000, 300},
                       Mix{"clocks", "drift,topology", 5000, 300},
                       Mix{"membership", "membership,transfer,crash", 6000, 300},
-                      Mix{"all", "all", 7000, 300}),
+                      Mix{"all", "all", 7000, 300},
+                      // Lease reads assume bounded drift (15% here, 20% allowed).
+                      Mix{"lease", "partition,crash,drift,transfer", 8000, 200, true}),
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST(SimLiveness, ClusterRecoversAfterHeal) {
