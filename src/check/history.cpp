@@ -1,6 +1,7 @@
 #include "check/history.h"
 
 #include <sstream>
+#include <unordered_set>
 
 namespace synod::check {
 
@@ -51,6 +52,18 @@ std::string to_string(const Operation& op) {
   }
   os << " " << to_string(op.outcome);
   return os.str();
+}
+
+std::optional<std::string> validate(const std::vector<Operation>& history) {
+  std::unordered_set<uint64_t> ids;
+  ids.reserve(history.size());
+  for (const Operation& op : history) {
+    if (!ids.insert(op.id).second) return "duplicate operation id " + std::to_string(op.id);
+    if (op.outcome != Outcome::kInfo && op.complete_time < op.invoke_time) {
+      return "operation completes before it is invoked: " + to_string(op);
+    }
+  }
+  return std::nullopt;
 }
 
 }  // namespace synod::check

@@ -1,9 +1,11 @@
 // Client histories: operations with invocation and completion times and their outcomes.
+// A history is a plain vector of operations in any order; times are the client's view.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace synod::check {
 
@@ -29,5 +31,9 @@ struct Operation {
 const char* to_string(OpKind k);
 const char* to_string(Outcome o);
 std::string to_string(const Operation& op);  // one human-readable line
+
+// The first reason `history` is malformed, or nullopt: ids must be unique, and an operation
+// that completed (kOk or kFail) must not complete before it was invoked.
+std::optional<std::string> validate(const std::vector<Operation>& history);
 
 }  // namespace synod::check

@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <cassert>
 #include <map>
-#include <optional>
 #include <sstream>
-#include <unordered_set>
+#include <tuple>
+#include <unordered_map>
 
 namespace synod::check {
 
@@ -23,257 +23,610 @@ const char* to_string(Verdict v) {
 
 namespace {
 
-constexpr uint64_t kInfinity = UINT64_MAX;
-constexpr int kAbsent = -1;
+constexpr uint64_t kNever = UINT64_MAX;  // the return rank of an optional operation
+constexpr int32_t kHead = 0;             // sentinel node of an EventList
+constexpr int32_t kEnd = -1;
 
-// One key's register. States are interned strings (kAbsent for "no value").
-class RegisterModel {
- public:
-  int intern(const std::optional<std::string>& v) {
-    if (!v) return kAbsent;
-    auto [it, inserted] = ids_.try_emplace(*v, static_cast<int>(names_.size()));
-    if (inserted) names_.push_back(*v);
-    return it->second;
-  }
-  std::string name(int state) const { return state == kAbsent ? "<absent>" : names_[state]; }
-
- private:
-  std::map<std::string, int> ids_;
-  std::vector<std::string> names_;
-};
-
-// An operation prepared for the search: its effect on the register.
-struct Prepared {
-  const Operation* op;
-  bool optional;  // info: may never take effect
-  int read = kAbsent;
-  int expected = kAbsent;
-  int write = kAbsent;
-};
-
-// Returns the next state if `p` can take effect in `state`.
-std::optional<int> step(const Prepared& p, int state) {
-  switch (p.op->kind) {
-    case OpKind::kGet:
-      if (p.read != state) return std::nullopt;
-      return state;
-    case OpKind::kPut:
-      return p.write;
-    case OpKind::kCas:
-      if (p.optional || p.op->cas_succeeded) {
-        if (state != p.expected) return std::nullopt;
-        return p.write;
-      }
-      if (state == p.expected) return std::nullopt;  // reported a mismatch
-      return state;
-  }
-  return std::nullopt;
+// splitmix64's finalizer: every input bit reaches every output bit, so the low bits that pick a
+// hash-table slot are as good as the high ones.
+uint64_t mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
 }
 
-struct Event {
-  uint64_t time;
-  bool is_return;
-  size_t op;  // index into prepared
+// An operation whose call and return are positions in its partition's event order. Slices of a
+// partition reuse these ranks, so they keep exactly the order of the whole.
+struct RankedOp {
+  uint32_t origin = 0;  // index into the partition: what Model::step is told
+  uint64_t call = 0;
+  uint64_t ret = kNever;  // kNever when optional
+  bool optional = false;
 };
 
-struct Node {
-  size_t op;
-  bool is_return;
-  int prev;
-  int next;
-  int match;  // call <-> return
-};
-
-struct Config {
-  std::vector<uint64_t> bits;
-  int state;
-  bool operator==(const Config&) const = default;
-};
-
-struct ConfigHash {
-  size_t operator()(const Config& c) const {
-    uint64_t h = static_cast<uint64_t>(c.state) * 0x9e3779b97f4a7c15ULL;
-    for (uint64_t w : c.bits) h = (h ^ w) * 0x100000001b3ULL + (h >> 29);
-    return h;
+// Orders calls and returns by time. At equal times calls come first, so operations that touch
+// count as concurrent (the permissive reading); then by index, so the order is deterministic.
+std::vector<RankedOp> rank_events(const std::vector<SearchOp>& ops) {
+  struct Event {
+    uint64_t time;
+    bool is_return;
+    uint32_t op;
+  };
+  std::vector<Event> events;
+  events.reserve(2 * ops.size());
+  for (uint32_t i = 0; i < ops.size(); ++i) {
+    events.push_back({ops[i].invoke_time, false, i});
+    if (!ops[i].optional) events.push_back({ops[i].complete_time, true, i});
   }
-};
+  std::sort(events.begin(), events.end(), [](const Event& a, const Event& b) {
+    return std::tie(a.time, a.is_return, a.op) < std::tie(b.time, b.is_return, b.op);
+  });
+  std::vector<RankedOp> ranked(ops.size());
+  for (uint64_t rank = 0; rank < events.size(); ++rank) {
+    const Event& e = events[rank];
+    RankedOp& r = ranked[e.op];
+    r.origin = e.op;
+    r.optional = ops[e.op].optional;
+    (e.is_return ? r.ret : r.call) = rank;
+  }
+  return ranked;
+}
 
-struct KeyResult {
-  Verdict verdict = Verdict::kLinearizable;
-  uint64_t states = 0;
-  size_t stuck_op = 0;          // op whose return could not be passed (deepest point)
-  std::vector<size_t> pending;  // ops left unlinearized at that point
-  int stuck_state = kAbsent;
-};
-
-class KeySearch {
+// The set of linearized operations of one search, hashed incrementally (Zobrist) and encoded
+// compactly for memoization. Required operations are numbered in call order. The search only
+// linearizes operations called before the first pending return, so every required operation
+// numbered below the lowest pending one is linearized, and only those called between it and
+// that return may be: storing just the words between the lowest clear and the highest set bit
+// makes a configuration cost a few words, not one bit per operation as a whole bitset would.
+// Optional operations may be skipped for good, so their bits are stored whole.
+class LinearizedSet {
  public:
-  KeySearch(std::vector<Prepared> ops, uint64_t max_states)
-      : ops_(std::move(ops)), max_states_(max_states) {}
+  explicit LinearizedSet(const std::vector<RankedOp>& ops) : slot_(ops.size()), key_(ops.size()) {
+    std::vector<uint32_t> by_call(ops.size());
+    for (uint32_t i = 0; i < ops.size(); ++i) by_call[i] = i;
+    std::sort(by_call.begin(), by_call.end(),
+              [&](uint32_t a, uint32_t b) { return ops[a].call < ops[b].call; });
+    size_t required = 0, optional = 0;
+    for (uint32_t i : by_call) slot_[i] = ops[i].optional ? optional++ : required++;
+    for (uint32_t i = 0; i < ops.size(); ++i) key_[i] = mix64((i + 1) * 0x9e3779b97f4a7c15ULL);
+    required_.assign((required + 63) / 64, 0);
+    optional_.assign((optional + 63) / 64, 0);
+    is_optional_.resize(ops.size());
+    for (uint32_t i = 0; i < ops.size(); ++i) is_optional_[i] = ops[i].optional;
+  }
 
-  KeyResult run() {
-    build_list();
-    KeyResult result;
-    std::vector<uint64_t> bits((ops_.size() + 63) / 64, 0);
-    std::unordered_set<Config, ConfigHash> seen;
-    std::vector<std::pair<int, int>> calls;  // (call node, state before it)
-    size_t required_left = 0;
-    for (const Prepared& p : ops_) required_left += p.optional ? 0 : 1;
-    int state = kAbsent;
-    int entry = nodes_[head_].next;
-    size_t deepest = 0;
-    while (required_left > 0) {
-      assert(entry != -1);
-      const Node& n = nodes_[entry];
-      if (!n.is_return) {
-        const Prepared& p = ops_[n.op];
-        auto next = step(p, state);
-        if (next) {
-          bits[n.op / 64] |= 1ULL << (n.op % 64);
-          if (seen.insert(Config{bits, *next}).second) {
-            if (++result.states > max_states_) {
-              result.verdict = Verdict::kUnknown;
-              return result;
-            }
-            calls.emplace_back(entry, state);
-            state = *next;
-            if (!p.optional) --required_left;
-            lift(entry);
-            entry = nodes_[head_].next;
-            continue;
-          }
-          bits[n.op / 64] &= ~(1ULL << (n.op % 64));
-        }
-        entry = n.next;
-        continue;
-      }
-      // A return we cannot pass: record the deepest such point, then backtrack.
-      if (calls.size() >= deepest) {
-        deepest = calls.size();
-        result.stuck_op = n.op;
-        result.stuck_state = state;
-        result.pending.clear();
-        for (int i = nodes_[head_].next; i != -1; i = nodes_[i].next) {
-          if (!nodes_[i].is_return) result.pending.push_back(nodes_[i].op);
-        }
-      }
-      if (calls.empty()) {
-        result.verdict = Verdict::kNotLinearizable;
-        return result;
-      }
-      auto [call, before] = calls.back();
-      calls.pop_back();
-      state = before;
-      const Prepared& p = ops_[nodes_[call].op];
-      bits[nodes_[call].op / 64] &= ~(1ULL << (nodes_[call].op % 64));
-      if (!p.optional) ++required_left;
-      unlift(call);
-      entry = nodes_[call].next;
-    }
-    return result;
+  void insert(uint32_t op) {
+    zobrist_ ^= key_[op];
+    std::vector<uint64_t>& words = words_of(op);
+    const size_t w = slot_[op] / 64;
+    const uint64_t bit = 1ULL << (slot_[op] % 64);
+    assert((words[w] & bit) == 0);
+    words[w] |= bit;
+    if (is_optional_[op]) return;
+    high_end_ = std::max(high_end_, w + 1);
+    while (low_ < required_.size() && required_[low_] == ~0ULL) ++low_;
+  }
+
+  void erase(uint32_t op) {
+    zobrist_ ^= key_[op];
+    std::vector<uint64_t>& words = words_of(op);
+    const size_t w = slot_[op] / 64;
+    const uint64_t bit = 1ULL << (slot_[op] % 64);
+    assert((words[w] & bit) != 0);
+    words[w] &= ~bit;
+    if (is_optional_[op]) return;
+    low_ = std::min(low_, w);
+    while (high_end_ > 0 && required_[high_end_ - 1] == 0) --high_end_;
+  }
+
+  uint64_t hash(uint32_t state) const { return mix64(zobrist_ ^ mix64(state + 1ULL)); }
+
+  // Equal encodings if and only if equal configurations: words below low_ are all ones and
+  // words from max(high_end_, low_) on are all zero, so the window and its start say it all.
+  void encode(uint32_t state, std::vector<uint64_t>& out) const {
+    out.clear();
+    out.push_back(uint64_t{state} << 32 | low_);
+    const size_t end = std::max(high_end_, low_);
+    out.insert(out.end(), required_.begin() + low_, required_.begin() + end);
+    out.insert(out.end(), optional_.begin(), optional_.end());
   }
 
  private:
-  void build_list() {
-    std::vector<Event> events;
-    for (size_t i = 0; i < ops_.size(); ++i) {
-      const Operation& op = *ops_[i].op;
-      events.push_back({op.invoke_time, false, i});
-      events.push_back({ops_[i].optional ? kInfinity : op.complete_time, true, i});
+  std::vector<uint64_t>& words_of(uint32_t op) { return is_optional_[op] ? optional_ : required_; }
+
+  std::vector<uint32_t> slot_;  // bit number in required_ or optional_
+  std::vector<uint64_t> key_;   // Zobrist key per operation
+  std::vector<uint8_t> is_optional_;
+  std::vector<uint64_t> required_;
+  std::vector<uint64_t> optional_;
+  size_t low_ = 0;       // every required word below is all ones
+  size_t high_end_ = 0;  // every required word from here on is zero
+  uint64_t zobrist_ = 0;
+};
+
+// The configurations already explored: open addressing over an arena of encodings, so a
+// configuration costs its encoding, a length word and two 16-byte slots at worst (load <= 1/2).
+class ConfigSet {
+ public:
+  ConfigSet() : slots_(1024) {}
+
+  // Adds the configuration; false if it was already there.
+  bool insert(uint64_t hash, const std::vector<uint64_t>& encoding) {
+    const size_t mask = slots_.size() - 1;
+    for (size_t i = hash & mask;; i = (i + 1) & mask) {  // ends: at least half the slots are free
+      Slot& slot = slots_[i];
+      if (slot.offset == kFree) {
+        slot = {hash, arena_.size()};
+        arena_.push_back(encoding.size());
+        arena_.insert(arena_.end(), encoding.begin(), encoding.end());
+        if (++size_ * 2 > slots_.size()) grow();
+        return true;
+      }
+      if (slot.hash == hash && holds(slot.offset, encoding)) return false;
     }
-    // Calls sort before returns at the same instant: overlapping is the permissive reading.
-    std::stable_sort(events.begin(), events.end(), [](const Event& a, const Event& b) {
-      if (a.time != b.time) return a.time < b.time;
-      return !a.is_return && b.is_return;
-    });
-    nodes_.clear();
-    nodes_.push_back({0, false, -1, -1, -1});  // head sentinel
-    head_ = 0;
-    std::vector<int> call_node(ops_.size(), -1);
-    for (const Event& e : events) {
-      const int id = static_cast<int>(nodes_.size());
-      nodes_.push_back({e.op, e.is_return, id - 1, -1, -1});
-      nodes_[id - 1].next = id;
-      if (e.is_return) {
-        nodes_[id].match = call_node[e.op];
-        nodes_[call_node[e.op]].match = id;
+  }
+
+  uint64_t size() const { return size_; }
+
+ private:
+  static constexpr uint64_t kFree = UINT64_MAX;
+  struct Slot {
+    uint64_t hash = 0;
+    uint64_t offset = kFree;  // of the encoding's length word in arena_
+  };
+
+  bool holds(uint64_t offset, const std::vector<uint64_t>& encoding) const {
+    if (arena_[offset] != encoding.size()) return false;
+    return std::equal(encoding.begin(), encoding.end(), arena_.begin() + offset + 1);
+  }
+
+  void grow() {
+    std::vector<Slot> old(slots_.size() * 2);
+    old.swap(slots_);
+    const size_t mask = slots_.size() - 1;
+    for (const Slot& slot : old) {
+      if (slot.offset == kFree) continue;
+      size_t i = slot.hash & mask;
+      while (slots_[i].offset != kFree) i = (i + 1) & mask;
+      slots_[i] = slot;
+    }
+  }
+
+  std::vector<Slot> slots_;
+  std::vector<uint64_t> arena_;
+  uint64_t size_ = 0;
+};
+
+// Pending events in rank order as a doubly-linked list with a head sentinel (Knuth's dancing
+// links): linearizing an operation unlinks its events, and backtracking relinks them in LIFO
+// order, which restores the list exactly because an unlinked node keeps its own links.
+class EventList {
+ public:
+  struct Node {
+    uint32_t op = 0;
+    bool is_return = false;
+    uint64_t rank = 0;
+    int32_t prev = kEnd;
+    int32_t next = kEnd;
+  };
+
+  EventList() : nodes_(1) {}
+  // Appends an event; precondition: ranks arrive in increasing order. Returns its node.
+  int32_t append(uint32_t op, bool is_return, uint64_t rank) {
+    const int32_t id = static_cast<int32_t>(nodes_.size());
+    assert(id == 1 || nodes_[id - 1].rank < rank);
+    nodes_.push_back({op, is_return, rank, id - 1, kEnd});
+    nodes_[id - 1].next = id;
+    return id;
+  }
+  int32_t first() const { return nodes_[kHead].next; }
+  const Node& operator[](int32_t id) const { return nodes_[id]; }
+  void unlink(int32_t id) {
+    const Node& n = nodes_[id];
+    nodes_[n.prev].next = n.next;
+    if (n.next != kEnd) nodes_[n.next].prev = n.prev;
+  }
+  void relink(int32_t id) {
+    const Node& n = nodes_[id];
+    nodes_[n.prev].next = id;
+    if (n.next != kEnd) nodes_[n.next].prev = id;
+  }
+
+ private:
+  std::vector<Node> nodes_;
+};
+
+struct SearchOutcome {
+  Verdict verdict = Verdict::kLinearizable;
+  uint64_t states = 0;
+  uint32_t failed_op = 0;  // index into the searched ops: the op of the furthest return
+  std::vector<uint32_t> states_at_failure;
+};
+
+// One depth-first search over one partition or slice (Lowe 2017, section 3; Porcupine's
+// checkSingle). Candidates for the next linearization point, in order: the required calls
+// before the first pending return, then the optional calls before it. Optional operations come
+// last because an indeterminate write is best placed as late as possible, and one that never
+// took effect is then tried only where nothing else fits.
+class Search {
+ public:
+  Search(const std::vector<RankedOp>& ops, Model& model, uint32_t initial_state,
+         uint64_t max_states)
+      : ops_(ops), model_(model), max_states_(max_states), linearized_(ops), state_(initial_state) {
+    build_lists();
+    frames_.reserve(ops.size());
+  }
+
+  SearchOutcome run() {
+    Cursor cursor = restart();
+    while (required_left_ > 0) {
+      if (seen_.size() > max_states_) return outcome(Verdict::kUnknown);
+      if (std::optional<uint32_t> op = next_candidate(cursor)) {
+        if (linearize(*op, cursor.frontier)) cursor = restart();
+        continue;
+      }
+      if (frames_.empty()) return outcome(Verdict::kNotLinearizable);
+      cursor = backtrack();
+    }
+    return outcome(Verdict::kLinearizable);
+  }
+
+ private:
+  // Where the enumeration of the current configuration's candidates stands.
+  struct Cursor {
+    bool in_optional = false;
+    int32_t node = kEnd;
+    uint64_t frontier = 0;  // rank of the first pending return; set once in_optional
+  };
+  struct Frame {
+    uint32_t op;
+    uint32_t state_before;
+    uint64_t frontier;  // the configuration's, to resume its optional candidates
+  };
+
+  void build_lists() {
+    std::vector<std::tuple<uint64_t, bool, uint32_t>> events;  // rank, is_return, op
+    for (uint32_t i = 0; i < ops_.size(); ++i) {
+      events.emplace_back(ops_[i].call, false, i);
+      if (!ops_[i].optional) events.emplace_back(ops_[i].ret, true, i);
+    }
+    std::sort(events.begin(), events.end());
+    call_node_.assign(ops_.size(), kEnd);
+    return_node_.assign(ops_.size(), kEnd);
+    for (const auto& [rank, is_return, op] : events) {
+      if (ops_[op].optional) {
+        call_node_[op] = optional_.append(op, false, rank);
       } else {
-        call_node[e.op] = id;
+        (is_return ? return_node_ : call_node_)[op] = required_.append(op, is_return, rank);
+        required_left_ += is_return ? 1 : 0;
       }
     }
   }
-  void unlink(int i) {
-    nodes_[nodes_[i].prev].next = nodes_[i].next;
-    if (nodes_[i].next != -1) nodes_[nodes_[i].next].prev = nodes_[i].prev;
-  }
-  void relink(int i) {
-    nodes_[nodes_[i].prev].next = i;
-    if (nodes_[i].next != -1) nodes_[nodes_[i].next].prev = i;
-  }
-  void lift(int call) {
-    unlink(call);
-    unlink(nodes_[call].match);
-  }
-  void unlift(int call) {
-    relink(nodes_[call].match);
-    relink(call);
+
+  Cursor restart() const { return {false, required_.first(), 0}; }
+
+  // The next candidate of the current configuration, advancing the cursor past it.
+  std::optional<uint32_t> next_candidate(Cursor& cursor) {
+    if (!cursor.in_optional) {
+      assert(cursor.node != kEnd);  // a required operation is pending, so is its return
+      const EventList::Node& n = required_[cursor.node];
+      if (!n.is_return) {
+        cursor.node = n.next;
+        return n.op;
+      }
+      note_frontier(n);
+      cursor = {true, optional_.first(), n.rank};
+    }
+    if (cursor.node == kEnd) return std::nullopt;
+    const EventList::Node& n = optional_[cursor.node];
+    if (n.rank > cursor.frontier) return std::nullopt;  // called after the pending return
+    cursor.node = n.next;
+    return n.op;
   }
 
-  std::vector<Prepared> ops_;
-  uint64_t max_states_;
-  std::vector<Node> nodes_;
-  int head_ = 0;
+  bool linearize(uint32_t op, uint64_t frontier) {
+    const std::optional<uint32_t> next = model_.step(state_, ops_[op].origin);
+    if (!next) return false;
+    linearized_.insert(op);
+    linearized_.encode(*next, encoding_);
+    if (!seen_.insert(linearized_.hash(*next), encoding_)) {
+      linearized_.erase(op);
+      return false;
+    }
+    frames_.push_back({op, state_, frontier});
+    state_ = *next;
+    lift(op);
+    return true;
+  }
+
+  Cursor backtrack() {
+    const Frame f = frames_.back();
+    frames_.pop_back();
+    unlift(f.op);
+    linearized_.erase(f.op);
+    state_ = f.state_before;
+    // Resume the undone configuration's enumeration right after the candidate just undone.
+    if (ops_[f.op].optional) return {true, optional_[call_node_[f.op]].next, f.frontier};
+    return {false, required_[call_node_[f.op]].next, 0};
+  }
+
+  void lift(uint32_t op) {
+    if (ops_[op].optional) return optional_.unlink(call_node_[op]);
+    required_.unlink(call_node_[op]);
+    required_.unlink(return_node_[op]);
+    --required_left_;
+  }
+  void unlift(uint32_t op) {
+    if (ops_[op].optional) return optional_.relink(call_node_[op]);
+    required_.relink(return_node_[op]);
+    required_.relink(call_node_[op]);
+    ++required_left_;
+  }
+
+  // Tracks the furthest return any configuration reaches, and the states found there: on
+  // failure, that return's operation is the one no linearization gets past.
+  void note_frontier(const EventList::Node& ret) {
+    assert(ret.is_return && ret.rank > 0);
+    if (ret.rank > best_frontier_) {
+      best_frontier_ = ret.rank;
+      failed_op_ = ret.op;
+      states_at_failure_.clear();
+    }
+    if (ret.rank < best_frontier_ || states_at_failure_.size() >= kMaxStatesReported) return;
+    if (std::find(states_at_failure_.begin(), states_at_failure_.end(), state_) ==
+        states_at_failure_.end()) {
+      states_at_failure_.push_back(state_);
+    }
+  }
+
+  SearchOutcome outcome(Verdict verdict) const {
+    SearchOutcome out{verdict, seen_.size()};
+    if (verdict == Verdict::kNotLinearizable) {
+      out.failed_op = failed_op_;
+      out.states_at_failure = states_at_failure_;
+    }
+    return out;
+  }
+
+  const std::vector<RankedOp>& ops_;
+  Model& model_;
+  const uint64_t max_states_;
+  EventList required_;
+  EventList optional_;
+  std::vector<int32_t> call_node_;    // per op, in required_ or optional_
+  std::vector<int32_t> return_node_;  // per required op
+  size_t required_left_ = 0;
+  LinearizedSet linearized_;
+  uint32_t state_;
+  ConfigSet seen_;
+  std::vector<Frame> frames_;
+  std::vector<uint64_t> encoding_;  // scratch
+  uint64_t best_frontier_ = 0;
+  uint32_t failed_op_ = 0;
+  std::vector<uint32_t> states_at_failure_;
 };
 
-std::string explain(const std::string& key, const std::vector<Prepared>& ops, const KeyResult& r,
-                    const RegisterModel& model) {
+// The slice of a partition from rank `start` to the failing return `end`. Each rule only
+// relaxes the history, so a failing slice proves the partition fails (see failing_window).
+std::vector<RankedOp> slice(const std::vector<RankedOp>& ops, uint64_t start, uint64_t end) {
+  std::vector<RankedOp> out;
+  for (RankedOp op : ops) {
+    if (op.call > end) continue;  // invoked after the failing return
+    const bool open_at_start = op.call < start;
+    if (open_at_start && op.ret < start) continue;  // done before: part of the initial state
+    // Open at the start, it may have taken effect before the slice or in it; open at the end,
+    // after it or in it.
+    if (open_at_start || op.ret > end) {
+      op.optional = true;
+      op.ret = kNever;
+    }
+    out.push_back(op);
+  }
+  return out;
+}
+
+struct Window {
+  std::vector<RankedOp> ops;
+  bool from_unknown_state = false;
+};
+
+// The latest-starting failing slice ending at `end`, by binary search over the call ranks:
+// a later start only relaxes the slice further, so failing slices form a prefix of the starts.
+// The first start gives the partition's prefix up to `end`, which the search already showed
+// fails. Other starts begin in Model::unknown_state().
+Window smallest_window(const std::vector<RankedOp>& ops, Model& model, uint64_t end,
+                       const CheckOptions& opts, uint64_t& states) {
+  std::vector<uint64_t> starts;
+  for (const RankedOp& op : ops) {
+    if (op.call < end) starts.push_back(op.call);
+  }
+  std::sort(starts.begin(), starts.end());
+  assert(!starts.empty());
+  Window best{slice(ops, starts.front(), end), false};
+  const std::optional<uint32_t> unknown = model.unknown_state();
+  if (!opts.shrink_window || !unknown) return best;
+  size_t fails = 0, passes = starts.size();  // invariant: the slice at `fails` fails
+  while (passes - fails > 1) {
+    const size_t mid = fails + (passes - fails) / 2;
+    std::vector<RankedOp> candidate = slice(ops, starts[mid], end);
+    const SearchOutcome r = Search(candidate, model, *unknown, opts.max_states).run();
+    states += r.states;
+    if (r.verdict == Verdict::kNotLinearizable) {
+      fails = mid;
+      best = {std::move(candidate), true};
+    } else {
+      passes = mid;  // linearizable, or undecided within the budget
+    }
+  }
+  return best;
+}
+
+// One key's register. States: absent, "any value" (the start of a window cut from the middle
+// of a history), and one id per distinct value of the key's history, interned up front so
+// that step() is a few comparisons.
+class RegisterModel final : public Model {
+ public:
+  explicit RegisterModel(const std::vector<const Operation*>& ops) {
+    effects_.reserve(ops.size());
+    for (const Operation* op : ops) effects_.push_back(effect_of(*op));
+  }
+
+  uint32_t initial_state() override { return kAbsent; }
+  std::optional<uint32_t> unknown_state() override { return kAnyValue; }
+
+  std::optional<uint32_t> step(uint32_t state, size_t op) override {
+    const Effect& e = effects_[op];
+    switch (e.kind) {
+      case OpKind::kGet:
+        if (state != e.read && state != kAnyValue) return std::nullopt;
+        return e.read;  // from "any value", the read tells which
+      case OpKind::kPut:
+        return e.written;
+      case OpKind::kCas:
+        if (e.swaps) {
+          if (state != e.expected && state != kAnyValue) return std::nullopt;
+          return e.written;
+        }
+        // A mismatch is a read of something other than `expected`; from "any value" it stays
+        // unknown, forgetting the inequality (an over-approximation, as unknown_state allows).
+        if (state == e.expected) return std::nullopt;
+        return state;
+    }
+    return std::nullopt;
+  }
+
+  std::string describe_state(uint32_t state) const override {
+    if (state == kAbsent) return "<absent>";
+    if (state == kAnyValue) return "<any value>";
+    return "\"" + values_[state - kFirstValue] + "\"";
+  }
+
+ private:
+  static constexpr uint32_t kAbsent = 0;
+  static constexpr uint32_t kAnyValue = 1;
+  static constexpr uint32_t kFirstValue = 2;
+
+  struct Effect {
+    OpKind kind = OpKind::kGet;
+    bool swaps = false;  // cas: took effect as a successful swap
+    uint32_t read = kAbsent;
+    uint32_t expected = kAbsent;
+    uint32_t written = kAbsent;
+  };
+
+  Effect effect_of(const Operation& op) {
+    Effect e{op.kind};
+    switch (op.kind) {
+      case OpKind::kGet:
+        e.read = op.output ? intern(*op.output) : kAbsent;
+        break;
+      case OpKind::kPut:
+        e.written = intern(op.value);
+        break;
+      case OpKind::kCas:
+        // An indeterminate cas that took effect as a mismatch changed nothing, which is the
+        // same as not taking effect, so only the swap needs modelling.
+        e.swaps = op.cas_succeeded || op.outcome == Outcome::kInfo;
+        e.expected = intern(op.expected);
+        e.written = intern(op.value);
+        break;
+    }
+    return e;
+  }
+
+  uint32_t intern(const std::string& value) {
+    const auto [it, inserted] =
+        ids_.try_emplace(value, static_cast<uint32_t>(values_.size()) + kFirstValue);
+    if (inserted) values_.push_back(value);
+    return it->second;
+  }
+
+  std::unordered_map<std::string, uint32_t> ids_;
+  std::vector<std::string> values_;  // by id - kFirstValue
+  std::vector<Effect> effects_;
+};
+
+// Whether an operation can constrain the history: failed operations never took effect, and a
+// get that did not complete read nothing.
+bool constrains(const Operation& op) {
+  if (op.kind == OpKind::kGet) return op.outcome == Outcome::kOk;
+  return op.outcome != Outcome::kFail;
+}
+
+std::map<std::string, std::vector<const Operation*>> partition_by_key(
+    const std::vector<Operation>& history) {
+  std::map<std::string, std::vector<const Operation*>> by_key;
+  for (const Operation& op : history) {
+    if (constrains(op)) by_key[op.key].push_back(&op);
+  }
+  return by_key;
+}
+
+std::string explain_failure(const std::string& key, const std::vector<const Operation*>& ops,
+                            const PartitionResult& r, const Model& model) {
   std::ostringstream os;
-  os << "key " << key << ": no linearization places " << to_string(*ops[r.stuck_op].op) << "\n";
-  os << "  deepest consistent prefix leaves the register at " << model.name(r.stuck_state)
-     << " with " << r.pending.size() << " operation(s) unplaced\n";
+  os << "key " << key << ": no linearization reaches the return of\n";
+  os << "  " << to_string(*ops[r.failed_op]) << "\n";
+  os << "linearizations that get that far leave " << key << " holding ";
+  for (size_t i = 0; i < r.states_at_failure.size(); ++i) {
+    os << (i ? " or " : "") << model.describe_state(r.states_at_failure[i]);
+  }
+  if (r.states_at_failure.size() == kMaxStatesReported) os << " or more";
+  os << "; from there no order of the operations still open fits their results\n";
+  os << "the failing window (" << r.window.size()
+     << " operations) is not linearizable by itself, starting from "
+     << (r.window_from_unknown_state ? "any value of " + key : "absent") << "\n";
   return os.str();
 }
 
 }  // namespace
 
+PartitionResult check_partition(const std::vector<SearchOp>& ops, Model& model,
+                                const CheckOptions& opts) {
+  assert(ops.size() < (size_t{1} << 31));
+  const std::vector<RankedOp> ranked = rank_events(ops);
+  const SearchOutcome main = Search(ranked, model, model.initial_state(), opts.max_states).run();
+  PartitionResult result{main.verdict, main.states};
+  if (main.verdict != Verdict::kNotLinearizable) return result;
+  const RankedOp& failed = ranked[main.failed_op];
+  result.failed_op = failed.origin;
+  result.states_at_failure = main.states_at_failure;
+  Window window = smallest_window(ranked, model, failed.ret, opts, result.states_explored);
+  std::sort(window.ops.begin(), window.ops.end(), [&](const RankedOp& a, const RankedOp& b) {
+    return ranked[a.origin].call < ranked[b.origin].call;
+  });
+  for (const RankedOp& op : window.ops) result.window.push_back(op.origin);
+  result.window_from_unknown_state = window.from_unknown_state;
+  return result;
+}
+
 LinearizabilityResult check_kv(const std::vector<Operation>& history, const CheckOptions& opts) {
   LinearizabilityResult out;
-  std::map<std::string, std::vector<const Operation*>> by_key;
-  for (const Operation& op : history) {
-    if (op.kind == OpKind::kGet && op.outcome != Outcome::kOk) continue;  // constrains nothing
-    if (op.outcome == Outcome::kFail) continue;                           // never took effect
-    by_key[op.key].push_back(&op);
+  if (const std::optional<std::string> problem = validate(history)) {
+    out.verdict = Verdict::kUnknown;
+    out.explanation = "invalid history: " + *problem + "\n";
+    return out;
   }
-  for (const auto& [key, ops] : by_key) {
-    RegisterModel model;
-    std::vector<Prepared> prepared;
+  for (const auto& [key, ops] : partition_by_key(history)) {
+    std::vector<SearchOp> search_ops;
+    search_ops.reserve(ops.size());
     for (const Operation* op : ops) {
-      Prepared p{op, op->outcome == Outcome::kInfo};
-      p.read = model.intern(op->output);
-      p.expected = model.intern(op->expected);
-      p.write = model.intern(op->value);
-      prepared.push_back(p);
+      search_ops.push_back({op->invoke_time, op->complete_time, op->outcome == Outcome::kInfo});
     }
-    KeySearch search(prepared, opts.max_states);
-    KeyResult r = search.run();
-    out.states_explored += r.states;
-    if (r.verdict == Verdict::kLinearizable) continue;
-    if (r.verdict == Verdict::kUnknown) {
+    RegisterModel model(ops);
+    const PartitionResult r = check_partition(search_ops, model, opts);
+    out.states_explored += r.states_explored;
+    if (r.verdict == Verdict::kUnknown && out.verdict == Verdict::kLinearizable) {
       out.verdict = Verdict::kUnknown;
       out.key = key;
-      out.explanation = "key " + key + ": state limit reached";
-      continue;
+      out.explanation = "key " + key + ": undecided after exploring " +
+                        std::to_string(opts.max_states) + " configurations (max_states)\n";
     }
+    if (r.verdict != Verdict::kNotLinearizable) continue;
     out.verdict = Verdict::kNotLinearizable;
     out.key = key;
-    uint64_t from = ops[r.stuck_op]->invoke_time;
-    for (size_t i : r.pending) from = std::min(from, prepared[i].op->invoke_time);
-    const uint64_t to = ops[r.stuck_op]->complete_time;
-    for (const Operation* op : ops) {
-      const uint64_t end = op->outcome == Outcome::kInfo ? kInfinity : op->complete_time;
-      if (op->invoke_time <= to && end >= from) out.failing_window.push_back(*op);
-    }
-    out.explanation = explain(key, prepared, r, model);
+    for (size_t i : r.window) out.failing_window.push_back(*ops[i]);
+    out.explanation = explain_failure(key, ops, r, model);
     return out;
   }
   return out;

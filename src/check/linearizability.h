@@ -1,12 +1,26 @@
-// Linearizability checking for key-value histories (get, put, compare-and-set).
+// Linearizability checking of client histories (Herlihy & Wing 1990).
 //
-// The search is Wing & Gong's, with Lowe's just-in-time linearization and memoization of
-// (set of linearized operations, model state) pairs, as in Porcupine. Histories are split per
-// key first: a key-value store is linearizable iff each key's register is (locality, Herlihy &
-// Wing 1990).
+// Two layers:
+//  - check_kv: the key-value front end the simulator and `synod check` call. It splits the
+//    history per key (linearizability is local: a store is linearizable iff every key's register
+//    is, Herlihy & Wing 1990, Theorem 1) and checks each key against a register model with
+//    get / put / compare-and-set.
+//  - check_partition: the model-independent search. Any sequential object can be checked by
+//    implementing Model and handing it one partition's operations.
+//
+// The search is Wing & Gong's (1993) depth-first search with Lowe's just-in-time linearization
+// ("Testing for linearizability", 2017) as in Porcupine: the calls and returns of one partition
+// form an ordered list; an operation may be linearized only while its call precedes the first
+// return still pending, and a return may be passed only once its operation is linearized.
+// Every configuration (set of linearized operations, model state) is explored at most once.
+//
+// Thread-safety: the functions keep no global state and may run concurrently on different
+// inputs; a Model instance serves one search at a time.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,21 +32,99 @@ enum class Verdict : uint8_t { kLinearizable, kNotLinearizable, kUnknown };
 const char* to_string(Verdict v);
 
 struct CheckOptions {
-  uint64_t max_states = 50'000'000;  // per key; past it the verdict is kUnknown
+  // Per partition (key) and per search: the most configurations one search may memoize; past
+  // it the verdict is kUnknown. A configuration costs about 70 bytes plus one bit per
+  // indeterminate operation of the partition, so this bounds memory as well as time.
+  uint64_t max_states = 50'000'000;
+  // Whether to shrink the failing window (see LinearizabilityResult::failing_window). It costs
+  // a logarithmic number of extra searches over slices of the failing partition.
+  bool shrink_window = true;
 };
+
+// ---------------------------------------------------------------------------------------------
+// Key-value histories.
 
 struct LinearizabilityResult {
   Verdict verdict = Verdict::kLinearizable;
-  std::string key;                        // the failing key (kNotLinearizable)
-  std::vector<Operation> failing_window;  // see check_kv
-  std::string explanation;                // multi-line, human readable
+  std::string key;  // kNotLinearizable: the failing key; kUnknown: the first undecided key
+  // kNotLinearizable: the smallest failing window, in invocation order. Let F be the operation
+  // of the failing key whose completion no linearization reaches: everything that completes
+  // before F can be linearized, but no linearization extends to F's return. Among slices of the
+  // key's events that end at F's return, the window is the latest-starting one that is still
+  // not linearizable on its own. The slice starting at the invocation of operation S holds the
+  // operations invoked from there until F's return, plus the earlier ones still open at S's
+  // invocation (taken as optional: they may have taken effect before the slice or inside it),
+  // and starts from an arbitrary register value, or from absent when S is the key's first
+  // operation. Operations still open at F's return are optional too. Because the slice only
+  // relaxes the history, the window is self-contained evidence: checked by itself as a history,
+  // it is not linearizable. Without shrinking (CheckOptions), the slice starts at the first op.
+  std::vector<Operation> failing_window;
+  std::string explanation;  // multi-line human text; every line ends in '\n'
+  // Configurations memoized by all searches, the window search included.
   uint64_t states_explored = 0;
 };
 
-// Checks a whole history. On failure, `failing_window` holds the operations of the failing key
-// that overlap the interval from the earliest operation left unlinearized in the deepest
-// configuration the search reached, to the completion of the operation it could not place.
+// Checks a key-value history. Semantics of the register model:
+//  - Every key starts absent. Absent differs from every string, the empty one included.
+//  - get ok: read `output`. A get that is kFail or kInfo constrains nothing and is dropped.
+//  - put ok: wrote `value`. cas ok with cas_succeeded: the key held `expected` and now holds
+//    `value`. cas ok without cas_succeeded: a read that saw something other than `expected`.
+//  - put / cas kFail: never took effect; dropped.
+//  - put / cas kInfo: may take effect at any point after invocation, or never. An indeterminate
+//    cas that took effect swapped (one that took effect as a mismatch changed nothing).
+//  - An operation returning at the instant another is invoked counts as concurrent with it.
+// Invalid histories (see validate) get kUnknown with the problem in `explanation`.
+// Keys are checked in sorted order; the first non-linearizable one is reported.
 LinearizabilityResult check_kv(const std::vector<Operation>& history,
                                const CheckOptions& opts = {});
+
+// ---------------------------------------------------------------------------------------------
+// Model-independent search.
+
+// A sequential specification, seen by the search through small integer state ids. The model
+// assigns them and must give equal states equal ids: the search memoizes on ids, so two ids for
+// one state only cost time, but one id for two different states makes the checker unsound.
+class Model {
+ public:
+  virtual ~Model() = default;
+  virtual uint32_t initial_state() = 0;
+  // A state standing for "any state": stepping from it must allow at least every outcome that
+  // some concrete state allows (an over-approximation); it may step to a concrete state. It lets
+  // the checker test windows cut from the middle of a history. nullopt if the model has none;
+  // failing windows then always start at the partition's first operation.
+  virtual std::optional<uint32_t> unknown_state() { return std::nullopt; }
+  // The state after operation `op` (an index into the partition given to check_partition)
+  // takes effect in `state` with its recorded output, or nullopt if that output is impossible.
+  virtual std::optional<uint32_t> step(uint32_t state, size_t op) = 0;
+  virtual std::string describe_state(uint32_t state) const = 0;
+};
+
+// One operation of a partition, as the search sees it.
+struct SearchOp {
+  uint64_t invoke_time = 0;
+  uint64_t complete_time = 0;  // ignored when optional
+  // Indeterminate: may take effect at any time after invocation, or never. The search succeeds
+  // once every non-optional operation is linearized.
+  bool optional = false;
+};
+
+inline constexpr size_t kMaxStatesReported = 8;
+
+struct PartitionResult {
+  Verdict verdict = Verdict::kLinearizable;
+  uint64_t states_explored = 0;  // all searches, the window search included
+  // kNotLinearizable only; indices are into the partition.
+  size_t failed_op = 0;  // F: the operation whose completion no linearization reaches
+  // Distinct model states of the linearizations that reach F's return without F (at most
+  // kMaxStatesReported): what F found and could not explain.
+  std::vector<uint32_t> states_at_failure;
+  std::vector<size_t> window;              // see LinearizabilityResult::failing_window
+  bool window_from_unknown_state = false;  // the window starts from Model::unknown_state()
+};
+
+// Checks one partition. Precondition: invoke_time <= complete_time for non-optional operations,
+// and fewer than 2^31 operations.
+PartitionResult check_partition(const std::vector<SearchOp>& ops, Model& model,
+                                const CheckOptions& opts = {});
 
 }  // namespace synod::check

@@ -69,6 +69,9 @@ int main(int argc, char** argv) {
   sim->add_option("--election-crash", opts.election_crash_probability,
                   "with crash faults, chance of killing a node right after each election")
       ->check(CLI::Range(0.0, 1.0));
+  sim->add_option("--election-crash-delay-us", opts.election_crash_max_delay_us,
+                  "the election crash lands up to this long after the election")
+      ->check(CLI::Range(0, 10'000'000));
   sim->add_option("--window", opts.max_inflight_msgs,
                   "replication window in messages (default: chosen per seed)")
       ->check(CLI::Range(0, 1024));

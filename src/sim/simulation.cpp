@@ -109,6 +109,9 @@ std::string replay_command(const SimOptions& o) {
     os << " --election-crash " << o.election_crash_probability;
   }
   if (o.max_inflight_msgs != 0) os << " --window " << o.max_inflight_msgs;
+  if (o.election_crash_max_delay_us != SimOptions{}.election_crash_max_delay_us) {
+    os << " --election-crash-delay-us " << o.election_crash_max_delay_us;
+  }
   return os.str();
 }
 
@@ -352,7 +355,8 @@ void Sim::observe(Node& n) {
     // durable, a new leader's first Appends half-sent), so crash someone right after one.
     if (fault_phase() && o_.faults.contains(Fault::kCrash) &&
         fault_rng_.chance(o_.election_crash_probability)) {
-      Event& e = schedule(now_ + fault_rng_.range(0, 3'000), EventType::kTargetedCrash);
+      Event& e = schedule(now_ + fault_rng_.range(0, o_.election_crash_max_delay_us),
+                          EventType::kTargetedCrash);
       e.node = fault_rng_.chance(0.5) ? n.id : 1 + static_cast<int>(fault_rng_.uniform(o_.nodes));
     }
   }

@@ -55,6 +55,7 @@ struct SimOptions {
   uint64_t compact_every = 40;    // entries applied between snapshots
   // With crash faults: chance that a node is killed within 3 ms of each election.
   double election_crash_probability = 0.25;
+  uint64_t election_crash_max_delay_us = 3'000;  // the crash lands 0..this after the election
   uint32_t max_inflight_msgs = 0;  // replication window; 0 picks one per seed
   bool verbose = false;           // elections, faults, heals
   bool trace = false;             // every message and client event

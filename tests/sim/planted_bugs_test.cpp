@@ -15,6 +15,8 @@ struct Planted {
   int nodes;
   int ops;
   uint64_t max_seeds;
+  double election_crash = SimOptions{}.election_crash_probability;
+  uint64_t election_crash_delay_us = SimOptions{}.election_crash_max_delay_us;
 };
 
 // Returns the first seed in [1, max_seeds] whose run reports a violation, or 0.
@@ -24,6 +26,8 @@ uint64_t first_failing_seed(const Planted& p, SimResult& failing) {
     o.seed = s;
     o.nodes = p.nodes;
     o.ops = p.ops;
+    o.election_crash_probability = p.election_crash;
+    o.election_crash_max_delay_us = p.election_crash_delay_us;
     std::string error;
     EXPECT_TRUE(parse_faults(p.faults, o.faults, error)) << error;
     EXPECT_TRUE(parse_bug(p.bug, o.bugs, error)) << error;
@@ -71,6 +75,18 @@ TEST(PlantedBugs, ReadIndexWithoutQuorumServesStaleReads) {
   ASSERT_NE(seed, 0u);
   EXPECT_EQ(r.linearizability.verdict, check::Verdict::kNotLinearizable);
   EXPECT_FALSE(r.linearizability.failing_window.empty());
+}
+
+TEST(PlantedBugs, CommittingAPreviousTermEntryByCountLosesIt) {
+  // Raft figure 8 needs three leaders in quick succession, each cut off or killed right after
+  // its election; a harsher election-crash nemesis makes that reachable in a bounded sweep.
+  SimResult r;
+  const uint64_t seed = first_failing_seed(
+      {"commit-previous-term", "partition,crash,pause", 3, 600, 1100, 0.6, 20'000}, r);
+  std::cout << "caught at seed " << seed << "\n";
+  ASSERT_NE(seed, 0u);
+  EXPECT_TRUE(has(r, "LeaderCompleteness") || has(r, "StateMachineSafety") ||
+              has(r, "CommittedDurable"));
 }
 
 }  // namespace
