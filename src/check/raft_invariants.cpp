@@ -1,16 +1,56 @@
 #include "check/raft_invariants.h"
 
+#include <algorithm>
 #include <sstream>
+
+#include "core/raft/conf.h"
 
 namespace synod::check {
 
+using raft::ConfState;
 using raft::Entry;
 using raft::Index;
 using raft::NodeId;
+using raft::Persisted;
+using raft::RaftLog;
 using raft::Term;
 
+namespace {
+
+template <typename... Args>
+std::string str(const Args&... args) {
+  std::ostringstream os;
+  (os << ... << args);
+  return os.str();
+}
+
+std::string voters_string(const ConfState& conf) {
+  std::ostringstream os;
+  os << "{";
+  for (size_t i = 0; i < conf.voters.size(); ++i) os << (i ? "," : "") << "n" << conf.voters[i];
+  os << "}";
+  return os.str();
+}
+
+size_t quorum(const ConfState& conf) {
+  return conf.voters.size() / 2 + 1;
+}
+
+// Whether durable state `p` still holds the entry (index, term): in its log with that term, or
+// folded into a snapshot (which holds only committed state, thesis 5.1).
+bool holds_durably(const Persisted* p, Index index, Term term) {
+  if (p == nullptr) return false;
+  if (p->snapshot && p->snapshot->meta.index >= index) return true;
+  if (p->entries.empty()) return false;
+  const Index first = p->entries.front().index;
+  if (index < first || index > p->entries.back().index) return false;
+  const Entry& e = p->entries[index - first];
+  return e.index == index && e.term == term;
+}
+
+}  // namespace
+
 uint64_t entry_hash(const Entry& e) {
-  // FNV-1a over the type and data.
   uint64_t h = 1469598103934665603ULL ^ static_cast<uint8_t>(e.type);
   for (char c : e.data) {
     h ^= static_cast<uint8_t>(c);
@@ -19,168 +59,209 @@ uint64_t entry_hash(const Entry& e) {
   return h;
 }
 
-void RaftInvariants::fail(std::string invariant, std::string detail) {
-  for (const Violation& v : violations_) {
-    if (v.invariant == invariant && v.detail == detail) return;
+void RaftInvariants::fail(const char* invariant, std::string detail) {
+  size_t same_kind = 0;
+  for (const Violation& v : violations_) {  // at most kMaxViolations
+    if (v.invariant != invariant) continue;
+    if (v.detail == detail) return;  // the same fault seen again, e.g. on the next step
+    ++same_kind;
   }
-  if (violations_.size() < kMaxViolations) violations_.push_back({invariant, std::move(detail)});
+  if (same_kind >= kMaxPerInvariant || violations_.size() >= kMaxViolations) {
+    ++suppressed_;
+    return;
+  }
+  violations_.push_back({invariant, std::move(detail)});
+}
+
+// --- Driver hooks -----------------------------------------------------------------------------
+
+void RaftInvariants::set_initial_conf(const ConfState& conf) {
+  committed_conf_ = conf;
+  committed_conf_index_ = Index(0);
 }
 
 void RaftInvariants::on_step(const raft::Raft& raft) {
-  if (raft.role() == raft::Role::kLeader) observe_leader(raft);
-  observe_commit(raft);
-}
-
-void RaftInvariants::observe_commit(const raft::Raft& raft) {
-  // A commit index is a claim that every entry up to it is committed: take it at its word the
-  // moment it moves, before anything is applied, so a wrong commit is caught even if the node
-  // that made it dies before applying it.
-  const raft::RaftLog& log = raft.log();
-  Index& seen = commit_seen_[raft.id()];
-  if (log.committed() < seen) seen = log.snapshot().index;  // restarted
-  for (Index i = std::max(seen + 1, log.first_index()); i <= log.committed(); ++i) {
-    record_committed(raft.id(), log.at(i));
-  }
-  seen = std::max(seen, log.committed());
-}
-
-void RaftInvariants::observe_leader(const raft::Raft& raft) {
-  // Election Safety: at most one leader per term.
-  auto [it, inserted] = leaders_.emplace(raft.term(), raft.id());
-  if (!inserted) {
-    if (it->second != raft.id()) {
-      std::ostringstream os;
-      os << "term " << raft.term() << " has two leaders: n" << it->second << " and n" << raft.id();
-      fail("ElectionSafety", os.str());
-    }
-    return;
-  }
-  // Leader Completeness: a new leader holds every committed entry (checked once per term).
-  const raft::RaftLog& log = raft.log();
-  for (const auto& [index, c] : committed_) {
-    const Index i(index);
-    const EntryId& id = c.id;
-    if (i <= log.snapshot().index || c.known_by_term >= raft.term()) continue;
-    auto t = log.term(i);
-    if (t != id.term || entry_hash(log.at(i)) != id.hash) {
-      std::ostringstream os;
-      os << "leader n" << raft.id() << " of term " << raft.term() << " lacks committed entry "
-         << index << " (term " << id.term << ")";
-      fail("LeaderCompleteness", os.str());
-      return;
-    }
-  }
+  if (raft.role() == raft::Role::kLeader) observe_leader(raft.id(), raft.term(), raft.log());
+  observe_commit(raft.id(), raft.log());
 }
 
 void RaftInvariants::on_ready(const raft::Raft& raft, const raft::Ready& rd) {
   on_step(raft);
-  const raft::RaftLog& log = raft.log();
-  if (!rd.entries.empty()) {
-    const Index first = rd.entries.front().index;
-    // Leader Append-Only: within its term a leader only appends.
-    if (raft.role() == raft::Role::kLeader) {
-      auto& [term, last] = leader_last_[raft.id()];
-      if (term == raft.term() && first <= last) {
-        std::ostringstream os;
-        os << "leader n" << raft.id() << " of term " << term << " rewrote index " << first
-           << " (had emitted up to " << last << ")";
-        fail("LeaderAppendOnly", os.str());
-      }
-      term = raft.term();
-      last = rd.entries.back().index;
-    }
-    // Log Matching, by induction: equal (index, term) means equal data and equal predecessor.
-    for (const Entry& e : rd.entries) {
-      if (e.type == raft::EntryType::kConfChange && e.index >= appended_conf_index_) {
-        if (auto conf = raft::decode_conf(e.data)) {
-          appended_conf_ = *conf;
-          appended_conf_index_ = e.index;
-        }
-      }
-      auto prev = log.term(e.index - 1);
-      const uint64_t prev_term = prev ? prev->value : UINT64_MAX;
-      auto [it, inserted] =
-          entries_.try_emplace({e.index.value, e.term.value}, entry_hash(e), prev_term);
-      if (inserted) continue;
-      const bool prev_differs = it->second.second != prev_term && prev_term != UINT64_MAX &&
-                                it->second.second != UINT64_MAX;
-      if (it->second.first != entry_hash(e) || prev_differs) {
-        std::ostringstream os;
-        os << "n" << raft.id() << " holds a different entry at index " << e.index << " term "
-           << e.term << " than another node";
-        fail("LogMatching", os.str());
-      }
-    }
-  }
-  for (const Entry& e : rd.committed) record_committed(raft.id(), e);
+  observe_entries(raft.id(), raft.role(), raft.term(), rd.entries, raft.log());
+  for (const Entry& e : rd.committed) observe_committed(raft.id(), e);
 }
 
 void RaftInvariants::on_apply(NodeId node, const Entry& e) {
-  record_committed(node, e);
-}
-
-void RaftInvariants::record_committed(NodeId node, const Entry& e) {
-  // State Machine Safety: no two nodes apply different entries at one index.
-  const EntryId id{e.term, entry_hash(e)};
-  const Term known = leaders_.empty() ? Term(0) : leaders_.rbegin()->first;
-  auto [it, inserted] = committed_.try_emplace(e.index.value, Committed{id, known});
-  if (!inserted && !(it->second.id == id)) {
-    std::ostringstream os;
-    os << "n" << node << " applied entry (term " << e.term << ") at index " << e.index
-       << " but another node applied one of term " << it->second.id.term;
-    fail("StateMachineSafety", os.str());
-    return;
-  }
-  if (e.index > max_committed_) max_committed_ = e.index;
-  if (e.type == raft::EntryType::kConfChange && e.index > committed_conf_index_) {
-    if (auto conf = raft::decode_conf(e.data)) {
-      committed_conf_ = *conf;
-      committed_conf_index_ = e.index;
-    }
-  }
+  observe_committed(node, e);
 }
 
 void RaftInvariants::on_snapshot_install(NodeId node, const raft::SnapshotMeta& meta) {
-  auto it = committed_.find(meta.index.value);
-  if (it != committed_.end() && it->second.id.term != meta.term) {
-    std::ostringstream os;
-    os << "n" << node << " installed a snapshot at index " << meta.index << " term " << meta.term
-       << " but the committed entry there has term " << it->second.id.term;
-    fail("StateMachineSafety", os.str());
+  // State Machine Safety: a snapshot is applied state, so its last entry is a committed one.
+  auto it = committed_.find(meta.index);
+  if (it == committed_.end() || it->second.term == meta.term) return;
+  fail("StateMachineSafety",
+       str("n", node, " installed a snapshot ending at index ", meta.index, " term ", meta.term,
+           " but n", it->second.node, " committed term ", it->second.term, " there"));
+}
+
+void RaftInvariants::on_crash(NodeId node, const std::map<NodeId, const Persisted*>& durable) {
+  // Committed entries survive crashes (thesis 3.8: state is durable before it is acknowledged).
+  // Checking the newest committed entry suffices: by Log Matching its holders hold the rest.
+  if (max_committed_ == Index(0)) return;
+  const Committed& c = committed_.at(max_committed_);
+  bool any_conf = !committed_conf_.voters.empty();
+  if (any_conf && durable_holders(committed_conf_, max_committed_, c.term, durable) >=
+                      quorum(committed_conf_)) {
+    return;
+  }
+  for (const auto& [key, conf] : appended_confs_) {  // at most kMaxAppendedConfs
+    if (conf.voters.empty()) continue;
+    any_conf = true;
+    if (durable_holders(conf, max_committed_, c.term, durable) >= quorum(conf)) return;
+  }
+  if (!any_conf) return;  // no membership known: nothing to count a quorum in
+  fail("CommittedDurable", str("after n", node, " crashed, committed entry ", max_committed_,
+                               " (term ", c.term, ") is durable on only ",
+                               durable_holders(committed_conf_, max_committed_, c.term, durable),
+                               " of voters ", voters_string(committed_conf_),
+                               " (configuration of index ", committed_conf_index_, ")"));
+}
+
+// --- Value-level checks -------------------------------------------------------------------------
+
+void RaftInvariants::observe_leader(NodeId node, Term term, const RaftLog& log) {
+  // Election Safety (figure 3): at most one leader can be elected in a given term.
+  auto [it, inserted] = leaders_.emplace(term, node);
+  if (!inserted) {
+    if (it->second != node) {
+      fail("ElectionSafety", str("term ", term, " has two leaders: n", it->second, " and n", node));
+    }
+    return;
+  }
+  check_completeness(node, term, log);  // once per leader term: O(committed entries)
+  max_leader_term_ = std::max(max_leader_term_, term);
+}
+
+void RaftInvariants::check_completeness(NodeId leader, Term term, const RaftLog& log) {
+  // Leader Completeness (figure 3): an entry committed in a term holds in the logs of the
+  // leaders of all higher terms. Entries up to the leader's snapshot are covered by it.
+  for (auto it = committed_.upper_bound(log.snapshot().index); it != committed_.end(); ++it) {
+    const auto& [index, c] = *it;
+    if (c.known_by_term >= term) continue;  // possibly committed in `term` or later
+    const std::optional<Term> held = log.term(index);
+    if (held == c.term && entry_hash(log.at(index)) == c.hash) continue;
+    fail("LeaderCompleteness",
+         str("leader n", leader, " of term ", term, " lacks entry ", index, " (term ", c.term,
+             ") committed on n", c.node, "; its log has ",
+             held ? str("term ", *held) : str("no entry (last index ", log.last_index(), ")"),
+             " there"));
+    return;
   }
 }
 
-void RaftInvariants::on_crash(NodeId node,
-                              const std::map<NodeId, const raft::Persisted*>& durable) {
-  // Committed entries survive crashes: the highest committed entry is durable on a quorum of
-  // the latest committed configuration (then so are all before it, by Log Matching).
-  if (max_committed_ == Index(0) || committed_conf_.voters.empty()) return;
-  const Index c = max_committed_;
-  const EntryId& id = committed_.at(c.value).id;
-  auto holds = [&](NodeId voter) {
-    auto it = durable.find(voter);
-    if (it == durable.end() || it->second == nullptr) return false;
-    const raft::Persisted& p = *it->second;
-    if (p.snapshot && p.snapshot->meta.index >= c) return true;
-    if (p.entries.empty() || p.entries.front().index > c || p.entries.back().index < c) {
-      return false;
-    }
-    return p.entries[c - p.entries.front().index].term == id.term;
-  };
-  auto quorum_holds = [&](const raft::ConfState& conf) {
-    size_t holders = 0;
-    for (NodeId voter : conf.voters) holders += holds(voter) ? 1 : 0;
-    return std::make_pair(holders >= conf.voters.size() / 2 + 1, holders);
-  };
-  const auto [ok, holders] = quorum_holds(committed_conf_);
-  const bool ok_in_newer = appended_conf_index_ > committed_conf_index_ &&
-                           !appended_conf_.voters.empty() && quorum_holds(appended_conf_).first;
-  if (!ok && !ok_in_newer) {
-    std::ostringstream os;
-    os << "after n" << node << " crashed, committed entry " << c << " is durable on only "
-       << holders << " of " << committed_conf_.voters.size() << " voters";
-    fail("CommittedDurable", os.str());
+void RaftInvariants::observe_entries(NodeId node, raft::Role role, Term term,
+                                     const std::vector<Entry>& entries, const RaftLog& log) {
+  if (entries.empty()) return;
+  if (role == raft::Role::kLeader) {
+    check_append_only(node, term, entries.front().index, entries.back().index);
   }
+  for (const Entry& e : entries) {
+    register_entry(node, e, log);
+    note_appended_conf(e);
+  }
+}
+
+void RaftInvariants::check_append_only(NodeId node, Term term, Index first, Index last) {
+  // Leader Append-Only (figure 3): a leader never overwrites or deletes entries in its log, so
+  // within its term each batch it hands out starts after everything it handed out before.
+  auto& [led_term, emitted] = leader_emitted_[node];
+  if (led_term == term && first <= emitted) {
+    fail("LeaderAppendOnly", str("leader n", node, " of term ", term, " rewrote from index ", first,
+                                 " after handing out entries up to ", emitted));
+  }
+  led_term = term;
+  emitted = last;
+}
+
+void RaftInvariants::register_entry(NodeId node, const Entry& e, const RaftLog& log) {
+  // Log Matching (figure 3), by induction on the index: if entries with equal (index, term)
+  // always carry equal data and follow entries of equal term, two logs that hold one such
+  // entry are identical up to it. The term before `e` may be compacted away: then unknown.
+  const std::optional<Term> prev = log.term(e.index - 1);
+  const uint64_t prev_term = prev ? prev->value : kUnknownTerm;
+  const uint64_t hash = entry_hash(e);
+  auto [it, inserted] = entries_.try_emplace(EntryKey{e.index.value, e.term.value},
+                                             Registered{hash, prev_term, node});
+  if (inserted) return;
+  Registered& first = it->second;
+  if (first.prev_term == kUnknownTerm) first.prev_term = prev_term;
+  const bool prev_differs =
+      prev_term != kUnknownTerm && first.prev_term != kUnknownTerm && prev_term != first.prev_term;
+  if (first.hash == hash && !prev_differs) return;
+  fail("LogMatching",
+       prev_differs
+           ? str("entry at index ", e.index, " term ", e.term, " follows term ", first.prev_term,
+                 " on n", first.node, " but term ", prev_term, " on n", node)
+           : str("n", first.node, " and n", node, " hold different data at index ", e.index,
+                 " term ", e.term));
+}
+
+void RaftInvariants::observe_commit(NodeId node, const RaftLog& log) {
+  Index& seen = commit_seen_[node];
+  if (log.committed() < seen) seen = log.snapshot().index;  // restarted from durable state
+  for (Index i = std::max(seen + 1, log.first_index()); i <= log.committed(); ++i) {
+    observe_committed(node, log.at(i));
+  }
+  seen = std::max(seen, log.committed());
+}
+
+void RaftInvariants::observe_committed(NodeId node, const Entry& e) {
+  // State Machine Safety (figure 3): if a server has applied a log entry at a given index, no
+  // other server will ever apply a different log entry for the same index.
+  const uint64_t hash = entry_hash(e);
+  auto [it, inserted] =
+      committed_.try_emplace(e.index, Committed{e.term, hash, node, max_leader_term_});
+  if (!inserted) {
+    const Committed& c = it->second;
+    if (c.term == e.term && c.hash == hash) return;
+    fail("StateMachineSafety",
+         str("n", node, " committed entry ", e.index, " (term ", e.term, ") but n", c.node,
+             " committed a different one (term ", c.term, ") there"));
+    return;
+  }
+  max_committed_ = std::max(max_committed_, e.index);
+  note_committed_conf(e);
+}
+
+// --- Membership, for CommittedDurable -----------------------------------------------------------
+
+void RaftInvariants::note_appended_conf(const Entry& e) {
+  if (e.type != raft::EntryType::kConfChange || e.index <= committed_conf_index_) return;
+  const std::optional<ConfState> conf = raft::decode_conf(e.data);
+  if (!conf) return;
+  if (appended_confs_.size() >= kMaxAppendedConfs) appended_confs_.erase(appended_confs_.begin());
+  appended_confs_[{e.index, e.term}] = *conf;
+}
+
+void RaftInvariants::note_committed_conf(const Entry& e) {
+  if (e.type != raft::EntryType::kConfChange || e.index <= committed_conf_index_) return;
+  const std::optional<ConfState> conf = raft::decode_conf(e.data);
+  if (!conf) return;
+  committed_conf_ = *conf;
+  committed_conf_index_ = e.index;
+  // Configurations at or below a committed one are superseded in every later leader's log.
+  appended_confs_.erase(appended_confs_.begin(),
+                        appended_confs_.upper_bound({e.index, Term(UINT64_MAX)}));
+}
+
+size_t RaftInvariants::durable_holders(const ConfState& conf, Index index, Term term,
+                                       const std::map<NodeId, const Persisted*>& durable) const {
+  size_t holders = 0;
+  for (NodeId voter : conf.voters) {
+    auto it = durable.find(voter);
+    if (it != durable.end() && holds_durably(it->second, index, term)) ++holders;
+  }
+  return holders;
 }
 
 }  // namespace synod::check
