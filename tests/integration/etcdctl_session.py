@@ -1,0 +1,418 @@
+"""A fixed, scripted etcdctl (ETCDCTL_API=3) session, run against a fresh cluster, printed as a
+normalized transcript; with --compare-with, run again against a second fresh cluster (one
+after the other, never both at once) and the two transcripts must be identical.
+
+    /usr/bin/python3 tests/integration/etcdctl_session.py --kind etcd --compare-with etcd
+    /usr/bin/python3 tests/integration/etcdctl_session.py --kind synod --binary build/synod \
+        --compare-with etcd
+
+Normalization (see docs/testing.md): member IDs -> <ID:name>, cluster ID -> <CLUSTER_ID>,
+127.0.0.1:<port> -> <name:client|peer>, raft term/index, db sizes, versions, hashes, "took"
+durations and temp paths -> placeholders; etcdctl's own zap log lines keep only level, msg and
+error. Revisions, keys, values, counts, error messages, exit codes and layout are kept. Output
+whose order etcdctl does not define (member list rows, endpoint health lines, the entries of
+ETCD_INITIAL_CLUSTER) is sorted after normalization.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import os
+import re
+import sys
+import time
+from typing import Dict, List, Optional
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cluster import ETCDCTL, Cluster, ClusterError, add_common_args, log, wait_until  # noqa: E402
+
+EXTRA = "extra"          # the member that is added (never started) and removed again
+
+
+class Normalizer:
+    def __init__(self, c: Cluster):
+        self.c = c
+        self.ids: Dict[int, str] = {}
+        self.cluster_id: Optional[int] = None
+        self.ports: Dict[int, str] = {}
+        for m in c.members.values():
+            self.ports[m.client_port] = f"{m.name}:client"
+            self.ports[m.peer_port] = f"{m.name}:peer"
+        self.extra_peer_port = c.base_port + 2 * 8 - 1   # inside the cluster's port range, unused
+        self.ports[self.extra_peer_port] = f"{EXTRA}:peer"
+        self.paths = [c.data_root]
+
+    def learn(self) -> None:
+        """Learns member and cluster IDs from member list (run outside the transcript)."""
+        r = self.c.etcdctl("member", "list", "-w", "json")
+        j = json.loads(r.stdout)
+        self.cluster_id = j["header"]["cluster_id"]
+        for m in j.get("members", []):
+            label = m.get("name") or ""
+            if not label:
+                label = EXTRA if any(u.endswith(f":{self.extra_peer_port}")
+                                     for u in m.get("peerURLs", [])) else "unknown"
+            self.ids[m["ID"]] = label
+
+    def id_label(self, v) -> str:
+        if isinstance(v, str):
+            try:
+                v = int(v, 16)
+            except ValueError:
+                return v
+        if v == 0:
+            return "0"
+        if v == self.cluster_id:
+            return "<CLUSTER_ID>"
+        return f"<ID:{self.ids[v]}>" if v in self.ids else "<ID:?>"
+
+    def text(self, s: str) -> str:
+        for p in self.paths:
+            s = s.replace(p, "<TMP>")
+        s = re.sub(r"127\.0\.0\.1:(\d+)",
+                   lambda mo: f"<{self.ports.get(int(mo.group(1)), 'port')}>", s)
+        for i, label in self.ids.items():
+            s = re.sub(rf"\b{i:x}\b", f"<ID:{label}>", s)
+        if self.cluster_id is not None:
+            s = re.sub(rf"\b{self.cluster_id:x}\b", "<CLUSTER_ID>", s)
+        s = re.sub(r"took = [0-9.]+[a-zµ]+", "took = <DURATION>", s)
+        return s
+
+    # -- JSON ---------------------------------------------------------------------------
+    ID_KEYS = {"cluster_id", "member_id", "leader", "ID", "ClusterID", "MemberID"}
+    OPAQUE_KEYS = {"raft_term", "raftTerm", "raftIndex", "raftAppliedIndex", "dbSize",
+                   "dbSizeInUse", "hash", "totalSize", "totalKey", "RaftTerm"}
+
+    def json_obj(self, o):
+        if isinstance(o, dict):
+            out = {}
+            for k, v in o.items():
+                if k in self.ID_KEYS and isinstance(v, int):
+                    out[k] = self.id_label(v)
+                elif k in self.OPAQUE_KEYS and not isinstance(v, (dict, list)):
+                    out[k] = f"<{k}>"
+                elif k == "version" and isinstance(v, str):   # server version, not a KV's
+                    out[k] = "<version>"
+                else:
+                    out[k] = self.json_obj(v)
+            return out
+        if isinstance(o, list):
+            return [self.json_obj(x) for x in o]
+        if isinstance(o, str):
+            return self.text(o)
+        return o
+
+    def log_line(self, line: str) -> Optional[str]:
+        """etcdctl's zap log lines: keep level, msg and error only."""
+        try:
+            j = json.loads(line)
+        except ValueError:
+            return None
+        if not isinstance(j, dict) or "level" not in j or "msg" not in j:
+            return None
+        parts = [f"[{j['level']}] {j['msg']}"]
+        if "error" in j:
+            parts.append(f"error={self.text(str(j['error']))}")
+        return " ".join(parts)
+
+    def output(self, s: str) -> List[str]:
+        lines = []
+        for line in s.splitlines():
+            ll = self.log_line(line)
+            if ll is not None:
+                lines.append(ll)
+                continue
+            st = line.strip()
+            if st.startswith("{") or st.startswith("["):
+                try:
+                    lines.append(json.dumps(self.json_obj(json.loads(st)), separators=(",", ":")))
+                    continue
+                except ValueError:
+                    pass
+            if line.startswith('"') and '" : ' in line:       # -w fields
+                k, v = line.split(" : ", 1)
+                key = k.strip('"')
+                if key in ("ClusterID", "MemberID") and v.isdigit():
+                    lines.append(f"{k} : {self.id_label(int(v))}")
+                    continue
+                if key in ("RaftTerm",):
+                    lines.append(f"{k} : <{key}>")
+                    continue
+            lines.append(self.text(line))
+        return lines
+
+
+class Session:
+    def __init__(self, c: Cluster, raw: bool = False):
+        self.c = c
+        self.n = Normalizer(c)
+        self.raw = raw
+        self.lines: List[str] = []
+        self.m1 = [c.members["m1"].endpoint]
+        self.started = time.monotonic()
+
+    # one transcript entry
+    def run(self, *args: str, stdin: Optional[str] = None, all_eps: bool = False,
+            eps: Optional[List[str]] = None, sort: bool = False,
+            post=None) -> "subprocess.CompletedProcess":  # noqa: F821
+        endpoints = eps or (self.c.endpoints() if all_eps else self.m1)
+        r = self.c.etcdctl(*args, endpoints=endpoints, stdin=stdin, check=False, timeout=20)
+        where = "all" if all_eps else ",".join(self.c.member_by_endpoint(e).name for e in endpoints)
+        shown = " ".join(a if re.fullmatch(r"[\w./=:<>\-\"]+", a) else repr(a) for a in args)
+        if self.raw:
+            self.lines.append(f"$ etcdctl {' '.join(args)}   [@{where}]")
+            out, err = r.stdout.splitlines(), r.stderr.splitlines()
+        else:
+            self.lines.append(f"$ etcdctl {self.n.text(shown)}   [@{where}]")
+            out, err = self.n.output(r.stdout), self.n.output(r.stderr)
+            if post:
+                out = post(out)
+            if sort:
+                out, err = sorted(out), sorted(err)
+        if stdin is not None:
+            self.lines += [f"stdin| {x}" for x in stdin.splitlines()]
+        self.lines += out
+        self.lines += [f"stderr| {x}" for x in err]
+        self.lines.append(f"[exit {r.returncode}]")
+        return r
+
+    def note(self, s: str) -> None:
+        self.lines.append(f"# {s}")
+
+    def revision(self) -> int:
+        r = self.c.etcdctl("get", "foo", "-w", "json", endpoints=self.m1)
+        return json.loads(r.stdout)["header"]["revision"]
+
+    def ensure_leader(self, name: str, timeout: float = 20.0) -> None:
+        """Out of the transcript: makes `name` the leader (move-leader if needed)."""
+        def probe():
+            lead = self.c.leader()
+            if lead == name:
+                return True
+            self.c.etcdctl("move-leader", f"{self.c.members[name].member_id:x}",
+                           endpoints=self.c.endpoints(), check=False)
+            return self.c.leader() == name
+        wait_until(probe, timeout, 0.5, f"{name} to be leader")
+
+    def script(self) -> List[str]:
+        n = self.n
+        n.learn()
+        # ---- put / get ----
+        self.run("put", "foo", "bar")
+        self.run("put", "foo", "baz", "--prev-kv")
+        for k, v in (("k1", "cherry"), ("k2", "apple"), ("k3", "banana"), ("k4", "date"),
+                     ("k5", "elder"), ("other/x", "1"), ("other/y", "2")):
+            self.run("put", k, v)
+        self.run("put", "k2", "apricot")            # k2: version 2, newest mod revision
+        self.run("get", "foo")
+        self.run("get", "foo", "-w", "json")
+        self.run("get", "nosuchkey")
+        self.run("get", "k", "--prefix")
+        self.run("get", "k2", "k4")                  # range [k2, k4)
+        self.run("get", "k3", "--from-key")
+        self.run("get", "k", "--prefix", "--limit=2")
+        self.run("get", "k", "--prefix", "--limit=2", "-w", "fields")
+        self.run("get", "k", "--prefix", "--sort-by=MODIFY", "--order=DESCEND")
+        self.run("get", "k", "--prefix", "--sort-by=VALUE", "--order=ASCEND")
+        self.run("get", "k", "--prefix", "--sort-by=KEY", "--order=DESCEND")
+        self.run("get", "k", "--prefix", "--sort-by=VERSION", "--order=DESCEND", "--limit=1")
+        self.run("get", "k", "--prefix", "--sort-by=CREATE", "--order=ASCEND", "--keys-only")
+        self.run("get", "foo", "--rev=2")
+        self.run("get", "k", "--prefix", "--keys-only")
+        self.run("get", "k", "--prefix", "--print-value-only")
+        self.run("get", "foo", "--consistency=s")
+        self.run("get", "k", "--prefix", "--consistency=s", "-w", "json", eps=[
+            self.c.members["m2"].endpoint])
+        # ---- delete ----
+        self.run("del", "k5")
+        self.run("del", "nosuchkey")
+        self.run("del", "other/", "--prefix")
+        self.run("del", "k4", "--prev-kv")
+        self.run("del", "k", "kz", "--prev-kv", "-w", "json")  # range [k, kz): k1..k3
+        self.run("put", "k1", "cherry")
+        self.run("put", "k2", "apricot")
+        # ---- txn ----
+        self.run("txn", "--interactive",
+                 stdin='value("foo") = "baz"\n\nput foo qux\nget foo\n\nput foo nope\n\n')
+        self.run("txn", "--interactive",
+                 stdin='value("foo") = "zzz"\n\nput foo never\n\nget foo\ndel nosuchkey\n\n')
+        self.run("txn", "--interactive",
+                 stdin='version("k1") = "1"\nmod("k2") > "0"\ncreate("nosuchkey") = "0"\n\n'
+                       'put t1 yes\n\nput t1 no\n\n')
+        self.run("txn", "-w", "json", stdin='value("foo") > "a"\n\nget t1\n\n\n')
+        self.run("get", "t1")
+        # ---- compaction ----
+        rev = self.revision()
+        self.note(f"current revision {rev}")
+        self.run("put", "foo", "after-compact-1")
+        self.run("compaction", str(rev))
+        self.run("get", "foo", f"--rev={rev - 1}")           # compacted
+        self.run("get", "foo", f"--rev={rev}")               # the compaction revision itself
+        self.run("get", "foo", f"--rev={rev + 100}")         # future
+        self.run("compaction", str(rev - 2))                 # already compacted
+        self.run("compaction", str(rev + 100))               # future
+        # ---- members ----
+        self.run("member", "list", sort=True)
+        self.run("member", "list", "-w", "json", post=self.sort_members_json)
+        # etcd refuses to add a voter until its peers have been connected for 5 s
+        wait_s = 6.0 - (time.monotonic() - self.started)
+        if wait_s > 0:
+            time.sleep(wait_s)
+        extra_url = f"http://127.0.0.1:{n.extra_peer_port}"
+        r = self.run_member_add(extra_url)
+        n.learn()
+        if r.returncode == 0:
+            # member add output names IDs learnt only now: redo its normalization
+            pass
+        self.run("member", "list", sort=True)
+        extra_id = next((i for i, lab in n.ids.items() if lab == EXTRA), None)
+        if extra_id is None:
+            self.note("the added member is not in member list")
+        else:
+            self.run("member", "remove", f"{extra_id:x}")
+        self.run("member", "remove", "ffff")
+        self.run("member", "list", sort=True)
+        # ---- move-leader (leader made m1 first, out of the transcript) ----
+        self.ensure_leader("m1")
+        self.note("leader is m1")
+        self.run("move-leader", f"{self.c.members['m2'].member_id:x}", all_eps=True)
+        wait_until(lambda: self.c.leader() == "m2", 15, 0.3, "m2 to become leader")
+        self.run("move-leader", f"{self.c.members['m2'].member_id:x}", all_eps=True)
+        self.run("move-leader", f"{self.c.members['m3'].member_id:x}",
+                 eps=[self.c.members["m1"].endpoint])   # no leader among the endpoints
+        self.run("move-leader", "ffff", all_eps=True)
+        # ---- endpoint ----
+        self.run("endpoint", "status", all_eps=True, post=self.status_table)
+        self.run("endpoint", "status", "-w", "json", all_eps=True)
+        self.run("endpoint", "health", all_eps=True, sort=True)
+        r = self.c.etcdctl("endpoint", "hashkv", "-w", "json", endpoints=self.c.endpoints())
+        hashes = {e["HashKV"]["hash"] for e in json.loads(r.stdout)}
+        self.run("endpoint", "hashkv", all_eps=True, post=self.hash_table)
+        self.note(f"hashkv equal on all endpoints: {len(hashes) == 1}")
+        self.run("endpoint", "hashkv", f"--rev={rev + 1}", "-w", "json", all_eps=True)
+        # ---- maintenance ----
+        snap = os.path.join(self.c.data_root, "snap.db")
+        self.run("snapshot", "save", snap)
+        self.run("snapshot", "status", snap, "-w", "json")
+        self.run("defrag", all_eps=True)
+        self.run("defrag")
+        self.run("alarm", "list")
+        self.run("alarm", "list", "-w", "json")
+        # ---- final state ----
+        self.run("get", "", "--from-key")
+        self.run("get", "", "--from-key", "--keys-only", "-w", "json")
+        return self.lines
+
+    def run_member_add(self, url: str):
+        for _ in range(20):
+            r = self.c.etcdctl("member", "add", EXTRA, f"--peer-urls={url}", endpoints=self.m1,
+                               check=False, timeout=20)
+            if "unhealthy cluster" in r.stderr:     # etcd's 5-second peer-connectivity rule
+                log("member add: unhealthy cluster; retrying in 1 s")
+                time.sleep(1)
+                continue
+            break
+        # print it now that the new ID is known
+        self.n.learn()
+        self.lines.append(f"$ etcdctl member add {EXTRA} --peer-urls={self.n.text(url)}   [@m1]")
+        out = self.n.output(r.stdout)
+        out = [self.sort_initial_cluster(x) for x in out]
+        self.lines += out + [f"stderr| {x}" for x in self.n.output(r.stderr)]
+        self.lines.append(f"[exit {r.returncode}]")
+        return r
+
+    @staticmethod
+    def sort_initial_cluster(line: str) -> str:
+        m = re.fullmatch(r'ETCD_INITIAL_CLUSTER="(.*)"', line)
+        if not m:
+            return line
+        return 'ETCD_INITIAL_CLUSTER="' + ",".join(sorted(m.group(1).split(","))) + '"'
+
+    @staticmethod
+    def sort_members_json(lines: List[str]) -> List[str]:
+        out = []
+        for line in lines:
+            try:
+                j = json.loads(line)
+                j["members"] = sorted(j.get("members", []), key=lambda x: str(x.get("ID")))
+                out.append(json.dumps(j, separators=(",", ":")))
+            except (ValueError, AttributeError, TypeError):
+                out.append(line)
+        return out
+
+    @staticmethod
+    def status_table(lines: List[str]) -> List[str]:
+        # endpoint, ID, version, db size, is leader, is learner, raft term, raft index,
+        # raft applied index, errors
+        out = []
+        for line in lines:
+            f = line.split(", ")
+            if len(f) >= 9:
+                f[2], f[3] = "<VERSION>", "<DB_SIZE>"
+                f[6], f[7], f[8] = "<TERM>", "<INDEX>", "<APPLIED>"
+                line = ", ".join(f)
+            out.append(line)
+        return out
+
+    @staticmethod
+    def hash_table(lines: List[str]) -> List[str]:
+        return [re.sub(r", \d+$", ", <HASH>", x) for x in lines]
+
+
+def run_once(kind: str, binary: Optional[str], base_port: int, keep: bool, raw: bool,
+             label: str) -> List[str]:
+    t0 = time.monotonic()
+    with Cluster(kind, binary, 3, base_port, keep=keep, label=label) as c:
+        log(f"[{label}] {kind} cluster healthy in {time.monotonic() - t0:.1f}s on ports "
+            f"{base_port}..")
+        s = Session(c, raw=raw)
+        lines = s.script()
+    log(f"[{label}] session done in {time.monotonic() - t0:.1f}s ({len(lines)} lines)")
+    return lines
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_common_args(p)
+    p.add_argument("--compare-with", choices=("etcd", "synod"), default=None,
+                   help="run the session on a second cluster of this kind and diff")
+    p.add_argument("--compare-binary", default=None, help="binary for the second cluster")
+    p.add_argument("--raw", action="store_true", help="print the transcript un-normalized")
+    p.add_argument("--out", default=None, help="directory to write the transcripts to")
+    p.add_argument("--quiet", action="store_true", help="do not print the transcript")
+    a = p.parse_args()
+    if not os.access(ETCDCTL, os.X_OK):
+        print(f"FAIL: {ETCDCTL} not found", file=sys.stderr)
+        return 2
+    try:
+        first = run_once(a.kind, a.binary, a.base_port, a.keep, a.raw, "a")
+        if not a.quiet:
+            print("\n".join(first))
+        if a.out:
+            os.makedirs(a.out, exist_ok=True)
+            with open(os.path.join(a.out, f"transcript-a-{a.kind}.txt"), "w") as f:
+                f.write("\n".join(first) + "\n")
+        if not a.compare_with:
+            return 0
+        second = run_once(a.compare_with, a.compare_binary, a.base_port + 20, a.keep, a.raw, "b")
+        if a.out:
+            with open(os.path.join(a.out, f"transcript-b-{a.compare_with}.txt"), "w") as f:
+                f.write("\n".join(second) + "\n")
+    except ClusterError as e:
+        print(f"FAIL: {e}", file=sys.stderr)
+        return 1
+    if first == second:
+        print(f"PASS: {a.kind} and {a.compare_with} transcripts identical "
+              f"({len(first)} lines, {sum(1 for x in first if x.startswith('$'))} commands)")
+        return 0
+    diff = difflib.unified_diff(second, first, f"{a.compare_with} (reference)", a.kind,
+                                lineterm="", n=3)
+    print("\n".join(diff))
+    print(f"FAIL: transcripts differ ({a.kind} vs {a.compare_with})")
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
