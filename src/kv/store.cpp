@@ -1,0 +1,238 @@
+#include "kv/store.h"
+
+#include <algorithm>
+#include <cassert>
+#include <functional>
+#include <map>
+
+#include "kv/compaction.h"
+#include "kv/crc32c.h"
+#include "kv/image.h"
+#include "kv/keys.h"
+#include "kv/range.h"
+#include "kv/records.h"
+#include "kv/requests.h"
+#include "kv/write_txn.h"
+
+namespace synod::kv {
+namespace {
+
+std::optional<uint64_t> read_u64(const Store::Lookup& lookup, std::string_view key,
+                                 bool& malformed) {
+  std::optional<std::string> bytes = lookup(key);
+  if (!bytes) return std::nullopt;
+  std::optional<uint64_t> v = keys::decode_u64(*bytes);
+  if (!v) malformed = true;
+  return v;
+}
+
+Store::Lookup lookup_in(const std::map<std::string, std::string, std::less<>>& map) {
+  return [&map](std::string_view key) -> std::optional<std::string> {
+    auto it = map.find(key);
+    if (it == map.end()) return std::nullopt;
+    return it->second;
+  };
+}
+
+std::string encode_i64(int64_t v) {
+  return keys::encode_u64(static_cast<uint64_t>(v));
+}
+
+}  // namespace
+
+Store::Store(Backend& backend, int max_txn_ops) : backend_(backend), max_txn_ops_(max_txn_ops) {
+  assert(max_txn_ops > 0);
+  load();
+}
+
+std::optional<Store::Meta> Store::parse_meta(const Lookup& lookup) {
+  bool malformed = false;
+  Meta meta;
+  if (auto v = read_u64(lookup, keys::kMetaAppliedIndex, malformed)) meta.applied_index = *v;
+  if (auto v = read_u64(lookup, keys::kMetaRevision, malformed)) {
+    meta.revision = static_cast<int64_t>(*v);
+  }
+  if (auto v = read_u64(lookup, keys::kMetaCompactRevision, malformed)) {
+    meta.compact_revision = static_cast<int64_t>(*v);
+  }
+  if (malformed || meta.revision < 1 || meta.compact_revision > meta.revision) return std::nullopt;
+  return meta;
+}
+
+void Store::load() {
+  std::optional<Meta> meta = parse_meta([this](std::string_view key) { return backend_.get(key); });
+  if (!meta) records::corrupted("store metadata");
+  applied_index_ = meta->applied_index;
+  revision_ = meta->revision;
+  compact_revision_ = meta->compact_revision;
+  check_invariants();
+}
+
+void Store::check_invariants() const {
+  assert(revision_ >= 1);
+  assert(compact_revision_ == -1 || (compact_revision_ >= 1 && compact_revision_ <= revision_));
+}
+
+ApplyResult Store::apply(uint64_t raft_index, const synodpb::Request& req) {
+  if (raft_index <= applied_index_) return ApplyResult{.skipped = true, .outcome = {}};
+  WriteTxn txn(backend_, revision_);
+  int64_t compact_revision = compact_revision_;
+  ApplyResult result{.skipped = false, .outcome = execute(req, txn, compact_revision)};
+  // A refused request writes nothing but still consumes its log index.
+  assert(!result.error() || (txn.view().empty() && compact_revision == compact_revision_));
+  txn.view().put(std::string(keys::kMetaAppliedIndex), keys::encode_u64(raft_index));
+  if (txn.changed()) {
+    txn.view().put(std::string(keys::kMetaRevision), encode_i64(txn.end_revision()));
+  }
+  backend_.write(txn.view().batch());
+  applied_index_ = raft_index;
+  revision_ = txn.end_revision();
+  compact_revision_ = compact_revision;
+  check_invariants();
+  return result;
+}
+
+bool Store::advance_applied(uint64_t raft_index) {
+  if (raft_index <= applied_index_) return false;
+  WriteBatch batch;
+  batch.put(std::string(keys::kMetaAppliedIndex), keys::encode_u64(raft_index));
+  backend_.write(batch);
+  applied_index_ = raft_index;
+  return true;
+}
+
+ApplyResult::Outcome Store::execute(const synodpb::Request& req, WriteTxn& txn,
+                                    int64_t& compact_revision) {
+  switch (req.op_case()) {
+    case synodpb::Request::kPut: {
+      const etcdserverpb::PutRequest& put = req.put();
+      if (auto e = validate(put)) return *e;
+      // Top-level puts check the lease first (etcd's applierV3backend.Put).
+      if (put.lease() != 0) return errors::lease_not_found();
+      if (auto e = check_put(txn, put)) return *e;
+      return apply_put(txn, put);
+    }
+    case synodpb::Request::kDeleteRange:
+      if (auto e = validate(req.delete_range())) return *e;
+      return apply_delete_range(txn, req.delete_range());
+    case synodpb::Request::kTxn: {
+      if (auto e = validate(req.txn())) return *e;
+      auto resp = apply_txn(txn, req.txn(), compact_revision_);
+      if (!resp) return resp.error();
+      return std::move(resp).value();
+    }
+    case synodpb::Request::kCompaction:
+      return apply_compaction(req.compaction(), txn, compact_revision);
+    case synodpb::Request::kMemberPut:
+    case synodpb::Request::kMemberRemove:
+      return apply_member(req, txn);
+    default:
+      return errors::empty_request();
+  }
+}
+
+ApplyResult::Outcome Store::apply_compaction(const etcdserverpb::CompactionRequest& req,
+                                             WriteTxn& txn, int64_t& compact_revision) {
+  // etcd's updateCompactRev: at or below the last compaction, or beyond the present, fails.
+  if (req.revision() <= compact_revision_) return errors::compacted();
+  if (req.revision() > revision_) return errors::future_revision();
+  compact_history(txn.view(), req.revision());
+  txn.view().put(std::string(keys::kMetaCompactRevision), encode_i64(req.revision()));
+  compact_revision = req.revision();
+  etcdserverpb::CompactionResponse resp;
+  resp.mutable_header()->set_revision(revision_);
+  return resp;
+}
+
+ApplyResult::Outcome Store::apply_member(const synodpb::Request& req, WriteTxn& txn) {
+  if (req.has_member_put()) {
+    txn.view().put(keys::member(req.member_put().id()), req.member_put().SerializeAsString());
+  } else {
+    std::string key = keys::member(req.member_remove());
+    if (!txn.view().get(key)) return errors::member_not_found();
+    txn.view().del(std::move(key));
+  }
+  MembersResponse resp;
+  keys::Bounds table = keys::table(keys::kMember);
+  txn.view().scan(table.begin, table.end, [&](std::string_view, std::string_view v) {
+    synodpb::Member& m = resp.members.emplace_back();
+    if (!m.ParseFromArray(v.data(), static_cast<int>(v.size()))) records::corrupted("member");
+    return true;
+  });
+  return resp;
+}
+
+Expected<etcdserverpb::RangeResponse, Error> Store::range(
+    const etcdserverpb::RangeRequest& req) const {
+  if (auto e = validate(req)) return Unexpected{*e};
+  BatchView view(backend_);
+  return execute_range(view, req, ReadRevisions{revision_, compact_revision_});
+}
+
+std::optional<Error> Store::validate(const etcdserverpb::RangeRequest& req) const {
+  return kv::validate(req);
+}
+std::optional<Error> Store::validate(const etcdserverpb::PutRequest& req) const {
+  return kv::validate(req);
+}
+std::optional<Error> Store::validate(const etcdserverpb::DeleteRangeRequest& req) const {
+  return kv::validate(req);
+}
+std::optional<Error> Store::validate(const etcdserverpb::TxnRequest& req) const {
+  return kv::validate(req, max_txn_ops_);
+}
+
+Expected<HashKVResult, Error> Store::hash_kv(int64_t revision) const {
+  if (revision > 0 && revision < compact_revision_) return Unexpected{errors::compacted()};
+  if (revision > revision_) return Unexpected{errors::future_revision()};
+  if (revision <= 0) revision = revision_;
+  uint32_t crc = crc32c("history");
+  keys::Bounds history = keys::table(keys::kHistory);
+  backend_.scan(history.begin, history.end, [&](std::string_view k, std::string_view v) {
+    std::optional<keys::HistoryKey> parsed = keys::parse_history(k);
+    if (!parsed) records::corrupted("history key");
+    if (parsed->rev.main <= revision) crc = crc32c_extend(crc32c_extend(crc, k), v);
+    return true;
+  });
+  return HashKVResult{.hash = crc, .compact_revision = compact_revision_, .revision = revision_};
+}
+
+std::vector<synodpb::Member> Store::members() const {
+  std::vector<synodpb::Member> out;
+  keys::Bounds table = keys::table(keys::kMember);
+  backend_.scan(table.begin, table.end, [&](std::string_view, std::string_view v) {
+    synodpb::Member& m = out.emplace_back();
+    if (!m.ParseFromArray(v.data(), static_cast<int>(v.size()))) records::corrupted("member");
+    return true;
+  });
+  return out;
+}
+
+std::string Store::image() const {
+  return encode_image(backend_);
+}
+
+bool Store::restore(std::string_view image) {
+  std::optional<ImageEntries> entries = decode_image(image);
+  if (!entries) return false;
+  std::map<std::string, std::string, std::less<>> meta;
+  for (const auto& [k, v] : *entries) {
+    bool known = !k.empty() && std::find(keys::kAllTables.begin(), keys::kAllTables.end(), k[0]) !=
+                                   keys::kAllTables.end();
+    if (!known) return false;
+    if (k[0] == keys::kMeta) meta.emplace(k, v);
+  }
+  if (!parse_meta(lookup_in(meta))) return false;
+
+  WriteBatch batch;
+  for (char table : keys::kAllTables) {
+    keys::Bounds b = keys::table(table);
+    batch.delete_range(b.begin, b.end);
+  }
+  for (auto& [k, v] : *entries) batch.put(std::move(k), std::move(v));
+  backend_.write(batch);
+  load();
+  return true;
+}
+
+}  // namespace synod::kv

@@ -1,0 +1,136 @@
+// kv::Store: Synod's MVCC key-value state machine, with etcd 3.4's semantics.
+//
+// The store applies committed Raft entries (synodpb::Request) and serves reads at the current or
+// a past revision. Its whole state lives in a kv::Backend (layout in keys.h); the object itself
+// caches only the applied index and two revisions, so a million keys cost backend memory only.
+//
+// Determinism: no threads, clocks, files or randomness. Replicas that apply the same entries
+// from the same image hold byte-identical backends and equal hash_kv().
+//
+// Thread-safety: none. The caller serializes every call; reads (const methods) may run together
+// only if no apply/restore runs meanwhile (the server holds a reader-writer lock).
+//
+// Durability: each apply() is one atomic backend write carrying the data and the applied index,
+// so after a crash the store is exactly at some applied index and the Raft log replays from
+// there. apply() does not sync; the Raft WAL is the durability source.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "etcdserverpb/rpc.pb.h"
+#include "kv/backend.h"
+#include "kv/errors.h"
+#include "kv/expected.h"
+#include "kv/validate.h"
+#include "synodpb/request.pb.h"
+
+namespace synod::kv {
+
+class WriteTxn;
+
+// The answer to a member_put or member_remove: the membership after the change, by id.
+struct MembersResponse {
+  std::vector<synodpb::Member> members;
+};
+
+struct ApplyResult {
+  using Outcome = std::variant<std::monostate, Error, etcdserverpb::PutResponse,
+                               etcdserverpb::DeleteRangeResponse, etcdserverpb::TxnResponse,
+                               etcdserverpb::CompactionResponse, MembersResponse>;
+
+  // True when raft_index <= applied_index(): the entry was applied before; nothing changed and
+  // outcome is monostate.
+  bool skipped = false;
+  Outcome outcome;
+
+  bool ok() const { return !skipped && !std::holds_alternative<Error>(outcome); }
+  const Error* error() const { return std::get_if<Error>(&outcome); }
+  template <typename T>
+  const T* response() const {
+    return std::get_if<T>(&outcome);
+  }
+};
+
+struct HashKVResult {
+  uint32_t hash = 0;
+  int64_t compact_revision = -1;
+  int64_t revision = 0;  // the store's current revision
+};
+
+class Store {
+ public:
+  // Loads the applied index, revisions and members the backend holds (an empty backend is a
+  // store at revision 1, never compacted, applied index 0). The backend must outlive the store.
+  explicit Store(Backend& backend, int max_txn_ops = kDefaultMaxTxnOps);
+
+  uint64_t applied_index() const { return applied_index_; }
+  // The revision of the last write transaction; 1 for an empty store.
+  int64_t revision() const { return revision_; }
+  // The revision of the last compaction; -1 if never compacted (as etcd reports it).
+  int64_t compact_revision() const { return compact_revision_; }
+
+  // Applies the committed entry at raft_index. If raft_index <= applied_index() it does
+  // nothing and returns skipped. Otherwise data and the new applied index are written in one
+  // batch; an Error outcome changes no data but still advances the applied index.
+  // Response headers carry the revision; cluster_id, member_id and raft_term are the caller's.
+  ApplyResult apply(uint64_t raft_index, const synodpb::Request& req);
+  // Advances the applied index over an entry with no KV effect (leader no-op, conf change).
+  // Returns false, changing nothing, if raft_index <= applied_index().
+  bool advance_applied(uint64_t raft_index);
+
+  // A read outside the log, at the current revision or a past one (revision <= 0: current).
+  // Errors: empty key, future revision, compacted revision.
+  Expected<etcdserverpb::RangeResponse, Error> range(const etcdserverpb::RangeRequest& req) const;
+
+  // Checks done before proposing (also repeated by apply). Pure.
+  std::optional<Error> validate(const etcdserverpb::RangeRequest& req) const;
+  std::optional<Error> validate(const etcdserverpb::PutRequest& req) const;
+  std::optional<Error> validate(const etcdserverpb::DeleteRangeRequest& req) const;
+  std::optional<Error> validate(const etcdserverpb::TxnRequest& req) const;
+
+  // CRC-32C of the MVCC history up to revision (<= 0: current), equal across replicas that
+  // applied the same entries. Errors: future or compacted revision.
+  Expected<HashKVResult, Error> hash_kv(int64_t revision) const;
+
+  std::vector<synodpb::Member> members() const;
+
+  // The whole state (data, revisions, applied index, members) as one checksummed image.
+  std::string image() const;
+  // Replaces the whole state with an image's. Returns false, changing nothing, if the bytes are
+  // not a well-formed image.
+  bool restore(std::string_view image);
+
+  // Reads one backend key; lets metadata be parsed from a backend or from an image.
+  using Lookup = std::function<std::optional<std::string>(std::string_view)>;
+
+ private:
+  struct Meta {
+    uint64_t applied_index = 0;
+    int64_t revision = 1;
+    int64_t compact_revision = -1;
+  };
+  static std::optional<Meta> parse_meta(const Lookup& lookup);
+  void load();
+
+  // Runs the request in txn; an Error outcome leaves txn without writes.
+  ApplyResult::Outcome execute(const synodpb::Request& req, WriteTxn& txn,
+                               int64_t& compact_revision);
+  ApplyResult::Outcome apply_compaction(const etcdserverpb::CompactionRequest& req, WriteTxn& txn,
+                                        int64_t& compact_revision);
+  ApplyResult::Outcome apply_member(const synodpb::Request& req, WriteTxn& txn);
+  void check_invariants() const;
+
+  Backend& backend_;
+  int max_txn_ops_;
+  uint64_t applied_index_ = 0;
+  int64_t revision_ = 1;
+  int64_t compact_revision_ = -1;
+};
+
+}  // namespace synod::kv

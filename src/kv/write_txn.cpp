@@ -1,0 +1,60 @@
+#include "kv/write_txn.h"
+
+#include <cassert>
+
+#include "kv/keys.h"
+#include "kv/range.h"
+#include "kv/records.h"
+
+namespace synod::kv {
+
+WriteTxn::WriteTxn(const Backend& backend, int64_t begin_revision)
+    : view_(backend), begin_revision_(begin_revision) {
+  assert(begin_revision >= 1);
+}
+
+std::optional<mvccpb::KeyValue> WriteTxn::current(std::string_view key) const {
+  std::optional<std::string> value = view_.get(keys::current(key));
+  if (!value) return std::nullopt;
+  return records::decode_kv(key, *value);
+}
+
+void WriteTxn::record(std::string_view key, char tag, const mvccpb::KeyValue& kv) {
+  keys::Revision rev{write_revision(), next_sub_++};
+  view_.put(keys::history(key, rev), records::encode_history(tag, kv));
+  view_.put(keys::rev_log(rev), std::string(key));
+}
+
+mvccpb::KeyValue WriteTxn::put(std::string_view key, std::string value, int64_t lease) {
+  assert(!key.empty());
+  std::optional<mvccpb::KeyValue> prev = current(key);
+  mvccpb::KeyValue kv;
+  kv.set_key(std::string(key));
+  kv.set_create_revision(prev ? prev->create_revision() : write_revision());
+  kv.set_mod_revision(write_revision());
+  kv.set_version(prev ? prev->version() + 1 : 1);
+  kv.set_value(std::move(value));
+  kv.set_lease(lease);
+  view_.put(keys::current(key), records::encode_kv(kv));
+  record(key, records::kPutTag, kv);
+  assert(kv.version() >= 1 && kv.create_revision() <= kv.mod_revision());
+  return kv;
+}
+
+void WriteTxn::delete_key(const mvccpb::KeyValue& last) {
+  mvccpb::KeyValue tombstone;
+  tombstone.set_key(last.key());
+  tombstone.set_mod_revision(write_revision());
+  view_.del(keys::current(last.key()));
+  record(last.key(), records::kDeleteTag, tombstone);
+}
+
+std::vector<mvccpb::KeyValue> WriteTxn::delete_range(std::string_view key,
+                                                     std::string_view range_end) {
+  std::vector<mvccpb::KeyValue> deleted =
+      read_keys(view_, key, range_end, std::nullopt, /*fetch_limit=*/0).kvs;
+  for (const mvccpb::KeyValue& kv : deleted) delete_key(kv);
+  return deleted;
+}
+
+}  // namespace synod::kv
