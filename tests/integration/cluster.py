@@ -445,11 +445,28 @@ class Cluster:
         """etcdctl member add, then starts the new process with --initial-cluster-state
         existing and the ETCD_INITIAL_CLUSTER that member add printed."""
         m = self._new_member(name, "", "existing")
-        r = self.etcdctl("member", "add", name, f"--peer-urls={m.peer_url}", timeout=20)
         ic = None
-        for line in r.stdout.splitlines():
-            if line.startswith("ETCD_INITIAL_CLUSTER="):
-                ic = line.split("=", 1)[1].strip().strip('"')
+        deadline = time.monotonic() + 30
+        for attempt in range(30):
+            r = self.etcdctl("member", "add", name, f"--peer-urls={m.peer_url}", timeout=20,
+                             check=False)
+            if r.returncode == 0:
+                for line in r.stdout.splitlines():
+                    if line.startswith("ETCD_INITIAL_CLUSTER="):
+                        ic = line.split("=", 1)[1].strip().strip('"')
+                break
+            err = r.stderr.strip().splitlines()[-1:] or [""]
+            if "already exists" in err[0] and attempt > 0:
+                # an earlier attempt timed out on our side but was applied
+                ic = ",".join(f"{e.get('name') or name}={e['peerURLs'][0]}"
+                              for e in self.member_list())
+                break
+            # etcd refuses a new voter until its peers have been connected for 5 s
+            # ("unhealthy cluster"); a slow apply may time out. Both are worth a retry.
+            if time.monotonic() > deadline:
+                raise ClusterError(f"member add {name}: {err[0]}")
+            log(f"member add {name}: {err[0]}; retrying")
+            time.sleep(1.0)
         if not ic:
             raise ClusterError(f"member add printed no ETCD_INITIAL_CLUSTER:\n{r.stdout}")
         m.initial_cluster = ic
