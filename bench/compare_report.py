@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""Markdown report of bench/compare.sh: etcd and Synod side by side, with Synod/etcd ratios.
+
+Input: one JSON object per line, one per run, as compare.sh writes them:
+  {"system": "etcd"|"synod", "workload": ..., "clients": N, "cpu_ticks": T, "clk_tck": HZ,
+   "hwm_kb": [n1, n2, n3], "rss_kb": [...], "command": "...", "bench": {synod bench --json}}
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+from typing import Optional
+
+WORKLOAD_TITLES = {
+    "put": "put (random keys)",
+    "range-l": "range, linearizable",
+    "range-s": "range, serializable",
+    "txn-put": "txn-put (1 put per txn)",
+}
+SYSTEMS = ("etcd", "synod")
+
+
+def cpu_s_per_10k(run: dict) -> Optional[float]:
+    requests = run["bench"]["requests"]
+    if requests == 0:
+        return None
+    return run["cpu_ticks"] / run["clk_tck"] * 10000.0 / requests
+
+
+def metrics(run: dict) -> dict[str, Optional[float]]:
+    b = run["bench"]
+    lat = b["latency_ms"]
+    return {
+        "throughput (req/s)": b["throughput_rps"],
+        "p50 (ms)": lat["p50"],
+        "p99 (ms)": lat["p99"],
+        "p99.9 (ms)": lat["p99.9"],
+        "server CPU s / 10k req": cpu_s_per_10k(run),
+        "peak RSS MB, max node": max(run["hwm_kb"]) / 1024.0,
+        "errors": float(b["errors"]),
+    }
+
+
+def fmt(value: Optional[float], name: str) -> str:
+    if value is None:
+        return "—"
+    if name == "errors":
+        return str(int(value))
+    if name.startswith("throughput"):
+        return f"{value:,.0f}"
+    if name.startswith("peak RSS"):
+        return f"{value:,.1f}"
+    return f"{value:.3f}"
+
+
+def ratio(etcd: Optional[float], synod: Optional[float], name: str) -> str:
+    if etcd is None or synod is None or name == "errors" or etcd == 0:
+        return "—"
+    return f"{synod / etcd:.2f}"
+
+
+def main_table(runs: list[dict]) -> list[str]:
+    by_key: dict[tuple, dict] = {}
+    order: list[tuple] = []
+    for run in runs:
+        if run["workload"] == "memory":
+            continue
+        key = (run["workload"], run["clients"])
+        if key not in by_key:
+            by_key[key] = {}
+            order.append(key)
+        by_key[key][run["system"]] = run
+    lines = ["| workload | clients | metric | etcd 3.4 | Synod | Synod/etcd |",
+             "|---|---|---|---|---|---|"]
+    for key in order:
+        pair = by_key[key]
+        got = {s: metrics(pair[s]) if s in pair else None for s in SYSTEMS}
+        names = list((got["etcd"] or got["synod"]).keys())
+        for name in names:
+            if name == "errors" and all((got[s] or {}).get("errors", 0) == 0 for s in SYSTEMS):
+                continue
+            e = got["etcd"][name] if got["etcd"] else None
+            s = got["synod"][name] if got["synod"] else None
+            lines.append(f"| {WORKLOAD_TITLES[key[0]]} | {key[1]} | {name} | {fmt(e, name)} | "
+                         f"{fmt(s, name)} | {ratio(e, s, name)} |")
+    return lines
+
+
+def memory_table(runs: list[dict], keys: int) -> list[str]:
+    mem = {r["system"]: r for r in runs if r["workload"] == "memory"}
+    if not mem:
+        return []
+    lines = ["", f"Memory after loading {keys:,} keys of 256-byte values (MB per node n1/n2/n3):", "",
+             "| metric | etcd 3.4 | Synod | Synod/etcd (max node) |", "|---|---|---|---|"]
+    for field, title in (("rss_kb", "RSS after the load"), ("hwm_kb", "peak RSS (VmHWM)")):
+        cells, peaks = [], []
+        for system in SYSTEMS:
+            run = mem.get(system)
+            if run is None:
+                cells.append("—")
+                peaks.append(None)
+                continue
+            cells.append(" / ".join(f"{kb / 1024.0:,.0f}" for kb in run[field]))
+            peaks.append(max(run[field]) / 1024.0)
+        lines.append(f"| {title} | {cells[0]} | {cells[1]} | {ratio(peaks[0], peaks[1], title)} |")
+    tput = [mem[s]["bench"]["throughput_rps"] if s in mem else None for s in SYSTEMS]
+    lines.append(f"| load throughput (req/s) | {fmt(tput[0], 'throughput')} | "
+                 f"{fmt(tput[1], 'throughput')} | {ratio(tput[0], tput[1], 'throughput')} |")
+    return lines
+
+
+def header(runs: list[dict], total: int, synod_skipped: str) -> list[str]:
+    etcd_version = "?"
+    try:
+        out = subprocess.run(["etcd", "--version"], capture_output=True, text=True, timeout=10)
+        etcd_version = out.stdout.split("\n")[0].replace("etcd Version: ", "")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    lines = [f"Machine: {os.cpu_count()} cores, {platform.machine()}, {platform.release()}; "
+             f"etcd {etcd_version}; {total} requests per run; every run on a fresh 3-node cluster, "
+             f"systems alternating.", ""]
+    if synod_skipped:
+        lines += [f"Synod not measured: {synod_skipped}.", ""]
+    commands = []
+    for r in runs:
+        endpoints = ",".join(r["bench"]["config"]["endpoints"])
+        names = ",".join(f"E{i + 1}" for i in range(len(r["bench"]["config"]["endpoints"])))
+        command = r["command"].replace(endpoints, names)
+        if command not in commands:
+            commands.append(command)
+    lines += ["Bench commands (E1.. = the three client endpoints):", "", "```"]
+    lines += commands + ["```", ""]
+    return lines
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--results", required=True)
+    p.add_argument("--total", type=int, required=True)
+    p.add_argument("--synod-skipped", default="")
+    p.add_argument("--memory-keys", type=int, default=1000000)
+    args = p.parse_args()
+    with open(args.results, encoding="utf-8") as f:
+        runs = [json.loads(line) for line in f if line.strip()]
+    if not runs:
+        print("compare_report.py: no runs in " + args.results, file=sys.stderr)
+        return 1
+    lines = header(runs, args.total, args.synod_skipped) + main_table(runs) + memory_table(runs, args.memory_keys)
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
