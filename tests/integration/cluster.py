@@ -485,7 +485,21 @@ class Cluster:
         if m.member_id is None:
             raise ClusterError(f"remove {name}: its ID is not in member list")
         others = [x for x in self.endpoints() if x != m.endpoint]
-        self.etcdctl("member", "remove", f"{m.member_id:x}", endpoints=others, timeout=timeout)
+        deadline = time.monotonic() + timeout
+        for attempt in range(30):
+            r = self.etcdctl("member", "remove", f"{m.member_id:x}", endpoints=others,
+                             timeout=20, check=False)
+            if r.returncode == 0:
+                break
+            err = (r.stderr.strip().splitlines() or [""])[-1]
+            if "member not found" in err and attempt > 0:
+                break            # an earlier attempt timed out on our side but was applied
+            # like member add, etcd refuses while the remaining voters have not all been
+            # connected for 5 s ("unhealthy cluster")
+            if time.monotonic() > deadline:
+                raise ClusterError(f"member remove {name}: {err}")
+            log(f"member remove {name}: {err}; retrying")
+            time.sleep(1.0)
         m.removed = True
         if m.proc is not None:
             try:
