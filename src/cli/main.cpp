@@ -1,8 +1,12 @@
-// synod: one binary for every role. Today: `synod sim`. Server, ctl, bench and check follow.
+// synod: one binary for every role: `synod server`, `synod sim`; ctl, bench and check follow.
 #include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
 #include <iostream>
 #include <sstream>
 
+#include "cli/bench.h"
+#include "server/config.h"
+#include "server/server.h"
 #include "sim/simulation.h"
 
 namespace {
@@ -44,6 +48,73 @@ int run_sim(synod::sim::SimOptions opts, const std::string& seeds) {
   return failed == 0 ? 0 : 1;
 }
 
+void add_server_flags(CLI::App& cmd, synod::server::ServerConfig& c, std::string& config_file) {
+  cmd.add_option("--config-file", config_file, "file of 'key: value' lines with the flags below");
+  cmd.add_option("--name", c.name, "human-readable name of this member");
+  cmd.add_option("--data-dir", c.data_dir, "directory of the WAL and the store (default <name>.synod)");
+  cmd.add_option("--listen-client-urls", c.listen_client_urls, "URLs to serve clients on");
+  cmd.add_option("--advertise-client-urls", c.advertise_client_urls,
+                 "client URLs advertised to the cluster");
+  cmd.add_option("--listen-peer-urls", c.listen_peer_urls, "URLs to serve peers on");
+  cmd.add_option("--initial-advertise-peer-urls", c.initial_advertise_peer_urls,
+                 "peer URLs advertised to the cluster");
+  cmd.add_option("--initial-cluster", c.initial_cluster,
+                 "founding members: name=peer-url,... (default <name>=<advertised peer URL>)");
+  cmd.add_option("--initial-cluster-state", c.initial_cluster_state,
+                 "'new' to found a cluster, 'existing' to join one");
+  cmd.add_option("--initial-cluster-token", c.initial_cluster_token,
+                 "cluster token, distinguishes clusters started from the same flags");
+  cmd.add_option("--heartbeat-interval", c.heartbeat_interval_ms, "heartbeat interval in ms");
+  cmd.add_option("--election-timeout", c.election_timeout_ms, "election timeout in ms");
+  cmd.add_option("--snapshot-count", c.snapshot_count,
+                 "applied entries between Raft log compactions");
+  cmd.add_option("--log-level", c.log_level, "debug, info, warn or error");
+}
+
+int run_server_command(CLI::App& cmd, synod::server::ServerConfig flags,
+                       const std::string& config_file) {
+  std::string error;
+  synod::server::ServerConfig config;
+  if (!config_file.empty()) {
+    if (!synod::server::load_config_file(config_file, &config, &error)) {
+      std::cerr << "synod server: " << error << "\n";
+      return 2;
+    }
+    // Flags given on the command line override the file.
+    auto given = [&](const char* name) { return cmd.count(name) > 0; };
+    if (given("--name")) config.name = flags.name;
+    if (given("--data-dir")) config.data_dir = flags.data_dir;
+    if (given("--listen-client-urls")) config.listen_client_urls = flags.listen_client_urls;
+    if (given("--advertise-client-urls")) config.advertise_client_urls = flags.advertise_client_urls;
+    if (given("--listen-peer-urls")) config.listen_peer_urls = flags.listen_peer_urls;
+    if (given("--initial-advertise-peer-urls"))
+      config.initial_advertise_peer_urls = flags.initial_advertise_peer_urls;
+    if (given("--initial-cluster")) config.initial_cluster = flags.initial_cluster;
+    if (given("--initial-cluster-state")) config.initial_cluster_state = flags.initial_cluster_state;
+    if (given("--initial-cluster-token")) config.initial_cluster_token = flags.initial_cluster_token;
+    if (given("--heartbeat-interval")) config.heartbeat_interval_ms = flags.heartbeat_interval_ms;
+    if (given("--election-timeout")) config.election_timeout_ms = flags.election_timeout_ms;
+    if (given("--snapshot-count")) config.snapshot_count = flags.snapshot_count;
+    if (given("--log-level")) config.log_level = flags.log_level;
+  } else {
+    config = flags;
+  }
+  auto resolved = synod::server::resolve(config, &error);
+  if (!resolved) {
+    std::cerr << "synod server: " << error << "\n";
+    return 2;
+  }
+  auto level = spdlog::level::from_str(config.log_level);
+  if (level == spdlog::level::off && config.log_level != "off") {
+    std::cerr << "synod server: --log-level: unknown level '" << config.log_level << "'\n";
+    return 2;
+  }
+  spdlog::set_level(level);
+  spdlog::set_pattern("{\"ts\":\"%Y-%m-%dT%H:%M:%S.%fZ\",\"level\":\"%l\",\"msg\":\"%v\"}",
+                      spdlog::pattern_time_type::utc);
+  return synod::server::run_server(*resolved);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -79,6 +150,12 @@ int main(int argc, char** argv) {
   sim->add_flag("--verbose", opts.verbose, "print elections, faults and heals");
   sim->add_flag("--trace", opts.trace, "print every message and client event");
 
+  auto run_bench = synod::cli::add_bench_command(app);
+  synod::server::ServerConfig server_config;
+  std::string config_file;
+  CLI::App* server = app.add_subcommand("server", "run a cluster member (etcd-compatible flags)");
+  add_server_flags(*server, server_config, config_file);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -86,6 +163,8 @@ int main(int argc, char** argv) {
     std::cerr << "synod: " << e.what() << "\n";
     return 2;
   }
+  if (app.got_subcommand("bench")) return run_bench();
+  if (server->parsed()) return run_server_command(*server, server_config, config_file);
   if (sim->parsed()) {
     std::string error;
     if (!synod::sim::parse_faults(faults, opts.faults, error)) {

@@ -1,0 +1,216 @@
+// etcdserverpb.Cluster: membership changes go through the leader (a follower forwards the call
+// to the leader's client URL) as a member-table entry plus a Raft configuration change.
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <random>
+
+#include "server/apply_result.h"
+#include "server/services.h"
+
+namespace synod::server {
+
+namespace {
+
+const Error kMemberNotFound{5, "etcdserver: member not found"};
+const Error kPeerUrlExists{9, "etcdserver: Peer URLs already exists"};
+const Error kNotLearner{9, "etcdserver: can only promote a learner member"};
+
+// Calls `method` on the leader's Cluster service and finishes `reactor` with its answer.
+// Returns false if no leader is known (the caller answers "no leader").
+template <typename Req, typename Resp, typename Method>
+bool forward(ServerContext& ctx, grpc::ServerUnaryReactor* reactor, const Req* req, Resp* resp,
+             Method method) {
+  std::optional<std::string> leader = ctx.leader_client_address();
+  if (!leader) return false;
+  auto channel = grpc::CreateChannel(*leader, grpc::InsecureChannelCredentials());
+  auto stub = std::shared_ptr<etcdserverpb::Cluster::Stub>(etcdserverpb::Cluster::NewStub(channel));
+  auto client = std::make_shared<grpc::ClientContext>();
+  client->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  method(stub->async(), client.get(), req, resp,
+         [stub, client, reactor](grpc::Status s) { reactor->Finish(s); });
+  return true;
+}
+
+bool is_leader(const ServerContext& ctx) {
+  return ctx.node->status().role == raft::Role::kLeader;
+}
+
+void fill_members(const ServerContext& ctx,
+                  google::protobuf::RepeatedPtrField<etcdserverpb::Member>* out) {
+  for (etcdserverpb::Member& m : ctx.members()) *out->Add() = std::move(m);
+}
+
+// Writes `member` into the replicated member table, then runs `then` once it is applied.
+void put_member(ServerContext& ctx, synodpb::Member member, grpc::ServerUnaryReactor* reactor,
+                std::function<void()> then) {
+  synodpb::Request request;
+  *request.mutable_member_put() = std::move(member);
+  ctx.node->propose(std::move(request),
+                    [reactor, then = std::move(then)](const kv::ApplyResult& result) {
+                      if (const Error* e = result_error(result)) {
+                        reactor->Finish(to_status(*e));
+                        return;
+                      }
+                      then();
+                    });
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* ClusterService::MemberList(grpc::CallbackServerContext* c,
+                                                     const etcdserverpb::MemberListRequest*,
+                                                     etcdserverpb::MemberListResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
+  fill_members(ctx_, resp->mutable_members());
+  ctx_.fill_header(resp->mutable_header(), ctx_.revision());
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ClusterService::MemberAdd(grpc::CallbackServerContext* c,
+                                                    const etcdserverpb::MemberAddRequest* req,
+                                                    etcdserverpb::MemberAddResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
+  if (!is_leader(ctx_)) {
+    if (!forward(ctx_, reactor, req, resp, [](auto* a, auto* c, auto* q, auto* r, auto cb) { a->MemberAdd(c, q, r, std::move(cb)); })) {
+      reactor->Finish(to_status(Error{14, "etcdserver: no leader"}));
+    }
+    return reactor;
+  }
+  std::vector<Url> urls;
+  for (const std::string& u : req->peerurls()) {
+    std::string error;
+    auto url = parse_url(u, &error);
+    if (!url) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, error));
+      return reactor;
+    }
+    urls.push_back(*url);
+  }
+  for (const etcdserverpb::Member& m : ctx_.members()) {
+    for (const std::string& existing : m.peerurls()) {
+      for (const Url& u : urls) {
+        if (u.str() == existing) {
+          reactor->Finish(to_status(kPeerUrlExists));
+          return reactor;
+        }
+      }
+    }
+  }
+  // etcd derives an added member's id from its URLs, the cluster and the time of the request.
+  const uint64_t now = std::chrono::system_clock::now().time_since_epoch().count();
+  const uint64_t id = member_id(urls, ctx_.config.raw.initial_cluster_token + std::to_string(now));
+  synodpb::Member member;
+  member.set_id(id);
+  for (const std::string& u : req->peerurls()) member.add_peer_urls(u);
+  member.set_is_learner(req->islearner());
+  const bool learner = req->islearner();
+  put_member(ctx_, member, reactor, [this, reactor, resp, id, learner, member] {
+    raft::ConfChange change{learner ? raft::ConfChangeType::kAddLearner
+                                    : raft::ConfChangeType::kAddVoter,
+                            raft::NodeId(id)};
+    ctx_.node->change_membership(change, [this, reactor, resp, member](std::optional<Error> e) {
+      if (e) {
+        reactor->Finish(to_status(*e));
+        return;
+      }
+      etcdserverpb::Member* added = resp->mutable_member();
+      added->set_id(member.id());
+      for (const std::string& u : member.peer_urls()) added->add_peerurls(u);
+      added->set_islearner(member.is_learner());
+      fill_members(ctx_, resp->mutable_members());
+      ctx_.fill_header(resp->mutable_header(), ctx_.revision());
+      reactor->Finish(grpc::Status::OK);
+    });
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ClusterService::MemberRemove(
+    grpc::CallbackServerContext* c, const etcdserverpb::MemberRemoveRequest* req,
+    etcdserverpb::MemberRemoveResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
+  if (!is_leader(ctx_)) {
+    if (!forward(ctx_, reactor, req, resp, [](auto* a, auto* c, auto* q, auto* r, auto cb) { a->MemberRemove(c, q, r, std::move(cb)); })) {
+      reactor->Finish(to_status(Error{14, "etcdserver: no leader"}));
+    }
+    return reactor;
+  }
+  if (!ctx_.node->status().conf.contains(raft::NodeId(req->id()))) {
+    reactor->Finish(to_status(kMemberNotFound));
+    return reactor;
+  }
+  raft::ConfChange change{raft::ConfChangeType::kRemoveNode, raft::NodeId(req->id())};
+  ctx_.node->change_membership(change, [this, reactor, resp](std::optional<Error> e) {
+    if (e) {
+      reactor->Finish(to_status(*e));
+      return;
+    }
+    fill_members(ctx_, resp->mutable_members());
+    ctx_.fill_header(resp->mutable_header(), ctx_.revision());
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ClusterService::MemberUpdate(
+    grpc::CallbackServerContext* c, const etcdserverpb::MemberUpdateRequest* req,
+    etcdserverpb::MemberUpdateResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
+  std::optional<synodpb::Member> record = ctx_.node->read_store(
+      [&](const kv::Store& s) -> std::optional<synodpb::Member> {
+        for (const synodpb::Member& m : store_members(s)) {
+          if (m.id() == req->id()) return m;
+        }
+        return std::nullopt;
+      });
+  if (!record && !ctx_.node->status().conf.contains(raft::NodeId(req->id()))) {
+    reactor->Finish(to_status(kMemberNotFound));
+    return reactor;
+  }
+  synodpb::Member member = record.value_or(synodpb::Member());
+  member.set_id(req->id());
+  member.clear_peer_urls();
+  for (const std::string& u : req->peerurls()) member.add_peer_urls(u);
+  put_member(ctx_, member, reactor, [this, reactor, resp] {
+    fill_members(ctx_, resp->mutable_members());
+    ctx_.fill_header(resp->mutable_header(), ctx_.revision());
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ClusterService::MemberPromote(
+    grpc::CallbackServerContext* c, const etcdserverpb::MemberPromoteRequest* req,
+    etcdserverpb::MemberPromoteResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
+  if (!is_leader(ctx_)) {
+    if (!forward(ctx_, reactor, req, resp, [](auto* a, auto* c, auto* q, auto* r, auto cb) { a->MemberPromote(c, q, r, std::move(cb)); })) {
+      reactor->Finish(to_status(Error{14, "etcdserver: no leader"}));
+    }
+    return reactor;
+  }
+  const raft::ConfState conf = ctx_.node->status().conf;
+  if (!conf.contains(raft::NodeId(req->id()))) {
+    reactor->Finish(to_status(kMemberNotFound));
+    return reactor;
+  }
+  if (!conf.is_learner(raft::NodeId(req->id()))) {
+    reactor->Finish(to_status(kNotLearner));
+    return reactor;
+  }
+  raft::ConfChange change{raft::ConfChangeType::kAddVoter, raft::NodeId(req->id())};
+  ctx_.node->change_membership(change, [this, reactor, resp](std::optional<Error> e) {
+    if (e) {
+      reactor->Finish(to_status(*e));
+      return;
+    }
+    fill_members(ctx_, resp->mutable_members());
+    ctx_.fill_header(resp->mutable_header(), ctx_.revision());
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+}  // namespace synod::server

@@ -1,0 +1,227 @@
+#include "server/config.h"
+
+#include <algorithm>
+#include <charconv>
+#include <fstream>
+#include <sstream>
+
+namespace synod::server {
+
+namespace {
+
+std::vector<std::string> split(const std::string& text, char sep) {
+  std::vector<std::string> out;
+  std::string item;
+  std::istringstream in(text);
+  while (std::getline(in, item, sep)) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+std::string trim(const std::string& s) {
+  size_t b = s.find_first_not_of(" \t\r\"'");
+  if (b == std::string::npos) return "";
+  size_t e = s.find_last_not_of(" \t\r\"'");
+  return s.substr(b, e - b + 1);
+}
+
+uint64_t fnv1a(std::string_view data, uint64_t h = 0xcbf29ce484222325ULL) {
+  for (unsigned char c : data) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+}  // namespace
+
+std::optional<Url> parse_url(const std::string& text, std::string* error) {
+  const std::string scheme_sep = "://";
+  size_t p = text.find(scheme_sep);
+  if (p == std::string::npos) {
+    *error = "URL '" + text + "' has no scheme (expected http://host:port)";
+    return std::nullopt;
+  }
+  Url url;
+  url.scheme = text.substr(0, p);
+  if (url.scheme != "http") {
+    *error = "URL '" + text + "': scheme '" + url.scheme + "' is not supported (use http)";
+    return std::nullopt;
+  }
+  std::string rest = text.substr(p + scheme_sep.size());
+  if (!rest.empty() && rest.back() == '/') rest.pop_back();
+  size_t colon = rest.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    *error = "URL '" + text + "' has no host:port";
+    return std::nullopt;
+  }
+  url.host = rest.substr(0, colon);
+  const std::string port = rest.substr(colon + 1);
+  unsigned value = 0;
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (ec != std::errc() || end != port.data() + port.size() || value == 0 || value > 65535) {
+    *error = "URL '" + text + "' has an invalid port";
+    return std::nullopt;
+  }
+  url.port = static_cast<uint16_t>(value);
+  return url;
+}
+
+std::optional<std::vector<Url>> parse_url_list(const std::string& text, std::string* error) {
+  std::vector<Url> urls;
+  for (const std::string& item : split(text, ',')) {
+    auto url = parse_url(trim(item), error);
+    if (!url) return std::nullopt;
+    urls.push_back(*url);
+  }
+  if (urls.empty()) {
+    *error = "empty URL list";
+    return std::nullopt;
+  }
+  return urls;
+}
+
+std::optional<ResolvedConfig> resolve(ServerConfig config, std::string* error) {
+  ResolvedConfig r;
+  if (config.name.empty()) {
+    *error = "--name must not be empty";
+    return std::nullopt;
+  }
+  if (config.data_dir.empty()) config.data_dir = config.name + ".synod";
+  if (config.initial_cluster.empty()) {
+    config.initial_cluster = config.name + "=" + config.initial_advertise_peer_urls;
+  }
+  auto list = [&](const std::string& flag, const std::string& value, std::vector<Url>* out) {
+    std::string e;
+    auto urls = parse_url_list(value, &e);
+    if (!urls) {
+      *error = "--" + flag + ": " + e;
+      return false;
+    }
+    *out = *urls;
+    return true;
+  };
+  if (!list("listen-client-urls", config.listen_client_urls, &r.listen_client) ||
+      !list("advertise-client-urls", config.advertise_client_urls, &r.advertise_client) ||
+      !list("listen-peer-urls", config.listen_peer_urls, &r.listen_peer) ||
+      !list("initial-advertise-peer-urls", config.initial_advertise_peer_urls,
+            &r.advertise_peer)) {
+    return std::nullopt;
+  }
+  if (config.initial_cluster_state != "new" && config.initial_cluster_state != "existing") {
+    *error = "--initial-cluster-state must be 'new' or 'existing', got '" +
+             config.initial_cluster_state + "'";
+    return std::nullopt;
+  }
+  r.new_cluster = config.initial_cluster_state == "new";
+  std::map<std::string, size_t> by_name;
+  for (const std::string& item : split(config.initial_cluster, ',')) {
+    size_t eq = item.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      *error = "--initial-cluster: '" + item + "' is not name=url";
+      return std::nullopt;
+    }
+    std::string name = trim(item.substr(0, eq));
+    std::string e;
+    auto url = parse_url(trim(item.substr(eq + 1)), &e);
+    if (!url) {
+      *error = "--initial-cluster: " + e;
+      return std::nullopt;
+    }
+    auto [it, inserted] = by_name.emplace(name, r.initial_cluster.size());
+    if (inserted) r.initial_cluster.push_back(ClusterMember{name, {}});
+    r.initial_cluster[it->second].peer_urls.push_back(*url);
+  }
+  auto self = by_name.find(config.name);
+  if (self == by_name.end()) {
+    *error = "--initial-cluster has no entry for --name '" + config.name + "'";
+    return std::nullopt;
+  }
+  std::vector<std::string> mine, listed;
+  for (const Url& u : r.advertise_peer) mine.push_back(u.str());
+  for (const Url& u : r.initial_cluster[self->second].peer_urls) listed.push_back(u.str());
+  std::sort(mine.begin(), mine.end());
+  std::sort(listed.begin(), listed.end());
+  if (mine != listed) {
+    *error = "--initial-cluster lists " + config.name +
+             " with peer URLs that differ from --initial-advertise-peer-urls";
+    return std::nullopt;
+  }
+  if (config.heartbeat_interval_ms == 0 ||
+      config.election_timeout_ms < 5 * config.heartbeat_interval_ms) {
+    *error = "--election-timeout must be at least 5 times --heartbeat-interval";
+    return std::nullopt;
+  }
+  r.raw = config;
+  return r;
+}
+
+bool load_config_file(const std::string& path, ServerConfig* config, std::string* error) {
+  std::ifstream in(path);
+  if (!in) {
+    *error = "cannot read config file '" + path + "'";
+    return false;
+  }
+  std::string line;
+  int number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    size_t hash = line.find('#');
+    if (hash != std::string::npos) line.resize(hash);
+    if (trim(line).empty()) continue;
+    size_t colon = line.find(':');
+    if (colon == std::string::npos) {
+      *error = path + ":" + std::to_string(number) + ": expected 'key: value'";
+      return false;
+    }
+    const std::string key = trim(line.substr(0, colon));
+    const std::string value = trim(line.substr(colon + 1));
+    auto number_value = [&](auto* out) {
+      auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), *out);
+      return ec == std::errc() && end == value.data() + value.size();
+    };
+    bool ok = true;
+    if (key == "name") config->name = value;
+    else if (key == "data-dir") config->data_dir = value;
+    else if (key == "listen-client-urls") config->listen_client_urls = value;
+    else if (key == "advertise-client-urls") config->advertise_client_urls = value;
+    else if (key == "listen-peer-urls") config->listen_peer_urls = value;
+    else if (key == "initial-advertise-peer-urls") config->initial_advertise_peer_urls = value;
+    else if (key == "initial-cluster") config->initial_cluster = value;
+    else if (key == "initial-cluster-state") config->initial_cluster_state = value;
+    else if (key == "initial-cluster-token") config->initial_cluster_token = value;
+    else if (key == "heartbeat-interval") ok = number_value(&config->heartbeat_interval_ms);
+    else if (key == "election-timeout") ok = number_value(&config->election_timeout_ms);
+    else if (key == "snapshot-count") ok = number_value(&config->snapshot_count);
+    else if (key == "log-level") config->log_level = value;
+    else {
+      *error = path + ":" + std::to_string(number) + ": unknown key '" + key + "'";
+      return false;
+    }
+    if (!ok) {
+      *error = path + ":" + std::to_string(number) + ": '" + key + "' wants a number";
+      return false;
+    }
+  }
+  return true;
+}
+
+uint64_t member_id(const std::vector<Url>& peer_urls, const std::string& token) {
+  std::vector<std::string> urls;
+  for (const Url& u : peer_urls) urls.push_back(u.str());
+  std::sort(urls.begin(), urls.end());
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (const std::string& u : urls) h = fnv1a(u + ",", h);
+  h = fnv1a(token, h);
+  return h == 0 ? 1 : h;
+}
+
+uint64_t cluster_id(std::vector<uint64_t> member_ids, const std::string& token) {
+  std::sort(member_ids.begin(), member_ids.end());
+  uint64_t h = fnv1a(token);
+  for (uint64_t id : member_ids) h = fnv1a(std::string_view(reinterpret_cast<const char*>(&id), 8), h);
+  return h == 0 ? 1 : h;
+}
+
+}  // namespace synod::server

@@ -1,0 +1,69 @@
+// `synod server` configuration: etcd's flag names and meanings, from flags or a config file.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace synod::server {
+
+struct Url {
+  std::string scheme;  // "http" (TLS comes later)
+  std::string host;
+  uint16_t port = 0;
+  std::string host_port() const { return host + ":" + std::to_string(port); }
+  std::string str() const { return scheme + "://" + host_port(); }
+};
+
+// Parses "http://host:port". Returns nullopt and sets `error` on anything else.
+std::optional<Url> parse_url(const std::string& text, std::string* error);
+std::optional<std::vector<Url>> parse_url_list(const std::string& text, std::string* error);
+
+struct ServerConfig {
+  std::string name = "default";
+  std::string data_dir;  // default: <name>.synod
+  std::string listen_client_urls = "http://localhost:2379";
+  std::string advertise_client_urls = "http://localhost:2379";
+  std::string listen_peer_urls = "http://localhost:2380";
+  std::string initial_advertise_peer_urls = "http://localhost:2380";
+  std::string initial_cluster;  // default: <name>=<initial-advertise-peer-urls>
+  std::string initial_cluster_state = "new";
+  std::string initial_cluster_token = "etcd-cluster";
+  uint32_t heartbeat_interval_ms = 100;
+  uint32_t election_timeout_ms = 1000;
+  uint64_t snapshot_count = 10000;
+  std::string log_level = "info";
+};
+
+// The validated, parsed form.
+struct ClusterMember {
+  std::string name;
+  std::vector<Url> peer_urls;
+};
+
+struct ResolvedConfig {
+  ServerConfig raw;
+  std::vector<Url> listen_client;
+  std::vector<Url> advertise_client;
+  std::vector<Url> listen_peer;
+  std::vector<Url> advertise_peer;
+  std::vector<ClusterMember> initial_cluster;
+  bool new_cluster = true;
+};
+
+// Validates and fills defaults. On error returns nullopt with a one-line message naming the
+// flag at fault.
+std::optional<ResolvedConfig> resolve(ServerConfig config, std::string* error);
+
+// Reads a config file of "key: value" lines with etcd's keys (name, data-dir,
+// listen-client-urls, ...; '#' comments). Unknown keys are an error.
+bool load_config_file(const std::string& path, ServerConfig* config, std::string* error);
+
+// Member and cluster ids, derived as etcd does from stable inputs: a member's id from its peer
+// URLs and the cluster token, the cluster id from the sorted member ids.
+uint64_t member_id(const std::vector<Url>& peer_urls, const std::string& token);
+uint64_t cluster_id(std::vector<uint64_t> member_ids, const std::string& token);
+
+}  // namespace synod::server

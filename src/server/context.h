@@ -1,0 +1,51 @@
+// What the gRPC services of one member share: the node, its identity, the member directory
+// and helpers that turn node results into etcd's responses.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "etcdserverpb/rpc.pb.h"
+#include "server/config.h"
+#include "server/executor.h"
+#include "server/node.h"
+
+namespace synod::server {
+
+// The request size limit etcd enforces (--max-request-bytes default, 1.5 MiB).
+inline constexpr size_t kMaxRequestBytes = 1536 * 1024;
+// gRPC's own receive limit sits above it, as in etcd, so the etcd error text is what clients see.
+inline constexpr int kMaxReceiveBytes = kMaxRequestBytes + 512 * 1024;
+
+inline grpc::Status to_status(const Error& e) {
+  return grpc::Status(static_cast<grpc::StatusCode>(e.grpc_code), e.message);
+}
+
+struct ServerContext {
+  ResolvedConfig config;
+  Node* node = nullptr;
+  Executor* executor = nullptr;
+  uint64_t self_id = 0;
+
+  void fill_header(etcdserverpb::ResponseHeader* h, int64_t revision) const {
+    h->set_cluster_id(node->cluster_id());
+    h->set_member_id(self_id);
+    h->set_revision(revision);
+    h->set_raft_term(node->status().term.value);
+  }
+  int64_t revision() const {
+    return node->read_store([](const kv::Store& s) { return s.revision(); });
+  }
+
+  // The members as clients see them: the configuration's voters and learners, with the names
+  // and URLs recorded in the replicated member table (empty for a member not yet started).
+  std::vector<etcdserverpb::Member> members() const;
+  // The client URL of the current leader, if known and not this member.
+  std::optional<std::string> leader_client_address() const;
+};
+
+}  // namespace synod::server

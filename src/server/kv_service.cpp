@@ -1,0 +1,121 @@
+// etcdserverpb.KV: reads are served locally (serializable) or after a ReadIndex barrier
+// (linearizable, the default); writes go through the Raft log and answer once applied here.
+#include <spdlog/spdlog.h>
+
+#include "server/apply_result.h"
+#include "server/services.h"
+
+namespace synod::server {
+
+namespace {
+
+const Error kTooLarge{3, "etcdserver: request is too large"};
+
+// Proposes `op` and finishes `reactor` with the typed response once it is applied.
+template <typename Response, typename Setter>
+void replicate(ServerContext& ctx, grpc::ServerUnaryReactor* reactor, Response* resp,
+               Setter set_op) {
+  synodpb::Request request;
+  set_op(&request);
+  if (request.ByteSizeLong() > kMaxRequestBytes) {
+    reactor->Finish(to_status(kTooLarge));
+    return;
+  }
+  ctx.node->propose(std::move(request), [&ctx, reactor, resp](const kv::ApplyResult& result) {
+    if (const Error* e = result_error(result)) {
+      reactor->Finish(to_status(*e));
+      return;
+    }
+    const Response* r = result_as<Response>(result);
+    if (r == nullptr) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::INTERNAL, "etcdserver: unexpected result"));
+      return;
+    }
+    *resp = *r;
+    const int64_t revision = resp->header().revision();
+    ctx.fill_header(resp->mutable_header(), revision);
+    reactor->Finish(grpc::Status::OK);
+  });
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* c,
+                                           const etcdserverpb::RangeRequest* req,
+                                           etcdserverpb::RangeResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
+  if (auto e = kv::validate(*req)) {
+    reactor->Finish(to_status(*e));
+    return reactor;
+  }
+  auto serve = [this, req, resp, reactor] {
+    std::optional<Error> error = ctx_.node->read_store(
+        [&](const kv::Store& store) { return range_into(store, *req, resp); });
+    if (error) {
+      reactor->Finish(to_status(*error));
+      return;
+    }
+    ctx_.fill_header(resp->mutable_header(), resp->header().revision());
+    reactor->Finish(grpc::Status::OK);
+  };
+  if (req->serializable()) {
+    serve();
+    return reactor;
+  }
+  ctx_.node->read_barrier([this, serve, reactor](std::optional<Error> e) {
+    if (e) {
+      reactor->Finish(to_status(*e));
+      return;
+    }
+    ctx_.executor->post(serve);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* c,
+                                         const etcdserverpb::PutRequest* req,
+                                         etcdserverpb::PutResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
+  if (auto e = kv::validate(*req)) {
+    reactor->Finish(to_status(*e));
+    return reactor;
+  }
+  replicate(ctx_, reactor, resp, [req](synodpb::Request* r) { *r->mutable_put() = *req; });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* c,
+                                                 const etcdserverpb::DeleteRangeRequest* req,
+                                                 etcdserverpb::DeleteRangeResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
+  if (auto e = kv::validate(*req)) {
+    reactor->Finish(to_status(*e));
+    return reactor;
+  }
+  replicate(ctx_, reactor, resp,
+            [req](synodpb::Request* r) { *r->mutable_delete_range() = *req; });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* c,
+                                         const etcdserverpb::TxnRequest* req,
+                                         etcdserverpb::TxnResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
+  if (auto e = kv::validate(*req)) {
+    reactor->Finish(to_status(*e));
+    return reactor;
+  }
+  replicate(ctx_, reactor, resp, [req](synodpb::Request* r) { *r->mutable_txn() = *req; });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* KvService::Compact(grpc::CallbackServerContext* c,
+                                             const etcdserverpb::CompactionRequest* req,
+                                             etcdserverpb::CompactionResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
+  replicate(ctx_, reactor, resp,
+            [req](synodpb::Request* r) { *r->mutable_compaction() = *req; });
+  return reactor;
+}
+
+}  // namespace synod::server

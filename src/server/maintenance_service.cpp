@@ -1,0 +1,162 @@
+// etcdserverpb.Maintenance: status, hashes, snapshot streaming, defragmentation, alarms and
+// leadership transfer.
+#include <spdlog/spdlog.h>
+
+#include "server/apply_result.h"
+#include "server/services.h"
+
+namespace synod::server {
+
+namespace {
+
+// The etcd API level Synod serves; clients gate features on it.
+constexpr const char* kApiVersion = "3.4.0";
+constexpr size_t kSnapshotChunkBytes = 32 * 1024;
+
+}  // namespace
+
+grpc::ServerUnaryReactor* MaintenanceService::Alarm(grpc::CallbackServerContext* c,
+                                                    const etcdserverpb::AlarmRequest*,
+                                                    etcdserverpb::AlarmResponse* resp) {
+  // Synod raises no alarms yet (no space quota, no corruption check): the list is empty and
+  // activating or deactivating one records nothing.
+  grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
+  ctx_.fill_header(resp->mutable_header(), ctx_.revision());
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* MaintenanceService::Status(grpc::CallbackServerContext* c,
+                                                     const etcdserverpb::StatusRequest*,
+                                                     etcdserverpb::StatusResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
+  const NodeStatus s = ctx_.node->status();
+  resp->set_version(kApiVersion);
+  const int64_t size = static_cast<int64_t>(ctx_.node->backend_size_bytes());
+  resp->set_dbsize(size);
+  resp->set_dbsizeinuse(size);
+  resp->set_leader(s.leader.value);
+  resp->set_raftindex(s.committed);
+  resp->set_raftterm(s.term.value);
+  resp->set_raftappliedindex(s.applied);
+  resp->set_islearner(s.conf.is_learner(raft::NodeId(ctx_.self_id)));
+  if (s.leader == raft::kNoNode) resp->add_errors("etcdserver: no leader");
+  ctx_.fill_header(resp->mutable_header(), ctx_.revision());
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* MaintenanceService::Defragment(grpc::CallbackServerContext* c,
+                                                         const etcdserverpb::DefragmentRequest*,
+                                                         etcdserverpb::DefragmentResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
+  ctx_.executor->post([this, reactor, resp] {
+    ctx_.node->defragment();
+    ctx_.fill_header(resp->mutable_header(), ctx_.revision());
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* MaintenanceService::Hash(grpc::CallbackServerContext* c,
+                                                   const etcdserverpb::HashRequest*,
+                                                   etcdserverpb::HashResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
+  HashKvResult h = ctx_.node->read_store([](const kv::Store& s) { return store_hash_kv(s, 0); });
+  resp->set_hash(h.hash);
+  ctx_.fill_header(resp->mutable_header(), h.revision);
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* MaintenanceService::HashKV(grpc::CallbackServerContext* c,
+                                                     const etcdserverpb::HashKVRequest* req,
+                                                     etcdserverpb::HashKVResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
+  std::optional<Error> error;
+  HashKvResult h = ctx_.node->read_store(
+      [&](const kv::Store& s) { return store_hash_kv(s, req->revision(), &error); });
+  if (error) {
+    reactor->Finish(to_status(*error));
+    return reactor;
+  }
+  resp->set_hash(h.hash);
+  resp->set_compact_revision(h.compact_revision);
+  ctx_.fill_header(resp->mutable_header(), h.revision);
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+namespace {
+
+// Streams one state-machine image in chunks; remaining_bytes counts down to zero.
+class SnapshotWriter final : public grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse> {
+ public:
+  SnapshotWriter(ServerContext& ctx, std::string image) : ctx_(ctx), image_(std::move(image)) {
+    next();
+  }
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "snapshot stream broken"));
+      return;
+    }
+    next();
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  void next() {
+    if (offset_ >= image_.size() && sent_any_) {
+      Finish(grpc::Status::OK);
+      return;
+    }
+    const size_t n = std::min(kSnapshotChunkBytes, image_.size() - offset_);
+    response_.Clear();
+    ctx_.fill_header(response_.mutable_header(), ctx_.revision());
+    response_.set_blob(image_.substr(offset_, n));
+    offset_ += n;
+    response_.set_remaining_bytes(image_.size() - offset_);
+    sent_any_ = true;
+    StartWrite(&response_);
+  }
+
+  ServerContext& ctx_;
+  std::string image_;
+  size_t offset_ = 0;
+  bool sent_any_ = false;
+  etcdserverpb::SnapshotResponse response_;
+};
+
+}  // namespace
+
+grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse>* MaintenanceService::Snapshot(
+    grpc::CallbackServerContext*, const etcdserverpb::SnapshotRequest*) {
+  return new SnapshotWriter(ctx_, ctx_.node->snapshot_image());
+}
+
+grpc::ServerUnaryReactor* MaintenanceService::MoveLeader(grpc::CallbackServerContext* c,
+                                                         const etcdserverpb::MoveLeaderRequest* req,
+                                                         etcdserverpb::MoveLeaderResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
+  const NodeStatus s = ctx_.node->status();
+  if (s.role != raft::Role::kLeader) {
+    reactor->Finish(to_status(Error{9, "etcdserver: not leader"}));
+    return reactor;
+  }
+  if (!s.conf.is_voter(raft::NodeId(req->targetid()))) {
+    reactor->Finish(to_status(Error{9, "etcdserver: bad leader transferee"}));
+    return reactor;
+  }
+  ctx_.node->transfer_leadership(raft::NodeId(req->targetid()),
+                                 [this, reactor, resp](std::optional<Error> e) {
+                                   if (e) {
+                                     reactor->Finish(to_status(*e));
+                                     return;
+                                   }
+                                   ctx_.fill_header(resp->mutable_header(), ctx_.revision());
+                                   reactor->Finish(grpc::Status::OK);
+                                 });
+  return reactor;
+}
+
+}  // namespace synod::server

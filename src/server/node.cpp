@@ -1,0 +1,489 @@
+#include "server/node.h"
+
+#include <spdlog/spdlog.h>
+
+#include <random>
+
+#include "core/raft/conf.h"
+#include "storage/rocks_backend.h"
+#include "server/apply_result.h"
+#include "storage/wal.h"
+
+namespace synod::server {
+
+namespace {
+
+constexpr int kUnavailable = 14;
+constexpr int kDeadlineExceeded = 4;
+
+Error timed_out() { return Error{kUnavailable, "etcdserver: request timed out"}; }
+Error no_leader() { return Error{kUnavailable, "etcdserver: no leader"}; }
+
+bool should_retry(raft::Status s) {
+  return s == raft::Status::kNoLeader || s == raft::Status::kTransferring ||
+         s == raft::Status::kNotReady || s == raft::Status::kConfChangePending;
+}
+
+}  // namespace
+
+Node::Node(const NodeOptions& options, net::Transport& transport)
+    : options_(options), transport_(transport) {
+  // Request ids only need to be unique among this member's in-flight requests; starting from a
+  // random base keeps a restarted member from matching an old entry to a new waiter.
+  std::random_device rd;
+  next_request_id_ = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+}
+
+Node::~Node() { stop(); }
+
+std::unique_ptr<Node> Node::open(const NodeOptions& options, net::Transport& transport,
+                                 std::string* error) {
+  std::unique_ptr<Node> node(new Node(options, transport));
+  if (!node->recover(error)) return nullptr;
+  return node;
+}
+
+bool Node::recover(std::string* error) {
+  storage::Wal::Options wal_options;
+  wal_options.dir = options_.data_dir + "/member";
+  auto opened = storage::Wal::open(wal_options);
+  if (!opened.ok()) {
+    *error = opened.error;
+    return false;
+  }
+  wal_ = std::move(opened.wal);
+  raft::Persisted persisted = std::move(opened.recovered);
+
+  auto backend = storage::RocksBackend::open(options_.data_dir + "/member/db");
+  if (!backend) {
+    *error = backend.error();
+    return false;
+  }
+  backend_ = std::move(*backend);
+  store_ = std::make_unique<kv::Store>(*backend_);
+  if (persisted.snapshot && store_->applied_index() < persisted.snapshot->meta.index.value) {
+    // The backend lost writes the snapshot covers (they were not yet flushed at the crash).
+    if (!store_->restore(persisted.snapshot->data)) {
+      *error = "snapshot at index " + std::to_string(persisted.snapshot->meta.index.value) +
+               " does not restore";
+      return false;
+    }
+  }
+  if (persisted.snapshot) snapshot_index_ = persisted.snapshot->meta.index.value;
+
+  raft::Config cfg;
+  cfg.id = options_.id;
+  cfg.seed = std::random_device{}();
+  cfg.initial_conf = options_.initial_conf;
+  cfg.applied = raft::Index(store_->applied_index());
+  cfg.election_ticks = options_.election_ticks;
+  cfg.heartbeat_ticks = 1;
+  raft_ = std::make_unique<raft::Raft>(cfg, persisted);
+  spdlog::info("raft: member {:x} recovered term {} commit {} applied {} last index {}",
+               options_.id.value, persisted.hard_state.term.value,
+               persisted.hard_state.commit.value, store_->applied_index(),
+               raft_->log().last_index().value);
+  publish_status();
+  return true;
+}
+
+void Node::start() { thread_ = std::thread([this] { run(); }); }
+
+void Node::stop() {
+  {
+    std::lock_guard lock(inbox_mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  inbox_cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  if (backend_) backend_->sync();
+}
+
+void Node::post(Input&& input) {
+  {
+    std::lock_guard lock(inbox_mu_);
+    inbox_.push_back(std::move(input));
+  }
+  inbox_cv_.notify_one();
+}
+
+void Node::propose(synodpb::Request request, ApplyDone done) {
+  post(Proposal{std::move(request), std::move(done), Clock::now() + options_.request_timeout});
+}
+
+void Node::read_barrier(Done done) {
+  post(ReadWaiter{std::move(done), Clock::now() + options_.request_timeout});
+}
+
+void Node::change_membership(raft::ConfChange change, Done done) {
+  post(ConfRequest{change, std::move(done), Clock::now() + options_.request_timeout});
+}
+
+void Node::transfer_leadership(raft::NodeId target, Done done) {
+  post(TransferRequest{target, std::move(done), Clock::now() + options_.request_timeout});
+}
+
+void Node::receive(raft::Message message) { post(std::move(message)); }
+
+NodeStatus Node::status() const {
+  std::lock_guard lock(status_mu_);
+  return status_;
+}
+
+void Node::set_on_conf_change(std::function<void(const raft::ConfState&)> f) {
+  on_conf_change_ = std::move(f);
+}
+
+std::string Node::snapshot_image() {
+  std::shared_lock lock(store_mu_);
+  backend_->sync();
+  return store_->image();
+}
+
+void Node::defragment() {
+  std::unique_lock lock(store_mu_);
+  backend_->defragment();
+}
+
+uint64_t Node::backend_size_bytes() const {
+  std::shared_lock lock(store_mu_);
+  return backend_->approximate_size_bytes();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The raft thread.
+
+void Node::run() {
+  const auto tick = std::chrono::milliseconds(options_.tick_ms);
+  Clock::time_point next_tick = Clock::now() + tick;
+  std::vector<Input> batch;
+  while (true) {
+    {
+      std::unique_lock lock(inbox_mu_);
+      inbox_cv_.wait_until(lock, next_tick, [&] { return stopping_ || !inbox_.empty(); });
+      if (stopping_) break;
+      batch.swap(inbox_);
+    }
+    for (Input& input : batch) handle(std::move(input));
+    batch.clear();
+    const Clock::time_point now = Clock::now();
+    if (now >= next_tick) {
+      raft_->tick();
+      next_tick = now + tick;
+      expire(now);
+      check_transfers();
+    }
+    submit_proposals();
+    submit_reads();
+    submit_conf_changes();
+    while (raft_->has_ready()) process_ready();
+    serve_reads();
+    maybe_compact();
+    publish_status();
+  }
+  // Everyone still waiting learns that this member is going away.
+  for (auto& [id, p] : waiting_apply_) p.done(failed(timed_out()));
+  for (Proposal& p : unsent_) p.done(failed(timed_out()));
+  for (ReadWaiter& r : unsent_reads_) r.done(timed_out());
+  for (auto& [ctx, rs] : reads_in_flight_)
+    for (ReadWaiter& r : rs) r.done(timed_out());
+  for (auto& [index, r] : reads_ready_) r.done(timed_out());
+  for (ConfRequest& c : unsent_conf_) c.done(timed_out());
+  for (auto& [c, conf] : conf_waiting_) c.done(timed_out());
+  for (TransferRequest& t : transfers_) t.done(timed_out());
+}
+
+void Node::handle(Input&& input) {
+  if (auto* m = std::get_if<raft::Message>(&input)) {
+    raft_->step(*m);
+  } else if (auto* p = std::get_if<Proposal>(&input)) {
+    p->request.set_id(++next_request_id_);
+    unsent_.push_back(std::move(*p));
+  } else if (auto* r = std::get_if<ReadWaiter>(&input)) {
+    unsent_reads_.push_back(std::move(*r));
+  } else if (auto* c = std::get_if<ConfRequest>(&input)) {
+    unsent_conf_.push_back(std::move(*c));
+  } else if (auto* t = std::get_if<TransferRequest>(&input)) {
+    raft::Status s = raft_->transfer_leadership(t->target);
+    if (s == raft::Status::kOk) {
+      transfers_.push_back(std::move(*t));
+    } else if (s == raft::Status::kInvalid) {
+      t->done(Error{3, "etcdserver: bad leader transferee"});
+    } else {
+      t->done(Error{9, "etcdserver: not leader"});
+    }
+  }
+}
+
+void Node::submit_proposals() {
+  while (!unsent_.empty()) {
+    Proposal& p = unsent_.front();
+    raft::ProposeResult r = raft_->propose(p.request.SerializeAsString());
+    if (should_retry(r.status)) return;  // the whole queue waits for a leader, in order
+    if (r.status != raft::Status::kOk && r.status != raft::Status::kForwarded) {
+      p.done(failed(no_leader()));
+    } else {
+      const uint64_t id = p.request.id();
+      waiting_apply_.emplace(id, std::move(p));
+    }
+    unsent_.pop_front();
+  }
+}
+
+void Node::submit_reads() {
+  if (unsent_reads_.empty()) return;
+  const uint64_t context = next_read_context_++;
+  raft::Status s = raft_->read_index(context);
+  if (should_retry(s)) return;
+  if (s != raft::Status::kOk && s != raft::Status::kForwarded) {
+    for (ReadWaiter& r : unsent_reads_) r.done(no_leader());
+    unsent_reads_.clear();
+    return;
+  }
+  reads_in_flight_.emplace(context, std::move(unsent_reads_));
+  unsent_reads_.clear();
+}
+
+void Node::submit_conf_changes() {
+  while (!unsent_conf_.empty()) {
+    ConfRequest& c = unsent_conf_.front();
+    std::optional<raft::ConfState> expected = raft::apply_change(raft_->conf(), c.change);
+    if (!expected) {
+      c.done(Error{5, "etcdserver: member not found"});
+      unsent_conf_.pop_front();
+      continue;
+    }
+    raft::ProposeResult r = raft_->propose_conf_change(c.change);
+    if (should_retry(r.status)) return;
+    if (r.status == raft::Status::kLearnerBehind) {
+      c.done(Error{9, "etcdserver: can only promote a learner member which is in sync with "
+                      "leader"});
+    } else if (r.status == raft::Status::kNotLeader) {
+      c.done(Error{9, "etcdserver: not leader"});
+    } else if (r.status != raft::Status::kOk) {
+      c.done(Error{3, "etcdserver: invalid membership change"});
+    } else {
+      conf_waiting_.emplace_back(std::move(c), *expected);
+    }
+    unsent_conf_.pop_front();
+  }
+}
+
+void Node::check_transfers() {
+  if (transfers_.empty()) return;
+  std::vector<TransferRequest> still;
+  for (TransferRequest& t : transfers_) {
+    if (raft_->leader() == t.target) {
+      t.done(std::nullopt);
+    } else if (raft_->role() != raft::Role::kLeader && raft_->leader() != raft::kNoNode) {
+      t.done(Error{9, "etcdserver: leadership transfer failed"});
+    } else {
+      still.push_back(std::move(t));
+    }
+  }
+  transfers_.swap(still);
+}
+
+void Node::process_ready() {
+  raft::Ready rd = raft_->ready();
+  if (!rd.immediate_messages.empty()) transport_.send(std::move(rd.immediate_messages));
+  if (rd.snapshot) {
+    auto s = wal_->save_snapshot(*rd.snapshot);
+    if (!s.ok()) {
+      spdlog::critical("wal: saving snapshot failed: {}", s.message());
+      std::abort();
+    }
+    std::unique_lock lock(store_mu_);
+    if (rd.snapshot->meta.index.value > store_->applied_index() &&
+        !store_->restore(rd.snapshot->data)) {
+      spdlog::critical("store: snapshot at index {} from the leader does not restore",
+                       rd.snapshot->meta.index.value);
+      std::abort();
+    }
+    snapshot_index_ = rd.snapshot->meta.index.value;
+  }
+  if (!rd.entries.empty() || rd.hard_state) {
+    auto s = wal_->append(rd.entries, rd.hard_state);
+    if (s.ok()) s = wal_->sync();
+    if (!s.ok()) {
+      // Durability rule: a member that cannot fsync must not acknowledge anything.
+      spdlog::critical("wal: {}", s.message());
+      std::abort();
+    }
+  }
+  if (!rd.messages.empty()) transport_.send(std::move(rd.messages));
+  if (!rd.committed.empty()) apply(rd.committed);
+  for (const raft::ReadState& rs : rd.read_states) {
+    auto it = reads_in_flight_.find(rs.context);
+    if (it == reads_in_flight_.end()) continue;
+    for (ReadWaiter& r : it->second) reads_ready_.emplace(rs.index.value, std::move(r));
+    reads_in_flight_.erase(it);
+  }
+  raft_->advance();
+}
+
+void Node::apply(const std::vector<raft::Entry>& entries) {
+  std::vector<std::pair<ApplyDone, kv::ApplyResult>> replies;
+  {
+    std::unique_lock lock(store_mu_);
+    for (const raft::Entry& e : entries) {
+      if (e.index.value <= store_->applied_index()) continue;
+      if (e.type == raft::EntryType::kConfChange) {
+        lock.unlock();
+        apply_conf_entry(e);
+        lock.lock();
+        continue;
+      }
+      synodpb::Request request;
+      if (e.data.empty() || !request.ParseFromString(e.data)) {
+        if (!e.data.empty()) spdlog::error("apply: entry {} is not a request", e.index.value);
+        store_->advance_applied(e.index.value);
+        continue;
+      }
+      kv::ApplyResult result = store_->apply(e.index.value, request);
+      auto it = waiting_apply_.find(request.id());
+      if (it != waiting_apply_.end()) {
+        replies.emplace_back(std::move(it->second.done), std::move(result));
+        waiting_apply_.erase(it);
+      }
+    }
+  }
+  for (auto& [done, result] : replies) done(result);
+}
+
+void Node::apply_conf_entry(const raft::Entry& entry) {
+  std::optional<raft::ConfState> conf = raft::decode_conf(entry.data);
+  {
+    std::unique_lock lock(store_mu_);
+    if (!conf) {
+      store_->advance_applied(entry.index.value);
+    } else {
+      // Members no longer in the configuration leave the member table at this same index on
+      // every replica.
+      bool removed_any = false;
+      for (const synodpb::Member& m : store_->members()) {
+        if (conf->contains(raft::NodeId(m.id()))) continue;
+        synodpb::Request remove;
+        remove.set_member_remove(m.id());
+        store_->apply(entry.index.value, remove);
+        removed_any = true;
+        break;  // one change at a time: at most one member leaves per entry
+      }
+      if (!removed_any) store_->advance_applied(entry.index.value);
+    }
+  }
+  if (!conf) return;
+  std::vector<std::pair<ConfRequest, raft::ConfState>> still;
+  for (auto& [c, expected] : conf_waiting_) {
+    if (*conf == expected) {
+      c.done(std::nullopt);
+    } else {
+      still.emplace_back(std::move(c), std::move(expected));
+    }
+  }
+  conf_waiting_.swap(still);
+  if (on_conf_change_) on_conf_change_(*conf);
+}
+
+void Node::serve_reads() {
+  const uint64_t applied = store_->applied_index();
+  while (!reads_ready_.empty() && reads_ready_.begin()->first <= applied) {
+    reads_ready_.begin()->second.done(std::nullopt);
+    reads_ready_.erase(reads_ready_.begin());
+  }
+}
+
+void Node::expire(Clock::time_point now) {
+  for (auto it = waiting_apply_.begin(); it != waiting_apply_.end();) {
+    if (it->second.deadline <= now) {
+      it->second.done(failed(timed_out()));
+      it = waiting_apply_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  while (!unsent_.empty() && unsent_.front().deadline <= now) {
+    unsent_.front().done(failed(no_leader()));
+    unsent_.pop_front();
+  }
+  auto expire_reads = [&](std::vector<ReadWaiter>& rs, const Error& e) {
+    std::vector<ReadWaiter> keep;
+    for (ReadWaiter& r : rs) {
+      if (r.deadline <= now) {
+        r.done(e);
+      } else {
+        keep.push_back(std::move(r));
+      }
+    }
+    rs.swap(keep);
+  };
+  expire_reads(unsent_reads_, no_leader());
+  for (auto it = reads_in_flight_.begin(); it != reads_in_flight_.end();) {
+    expire_reads(it->second, timed_out());
+    // A read round lost with a leader change is retried in the next round.
+    if (!it->second.empty() && raft_->leader() != raft::kNoNode &&
+        it->second.front().deadline - options_.request_timeout + std::chrono::seconds(2) <= now) {
+      for (ReadWaiter& r : it->second) unsent_reads_.push_back(std::move(r));
+      it->second.clear();
+    }
+    it = it->second.empty() ? reads_in_flight_.erase(it) : std::next(it);
+  }
+  std::vector<std::pair<ConfRequest, raft::ConfState>> still;
+  for (auto& [c, expected] : conf_waiting_) {
+    if (c.deadline <= now) {
+      c.done(timed_out());
+    } else {
+      still.emplace_back(std::move(c), std::move(expected));
+    }
+  }
+  conf_waiting_.swap(still);
+  while (!unsent_conf_.empty() && unsent_conf_.front().deadline <= now) {
+    unsent_conf_.front().done(no_leader());
+    unsent_conf_.pop_front();
+  }
+  std::vector<TransferRequest> transfers;
+  for (TransferRequest& t : transfers_) {
+    if (t.deadline <= now) {
+      t.done(Error{kDeadlineExceeded, "etcdserver: leadership transfer timed out"});
+    } else {
+      transfers.push_back(std::move(t));
+    }
+  }
+  transfers_.swap(transfers);
+}
+
+void Node::maybe_compact() {
+  const uint64_t applied = store_->applied_index();
+  if (applied < snapshot_index_ + options_.snapshot_entries) return;
+  std::string image;
+  {
+    std::shared_lock lock(store_mu_);
+    backend_->sync();  // the snapshot replaces log entries: what it covers must be durable
+    image = store_->image();
+  }
+  std::optional<raft::SnapshotMeta> meta = raft_->compact(raft::Index(applied), image);
+  if (!meta) return;
+  auto s = wal_->save_snapshot(raft::Snapshot{*meta, std::move(image)});
+  if (!s.ok()) {
+    spdlog::critical("wal: saving snapshot failed: {}", s.message());
+    std::abort();
+  }
+  snapshot_index_ = applied;
+  spdlog::info("raft: compacted the log up to index {}", applied);
+}
+
+void Node::publish_status() {
+  NodeStatus s;
+  s.leader = raft_->leader();
+  s.term = raft_->term();
+  s.role = raft_->role();
+  s.last_index = raft_->log().last_index().value;
+  s.committed = raft_->log().committed().value;
+  s.applied = store_->applied_index();
+  s.conf = raft_->conf();
+  std::lock_guard lock(status_mu_);
+  status_ = std::move(s);
+}
+
+}  // namespace synod::server

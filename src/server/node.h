@@ -1,0 +1,178 @@
+// A member's Raft driver: owns the Raft core, the WAL and the state machine, and runs them on
+// one thread (the "raft thread") in the Ready/Advance order of src/core/raft/types.h:
+//   persist (WAL append + one fsync for the whole batch) -> send -> apply -> advance.
+// Nothing is acknowledged to a client before the entry it depends on is fsynced on a quorum
+// and applied here.
+//
+// Thread-safety: the public methods may be called from any thread (gRPC handlers, the peer
+// transport). Callbacks run on the raft thread and must not block; hand heavy work off.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include "core/raft/raft.h"
+#include "kv/store.h"
+#include "net/transport.h"
+#include "synodpb/request.pb.h"
+
+namespace synod::storage {
+class Wal;
+class RocksBackend;
+}  // namespace synod::storage
+
+namespace synod::server {
+
+using Clock = std::chrono::steady_clock;
+
+struct NodeOptions {
+  raft::NodeId id;
+  uint64_t cluster_id = 0;
+  std::string data_dir;
+  raft::ConfState initial_conf;  // founding members (fresh start with state "new"); else empty
+  uint32_t tick_ms = 100;        // etcd's default heartbeat interval
+  uint32_t election_ticks = 10;  // etcd's default election timeout: 1 s
+  uint64_t snapshot_entries = 10000;  // compact the Raft log after this many applied entries
+  std::chrono::milliseconds request_timeout{7000};
+};
+
+// An error as etcd sends it: gRPC status code and message.
+using Error = kv::Error;
+
+struct NodeStatus {
+  raft::NodeId leader;
+  raft::Term term;
+  raft::Role role = raft::Role::kFollower;
+  uint64_t last_index = 0;
+  uint64_t committed = 0;
+  uint64_t applied = 0;
+  raft::ConfState conf;
+};
+
+class Node {
+ public:
+  using ApplyDone = std::function<void(const kv::ApplyResult&)>;
+  using Done = std::function<void(std::optional<Error>)>;
+
+  // Opens (or creates) the WAL and the store under options.data_dir. Returns an error message
+  // on unrecoverable storage (a corrupted WAL middle, say).
+  static std::unique_ptr<Node> open(const NodeOptions& options, net::Transport& transport,
+                                    std::string* error);
+  ~Node();
+
+  void start();
+  void stop();
+
+  // Replicates `request` (its id is assigned here) and calls `done` once it is applied here.
+  void propose(synodpb::Request request, ApplyDone done);
+  // Calls `done` once this member's state machine reflects every write committed before the
+  // call (ReadIndex, thesis 6.4).
+  void read_barrier(Done done);
+  void change_membership(raft::ConfChange change, Done done);
+  void transfer_leadership(raft::NodeId target, Done done);
+  // Peer input.
+  void receive(raft::Message message);
+
+  NodeStatus status() const;
+  raft::NodeId id() const { return options_.id; }
+  uint64_t cluster_id() const { return options_.cluster_id; }
+
+  // Runs f(const kv::Store&) under the store's shared lock.
+  template <typename F>
+  auto read_store(F&& f) const {
+    std::shared_lock lock(store_mu_);
+    return f(static_cast<const kv::Store&>(*store_));
+  }
+  // Durably flushes the backend and returns the image of the whole state machine.
+  std::string snapshot_image();
+  void defragment();
+  uint64_t backend_size_bytes() const;
+  // Called on the raft thread after every applied membership change.
+  void set_on_conf_change(std::function<void(const raft::ConfState&)> f);
+
+ private:
+  struct Proposal {
+    synodpb::Request request;
+    ApplyDone done;
+    Clock::time_point deadline;
+  };
+  struct ReadWaiter {
+    Done done;
+    Clock::time_point deadline;
+  };
+  struct ConfRequest {
+    raft::ConfChange change;
+    Done done;
+    Clock::time_point deadline;
+  };
+  struct TransferRequest {
+    raft::NodeId target;
+    Done done;
+    Clock::time_point deadline;
+  };
+  using Input = std::variant<raft::Message, Proposal, ReadWaiter, ConfRequest, TransferRequest>;
+
+  Node(const NodeOptions& options, net::Transport& transport);
+  bool recover(std::string* error);
+  void run();
+  void handle(Input&& input);
+  void submit_proposals();
+  void submit_reads();
+  void submit_conf_changes();
+  void check_transfers();
+  void process_ready();
+  void apply(const std::vector<raft::Entry>& entries);
+  void apply_conf_entry(const raft::Entry& entry);
+  void serve_reads();
+  void expire(Clock::time_point now);
+  void maybe_compact();
+  void publish_status();
+  void post(Input&& input);
+
+  NodeOptions options_;
+  net::Transport& transport_;
+  std::unique_ptr<storage::Wal> wal_;
+  std::unique_ptr<storage::RocksBackend> backend_;
+  std::unique_ptr<kv::Store> store_;
+  mutable std::shared_mutex store_mu_;
+  std::unique_ptr<raft::Raft> raft_;
+
+  // Inbox: filled by any thread, drained by the raft thread.
+  std::mutex inbox_mu_;
+  std::condition_variable inbox_cv_;
+  std::vector<Input> inbox_;
+  bool stopping_ = false;
+  std::thread thread_;
+
+  // Raft-thread state.
+  uint64_t next_request_id_ = 0;
+  std::deque<Proposal> unsent_;                 // waiting for a leader
+  std::map<uint64_t, Proposal> waiting_apply_;  // proposed; by request id
+  std::vector<ReadWaiter> unsent_reads_;
+  uint64_t next_read_context_ = 1;
+  std::map<uint64_t, std::vector<ReadWaiter>> reads_in_flight_;  // by read context
+  std::multimap<uint64_t, ReadWaiter> reads_ready_;              // by read index
+  std::deque<ConfRequest> unsent_conf_;
+  std::vector<std::pair<ConfRequest, raft::ConfState>> conf_waiting_;  // expected outcome
+  std::vector<TransferRequest> transfers_;
+  uint64_t snapshot_index_ = 0;
+  std::function<void(const raft::ConfState&)> on_conf_change_;
+
+  mutable std::mutex status_mu_;
+  NodeStatus status_;
+};
+
+}  // namespace synod::server

@@ -1,0 +1,49 @@
+// synodpb.Peer: Raft frames from other members, and the member directory for joiners.
+#include <spdlog/spdlog.h>
+
+#include "net/raft_codec.h"
+#include "server/apply_result.h"
+#include "server/services.h"
+
+namespace synod::server {
+
+grpc::Status PeerService::Stream(grpc::ServerContext*,
+                                 grpc::ServerReader<synodpb::RaftBatch>* reader,
+                                 synodpb::StreamAck*) {
+  synodpb::RaftBatch batch;
+  uint64_t bad_frames = 0;
+  while (reader->Read(&batch)) {
+    if (batch.cluster_id() != ctx_.node->cluster_id()) {
+      spdlog::warn("peer: frame from member {:x} of cluster {:x} refused (this is {:x})",
+                   batch.from(), batch.cluster_id(), ctx_.node->cluster_id());
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "cluster ID mismatch");
+    }
+    for (const synodpb::RaftMessage& pm : batch.messages()) {
+      std::string error;
+      std::optional<raft::Message> m = net::decode(pm, &error);
+      if (!m || m->to.value != ctx_.self_id) {
+        if (bad_frames++ == 0) spdlog::warn("peer: dropped a message from {:x}: {}", batch.from(),
+                                            m ? "addressed to another member" : error);
+        continue;
+      }
+      ctx_.node->receive(std::move(*m));
+    }
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status PeerService::Members(grpc::ServerContext*, const synodpb::MembersRequest*,
+                                  synodpb::MembersResponse* resp) {
+  resp->set_cluster_id(ctx_.node->cluster_id());
+  for (const etcdserverpb::Member& m : ctx_.members()) {
+    synodpb::PeerMember* pm = resp->add_members();
+    pm->set_id(m.id());
+    pm->set_name(m.name());
+    for (const std::string& u : m.peerurls()) pm->add_peer_urls(u);
+    for (const std::string& u : m.clienturls()) pm->add_client_urls(u);
+    pm->set_is_learner(m.islearner());
+  }
+  return grpc::Status::OK;
+}
+
+}  // namespace synod::server

@@ -1,0 +1,338 @@
+#include "server/server.h"
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "server/apply_result.h"
+#include "server/services.h"
+
+namespace synod::server {
+
+namespace fs = std::filesystem;
+
+// ---------------------------------------------------------------------------------------------
+// The member directory.
+
+std::vector<etcdserverpb::Member> ServerContext::members() const {
+  const NodeStatus s = node->status();
+  std::vector<synodpb::Member> records =
+      node->read_store([](const kv::Store& st) { return store_members(st); });
+  std::vector<etcdserverpb::Member> out;
+  auto add = [&](raft::NodeId id, bool learner) {
+    etcdserverpb::Member m;
+    m.set_id(id.value);
+    m.set_islearner(learner);
+    for (const synodpb::Member& r : records) {
+      if (r.id() != id.value) continue;
+      m.set_name(r.name());
+      for (const std::string& u : r.peer_urls()) m.add_peerurls(u);
+      for (const std::string& u : r.client_urls()) m.add_clienturls(u);
+    }
+    if (m.peerurls().empty()) {
+      // A founding member that has not published itself yet: its peer URLs are known from
+      // --initial-cluster.
+      for (const ClusterMember& cm : config.initial_cluster) {
+        if (member_id(cm.peer_urls, config.raw.initial_cluster_token) != id.value) continue;
+        for (const Url& u : cm.peer_urls) m.add_peerurls(u.str());
+      }
+    }
+    out.push_back(std::move(m));
+  };
+  for (raft::NodeId id : s.conf.voters) add(id, false);
+  for (raft::NodeId id : s.conf.learners) add(id, true);
+  return out;
+}
+
+std::optional<std::string> ServerContext::leader_client_address() const {
+  const NodeStatus s = node->status();
+  if (s.leader == raft::kNoNode || s.leader.value == self_id) return std::nullopt;
+  for (const etcdserverpb::Member& m : members()) {
+    if (m.id() != s.leader.value || m.clienturls().empty()) continue;
+    std::string error;
+    auto url = parse_url(m.clienturls(0), &error);
+    if (url) return url->host_port();
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Identity: who this member is and which cluster it belongs to, fixed at first start.
+
+struct Identity {
+  uint64_t member_id = 0;
+  uint64_t cluster_id = 0;
+  raft::ConfState initial_conf;  // founding members only, on first start
+  std::map<uint64_t, std::string> peer_addresses;
+};
+
+bool fsync_file(const std::string& path) {
+  FILE* f = fopen(path.c_str(), "r+");
+  if (f == nullptr) return false;
+  bool ok = fsync(fileno(f)) == 0;
+  fclose(f);
+  return ok;
+}
+
+bool write_identity(const std::string& dir, const Identity& id, std::string* error) {
+  const std::string path = dir + "/member/identity";
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << std::hex << id.member_id << " " << id.cluster_id << "\n";
+    if (!out) {
+      *error = "cannot write " + tmp;
+      return false;
+    }
+  }
+  if (!fsync_file(tmp) || rename(tmp.c_str(), path.c_str()) != 0) {
+    *error = "cannot persist " + path;
+    return false;
+  }
+  return true;
+}
+
+std::optional<std::pair<uint64_t, uint64_t>> read_identity(const std::string& dir) {
+  std::ifstream in(dir + "/member/identity");
+  uint64_t member = 0, cluster = 0;
+  if (!(in >> std::hex >> member >> cluster)) return std::nullopt;
+  return std::make_pair(member, cluster);
+}
+
+// Asks the listed peers for the member directory, for a member joining an existing cluster.
+bool discover(const ResolvedConfig& config, Identity* id, std::string* error) {
+  std::vector<std::string> mine;
+  for (const Url& u : config.advertise_peer) mine.push_back(u.str());
+  for (int attempt = 0; attempt < 30; ++attempt) {
+    for (const ClusterMember& cm : config.initial_cluster) {
+      if (cm.name == config.raw.name) continue;
+      for (const Url& u : cm.peer_urls) {
+        auto stub = synodpb::Peer::NewStub(
+            grpc::CreateChannel(u.host_port(), grpc::InsecureChannelCredentials()));
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+        synodpb::MembersRequest req;
+        synodpb::MembersResponse resp;
+        if (!stub->Members(&ctx, req, &resp).ok()) continue;
+        id->cluster_id = resp.cluster_id();
+        for (const synodpb::PeerMember& m : resp.members()) {
+          if (!m.peer_urls().empty()) {
+            std::string e;
+            auto url = parse_url(m.peer_urls(0), &e);
+            if (url) id->peer_addresses[m.id()] = url->host_port();
+          }
+          for (const std::string& pu : m.peer_urls()) {
+            if (std::find(mine.begin(), mine.end(), pu) != mine.end()) id->member_id = m.id();
+          }
+        }
+        if (id->member_id == 0) {
+          *error = "the cluster has no member with peer URL " + mine.front() +
+                   " (add it first with 'etcdctl member add')";
+          return false;
+        }
+        return true;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+  *error = "no member of --initial-cluster answered; cannot join an existing cluster";
+  return false;
+}
+
+bool establish_identity(const ResolvedConfig& config, Identity* id, std::string* error) {
+  const std::string& dir = config.raw.data_dir;
+  std::error_code ec;
+  fs::create_directories(dir + "/member", ec);
+  if (ec) {
+    *error = "cannot create data dir '" + dir + "': " + ec.message();
+    return false;
+  }
+  for (const ClusterMember& cm : config.initial_cluster) {
+    id->peer_addresses[member_id(cm.peer_urls, config.raw.initial_cluster_token)] =
+        cm.peer_urls.front().host_port();
+  }
+  if (auto stored = read_identity(dir)) {
+    // An existing data dir wins over the flags, as in etcd.
+    id->member_id = stored->first;
+    id->cluster_id = stored->second;
+    return true;
+  }
+  if (config.new_cluster) {
+    std::vector<uint64_t> ids;
+    for (const ClusterMember& cm : config.initial_cluster) {
+      ids.push_back(member_id(cm.peer_urls, config.raw.initial_cluster_token));
+      id->initial_conf.voters.emplace_back(ids.back());
+    }
+    id->member_id = member_id(config.advertise_peer, config.raw.initial_cluster_token);
+    id->cluster_id = cluster_id(ids, config.raw.initial_cluster_token);
+  } else if (!discover(config, id, error)) {
+    return false;
+  }
+  return write_identity(dir, *id, error);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Publishing this member's name and client URLs into the replicated member table.
+
+bool published(const ServerContext& ctx) {
+  std::vector<synodpb::Member> records =
+      ctx.node->read_store([](const kv::Store& s) { return store_members(s); });
+  for (const synodpb::Member& r : records) {
+    if (r.id() != ctx.self_id) continue;
+    if (r.name() != ctx.config.raw.name ||
+        r.client_urls_size() != static_cast<int>(ctx.config.advertise_client.size())) {
+      return false;
+    }
+    return true;
+  }
+  return false;
+}
+
+void publish_self(ServerContext& ctx) {
+  synodpb::Request request;
+  synodpb::Member* m = request.mutable_member_put();
+  m->set_id(ctx.self_id);
+  m->set_name(ctx.config.raw.name);
+  for (const Url& u : ctx.config.advertise_peer) m->add_peer_urls(u.str());
+  for (const Url& u : ctx.config.advertise_client) m->add_client_urls(u.str());
+  ctx.node->propose(std::move(request), [](const kv::ApplyResult&) {});
+}
+
+std::atomic<bool> g_stop{false};
+
+void on_signal(int) { g_stop.store(true); }
+
+// Points the transport at every member of the current configuration. A member that has not
+// yet learned any configuration (one joining an existing cluster) talks to every member it
+// discovered, so it can answer the leader that is catching it up.
+void sync_peers(net::Transport& transport, ServerContext& ctx, const Identity& identity) {
+  const NodeStatus s = ctx.node->status();
+  std::map<uint64_t, std::string> addresses = identity.peer_addresses;
+  for (const etcdserverpb::Member& m : ctx.members()) {
+    if (m.peerurls().empty()) continue;
+    std::string e;
+    auto url = parse_url(m.peerurls(0), &e);
+    if (url) addresses[m.id()] = url->host_port();
+  }
+  std::set<uint64_t> wanted;
+  for (raft::NodeId id : s.conf.voters) wanted.insert(id.value);
+  for (raft::NodeId id : s.conf.learners) wanted.insert(id.value);
+  if (wanted.empty()) {
+    for (const auto& [id, address] : addresses) wanted.insert(id);
+  }
+  wanted.erase(ctx.self_id);
+  for (uint64_t id : wanted) {
+    auto it = addresses.find(id);
+    if (it != addresses.end()) transport.set_peer(raft::NodeId(id), it->second);
+  }
+  for (const auto& [id, address] : addresses) {
+    if (!wanted.count(id)) transport.remove_peer(raft::NodeId(id));
+  }
+}
+
+}  // namespace
+
+int run_server(const ResolvedConfig& config) {
+  std::string error;
+  Identity identity;
+  if (!establish_identity(config, &identity, &error)) {
+    spdlog::error("synod server: {}", error);
+    return 1;
+  }
+  spdlog::info("synod server: member {:x} ({}) of cluster {:x}, data dir {}", identity.member_id,
+               config.raw.name, identity.cluster_id, config.raw.data_dir);
+
+  net::Transport transport(raft::NodeId(identity.member_id), identity.cluster_id);
+  NodeOptions options;
+  options.id = raft::NodeId(identity.member_id);
+  options.cluster_id = identity.cluster_id;
+  options.data_dir = config.raw.data_dir;
+  options.initial_conf = identity.initial_conf;
+  options.tick_ms = config.raw.heartbeat_interval_ms;
+  options.election_ticks = config.raw.election_timeout_ms / config.raw.heartbeat_interval_ms;
+  options.snapshot_entries = config.raw.snapshot_count;
+  std::unique_ptr<Node> node = Node::open(options, transport, &error);
+  if (!node) {
+    spdlog::error("synod server: {}", error);
+    return 1;
+  }
+  Executor executor(2);
+  ServerContext ctx;
+  ctx.config = config;
+  ctx.node = node.get();
+  ctx.executor = &executor;
+  ctx.self_id = identity.member_id;
+
+  KvService kv_service(ctx);
+  ClusterService cluster_service(ctx);
+  MaintenanceService maintenance_service(ctx);
+  PeerService peer_service(ctx);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder client_builder;
+  for (const Url& u : config.listen_client) {
+    client_builder.AddListeningPort(u.host_port(), grpc::InsecureServerCredentials());
+  }
+  client_builder.SetMaxReceiveMessageSize(kMaxReceiveBytes);
+  client_builder.SetMaxSendMessageSize(INT32_MAX);
+  client_builder.RegisterService(&kv_service);
+  client_builder.RegisterService(&cluster_service);
+  client_builder.RegisterService(&maintenance_service);
+  std::unique_ptr<grpc::Server> client_server = client_builder.BuildAndStart();
+  if (!client_server) {
+    spdlog::error("synod server: cannot listen on --listen-client-urls {}",
+                  config.raw.listen_client_urls);
+    return 1;
+  }
+  grpc::ServerBuilder peer_builder;
+  for (const Url& u : config.listen_peer) {
+    peer_builder.AddListeningPort(u.host_port(), grpc::InsecureServerCredentials());
+  }
+  peer_builder.SetMaxReceiveMessageSize(INT32_MAX);
+  peer_builder.RegisterService(&peer_service);
+  std::unique_ptr<grpc::Server> peer_server = peer_builder.BuildAndStart();
+  if (!peer_server) {
+    spdlog::error("synod server: cannot listen on --listen-peer-urls {}",
+                  config.raw.listen_peer_urls);
+    return 1;
+  }
+
+  node->start();
+  sync_peers(transport, ctx, identity);
+  spdlog::info("synod server: serving clients on {}, peers on {}", config.raw.listen_client_urls,
+               config.raw.listen_peer_urls);
+
+  std::signal(SIGTERM, on_signal);
+  std::signal(SIGINT, on_signal);
+  auto last_publish = Clock::now() - std::chrono::seconds(10);
+  while (!g_stop.load()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    const NodeStatus s = node->status();
+    if (s.leader != raft::kNoNode && !published(ctx) &&
+        Clock::now() - last_publish > std::chrono::seconds(2)) {
+      publish_self(ctx);
+      last_publish = Clock::now();
+    }
+    sync_peers(transport, ctx, identity);
+  }
+  spdlog::info("synod server: shutting down");
+  client_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  peer_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  node->stop();
+  transport.stop();
+  spdlog::info("synod server: stopped");
+  return 0;
+}
+
+}  // namespace synod::server

@@ -1,0 +1,99 @@
+// The etcd v3 gRPC services a member serves on its client URLs (KV, Cluster, Maintenance) and
+// Synod's peer service on its peer URLs.
+#pragma once
+
+#include "etcdserverpb/rpc.grpc.pb.h"
+#include "server/context.h"
+#include "synodpb/peer.grpc.pb.h"
+
+namespace synod::server {
+
+class KvService final : public etcdserverpb::KV::CallbackService {
+ public:
+  explicit KvService(ServerContext& ctx) : ctx_(ctx) {}
+  grpc::ServerUnaryReactor* Range(grpc::CallbackServerContext* c,
+                                  const etcdserverpb::RangeRequest* req,
+                                  etcdserverpb::RangeResponse* resp) override;
+  grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext* c,
+                                const etcdserverpb::PutRequest* req,
+                                etcdserverpb::PutResponse* resp) override;
+  grpc::ServerUnaryReactor* DeleteRange(grpc::CallbackServerContext* c,
+                                        const etcdserverpb::DeleteRangeRequest* req,
+                                        etcdserverpb::DeleteRangeResponse* resp) override;
+  grpc::ServerUnaryReactor* Txn(grpc::CallbackServerContext* c,
+                                const etcdserverpb::TxnRequest* req,
+                                etcdserverpb::TxnResponse* resp) override;
+  grpc::ServerUnaryReactor* Compact(grpc::CallbackServerContext* c,
+                                    const etcdserverpb::CompactionRequest* req,
+                                    etcdserverpb::CompactionResponse* resp) override;
+
+ private:
+  ServerContext& ctx_;
+};
+
+class ClusterService final : public etcdserverpb::Cluster::CallbackService {
+ public:
+  explicit ClusterService(ServerContext& ctx) : ctx_(ctx) {}
+  grpc::ServerUnaryReactor* MemberAdd(grpc::CallbackServerContext* c,
+                                      const etcdserverpb::MemberAddRequest* req,
+                                      etcdserverpb::MemberAddResponse* resp) override;
+  grpc::ServerUnaryReactor* MemberRemove(grpc::CallbackServerContext* c,
+                                         const etcdserverpb::MemberRemoveRequest* req,
+                                         etcdserverpb::MemberRemoveResponse* resp) override;
+  grpc::ServerUnaryReactor* MemberUpdate(grpc::CallbackServerContext* c,
+                                         const etcdserverpb::MemberUpdateRequest* req,
+                                         etcdserverpb::MemberUpdateResponse* resp) override;
+  grpc::ServerUnaryReactor* MemberList(grpc::CallbackServerContext* c,
+                                       const etcdserverpb::MemberListRequest* req,
+                                       etcdserverpb::MemberListResponse* resp) override;
+  grpc::ServerUnaryReactor* MemberPromote(grpc::CallbackServerContext* c,
+                                          const etcdserverpb::MemberPromoteRequest* req,
+                                          etcdserverpb::MemberPromoteResponse* resp) override;
+
+ private:
+  ServerContext& ctx_;
+};
+
+class MaintenanceService final : public etcdserverpb::Maintenance::CallbackService {
+ public:
+  explicit MaintenanceService(ServerContext& ctx) : ctx_(ctx) {}
+  grpc::ServerUnaryReactor* Alarm(grpc::CallbackServerContext* c,
+                                  const etcdserverpb::AlarmRequest* req,
+                                  etcdserverpb::AlarmResponse* resp) override;
+  grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* c,
+                                   const etcdserverpb::StatusRequest* req,
+                                   etcdserverpb::StatusResponse* resp) override;
+  grpc::ServerUnaryReactor* Defragment(grpc::CallbackServerContext* c,
+                                       const etcdserverpb::DefragmentRequest* req,
+                                       etcdserverpb::DefragmentResponse* resp) override;
+  grpc::ServerUnaryReactor* Hash(grpc::CallbackServerContext* c,
+                                 const etcdserverpb::HashRequest* req,
+                                 etcdserverpb::HashResponse* resp) override;
+  grpc::ServerUnaryReactor* HashKV(grpc::CallbackServerContext* c,
+                                   const etcdserverpb::HashKVRequest* req,
+                                   etcdserverpb::HashKVResponse* resp) override;
+  grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse>* Snapshot(
+      grpc::CallbackServerContext* c, const etcdserverpb::SnapshotRequest* req) override;
+  grpc::ServerUnaryReactor* MoveLeader(grpc::CallbackServerContext* c,
+                                       const etcdserverpb::MoveLeaderRequest* req,
+                                       etcdserverpb::MoveLeaderResponse* resp) override;
+
+ private:
+  ServerContext& ctx_;
+};
+
+// Synod's peer service: Raft frames in, member directory out. Synchronous: one thread per
+// open peer stream, a handful per member.
+class PeerService final : public synodpb::Peer::Service {
+ public:
+  explicit PeerService(ServerContext& ctx) : ctx_(ctx) {}
+  grpc::Status Stream(grpc::ServerContext* c, grpc::ServerReader<synodpb::RaftBatch>* reader,
+                      synodpb::StreamAck* ack) override;
+  grpc::Status Members(grpc::ServerContext* c, const synodpb::MembersRequest* req,
+                       synodpb::MembersResponse* resp) override;
+
+ private:
+  ServerContext& ctx_;
+};
+
+}  // namespace synod::server
