@@ -1,0 +1,123 @@
+#include "storage/rocks_backend.h"
+
+#include <rocksdb/cache.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+namespace synod::storage {
+namespace {
+
+[[noreturn]] void fatal(const char* what, const rocksdb::Status& status) {
+  std::fprintf(stderr, "synod storage: rocksdb %s failed: %s\n", what, status.ToString().c_str());
+  std::abort();
+}
+
+rocksdb::Slice slice(std::string_view s) {
+  return rocksdb::Slice(s.data(), s.size());
+}
+
+rocksdb::Options make_options(const RocksOptions& opts) {
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  options.write_buffer_size = opts.write_buffer_bytes;
+  options.max_write_buffer_number = 2;
+  options.max_background_jobs = 2;
+  options.level_compaction_dynamic_level_bytes = true;
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = rocksdb::NewLRUCache(opts.block_cache_bytes);
+  // Index and filter blocks live in (and are bounded by) the block cache.
+  table.cache_index_and_filter_blocks = true;
+  table.pin_l0_filter_and_index_blocks_in_cache = true;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  table.format_version = 5;
+  options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  return options;
+}
+
+}  // namespace
+
+RocksBackend::RocksBackend(std::unique_ptr<rocksdb::DB> db) : db_(std::move(db)) {}
+
+RocksBackend::~RocksBackend() {
+  if (db_) db_->Close().PermitUncheckedError();
+}
+
+kv::Expected<std::unique_ptr<RocksBackend>, std::string> RocksBackend::open(
+    const std::string& dir, const RocksOptions& options) {
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status status = rocksdb::DB::Open(make_options(options), dir, &raw);
+  if (!status.ok()) {
+    return kv::Unexpected{"cannot open RocksDB at " + dir + ": " + status.ToString()};
+  }
+  return std::unique_ptr<RocksBackend>(new RocksBackend(std::unique_ptr<rocksdb::DB>(raw)));
+}
+
+std::optional<std::string> RocksBackend::get(std::string_view key) const {
+  std::string value;
+  rocksdb::Status status = db_->Get(rocksdb::ReadOptions(), slice(key), &value);
+  if (status.IsNotFound()) return std::nullopt;
+  if (!status.ok()) fatal("get", status);
+  return value;
+}
+
+void RocksBackend::scan(std::string_view begin, std::string_view end,
+                        const Visitor& visitor) const {
+  rocksdb::ReadOptions read;
+  rocksdb::Slice upper = slice(end);
+  if (!end.empty()) read.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read));
+  for (it->Seek(slice(begin)); it->Valid(); it->Next()) {
+    if (!visitor(it->key().ToStringView(), it->value().ToStringView())) break;
+  }
+  if (!it->status().ok()) fatal("scan", it->status());
+}
+
+void RocksBackend::write(const kv::WriteBatch& batch) {
+  rocksdb::WriteBatch wb;
+  for (const kv::WriteBatch::Op& op : batch.ops()) {
+    rocksdb::Status status;
+    switch (op.kind) {
+      case kv::WriteBatch::Kind::kPut:
+        status = wb.Put(op.key, op.value);
+        break;
+      case kv::WriteBatch::Kind::kDelete:
+        status = wb.Delete(op.key);
+        break;
+      case kv::WriteBatch::Kind::kDeleteRange:
+        status = wb.DeleteRange(op.key, op.value);
+        break;
+    }
+    if (!status.ok()) fatal("batch", status);
+  }
+  rocksdb::WriteOptions options;
+  options.sync = false;  // see the header: the Raft WAL carries durability
+  rocksdb::Status status = db_->Write(options, &wb);
+  if (!status.ok()) fatal("write", status);
+}
+
+void RocksBackend::sync() {
+  rocksdb::Status status = db_->SyncWAL();
+  if (!status.ok()) fatal("sync", status);
+}
+
+uint64_t RocksBackend::approximate_size_bytes() const {
+  uint64_t sst = 0;
+  uint64_t mem = 0;
+  db_->GetIntProperty(rocksdb::DB::Properties::kTotalSstFilesSize, &sst);
+  db_->GetIntProperty(rocksdb::DB::Properties::kCurSizeAllMemTables, &mem);
+  return sst + mem;
+}
+
+void RocksBackend::defragment() {
+  rocksdb::CompactRangeOptions options;
+  options.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  rocksdb::Status status = db_->CompactRange(options, nullptr, nullptr);
+  if (!status.ok()) fatal("compact range", status);
+}
+
+}  // namespace synod::storage

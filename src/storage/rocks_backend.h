@@ -1,0 +1,52 @@
+// storage::RocksBackend: kv::Backend on RocksDB.
+//
+// Writes go through RocksDB's WAL without fsync: the Raft WAL is the durability source, and the
+// applied index stored with every batch says which entries to replay after a crash. sync()
+// fsyncs RocksDB's WAL. Memory is bounded: a 32 MiB block cache that also holds index and filter
+// blocks, and two 16 MiB memtables.
+//
+// I/O errors are fatal (kv::Backend's contract): they are reported on stderr and abort.
+// Not thread-safe for writes; see kv::Backend.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "kv/backend.h"
+#include "kv/expected.h"
+
+namespace rocksdb {
+class DB;
+}
+
+namespace synod::storage {
+
+struct RocksOptions {
+  size_t block_cache_bytes = 32u << 20;
+  size_t write_buffer_bytes = 16u << 20;
+};
+
+class RocksBackend final : public kv::Backend {
+ public:
+  // Opens (creating if missing) the database in dir. The error names the directory and
+  // RocksDB's reason.
+  static kv::Expected<std::unique_ptr<RocksBackend>, std::string> open(
+      const std::string& dir, const RocksOptions& options = {});
+  ~RocksBackend() override;
+  RocksBackend(const RocksBackend&) = delete;
+  RocksBackend& operator=(const RocksBackend&) = delete;
+
+  std::optional<std::string> get(std::string_view key) const override;
+  void scan(std::string_view begin, std::string_view end, const Visitor& visitor) const override;
+  void write(const kv::WriteBatch& batch) override;
+  void sync() override;
+  uint64_t approximate_size_bytes() const override;
+  void defragment() override;
+
+ private:
+  explicit RocksBackend(std::unique_ptr<rocksdb::DB> db);
+
+  std::unique_ptr<rocksdb::DB> db_;
+};
+
+}  // namespace synod::storage
