@@ -77,6 +77,8 @@ class Normalizer:
             s = re.sub(rf"\b{i:x}\b", f"<ID:{label}>", s)
         if self.cluster_id is not None:
             s = re.sub(rf"\b{self.cluster_id:x}\b", "<CLUSTER_ID>", s)
+        # member add/remove print IDs with %16x: an ID under 16 hex digits is space-padded
+        s = re.sub(r"(?<=\S)  +(?=<ID:|<CLUSTER_ID>)", " ", s)
         s = re.sub(r"took = [0-9.]+[a-zµ]+", "took = <DURATION>", s)
         return s
 
@@ -185,6 +187,19 @@ class Session:
         r = self.c.etcdctl("get", "foo", "-w", "json", endpoints=self.m1)
         return json.loads(r.stdout)["header"]["revision"]
 
+    def sync(self, timeout: float = 15.0) -> None:
+        """Out of the transcript: waits until every member has applied the same revision."""
+        self.c.wait_converged(timeout)
+
+    def script(self) -> List[str]:
+        """The session; a harness failure midway (e.g. a member died) ends it with a note, so
+        the partial transcript can still be diffed."""
+        try:
+            return self._script()
+        except ClusterError as e:
+            self.note(f"harness error, session stopped: {self.n.text(str(e).splitlines()[0])}")
+            return self.lines
+
     def ensure_leader(self, name: str, timeout: float = 20.0) -> None:
         """Out of the transcript: makes `name` the leader (move-leader if needed)."""
         def probe():
@@ -196,7 +211,7 @@ class Session:
             return self.c.leader() == name
         wait_until(probe, timeout, 0.5, f"{name} to be leader")
 
-    def script(self) -> List[str]:
+    def _script(self) -> List[str]:
         n = self.n
         n.learn()
         # ---- put / get ----
@@ -223,6 +238,7 @@ class Session:
         self.run("get", "k", "--prefix", "--keys-only")
         self.run("get", "k", "--prefix", "--print-value-only")
         self.run("get", "foo", "--consistency=s")
+        self.sync()     # a serializable read on a follower must see the same revision
         self.run("get", "k", "--prefix", "--consistency=s", "-w", "json", eps=[
             self.c.members["m2"].endpoint])
         # ---- delete ----
@@ -284,6 +300,7 @@ class Session:
                  eps=[self.c.members["m1"].endpoint])   # no leader among the endpoints
         self.run("move-leader", "ffff", all_eps=True)
         # ---- endpoint ----
+        self.sync()
         self.run("endpoint", "status", all_eps=True, post=self.status_table)
         self.run("endpoint", "status", "-w", "json", all_eps=True)
         self.run("endpoint", "health", all_eps=True, sort=True)
