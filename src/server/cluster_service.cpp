@@ -63,7 +63,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberList(grpc::CallbackServerContext
                                                      etcdserverpb::MemberListResponse* resp) {
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
   fill_members(ctx_, resp->mutable_members());
-  ctx_.fill_header(resp->mutable_header(), ctx_.revision());
+  ctx_.fill_header(resp->mutable_header(), 0);  // etcd sends no revision here
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }
@@ -120,7 +120,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberAdd(grpc::CallbackServerContext*
       for (const std::string& u : member.peer_urls()) added->add_peerurls(u);
       added->set_islearner(member.is_learner());
       fill_members(ctx_, resp->mutable_members());
-      ctx_.fill_header(resp->mutable_header(), ctx_.revision());
+      ctx_.fill_header(resp->mutable_header(), 0);  // etcd sends no revision here
       reactor->Finish(grpc::Status::OK);
     });
   });
@@ -148,7 +148,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberRemove(
       return;
     }
     fill_members(ctx_, resp->mutable_members());
-    ctx_.fill_header(resp->mutable_header(), ctx_.revision());
+    ctx_.fill_header(resp->mutable_header(), 0);  // etcd sends no revision here
     reactor->Finish(grpc::Status::OK);
   });
   return reactor;
@@ -175,7 +175,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberUpdate(
   for (const std::string& u : req->peerurls()) member.add_peer_urls(u);
   put_member(ctx_, member, reactor, [this, reactor, resp] {
     fill_members(ctx_, resp->mutable_members());
-    ctx_.fill_header(resp->mutable_header(), ctx_.revision());
+    ctx_.fill_header(resp->mutable_header(), 0);  // etcd sends no revision here
     reactor->Finish(grpc::Status::OK);
   });
   return reactor;
@@ -207,7 +207,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberPromote(
       return;
     }
     fill_members(ctx_, resp->mutable_members());
-    ctx_.fill_header(resp->mutable_header(), ctx_.revision());
+    ctx_.fill_header(resp->mutable_header(), 0);  // etcd sends no revision here
     reactor->Finish(grpc::Status::OK);
   });
   return reactor;

@@ -1,5 +1,6 @@
 // etcdserverpb.Maintenance: status, hashes, snapshot streaming, defragmentation, alarms and
 // leadership transfer.
+#include <openssl/sha.h>
 #include <spdlog/spdlog.h>
 
 #include "server/apply_result.h"
@@ -19,9 +20,9 @@ grpc::ServerUnaryReactor* MaintenanceService::Alarm(grpc::CallbackServerContext*
                                                     const etcdserverpb::AlarmRequest*,
                                                     etcdserverpb::AlarmResponse* resp) {
   // Synod raises no alarms yet (no space quota, no corruption check): the list is empty and
-  // activating or deactivating one records nothing.
+  // activating or deactivating one records nothing. etcd 3.4 answers alarms without a header.
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
-  ctx_.fill_header(resp->mutable_header(), ctx_.revision());
+  (void)resp;
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }
@@ -92,7 +93,14 @@ namespace {
 // Streams one state-machine image in chunks; remaining_bytes counts down to zero.
 class SnapshotWriter final : public grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse> {
  public:
+  // etcd's clients expect a stream of whole 512-byte pages (a bbolt file) followed by the
+  // SHA-256 of those pages; etcdctl snapshot save refuses anything else. The image is padded
+  // with zeros to a page multiple.
   SnapshotWriter(ServerContext& ctx, std::string image) : ctx_(ctx), image_(std::move(image)) {
+    image_.resize((image_.size() + 511) / 512 * 512, '\0');
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    SHA256(reinterpret_cast<const unsigned char*>(image_.data()), image_.size(), digest);
+    image_.append(reinterpret_cast<const char*>(digest), sizeof digest);
     next();
   }
   void OnWriteDone(bool ok) override {
@@ -141,6 +149,12 @@ grpc::ServerUnaryReactor* MaintenanceService::MoveLeader(grpc::CallbackServerCon
   const NodeStatus s = ctx_.node->status();
   if (s.role != raft::Role::kLeader) {
     reactor->Finish(to_status(Error{9, "etcdserver: not leader"}));
+    return reactor;
+  }
+  if (req->targetid() == ctx_.self_id) {
+    // Already the leader: etcd reports a transfer to itself as done.
+    ctx_.fill_header(resp->mutable_header(), ctx_.revision());
+    reactor->Finish(grpc::Status::OK);
     return reactor;
   }
   if (!s.conf.is_voter(raft::NodeId(req->targetid()))) {

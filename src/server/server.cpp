@@ -50,6 +50,9 @@ std::vector<etcdserverpb::Member> ServerContext::members() const {
   };
   for (raft::NodeId id : s.conf.voters) add(id, false);
   for (raft::NodeId id : s.conf.learners) add(id, true);
+  // etcd lists members ordered by id.
+  std::sort(out.begin(), out.end(), [](const etcdserverpb::Member& a,
+                                       const etcdserverpb::Member& b) { return a.id() < b.id(); });
   return out;
 }
 
@@ -279,22 +282,6 @@ int run_server(const ResolvedConfig& config) {
   MaintenanceService maintenance_service(ctx);
   PeerService peer_service(ctx);
 
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::ServerBuilder client_builder;
-  for (const Url& u : config.listen_client) {
-    client_builder.AddListeningPort(u.host_port(), grpc::InsecureServerCredentials());
-  }
-  client_builder.SetMaxReceiveMessageSize(kMaxReceiveBytes);
-  client_builder.SetMaxSendMessageSize(INT32_MAX);
-  client_builder.RegisterService(&kv_service);
-  client_builder.RegisterService(&cluster_service);
-  client_builder.RegisterService(&maintenance_service);
-  std::unique_ptr<grpc::Server> client_server = client_builder.BuildAndStart();
-  if (!client_server) {
-    spdlog::error("synod server: cannot listen on --listen-client-urls {}",
-                  config.raw.listen_client_urls);
-    return 1;
-  }
   grpc::ServerBuilder peer_builder;
   for (const Url& u : config.listen_peer) {
     peer_builder.AddListeningPort(u.host_port(), grpc::InsecureServerCredentials());
@@ -310,14 +297,13 @@ int run_server(const ResolvedConfig& config) {
 
   node->start();
   sync_peers(transport, ctx, identity);
-  spdlog::info("synod server: serving clients on {}, peers on {}", config.raw.listen_client_urls,
-               config.raw.listen_peer_urls);
-
   std::signal(SIGTERM, on_signal);
   std::signal(SIGINT, on_signal);
+
+  // As in etcd, a member serves clients only once its name and client URLs are in the
+  // replicated member table, so every member list a client sees names every started member.
   auto last_publish = Clock::now() - std::chrono::seconds(10);
-  while (!g_stop.load()) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  auto keep_published = [&] {
     const NodeStatus s = node->status();
     if (s.leader != raft::kNoNode && !published(ctx) &&
         Clock::now() - last_publish > std::chrono::seconds(2)) {
@@ -325,9 +311,40 @@ int run_server(const ResolvedConfig& config) {
       last_publish = Clock::now();
     }
     sync_peers(transport, ctx, identity);
+  };
+  while (!g_stop.load() && !published(ctx)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    keep_published();
+  }
+  std::unique_ptr<grpc::Server> client_server;
+  if (!g_stop.load()) {
+    grpc::EnableDefaultHealthCheckService(true);
+    grpc::ServerBuilder client_builder;
+    for (const Url& u : config.listen_client) {
+      client_builder.AddListeningPort(u.host_port(), grpc::InsecureServerCredentials());
+    }
+    client_builder.SetMaxReceiveMessageSize(kMaxReceiveBytes);
+    client_builder.SetMaxSendMessageSize(INT32_MAX);
+    client_builder.RegisterService(&kv_service);
+    client_builder.RegisterService(&cluster_service);
+    client_builder.RegisterService(&maintenance_service);
+    client_server = client_builder.BuildAndStart();
+    if (!client_server) {
+      spdlog::error("synod server: cannot listen on --listen-client-urls {}",
+                    config.raw.listen_client_urls);
+      return 1;
+    }
+  }
+  spdlog::info("synod server: serving clients on {}, peers on {}", config.raw.listen_client_urls,
+               config.raw.listen_peer_urls);
+  while (!g_stop.load()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    keep_published();
   }
   spdlog::info("synod server: shutting down");
-  client_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  if (client_server) {
+    client_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  }
   peer_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   node->stop();
   transport.stop();
