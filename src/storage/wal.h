@@ -4,9 +4,12 @@
 // Directory layout (under Options::dir):
 //   wal/<seq 16 hex>-<first index 16 hex>.wal   segments, seq 1, 2, ... without gaps
 //   snap/<term 16 hex>-<index 16 hex>.snap      snapshot files (format in snapshot_file.h)
-// Segment format: a sequence of records (framing and payloads in wal_record.h). Every segment
-// starts with a header record carrying the hard state, the latest snapshot marker and the log's
-// last index at its creation, so replay can start at any segment once older ones are removed.
+// Segment format: a sequence of records, each
+//   crc32c u32 | payload length u32 | type u8 | magic 0xA7 | zero u16 | payload
+// with the CRC32C over everything after it (payload layouts in wal_record.h). Types: segment
+// header, entries, hard state, snapshot marker. Every segment starts with a header record holding
+// the hard state, the latest snapshot marker and the log's last index at its creation, so replay
+// can start at any segment once older ones are removed.
 //
 // Contract (the Raft Ready contract of core/raft/types.h):
 //   - append() buffers entries and/or a hard state; entries replace any suffix that starts at

@@ -174,7 +174,7 @@ class RandomWal {
 };
 
 TEST(WalRandom, RecoveryYieldsEverythingSyncedAndAPrefixOfTheTornWrite) {
-  const int runs = std::getenv("SYNOD_SEED") ? 1 : 40;
+  const int runs = std::getenv("SYNOD_SEED") ? 1 : 12;
   for (int run = 0; run < runs; ++run) {
     const uint64_t seed = seed_for_run(run);
     SCOPED_TRACE("SYNOD_SEED=" + std::to_string(seed));
@@ -182,7 +182,7 @@ TEST(WalRandom, RecoveryYieldsEverythingSyncedAndAPrefixOfTheTornWrite) {
     TempDir dir;
     RandomWal w(seed, dir.path());
     w.reopen();
-    for (int i = 0; i < 300 && !::testing::Test::HasFatalFailure(); ++i) w.step();
+    for (int i = 0; i < 250 && !::testing::Test::HasFatalFailure(); ++i) w.step();
     if (::testing::Test::HasFatalFailure()) return;
     w.torn_final_write();
     if (::testing::Test::HasFailure()) return;
