@@ -21,6 +21,7 @@ import difflib
 import json
 import os
 import re
+import subprocess
 import sys
 import time
 from typing import Dict, List, Optional
@@ -154,13 +155,24 @@ class Session:
         self.lines: List[str] = []
         self.m1 = [c.members["m1"].endpoint]
         self.started = time.monotonic()
+        self.hung = 0
 
     # one transcript entry
     def run(self, *args: str, stdin: Optional[str] = None, all_eps: bool = False,
             eps: Optional[List[str]] = None, sort: bool = False,
-            post=None) -> "subprocess.CompletedProcess":  # noqa: F821
+            post=None) -> subprocess.CompletedProcess:
         endpoints = eps or (self.c.endpoints() if all_eps else self.m1)
-        r = self.c.etcdctl(*args, endpoints=endpoints, stdin=stdin, check=False, timeout=20)
+        try:
+            r = self.c.etcdctl(*args, endpoints=endpoints, stdin=stdin, check=False, timeout=20)
+        except ClusterError:
+            # etcdctl itself hung (its own --command-timeout is 5 s): record it, go on, and give
+            # up after a few, so a stuck server fails the test in bounded time
+            self.hung += 1
+            self.lines.append(f"$ etcdctl {self.n.text(' '.join(args))}")
+            self.lines.append("[no answer within 20 s]")
+            if self.hung >= 3:
+                raise ClusterError("3 etcdctl commands hung; the server is stuck")
+            return subprocess.CompletedProcess(args, 124, "", "")
         where = "all" if all_eps else ",".join(self.c.member_by_endpoint(e).name for e in endpoints)
         shown = " ".join(a if re.fullmatch(r"[\w./=:<>\-\"]+", a) else repr(a) for a in args)
         if self.raw:
