@@ -169,6 +169,8 @@ class Cluster:
             raise ClusterError("kind 'synod' needs --binary <path to synod>")
         if kind == "etcd" and not binary:
             binary = ETCD
+        # members run with cwd = data root: a relative path must not be resolved there
+        binary = os.path.abspath(binary)
         if not os.access(binary, os.X_OK):
             raise ClusterError(f"{binary} is not an executable file")
         if not (1 <= size <= MAX_MEMBERS):
@@ -234,9 +236,12 @@ class Cluster:
         m.starts += 1
         m.log_file.write(f"\n===== start #{m.starts} at {time.strftime('%H:%M:%S')}: "
                          f"{' '.join(argv)}\n".encode())
-        m.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=m.log_file,
-                                  stderr=subprocess.STDOUT, preexec_fn=_preexec(),
-                                  cwd=self.data_root)
+        try:
+            m.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=m.log_file,
+                                      stderr=subprocess.STDOUT, preexec_fn=_preexec(),
+                                      cwd=self.data_root)
+        except OSError as e:        # e.g. the binary is being rebuilt right now
+            raise ClusterError(f"cannot start {m.name}: {argv[0]}: {e}") from None
 
     # ---- lifecycle ----------------------------------------------------------------------
     def start(self, timeout: Optional[float] = None) -> "Cluster":
