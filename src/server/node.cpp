@@ -483,6 +483,10 @@ void Node::publish_status() {
   s.applied = store_->applied_index();
   s.conf = raft_->conf();
   std::lock_guard lock(status_mu_);
+  if (s.leader != status_.leader || s.term != status_.term) {
+    spdlog::info("raft: term {} leader {:x} ({} here)", s.term.value, s.leader.value,
+                 raft::to_string(s.role));
+  }
   status_ = std::move(s);
 }
 

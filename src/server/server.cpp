@@ -93,7 +93,11 @@ bool write_identity(const std::string& dir, const Identity& id, std::string* err
   const std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);
-    out << std::hex << id.member_id << " " << id.cluster_id << "\n";
+    // The founding voters are part of the identity: the Raft core needs the bootstrap
+    // configuration on every start, since no log entry records it.
+    out << std::hex << id.member_id << " " << id.cluster_id << " " << id.initial_conf.voters.size();
+    for (raft::NodeId v : id.initial_conf.voters) out << " " << v.value;
+    out << "\n";
     if (!out) {
       *error = "cannot write " + tmp;
       return false;
@@ -106,11 +110,18 @@ bool write_identity(const std::string& dir, const Identity& id, std::string* err
   return true;
 }
 
-std::optional<std::pair<uint64_t, uint64_t>> read_identity(const std::string& dir) {
+bool read_identity(const std::string& dir, Identity* id) {
   std::ifstream in(dir + "/member/identity");
-  uint64_t member = 0, cluster = 0;
-  if (!(in >> std::hex >> member >> cluster)) return std::nullopt;
-  return std::make_pair(member, cluster);
+  size_t voters = 0;
+  if (!(in >> std::hex >> id->member_id >> id->cluster_id >> voters) || voters > 1000) {
+    return false;
+  }
+  for (size_t i = 0; i < voters; ++i) {
+    uint64_t v = 0;
+    if (!(in >> v)) return false;
+    id->initial_conf.voters.emplace_back(v);
+  }
+  return true;
 }
 
 // Asks the listed peers for the member directory, for a member joining an existing cluster.
@@ -165,10 +176,12 @@ bool establish_identity(const ResolvedConfig& config, Identity* id, std::string*
     id->peer_addresses[member_id(cm.peer_urls, config.raw.initial_cluster_token)] =
         cm.peer_urls.front().host_port();
   }
-  if (auto stored = read_identity(dir)) {
+  if (fs::exists(dir + "/member/identity")) {
     // An existing data dir wins over the flags, as in etcd.
-    id->member_id = stored->first;
-    id->cluster_id = stored->second;
+    if (!read_identity(dir, id)) {
+      *error = "data dir '" + dir + "': member/identity is unreadable";
+      return false;
+    }
     return true;
   }
   if (config.new_cluster) {
@@ -317,6 +330,7 @@ int run_server(const ResolvedConfig& config) {
     keep_published();
   }
   std::unique_ptr<grpc::Server> client_server;
+  int exit_code = 0;
   if (!g_stop.load()) {
     grpc::EnableDefaultHealthCheckService(true);
     grpc::ServerBuilder client_builder;
@@ -332,11 +346,13 @@ int run_server(const ResolvedConfig& config) {
     if (!client_server) {
       spdlog::error("synod server: cannot listen on --listen-client-urls {}",
                     config.raw.listen_client_urls);
-      return 1;
+      exit_code = 1;
+      g_stop.store(true);
+    } else {
+      spdlog::info("synod server: serving clients on {}, peers on {}",
+                   config.raw.listen_client_urls, config.raw.listen_peer_urls);
     }
   }
-  spdlog::info("synod server: serving clients on {}, peers on {}", config.raw.listen_client_urls,
-               config.raw.listen_peer_urls);
   while (!g_stop.load()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     keep_published();
@@ -349,7 +365,7 @@ int run_server(const ResolvedConfig& config) {
   node->stop();
   transport.stop();
   spdlog::info("synod server: stopped");
-  return 0;
+  return exit_code;
 }
 
 }  // namespace synod::server
