@@ -163,6 +163,11 @@ wait_ready() {
   die "$system cluster not ready within ${START_TIMEOUT_S}s"
 }
 
+members_alive() {
+  local pid
+  for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null || return 1; done
+}
+
 cpu_ticks() {  # utime+stime of the members, in clock ticks (fields 14, 15; comm may hold spaces)
   local total=0 pid t
   for pid in "${PIDS[@]}"; do
@@ -213,12 +218,19 @@ run_one() {
   BENCH_PID=$!
   wait "$BENCH_PID" || rc=$?
   BENCH_PID=""
-  after=$(cpu_ticks)
   bench_json=$(cat "$dir/bench.json")
   [[ $rc -le 1 && -n "$bench_json" ]] || { cat "$dir/bench.err" >&2; die "$system $workload: bench failed (exit $rc)"; }
-  printf '{"system":"%s","workload":"%s","clients":%s,"cpu_ticks":%s,"clk_tck":%s,"hwm_kb":[%s],"rss_kb":[%s],"command":"synod bench %s","bench":%s}\n' \
-    "$system" "$workload" "$clients" "$((after - before))" "$(getconf CLK_TCK)" "$(status_kb VmHWM)" \
-    "$(status_kb VmRSS)" "$args --json" "$bench_json" >>"$RESULTS_TMP"
+  local exited=false hwm="" rss="" ticks=null
+  if members_alive; then
+    after=$(cpu_ticks)
+    ticks=$((after - before)) hwm=$(status_kb VmHWM) rss=$(status_kb VmRSS)
+  else  # killed from outside, or crashed: no CPU or memory figures, the report says so
+    exited=true
+    note "$system $workload: a member exited during the run (logs in $dir)"
+  fi
+  printf '{"system":"%s","workload":"%s","clients":%s,"member_exited":%s,"cpu_ticks":%s,"clk_tck":%s,"hwm_kb":[%s],"rss_kb":[%s],"command":"synod bench %s","bench":%s}\n' \
+    "$system" "$workload" "$clients" "$exited" "$ticks" "$(getconf CLK_TCK)" "$hwm" "$rss" \
+    "$args --json" "$bench_json" >>"$RESULTS_TMP"
   stop_cluster
 }
 

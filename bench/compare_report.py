@@ -25,9 +25,13 @@ WORKLOAD_TITLES = {
 SYSTEMS = ("etcd", "synod")
 
 
+def exited(run: dict) -> bool:
+    return bool(run.get("member_exited")) or not run["hwm_kb"]
+
+
 def cpu_s_per_10k(run: dict) -> Optional[float]:
     requests = run["bench"]["requests"]
-    if requests == 0:
+    if requests == 0 or exited(run):
         return None
     return run["cpu_ticks"] / run["clk_tck"] * 10000.0 / requests
 
@@ -41,7 +45,7 @@ def metrics(run: dict) -> dict[str, Optional[float]]:
         "p99 (ms)": lat["p99"],
         "p99.9 (ms)": lat["p99.9"],
         "server CPU s / 10k req": cpu_s_per_10k(run),
-        "peak RSS MB, max node": max(run["hwm_kb"]) / 1024.0,
+        "peak RSS MB, max node": None if exited(run) else max(run["hwm_kb"]) / 1024.0,
         "errors": float(b["errors"]),
     }
 
@@ -79,6 +83,10 @@ def main_table(runs: list[dict]) -> list[str]:
              "|---|---|---|---|---|---|"]
     for key in order:
         pair = by_key[key]
+        for system, run in pair.items():
+            if exited(run):
+                lines.append(f"| {WORKLOAD_TITLES[key[0]]} | {key[1]} | **{system}: a member exited "
+                             "during the run; its figures are not comparable** | | | |")
         got = {s: metrics(pair[s]) if s in pair else None for s in SYSTEMS}
         names = list((got["etcd"] or got["synod"]).keys())
         for name in names:
@@ -101,14 +109,18 @@ def memory_table(runs: list[dict], keys: int) -> list[str]:
         cells, peaks = [], []
         for system in SYSTEMS:
             run = mem.get(system)
-            if run is None:
+            if run is None or exited(run):
                 cells.append("—")
                 peaks.append(None)
                 continue
             cells.append(" / ".join(f"{kb / 1024.0:,.0f}" for kb in run[field]))
             peaks.append(max(run[field]) / 1024.0)
         lines.append(f"| {title} | {cells[0]} | {cells[1]} | {ratio(peaks[0], peaks[1], title)} |")
-    tput = [mem[s]["bench"]["throughput_rps"] if s in mem else None for s in SYSTEMS]
+    tput = [mem[s]["bench"]["throughput_rps"] if s in mem and not exited(mem[s]) else None
+            for s in SYSTEMS]
+    for system, run in mem.items():
+        if exited(run):
+            lines.append(f"| **{system}: a member exited during the load** | | | |")
     lines.append(f"| load throughput (req/s) | {fmt(tput[0], 'throughput')} | "
                  f"{fmt(tput[1], 'throughput')} | {ratio(tput[0], tput[1], 'throughput')} |")
     return lines
