@@ -22,6 +22,7 @@ raft::ConfState decode_conf(const synodpb::RaftConfState& in) {
 }  // namespace
 
 void encode(const raft::Message& m, synodpb::RaftMessage* out) {
+  out->Clear();
   out->set_type(static_cast<uint32_t>(m.type));
   out->set_from(m.from.value);
   out->set_to(m.to.value);
