@@ -208,6 +208,41 @@ std::vector<synodpb::Member> Store::members() const {
   return out;
 }
 
+void Store::for_each_revision(const std::function<void(const RevisionEntry& entry)>& visit) const {
+  // Versions at or below the compaction point have no revision-log entry any more (compaction
+  // drops the log there), so they are found in the history and put in revision order here.
+  std::vector<keys::HistoryKey> compacted;
+  if (compact_revision_ > 0) {
+    keys::Bounds history = keys::table(keys::kHistory);
+    backend_.scan(history.begin, history.end, [&](std::string_view k, std::string_view) {
+      std::optional<keys::HistoryKey> parsed = keys::parse_history(k);
+      if (!parsed) records::corrupted("history key");
+      if (parsed->rev.main <= compact_revision_) compacted.push_back(std::move(*parsed));
+      return true;
+    });
+    std::sort(compacted.begin(), compacted.end(),
+              [](const keys::HistoryKey& a, const keys::HistoryKey& b) { return a.rev < b.rev; });
+  }
+  auto emit = [&](std::string_view user_key, keys::Revision rev) {
+    std::optional<std::string> value = backend_.get(keys::history(user_key, rev));
+    if (!value) records::corrupted("revision log entry without history");
+    mvccpb::KeyValue kv = records::decode_history(user_key, *value);
+    visit(RevisionEntry{.rev = rev, .kv = kv, .tombstone = records::is_tombstone(*value)});
+  };
+  for (const keys::HistoryKey& h : compacted) emit(h.user_key, h.rev);
+  // Above the compaction point the revision log lists every version in revision order.
+  keys::Bounds log = keys::table(keys::kRevLog);
+  keys::Revision last{};
+  backend_.scan(log.begin, log.end, [&](std::string_view k, std::string_view user_key) {
+    std::optional<keys::Revision> rev = keys::parse_rev_log(k);
+    if (!rev) records::corrupted("revision log key");
+    assert(rev->main > compact_revision_ && last < *rev);
+    last = *rev;
+    emit(user_key, *rev);
+    return true;
+  });
+}
+
 std::string Store::image() const {
   return encode_image(backend_);
 }

@@ -27,6 +27,7 @@
 #include "kv/backend.h"
 #include "kv/errors.h"
 #include "kv/expected.h"
+#include "kv/keys.h"
 #include "kv/validate.h"
 #include "synodpb/request.pb.h"
 
@@ -99,6 +100,20 @@ class Store {
   Expected<HashKVResult, Error> hash_kv(int64_t revision) const;
 
   std::vector<synodpb::Member> members() const;
+
+  // One stored version of a key: a put's KeyValue, or a delete's tombstone (kv holds the key,
+  // version 0 and the deleting revision as mod_revision).
+  struct RevisionEntry {
+    keys::Revision rev;
+    const mvccpb::KeyValue& kv;
+    bool tombstone = false;
+  };
+  // Visits every version the store still holds, in ascending revision order: the versions
+  // surviving at or below compact_revision() (the newest live version of each key), then every
+  // version above it. `entry` is valid only during the call. Used to export the history
+  // (e.g. as an etcd backend snapshot). Cost: one scan of the history and one read per version
+  // above the compaction point; memory for one key per version at or below it.
+  void for_each_revision(const std::function<void(const RevisionEntry& entry)>& visit) const;
 
   // The whole state (data, revisions, applied index, members) as one checksummed image.
   std::string image() const;

@@ -562,6 +562,58 @@ TEST_F(KV_SUITE(StoreTest), CompactionDropsHistoryButKeepsTheLatest) {
   EXPECT_EQ(versions, 2);
 }
 
+struct VisitedRevision {
+  int64_t main;
+  int64_t sub;
+  std::string key;
+  std::string value;
+  bool tombstone;
+  bool operator==(const VisitedRevision&) const = default;
+};
+
+std::vector<VisitedRevision> visit_all(const Store& store) {
+  std::vector<VisitedRevision> out;
+  store.for_each_revision([&](const Store::RevisionEntry& e) {
+    EXPECT_EQ(e.kv.mod_revision(), e.rev.main);
+    out.push_back({e.rev.main, e.rev.sub, e.kv.key(), e.kv.value(), e.tombstone});
+  });
+  return out;
+}
+
+TEST_F(KV_SUITE(StoreTest), ForEachRevisionVisitsEveryVersionInRevisionOrder) {
+  put("b", "1");  // 2
+  TxnRequest t;
+  add_put(t.mutable_success(), "a", "2");
+  add_put(t.mutable_success(), "c", "3");
+  txn(t);             // 3 (subs 0, 1)
+  del(del_req("b"));  // 4
+  put("a", "5");      // 5
+  std::vector<VisitedRevision> want = {{2, 0, "b", "1", false},
+                                       {3, 0, "a", "2", false},
+                                       {3, 1, "c", "3", false},
+                                       {4, 0, "b", "", true},
+                                       {5, 0, "a", "5", false}};
+  EXPECT_EQ(visit_all(store()), want);
+}
+
+TEST_F(KV_SUITE(StoreTest), ForEachRevisionAfterCompactionKeepsTheLatestBelowIt) {
+  put("k", "v1");        // 2
+  put("z", "z1");        // 3
+  put("k", "v2");        // 4
+  put("gone", "x");      // 5
+  del(del_req("gone"));  // 6
+  put("k", "v3");        // 7
+  ASSERT_TRUE(compact(6).ok());
+  // Below the compaction point: z@3 and k@4 (revision order, not key order); gone is gone.
+  std::vector<VisitedRevision> want = {
+      {3, 0, "z", "z1", false}, {4, 0, "k", "v2", false}, {7, 0, "k", "v3", false}};
+  EXPECT_EQ(visit_all(store()), want);
+}
+
+TEST_F(KV_SUITE(StoreTest), ForEachRevisionOnAnEmptyStoreVisitsNothing) {
+  EXPECT_TRUE(visit_all(store()).empty());
+}
+
 TEST_F(KV_SUITE(StoreTest), CompactionAtOrBelowTheCompactRevisionFails) {
   put("k", "v1");
   put("k", "v2");
