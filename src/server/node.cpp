@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <iterator>
 #include <random>
 
 #include "core/raft/conf.h"
@@ -285,8 +287,27 @@ void Node::check_transfers() {
   transfers_.swap(still);
 }
 
+namespace {
+
+// thesis 10.2.1: a leader may send its Appends before its own disk write finishes, so the
+// followers' fsyncs overlap the leader's. This is safe here because the raft thread handles the
+// followers' answers only after this Ready's fsync returned: the leader never counts itself
+// toward a quorum for an entry it has not made durable. Everything else (votes, answers to the
+// leader) promises durable state and waits for the fsync.
+bool replication_message(raft::MessageType t) {
+  return t == raft::MessageType::kAppend || t == raft::MessageType::kHeartbeat ||
+         t == raft::MessageType::kSnapshot;
+}
+
+}  // namespace
+
 void Node::process_ready() {
   raft::Ready rd = raft_->ready();
+  auto after_fsync = std::stable_partition(
+      rd.messages.begin(), rd.messages.end(),
+      [](const raft::Message& m) { return !replication_message(m.type); });
+  std::move(after_fsync, rd.messages.end(), std::back_inserter(rd.immediate_messages));
+  rd.messages.erase(after_fsync, rd.messages.end());
   if (!rd.immediate_messages.empty()) transport_.send(std::move(rd.immediate_messages));
   if (rd.snapshot) {
     auto s = wal_->save_snapshot(*rd.snapshot);

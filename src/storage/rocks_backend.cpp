@@ -41,7 +41,8 @@ rocksdb::Options make_options(const RocksOptions& opts) {
 
 }  // namespace
 
-RocksBackend::RocksBackend(std::unique_ptr<rocksdb::DB> db) : db_(std::move(db)) {}
+RocksBackend::RocksBackend(std::unique_ptr<rocksdb::DB> db, bool use_wal)
+    : db_(std::move(db)), use_wal_(use_wal) {}
 
 RocksBackend::~RocksBackend() {
   if (db_) db_->Close().PermitUncheckedError();
@@ -54,7 +55,8 @@ kv::Expected<std::unique_ptr<RocksBackend>, std::string> RocksBackend::open(
   if (!status.ok()) {
     return kv::Unexpected{"cannot open RocksDB at " + dir + ": " + status.ToString()};
   }
-  return std::unique_ptr<RocksBackend>(new RocksBackend(std::unique_ptr<rocksdb::DB>(raw)));
+  return std::unique_ptr<RocksBackend>(
+      new RocksBackend(std::unique_ptr<rocksdb::DB>(raw), options.use_wal));
 }
 
 std::optional<std::string> RocksBackend::get(std::string_view key) const {
@@ -96,12 +98,15 @@ void RocksBackend::write(const kv::WriteBatch& batch) {
   }
   rocksdb::WriteOptions options;
   options.sync = false;  // see the header: the Raft WAL carries durability
+  options.disableWAL = !use_wal_;
   rocksdb::Status status = db_->Write(options, &wb);
   if (!status.ok()) fatal("write", status);
 }
 
 void RocksBackend::sync() {
-  rocksdb::Status status = db_->SyncWAL();
+  rocksdb::FlushOptions flush;
+  flush.wait = true;
+  rocksdb::Status status = use_wal_ ? db_->SyncWAL() : db_->Flush(flush);
   if (!status.ok()) fatal("sync", status);
 }
 

@@ -1,8 +1,11 @@
 // storage::RocksBackend: kv::Backend on RocksDB.
 //
-// Writes go through RocksDB's WAL without fsync: the Raft WAL is the durability source, and the
-// applied index stored with every batch says which entries to replay after a crash. sync()
-// fsyncs RocksDB's WAL. Memory is bounded: a 32 MiB block cache that also holds index and filter
+// Writes skip RocksDB's own WAL by default: the Raft WAL is the durability source, and the
+// applied index stored with every batch says which entries to replay after a crash, so a crash
+// only rolls the store back to its last flushed memtable (a consistent batch boundary) and the
+// node replays the Raft log from there. sync() flushes the memtables to SST files (or, with
+// use_wal, fsyncs RocksDB's WAL); the server calls it before the Raft log drops entries behind a
+// snapshot. Memory is bounded: a 32 MiB block cache that also holds index and filter
 // blocks, and two 16 MiB memtables.
 //
 // I/O errors are fatal (kv::Backend's contract): they are reported on stderr and abort.
@@ -24,6 +27,7 @@ namespace synod::storage {
 struct RocksOptions {
   size_t block_cache_bytes = 32u << 20;
   size_t write_buffer_bytes = 16u << 20;
+  bool use_wal = false;  // see above: off saves a write() per applied entry
 };
 
 class RocksBackend final : public kv::Backend {
@@ -44,9 +48,10 @@ class RocksBackend final : public kv::Backend {
   void defragment() override;
 
  private:
-  explicit RocksBackend(std::unique_ptr<rocksdb::DB> db);
+  RocksBackend(std::unique_ptr<rocksdb::DB> db, bool use_wal);
 
   std::unique_ptr<rocksdb::DB> db_;
+  bool use_wal_;
 };
 
 }  // namespace synod::storage
