@@ -185,6 +185,9 @@ TEST(BoltWriter, EtcdctlReadsLargeBucketsWithBranchAndOverflowPages) {
   big[150000].second = std::string(3 * kBoltPageSize, 'P');
   buckets["key"] = revision_entries(2, 20001, 8);  // a second multi-level tree
   buckets["tiny"] = {{"only", "one"}};
+  // Keys of 20 KB: every leaf and every branch page overflows (a branch still takes two).
+  BoltEntries& wide = buckets["wide"];
+  for (char c = 'A'; c < 'A' + 40; ++c) wide.emplace_back(c + std::string(20000, 'w'), "v");
   check_with_etcdctl(buckets, 20001);
 }
 
