@@ -7,6 +7,7 @@
 #include <random>
 
 #include "core/raft/conf.h"
+#include "storage/etcd_snapshot.h"
 #include "storage/rocks_backend.h"
 #include "server/apply_result.h"
 #include "storage/wal.h"
@@ -140,7 +141,8 @@ void Node::set_on_conf_change(std::function<void(const raft::ConfState&)> f) {
 std::string Node::snapshot_image() {
   std::shared_lock lock(store_mu_);
   backend_->sync();
-  return store_->image();
+  // A bbolt file in etcd's backend layout: etcdctl snapshot status/restore read it as etcd's.
+  return storage::etcd_snapshot_image(*store_);
 }
 
 void Node::defragment() {

@@ -96,7 +96,8 @@ class Node {
     std::shared_lock lock(store_mu_);
     return f(static_cast<const kv::Store&>(*store_));
   }
-  // Durably flushes the backend and returns the image of the whole state machine.
+  // Flushes the backend and returns the state as a bbolt file in etcd 3.4's layout (the
+  // Maintenance.Snapshot stream).
   std::string snapshot_image();
   void defragment();
   uint64_t backend_size_bytes() const;
