@@ -63,6 +63,15 @@ std::optional<raft::Message> decode(const synodpb::RaftMessage& in, std::string*
     *error = "raft message without a sender";
     return std::nullopt;
   }
+  // Nothing a leader sends can come from a term above its own: a snapshot or a log position
+  // claiming one would leave this node's log ahead of any term it could lead in.
+  if ((in.type() == static_cast<uint32_t>(raft::MessageType::kAppend) &&
+       in.log_term() > in.term()) ||
+      (in.type() == static_cast<uint32_t>(raft::MessageType::kSnapshot) &&
+       in.snapshot_term() > in.term())) {
+    *error = "raft message refers to a term above its own";
+    return std::nullopt;
+  }
   raft::Message m;
   m.type = static_cast<raft::MessageType>(in.type());
   m.from = raft::NodeId(in.from());
@@ -84,6 +93,14 @@ std::optional<raft::Message> decode(const synodpb::RaftMessage& in, std::string*
         *error = "raft entries are not contiguous";
         return std::nullopt;
       }
+    }
+    // A leader's entries never carry a term above its own, and terms never decrease along the
+    // log (thesis 3.5); the core asserts both, so a frame breaking them is refused here.
+    if (m.type == raft::MessageType::kAppend &&
+        (pe.term() > in.term() ||
+         (m.entries.empty() ? pe.term() < in.log_term() : pe.term() < m.entries.back().term.value))) {
+      *error = "raft entry terms out of order";
+      return std::nullopt;
     }
     m.entries.push_back(raft::Entry{raft::Term(pe.term()), raft::Index(pe.index()),
                                     static_cast<raft::EntryType>(pe.type()), pe.data()});

@@ -75,6 +75,37 @@ TEST(RaftCodec, RefusesUnknownTypesAndGaps) {
   EXPECT_NE(error.find("contiguous"), std::string::npos);
 }
 
+TEST(RaftCodec, RefusesEntriesFromTheFuture) {
+  std::string error;
+  synodpb::RaftMessage wire;
+  encode(sample_append(), &wire);
+  wire.mutable_entries(1)->set_term(8);  // above the sender's term 7
+  EXPECT_FALSE(decode(wire, &error));
+  encode(sample_append(), &wire);
+  wire.mutable_entries(0)->set_term(5);  // below the term at log_index (6)
+  EXPECT_FALSE(decode(wire, &error));
+  EXPECT_NE(error.find("terms"), std::string::npos);
+}
+
+// Regression: a snapshot claiming a term above its sender's left the follower's log ahead of
+// its own term; once it led, its no-op entry tripped RaftLog::append's term order assert.
+TEST(RaftCodec, RefusesASnapshotFromAboveTheSendersTerm) {
+  raft::Message m;
+  m.type = raft::MessageType::kSnapshot;
+  m.from = raft::NodeId(2);
+  m.to = raft::NodeId(1);
+  m.term = raft::Term(3);
+  m.snapshot_meta.index = raft::Index(10);
+  m.snapshot_meta.term = raft::Term(4);
+  synodpb::RaftMessage wire;
+  encode(m, &wire);
+  std::string error;
+  EXPECT_FALSE(decode(wire, &error));
+  m.snapshot_meta.term = raft::Term(3);
+  encode(m, &wire);
+  EXPECT_TRUE(decode(wire, &error)) << error;
+}
+
 // Peer input is untrusted: random bytes parsed as a frame never crash the decoder.
 TEST(RaftCodec, SurvivesRandomBytes) {
   const uint64_t seed = 20261201;
