@@ -42,6 +42,7 @@ TEST(RaftCodec, RoundTripsASnapshotChunk) {
   m.type = raft::MessageType::kSnapshot;
   m.from = raft::NodeId(1);
   m.to = raft::NodeId(3);
+  m.term = raft::Term(5);
   m.snapshot_meta.index = raft::Index(100);
   m.snapshot_meta.term = raft::Term(4);
   m.snapshot_meta.conf.voters = {raft::NodeId(1), raft::NodeId(2)};
