@@ -16,9 +16,10 @@ Crash loop: up to --cycles cycles, no new cycle after --budget seconds. The whol
 drawn from the seed before the cluster starts (and printed): per cycle a pause of 0.2-2 s into
 the cycle, the victim ("leader" = whoever endpoint status names at that moment, or a fixed
 member), with --double-chance a second victim (quorum lost), the down time before the restart
-and the restart order. After each restart: the member(s) healthy, an agreed leader, and the
-load acknowledging new ops again (all bounded). Thread timing is not replayed; the fault
-schedule is.
+and the restart order; with --rekill-chance (default 0) also a second kill -9 of the restarted
+member 0.05-1 s after its restart, while it is still recovering. After each restart: the
+member(s) healthy, an agreed leader, and the load acknowledging new ops again (all bounded).
+Thread timing is not replayed; the fault schedule is.
 
 Checks, after the load stopped, every member was restarted and all report one revision:
   1. every acknowledged op is present with its value, on every member (serializable reads
@@ -162,18 +163,23 @@ class Cycle:
     victims: List[str]      # "leader" or a member name; two entries = quorum lost
     down: float             # seconds between the kill(s) and the first restart
     gap: float              # seconds between the two restarts of a double kill
+    rekill: Optional[float] = None   # kill the (first) restarted member again this soon
 
     def describe(self) -> str:
         v = " + ".join(self.victims)
         extra = f", restart gap {self.gap:.2f}s" if len(self.victims) > 1 else ""
+        if self.rekill is not None:
+            extra += f", kill -9 again {self.rekill:.2f}s after its restart (while recovering)"
         return f"after {self.pause:.2f}s kill -9 {v}, down {self.down:.2f}s{extra}"
 
 
-def make_schedule(seed: int, cycles: int, leader_chance: float,
-                  double_chance: float) -> List[Cycle]:
+def make_schedule(seed: int, cycles: int, leader_chance: float, double_chance: float,
+                  rekill_chance: float = 0.0) -> List[Cycle]:
     """Every random choice of the fault schedule, drawn up front so --seed replays it exactly
-    (the same number of draws per cycle whatever the branch)."""
+    (the same number of draws per cycle whatever the branch). The re-kills come from a second
+    generator, so that --rekill-chance leaves the rest of a seed's schedule as it was."""
     rng = random.Random(seed)
+    rng2 = random.Random(seed * 7919 + 17)
     out = []
     for _ in range(cycles):
         pause = rng.uniform(0.2, 2.0)
@@ -185,7 +191,9 @@ def make_schedule(seed: int, cycles: int, leader_chance: float,
         victims = [first]
         if r_double < double_chance:
             victims.append(second)     # resolved to a member other than the first at run time
-        out.append(Cycle(pause, victims, down, gap))
+        r_rekill, rekill = rng2.random(), rng2.uniform(0.05, 1.0)
+        out.append(Cycle(pause, victims, down, gap,
+                         rekill if r_rekill < rekill_chance else None))
     return out
 
 
@@ -194,7 +202,9 @@ class Run:
     def __init__(self, a):
         self.a = a
         self.t0 = time.monotonic()
-        self.schedule = make_schedule(a.seed, a.cycles, a.leader_chance, a.double_chance)
+        self.schedule = make_schedule(a.seed, a.cycles, a.leader_chance, a.double_chance,
+                                      a.rekill_chance)
+        self.rekills = 0
         self.events: List[str] = []
         self.failures: List[str] = []
         self.cycles_done = 0
@@ -254,6 +264,18 @@ class Run:
                     time.sleep(cy.gap)
                 c.restart(n, wait=False)
             self.event(f"cycle {i + 1}: restarted {' + '.join(names)} from their data dirs")
+            if cy.rekill is not None:
+                time.sleep(cy.rekill)
+                again = names[0]
+                if c.members[again].running():       # it may have failed to start at all
+                    c.kill(again, signal.SIGKILL)
+                    self.kills += 1
+                    self.rekills += 1
+                    self.event(f"cycle {i + 1}: kill -9 {again} again {cy.rekill:.2f}s after "
+                               f"its restart")
+                    time.sleep(0.2)
+                    c.restart(again, wait=False)
+                    self.event(f"cycle {i + 1}: restarted {again} from its data dir")
             c.wait_healthy(timeout=a.recover_timeout)
             lead = c.leader(timeout=a.recover_timeout)
             self.progress(load, a.recover_timeout, f"after cycle {i + 1}")
@@ -394,6 +416,9 @@ def main() -> int:
                    help="chance that a cycle's (first) victim is the current leader")
     p.add_argument("--double-chance", type=float, default=0.2,
                    help="chance that a cycle kills two members (quorum lost)")
+    p.add_argument("--rekill-chance", type=float, default=0.0,
+                   help="chance that a cycle kills its restarted member again 0.05-1 s after "
+                        "the restart, before it has recovered (off by default)")
     p.add_argument("--recover-timeout", type=float, default=30.0,
                    help="bound on each wait for recovery / convergence (s)")
     a = p.parse_args()
@@ -431,7 +456,8 @@ def main() -> int:
     print(f"duration        {r.elapsed():.1f}s")
     print(f"cycles          {r.cycles_done} of {len(r.schedule)} scheduled")
     print(f"kills           {r.kills} ({r.leader_kills} of the leader, "
-          f"{r.quorum_losses} double kills with quorum lost)")
+          f"{r.quorum_losses} double kills with quorum lost, "
+          f"{r.rekills} re-kills while recovering)")
     if r.recovery:
         print(f"recovery        {min(r.recovery):.1f}-{max(r.recovery):.1f}s after restart "
               f"(mean {sum(r.recovery) / len(r.recovery):.1f}s)")
