@@ -190,7 +190,9 @@ def make_schedule(seed: int, cycles: int, leader_chance: float, double_chance: f
         gap = rng.uniform(0.0, 1.0)
         victims = [first]
         if r_double < double_chance:
-            victims.append(second)     # resolved to a member other than the first at run time
+            if second == first:        # another member (resolve() does the same for "leader")
+                second = NAMES[(NAMES.index(second) + 1) % len(NAMES)]
+            victims.append(second)
         r_rekill, rekill = rng2.random(), rng2.uniform(0.05, 1.0)
         out.append(Cycle(pause, victims, down, gap,
                          rekill if r_rekill < rekill_chance else None))
@@ -222,6 +224,14 @@ class Run:
         self.events.append(msg)
         log(msg)
 
+    def wait_for(self) -> float:
+        """The bound for one recovery wait: --recover-timeout, cut to what is left of --limit
+        (so that a stuck cluster fails here, with a summary, before ctest's TIMEOUT)."""
+        left = self.a.limit - self.elapsed()
+        if left <= 0:
+            raise ClusterError(f"over the hard limit of {self.a.limit:.0f}s")
+        return max(1.0, min(self.a.recover_timeout, left))
+
     def progress(self, load: Load, within: float, what: str) -> None:
         """Waits until the load acknowledges new ops (the cluster is available again)."""
         with load.lock:
@@ -246,7 +256,7 @@ class Run:
                 self.event(f"time budget of {a.budget:.0f}s used up after {i} cycles")
                 break
             time.sleep(cy.pause)
-            cur = c.leader(timeout=a.recover_timeout)     # via endpoint status
+            cur = c.leader(timeout=self.wait_for())     # via endpoint status
             names = self.resolve(cy.victims, cur)
             lead_note = f" (leader {cur})"
             for n in names:
@@ -276,9 +286,9 @@ class Run:
                     time.sleep(0.2)
                     c.restart(again, wait=False)
                     self.event(f"cycle {i + 1}: restarted {again} from its data dir")
-            c.wait_healthy(timeout=a.recover_timeout)
-            lead = c.leader(timeout=a.recover_timeout)
-            self.progress(load, a.recover_timeout, f"after cycle {i + 1}")
+            c.wait_healthy(timeout=self.wait_for())
+            lead = c.leader(timeout=self.wait_for())
+            self.progress(load, self.wait_for(), f"after cycle {i + 1}")
             took = time.monotonic() - t_restart
             self.recovery.append(took)
             self.event(f"cycle {i + 1}: back, leader {lead}, load progressing "
@@ -298,13 +308,15 @@ class Run:
             load.finish()
         self.event(f"load stopped: {load.acked} acked, {load.indeterminate} indeterminate "
                    f"of {len(load.ops)} ops")
-        # heal: every member running (a failure above may have left one down), then converge
+        # heal: all members are running after the last cycle; one that has exited since did so
+        # by itself -- a failure, but restart it so that its data can still be checked
         for m in c.members.values():
             if not m.running():
-                self.event(f"heal: restart {m.name}")
+                self.fail(f"{m.name} exited by itself (code {m.proc.returncode}) after the "
+                          f"last cycle; see {m.log_path}")
                 c.restart(m.name, wait=False)
-        c.wait_healthy(timeout=a.recover_timeout)
-        rev = c.wait_converged(timeout=a.recover_timeout)
+        c.wait_healthy(timeout=self.wait_for())
+        rev = c.wait_converged(timeout=self.wait_for())
         self.event(f"all members at revision {rev}")
         self.verify(c, load, rev)
 
@@ -421,6 +433,8 @@ def main() -> int:
                         "the restart, before it has recovered (off by default)")
     p.add_argument("--recover-timeout", type=float, default=30.0,
                    help="bound on each wait for recovery / convergence (s)")
+    p.add_argument("--limit", type=float, default=200.0,
+                   help="hard limit: fail once the run is this old (s; ctest's TIMEOUT is 240)")
     a = p.parse_args()
     if a.seed is None:
         a.seed = int.from_bytes(os.urandom(4), "little") % 1000000
