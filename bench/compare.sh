@@ -67,7 +67,7 @@ while [[ $# -gt 0 ]]; do
 done
 [[ -n "$BENCH" ]] || BENCH="$SYNOD"
 [[ "$TOTAL" =~ ^[1-9][0-9]*$ ]] || die "--total wants a positive number, got '$TOTAL'"
-[[ "$MEMORY_KEYS" =~ ^[1-9][0-9]{0,7}$ ]] || die "--memory-keys wants 1..99999999, got '$MEMORY_KEYS'"
+[[ "$MEMORY_KEYS" =~ ^[1-9][0-9]{0,7}$ ]] || die "--memory-keys wants 1..99999999, not '$MEMORY_KEYS'"
 [[ "$RUN_TIMEOUT" =~ ^[1-9][0-9]*$ ]] || die "--run-timeout wants seconds, got '$RUN_TIMEOUT'"
 for c in $CLIENTS_LIST; do [[ "$c" =~ ^[1-9][0-9]*$ ]] || die "--clients: bad count '$c'"; done
 for w in $WORKLOADS; do
@@ -125,7 +125,11 @@ trap 'exit 143' TERM
 # start_cluster SYSTEM RUN_DIR: three members with etcd's flags; sets PIDS and ENDPOINTS.
 start_cluster() {
   local system="$1" dir="$2" base cmd i client peer initial=""
-  if [[ "$system" == etcd ]]; then base=$ETCD_BASE_PORT; cmd=("$ETCD"); else base=$SYNOD_BASE_PORT; cmd=("$SYNOD" server); fi
+  if [[ "$system" == etcd ]]; then
+    base=$ETCD_BASE_PORT cmd=("$ETCD")
+  else
+    base=$SYNOD_BASE_PORT cmd=("$SYNOD" server)
+  fi
   ENDPOINTS=""
   for i in 1 2 3; do
     peer=$((base + 10 * (i - 1) + 1))
@@ -219,7 +223,14 @@ run_one() {
   wait "$BENCH_PID" || rc=$?
   BENCH_PID=""
   bench_json=$(cat "$dir/bench.json")
-  [[ $rc -le 1 && -n "$bench_json" ]] || { cat "$dir/bench.err" >&2; die "$system $workload: bench failed (exit $rc)"; }
+  if [[ $rc -gt 1 || -z "$bench_json" ]]; then  # 124: the run timed out; the report lists it
+    tail -n 5 "$dir/bench.err" >&2
+    note "$system $workload: bench failed (exit $rc), logs in $dir"
+    printf '{"system":"%s","workload":"%s","clients":%s,"bench_failed":%s}\n' \
+      "$system" "$workload" "$clients" "$rc" >>"$RESULTS_TMP"
+    stop_cluster
+    return 0
+  fi
   local exited=false hwm="" rss="" ticks=null
   if members_alive; then
     after=$(cpu_ticks)

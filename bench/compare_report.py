@@ -123,6 +123,11 @@ def memory_table(runs: list[dict], keys: int) -> list[str]:
             lines.append(f"| **{system}: a member exited during the load** | | | |")
     lines.append(f"| load throughput (req/s) | {fmt(tput[0], 'throughput')} | "
                  f"{fmt(tput[1], 'throughput')} | {ratio(tput[0], tput[1], 'throughput')} |")
+    cpu = [cpu_s_per_10k(mem[s]) if s in mem else None for s in SYSTEMS]
+    lines.append(f"| server CPU s / 10k req | {fmt(cpu[0], 'cpu')} | {fmt(cpu[1], 'cpu')} | "
+                 f"{ratio(cpu[0], cpu[1], 'cpu')} |")
+    errors = [float(mem[s]["bench"]["errors"]) if s in mem else None for s in SYSTEMS]
+    lines.append(f"| errors | {fmt(errors[0], 'errors')} | {fmt(errors[1], 'errors')} | — |")
     return lines
 
 
@@ -162,7 +167,16 @@ def main() -> int:
     if not runs:
         print("compare_report.py: no runs in " + args.results, file=sys.stderr)
         return 1
-    lines = header(runs, args.total, args.synod_skipped) + main_table(runs) + memory_table(runs, args.memory_keys)
+    failed = [r for r in runs if "bench_failed" in r]
+    runs = [r for r in runs if "bench_failed" not in r]
+    lines = header(runs, args.total, args.synod_skipped)
+    if any(r["workload"] != "memory" for r in runs):
+        lines += main_table(runs)
+    lines += memory_table(runs, args.memory_keys)
+    if failed:
+        lines += ["", "Runs without figures (bench exit 124: --run-timeout passed):", ""]
+        lines += [f"- {r['system']} {r['workload']} --clients {r['clients']}: "
+                  f"bench exit {r['bench_failed']}" for r in failed]
     print("\n".join(lines))
     return 0
 
