@@ -440,9 +440,13 @@ def main() -> int:
         a.seed = int.from_bytes(os.urandom(4), "little") % 1000000
     if a.cycles < 0 or a.clients < 1:
         p.error("--cycles >= 0 and --clients >= 1")
-    replay = (f"/usr/bin/python3 {os.path.relpath(__file__)} --kind {a.kind}"
-              f"{' --binary ' + a.binary if a.binary else ''} --base-port {a.base_port}"
-              f" --seed {a.seed}")
+    # the same command line (every option that shapes the schedule or the load) plus the seed
+    args = [x for x in sys.argv[1:] if not x.startswith("--seed=")]
+    if "--seed" in args:
+        i = args.index("--seed")
+        del args[i:i + 2]
+    replay = " ".join(["/usr/bin/python3", os.path.relpath(__file__)] + args
+                      + ["--seed", str(a.seed)])
     print(f"seed {a.seed}  (replay: {replay})", flush=True)
     r = Run(a)
     print("schedule:")
