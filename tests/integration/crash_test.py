@@ -36,10 +36,13 @@ data dirs and logs) is kept and its path printed, as with --keep.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import random
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -453,19 +456,30 @@ def main() -> int:
     for i, cy in enumerate(r.schedule):
         print(f"  cycle {i + 1}: {cy.describe()}")
     err: Optional[str] = None
-    data_root = None
+    # The data root is ours (Cluster leaves a root it was given alone): it also holds a copy of
+    # the server binary, so that every (re)start in this run execs the same build even if the
+    # tree is rebuilt meanwhile, and a failed run keeps the exact binary next to its data.
+    data_root = tempfile.mkdtemp(prefix="synod-it-crash-")
+    binary = a.binary
     try:
-        with Cluster(a.kind, a.binary, 3, a.base_port, keep=a.keep, label="crash") as c:
-            data_root = c.data_root
+        if binary:
+            binary = os.path.join(data_root, os.path.basename(a.binary))
+            shutil.copy2(a.binary, binary)
+            with open(binary, "rb") as f:
+                digest = hashlib.sha256(f.read()).hexdigest()[:16]
+            print(f"binary {a.binary} (sha256 {digest}), running the copy {binary}", flush=True)
+        with Cluster(a.kind, binary, 3, a.base_port, data_root=data_root, keep=a.keep,
+                     label="crash") as c:
             r.event(f"{a.kind} cluster healthy")
             try:
                 r.main(c)
             except Exception as e:  # noqa: BLE001 - report it, keep the data, tear down
                 err = f"{type(e).__name__}: {e}\n{c.log_tails(10)}"
-            if err or r.failures:
-                c.keep = True          # keep data dirs and member logs for the post-mortem
-    except ClusterError as e:
-        err = str(e)
+    except (ClusterError, OSError) as e:
+        err = f"{type(e).__name__}: {e}"
+    finally:
+        if not (a.keep or err or r.failures):
+            shutil.rmtree(data_root, ignore_errors=True)
     if err:
         r.failures.append(err)
     print("---- summary ----")
@@ -494,9 +508,9 @@ def main() -> int:
         print(f"  {e}")
     for f in r.failures:
         print(f"FAIL: {f}")
+    if r.failures or a.keep:
+        print(f"member data dirs, logs and the binary copy kept under {data_root}")
     if r.failures:
-        if data_root:
-            print(f"member data dirs and logs kept under {data_root}")
         print(f"replay: {replay}")
     print(f"crash_test: {0 if r.failures else 1} passed, {1 if r.failures else 0} failed")
     return 1 if r.failures else 0
