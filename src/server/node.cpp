@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <iterator>
 #include <random>
+#include <thread>
 
 #include "core/raft/conf.h"
 #include "storage/etcd_snapshot.h"
@@ -17,6 +18,27 @@ namespace synod::server {
 namespace {
 
 constexpr int kUnavailable = 14;
+constexpr std::string_view kStateRefMagic = "SYNODREF";
+
+}  // namespace
+
+std::string encode_state_ref(uint64_t applied_index) {
+  std::string out(kStateRefMagic);
+  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>(applied_index >> shift));
+  return out;
+}
+
+std::optional<uint64_t> decode_state_ref(std::string_view data) {
+  if (data.size() != kStateRefMagic.size() + 8 || data.substr(0, kStateRefMagic.size()) != kStateRefMagic) {
+    return std::nullopt;
+  }
+  uint64_t v = 0;
+  for (size_t i = kStateRefMagic.size(); i < data.size(); ++i) v = (v << 8) | static_cast<uint8_t>(data[i]);
+  return v;
+}
+
+namespace {
+
 constexpr int kDeadlineExceeded = 4;
 
 Error timed_out() { return Error{kUnavailable, "etcdserver: request timed out"}; }
@@ -63,8 +85,18 @@ bool Node::recover(std::string* error) {
     return false;
   }
   backend_ = std::move(*backend);
-  store_ = std::make_unique<kv::Store>(*backend_);
+  buffered_ = std::make_unique<kv::BufferedBackend>(*backend_);
+  store_ = std::make_unique<kv::Store>(*buffered_);
   if (persisted.snapshot && store_->applied_index() < persisted.snapshot->meta.index.value) {
+    if (decode_state_ref(persisted.snapshot->data)) {
+      // The store is flushed before the WAL records a reference to it, so this means the data
+      // dir was changed behind Synod's back.
+      *error = "the store (applied index " + std::to_string(store_->applied_index()) +
+               ") is behind the Raft snapshot at index " +
+               std::to_string(persisted.snapshot->meta.index.value) +
+               "; the data dir is inconsistent (remove it and re-add the member)";
+      return false;
+    }
     // The backend lost writes the snapshot covers (they were not yet flushed at the crash).
     if (!store_->restore(persisted.snapshot->data)) {
       *error = "snapshot at index " + std::to_string(persisted.snapshot->meta.index.value) +
@@ -73,6 +105,13 @@ bool Node::recover(std::string* error) {
     }
   }
   if (persisted.snapshot) snapshot_index_ = persisted.snapshot->meta.index.value;
+  // Whatever the store applied was committed, even if the commit hint on disk is older.
+  if (!persisted.entries.empty()) {
+    persisted.hard_state.commit = std::min(
+        std::max(persisted.hard_state.commit, raft::Index(store_->applied_index())),
+        persisted.entries.back().index);
+  }
+  synced_hard_state_ = persisted.hard_state;
 
   raft::Config cfg;
   cfg.id = options_.id;
@@ -100,7 +139,7 @@ void Node::stop() {
   }
   inbox_cv_.notify_all();
   if (thread_.joinable()) thread_.join();
-  if (backend_) backend_->sync();
+  if (buffered_) buffered_->sync();
 }
 
 void Node::post(Input&& input) {
@@ -139,15 +178,15 @@ void Node::set_on_conf_change(std::function<void(const raft::ConfState&)> f) {
 }
 
 std::string Node::snapshot_image() {
-  std::shared_lock lock(store_mu_);
-  backend_->sync();
+  std::unique_lock lock(store_mu_);
+  buffered_->sync();
   // A bbolt file in etcd's backend layout: etcdctl snapshot status/restore read it as etcd's.
   return storage::etcd_snapshot_image(*store_);
 }
 
 void Node::defragment() {
   std::unique_lock lock(store_mu_);
-  backend_->defragment();
+  buffered_->defragment();
 }
 
 uint64_t Node::backend_size_bytes() const {
@@ -311,24 +350,17 @@ void Node::process_ready() {
   std::move(after_fsync, rd.messages.end(), std::back_inserter(rd.immediate_messages));
   rd.messages.erase(after_fsync, rd.messages.end());
   if (!rd.immediate_messages.empty()) transport_.send(std::move(rd.immediate_messages));
-  if (rd.snapshot) {
-    auto s = wal_->save_snapshot(*rd.snapshot);
-    if (!s.ok()) {
-      spdlog::critical("wal: saving snapshot failed: {}", s.message());
-      std::abort();
-    }
-    std::unique_lock lock(store_mu_);
-    if (rd.snapshot->meta.index.value > store_->applied_index() &&
-        !store_->restore(rd.snapshot->data)) {
-      spdlog::critical("store: snapshot at index {} from the leader does not restore",
-                       rd.snapshot->meta.index.value);
-      std::abort();
-    }
-    snapshot_index_ = rd.snapshot->meta.index.value;
-  }
+  if (rd.snapshot) install_snapshot(*rd.snapshot);
   if (!rd.entries.empty() || rd.hard_state) {
+    // Only new entries, a new term or a new vote need the fsync before anything depends on
+    // them; a hard state that differs only in its commit index is a recovery hint (the commit
+    // index is re-learned from the leader), so it rides along with the next sync.
+    const bool must_sync = !rd.entries.empty() ||
+                           (rd.hard_state && (rd.hard_state->term != synced_hard_state_.term ||
+                                              rd.hard_state->vote != synced_hard_state_.vote));
     auto s = wal_->append(rd.entries, rd.hard_state);
-    if (s.ok()) s = wal_->sync();
+    if (s.ok() && must_sync) s = wal_->sync();
+    if (rd.hard_state) synced_hard_state_ = *rd.hard_state;
     if (!s.ok()) {
       // Durability rule: a member that cannot fsync must not acknowledge anything.
       spdlog::critical("wal: {}", s.message());
@@ -371,6 +403,8 @@ void Node::apply(const std::vector<raft::Entry>& entries) {
         waiting_apply_.erase(it);
       }
     }
+    // One storage write for the whole batch; the clients are answered only after it.
+    buffered_->flush();
   }
   for (auto& [done, result] : replies) done(result);
 }
@@ -476,18 +510,69 @@ void Node::expire(Clock::time_point now) {
   transfers_.swap(transfers);
 }
 
+// A follower installs a leader's snapshot: the state first (restored and flushed), then the
+// WAL record that drops the entries it covers, so a crash in between never leaves the WAL
+// pointing at state this member does not hold.
+void Node::install_snapshot(const raft::Snapshot& snapshot) {
+  const uint64_t index = snapshot.meta.index.value;
+  if (index > store_->applied_index()) {
+    std::string image;
+    if (decode_state_ref(snapshot.data)) {
+      std::string error;
+      std::optional<std::string> fetched;
+      for (int attempt = 0; attempt < 20 && !fetched; ++attempt) {
+        if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        fetched = fetch_state_ ? fetch_state_(raft_->leader(), index, &error) : std::nullopt;
+        if (!fetched) spdlog::warn("raft: fetching the state at index {} failed: {}", index, error);
+      }
+      if (!fetched) {
+        // The core already counts the snapshot as installed; stopping is the only safe answer.
+        // On restart the member asks for it again.
+        spdlog::critical("raft: cannot fetch the state for the snapshot at index {}", index);
+        std::abort();
+      }
+      image = std::move(*fetched);
+    } else {
+      image = snapshot.data;
+    }
+    std::unique_lock lock(store_mu_);
+    if (!store_->restore(image) || store_->applied_index() < index) {
+      spdlog::critical("store: the state for the snapshot at index {} does not restore", index);
+      std::abort();
+    }
+    buffered_->sync();
+    spdlog::info("raft: installed the state at applied index {} (snapshot {})",
+                 store_->applied_index(), index);
+  }
+  raft::Snapshot reference{snapshot.meta, encode_state_ref(index)};
+  auto s = wal_->save_snapshot(reference);
+  if (!s.ok()) {
+    spdlog::critical("wal: saving snapshot failed: {}", s.message());
+    std::abort();
+  }
+  snapshot_index_ = index;
+}
+
+std::string Node::state_image(uint64_t* applied_index) const {
+  std::shared_lock lock(store_mu_);
+  *applied_index = store_->applied_index();
+  return store_->image();
+}
+
 void Node::maybe_compact() {
   const uint64_t applied = store_->applied_index();
   if (applied < snapshot_index_ + options_.snapshot_entries) return;
-  std::string image;
   {
-    std::shared_lock lock(store_mu_);
-    backend_->sync();  // the snapshot replaces log entries: what it covers must be durable
-    image = store_->image();
+    std::unique_lock lock(store_mu_);
+    buffered_->sync();  // the snapshot replaces log entries: what it covers must be durable
   }
-  std::optional<raft::SnapshotMeta> meta = raft_->compact(raft::Index(applied), image);
+  // The snapshot holds a reference, not a copy: the flushed store is the state, and a follower
+  // that needs it fetches it from here (Peer.FetchState). Compaction stays cheap however large
+  // the store grows.
+  const std::string reference = encode_state_ref(applied);
+  std::optional<raft::SnapshotMeta> meta = raft_->compact(raft::Index(applied), reference);
   if (!meta) return;
-  auto s = wal_->save_snapshot(raft::Snapshot{*meta, std::move(image)});
+  auto s = wal_->save_snapshot(raft::Snapshot{*meta, reference});
   if (!s.ok()) {
     spdlog::critical("wal: saving snapshot failed: {}", s.message());
     std::abort();

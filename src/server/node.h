@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "core/raft/raft.h"
+#include "kv/buffered_backend.h"
 #include "kv/store.h"
 #include "net/transport.h"
 #include "synodpb/request.pb.h"
@@ -61,6 +62,11 @@ struct NodeStatus {
   uint64_t applied = 0;
   raft::ConfState conf;
 };
+
+// The Raft snapshot payload of a compaction: a reference to this member's flushed store at an
+// applied index, not a copy of it.
+std::string encode_state_ref(uint64_t applied_index);
+std::optional<uint64_t> decode_state_ref(std::string_view data);
 
 class Node {
  public:
@@ -104,6 +110,16 @@ class Node {
   // Called on the raft thread after every applied membership change.
   void set_on_conf_change(std::function<void(const raft::ConfState&)> f);
 
+  // Raft log compaction keeps only a reference to the store in the Raft snapshot (the store
+  // itself is flushed and is the state): a follower that installs such a snapshot fetches the
+  // state from the leader through this function, set by the server before start().
+  // Returns the image (at an applied index >= min_index) or nullopt with `error` set.
+  using FetchState = std::function<std::optional<std::string>(raft::NodeId from, uint64_t min_index,
+                                                              std::string* error)>;
+  void set_fetch_state(FetchState f) { fetch_state_ = std::move(f); }
+  // This member's whole state as a kv::Store image, and the applied index it reflects.
+  std::string state_image(uint64_t* applied_index) const;
+
  private:
   struct Proposal {
     synodpb::Request request;
@@ -140,6 +156,7 @@ class Node {
   void serve_reads();
   void expire(Clock::time_point now);
   void maybe_compact();
+  void install_snapshot(const raft::Snapshot& snapshot);
   void publish_status();
   void post(Input&& input);
 
@@ -147,6 +164,7 @@ class Node {
   net::Transport& transport_;
   std::unique_ptr<storage::Wal> wal_;
   std::unique_ptr<storage::RocksBackend> backend_;
+  std::unique_ptr<kv::BufferedBackend> buffered_;  // over backend_; the store writes here
   std::unique_ptr<kv::Store> store_;
   mutable std::shared_mutex store_mu_;
   std::unique_ptr<raft::Raft> raft_;
@@ -170,7 +188,9 @@ class Node {
   std::vector<std::pair<ConfRequest, raft::ConfState>> conf_waiting_;  // expected outcome
   std::vector<TransferRequest> transfers_;
   uint64_t snapshot_index_ = 0;
+  raft::HardState synced_hard_state_;  // term and vote as last made durable
   std::function<void(const raft::ConfState&)> on_conf_change_;
+  FetchState fetch_state_;
 
   mutable std::mutex status_mu_;
   NodeStatus status_;

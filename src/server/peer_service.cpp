@@ -46,4 +46,27 @@ grpc::Status PeerService::Members(grpc::ServerContext*, const synodpb::MembersRe
   return grpc::Status::OK;
 }
 
+grpc::Status PeerService::FetchState(grpc::ServerContext*, const synodpb::FetchStateRequest* req,
+                                     grpc::ServerWriter<synodpb::StateChunk>* writer) {
+  uint64_t applied = 0;
+  const std::string image = ctx_.node->state_image(&applied);
+  if (applied < req->min_index()) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        "state at applied index " + std::to_string(applied) + " is behind " +
+                            std::to_string(req->min_index()));
+  }
+  constexpr size_t kChunkBytes = 1 << 20;
+  for (size_t offset = 0; offset < image.size() || offset == 0; offset += kChunkBytes) {
+    synodpb::StateChunk chunk;
+    if (offset == 0) {
+      chunk.set_applied_index(applied);
+      chunk.set_total_bytes(image.size());
+    }
+    chunk.set_data(image.substr(offset, kChunkBytes));
+    if (!writer->Write(chunk)) return grpc::Status(grpc::StatusCode::CANCELLED, "peer went away");
+    if (image.empty()) break;
+  }
+  return grpc::Status::OK;
+}
+
 }  // namespace synod::server

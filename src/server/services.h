@@ -91,6 +91,8 @@ class PeerService final : public synodpb::Peer::Service {
                       synodpb::StreamAck* ack) override;
   grpc::Status Members(grpc::ServerContext* c, const synodpb::MembersRequest* req,
                        synodpb::MembersResponse* resp) override;
+  grpc::Status FetchState(grpc::ServerContext* c, const synodpb::FetchStateRequest* req,
+                          grpc::ServerWriter<synodpb::StateChunk>* writer) override;
 
  private:
   ServerContext& ctx_;

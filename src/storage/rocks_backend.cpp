@@ -28,6 +28,10 @@ rocksdb::Options make_options(const RocksOptions& opts) {
   options.max_write_buffer_number = 2;
   options.max_background_jobs = 2;
   options.level_compaction_dynamic_level_bytes = true;
+  // Every put reads the key's current version first; a memtable bloom filter answers most of
+  // those lookups without walking the skiplist.
+  options.memtable_prefix_bloom_size_ratio = 0.05;
+  options.memtable_whole_key_filtering = true;
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = rocksdb::NewLRUCache(opts.block_cache_bytes);
   // Index and filter blocks live in (and are bounded by) the block cache.
