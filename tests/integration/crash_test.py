@@ -41,6 +41,7 @@ import os
 import random
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 import threading
@@ -416,6 +417,22 @@ class Run:
                             errors=dict(sorted(load.error_kinds.items())))
 
 
+def ports_in_use(base: int, count: int) -> List[int]:
+    """Ports of base..base+count-1 that something already listens on. gRPC servers (synod) set
+    SO_REUSEPORT, so a second cluster on the same ports would start and share them with the
+    first, each refusing the other's peer frames; find that before starting, not after."""
+    busy = []
+    for port in range(base, base + count):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sk:
+            # SO_REUSEADDR: TIME_WAIT leftovers of an earlier run do not count; a listener does
+            sk.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sk.bind(("127.0.0.1", port))
+            except OSError:
+                busy.append(port)
+    return busy
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description="kill -9 crash loop under a transactional load")
     add_common_args(p)
@@ -462,6 +479,10 @@ def main() -> int:
     data_root = tempfile.mkdtemp(prefix="synod-it-crash-")
     binary = a.binary
     try:
+        busy = ports_in_use(a.base_port, 2 * len(NAMES))
+        if busy:
+            raise ClusterError(f"ports {busy} are in use (another run on --base-port "
+                               f"{a.base_port}?); pick another base port")
         if binary:
             binary = os.path.join(data_root, os.path.basename(a.binary))
             shutil.copy2(a.binary, binary)
