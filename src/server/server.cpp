@@ -367,6 +367,7 @@ int run_server(const ResolvedConfig& config) {
   for (const Url& u : config.listen_peer) {
     peer_builder.AddListeningPort(u.host_port(), grpc::InsecureServerCredentials());
   }
+  peer_builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   peer_builder.SetMaxReceiveMessageSize(INT32_MAX);
   peer_builder.RegisterService(&peer_service);
   std::unique_ptr<grpc::Server> peer_server = peer_builder.BuildAndStart();
@@ -405,6 +406,9 @@ int run_server(const ResolvedConfig& config) {
     for (const Url& u : config.listen_client) {
       client_builder.AddListeningPort(u.host_port(), grpc::InsecureServerCredentials());
     }
+    // Without this gRPC binds with SO_REUSEPORT, and a second member started on the same URL
+    // would quietly share the port instead of failing.
+    client_builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
     client_builder.SetMaxReceiveMessageSize(kMaxReceiveBytes);
     client_builder.SetMaxSendMessageSize(INT32_MAX);
     client_builder.RegisterService(&kv_service);
