@@ -5,8 +5,8 @@
 // only rolls the store back to its last flushed memtable (a consistent batch boundary) and the
 // node replays the Raft log from there. sync() flushes the memtables to SST files (or, with
 // use_wal, fsyncs RocksDB's WAL); the server calls it before the Raft log drops entries behind a
-// snapshot. Memory is bounded: a 32 MiB block cache that also holds index and filter
-// blocks, and two 16 MiB memtables.
+// snapshot. Memory is bounded: a 32 MiB block cache for data blocks, two 16 MiB memtables, and
+// the tables' index and bloom filter blocks (about 10 bits per row, kept out of the cache).
 //
 // I/O errors are fatal (kv::Backend's contract): they are reported on stderr and abort.
 // Not thread-safe for writes; see kv::Backend.
