@@ -1,15 +1,18 @@
 #include "sim/kv_machine.h"
 
+#include <cassert>
+
+#include "synodpb/request.pb.h"
+
 namespace synod::sim {
 namespace {
 
+// Image layout: kMagic, u64 store image length, the store image (kv::Store::image(), itself
+// checksummed), u64 client count, then (u64 client, u64 seq) per client; integers little-endian.
+constexpr std::string_view kMagic = "SIMKV2";
+
 void put_u64(std::string& out, uint64_t v) {
   for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
-void put_str(std::string& out, std::string_view s) {
-  put_u64(out, s.size());
-  out.append(s);
 }
 
 bool get_u64(std::string_view& in, uint64_t& v) {
@@ -20,78 +23,69 @@ bool get_u64(std::string_view& in, uint64_t& v) {
   return true;
 }
 
-bool get_str(std::string_view& in, std::string& s) {
-  uint64_t n = 0;
-  if (!get_u64(in, n) || n > in.size()) return false;
-  s.assign(in.substr(0, n));
-  in.remove_prefix(n);
-  return true;
+KvResult result_of(const kv::ApplyResult& applied) {
+  KvResult r;
+  if (const auto* txn = applied.response<etcdserverpb::TxnResponse>()) {
+    r.cas_succeeded = txn->succeeded();
+  }
+  return r;
 }
 
 }  // namespace
 
-std::string KvCommand::encode() const {
-  std::string out;
-  put_u64(out, client);
-  put_u64(out, seq);
-  out.push_back(static_cast<char>(op));
-  put_str(out, key);
-  put_str(out, value);
-  put_str(out, expected);
+KvApplied KvMachine::apply(raft::Index index, std::string_view data) {
+  assert(index > applied());
+  synodpb::Request request;
+  KvApplied out;
+  if (!request.ParseFromArray(data.data(), static_cast<int>(data.size()))) {
+    out.store_error = "entry is not a synodpb.Request";
+    advance(index);
+    return out;
+  }
+  out.id = RequestId::unpack(request.id());
+  if (out.id) {
+    auto [seq, inserted] = last_seq_.try_emplace(out.id->client, out.id->seq);
+    if (!inserted) {
+      if (out.id->seq <= seq->second) {
+        advance(index);  // a redelivery: no effect
+        return out;
+      }
+      seq->second = out.id->seq;
+    }
+  }
+  const kv::ApplyResult applied_result = store_.apply(index.value, request);
+  assert(!applied_result.skipped);
+  if (const kv::Error* error = applied_result.error()) {
+    const bool raced_compaction =
+        request.has_compaction() && request.compaction().revision() <= compact_revision();
+    if (!raced_compaction) out.store_error = error->message;
+  } else {
+    out.result = result_of(applied_result);
+  }
+  assert(applied() == index);
   return out;
 }
 
-std::optional<KvCommand> KvCommand::decode(std::string_view data) {
-  KvCommand c;
-  uint64_t client = 0;
-  if (!get_u64(data, client) || !get_u64(data, c.seq) || data.empty()) return std::nullopt;
-  c.client = static_cast<uint32_t>(client);
-  const auto op = static_cast<uint8_t>(data[0]);
-  if (op > 2) return std::nullopt;
-  c.op = static_cast<KvOp>(op);
-  data.remove_prefix(1);
-  if (!get_str(data, c.key) || !get_str(data, c.value) || !get_str(data, c.expected)) {
-    return std::nullopt;
-  }
-  if (!data.empty()) return std::nullopt;
-  return c;
-}
-
-std::optional<KvResult> KvMachine::apply(const KvCommand& cmd) {
-  auto [seq, inserted] = last_seq_.try_emplace(cmd.client, cmd.seq);
-  if (!inserted) {
-    if (cmd.seq <= seq->second) return std::nullopt;
-    seq->second = cmd.seq;
-  }
-  switch (cmd.op) {
-    case KvOp::kGet:
-      return read(cmd.key);
-    case KvOp::kPut:
-      data_[cmd.key] = cmd.value;
-      return KvResult{};
-    case KvOp::kCas: {
-      auto it = data_.find(cmd.key);
-      if (it == data_.end() || it->second != cmd.expected) return KvResult{std::nullopt, false};
-      it->second = cmd.value;
-      return KvResult{std::nullopt, true};
-    }
-  }
-  return std::nullopt;
+void KvMachine::advance(raft::Index index) {
+  const bool advanced = store_.advance_applied(index.value);
+  assert(advanced);
+  (void)advanced;
 }
 
 KvResult KvMachine::read(const std::string& key) const {
-  auto it = data_.find(key);
-  if (it == data_.end()) return {};
-  return {it->second, false};
+  etcdserverpb::RangeRequest req;
+  req.set_key(key);
+  auto resp = store_.range(req);
+  assert(resp.has_value());  // a non-empty key at the current revision cannot fail
+  if (!resp || resp->kvs_size() == 0) return {};
+  return {resp->kvs(0).value(), false};
 }
 
-std::string KvMachine::serialize() const {
-  std::string out;
-  put_u64(out, data_.size());
-  for (const auto& [k, v] : data_) {
-    put_str(out, k);
-    put_str(out, v);
-  }
+std::string KvMachine::image() const {
+  const std::string store_image = store_.image();
+  std::string out(kMagic);
+  put_u64(out, store_image.size());
+  out += store_image;
   put_u64(out, last_seq_.size());
   for (const auto& [client, seq] : last_seq_) {
     put_u64(out, client);
@@ -100,26 +94,25 @@ std::string KvMachine::serialize() const {
   return out;
 }
 
-bool KvMachine::restore(std::string_view data) {
-  std::map<std::string, std::string> next;
+bool KvMachine::restore(std::string_view image) {
+  if (!image.starts_with(kMagic)) return false;
+  image.remove_prefix(kMagic.size());
   uint64_t n = 0;
-  if (!get_u64(data, n)) return false;
-  for (uint64_t i = 0; i < n; ++i) {
-    std::string k;
-    std::string v;
-    if (!get_str(data, k) || !get_str(data, v)) return false;
-    next.emplace(std::move(k), std::move(v));
-  }
+  if (!get_u64(image, n) || n > image.size()) return false;
+  const std::string_view store_image = image.substr(0, n);
+  image.remove_prefix(n);
   std::map<uint32_t, uint64_t> seqs;
-  if (!get_u64(data, n)) return false;
+  if (!get_u64(image, n) || n > image.size() / 16) return false;
   for (uint64_t i = 0; i < n; ++i) {
     uint64_t client = 0;
     uint64_t seq = 0;
-    if (!get_u64(data, client) || !get_u64(data, seq)) return false;
+    if (!get_u64(image, client) || !get_u64(image, seq) || client > RequestId::kMaxClient) {
+      return false;
+    }
     seqs.emplace(static_cast<uint32_t>(client), seq);
   }
-  if (!data.empty()) return false;
-  data_ = std::move(next);
+  if (!image.empty()) return false;
+  if (!store_.restore(store_image)) return false;  // checked last: it commits the change
   last_seq_ = std::move(seqs);
   return true;
 }

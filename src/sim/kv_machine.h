@@ -1,5 +1,18 @@
-// The simulator's replicated state machine: a key-value map with put, get and compare-and-set.
-// Deterministic; snapshots serialize the whole map.
+// A simulated replica's state machine: the production kv::Store over a kv::MemBackend, plus
+// the table that drops redelivered client requests.
+//
+// Entries are the server's log format (serialized synodpb::Request, see kv_command.h) and go
+// through Store::apply with their Raft index; entries with no KV effect (leader no-op, conf
+// change, a duplicate) go through Store::advance_applied, so the store's applied index is the
+// replica's. Deterministic: replicas that apply the same entries from the same image hold
+// byte-identical images.
+//
+// Duplicates: every simulated client has one request outstanding and numbers them in order,
+// so an entry whose (client, seq) is at or below the client's last applied seq is a
+// redelivery (a duplicated forward, say) and has no effect. The table is replicated state: it
+// changes only by applying entries and travels in the image with the store's.
+//
+// Not copyable or movable (the store refers to its backend); not thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -8,41 +21,46 @@
 #include <string>
 #include <string_view>
 
+#include "core/raft/types.h"
+#include "kv/mem_backend.h"
+#include "kv/store.h"
+#include "sim/kv_command.h"
+
 namespace synod::sim {
 
-enum class KvOp : uint8_t { kGet = 0, kPut = 1, kCas = 2 };
-
-struct KvCommand {
-  uint32_t client = 0;
-  uint64_t seq = 0;  // per-client request number; (client, seq) names a request
-  KvOp op = KvOp::kPut;
-  std::string key;
-  std::string value;     // put: value; cas: new value
-  std::string expected;  // cas: compared value
-
-  std::string encode() const;
-  // nullopt on malformed bytes (never crashes on arbitrary input).
-  static std::optional<KvCommand> decode(std::string_view data);
-};
-
-struct KvResult {
-  std::optional<std::string> value;  // get: value read (nullopt = absent)
-  bool cas_succeeded = false;
+struct KvApplied {
+  std::optional<RequestId> id;     // the request the entry carried, if a simulated client's
+  std::optional<KvResult> result;  // nullopt: a duplicate, or the store rejected it
+  // Why the store rejected the entry (or could not parse it). A compaction at or below the
+  // last one is not an error here: successive leaders' auto-compactions may race.
+  std::optional<std::string> store_error;
 };
 
 class KvMachine {
  public:
-  // Applies `cmd` unless it is a duplicate: every client has one request outstanding and
-  // numbers them in order, so a command at or below the client's last applied seq is a
-  // redelivery (a duplicated forward, say) and has no effect (nullopt).
-  std::optional<KvResult> apply(const KvCommand& cmd);
+  KvMachine() : store_(backend_) {}
+  KvMachine(const KvMachine&) = delete;
+  KvMachine& operator=(const KvMachine&) = delete;
+
+  // Applies the committed normal entry at `index`. Precondition: index > applied().
+  KvApplied apply(raft::Index index, std::string_view data);
+  // Advances over an entry with no KV effect. Precondition: index > applied().
+  void advance(raft::Index index);
+  raft::Index applied() const { return raft::Index(store_.applied_index()); }
+  int64_t revision() const { return store_.revision(); }
+  int64_t compact_revision() const { return store_.compact_revision(); }
+
+  // A Range read of one key at the current revision, from the local store.
   KvResult read(const std::string& key) const;
-  std::string serialize() const;
-  bool restore(std::string_view data);  // false on malformed data; state unchanged then
-  size_t size() const { return data_.size(); }
+
+  // The store's image and the duplicate table, in one string.
+  std::string image() const;
+  // false on malformed bytes; state unchanged then.
+  bool restore(std::string_view image);
 
  private:
-  std::map<std::string, std::string> data_;
+  kv::MemBackend backend_;
+  kv::Store store_;
   std::map<uint32_t, uint64_t> last_seq_;  // client -> last applied seq
 };
 

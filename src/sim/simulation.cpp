@@ -171,8 +171,8 @@ struct Node {
   std::unique_ptr<raft::Raft> raft;
   raft::Persisted durable;
   std::optional<raft::Ready> inflight;  // a Ready waiting for its fsync
-  KvMachine kv;
-  Index applied;
+  std::unique_ptr<KvMachine> kv;        // the replica's kv::Store; its applied index is the node's
+  int64_t compaction_proposed = 0;      // highest MVCC compaction revision this leader proposed
   uint64_t next_read_context = 0;
   std::map<uint64_t, KvCommand> reads;                   // context -> request
   std::vector<std::pair<Index, KvCommand>> reads_ready;  // read index -> request
@@ -235,6 +235,9 @@ class Sim {
   void apply(Node& n, const raft::Ready& rd);
   void serve_reads(Node& n);
   void maybe_compact(Node& n);
+  void maybe_compact_history(Node& n);
+  void restore_store(Node& n, const raft::Snapshot& snapshot);
+  void check_store_convergence();
   void send(Node& n, const std::vector<raft::Message>& msgs);
   void crash(Node& n);
   void restart(Node& n);
@@ -263,6 +266,7 @@ class Sim {
   Network net_;
   LinkParams baseline_;
   check::RaftInvariants inv_;
+  std::vector<check::Violation> store_violations_;  // StoreApply, StoreRestore, StoreConvergence
   SimResult result_;
 
   std::vector<std::unique_ptr<Event>> events_;
@@ -321,12 +325,11 @@ void Sim::start_node(int id, bool fresh_member) {
   raft::Config c = node_config(id);
   c.seed += n.gen * 7919;
   if (fresh_member) c.initial_conf = initial_conf_;
-  n.kv = KvMachine();
-  n.applied = Index(0);
+  n.kv = std::make_unique<KvMachine>();
+  n.compaction_proposed = 0;
   if (n.durable.snapshot) {
-    n.kv.restore(n.durable.snapshot->data);
-    n.applied = n.durable.snapshot->meta.index;
-    c.applied = n.applied;
+    restore_store(n, *n.durable.snapshot);
+    c.applied = n.durable.snapshot->meta.index;
   }
   if (!n.durable.snapshot && n.durable.entries.empty() && n.durable.hard_state.term.value == 0 &&
       !fresh_member) {
@@ -416,27 +419,33 @@ void Sim::on_fsync(Node& n) {
   apply(n, rd);
   n.raft->advance();
   maybe_compact(n);
+  maybe_compact_history(n);
   after_input(n);
 }
 
 void Sim::apply(Node& n, const raft::Ready& rd) {
   if (rd.snapshot) {
-    n.kv.restore(rd.snapshot->data);
-    n.applied = rd.snapshot->meta.index;
+    restore_store(n, *rd.snapshot);
     inv_.on_snapshot_install(n.raft->id(), rd.snapshot->meta);
   }
   for (const raft::Entry& e : rd.committed) {
-    if (e.index <= n.applied) continue;
+    if (e.index <= n.kv->applied()) continue;
     inv_.on_apply(n.raft->id(), e);
-    n.applied = e.index;
     result_.committed = std::max(result_.committed, e.index.value);
-    if (e.type != raft::EntryType::kNormal || e.data.empty()) continue;
-    auto cmd = KvCommand::decode(e.data);
-    if (!cmd) continue;
-    auto res = n.kv.apply(*cmd);
-    auto it = n.writes.find({cmd->client, cmd->seq});
+    if (e.type != raft::EntryType::kNormal || e.data.empty()) {
+      n.kv->advance(e.index);  // leader no-op or conf change: no KV effect
+      continue;
+    }
+    const KvApplied applied = n.kv->apply(e.index, e.data);
+    if (applied.store_error) {
+      std::ostringstream os;
+      os << "n" << n.id << " index " << e.index << ": " << *applied.store_error;
+      store_violations_.push_back({"StoreApply", os.str()});
+    }
+    if (!applied.id) continue;
+    auto it = n.writes.find({applied.id->client, applied.id->seq});
     if (it == n.writes.end()) continue;
-    if (res) reply(n, it->second, ReplyStatus::kOk, *res);
+    if (applied.result) reply(n, it->second, ReplyStatus::kOk, *applied.result);
     n.writes.erase(it);
   }
   for (const raft::ReadState& rs : rd.read_states) {
@@ -451,20 +460,64 @@ void Sim::apply(Node& n, const raft::Ready& rd) {
 void Sim::serve_reads(Node& n) {
   // thesis 6.4 step 4: answer once the state machine has caught up with the read index.
   auto it = std::remove_if(n.reads_ready.begin(), n.reads_ready.end(), [&](const auto& r) {
-    if (r.first > n.applied) return false;
-    reply(n, r.second, ReplyStatus::kOk, n.kv.read(r.second.key));
+    if (r.first > n.kv->applied()) return false;
+    reply(n, r.second, ReplyStatus::kOk, n.kv->read(r.second.key));
     return true;
   });
   n.reads_ready.erase(it, n.reads_ready.end());
 }
 
 void Sim::maybe_compact(Node& n) {
-  if (n.applied - n.raft->log().snapshot().index < o_.compact_every) return;
-  std::string image = n.kv.serialize();
-  auto meta = n.raft->compact(n.applied, image);
+  const Index applied = n.kv->applied();
+  if (applied - n.raft->log().snapshot().index < o_.compact_every) return;
+  std::string image = n.kv->image();
+  auto meta = n.raft->compact(applied, image);
   if (!meta) return;
   n.durable.snapshot = raft::Snapshot{*meta, std::move(image)};
   std::erase_if(n.durable.entries, [&](const raft::Entry& e) { return e.index <= meta->index; });
+}
+
+void Sim::maybe_compact_history(Node& n) {
+  // Auto-compaction, as an etcd deployment runs it: the leader proposes an MVCC compaction that
+  // keeps the last kHistoryRevisions revisions. Without it the store keeps every version, and
+  // snapshot images (sent in 128-byte chunks) grow with the run.
+  static constexpr int64_t kHistoryRevisions = 8;
+  if (n.raft->role() != raft::Role::kLeader) return;
+  const int64_t target = n.kv->revision() - kHistoryRevisions;
+  if (target - std::max<int64_t>(n.kv->compact_revision(), n.compaction_proposed) <
+      kHistoryRevisions) {
+    return;
+  }
+  if (n.raft->propose(encode_compaction(target)).status == raft::Status::kOk) {
+    n.compaction_proposed = target;
+  }
+}
+
+void Sim::restore_store(Node& n, const raft::Snapshot& snapshot) {
+  // The image was taken with the store at the snapshot's index, so it must restore to exactly
+  // that index; anything else is a bug in the store's image or in snapshot transfer.
+  if (n.kv->restore(snapshot.data) && n.kv->applied() == snapshot.meta.index) return;
+  std::ostringstream os;
+  os << "n" << n.id << ": the snapshot image at index " << snapshot.meta.index << " ("
+     << snapshot.data.size() << " bytes) restores to applied index " << n.kv->applied();
+  store_violations_.push_back({"StoreRestore", os.str()});
+}
+
+void Sim::check_store_convergence() {
+  // Replicas that applied the same prefix of the log hold byte-identical stores (kv::Store is
+  // deterministic), however each got there: by entries, by snapshot, across restarts.
+  std::map<Index, std::pair<int, std::string>> image_at;  // applied index -> (node, image)
+  for (size_t i = 1; i < nodes_.size(); ++i) {
+    Node& n = nodes_[i];
+    if (!n.up) continue;
+    std::string image = n.kv->image();
+    auto [it, inserted] = image_at.try_emplace(n.kv->applied(), n.id, image);
+    if (inserted || it->second.second == image) continue;
+    std::ostringstream os;
+    os << "n" << it->second.first << " and n" << n.id << " both applied through index "
+       << n.kv->applied() << " but their stores differ";
+    store_violations_.push_back({"StoreConvergence", os.str()});
+  }
 }
 
 void Sim::send(Node& n, const std::vector<raft::Message>& msgs) {
@@ -1068,7 +1121,10 @@ SimResult Sim::run() {
        << " ticks after (bound " << o_.liveness_ticks << ")";
     result_.liveness_detail = os.str();
   }
+  check_store_convergence();
   result_.violations = inv_.violations();
+  result_.violations.insert(result_.violations.end(), store_violations_.begin(),
+                            store_violations_.end());
   check::CheckOptions check_options;
   check_options.max_states = 500'000;
   result_.linearizability = check::check_kv(history_, check_options);
