@@ -59,9 +59,12 @@ TEST(PlantedBugs, VoteWithoutLogCheckBreaksLeaderCompleteness) {
 }
 
 TEST(PlantedBugs, VoteBeforePersistBreaksElectionSafety) {
+  // A vote answered before it is durable is lost only if the voter crashes inside its fsync
+  // window; the default election-crash nemesis caught it in 1 seed of 3,000 (docs/simulator.md),
+  // a crash after every election raises that.
   SimResult r;
   const uint64_t seed =
-      first_failing_seed({"vote-before-persist", "partition,crash,pause", 5, 600, 1500}, r);
+      first_failing_seed({"vote-before-persist", "partition,crash,pause", 5, 600, 1500, 1.0}, r);
   std::cout << "caught at seed " << seed << "\n";
   ASSERT_NE(seed, 0u);
   EXPECT_TRUE(has(r, "ElectionSafety") || has(r, "LogMatching") || has(r, "StateMachineSafety"));
@@ -80,9 +83,11 @@ TEST(PlantedBugs, ReadIndexWithoutQuorumServesStaleReads) {
 TEST(PlantedBugs, CommittingAPreviousTermEntryByCountLosesIt) {
   // Raft figure 8 needs three leaders in quick succession, each cut off or killed right after
   // its election; a harsher election-crash nemesis makes that reachable in a bounded sweep.
+  // At 0.6 the catch rate was 1 seed in 3,000 (measured before and after the kv::Store change,
+  // see docs/simulator.md); a crash after every election raises it.
   SimResult r;
   const uint64_t seed = first_failing_seed(
-      {"commit-previous-term", "partition,crash,pause", 3, 600, 1100, 0.6, 20'000}, r);
+      {"commit-previous-term", "partition,crash,pause", 3, 600, 1100, 1.0, 20'000}, r);
   std::cout << "caught at seed " << seed << "\n";
   ASSERT_NE(seed, 0u);
   EXPECT_TRUE(has(r, "LeaderCompleteness") || has(r, "StateMachineSafety") ||
