@@ -5,9 +5,9 @@
 namespace synod::kv {
 
 void BufferedBackend::write(const WriteBatch& batch) {
-  const bool has_range_delete =
-      std::any_of(batch.ops().begin(), batch.ops().end(),
-                  [](const WriteBatch::Op& op) { return op.kind == WriteBatch::Kind::kDeleteRange; });
+  const bool has_range_delete = std::any_of(
+      batch.ops().begin(), batch.ops().end(),
+      [](const WriteBatch::Op& op) { return op.kind == WriteBatch::Kind::kDeleteRange; });
   if (has_range_delete) {
     // A range delete cannot live in the overlay; keep batch order by writing through.
     flush();

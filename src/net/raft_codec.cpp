@@ -97,8 +97,8 @@ std::optional<raft::Message> decode(const synodpb::RaftMessage& in, std::string*
     // A leader's entries never carry a term above its own, and terms never decrease along the
     // log (thesis 3.5); the core asserts both, so a frame breaking them is refused here.
     if (m.type == raft::MessageType::kAppend &&
-        (pe.term() > in.term() ||
-         (m.entries.empty() ? pe.term() < in.log_term() : pe.term() < m.entries.back().term.value))) {
+        (pe.term() > in.term() || (m.entries.empty() ? pe.term() < in.log_term()
+                                                     : pe.term() < m.entries.back().term.value))) {
       *error = "raft entry terms out of order";
       return std::nullopt;
     }

@@ -83,8 +83,8 @@ class Transport::Peer {
         args.SetMaxSendMessageSize(64 << 20);
         args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
         args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-        channel = grpc::CreateCustomChannel(channel_address, grpc::InsecureChannelCredentials(),
-                                            args);
+        channel =
+            grpc::CreateCustomChannel(channel_address, grpc::InsecureChannelCredentials(), args);
         stream_.reset();
       }
       if (!stream_ && !open(channel)) {
@@ -160,7 +160,9 @@ class Transport::Peer {
 Transport::Transport(raft::NodeId self, uint64_t cluster_id)
     : self_(self), cluster_id_(cluster_id) {}
 
-Transport::~Transport() { stop(); }
+Transport::~Transport() {
+  stop();
+}
 
 void Transport::set_peer(raft::NodeId id, const std::string& address) {
   std::lock_guard lock(mu_);

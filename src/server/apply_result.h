@@ -14,7 +14,9 @@ inline kv::ApplyResult failed(kv::Error e) {
   return r;
 }
 
-inline const kv::Error* result_error(const kv::ApplyResult& r) { return r.error(); }
+inline const kv::Error* result_error(const kv::ApplyResult& r) {
+  return r.error();
+}
 
 template <typename T>
 const T* result_as(const kv::ApplyResult& r) {

@@ -32,13 +32,42 @@ bool forward(ServerContext& ctx, grpc::ServerUnaryReactor* reactor, const Req* r
   return true;
 }
 
-bool is_leader(const ServerContext& ctx) {
-  return ctx.node->status().role == raft::Role::kLeader;
-}
-
 void fill_members(const ServerContext& ctx,
                   google::protobuf::RepeatedPtrField<etcdserverpb::Member>* out) {
   for (etcdserverpb::Member& m : ctx.members()) *out->Add() = std::move(m);
+}
+
+// Answers a membership call the way etcd does: the member list and a header without a revision.
+template <typename Resp>
+void finish_with_members(const ServerContext& ctx, grpc::ServerUnaryReactor* reactor, Resp* resp) {
+  fill_members(ctx, resp->mutable_members());
+  ctx.fill_header(resp->mutable_header(), 0);
+  reactor->Finish(grpc::Status::OK);
+}
+
+// On a follower, forwards the call to the leader; answers "no leader" when none is known.
+// Returns true when the call was handled here (this member is not the leader).
+template <typename Req, typename Resp, typename Method>
+bool forward_unless_leader(ServerContext& ctx, grpc::ServerUnaryReactor* reactor, const Req* req,
+                           Resp* resp, Method method) {
+  if (ctx.node->status().role == raft::Role::kLeader) return false;
+  if (!forward(ctx, reactor, req, resp, method)) {
+    reactor->Finish(to_status(Error{14, "etcdserver: no leader"}));
+  }
+  return true;
+}
+
+// Proposes `change` and answers with the member list once it is applied.
+template <typename Resp>
+void change_and_answer(ServerContext& ctx, raft::ConfChange change,
+                       grpc::ServerUnaryReactor* reactor, Resp* resp) {
+  ctx.node->change_membership(change, [&ctx, reactor, resp](std::optional<Error> e) {
+    if (e) {
+      reactor->Finish(to_status(*e));
+      return;
+    }
+    finish_with_members(ctx, reactor, resp);
+  });
 }
 
 // Writes `member` into the replicated member table, then runs `then` once it is applied.
@@ -62,9 +91,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberList(grpc::CallbackServerContext
                                                      const etcdserverpb::MemberListRequest*,
                                                      etcdserverpb::MemberListResponse* resp) {
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
-  fill_members(ctx_, resp->mutable_members());
-  ctx_.fill_header(resp->mutable_header(), 0);  // etcd sends no revision here
-  reactor->Finish(grpc::Status::OK);
+  finish_with_members(ctx_, reactor, resp);
   return reactor;
 }
 
@@ -72,12 +99,10 @@ grpc::ServerUnaryReactor* ClusterService::MemberAdd(grpc::CallbackServerContext*
                                                     const etcdserverpb::MemberAddRequest* req,
                                                     etcdserverpb::MemberAddResponse* resp) {
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
-  if (!is_leader(ctx_)) {
-    if (!forward(ctx_, reactor, req, resp, [](auto* a, auto* c, auto* q, auto* r, auto cb) { a->MemberAdd(c, q, r, std::move(cb)); })) {
-      reactor->Finish(to_status(Error{14, "etcdserver: no leader"}));
-    }
-    return reactor;
-  }
+  auto call = [](auto* a, auto* c, auto* q, auto* r, auto cb) {
+    a->MemberAdd(c, q, r, std::move(cb));
+  };
+  if (forward_unless_leader(ctx_, reactor, req, resp, call)) return reactor;
   std::vector<Url> urls;
   for (const std::string& u : req->peerurls()) {
     std::string error;
@@ -107,9 +132,9 @@ grpc::ServerUnaryReactor* ClusterService::MemberAdd(grpc::CallbackServerContext*
   member.set_is_learner(req->islearner());
   const bool learner = req->islearner();
   put_member(ctx_, member, reactor, [this, reactor, resp, id, learner, member] {
-    raft::ConfChange change{learner ? raft::ConfChangeType::kAddLearner
-                                    : raft::ConfChangeType::kAddVoter,
-                            raft::NodeId(id)};
+    raft::ConfChange change{
+        learner ? raft::ConfChangeType::kAddLearner : raft::ConfChangeType::kAddVoter,
+        raft::NodeId(id)};
     ctx_.node->change_membership(change, [this, reactor, resp, member](std::optional<Error> e) {
       if (e) {
         reactor->Finish(to_status(*e));
@@ -119,47 +144,35 @@ grpc::ServerUnaryReactor* ClusterService::MemberAdd(grpc::CallbackServerContext*
       added->set_id(member.id());
       for (const std::string& u : member.peer_urls()) added->add_peerurls(u);
       added->set_islearner(member.is_learner());
-      fill_members(ctx_, resp->mutable_members());
-      ctx_.fill_header(resp->mutable_header(), 0);  // etcd sends no revision here
-      reactor->Finish(grpc::Status::OK);
+      finish_with_members(ctx_, reactor, resp);
     });
   });
   return reactor;
 }
 
-grpc::ServerUnaryReactor* ClusterService::MemberRemove(
-    grpc::CallbackServerContext* c, const etcdserverpb::MemberRemoveRequest* req,
-    etcdserverpb::MemberRemoveResponse* resp) {
+grpc::ServerUnaryReactor* ClusterService::MemberRemove(grpc::CallbackServerContext* c,
+                                                       const etcdserverpb::MemberRemoveRequest* req,
+                                                       etcdserverpb::MemberRemoveResponse* resp) {
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
-  if (!is_leader(ctx_)) {
-    if (!forward(ctx_, reactor, req, resp, [](auto* a, auto* c, auto* q, auto* r, auto cb) { a->MemberRemove(c, q, r, std::move(cb)); })) {
-      reactor->Finish(to_status(Error{14, "etcdserver: no leader"}));
-    }
-    return reactor;
-  }
+  auto call = [](auto* a, auto* c, auto* q, auto* r, auto cb) {
+    a->MemberRemove(c, q, r, std::move(cb));
+  };
+  if (forward_unless_leader(ctx_, reactor, req, resp, call)) return reactor;
   if (!ctx_.node->status().conf.contains(raft::NodeId(req->id()))) {
     reactor->Finish(to_status(kMemberNotFound));
     return reactor;
   }
-  raft::ConfChange change{raft::ConfChangeType::kRemoveNode, raft::NodeId(req->id())};
-  ctx_.node->change_membership(change, [this, reactor, resp](std::optional<Error> e) {
-    if (e) {
-      reactor->Finish(to_status(*e));
-      return;
-    }
-    fill_members(ctx_, resp->mutable_members());
-    ctx_.fill_header(resp->mutable_header(), 0);  // etcd sends no revision here
-    reactor->Finish(grpc::Status::OK);
-  });
+  change_and_answer(ctx_, {raft::ConfChangeType::kRemoveNode, raft::NodeId(req->id())}, reactor,
+                    resp);
   return reactor;
 }
 
-grpc::ServerUnaryReactor* ClusterService::MemberUpdate(
-    grpc::CallbackServerContext* c, const etcdserverpb::MemberUpdateRequest* req,
-    etcdserverpb::MemberUpdateResponse* resp) {
+grpc::ServerUnaryReactor* ClusterService::MemberUpdate(grpc::CallbackServerContext* c,
+                                                       const etcdserverpb::MemberUpdateRequest* req,
+                                                       etcdserverpb::MemberUpdateResponse* resp) {
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
-  std::optional<synodpb::Member> record = ctx_.node->read_store(
-      [&](const kv::Store& s) -> std::optional<synodpb::Member> {
+  std::optional<synodpb::Member> record =
+      ctx_.node->read_store([&](const kv::Store& s) -> std::optional<synodpb::Member> {
         for (const synodpb::Member& m : store_members(s)) {
           if (m.id() == req->id()) return m;
         }
@@ -173,11 +186,8 @@ grpc::ServerUnaryReactor* ClusterService::MemberUpdate(
   member.set_id(req->id());
   member.clear_peer_urls();
   for (const std::string& u : req->peerurls()) member.add_peer_urls(u);
-  put_member(ctx_, member, reactor, [this, reactor, resp] {
-    fill_members(ctx_, resp->mutable_members());
-    ctx_.fill_header(resp->mutable_header(), 0);  // etcd sends no revision here
-    reactor->Finish(grpc::Status::OK);
-  });
+  put_member(ctx_, member, reactor,
+             [this, reactor, resp] { finish_with_members(ctx_, reactor, resp); });
   return reactor;
 }
 
@@ -185,12 +195,10 @@ grpc::ServerUnaryReactor* ClusterService::MemberPromote(
     grpc::CallbackServerContext* c, const etcdserverpb::MemberPromoteRequest* req,
     etcdserverpb::MemberPromoteResponse* resp) {
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
-  if (!is_leader(ctx_)) {
-    if (!forward(ctx_, reactor, req, resp, [](auto* a, auto* c, auto* q, auto* r, auto cb) { a->MemberPromote(c, q, r, std::move(cb)); })) {
-      reactor->Finish(to_status(Error{14, "etcdserver: no leader"}));
-    }
-    return reactor;
-  }
+  auto call = [](auto* a, auto* c, auto* q, auto* r, auto cb) {
+    a->MemberPromote(c, q, r, std::move(cb));
+  };
+  if (forward_unless_leader(ctx_, reactor, req, resp, call)) return reactor;
   const raft::ConfState conf = ctx_.node->status().conf;
   if (!conf.contains(raft::NodeId(req->id()))) {
     reactor->Finish(to_status(kMemberNotFound));
@@ -200,16 +208,8 @@ grpc::ServerUnaryReactor* ClusterService::MemberPromote(
     reactor->Finish(to_status(kNotLearner));
     return reactor;
   }
-  raft::ConfChange change{raft::ConfChangeType::kAddVoter, raft::NodeId(req->id())};
-  ctx_.node->change_membership(change, [this, reactor, resp](std::optional<Error> e) {
-    if (e) {
-      reactor->Finish(to_status(*e));
-      return;
-    }
-    fill_members(ctx_, resp->mutable_members());
-    ctx_.fill_header(resp->mutable_header(), 0);  // etcd sends no revision here
-    reactor->Finish(grpc::Status::OK);
-  });
+  change_and_answer(ctx_, {raft::ConfChangeType::kAddVoter, raft::NodeId(req->id())}, reactor,
+                    resp);
   return reactor;
 }
 

@@ -105,8 +105,7 @@ std::optional<ResolvedConfig> resolve(ServerConfig config, std::string* error) {
   if (!list("listen-client-urls", config.listen_client_urls, &r.listen_client) ||
       !list("advertise-client-urls", config.advertise_client_urls, &r.advertise_client) ||
       !list("listen-peer-urls", config.listen_peer_urls, &r.listen_peer) ||
-      !list("initial-advertise-peer-urls", config.initial_advertise_peer_urls,
-            &r.advertise_peer)) {
+      !list("initial-advertise-peer-urls", config.initial_advertise_peer_urls, &r.advertise_peer)) {
     return std::nullopt;
   }
   if (config.initial_cluster_state != "new" && config.initial_cluster_state != "existing") {
@@ -182,19 +181,32 @@ bool load_config_file(const std::string& path, ServerConfig* config, std::string
       return ec == std::errc() && end == value.data() + value.size();
     };
     bool ok = true;
-    if (key == "name") config->name = value;
-    else if (key == "data-dir") config->data_dir = value;
-    else if (key == "listen-client-urls") config->listen_client_urls = value;
-    else if (key == "advertise-client-urls") config->advertise_client_urls = value;
-    else if (key == "listen-peer-urls") config->listen_peer_urls = value;
-    else if (key == "initial-advertise-peer-urls") config->initial_advertise_peer_urls = value;
-    else if (key == "initial-cluster") config->initial_cluster = value;
-    else if (key == "initial-cluster-state") config->initial_cluster_state = value;
-    else if (key == "initial-cluster-token") config->initial_cluster_token = value;
-    else if (key == "heartbeat-interval") ok = number_value(&config->heartbeat_interval_ms);
-    else if (key == "election-timeout") ok = number_value(&config->election_timeout_ms);
-    else if (key == "snapshot-count") ok = number_value(&config->snapshot_count);
-    else if (key == "log-level") config->log_level = value;
+    if (key == "name")
+      config->name = value;
+    else if (key == "data-dir")
+      config->data_dir = value;
+    else if (key == "listen-client-urls")
+      config->listen_client_urls = value;
+    else if (key == "advertise-client-urls")
+      config->advertise_client_urls = value;
+    else if (key == "listen-peer-urls")
+      config->listen_peer_urls = value;
+    else if (key == "initial-advertise-peer-urls")
+      config->initial_advertise_peer_urls = value;
+    else if (key == "initial-cluster")
+      config->initial_cluster = value;
+    else if (key == "initial-cluster-state")
+      config->initial_cluster_state = value;
+    else if (key == "initial-cluster-token")
+      config->initial_cluster_token = value;
+    else if (key == "heartbeat-interval")
+      ok = number_value(&config->heartbeat_interval_ms);
+    else if (key == "election-timeout")
+      ok = number_value(&config->election_timeout_ms);
+    else if (key == "snapshot-count")
+      ok = number_value(&config->snapshot_count);
+    else if (key == "log-level")
+      config->log_level = value;
     else {
       *error = path + ":" + std::to_string(number) + ": unknown key '" + key + "'";
       return false;
@@ -220,7 +232,8 @@ uint64_t member_id(const std::vector<Url>& peer_urls, const std::string& token) 
 uint64_t cluster_id(std::vector<uint64_t> member_ids, const std::string& token) {
   std::sort(member_ids.begin(), member_ids.end());
   uint64_t h = fnv1a(token);
-  for (uint64_t id : member_ids) h = fnv1a(std::string_view(reinterpret_cast<const char*>(&id), 8), h);
+  for (uint64_t id : member_ids)
+    h = fnv1a(std::string_view(reinterpret_cast<const char*>(&id), 8), h);
   return h == 0 ? 1 : h;
 }
 

@@ -92,8 +92,7 @@ grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* c,
     reactor->Finish(to_status(*e));
     return reactor;
   }
-  replicate(ctx_, reactor, resp,
-            [req](synodpb::Request* r) { *r->mutable_delete_range() = *req; });
+  replicate(ctx_, reactor, resp, [req](synodpb::Request* r) { *r->mutable_delete_range() = *req; });
   return reactor;
 }
 
@@ -113,8 +112,7 @@ grpc::ServerUnaryReactor* KvService::Compact(grpc::CallbackServerContext* c,
                                              const etcdserverpb::CompactionRequest* req,
                                              etcdserverpb::CompactionResponse* resp) {
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
-  replicate(ctx_, reactor, resp,
-            [req](synodpb::Request* r) { *r->mutable_compaction() = *req; });
+  replicate(ctx_, reactor, resp, [req](synodpb::Request* r) { *r->mutable_compaction() = *req; });
   return reactor;
 }
 

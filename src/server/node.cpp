@@ -8,9 +8,9 @@
 #include <thread>
 
 #include "core/raft/conf.h"
+#include "server/apply_result.h"
 #include "storage/etcd_snapshot.h"
 #include "storage/rocks_backend.h"
-#include "server/apply_result.h"
 #include "storage/wal.h"
 
 namespace synod::server {
@@ -24,16 +24,19 @@ constexpr std::string_view kStateRefMagic = "SYNODREF";
 
 std::string encode_state_ref(uint64_t applied_index) {
   std::string out(kStateRefMagic);
-  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>(applied_index >> shift));
+  for (int shift = 56; shift >= 0; shift -= 8)
+    out.push_back(static_cast<char>(applied_index >> shift));
   return out;
 }
 
 std::optional<uint64_t> decode_state_ref(std::string_view data) {
-  if (data.size() != kStateRefMagic.size() + 8 || data.substr(0, kStateRefMagic.size()) != kStateRefMagic) {
+  if (data.size() != kStateRefMagic.size() + 8 ||
+      data.substr(0, kStateRefMagic.size()) != kStateRefMagic) {
     return std::nullopt;
   }
   uint64_t v = 0;
-  for (size_t i = kStateRefMagic.size(); i < data.size(); ++i) v = (v << 8) | static_cast<uint8_t>(data[i]);
+  for (size_t i = kStateRefMagic.size(); i < data.size(); ++i)
+    v = (v << 8) | static_cast<uint8_t>(data[i]);
   return v;
 }
 
@@ -41,8 +44,12 @@ namespace {
 
 constexpr int kDeadlineExceeded = 4;
 
-Error timed_out() { return Error{kUnavailable, "etcdserver: request timed out"}; }
-Error no_leader() { return Error{kUnavailable, "etcdserver: no leader"}; }
+Error timed_out() {
+  return Error{kUnavailable, "etcdserver: request timed out"};
+}
+Error no_leader() {
+  return Error{kUnavailable, "etcdserver: no leader"};
+}
 
 bool should_retry(raft::Status s) {
   return s == raft::Status::kNoLeader || s == raft::Status::kTransferring ||
@@ -59,7 +66,9 @@ Node::Node(const NodeOptions& options, net::Transport& transport)
   next_request_id_ = (static_cast<uint64_t>(rd()) << 32) ^ rd();
 }
 
-Node::~Node() { stop(); }
+Node::~Node() {
+  stop();
+}
 
 std::unique_ptr<Node> Node::open(const NodeOptions& options, net::Transport& transport,
                                  std::string* error) {
@@ -107,9 +116,9 @@ bool Node::recover(std::string* error) {
   if (persisted.snapshot) snapshot_index_ = persisted.snapshot->meta.index.value;
   // Whatever the store applied was committed, even if the commit hint on disk is older.
   if (!persisted.entries.empty()) {
-    persisted.hard_state.commit = std::min(
-        std::max(persisted.hard_state.commit, raft::Index(store_->applied_index())),
-        persisted.entries.back().index);
+    persisted.hard_state.commit =
+        std::min(std::max(persisted.hard_state.commit, raft::Index(store_->applied_index())),
+                 persisted.entries.back().index);
   }
   synced_hard_state_ = persisted.hard_state;
 
@@ -129,7 +138,9 @@ bool Node::recover(std::string* error) {
   return true;
 }
 
-void Node::start() { thread_ = std::thread([this] { run(); }); }
+void Node::start() {
+  thread_ = std::thread([this] { run(); });
+}
 
 void Node::stop() {
   {
@@ -166,7 +177,9 @@ void Node::transfer_leadership(raft::NodeId target, Done done) {
   post(TransferRequest{target, std::move(done), Clock::now() + options_.request_timeout});
 }
 
-void Node::receive(raft::Message message) { post(std::move(message)); }
+void Node::receive(raft::Message message) {
+  post(std::move(message));
+}
 
 NodeStatus Node::status() const {
   std::lock_guard lock(status_mu_);
@@ -300,8 +313,9 @@ void Node::submit_conf_changes() {
     raft::ProposeResult r = raft_->propose_conf_change(c.change);
     if (should_retry(r.status)) return;
     if (r.status == raft::Status::kLearnerBehind) {
-      c.done(Error{9, "etcdserver: can only promote a learner member which is in sync with "
-                      "leader"});
+      c.done(Error{9,
+                   "etcdserver: can only promote a learner member which is in sync with "
+                   "leader"});
     } else if (r.status == raft::Status::kNotLeader) {
       c.done(Error{9, "etcdserver: not leader"});
     } else if (r.status != raft::Status::kOk) {
@@ -344,9 +358,9 @@ bool replication_message(raft::MessageType t) {
 
 void Node::process_ready() {
   raft::Ready rd = raft_->ready();
-  auto after_fsync = std::stable_partition(
-      rd.messages.begin(), rd.messages.end(),
-      [](const raft::Message& m) { return !replication_message(m.type); });
+  auto after_fsync =
+      std::stable_partition(rd.messages.begin(), rd.messages.end(),
+                            [](const raft::Message& m) { return !replication_message(m.type); });
   std::move(after_fsync, rd.messages.end(), std::back_inserter(rd.immediate_messages));
   rd.messages.erase(after_fsync, rd.messages.end());
   if (!rd.immediate_messages.empty()) transport_.send(std::move(rd.immediate_messages));
@@ -355,9 +369,9 @@ void Node::process_ready() {
     // Only new entries, a new term or a new vote need the fsync before anything depends on
     // them; a hard state that differs only in its commit index is a recovery hint (the commit
     // index is re-learned from the leader), so it rides along with the next sync.
-    const bool must_sync = !rd.entries.empty() ||
-                           (rd.hard_state && (rd.hard_state->term != synced_hard_state_.term ||
-                                              rd.hard_state->vote != synced_hard_state_.vote));
+    const bool must_sync =
+        !rd.entries.empty() || (rd.hard_state && (rd.hard_state->term != synced_hard_state_.term ||
+                                                  rd.hard_state->vote != synced_hard_state_.vote));
     auto s = wal_->append(rd.entries, rd.hard_state);
     if (s.ok() && must_sync) s = wal_->sync();
     if (rd.hard_state) synced_hard_state_ = *rd.hard_state;

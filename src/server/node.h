@@ -43,9 +43,9 @@ struct NodeOptions {
   raft::NodeId id;
   uint64_t cluster_id = 0;
   std::string data_dir;
-  raft::ConfState initial_conf;  // founding members (fresh start with state "new"); else empty
-  uint32_t tick_ms = 100;        // etcd's default heartbeat interval
-  uint32_t election_ticks = 10;  // etcd's default election timeout: 1 s
+  raft::ConfState initial_conf;       // founding members (fresh start with state "new"); else empty
+  uint32_t tick_ms = 100;             // etcd's default heartbeat interval
+  uint32_t election_ticks = 10;       // etcd's default election timeout: 1 s
   uint64_t snapshot_entries = 10000;  // compact the Raft log after this many applied entries
   std::chrono::milliseconds request_timeout{7000};
 };

@@ -22,8 +22,9 @@ grpc::Status PeerService::Stream(grpc::ServerContext*,
       std::string error;
       std::optional<raft::Message> m = net::decode(pm, &error);
       if (!m || m->to.value != ctx_.self_id) {
-        if (bad_frames++ == 0) spdlog::warn("peer: dropped a message from {:x}: {}", batch.from(),
-                                            m ? "addressed to another member" : error);
+        if (bad_frames++ == 0)
+          spdlog::warn("peer: dropped a message from {:x}: {}", batch.from(),
+                       m ? "addressed to another member" : error);
         continue;
       }
       ctx_.node->receive(std::move(*m));

@@ -53,8 +53,9 @@ std::vector<etcdserverpb::Member> ServerContext::members() const {
   for (raft::NodeId id : s.conf.voters) add(id, false);
   for (raft::NodeId id : s.conf.learners) add(id, true);
   // etcd lists members ordered by id.
-  std::sort(out.begin(), out.end(), [](const etcdserverpb::Member& a,
-                                       const etcdserverpb::Member& b) { return a.id() < b.id(); });
+  std::sort(
+      out.begin(), out.end(),
+      [](const etcdserverpb::Member& a, const etcdserverpb::Member& b) { return a.id() < b.id(); });
   return out;
 }
 
@@ -229,7 +230,9 @@ void publish_self(ServerContext& ctx) {
 
 std::atomic<bool> g_stop{false};
 
-void on_signal(int) { g_stop.store(true); }
+void on_signal(int) {
+  g_stop.store(true);
+}
 
 // Points the transport at every member of the current configuration. A member that has not
 // yet learned any configuration (one joining an existing cluster) talks to every member it

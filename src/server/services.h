@@ -14,14 +14,12 @@ class KvService final : public etcdserverpb::KV::CallbackService {
   grpc::ServerUnaryReactor* Range(grpc::CallbackServerContext* c,
                                   const etcdserverpb::RangeRequest* req,
                                   etcdserverpb::RangeResponse* resp) override;
-  grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext* c,
-                                const etcdserverpb::PutRequest* req,
+  grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext* c, const etcdserverpb::PutRequest* req,
                                 etcdserverpb::PutResponse* resp) override;
   grpc::ServerUnaryReactor* DeleteRange(grpc::CallbackServerContext* c,
                                         const etcdserverpb::DeleteRangeRequest* req,
                                         etcdserverpb::DeleteRangeResponse* resp) override;
-  grpc::ServerUnaryReactor* Txn(grpc::CallbackServerContext* c,
-                                const etcdserverpb::TxnRequest* req,
+  grpc::ServerUnaryReactor* Txn(grpc::CallbackServerContext* c, const etcdserverpb::TxnRequest* req,
                                 etcdserverpb::TxnResponse* resp) override;
   grpc::ServerUnaryReactor* Compact(grpc::CallbackServerContext* c,
                                     const etcdserverpb::CompactionRequest* req,
