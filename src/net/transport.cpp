@@ -11,135 +11,157 @@
 namespace synod::net {
 
 using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+constexpr std::chrono::milliseconds kFirstBackoff = 50ms;
+constexpr std::chrono::milliseconds kMaxBackoff = 1000ms;
+}  // namespace
 
 class Transport::Peer {
  public:
   Peer(raft::NodeId self, raft::NodeId id, uint64_t cluster_id, std::string address)
-      : self_(self), id_(id), cluster_id_(cluster_id), address_(std::move(address)) {
-    thread_ = std::thread([this] { run(); });
-  }
+      : self_(self), id_(id), cluster_id_(cluster_id), address_(std::move(address)) {}
+
+  // Waits until gRPC is done with the stream (OnDone), so no reaction runs on a destroyed peer.
   ~Peer() {
-    {
-      std::lock_guard lock(mu_);
-      stopping_ = true;
-      if (context_) context_->TryCancel();
-    }
-    cv_.notify_all();
-    thread_.join();
+    cancel();
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return call_ == nullptr; });
+  }
+
+  // Stops sending for good and cancels the open stream; does not wait.
+  void cancel() {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    queue_.clear();
+    if (call_ != nullptr) call_->context.TryCancel();
   }
 
   void set_address(const std::string& address) {
     std::lock_guard lock(mu_);
     if (address == address_) return;
     address_ = address;
-    address_changed_ = true;
-    if (context_) context_->TryCancel();
+    channel_.reset();
+    next_attempt_ = Clock::time_point{};
+    if (call_ != nullptr) call_->context.TryCancel();
   }
 
-  void enqueue(raft::Message&& m) {
+  void send(std::vector<raft::Message>&& messages) {
+    Call* start_call = nullptr;
+    Call* start_write = nullptr;
+    std::vector<raft::Message> batch;
     {
       std::lock_guard lock(mu_);
-      if (queue_.size() >= kMaxQueuedMessages) {
-        ++dropped_;
-        return;
+      if (stopping_) return;
+      if (call_ == nullptr) {
+        // Reconnecting is driven by sends (Raft's heartbeats keep them coming); inside the
+        // backoff the messages are dropped, as they would be lost on the broken stream anyway.
+        if (Clock::now() < next_attempt_) return;
+        start_call = open_locked();
       }
-      queue_.push_back(std::move(m));
+      for (raft::Message& m : messages) {
+        if (queue_.size() >= kMaxQueuedMessages) {
+          ++dropped_;
+          continue;
+        }
+        queue_.push_back(std::move(m));
+      }
+      if (!writing_ && !queue_.empty()) {
+        writing_ = true;
+        start_write = call_;
+        take_batch_locked(&batch);
+      }
     }
-    cv_.notify_one();
+    // gRPC calls outside the lock: a reaction may run before they return.
+    if (start_write != nullptr) {
+      fill(start_write, batch);
+      start_write->StartWrite(&start_write->frame);
+    }
+    if (start_call != nullptr) start_call->StartCall();
   }
 
  private:
-  struct Stream {
-    std::unique_ptr<synodpb::Peer::Stub> stub;
-    std::unique_ptr<grpc::ClientContext> context;
+  struct Call final : public grpc::ClientWriteReactor<synodpb::RaftBatch> {
+    explicit Call(Peer& p) : peer(p) {}
+    void OnWriteDone(bool ok) override { peer.write_done(this, ok); }
+    void OnDone(const grpc::Status& status) override {
+      peer.call_done(this, status);
+      delete this;
+    }
+
+    Peer& peer;
+    std::shared_ptr<grpc::Channel> channel;  // outlives the call
+    grpc::ClientContext context;
     synodpb::StreamAck ack;
-    std::unique_ptr<grpc::ClientWriter<synodpb::RaftBatch>> writer;
+    synodpb::RaftBatch frame;  // the write in flight
   };
 
-  void run() {
-    std::chrono::milliseconds backoff = 50ms;
-    std::shared_ptr<grpc::Channel> channel;
-    std::string channel_address;
-    while (true) {
-      std::vector<raft::Message> batch;
-      {
-        std::unique_lock lock(mu_);
-        cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-        if (stopping_) return;
-        size_t bytes = 0;
-        while (!queue_.empty() && (batch.empty() || bytes < kMaxFrameBytes)) {
-          bytes += queue_.front().byte_size();
-          batch.push_back(std::move(queue_.front()));
-          queue_.pop_front();
-        }
-        if (address_changed_ || !channel) {
-          address_changed_ = false;
-          channel_address = address_;
-          channel.reset();
-        }
-      }
-      if (!channel) {
-        grpc::ChannelArguments args;
-        args.SetMaxSendMessageSize(64 << 20);
-        args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-        args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-        channel =
-            grpc::CreateCustomChannel(channel_address, grpc::InsecureChannelCredentials(), args);
-        stream_.reset();
-      }
-      if (!stream_ && !open(channel)) {
-        sleep_backoff(backoff);
-        continue;
-      }
-      if (!write(batch)) {
-        close();
-        sleep_backoff(backoff);
-        continue;
-      }
-      backoff = 50ms;
+  Call* open_locked() {
+    if (!channel_) {
+      grpc::ChannelArguments args;
+      args.SetMaxSendMessageSize(64 << 20);
+      args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+      args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+      channel_ = grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), args);
+      stub_ = synodpb::Peer::NewStub(channel_);
+    }
+    auto* call = new Call(*this);
+    call->channel = channel_;
+    stub_->async()->Stream(&call->context, &call->ack, call);
+    call_ = call;
+    writing_ = false;
+    return call;
+  }
+
+  // Moves up to kMaxFrameBytes of queued messages (at least one) into batch.
+  void take_batch_locked(std::vector<raft::Message>* batch) {
+    size_t bytes = 0;
+    while (!queue_.empty() && (batch->empty() || bytes < kMaxFrameBytes)) {
+      bytes += queue_.front().byte_size();
+      batch->push_back(std::move(queue_.front()));
+      queue_.pop_front();
     }
   }
 
-  bool open(const std::shared_ptr<grpc::Channel>& channel) {
-    auto s = std::make_unique<Stream>();
-    s->stub = synodpb::Peer::NewStub(channel);
-    s->context = std::make_unique<grpc::ClientContext>();
+  void fill(Call* call, const std::vector<raft::Message>& batch) const {
+    call->frame.Clear();
+    call->frame.set_cluster_id(cluster_id_);
+    call->frame.set_from(self_.value);
+    for (const raft::Message& m : batch) encode(m, call->frame.add_messages());
+  }
+
+  void write_done(Call* call, bool ok) {
+    std::vector<raft::Message> batch;
     {
       std::lock_guard lock(mu_);
-      if (stopping_) return false;
-      context_ = s->context.get();
+      // A failed write means the stream is broken; OnDone follows and clears it. writing_
+      // stays set so nothing else is written on it.
+      if (!ok || call != call_) return;
+      backoff_ = kFirstBackoff;
+      if (queue_.empty()) {
+        writing_ = false;
+        return;
+      }
+      take_batch_locked(&batch);
     }
-    s->writer = s->stub->Stream(s->context.get(), &s->ack);
-    if (!s->writer) return false;
-    stream_ = std::move(s);
-    return true;
+    fill(call, batch);
+    call->StartWrite(&call->frame);
   }
 
-  bool write(const std::vector<raft::Message>& batch) {
-    synodpb::RaftBatch frame;
-    frame.set_cluster_id(cluster_id_);
-    frame.set_from(self_.value);
-    for (const raft::Message& m : batch) encode(m, frame.add_messages());
-    return stream_->writer->Write(frame);
-  }
-
-  void close() {
-    if (!stream_) return;
-    stream_->context->TryCancel();
-    stream_->writer->Finish().ok();
-    {
-      std::lock_guard lock(mu_);
-      context_ = nullptr;
+  void call_done(Call* call, const grpc::Status& status) {
+    std::lock_guard lock(mu_);
+    if (call != call_) return;
+    call_ = nullptr;
+    writing_ = false;
+    queue_.clear();  // stale by the time a new stream is up; Raft resends
+    next_attempt_ = Clock::now() + backoff_;
+    backoff_ = std::min<std::chrono::milliseconds>(backoff_ * 2, kMaxBackoff);
+    if (!stopping_) {
+      spdlog::debug("transport: stream to {:x} at {} ended: {}", id_.value, address_,
+                    status.error_message());
     }
-    stream_.reset();
-  }
-
-  void sleep_backoff(std::chrono::milliseconds& backoff) {
-    std::unique_lock lock(mu_);
-    // Messages that piled up while the peer was unreachable are stale; Raft resends.
-    queue_.clear();
-    cv_.wait_for(lock, backoff, [&] { return stopping_ || address_changed_; });
-    backoff = std::min<std::chrono::milliseconds>(backoff * 2, 1000ms);
+    cv_.notify_all();
   }
 
   raft::NodeId self_;
@@ -149,12 +171,14 @@ class Transport::Peer {
   std::condition_variable cv_;
   std::deque<raft::Message> queue_;
   std::string address_;
-  bool address_changed_ = false;
   bool stopping_ = false;
-  grpc::ClientContext* context_ = nullptr;  // the open stream's, for cancellation
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<synodpb::Peer::Stub> stub_;
+  Call* call_ = nullptr;  // the open stream; deleted by gRPC after OnDone
+  bool writing_ = false;  // a StartWrite on call_ is in flight
+  Clock::time_point next_attempt_{};
+  std::chrono::milliseconds backoff_ = kFirstBackoff;
   uint64_t dropped_ = 0;
-  std::unique_ptr<Stream> stream_;  // sender thread only
-  std::thread thread_;
 };
 
 Transport::Transport(raft::NodeId self, uint64_t cluster_id)
@@ -176,15 +200,14 @@ void Transport::set_peer(raft::NodeId id, const std::string& address) {
 }
 
 void Transport::remove_peer(raft::NodeId id) {
-  std::unique_ptr<Peer> peer;
-  {
-    std::lock_guard lock(mu_);
-    auto it = peers_.find(id);
-    if (it == peers_.end()) return;
-    peer = std::move(it->second);
-    peers_.erase(it);
-  }
-  // Joins the sender thread outside the lock.
+  std::lock_guard lock(mu_);
+  auto it = peers_.find(id);
+  if (it == peers_.end()) return;
+  // Called on the Raft driver, which must not wait for gRPC: the stream is cancelled now and
+  // its end waited for in stop().
+  it->second->cancel();
+  retired_.push_back(std::move(it->second));
+  peers_.erase(it);
 }
 
 bool Transport::has_peer(raft::NodeId id) const {
@@ -193,20 +216,26 @@ bool Transport::has_peer(raft::NodeId id) const {
 }
 
 void Transport::send(std::vector<raft::Message> messages) {
+  // One queue operation per destination, not per message.
+  std::map<raft::NodeId, std::vector<raft::Message>> by_peer;
+  for (raft::Message& m : messages) by_peer[m.to].push_back(std::move(m));
   std::lock_guard lock(mu_);
-  for (raft::Message& m : messages) {
-    auto it = peers_.find(m.to);
-    if (it != peers_.end()) it->second->enqueue(std::move(m));
+  for (auto& [to, batch] : by_peer) {
+    auto it = peers_.find(to);
+    if (it != peers_.end()) it->second->send(std::move(batch));
   }
 }
 
 void Transport::stop() {
   std::map<raft::NodeId, std::unique_ptr<Peer>> peers;
+  std::vector<std::unique_ptr<Peer>> retired;
   {
     std::lock_guard lock(mu_);
     stopped_ = true;
     peers.swap(peers_);
+    retired.swap(retired_);
   }
+  // The destructors wait for the streams to end, outside the lock.
 }
 
 }  // namespace synod::net

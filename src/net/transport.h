@@ -1,9 +1,14 @@
 // Peer transport: Raft messages to other members over gRPC client streams.
 //
-// One sender thread per peer keeps a stream open and writes, per frame, every message queued
-// for that peer (batching). A broken stream is dropped and reopened with exponential backoff;
-// messages queued meanwhile are kept up to a bound and the rest dropped — Raft tolerates loss
-// and retransmits. Snapshots travel as the core's chunk messages, one or more per frame.
+// Per peer, one client-streaming call (synodpb.Peer/Stream) driven by gRPC's callback API: no
+// thread of its own. send() queues the messages and, if no write is in flight, starts one on the
+// calling thread (the raft thread); each completed write starts the next with every message
+// queued meanwhile in one frame (batching), so a busy peer gets large frames and an idle one
+// gets a frame per Ready without any thread handoff. A broken stream is dropped; the next send
+// after a backoff (50 ms doubling to 1 s) opens a new one. Messages queued on a broken stream
+// are dropped, and a queue over kMaxQueuedMessages drops new ones — Raft tolerates loss and
+// retransmits on its heartbeats, which also drive reconnection. Snapshots travel as the core's
+// chunk messages, one or more per frame.
 //
 // Thread-safety: every public method may be called from any thread.
 #pragma once
@@ -15,7 +20,6 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "core/raft/types.h"
@@ -29,14 +33,15 @@ class Transport {
   Transport(const Transport&) = delete;
   Transport& operator=(const Transport&) = delete;
 
-  // Adds a peer or changes its address ("host:port"); starts its sender.
+  // Adds a peer or changes its address ("host:port").
   void set_peer(raft::NodeId id, const std::string& address);
   void remove_peer(raft::NodeId id);
   bool has_peer(raft::NodeId id) const;
   // Queues messages for their destinations; never blocks on the network. Messages to unknown
   // peers are dropped (the core retries once the peer is known).
   void send(std::vector<raft::Message> messages);
-  // Stops every sender; queued messages are dropped.
+  // Cancels every stream and waits for them to end; queued messages are dropped. Not to be
+  // called on a gRPC callback thread.
   void stop();
 
   static constexpr size_t kMaxQueuedMessages = 8192;
@@ -48,6 +53,7 @@ class Transport {
   uint64_t cluster_id_;
   mutable std::mutex mu_;
   std::map<raft::NodeId, std::unique_ptr<Peer>> peers_;
+  std::vector<std::unique_ptr<Peer>> retired_;  // removed; their streams end in stop()
   bool stopped_ = false;
 };
 

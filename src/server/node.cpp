@@ -177,8 +177,12 @@ void Node::transfer_leadership(raft::NodeId target, Done done) {
   post(TransferRequest{target, std::move(done), Clock::now() + options_.request_timeout});
 }
 
-void Node::receive(raft::Message message) {
-  post(std::move(message));
+void Node::receive(std::vector<raft::Message> messages) {
+  {
+    std::lock_guard lock(inbox_mu_);
+    for (raft::Message& m : messages) inbox_.emplace_back(std::move(m));
+  }
+  inbox_cv_.notify_one();
 }
 
 NodeStatus Node::status() const {

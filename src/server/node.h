@@ -89,8 +89,8 @@ class Node {
   void read_barrier(Done done);
   void change_membership(raft::ConfChange change, Done done);
   void transfer_leadership(raft::NodeId target, Done done);
-  // Peer input.
-  void receive(raft::Message message);
+  // Peer input: one frame's messages, handed to the raft thread at once.
+  void receive(std::vector<raft::Message> messages);
 
   NodeStatus status() const;
   raft::NodeId id() const { return options_.id; }

@@ -7,30 +7,55 @@
 
 namespace synod::server {
 
-grpc::Status PeerService::Stream(grpc::ServerContext*,
-                                 grpc::ServerReader<synodpb::RaftBatch>* reader,
-                                 synodpb::StreamAck*) {
-  synodpb::RaftBatch batch;
-  uint64_t bad_frames = 0;
-  while (reader->Read(&batch)) {
-    if (batch.cluster_id() != ctx_.node->cluster_id()) {
-      spdlog::warn("peer: frame from member {:x} of cluster {:x} refused (this is {:x})",
-                   batch.from(), batch.cluster_id(), ctx_.node->cluster_id());
-      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "cluster ID mismatch");
+namespace {
+
+// One inbound peer stream: reads frames until the sender goes away. A frame from another
+// cluster ends the stream; a message that does not decode is dropped (logged once per stream).
+class StreamReader final : public grpc::ServerReadReactor<synodpb::RaftBatch> {
+ public:
+  explicit StreamReader(ServerContext& ctx) : ctx_(ctx) { StartRead(&frame_); }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status::OK);
+      return;
     }
-    for (const synodpb::RaftMessage& pm : batch.messages()) {
+    if (frame_.cluster_id() != ctx_.node->cluster_id()) {
+      spdlog::warn("peer: frame from member {:x} of cluster {:x} refused (this is {:x})",
+                   frame_.from(), frame_.cluster_id(), ctx_.node->cluster_id());
+      Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "cluster ID mismatch"));
+      return;
+    }
+    std::vector<raft::Message> messages;
+    messages.reserve(frame_.messages_size());
+    for (const synodpb::RaftMessage& pm : frame_.messages()) {
       std::string error;
       std::optional<raft::Message> m = net::decode(pm, &error);
       if (!m || m->to.value != ctx_.self_id) {
-        if (bad_frames++ == 0)
-          spdlog::warn("peer: dropped a message from {:x}: {}", batch.from(),
+        if (bad_messages_++ == 0)
+          spdlog::warn("peer: dropped a message from {:x}: {}", frame_.from(),
                        m ? "addressed to another member" : error);
         continue;
       }
-      ctx_.node->receive(std::move(*m));
+      messages.push_back(std::move(*m));
     }
+    if (!messages.empty()) ctx_.node->receive(std::move(messages));
+    StartRead(&frame_);
   }
-  return grpc::Status::OK;
+
+  void OnDone() override { delete this; }
+
+ private:
+  ServerContext& ctx_;
+  synodpb::RaftBatch frame_;
+  uint64_t bad_messages_ = 0;
+};
+
+}  // namespace
+
+grpc::ServerReadReactor<synodpb::RaftBatch>* PeerService::Stream(grpc::CallbackServerContext*,
+                                                                 synodpb::StreamAck*) {
+  return new StreamReader(ctx_);
 }
 
 grpc::Status PeerService::Members(grpc::ServerContext*, const synodpb::MembersRequest*,

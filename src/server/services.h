@@ -80,13 +80,14 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
   ServerContext& ctx_;
 };
 
-// Synod's peer service: Raft frames in, member directory out. Synchronous: one thread per
-// open peer stream, a handful per member.
-class PeerService final : public synodpb::Peer::Service {
+// Synod's peer service: Raft frames in, member directory out. Frames arrive through a callback
+// reactor (no thread per stream; the frame's messages go to the raft thread in one hand-off);
+// the rare member-directory and state-fetch calls are synchronous.
+class PeerService final : public synodpb::Peer::WithCallbackMethod_Stream<synodpb::Peer::Service> {
  public:
   explicit PeerService(ServerContext& ctx) : ctx_(ctx) {}
-  grpc::Status Stream(grpc::ServerContext* c, grpc::ServerReader<synodpb::RaftBatch>* reader,
-                      synodpb::StreamAck* ack) override;
+  grpc::ServerReadReactor<synodpb::RaftBatch>* Stream(grpc::CallbackServerContext* c,
+                                                      synodpb::StreamAck* ack) override;
   grpc::Status Members(grpc::ServerContext* c, const synodpb::MembersRequest* req,
                        synodpb::MembersResponse* resp) override;
   grpc::Status FetchState(grpc::ServerContext* c, const synodpb::FetchStateRequest* req,
