@@ -62,12 +62,20 @@ grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* c,
     serve();
     return reactor;
   }
-  ctx_.node->read_barrier([this, serve, reactor](std::optional<Error> e) {
+  // A read of one key (or a few) is served on the raft thread as soon as its barrier passes:
+  // that costs less than waking a worker. Larger ranges go to the workers, so a big scan never
+  // holds up the Raft loop.
+  const bool small = req->range_end().empty() || (req->limit() > 0 && req->limit() <= 16);
+  ctx_.node->read_barrier([this, serve, reactor, small](std::optional<Error> e) {
     if (e) {
       reactor->Finish(to_status(*e));
       return;
     }
-    ctx_.executor->post(serve);
+    if (small) {
+      serve();
+    } else {
+      ctx_.executor->post(serve);
+    }
   });
   return reactor;
 }
