@@ -65,7 +65,20 @@ void Store::load() {
   applied_index_ = meta->applied_index;
   revision_ = meta->revision;
   compact_revision_ = meta->compact_revision;
+  rebuild_index();
   check_invariants();
+}
+
+void Store::rebuild_index() {
+  index_.clear();
+  const keys::Bounds table = keys::table(keys::kCurrent);
+  backend_.scan(table.begin, table.end, [&](std::string_view k, std::string_view v) {
+    const std::string_view user_key = k.substr(1);
+    const mvccpb::KeyValue kv = records::decode_kv(user_key, v);
+    index_.set(user_key,
+               KeyMeta{kv.create_revision(), kv.mod_revision(), kv.version(), kv.lease()});
+    return true;
+  });
 }
 
 void Store::check_invariants() const {
@@ -75,7 +88,7 @@ void Store::check_invariants() const {
 
 ApplyResult Store::apply(uint64_t raft_index, const synodpb::Request& req) {
   if (raft_index <= applied_index_) return ApplyResult{.skipped = true, .outcome = {}};
-  WriteTxn txn(backend_, revision_);
+  WriteTxn txn(backend_, revision_, &index_);
   int64_t compact_revision = compact_revision_;
   ApplyResult result{.skipped = false, .outcome = execute(req, txn, compact_revision)};
   // A refused request writes nothing but still consumes its log index.
@@ -85,6 +98,13 @@ ApplyResult Store::apply(uint64_t raft_index, const synodpb::Request& req) {
     txn.view().put(std::string(keys::kMetaRevision), encode_i64(txn.end_revision()));
   }
   backend_.write(txn.view().batch());
+  for (const auto& [key, meta] : txn.index_changes()) {
+    if (meta) {
+      index_.set(key, *meta);
+    } else {
+      index_.erase(key);
+    }
+  }
   applied_index_ = raft_index;
   revision_ = txn.end_revision();
   compact_revision_ = compact_revision;

@@ -2,7 +2,9 @@
 //
 // The store applies committed Raft entries (synodpb::Request) and serves reads at the current or
 // a past revision. Its whole state lives in a kv::Backend (layout in keys.h); the object itself
-// caches only the applied index and two revisions, so a million keys cost backend memory only.
+// caches the applied index, two revisions and an index of the live keys' metadata (KeyIndex,
+// about 70 bytes per key, rebuilt from the backend on load), so a put reads nothing from the
+// backend.
 //
 // Determinism: no threads, clocks, files or randomness. Replicas that apply the same entries
 // from the same image hold byte-identical backends and equal hash_kv().
@@ -27,6 +29,7 @@
 #include "kv/backend.h"
 #include "kv/errors.h"
 #include "kv/expected.h"
+#include "kv/key_index.h"
 #include "kv/keys.h"
 #include "kv/validate.h"
 #include "synodpb/request.pb.h"
@@ -132,6 +135,7 @@ class Store {
   };
   static std::optional<Meta> parse_meta(const Lookup& lookup);
   void load();
+  void rebuild_index();
 
   // Runs the request in txn; an Error outcome leaves txn without writes.
   ApplyResult::Outcome execute(const synodpb::Request& req, WriteTxn& txn,
@@ -142,6 +146,7 @@ class Store {
   void check_invariants() const;
 
   Backend& backend_;
+  KeyIndex index_;  // equal to the backend's current table
   int max_txn_ops_;
   uint64_t applied_index_ = 0;
   int64_t revision_ = 1;

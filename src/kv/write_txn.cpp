@@ -8,9 +8,27 @@
 
 namespace synod::kv {
 
-WriteTxn::WriteTxn(const Backend& backend, int64_t begin_revision)
-    : view_(backend), begin_revision_(begin_revision) {
+WriteTxn::WriteTxn(const Backend& backend, int64_t begin_revision, const KeyIndex* index)
+    : view_(backend), index_(index), begin_revision_(begin_revision) {
   assert(begin_revision >= 1);
+}
+
+namespace {
+KeyMeta meta_of(const mvccpb::KeyValue& kv) {
+  return KeyMeta{kv.create_revision(), kv.mod_revision(), kv.version(), kv.lease()};
+}
+}  // namespace
+
+std::optional<KeyMeta> WriteTxn::current_meta(std::string_view key) const {
+  if (auto it = index_changes_.find(key); it != index_changes_.end()) return it->second;
+  if (index_ == nullptr) {
+    std::optional<mvccpb::KeyValue> kv = current(key);
+    if (!kv) return std::nullopt;
+    return meta_of(*kv);
+  }
+  const KeyMeta* m = index_->find(key);
+  if (m == nullptr) return std::nullopt;
+  return *m;
 }
 
 std::optional<mvccpb::KeyValue> WriteTxn::current(std::string_view key) const {
@@ -27,15 +45,16 @@ void WriteTxn::record(std::string_view key, char tag, const mvccpb::KeyValue& kv
 
 mvccpb::KeyValue WriteTxn::put(std::string_view key, std::string value, int64_t lease) {
   assert(!key.empty());
-  std::optional<mvccpb::KeyValue> prev = current(key);
+  std::optional<KeyMeta> prev = current_meta(key);
   mvccpb::KeyValue kv;
   kv.set_key(std::string(key));
-  kv.set_create_revision(prev ? prev->create_revision() : write_revision());
+  kv.set_create_revision(prev ? prev->create_revision : write_revision());
   kv.set_mod_revision(write_revision());
-  kv.set_version(prev ? prev->version() + 1 : 1);
+  kv.set_version(prev ? prev->version + 1 : 1);
   kv.set_value(std::move(value));
   kv.set_lease(lease);
   view_.put(keys::current(key), records::encode_kv(kv));
+  index_changes_.insert_or_assign(std::string(key), meta_of(kv));
   record(key, records::kPutTag, kv);
   assert(kv.version() >= 1 && kv.create_revision() <= kv.mod_revision());
   return kv;
@@ -46,6 +65,7 @@ void WriteTxn::delete_key(const mvccpb::KeyValue& last) {
   tombstone.set_key(last.key());
   tombstone.set_mod_revision(write_revision());
   view_.del(keys::current(last.key()));
+  index_changes_.insert_or_assign(last.key(), std::nullopt);
   record(last.key(), records::kDeleteTag, tombstone);
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -11,13 +12,16 @@
 
 #include "kv/backend.h"
 #include "kv/batch_view.h"
+#include "kv/key_index.h"
 #include "mvccpb/kv.pb.h"
 
 namespace synod::kv {
 
 class WriteTxn {
  public:
-  WriteTxn(const Backend& backend, int64_t begin_revision);
+  // `index`, if given, is the store's index of the backend's current table; the txn reads
+  // key metadata from it (and from its own writes) instead of the backend.
+  WriteTxn(const Backend& backend, int64_t begin_revision, const KeyIndex* index = nullptr);
 
   const BatchView& view() const { return view_; }
   BatchView& view() { return view_; }
@@ -29,10 +33,18 @@ class WriteTxn {
   int64_t end_revision() const { return read_revision(); }
 
   std::optional<mvccpb::KeyValue> current(std::string_view key) const;
+  // The current version's metadata (no value): what a put needs, without a backend read when
+  // the txn has an index.
+  std::optional<KeyMeta> current_meta(std::string_view key) const;
   // Writes a new version of key and returns it.
   mvccpb::KeyValue put(std::string_view key, std::string value, int64_t lease);
   // Deletes every live key of [key, range_end) (etcd's rules); returns their last versions.
   std::vector<mvccpb::KeyValue> delete_range(std::string_view key, std::string_view range_end);
+
+  // The txn's changes to the current table, for the store's index: key -> new metadata, or
+  // nullopt for a delete.
+  using IndexChanges = std::map<std::string, std::optional<KeyMeta>, std::less<>>;
+  const IndexChanges& index_changes() const { return index_changes_; }
 
  private:
   int64_t write_revision() const { return begin_revision_ + 1; }
@@ -40,6 +52,8 @@ class WriteTxn {
   void delete_key(const mvccpb::KeyValue& last);
 
   BatchView view_;
+  const KeyIndex* index_;
+  IndexChanges index_changes_;
   int64_t begin_revision_;
   int64_t next_sub_ = 0;
 };

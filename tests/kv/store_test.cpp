@@ -707,6 +707,62 @@ TEST_F(KV_SUITE(StoreTest), RestartReloadsRevisionsAppliedIndexAndData) {
   EXPECT_TRUE(store().apply(3, req).skipped);  // a replayed entry is not applied twice
 }
 
+// The key index (create revision and version of each live key) is rebuilt from the backend on
+// a restart: a put after it continues the key's history instead of starting it over.
+TEST_F(KV_SUITE(StoreTest), PutAfterRestartContinuesTheKeysVersion) {
+  put("k", "v1");
+  put("k", "v2");
+  tb_->get().sync();
+  restart();
+  put("k", "v3");
+  std::optional<mvccpb::KeyValue> kv = get_one("k");
+  ASSERT_TRUE(kv);
+  EXPECT_EQ(kv->version(), 3);
+  EXPECT_EQ(kv->create_revision(), 2);
+  EXPECT_EQ(kv->mod_revision(), 4);
+}
+
+// ...and replaced on restore: keys of the image continue, keys only the old state had start
+// over.
+TEST_F(KV_SUITE(StoreTest), PutAfterRestoreFollowsTheImagesVersions) {
+  put("a", "1");
+  put("a", "2");
+  std::string image = store().image();
+  auto other_backend = testing::make_test_backend();
+  Store other(other_backend->get());
+  synodpb::Request junk;
+  *junk.mutable_put() = put_req("junk", "x");
+  other.apply(1, junk);
+  ASSERT_TRUE(other.restore(image));
+  synodpb::Request again;
+  *again.mutable_put() = put_req("a", "3");
+  ASSERT_TRUE(other.apply(other.applied_index() + 1, again).ok());
+  *again.mutable_put() = put_req("junk", "y");
+  ASSERT_TRUE(other.apply(other.applied_index() + 1, again).ok());
+  auto a = other.range(range_req("a"));
+  ASSERT_TRUE(a);
+  ASSERT_EQ(a->kvs_size(), 1);
+  EXPECT_EQ(a->kvs(0).version(), 3);
+  EXPECT_EQ(a->kvs(0).create_revision(), 2);
+  auto j = other.range(range_req("junk"));
+  ASSERT_TRUE(j);
+  ASSERT_EQ(j->kvs_size(), 1);
+  EXPECT_EQ(j->kvs(0).version(), 1);
+  EXPECT_EQ(j->kvs(0).create_revision(), j->kvs(0).mod_revision());
+}
+
+// A delete, then a put of the same key in a later txn: the index forgets the deleted version.
+TEST_F(KV_SUITE(StoreTest), PutAfterDeleteStartsANewGeneration) {
+  put("k", "v1");
+  put("k", "v2");
+  del(del_req("k"));
+  put("k", "v3");
+  std::optional<mvccpb::KeyValue> kv = get_one("k");
+  ASSERT_TRUE(kv);
+  EXPECT_EQ(kv->version(), 1);
+  EXPECT_EQ(kv->create_revision(), kv->mod_revision());
+}
+
 TEST_F(KV_SUITE(StoreTest), RestoreOfAnImageRoundTrips) {
   put_abc();
   del(del_req("b"));
