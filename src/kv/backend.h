@@ -38,6 +38,7 @@ class WriteBatch {
   }
 
   const std::vector<Op>& ops() const { return ops_; }
+  std::vector<Op>& mutable_ops() { return ops_; }
   bool empty() const { return ops_.empty(); }
   size_t size() const { return ops_.size(); }
 
@@ -56,7 +57,8 @@ class Backend {
   virtual std::optional<std::string> get(std::string_view key) const = 0;
   // Visits [begin, end) in ascending key order; an empty end means no upper bound.
   virtual void scan(std::string_view begin, std::string_view end, const Visitor& visitor) const = 0;
-  virtual void write(const WriteBatch& batch) = 0;
+  // By value: a caller done with its batch moves it in, and the rows are not copied again.
+  virtual void write(WriteBatch batch) = 0;
   virtual void sync() = 0;
   // Bytes the data occupies in storage, roughly (etcd's dbSize).
   virtual uint64_t approximate_size_bytes() const = 0;

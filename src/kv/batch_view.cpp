@@ -39,6 +39,19 @@ void BatchView::scan(std::string_view begin, std::string_view end,
   if (!stopped) drain(std::nullopt);
 }
 
+WriteBatch BatchView::take_batch() {
+  WriteBatch out;
+  while (!pending_.empty()) {
+    auto node = pending_.extract(pending_.begin());
+    if (node.mapped()) {
+      out.put(std::move(node.key()), std::move(*node.mapped()));
+    } else {
+      out.del(std::move(node.key()));
+    }
+  }
+  return out;
+}
+
 WriteBatch BatchView::batch() const {
   WriteBatch out;
   for (const auto& [key, value] : pending_) {

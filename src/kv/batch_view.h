@@ -26,6 +26,8 @@ class BatchView {
   bool empty() const { return pending_.empty(); }
   // The pending writes as one batch, in key order.
   WriteBatch batch() const;
+  // The same, moved out; the view is empty afterwards.
+  WriteBatch take_batch();
 
  private:
   using Pending = std::map<std::string, std::optional<std::string>, std::less<>>;

@@ -4,28 +4,28 @@
 
 namespace synod::kv {
 
-void BufferedBackend::write(const WriteBatch& batch) {
+void BufferedBackend::write(WriteBatch batch) {
   const bool has_range_delete = std::any_of(
       batch.ops().begin(), batch.ops().end(),
       [](const WriteBatch::Op& op) { return op.kind == WriteBatch::Kind::kDeleteRange; });
   if (has_range_delete) {
     // A range delete cannot live in the overlay; keep batch order by writing through.
     flush();
-    inner_.write(batch);
+    inner_.write(std::move(batch));
     return;
   }
-  for (const WriteBatch::Op& op : batch.ops()) {
+  for (WriteBatch::Op& op : batch.mutable_ops()) {
     if (op.kind == WriteBatch::Kind::kPut) {
-      view_->put(op.key, op.value);
+      view_->put(std::move(op.key), std::move(op.value));
     } else {
-      view_->del(op.key);
+      view_->del(std::move(op.key));
     }
   }
 }
 
 void BufferedBackend::flush() {
   if (view_->empty()) return;
-  inner_.write(view_->batch());
+  inner_.write(view_->take_batch());
   view_ = std::make_unique<BatchView>(inner_);
 }
 

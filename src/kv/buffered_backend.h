@@ -26,7 +26,7 @@ class BufferedBackend final : public Backend {
   void scan(std::string_view begin, std::string_view end, const Visitor& visitor) const override {
     view_->scan(begin, end, visitor);
   }
-  void write(const WriteBatch& batch) override;
+  void write(WriteBatch batch) override;
   // Writes what is buffered to the backend beneath (not durably).
   void flush();
   void sync() override {

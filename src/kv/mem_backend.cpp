@@ -23,7 +23,7 @@ void MemBackend::erase(std::map<std::string, std::string, std::less<>>::iterator
   map_.erase(it);
 }
 
-void MemBackend::write(const WriteBatch& batch) {
+void MemBackend::write(WriteBatch batch) {
   for (const WriteBatch::Op& op : batch.ops()) {
     switch (op.kind) {
       case WriteBatch::Kind::kPut: {

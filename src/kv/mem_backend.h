@@ -12,7 +12,7 @@ class MemBackend final : public Backend {
  public:
   std::optional<std::string> get(std::string_view key) const override;
   void scan(std::string_view begin, std::string_view end, const Visitor& visitor) const override;
-  void write(const WriteBatch& batch) override;
+  void write(WriteBatch batch) override;
   void sync() override {}
   uint64_t approximate_size_bytes() const override { return bytes_; }
   void defragment() override {}

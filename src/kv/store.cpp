@@ -97,7 +97,7 @@ ApplyResult Store::apply(uint64_t raft_index, const synodpb::Request& req) {
   if (txn.changed()) {
     txn.view().put(std::string(keys::kMetaRevision), encode_i64(txn.end_revision()));
   }
-  backend_.write(txn.view().batch());
+  backend_.write(txn.view().take_batch());
   for (const auto& [key, meta] : txn.index_changes()) {
     if (meta) {
       index_.set(key, *meta);
@@ -116,7 +116,7 @@ bool Store::advance_applied(uint64_t raft_index) {
   if (raft_index <= applied_index_) return false;
   WriteBatch batch;
   batch.put(std::string(keys::kMetaAppliedIndex), keys::encode_u64(raft_index));
-  backend_.write(batch);
+  backend_.write(std::move(batch));
   applied_index_ = raft_index;
   return true;
 }
@@ -285,7 +285,7 @@ bool Store::restore(std::string_view image) {
     batch.delete_range(b.begin, b.end);
   }
   for (auto& [k, v] : *entries) batch.put(std::move(k), std::move(v));
-  backend_.write(batch);
+  backend_.write(std::move(batch));
   load();
   return true;
 }

@@ -1,6 +1,6 @@
 // kv::WriteTxn: one MVCC write transaction (etcd's storeTxnWrite). Every write in it shares
 // main revision begin_revision + 1 and takes the next sub-revision; reads see earlier writes.
-// Nothing reaches the backend until the owner writes view().batch().
+// Nothing reaches the backend until the owner writes view().take_batch().
 #pragma once
 
 #include <cstdint>

@@ -92,7 +92,7 @@ void RocksBackend::scan(std::string_view begin, std::string_view end,
   if (!it->status().ok()) fatal("scan", it->status());
 }
 
-void RocksBackend::write(const kv::WriteBatch& batch) {
+void RocksBackend::write(kv::WriteBatch batch) {
   rocksdb::WriteBatch wb;
   for (const kv::WriteBatch::Op& op : batch.ops()) {
     rocksdb::Status status;

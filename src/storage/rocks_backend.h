@@ -42,7 +42,7 @@ class RocksBackend final : public kv::Backend {
 
   std::optional<std::string> get(std::string_view key) const override;
   void scan(std::string_view begin, std::string_view end, const Visitor& visitor) const override;
-  void write(const kv::WriteBatch& batch) override;
+  void write(kv::WriteBatch batch) override;
   void sync() override;
   uint64_t approximate_size_bytes() const override;
   void defragment() override;
