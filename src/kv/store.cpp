@@ -86,13 +86,17 @@ void Store::check_invariants() const {
   assert(compact_revision_ == -1 || (compact_revision_ >= 1 && compact_revision_ <= revision_));
 }
 
-ApplyResult Store::apply(uint64_t raft_index, const synodpb::Request& req) {
+ApplyResult Store::apply(uint64_t raft_index, const synodpb::Request& req,
+                         std::vector<mvccpb::Event>* events) {
   if (raft_index <= applied_index_) return ApplyResult{.skipped = true, .outcome = {}};
   WriteTxn txn(backend_, revision_, &index_);
+  const size_t events_before = events != nullptr ? events->size() : 0;
+  txn.record_events(events);
   int64_t compact_revision = compact_revision_;
   ApplyResult result{.skipped = false, .outcome = execute(req, txn, compact_revision)};
   // A refused request writes nothing but still consumes its log index.
   assert(!result.error() || (txn.view().empty() && compact_revision == compact_revision_));
+  if (result.error() && events != nullptr) events->resize(events_before);
   txn.view().put(std::string(keys::kMetaAppliedIndex), keys::encode_u64(raft_index));
   if (txn.changed()) {
     txn.view().put(std::string(keys::kMetaRevision), encode_i64(txn.end_revision()));
@@ -226,6 +230,23 @@ std::vector<synodpb::Member> Store::members() const {
     return true;
   });
   return out;
+}
+
+void Store::for_each_event(int64_t from, int64_t to,
+                           const std::function<bool(const mvccpb::Event& event)>& visit) const {
+  if (from > to) return;
+  const std::string begin = keys::rev_log({std::max<int64_t>(from, 1), 0});
+  const std::string end = keys::rev_log({to + 1, 0});
+  mvccpb::Event event;
+  backend_.scan(begin, end, [&](std::string_view k, std::string_view user_key) {
+    std::optional<keys::Revision> rev = keys::parse_rev_log(k);
+    if (!rev) records::corrupted("revision log key");
+    std::optional<std::string> value = backend_.get(keys::history(user_key, *rev));
+    if (!value) records::corrupted("revision log entry without history");
+    event.set_type(records::is_tombstone(*value) ? mvccpb::Event::DELETE : mvccpb::Event::PUT);
+    *event.mutable_kv() = records::decode_history(user_key, *value);
+    return visit(event);
+  });
 }
 
 void Store::for_each_revision(const std::function<void(const RevisionEntry& entry)>& visit) const {

@@ -83,7 +83,10 @@ class Store {
   // nothing and returns skipped. Otherwise data and the new applied index are written in one
   // batch; an Error outcome changes no data but still advances the applied index.
   // Response headers carry the revision; cluster_id, member_id and raft_term are the caller's.
-  ApplyResult apply(uint64_t raft_index, const synodpb::Request& req);
+  // With `events`, appends the watch events of the write (none for a refused request or a
+  // write-free txn), in revision order, prev_kv unset.
+  ApplyResult apply(uint64_t raft_index, const synodpb::Request& req,
+                    std::vector<mvccpb::Event>* events = nullptr);
   // Advances the applied index over an entry with no KV effect (leader no-op, conf change).
   // Returns false, changing nothing, if raft_index <= applied_index().
   bool advance_applied(uint64_t raft_index);
@@ -117,6 +120,12 @@ class Store {
   // (e.g. as an etcd backend snapshot). Cost: one scan of the history and one read per version
   // above the compaction point; memory for one key per version at or below it.
   void for_each_revision(const std::function<void(const RevisionEntry& entry)>& visit) const;
+
+  // Visits, in revision order, the events of revisions [from, to] the revision log still
+  // holds (everything above compact_revision()): a put's KeyValue or a delete's tombstone as an
+  // mvccpb::Event, prev_kv unset. Return false from visit to stop.
+  void for_each_event(int64_t from, int64_t to,
+                      const std::function<bool(const mvccpb::Event& event)>& visit) const;
 
   // The whole state (data, revisions, applied index, members) as one checksummed image.
   std::string image() const;

@@ -56,6 +56,11 @@ mvccpb::KeyValue WriteTxn::put(std::string_view key, std::string value, int64_t 
   view_.put(keys::current(key), records::encode_kv(kv));
   index_changes_.insert_or_assign(std::string(key), meta_of(kv));
   record(key, records::kPutTag, kv);
+  if (events_ != nullptr) {
+    mvccpb::Event& e = events_->emplace_back();
+    e.set_type(mvccpb::Event::PUT);
+    *e.mutable_kv() = kv;
+  }
   assert(kv.version() >= 1 && kv.create_revision() <= kv.mod_revision());
   return kv;
 }
@@ -67,6 +72,11 @@ void WriteTxn::delete_key(const mvccpb::KeyValue& last) {
   view_.del(keys::current(last.key()));
   index_changes_.insert_or_assign(last.key(), std::nullopt);
   record(last.key(), records::kDeleteTag, tombstone);
+  if (events_ != nullptr) {
+    mvccpb::Event& e = events_->emplace_back();
+    e.set_type(mvccpb::Event::DELETE);
+    *e.mutable_kv() = std::move(tombstone);
+  }
 }
 
 std::vector<mvccpb::KeyValue> WriteTxn::delete_range(std::string_view key,

@@ -46,6 +46,9 @@ class WriteTxn {
   using IndexChanges = std::map<std::string, std::optional<KeyMeta>, std::less<>>;
   const IndexChanges& index_changes() const { return index_changes_; }
 
+  // Appends an mvccpb::Event for every write from now on (watch delivery), prev_kv unset.
+  void record_events(std::vector<mvccpb::Event>* events) { events_ = events; }
+
  private:
   int64_t write_revision() const { return begin_revision_ + 1; }
   void record(std::string_view key, char tag, const mvccpb::KeyValue& kv);
@@ -54,6 +57,7 @@ class WriteTxn {
   BatchView view_;
   const KeyIndex* index_;
   IndexChanges index_changes_;
+  std::vector<mvccpb::Event>* events_ = nullptr;
   int64_t begin_revision_;
   int64_t next_sub_ = 0;
 };

@@ -173,6 +173,14 @@ void Node::change_membership(raft::ConfChange change, Done done) {
   post(ConfRequest{change, std::move(done), Clock::now() + options_.request_timeout});
 }
 
+void Node::watch(uint64_t stream, const etcdserverpb::WatchRequest& request) {
+  post(WatchInput{stream, false, request});
+}
+
+void Node::watch_closed(uint64_t stream) {
+  post(WatchInput{stream, true, {}});
+}
+
 void Node::transfer_leadership(raft::NodeId target, Done done) {
   post(TransferRequest{target, std::move(done), Clock::now() + options_.request_timeout});
 }
@@ -221,7 +229,9 @@ void Node::run() {
   while (true) {
     {
       std::unique_lock lock(inbox_mu_);
-      inbox_cv_.wait_until(lock, next_tick, [&] { return stopping_ || !inbox_.empty(); });
+      // Watchers catching up from history keep the loop going without waiting for input.
+      inbox_cv_.wait_until(lock, watch_hub_.has_unsynced() ? Clock::now() : next_tick,
+                           [&] { return stopping_ || !inbox_.empty(); });
       if (stopping_) break;
       batch.swap(inbox_);
     }
@@ -233,12 +243,19 @@ void Node::run() {
       next_tick = now + tick;
       expire(now);
       check_transfers();
+      if (!watch_hub_.empty() && now >= next_progress_notify_) {
+        if (next_progress_notify_ != Clock::time_point{})
+          watch_hub_.notify_progress(*store_, &watch_out_);
+        next_progress_notify_ = now + options_.watch_progress_interval;
+      }
     }
     submit_proposals();
     submit_reads();
     submit_conf_changes();
     while (raft_->has_ready()) process_ready();
     serve_reads();
+    if (watch_hub_.has_unsynced()) watch_hub_.catch_up(*store_, &watch_out_);
+    emit_watch_output();
     maybe_compact();
     publish_status();
   }
@@ -264,6 +281,8 @@ void Node::handle(Input&& input) {
     unsent_reads_.push_back(std::move(*r));
   } else if (auto* c = std::get_if<ConfRequest>(&input)) {
     unsent_conf_.push_back(std::move(*c));
+  } else if (auto* w = std::get_if<WatchInput>(&input)) {
+    handle_watch(*w);
   } else if (auto* t = std::get_if<TransferRequest>(&input)) {
     raft::Status s = raft_->transfer_leadership(t->target);
     if (s == raft::Status::kOk) {
@@ -274,6 +293,29 @@ void Node::handle(Input&& input) {
       t->done(Error{9, "etcdserver: not leader"});
     }
   }
+}
+
+// The raft thread is the store's only writer, so it reads the store here without the lock.
+void Node::handle_watch(WatchInput& input) {
+  if (input.closed) {
+    watch_hub_.close_stream(input.stream);
+    return;
+  }
+  const etcdserverpb::WatchRequest& r = input.request;
+  if (r.has_create_request()) {
+    watch_hub_.create(input.stream, r.create_request(), *store_, &watch_out_);
+  } else if (r.has_cancel_request()) {
+    watch_hub_.cancel(input.stream, r.cancel_request().watch_id(), *store_, &watch_out_);
+  } else if (r.has_progress_request()) {
+    watch_hub_.progress(input.stream, *store_, &watch_out_);
+  }
+}
+
+void Node::emit_watch_output() {
+  if (watch_out_.empty()) return;
+  std::vector<kv::WatchOutput> out;
+  out.swap(watch_out_);
+  if (watch_sink_) watch_sink_(std::move(out));
 }
 
 void Node::submit_proposals() {
@@ -414,7 +456,14 @@ void Node::apply(const std::vector<raft::Entry>& entries) {
         store_->advance_applied(e.index.value);
         continue;
       }
-      kv::ApplyResult result = store_->apply(e.index.value, request);
+      const int64_t revision_before = store_->revision();
+      const bool watched = !watch_hub_.empty();
+      kv::ApplyResult result =
+          store_->apply(e.index.value, request, watched ? &apply_events_ : nullptr);
+      if (watched && store_->revision() > revision_before) {
+        watch_hub_.on_write(store_->revision(), apply_events_, *store_, &watch_out_);
+      }
+      apply_events_.clear();
       auto it = waiting_apply_.find(request.id());
       if (it != waiting_apply_.end()) {
         replies.emplace_back(std::move(it->second.done), std::move(result));
@@ -559,6 +608,7 @@ void Node::install_snapshot(const raft::Snapshot& snapshot) {
       std::abort();
     }
     buffered_->sync();
+    watch_hub_.on_restore();
     spdlog::info("raft: installed the state at applied index {} (snapshot {})",
                  store_->applied_index(), index);
   }

@@ -27,6 +27,7 @@
 #include "core/raft/raft.h"
 #include "kv/buffered_backend.h"
 #include "kv/store.h"
+#include "kv/watch_hub.h"
 #include "net/transport.h"
 #include "synodpb/request.pb.h"
 
@@ -48,6 +49,8 @@ struct NodeOptions {
   uint32_t election_ticks = 10;       // etcd's default election timeout: 1 s
   uint64_t snapshot_entries = 10000;  // compact the Raft log after this many applied entries
   std::chrono::milliseconds request_timeout{7000};
+  // Progress notifications to watchers that asked for them (etcd's default: 10 minutes).
+  std::chrono::milliseconds watch_progress_interval{600000};
 };
 
 // An error as etcd sends it: gRPC status code and message.
@@ -89,6 +92,13 @@ class Node {
   void read_barrier(Done done);
   void change_membership(raft::ConfChange change, Done done);
   void transfer_leadership(raft::NodeId target, Done done);
+  // Watch streams (etcdserverpb.Watch): a stream's create, cancel and progress requests, and
+  // its end. Answers and events reach the sink, on the raft thread, in order per stream.
+  void watch(uint64_t stream, const etcdserverpb::WatchRequest& request);
+  void watch_closed(uint64_t stream);
+  using WatchSink = std::function<void(std::vector<kv::WatchOutput>&&)>;
+  void set_watch_sink(WatchSink sink) { watch_sink_ = std::move(sink); }
+
   // Peer input: one frame's messages, handed to the raft thread at once.
   void receive(std::vector<raft::Message> messages);
 
@@ -140,7 +150,13 @@ class Node {
     Done done;
     Clock::time_point deadline;
   };
-  using Input = std::variant<raft::Message, Proposal, ReadWaiter, ConfRequest, TransferRequest>;
+  struct WatchInput {
+    uint64_t stream = 0;
+    bool closed = false;  // the stream ended; request unused
+    etcdserverpb::WatchRequest request;
+  };
+  using Input =
+      std::variant<raft::Message, Proposal, ReadWaiter, ConfRequest, TransferRequest, WatchInput>;
 
   Node(const NodeOptions& options, net::Transport& transport);
   bool recover(std::string* error);
@@ -159,6 +175,8 @@ class Node {
   void install_snapshot(const raft::Snapshot& snapshot);
   void publish_status();
   void post(Input&& input);
+  void handle_watch(WatchInput& input);
+  void emit_watch_output();
 
   NodeOptions options_;
   net::Transport& transport_;
@@ -191,6 +209,11 @@ class Node {
   raft::HardState synced_hard_state_;  // term and vote as last made durable
   std::function<void(const raft::ConfState&)> on_conf_change_;
   FetchState fetch_state_;
+  kv::WatchHub watch_hub_;
+  std::vector<kv::WatchOutput> watch_out_;  // filled on the raft thread, emitted after each step
+  std::vector<mvccpb::Event> apply_events_;
+  WatchSink watch_sink_;
+  Clock::time_point next_progress_notify_{};
 
   mutable std::mutex status_mu_;
   NodeStatus status_;

@@ -364,6 +364,10 @@ int run_server(const ResolvedConfig& config) {
   KvService kv_service(ctx);
   ClusterService cluster_service(ctx);
   MaintenanceService maintenance_service(ctx);
+  WatchService watch_service(ctx);
+  node->set_watch_sink([&watch_service](std::vector<kv::WatchOutput>&& out) {
+    watch_service.deliver(std::move(out));
+  });
   PeerService peer_service(ctx);
 
   grpc::ServerBuilder peer_builder;
@@ -417,6 +421,7 @@ int run_server(const ResolvedConfig& config) {
     client_builder.RegisterService(&kv_service);
     client_builder.RegisterService(&cluster_service);
     client_builder.RegisterService(&maintenance_service);
+    client_builder.RegisterService(&watch_service);
     client_server = client_builder.BuildAndStart();
     if (!client_server) {
       spdlog::error("synod server: cannot listen on --listen-client-urls {}",
@@ -434,6 +439,7 @@ int run_server(const ResolvedConfig& config) {
   }
   spdlog::info("synod server: shutting down");
   if (client_server) {
+    watch_service.close_all();
     client_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   }
   peer_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));

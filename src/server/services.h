@@ -2,6 +2,11 @@
 // Synod's peer service on its peer URLs.
 #pragma once
 
+#include <map>
+#include <memory>
+#include <mutex>
+#include <vector>
+
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "server/context.h"
 #include "synodpb/peer.grpc.pb.h"
@@ -78,6 +83,31 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
 
  private:
   ServerContext& ctx_;
+};
+
+// etcdserverpb.Watch: one bidirectional stream per client watch session. Requests go to the
+// node's watch hub on the raft thread; its answers and events come back through the registry
+// (WatchService::deliver) and are written in order, one write in flight per stream.
+class WatchStream;
+class WatchService final : public etcdserverpb::Watch::CallbackService {
+ public:
+  explicit WatchService(ServerContext& ctx);
+  ~WatchService() override;
+  grpc::ServerBidiReactor<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>* Watch(
+      grpc::CallbackServerContext* c) override;
+  // The node's watch sink: routes each output to its stream (dropped if the stream is gone).
+  void deliver(std::vector<kv::WatchOutput>&& out);
+  // Ends every open stream (server shutdown).
+  void close_all();
+
+ private:
+  friend class WatchStream;
+  void forget(uint64_t id);
+
+  ServerContext& ctx_;
+  std::mutex mu_;
+  uint64_t next_id_ = 1;
+  std::map<uint64_t, std::shared_ptr<WatchStream>> streams_;
 };
 
 // Synod's peer service: Raft frames in, member directory out. Frames arrive through a callback

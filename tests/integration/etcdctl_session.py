@@ -23,6 +23,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from typing import Dict, List, Optional
 
@@ -192,6 +193,43 @@ class Session:
         self.lines.append(f"[exit {r.returncode}]")
         return r
 
+    def watch(self, *args: str, lines: int, during=None) -> None:
+        """`etcdctl watch ARGS` until it has printed `lines` lines (or 8 s passed), then ended
+        with SIGTERM; `during` runs (its etcdctl commands in the transcript) once the watch is
+        open. A watch that ends by itself (a compacted revision) records its exit code."""
+        argv = [ETCDCTL, f"--endpoints={','.join(self.m1)}", "--dial-timeout=2s", "watch"] + \
+            list(args)
+        env = dict(os.environ, ETCDCTL_API="3")
+        p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=env)
+        out: List[str] = []
+        reader = threading.Thread(target=lambda: out.extend(iter(p.stdout.readline, "")),
+                                  daemon=True)
+        reader.start()
+        shown = " ".join(a if re.fullmatch(r"[\w./=:<>\-\"]+", a) else repr(a) for a in args)
+        self.lines.append(f"$ etcdctl watch {self.n.text(shown)}   [@m1]")
+        mark = len(self.lines)
+        if during is not None:
+            time.sleep(0.5)     # the watch is open well before the writes it must see
+            during()
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline and len(out) < lines and p.poll() is None:
+            time.sleep(0.05)
+        time.sleep(0.3)          # anything beyond the expected lines shows up too
+        ended_itself = p.poll() is not None
+        if not ended_itself:
+            p.terminate()
+        try:
+            _, err = p.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            _, err = p.communicate()
+        reader.join(2)
+        watched = self.n.output("".join(out))
+        self.lines[mark:mark] = watched      # the watch's output before the commands' entries
+        self.lines += [f"stderr| {x}" for x in self.n.output(err)]
+        self.lines.append(f"[exit {p.returncode}]" if ended_itself else "[stopped]")
+
     def note(self, s: str) -> None:
         self.lines.append(f"# {s}")
 
@@ -271,6 +309,12 @@ class Session:
                        'put t1 yes\n\nput t1 no\n\n')
         self.run("txn", "-w", "json", stdin='value("foo") > "a"\n\nget t1\n\n\n')
         self.run("get", "t1")
+        # ---- watch ----
+        self.watch("foo", "--rev=1", lines=9)                     # foo's history: 3 puts
+        self.watch("k", "--prefix", "--rev=1", "--prev-kv", lines=51)
+        self.watch("t1", "--rev=1", "-w", "json", lines=1)
+        self.watch("w/", "--prefix", lines=9, during=lambda: (
+            self.run("put", "w/1", "one"), self.run("put", "w/2", "two"), self.run("del", "w/1")))
         # ---- compaction ----
         rev = self.revision()
         self.note(f"current revision {rev}")
@@ -281,6 +325,8 @@ class Session:
         self.run("get", "foo", f"--rev={rev + 100}")         # future
         self.run("compaction", str(rev - 2))                 # already compacted
         self.run("compaction", str(rev + 100))               # future
+        self.watch("foo", f"--rev={rev - 1}", lines=1)       # compacted: the watch is canceled
+        self.watch("foo", f"--rev={rev + 1}", lines=3)       # above the compaction point
         # ---- members ----
         self.run("member", "list", sort=True)
         self.run("member", "list", "-w", "json", post=self.sort_members_json)
