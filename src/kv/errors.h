@@ -47,6 +47,12 @@ inline Error compacted() {
 inline Error future_revision() {
   return {kGrpcOutOfRange, "etcdserver: mvcc: required revision is a future revision"};
 }
+inline Error lease_exists() {
+  return {kGrpcFailedPrecondition, "etcdserver: lease already exists"};
+}
+inline Error lease_ttl_too_large() {
+  return {kGrpcOutOfRange, "etcdserver: too large lease TTL"};
+}
 inline Error lease_not_found() {
   return {kGrpcNotFound, "etcdserver: requested lease not found"};
 }

@@ -65,6 +65,10 @@ std::string member(uint64_t id) {
   return std::string(1, kMember) + encode_u64(id);
 }
 
+std::string lease(int64_t id) {
+  return std::string(1, kLease) + encode_u64(static_cast<uint64_t>(id));
+}
+
 Bounds table(char prefix) {
   return {std::string(1, prefix), std::string(1, static_cast<char>(prefix + 1))};
 }

@@ -6,6 +6,7 @@
 //   r<main be64><sub be64>                        -> user key written at that revision
 //   m<name>                                       -> store metadata (be64 numbers)
 //   n<member id be64>                             -> synodpb.Member
+//   l<lease id be64>                              -> synodpb.Lease
 //
 // Escaping (0x00 -> 00 FF, terminated by 00 01) keeps history entries grouped per key, in user
 // key order, and within a key in revision order, even for keys containing zero bytes.
@@ -24,7 +25,9 @@ inline constexpr char kHistory = 'h';
 inline constexpr char kRevLog = 'r';
 inline constexpr char kMeta = 'm';
 inline constexpr char kMember = 'n';
-inline constexpr std::array<char, 5> kAllTables = {kCurrent, kHistory, kMember, kMeta, kRevLog};
+inline constexpr char kLease = 'l';
+inline constexpr std::array<char, 6> kAllTables = {kCurrent, kHistory, kLease,
+                                                   kMember,  kMeta,    kRevLog};
 
 inline constexpr std::string_view kMetaAppliedIndex = "mapplied_index";
 inline constexpr std::string_view kMetaRevision = "mrevision";
@@ -50,6 +53,7 @@ std::string current(std::string_view user_key);
 std::string history(std::string_view user_key, Revision rev);
 std::string rev_log(Revision rev);
 std::string member(uint64_t id);
+std::string lease(int64_t id);
 
 // The whole table with this prefix.
 Bounds table(char prefix);

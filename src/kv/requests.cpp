@@ -141,7 +141,7 @@ std::optional<Error> check_put(const WriteTxn& txn, const etcdserverpb::PutReque
   if ((req.ignore_value() || req.ignore_lease()) && !txn.current(req.key())) {
     return errors::key_not_found();
   }
-  if (req.lease() != 0) return errors::lease_not_found();
+  if (req.lease() != 0 && !txn.lease_exists(req.lease())) return errors::lease_not_found();
   return std::nullopt;
 }
 

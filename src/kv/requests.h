@@ -13,7 +13,7 @@
 namespace synod::kv {
 
 // Apply-time checks of a put against the store (etcd's checkRequestPut): ignore_value and
-// ignore_lease need an existing key; a lease must exist (no leases yet: any lease != 0 fails).
+// ignore_lease need an existing key; a lease given must exist.
 std::optional<Error> check_put(const WriteTxn& txn, const etcdserverpb::PutRequest& req);
 
 // Preconditions: validate(req) and check_put passed.

@@ -71,10 +71,12 @@ void Store::load() {
 
 void Store::rebuild_index() {
   index_.clear();
+  lease_keys_.clear();
   const keys::Bounds table = keys::table(keys::kCurrent);
   backend_.scan(table.begin, table.end, [&](std::string_view k, std::string_view v) {
     const std::string_view user_key = k.substr(1);
     const mvccpb::KeyValue kv = records::decode_kv(user_key, v);
+    if (kv.lease() != 0) lease_keys_[kv.lease()].insert(std::string(user_key));
     index_.set(user_key,
                KeyMeta{kv.create_revision(), kv.mod_revision(), kv.version(), kv.lease()});
     return true;
@@ -103,6 +105,19 @@ ApplyResult Store::apply(uint64_t raft_index, const synodpb::Request& req,
   }
   backend_.write(txn.view().take_batch());
   for (const auto& [key, meta] : txn.index_changes()) {
+    const KeyMeta* old = index_.find(key);
+    const int64_t old_lease = old != nullptr ? old->lease : 0;
+    const int64_t new_lease = meta ? meta->lease : 0;
+    if (old_lease != new_lease) {
+      if (old_lease != 0) {
+        auto it = lease_keys_.find(old_lease);
+        if (it != lease_keys_.end()) {
+          it->second.erase(key);
+          if (it->second.empty()) lease_keys_.erase(it);
+        }
+      }
+      if (new_lease != 0) lease_keys_[new_lease].insert(key);
+    }
     if (meta) {
       index_.set(key, *meta);
     } else {
@@ -132,7 +147,7 @@ ApplyResult::Outcome Store::execute(const synodpb::Request& req, WriteTxn& txn,
       const etcdserverpb::PutRequest& put = req.put();
       if (auto e = validate(put)) return *e;
       // Top-level puts check the lease first (etcd's applierV3backend.Put).
-      if (put.lease() != 0) return errors::lease_not_found();
+      if (put.lease() != 0 && !txn.lease_exists(put.lease())) return errors::lease_not_found();
       if (auto e = check_put(txn, put)) return *e;
       return apply_put(txn, put);
     }
@@ -150,6 +165,10 @@ ApplyResult::Outcome Store::execute(const synodpb::Request& req, WriteTxn& txn,
     case synodpb::Request::kMemberPut:
     case synodpb::Request::kMemberRemove:
       return apply_member(req, txn);
+    case synodpb::Request::kLeaseGrant:
+      return apply_lease_grant(req.lease_grant(), txn);
+    case synodpb::Request::kLeaseRevoke:
+      return apply_lease_revoke(req.lease_revoke(), txn);
     default:
       return errors::empty_request();
   }
@@ -166,6 +185,60 @@ ApplyResult::Outcome Store::apply_compaction(const etcdserverpb::CompactionReque
   etcdserverpb::CompactionResponse resp;
   resp.mutable_header()->set_revision(revision_);
   return resp;
+}
+
+ApplyResult::Outcome Store::apply_lease_grant(const etcdserverpb::LeaseGrantRequest& req,
+                                              WriteTxn& txn) {
+  if (req.id() == 0) return errors::lease_not_found();  // the proposer always picks one
+  if (req.ttl() > kMaxLeaseTtlSeconds) return errors::lease_ttl_too_large();
+  if (txn.lease_exists(req.id())) return errors::lease_exists();
+  synodpb::Lease lease;
+  lease.set_id(req.id());
+  lease.set_ttl(req.ttl());
+  txn.view().put(keys::lease(req.id()), lease.SerializeAsString());
+  etcdserverpb::LeaseGrantResponse resp;
+  resp.mutable_header()->set_revision(revision_);
+  resp.set_id(req.id());
+  resp.set_ttl(req.ttl());
+  return resp;
+}
+
+// Every key attached to the lease is deleted in this one write (one revision, a delete event
+// per key), then the lease itself.
+ApplyResult::Outcome Store::apply_lease_revoke(const etcdserverpb::LeaseRevokeRequest& req,
+                                               WriteTxn& txn) {
+  if (!txn.lease_exists(req.id())) return errors::lease_not_found();
+  auto it = lease_keys_.find(req.id());
+  if (it != lease_keys_.end()) {
+    for (const std::string& key : it->second) txn.delete_range(key, "");
+  }
+  txn.view().del(keys::lease(req.id()));
+  etcdserverpb::LeaseRevokeResponse resp;
+  resp.mutable_header()->set_revision(txn.end_revision());
+  return resp;
+}
+
+std::vector<int64_t> Store::lease_ids() const {
+  std::vector<int64_t> out;
+  const keys::Bounds table = keys::table(keys::kLease);
+  backend_.scan(table.begin, table.end, [&](std::string_view, std::string_view v) {
+    synodpb::Lease l;
+    if (!l.ParseFromArray(v.data(), static_cast<int>(v.size()))) records::corrupted("lease");
+    out.push_back(l.id());
+    return true;
+  });
+  return out;
+}
+
+std::optional<LeaseInfo> Store::lease(int64_t id) const {
+  std::optional<std::string> v = backend_.get(keys::lease(id));
+  if (!v) return std::nullopt;
+  synodpb::Lease l;
+  if (!l.ParseFromString(*v)) records::corrupted("lease");
+  LeaseInfo info{.id = l.id(), .ttl = l.ttl(), .keys = {}};
+  auto it = lease_keys_.find(id);
+  if (it != lease_keys_.end()) info.keys.assign(it->second.begin(), it->second.end());
+  return info;
 }
 
 ApplyResult::Outcome Store::apply_member(const synodpb::Request& req, WriteTxn& txn) {

@@ -19,7 +19,9 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -46,7 +48,8 @@ struct MembersResponse {
 struct ApplyResult {
   using Outcome = std::variant<std::monostate, Error, etcdserverpb::PutResponse,
                                etcdserverpb::DeleteRangeResponse, etcdserverpb::TxnResponse,
-                               etcdserverpb::CompactionResponse, MembersResponse>;
+                               etcdserverpb::CompactionResponse, MembersResponse,
+                               etcdserverpb::LeaseGrantResponse, etcdserverpb::LeaseRevokeResponse>;
 
   // True when raft_index <= applied_index(): the entry was applied before; nothing changed and
   // outcome is monostate.
@@ -60,6 +63,16 @@ struct ApplyResult {
     return std::get_if<T>(&outcome);
   }
 };
+
+// A lease as the store holds it: the granted TTL and the keys attached to it, in key order.
+struct LeaseInfo {
+  int64_t id = 0;
+  int64_t ttl = 0;
+  std::vector<std::string> keys;
+};
+
+// etcd's MaxLeaseTTL: 9,000,000,000 seconds.
+inline constexpr int64_t kMaxLeaseTtlSeconds = 9'000'000'000;
 
 struct HashKVResult {
   uint32_t hash = 0;
@@ -107,6 +120,10 @@ class Store {
 
   std::vector<synodpb::Member> members() const;
 
+  // Leases: every ID the store holds (in ID byte order), and one lease with its keys.
+  std::vector<int64_t> lease_ids() const;
+  std::optional<LeaseInfo> lease(int64_t id) const;
+
   // One stored version of a key: a put's KeyValue, or a delete's tombstone (kv holds the key,
   // version 0 and the deleting revision as mod_revision).
   struct RevisionEntry {
@@ -152,10 +169,14 @@ class Store {
   ApplyResult::Outcome apply_compaction(const etcdserverpb::CompactionRequest& req, WriteTxn& txn,
                                         int64_t& compact_revision);
   ApplyResult::Outcome apply_member(const synodpb::Request& req, WriteTxn& txn);
+  ApplyResult::Outcome apply_lease_grant(const etcdserverpb::LeaseGrantRequest& req, WriteTxn& txn);
+  ApplyResult::Outcome apply_lease_revoke(const etcdserverpb::LeaseRevokeRequest& req,
+                                          WriteTxn& txn);
   void check_invariants() const;
 
   Backend& backend_;
-  KeyIndex index_;  // equal to the backend's current table
+  KeyIndex index_;                                       // equal to the backend's current table
+  std::map<int64_t, std::set<std::string>> lease_keys_;  // lease -> its keys, from index_
   int max_txn_ops_;
   uint64_t applied_index_ = 0;
   int64_t revision_ = 1;

@@ -19,6 +19,10 @@ KeyMeta meta_of(const mvccpb::KeyValue& kv) {
 }
 }  // namespace
 
+bool WriteTxn::lease_exists(int64_t id) const {
+  return view_.get(keys::lease(id)).has_value();
+}
+
 std::optional<KeyMeta> WriteTxn::current_meta(std::string_view key) const {
   if (auto it = index_changes_.find(key); it != index_changes_.end()) return it->second;
   if (index_ == nullptr) {

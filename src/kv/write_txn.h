@@ -33,6 +33,7 @@ class WriteTxn {
   int64_t end_revision() const { return read_revision(); }
 
   std::optional<mvccpb::KeyValue> current(std::string_view key) const;
+  bool lease_exists(int64_t id) const;
   // The current version's metadata (no value): what a put needs, without a backend read when
   // the txn has an index.
   std::optional<KeyMeta> current_meta(std::string_view key) const;

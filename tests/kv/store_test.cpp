@@ -707,6 +707,75 @@ TEST_F(KV_SUITE(StoreTest), RestartReloadsRevisionsAppliedIndexAndData) {
   EXPECT_TRUE(store().apply(3, req).skipped);  // a replayed entry is not applied twice
 }
 
+synodpb::Request grant_req(int64_t id, int64_t ttl) {
+  synodpb::Request r;
+  r.mutable_lease_grant()->set_id(id);
+  r.mutable_lease_grant()->set_ttl(ttl);
+  return r;
+}
+
+synodpb::Request revoke_req(int64_t id) {
+  synodpb::Request r;
+  r.mutable_lease_revoke()->set_id(id);
+  return r;
+}
+
+TEST_F(KV_SUITE(StoreTest), GrantCreatesALeaseWithoutARevision) {
+  ApplyResult r = apply(grant_req(7, 30));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.response<etcdserverpb::LeaseGrantResponse>()->id(), 7);
+  EXPECT_EQ(r.response<etcdserverpb::LeaseGrantResponse>()->ttl(), 30);
+  EXPECT_EQ(store().revision(), 1);
+  EXPECT_EQ(store().lease_ids(), std::vector<int64_t>{7});
+  EXPECT_EQ(*apply(grant_req(7, 5)).error(), errors::lease_exists());
+  EXPECT_EQ(*apply(grant_req(8, kMaxLeaseTtlSeconds + 1)).error(), errors::lease_ttl_too_large());
+  EXPECT_EQ(store().lease(7)->ttl, 30);
+}
+
+TEST_F(KV_SUITE(StoreTest), PutAttachesKeysToALeaseAndRevokeDeletesThemInOneRevision) {
+  ASSERT_TRUE(apply(grant_req(7, 30)).ok());
+  auto with_lease = [](std::string k, int64_t lease) {
+    etcdserverpb::PutRequest p = put_req(std::move(k), "v");
+    p.set_lease(lease);
+    return p;
+  };
+  put(with_lease("a", 7));  // 2
+  put(with_lease("b", 7));  // 3
+  put("c", "v");            // 4
+  put(with_lease("d", 7));  // 5
+  put("d", "v2");           // 6: a put without the lease detaches d
+  EXPECT_EQ(store().lease(7)->keys, (std::vector<std::string>{"a", "b"}));
+  std::vector<mvccpb::Event> events;
+  ApplyResult r = store().apply(++index_, revoke_req(7), &events);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(store().revision(), 7);
+  EXPECT_EQ(r.response<etcdserverpb::LeaseRevokeResponse>()->header().revision(), 7);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].type(), mvccpb::Event::DELETE);
+  EXPECT_EQ(events[0].kv().mod_revision(), 7);
+  EXPECT_EQ(events[1].kv().key(), "b");
+  EXPECT_FALSE(get_one("a"));
+  EXPECT_TRUE(get_one("c"));
+  EXPECT_TRUE(get_one("d"));
+  EXPECT_FALSE(store().lease(7));
+  EXPECT_EQ(*apply(revoke_req(7)).error(), errors::lease_not_found());
+  synodpb::Request late;
+  *late.mutable_put() = with_lease("x", 7);
+  EXPECT_EQ(*apply(late).error(), errors::lease_not_found());
+}
+
+TEST_F(KV_SUITE(StoreTest), LeaseAttachmentsSurviveARestart) {
+  ASSERT_TRUE(apply(grant_req(7, 30)).ok());
+  etcdserverpb::PutRequest p = put_req("a", "v");
+  p.set_lease(7);
+  put(p);
+  tb_->get().sync();
+  restart();
+  EXPECT_EQ(store().lease(7)->keys, std::vector<std::string>{"a"});
+  ASSERT_TRUE(apply(revoke_req(7)).ok());
+  EXPECT_FALSE(get_one("a"));
+}
+
 // The key index (create revision and version of each live key) is rebuilt from the backend on
 // a restart: a put after it continues the key's history instead of starting it over.
 TEST_F(KV_SUITE(StoreTest), PutAfterRestartContinuesTheKeysVersion) {
