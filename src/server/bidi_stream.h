@@ -1,0 +1,153 @@
+// BidiStream: a server-side bidirectional gRPC stream on the callback API, for the services
+// whose answers come from other threads (Watch: the raft thread's watch hub; LeaseKeepAlive:
+// the raft thread's lessor).
+//
+// Reads one request at a time and hands it to on_request(). send() may be called from any
+// thread; responses are written in the order sent, one write in flight (gRPC's rule). A
+// client that reads slower than responses arrive is ended with UNAVAILABLE once
+// kMaxQueuedBytes are queued (clients resume: a watch from its last revision + 1). When the
+// client closes its side the stream ends, as etcd's do. gRPC is never called with the
+// stream's lock held, so a reaction gRPC runs can never wait for it.
+//
+// Lifetime: owned by a shared_ptr; start() keeps a reference until OnDone, and a thread that
+// holds another reference may still call send() (it is dropped once the stream is finishing).
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+namespace synod::server {
+
+template <typename Request, typename Response>
+class BidiStream : public grpc::ServerBidiReactor<Request, Response> {
+ public:
+  static constexpr size_t kMaxQueuedBytes = 64u << 20;
+
+  void start(std::shared_ptr<BidiStream> self) {
+    self_ = std::move(self);
+    this->StartRead(&request_);
+  }
+
+  void send(std::vector<Response>&& responses) {
+    Response* first = nullptr;
+    std::optional<grpc::Status> finish;
+    {
+      std::lock_guard lock(mu_);
+      if (finishing_) return;
+      for (Response& r : responses) {
+        queued_bytes_ += r.ByteSizeLong();
+        queue_.push_back(std::move(r));
+      }
+      if (queued_bytes_ > kMaxQueuedBytes) {
+        spdlog::warn("{}: a client fell behind ({} bytes queued); ending its stream", name(),
+                     queued_bytes_);
+        // The write in flight (if any) keeps the front; the rest is dropped.
+        while (queue_.size() > (writing_ ? 1u : 0u)) queue_.pop_back();
+        finish = finish_locked(grpc::Status(
+            grpc::StatusCode::UNAVAILABLE,
+            "synod: stream fell behind; reconnect (a watch resumes from its last revision + 1)"));
+      } else if (!writing_ && !queue_.empty()) {
+        writing_ = true;
+        first = &queue_.front();
+      }
+    }
+    if (finish) this->Finish(*finish);
+    if (first != nullptr) this->StartWrite(first);
+  }
+
+  void end(const grpc::Status& status) {
+    std::optional<grpc::Status> finish;
+    {
+      std::lock_guard lock(mu_);
+      finish = finish_locked(status);
+    }
+    if (finish) this->Finish(*finish);
+  }
+
+ protected:
+  // A request from the client (on a gRPC thread). The request may be moved from.
+  virtual void on_request(Request& request) = 0;
+  // The stream is over (on a gRPC thread); nothing is sent any more.
+  virtual void on_done() {}
+  virtual const char* name() const = 0;
+
+ private:
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      end(grpc::Status::OK);
+      return;
+    }
+    on_request(request_);
+    request_.Clear();
+    {
+      std::lock_guard lock(mu_);
+      if (finishing_) return;
+    }
+    this->StartRead(&request_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    Response* next = nullptr;
+    std::optional<grpc::Status> finish;
+    {
+      std::lock_guard lock(mu_);
+      queued_bytes_ -= std::min(queued_bytes_, queue_.front().ByteSizeLong());
+      queue_.pop_front();
+      if (!ok) queue_.clear();
+      if (!ok || queue_.empty()) {
+        writing_ = false;
+        if (pending_finish_) {
+          pending_finish_ = false;
+          finish = final_status_;
+        } else if (!ok) {
+          finish = finish_locked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "write failed"));
+        }
+      } else {
+        next = &queue_.front();
+      }
+    }
+    if (finish) this->Finish(*finish);
+    if (next != nullptr) this->StartWrite(next);
+  }
+
+  void OnDone() override {
+    on_done();
+    std::shared_ptr<BidiStream> keep;
+    {
+      std::lock_guard lock(mu_);
+      keep.swap(self_);
+    }
+  }
+
+  // Marks the stream finishing. Returns the status to Finish with now, or nullopt if it was
+  // finishing already or a write is in flight (OnWriteDone finishes it then).
+  std::optional<grpc::Status> finish_locked(const grpc::Status& status) {
+    if (finishing_) return std::nullopt;
+    finishing_ = true;
+    if (writing_) {
+      pending_finish_ = true;
+      final_status_ = status;
+      return std::nullopt;
+    }
+    return status;
+  }
+
+  Request request_;
+  std::shared_ptr<BidiStream> self_;  // held until OnDone
+  std::mutex mu_;
+  std::deque<Response> queue_;  // front: the write in flight
+  size_t queued_bytes_ = 0;
+  bool writing_ = false;
+  bool finishing_ = false;
+  bool pending_finish_ = false;
+  grpc::Status final_status_;
+};
+
+}  // namespace synod::server
