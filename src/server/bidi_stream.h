@@ -6,7 +6,8 @@
 // thread; responses are written in the order sent, one write in flight (gRPC's rule). A
 // client that reads slower than responses arrive is ended with UNAVAILABLE once
 // kMaxQueuedBytes are queued (clients resume: a watch from its last revision + 1). When the
-// client closes its side the stream ends, as etcd's do. gRPC is never called with the
+// client closes its side the stream ends, as etcd's do, once the requests marked with hold()
+// are answered. gRPC is never called with the
 // stream's lock held, so a reaction gRPC runs can never wait for it.
 //
 // Lifetime: owned by a shared_ptr; start() keeps a reference until OnDone, and a thread that
@@ -35,11 +36,13 @@ class BidiStream : public grpc::ServerBidiReactor<Request, Response> {
     this->StartRead(&request_);
   }
 
-  void send(std::vector<Response>&& responses) {
+  // `answers` says how many requests taken with hold() these responses answer.
+  void send(std::vector<Response>&& responses, int answers = 0) {
     Response* first = nullptr;
     std::optional<grpc::Status> finish;
     {
       std::lock_guard lock(mu_);
+      held_ -= std::min(held_, answers);
       if (finishing_) return;
       for (Response& r : responses) {
         queued_bytes_ += r.ByteSizeLong();
@@ -53,9 +56,14 @@ class BidiStream : public grpc::ServerBidiReactor<Request, Response> {
         finish = finish_locked(grpc::Status(
             grpc::StatusCode::UNAVAILABLE,
             "synod: stream fell behind; reconnect (a watch resumes from its last revision + 1)"));
-      } else if (!writing_ && !queue_.empty()) {
-        writing_ = true;
-        first = &queue_.front();
+      } else {
+        if (!writing_ && !queue_.empty()) {
+          writing_ = true;
+          first = &queue_.front();
+        }
+        // The client closed its side and every held request is answered: end after the
+        // writes (finish_locked waits for the one in flight).
+        if (half_closed_ && held_ == 0) finish = finish_locked(grpc::Status::OK);
       }
     }
     if (finish) this->Finish(*finish);
@@ -72,6 +80,17 @@ class BidiStream : public grpc::ServerBidiReactor<Request, Response> {
   }
 
  protected:
+  // A reference for callbacks that answer later (null once the stream is done).
+  std::shared_ptr<BidiStream> self() {
+    std::lock_guard lock(mu_);
+    return self_;
+  }
+  // Marks a request as owed an answer: if the client closes its side meanwhile, the stream
+  // stays open until send() delivered it (etcd answers a keep-alive before reading the next).
+  void hold() {
+    std::lock_guard lock(mu_);
+    ++held_;
+  }
   // A request from the client (on a gRPC thread). The request may be moved from.
   virtual void on_request(Request& request) = 0;
   // The stream is over (on a gRPC thread); nothing is sent any more.
@@ -81,6 +100,11 @@ class BidiStream : public grpc::ServerBidiReactor<Request, Response> {
  private:
   void OnReadDone(bool ok) override {
     if (!ok) {
+      {
+        std::lock_guard lock(mu_);
+        half_closed_ = true;
+        if (held_ > 0) return;  // the last send() ends the stream
+      }
       end(grpc::Status::OK);
       return;
     }
@@ -145,6 +169,8 @@ class BidiStream : public grpc::ServerBidiReactor<Request, Response> {
   std::deque<Response> queue_;  // front: the write in flight
   size_t queued_bytes_ = 0;
   bool writing_ = false;
+  int held_ = 0;              // requests taken with hold() and not yet answered
+  bool half_closed_ = false;  // the client will send nothing more
   bool finishing_ = false;
   bool pending_finish_ = false;
   grpc::Status final_status_;

@@ -6,6 +6,7 @@
 #include <random>
 
 #include "server/apply_result.h"
+#include "server/forward.h"
 #include "server/services.h"
 
 namespace synod::server {
@@ -15,22 +16,6 @@ namespace {
 const Error kMemberNotFound{5, "etcdserver: member not found"};
 const Error kPeerUrlExists{9, "etcdserver: Peer URLs already exists"};
 const Error kNotLearner{9, "etcdserver: can only promote a learner member"};
-
-// Calls `method` on the leader's Cluster service and finishes `reactor` with its answer.
-// Returns false if no leader is known (the caller answers "no leader").
-template <typename Req, typename Resp, typename Method>
-bool forward(ServerContext& ctx, grpc::ServerUnaryReactor* reactor, const Req* req, Resp* resp,
-             Method method) {
-  std::optional<std::string> leader = ctx.leader_client_address();
-  if (!leader) return false;
-  auto channel = grpc::CreateChannel(*leader, grpc::InsecureChannelCredentials());
-  auto stub = std::shared_ptr<etcdserverpb::Cluster::Stub>(etcdserverpb::Cluster::NewStub(channel));
-  auto client = std::make_shared<grpc::ClientContext>();
-  client->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  method(stub->async(), client.get(), req, resp,
-         [stub, client, reactor](grpc::Status s) { reactor->Finish(s); });
-  return true;
-}
 
 void fill_members(const ServerContext& ctx,
                   google::protobuf::RepeatedPtrField<etcdserverpb::Member>* out) {
@@ -43,18 +28,6 @@ void finish_with_members(const ServerContext& ctx, grpc::ServerUnaryReactor* rea
   fill_members(ctx, resp->mutable_members());
   ctx.fill_header(resp->mutable_header(), 0);
   reactor->Finish(grpc::Status::OK);
-}
-
-// On a follower, forwards the call to the leader; answers "no leader" when none is known.
-// Returns true when the call was handled here (this member is not the leader).
-template <typename Req, typename Resp, typename Method>
-bool forward_unless_leader(ServerContext& ctx, grpc::ServerUnaryReactor* reactor, const Req* req,
-                           Resp* resp, Method method) {
-  if (ctx.node->status().role == raft::Role::kLeader) return false;
-  if (!forward(ctx, reactor, req, resp, method)) {
-    reactor->Finish(to_status(Error{14, "etcdserver: no leader"}));
-  }
-  return true;
 }
 
 // Proposes `change` and answers with the member list once it is applied.
@@ -102,7 +75,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberAdd(grpc::CallbackServerContext*
   auto call = [](auto* a, auto* c, auto* q, auto* r, auto cb) {
     a->MemberAdd(c, q, r, std::move(cb));
   };
-  if (forward_unless_leader(ctx_, reactor, req, resp, call)) return reactor;
+  if (forward_unless_leader<etcdserverpb::Cluster>(ctx_, reactor, req, resp, call)) return reactor;
   std::vector<Url> urls;
   for (const std::string& u : req->peerurls()) {
     std::string error;
@@ -157,7 +130,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberRemove(grpc::CallbackServerConte
   auto call = [](auto* a, auto* c, auto* q, auto* r, auto cb) {
     a->MemberRemove(c, q, r, std::move(cb));
   };
-  if (forward_unless_leader(ctx_, reactor, req, resp, call)) return reactor;
+  if (forward_unless_leader<etcdserverpb::Cluster>(ctx_, reactor, req, resp, call)) return reactor;
   if (!ctx_.node->status().conf.contains(raft::NodeId(req->id()))) {
     reactor->Finish(to_status(kMemberNotFound));
     return reactor;
@@ -198,7 +171,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberPromote(
   auto call = [](auto* a, auto* c, auto* q, auto* r, auto cb) {
     a->MemberPromote(c, q, r, std::move(cb));
   };
-  if (forward_unless_leader(ctx_, reactor, req, resp, call)) return reactor;
+  if (forward_unless_leader<etcdserverpb::Cluster>(ctx_, reactor, req, resp, call)) return reactor;
   const raft::ConfState conf = ctx_.node->status().conf;
   if (!conf.contains(raft::NodeId(req->id()))) {
     reactor->Finish(to_status(kMemberNotFound));

@@ -3,42 +3,10 @@
 #include <spdlog/spdlog.h>
 
 #include "server/apply_result.h"
+#include "server/replicate.h"
 #include "server/services.h"
 
 namespace synod::server {
-
-namespace {
-
-const Error kTooLarge{3, "etcdserver: request is too large"};
-
-// Proposes `op` and finishes `reactor` with the typed response once it is applied.
-template <typename Response, typename Setter>
-void replicate(ServerContext& ctx, grpc::ServerUnaryReactor* reactor, Response* resp,
-               Setter set_op) {
-  synodpb::Request request;
-  set_op(&request);
-  if (request.ByteSizeLong() > kMaxRequestBytes) {
-    reactor->Finish(to_status(kTooLarge));
-    return;
-  }
-  ctx.node->propose(std::move(request), [&ctx, reactor, resp](const kv::ApplyResult& result) {
-    if (const Error* e = result_error(result)) {
-      reactor->Finish(to_status(*e));
-      return;
-    }
-    const Response* r = result_as<Response>(result);
-    if (r == nullptr) {
-      reactor->Finish(grpc::Status(grpc::StatusCode::INTERNAL, "etcdserver: unexpected result"));
-      return;
-    }
-    *resp = *r;
-    const int64_t revision = resp->header().revision();
-    ctx.fill_header(resp->mutable_header(), revision);
-    reactor->Finish(grpc::Status::OK);
-  });
-}
-
-}  // namespace
 
 grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* c,
                                            const etcdserverpb::RangeRequest* req,

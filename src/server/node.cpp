@@ -173,6 +173,19 @@ void Node::change_membership(raft::ConfChange change, Done done) {
   post(ConfRequest{change, std::move(done), Clock::now() + options_.request_timeout});
 }
 
+int64_t Node::min_lease_ttl_seconds() const {
+  const int64_t election_ms = int64_t{options_.election_ticks} * options_.tick_ms;
+  return (3 * election_ms / 2 + 999) / 1000;
+}
+
+void Node::lease_keepalive(int64_t id, std::function<void(int64_t ttl)> done) {
+  post(LeaseInput{id, std::move(done), {}});
+}
+
+void Node::lease_time_to_live(int64_t id, std::function<void(std::optional<LeaseTtl>)> done) {
+  post(LeaseInput{id, {}, std::move(done)});
+}
+
 void Node::watch(uint64_t stream, const etcdserverpb::WatchRequest& request) {
   post(WatchInput{stream, false, request});
 }
@@ -243,6 +256,7 @@ void Node::run() {
       next_tick = now + tick;
       expire(now);
       check_transfers();
+      check_leases(now);
       if (!watch_hub_.empty() && now >= next_progress_notify_) {
         if (next_progress_notify_ != Clock::time_point{})
           watch_hub_.notify_progress(*store_, &watch_out_);
@@ -283,6 +297,8 @@ void Node::handle(Input&& input) {
     unsent_conf_.push_back(std::move(*c));
   } else if (auto* w = std::get_if<WatchInput>(&input)) {
     handle_watch(*w);
+  } else if (auto* l = std::get_if<LeaseInput>(&input)) {
+    handle_lease(*l);
   } else if (auto* t = std::get_if<TransferRequest>(&input)) {
     raft::Status s = raft_->transfer_leadership(t->target);
     if (s == raft::Status::kOk) {
@@ -308,6 +324,78 @@ void Node::handle_watch(WatchInput& input) {
     watch_hub_.cancel(input.stream, r.cancel_request().watch_id(), *store_, &watch_out_);
   } else if (r.has_progress_request()) {
     watch_hub_.progress(input.stream, *store_, &watch_out_);
+  }
+}
+
+void Node::handle_lease(LeaseInput& input) {
+  const Clock::time_point now = Clock::now();
+  if (raft_->role() == raft::Role::kLeader && !leading_) check_leases(now);  // just elected
+  const bool leader = raft_->role() == raft::Role::kLeader;
+  std::optional<kv::LeaseInfo> lease = store_->lease(input.id);
+  auto deadline = lease_deadlines_.find(input.id);
+  const bool live = lease && deadline != lease_deadlines_.end() && deadline->second > now;
+  if (input.keepalive) {
+    if (!leader) return input.keepalive(kNotLeader);
+    if (!live) return input.keepalive(0);  // unknown, or expired and about to be revoked
+    deadline->second = now + std::chrono::seconds(lease->ttl);
+    return input.keepalive(lease->ttl);
+  }
+  if (!leader) return input.time_to_live(std::nullopt);
+  LeaseTtl ttl;  // remaining -1 only once the lease is gone from the store
+  if (lease) {
+    ttl.remaining =
+        live ? std::chrono::duration_cast<std::chrono::seconds>(deadline->second - now).count()
+             : 0;  // expired, its revoke on the way
+    ttl.granted = lease->ttl;
+    ttl.keys = std::move(lease->keys);
+  }
+  input.time_to_live(std::move(ttl));
+}
+
+// Called at every tick. On becoming leader every lease gets its full TTL plus an election
+// timeout from now (the old leader's renewals are not known here); then expired leases are
+// revoked through the log, at most kRevokesPerTick per tick, each retried if its revoke has
+// not applied within a few seconds (a lost proposal).
+void Node::check_leases(Clock::time_point now) {
+  const bool leader = raft_->role() == raft::Role::kLeader;
+  if (leader && !leading_) {
+    const auto extend =
+        std::chrono::milliseconds(int64_t{options_.election_ticks} * options_.tick_ms);
+    lease_deadlines_.clear();
+    lease_revoking_.clear();
+    for (int64_t id : store_->lease_ids()) {
+      std::optional<kv::LeaseInfo> l = store_->lease(id);
+      if (l) lease_deadlines_[id] = now + std::chrono::seconds(l->ttl) + extend;
+    }
+  }
+  leading_ = leader;
+  if (!leader) return;
+  constexpr int kRevokesPerTick = 100;
+  int budget = kRevokesPerTick;
+  for (const auto& [id, deadline] : lease_deadlines_) {
+    if (deadline > now) continue;
+    auto r = lease_revoking_.find(id);
+    if (r != lease_revoking_.end() && now - r->second < std::chrono::seconds(3)) continue;
+    lease_revoking_[id] = now;
+    synodpb::Request revoke;
+    revoke.mutable_lease_revoke()->set_id(id);
+    revoke.set_id(++next_request_id_);
+    unsent_.push_back(
+        Proposal{std::move(revoke), [](const kv::ApplyResult&) {}, now + options_.request_timeout});
+    if (--budget == 0) break;
+  }
+}
+
+// Every member tracks grants and revokes as they apply, so the deadlines a new leader starts
+// from cover every lease (it extends them all on promotion anyway).
+void Node::lease_applied(const synodpb::Request& request, const kv::ApplyResult& result) {
+  if (!result.ok()) return;
+  if (request.has_lease_grant()) {
+    lease_deadlines_[request.lease_grant().id()] =
+        Clock::now() + std::chrono::seconds(request.lease_grant().ttl());
+  } else if (request.has_lease_revoke()) {
+    lease_deadlines_.erase(request.lease_revoke().id());
+    lease_revoking_.erase(request.lease_revoke().id());
   }
 }
 
@@ -464,6 +552,7 @@ void Node::apply(const std::vector<raft::Entry>& entries) {
         watch_hub_.on_write(store_->revision(), apply_events_, *store_, &watch_out_);
       }
       apply_events_.clear();
+      if (request.has_lease_grant() || request.has_lease_revoke()) lease_applied(request, result);
       auto it = waiting_apply_.find(request.id());
       if (it != waiting_apply_.end()) {
         replies.emplace_back(std::move(it->second.done), std::move(result));

@@ -99,6 +99,23 @@ class Node {
   using WatchSink = std::function<void(std::vector<kv::WatchOutput>&&)>;
   void set_watch_sink(WatchSink sink) { watch_sink_ = std::move(sink); }
 
+  // Leases. Their state (ID, granted TTL, keys) is the store's; when each expires is decided
+  // by the leader alone, which proposes the revoke (etcd's lessor). A new leader extends every
+  // lease by the election timeout, so a failover never expires a lease early.
+  // The smallest TTL granted: 1.5 election timeouts, in whole seconds (etcd's minTTL).
+  int64_t min_lease_ttl_seconds() const;
+  static constexpr int64_t kNotLeader = -2;
+  // On the leader: renews the lease and answers its TTL, 0 if there is no such lease (or it
+  // has expired). On another member answers kNotLeader.
+  void lease_keepalive(int64_t id, std::function<void(int64_t ttl)> done);
+  struct LeaseTtl {
+    int64_t remaining = -1;  // seconds; -1: no such lease
+    int64_t granted = 0;
+    std::vector<std::string> keys;
+  };
+  // On the leader: the lease's remaining and granted TTL and its keys. nullopt elsewhere.
+  void lease_time_to_live(int64_t id, std::function<void(std::optional<LeaseTtl>)> done);
+
   // Peer input: one frame's messages, handed to the raft thread at once.
   void receive(std::vector<raft::Message> messages);
 
@@ -150,13 +167,18 @@ class Node {
     Done done;
     Clock::time_point deadline;
   };
+  struct LeaseInput {
+    int64_t id = 0;
+    std::function<void(int64_t)> keepalive;                     // set for a keepalive
+    std::function<void(std::optional<LeaseTtl>)> time_to_live;  // set for a TTL query
+  };
   struct WatchInput {
     uint64_t stream = 0;
     bool closed = false;  // the stream ended; request unused
     etcdserverpb::WatchRequest request;
   };
-  using Input =
-      std::variant<raft::Message, Proposal, ReadWaiter, ConfRequest, TransferRequest, WatchInput>;
+  using Input = std::variant<raft::Message, Proposal, ReadWaiter, ConfRequest, TransferRequest,
+                             WatchInput, LeaseInput>;
 
   Node(const NodeOptions& options, net::Transport& transport);
   bool recover(std::string* error);
@@ -176,6 +198,9 @@ class Node {
   void publish_status();
   void post(Input&& input);
   void handle_watch(WatchInput& input);
+  void handle_lease(LeaseInput& input);
+  void check_leases(Clock::time_point now);
+  void lease_applied(const synodpb::Request& request, const kv::ApplyResult& result);
   void emit_watch_output();
 
   NodeOptions options_;
@@ -214,6 +239,11 @@ class Node {
   std::vector<mvccpb::Event> apply_events_;
   WatchSink watch_sink_;
   Clock::time_point next_progress_notify_{};
+  // The lessor (raft thread): when each lease expires, as this member last knew; enforced only
+  // while leader. Revokes proposed and not yet applied, with when they were proposed.
+  std::map<int64_t, Clock::time_point> lease_deadlines_;
+  std::map<int64_t, Clock::time_point> lease_revoking_;
+  bool leading_ = false;
 
   mutable std::mutex status_mu_;
   NodeStatus status_;

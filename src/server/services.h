@@ -85,6 +85,31 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
   ServerContext& ctx_;
 };
 
+// etcdserverpb.Lease: grants and revokes go through the log; keep-alives and TTL queries are
+// answered by the leader's lessor (a follower forwards them to the leader).
+class LeaseService final : public etcdserverpb::Lease::CallbackService {
+ public:
+  explicit LeaseService(ServerContext& ctx) : ctx_(ctx) {}
+  grpc::ServerUnaryReactor* LeaseGrant(grpc::CallbackServerContext* c,
+                                       const etcdserverpb::LeaseGrantRequest* req,
+                                       etcdserverpb::LeaseGrantResponse* resp) override;
+  grpc::ServerUnaryReactor* LeaseRevoke(grpc::CallbackServerContext* c,
+                                        const etcdserverpb::LeaseRevokeRequest* req,
+                                        etcdserverpb::LeaseRevokeResponse* resp) override;
+  grpc::ServerBidiReactor<etcdserverpb::LeaseKeepAliveRequest,
+                          etcdserverpb::LeaseKeepAliveResponse>*
+  LeaseKeepAlive(grpc::CallbackServerContext* c) override;
+  grpc::ServerUnaryReactor* LeaseTimeToLive(grpc::CallbackServerContext* c,
+                                            const etcdserverpb::LeaseTimeToLiveRequest* req,
+                                            etcdserverpb::LeaseTimeToLiveResponse* resp) override;
+  grpc::ServerUnaryReactor* LeaseLeases(grpc::CallbackServerContext* c,
+                                        const etcdserverpb::LeaseLeasesRequest* req,
+                                        etcdserverpb::LeaseLeasesResponse* resp) override;
+
+ private:
+  ServerContext& ctx_;
+};
+
 // etcdserverpb.Watch: one bidirectional stream per client watch session. Requests go to the
 // node's watch hub on the raft thread; its answers and events come back through the registry
 // (WatchService::deliver) and are written in order, one write in flight per stream.

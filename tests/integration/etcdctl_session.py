@@ -45,6 +45,7 @@ class Normalizer:
         self.extra_peer_port = c.base_port + 2 * 8 - 1   # inside the cluster's port range, unused
         self.ports[self.extra_peer_port] = f"{EXTRA}:peer"
         self.paths = [c.data_root]
+        self.leases: Dict[str, str] = {}   # lease ID (hex, as etcdctl prints it) -> label
 
     def learn(self) -> None:
         """Learns member and cluster IDs from member list (run outside the transcript)."""
@@ -73,6 +74,13 @@ class Normalizer:
     def text(self, s: str) -> str:
         for p in self.paths:
             s = s.replace(p, "<TMP>")
+        # lease IDs are random: labelled in order of grant
+        for lid in re.findall(r"lease ([0-9a-f]{16}) granted", s):
+            self.leases.setdefault(lid, f"<LEASE:{len(self.leases) + 1}>")
+        for lid, label in self.leases.items():
+            s = s.replace(lid, label)
+            s = s.replace(f"{int(lid, 16):x}", label)
+        s = re.sub(r"remaining\(\d+s\)", "remaining(<N>s)", s)
         s = re.sub(r"127\.0\.0\.1:(\d+)",
                    lambda mo: f"<{self.ports.get(int(mo.group(1)), 'port')}>", s)
         for i, label in self.ids.items():
@@ -315,6 +323,24 @@ class Session:
         self.watch("t1", "--rev=1", "-w", "json", lines=1)
         self.watch("w/", "--prefix", lines=9, during=lambda: (
             self.run("put", "w/1", "one"), self.run("put", "w/2", "two"), self.run("del", "w/1")))
+        # ---- lease ----
+        r = self.run("lease", "grant", "600")
+        m = re.search(r"lease ([0-9a-f]+) granted", r.stdout)
+        lid = m.group(1) if m else "0"
+        self.run("put", f"--lease={lid}", "lk1", "v1")
+        self.run("put", f"--lease={lid}", "lk2", "v2")
+        self.run("lease", "timetolive", lid, "--keys")
+        self.run("lease", "keep-alive", "--once", lid)
+        self.run("lease", "list", sort=True)
+        self.run("get", "lk", "--prefix")
+        self.watch("lk", "--prefix", lines=6, during=lambda: self.run("lease", "revoke", lid))
+        self.run("get", "lk", "--prefix")
+        self.run("lease", "timetolive", lid)
+        self.run("lease", "revoke", lid)
+        self.run("put", "--lease=1234", "x", "y")
+        self.run("lease", "keep-alive", "--once", "1234")
+        self.run("lease", "timetolive", "1234")
+        self.run("lease", "grant", "1")                      # raised to the minimum TTL
         # ---- compaction ----
         rev = self.revision()
         self.note(f"current revision {rev}")

@@ -410,6 +410,93 @@ def watch_resumes_without_gap_or_duplicate(x: Ctx):
     eq([e.value for e in first + second], [b"1", b"2", b"3", b"4"], "no gap, no duplicate")
 
 
+@test
+def lease_grant_keepalive_ttl_revoke(x: Ctx):
+    cl = x.cl
+    lease = cl.lease(30)
+    cl.put("ls/a", "1", lease=lease)
+    cl.put("ls/b", "2", lease=lease)
+    eq(lease.granted_ttl, 30, "granted TTL")
+    if not 0 < lease.remaining_ttl <= 30:
+        raise AssertionError(f"remaining TTL {lease.remaining_ttl}")
+    eq(sorted(lease.keys), [b"ls/a", b"ls/b"], "attached keys")
+    for name, client in x.clients.items():       # followers forward keep-alives to the leader
+        r = list(client.refresh_lease(lease.id))
+        eq([resp.TTL for resp in r], [30], f"keep-alive through {name}")
+        eq(client.get_lease_info(lease.id).grantedTTL, 30, f"time-to-live through {name}")
+    events, cancel = cl.watch_prefix("ls/")
+    try:
+        t = threading.Thread(target=lambda: time.sleep(0.3) or lease.revoke(), daemon=True)
+        t.start()
+        got = collect(events, 2)
+    finally:
+        cancel()
+    eq([(type(e).__name__, e.key) for e in got],
+       [("DeleteEvent", b"ls/a"), ("DeleteEvent", b"ls/b")], "revoke deletes the keys")
+    eq(got[0].mod_revision, got[1].mod_revision, "in one revision")
+    eq(cl.get("ls/a")[0], None, "key gone")
+    eq(cl.get_lease_info(lease.id).TTL, -1, "a revoked lease has TTL -1")
+    eq([resp.TTL for resp in cl.refresh_lease(lease.id)], [0], "keep-alive of a revoked lease")
+    e = rpc_error(lambda: cl.put("ls/c", "3", lease=lease.id))
+    eq(e.code(), grpc.StatusCode.NOT_FOUND, "put with a revoked lease")
+
+
+@test
+def lease_expires_and_its_keys_go(x: Ctx):
+    cl = x.cl
+    lease = cl.lease(1)                     # raised to the minimum, 2 s with etcd's timings
+    eq(lease.granted_ttl, 2, "minimum TTL")
+    cl.put("lx/k", "v", lease=lease)
+    events, cancel = cl.watch("lx/k")
+    t0 = time.monotonic()
+    try:
+        got = collect(events, 1, timeout=10)
+    finally:
+        cancel()
+    waited = time.monotonic() - t0
+    eq([type(e).__name__ for e in got], ["DeleteEvent"], "expiry deletes the key")
+    if waited < 1.0:
+        raise AssertionError(f"expired after {waited:.1f}s, before its TTL")
+    eq(cl.get("lx/k")[0], None, "key gone after expiry")
+
+
+@test
+def lease_outlives_a_leader_failover(x: Ctx):
+    # A renewal the old leader saw and the followers did not must not be lost: the new leader
+    # gives every lease its full TTL (plus an election timeout) from its election.
+    c = x.c
+    leader = c.leader()
+    survivor = next(n for n in c.members if n != leader)
+    lease = x.clients[leader].lease(3)
+    t0 = time.monotonic()
+    x.clients[leader].put("lf/k", "v", lease=lease)
+    time.sleep(1.5)
+    eq([r.TTL for r in x.clients[leader].refresh_lease(lease.id)], [3], "renewed on the leader")
+    renewed = time.monotonic()
+    c.kill(leader)
+    try:
+        deadline = time.monotonic() + 20
+        gone_at = None
+        while time.monotonic() < deadline:
+            try:
+                ttl = x.clients[survivor].get_lease_info(lease.id).TTL
+            except Exception:  # noqa: BLE001  no leader yet
+                ttl = None
+            if ttl == -1:
+                gone_at = time.monotonic()
+                break
+            time.sleep(0.1)
+        if gone_at is None:
+            raise AssertionError("the lease never expired after the failover")
+        if gone_at < renewed + 3:
+            raise AssertionError(f"expired {gone_at - renewed:.1f}s after its renewal, before its"
+                                 f" 3s TTL (granted {renewed - t0:.1f}s before the renewal)")
+        eq(x.clients[survivor].get("lf/k")[0], None, "its key went with it")
+    finally:
+        c.restart(leader)
+        c.wait_healthy(timeout=30)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description="python3-etcd3 against a real cluster")
     add_common_args(p)

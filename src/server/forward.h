@@ -1,0 +1,44 @@
+// Forwarding a unary call to the leader's client URL (etcd forwards membership changes and
+// lease renewals to the leader the same way), for any etcdserverpb service.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "server/context.h"
+
+namespace synod::server {
+
+// Calls `method` (e.g. a lambda over Service::Stub::async_interface) on the leader and
+// finishes `reactor` with its answer. Returns false if no leader is known.
+template <typename Service, typename Req, typename Resp, typename Method>
+bool forward_to_leader(ServerContext& ctx, grpc::ServerUnaryReactor* reactor, const Req* req,
+                       Resp* resp, Method method) {
+  std::optional<std::string> leader = ctx.leader_client_address();
+  if (!leader) return false;
+  auto channel = grpc::CreateChannel(*leader, grpc::InsecureChannelCredentials());
+  auto stub = std::shared_ptr<typename Service::Stub>(Service::NewStub(channel));
+  auto client = std::make_shared<grpc::ClientContext>();
+  client->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  method(stub->async(), client.get(), req, resp,
+         [stub, client, reactor](grpc::Status s) { reactor->Finish(s); });
+  return true;
+}
+
+// On a follower, forwards the call to the leader, or answers "no leader" when none is known.
+// Returns true when the call was handled that way (this member is not the leader).
+template <typename Service, typename Req, typename Resp, typename Method>
+bool forward_unless_leader(ServerContext& ctx, grpc::ServerUnaryReactor* reactor, const Req* req,
+                           Resp* resp, Method method) {
+  if (ctx.node->status().role == raft::Role::kLeader) return false;
+  if (!forward_to_leader<Service>(ctx, reactor, req, resp, method)) {
+    reactor->Finish(to_status(Error{14, "etcdserver: no leader"}));
+  }
+  return true;
+}
+
+}  // namespace synod::server
