@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "cli/bench.h"
+#include "cli/ctl.h"
 #include "server/config.h"
 #include "server/server.h"
 #include "sim/simulation.h"
@@ -151,6 +152,7 @@ int main(int argc, char** argv) {
   sim->add_flag("--trace", opts.trace, "print every message and client event");
 
   auto run_bench = synod::cli::add_bench_command(app);
+  auto run_ctl = synod::cli::add_ctl_command(app);
   synod::server::ServerConfig server_config;
   std::string config_file;
   CLI::App* server = app.add_subcommand("server", "run a cluster member (etcd-compatible flags)");
@@ -164,6 +166,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (app.got_subcommand("bench")) return run_bench();
+  if (app.got_subcommand("ctl")) return run_ctl();
   if (server->parsed()) return run_server_command(*server, server_config, config_file);
   if (sim->parsed()) {
     std::string error;

@@ -47,6 +47,17 @@ inline Error compacted() {
 inline Error future_revision() {
   return {kGrpcOutOfRange, "etcdserver: mvcc: required revision is a future revision"};
 }
+inline Error lock_name_missing() {
+  return {kGrpcInvalidArgument, "synod: lock name is not provided"};
+}
+inline Error lock_not_held(const std::string& lock) {
+  return {kGrpcFailedPrecondition, "synod: lock " + lock + " is not held"};
+}
+inline Error stale_token(int64_t token, int64_t holder) {
+  return {kGrpcFailedPrecondition, "synod: fencing token " + std::to_string(token) +
+                                       (token < holder ? " is older than" : " is not") +
+                                       " the lock holder's (" + std::to_string(holder) + ")"};
+}
 inline Error lease_exists() {
   return {kGrpcFailedPrecondition, "etcdserver: lease already exists"};
 }

@@ -165,6 +165,8 @@ ApplyResult::Outcome Store::execute(const synodpb::Request& req, WriteTxn& txn,
     case synodpb::Request::kMemberPut:
     case synodpb::Request::kMemberRemove:
       return apply_member(req, txn);
+    case synodpb::Request::kFencedPut:
+      return apply_fenced_put(req.fenced_put(), txn);
     case synodpb::Request::kLeaseGrant:
       return apply_lease_grant(req.lease_grant(), txn);
     case synodpb::Request::kLeaseRevoke:
@@ -185,6 +187,27 @@ ApplyResult::Outcome Store::apply_compaction(const etcdserverpb::CompactionReque
   etcdserverpb::CompactionResponse resp;
   resp.mutable_header()->set_revision(revision_);
   return resp;
+}
+
+// The holder is the live key under "<lock>/" with the smallest create revision (etcd's
+// concurrency.Mutex); the put applies only with exactly its token.
+ApplyResult::Outcome Store::apply_fenced_put(const synodpb::FencedPutRequest& req,
+                                            WriteTxn& txn) {
+  if (auto e = validate(req.put())) return *e;
+  if (req.lock().empty()) return errors::lock_name_missing();
+  const std::string prefix = req.lock() + "/";
+  std::string end = prefix;
+  end.back() = static_cast<char>('/' + 1);
+  const KeyScan contenders = read_keys(txn.view(), prefix, end, std::nullopt, 0);
+  if (contenders.kvs.empty()) return errors::lock_not_held(req.lock());
+  int64_t holder = contenders.kvs.front().create_revision();
+  for (const mvccpb::KeyValue& kv : contenders.kvs)
+    holder = std::min(holder, kv.create_revision());
+  if (req.token() != holder) return errors::stale_token(req.token(), holder);
+  const etcdserverpb::PutRequest& put = req.put();
+  if (put.lease() != 0 && !txn.lease_exists(put.lease())) return errors::lease_not_found();
+  if (auto e = check_put(txn, put)) return *e;
+  return apply_put(txn, put);
 }
 
 ApplyResult::Outcome Store::apply_lease_grant(const etcdserverpb::LeaseGrantRequest& req,

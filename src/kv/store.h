@@ -169,6 +169,7 @@ class Store {
   ApplyResult::Outcome apply_compaction(const etcdserverpb::CompactionRequest& req, WriteTxn& txn,
                                         int64_t& compact_revision);
   ApplyResult::Outcome apply_member(const synodpb::Request& req, WriteTxn& txn);
+  ApplyResult::Outcome apply_fenced_put(const synodpb::FencedPutRequest& req, WriteTxn& txn);
   ApplyResult::Outcome apply_lease_grant(const etcdserverpb::LeaseGrantRequest& req, WriteTxn& txn);
   ApplyResult::Outcome apply_lease_revoke(const etcdserverpb::LeaseRevokeRequest& req,
                                           WriteTxn& txn);

@@ -366,6 +366,7 @@ int run_server(const ResolvedConfig& config) {
   MaintenanceService maintenance_service(ctx);
   WatchService watch_service(ctx);
   LeaseService lease_service(ctx);
+  FenceService fence_service(ctx);
   node->set_watch_sink([&watch_service](std::vector<kv::WatchOutput>&& out) {
     watch_service.deliver(std::move(out));
   });
@@ -424,6 +425,7 @@ int run_server(const ResolvedConfig& config) {
     client_builder.RegisterService(&maintenance_service);
     client_builder.RegisterService(&watch_service);
     client_builder.RegisterService(&lease_service);
+    client_builder.RegisterService(&fence_service);
     client_server = client_builder.BuildAndStart();
     if (!client_server) {
       spdlog::error("synod server: cannot listen on --listen-client-urls {}",

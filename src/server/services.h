@@ -9,6 +9,7 @@
 
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "server/context.h"
+#include "synodpb/fence.grpc.pb.h"
 #include "synodpb/peer.grpc.pb.h"
 
 namespace synod::server {
@@ -105,6 +106,19 @@ class LeaseService final : public etcdserverpb::Lease::CallbackService {
   grpc::ServerUnaryReactor* LeaseLeases(grpc::CallbackServerContext* c,
                                         const etcdserverpb::LeaseLeasesRequest* req,
                                         etcdserverpb::LeaseLeasesResponse* resp) override;
+
+ private:
+  ServerContext& ctx_;
+};
+
+// synodpb.Fence: puts that only a lock's current holder may make (checked in the state
+// machine at apply time, against the lock's keys as they are then).
+class FenceService final : public synodpb::Fence::CallbackService {
+ public:
+  explicit FenceService(ServerContext& ctx) : ctx_(ctx) {}
+  grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext* c,
+                                const synodpb::FencedPutRequest* req,
+                                etcdserverpb::PutResponse* resp) override;
 
  private:
   ServerContext& ctx_;

@@ -776,6 +776,33 @@ TEST_F(KV_SUITE(StoreTest), LeaseAttachmentsSurviveARestart) {
   EXPECT_FALSE(get_one("a"));
 }
 
+synodpb::Request fenced_req(std::string lock, int64_t token, std::string key, std::string v) {
+  synodpb::Request r;
+  r.mutable_fenced_put()->set_lock(std::move(lock));
+  r.mutable_fenced_put()->set_token(token);
+  *r.mutable_fenced_put()->mutable_put() = put_req(std::move(key), std::move(v));
+  return r;
+}
+
+// Fencing: only the holder's token (its lock key's create revision) may write; a former
+// holder's older token is refused, and so is any token while nobody holds the lock.
+TEST_F(KV_SUITE(StoreTest), FencedPutAcceptsOnlyTheCurrentHoldersToken) {
+  EXPECT_EQ(*apply(fenced_req("L", 1, "data", "x")).error(), errors::lock_not_held("L"));
+  put("L/a", "");  // 2: holder a, token 2
+  put("L/b", "");  // 3: b waits
+  put("Lz", "");   // outside the lock's keys
+  ApplyResult ok = apply(fenced_req("L", 2, "data", "from-a"));
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(get_one("data")->value(), "from-a");
+  del(del_req("L/a"));  // a's lease expired: b holds, token 3
+  EXPECT_EQ(*apply(fenced_req("L", 2, "data", "stale")).error(), errors::stale_token(2, 3));
+  EXPECT_EQ(errors::stale_token(2, 3).message,
+            "synod: fencing token 2 is older than the lock holder's (3)");
+  ASSERT_TRUE(apply(fenced_req("L", 3, "data", "from-b")).ok());
+  EXPECT_EQ(get_one("data")->value(), "from-b");
+  EXPECT_EQ(*apply(fenced_req("", 3, "data", "x")).error(), errors::lock_name_missing());
+}
+
 // The key index (create revision and version of each live key) is rebuilt from the backend on
 // a restart: a put after it continues the key's history instead of starting it over.
 TEST_F(KV_SUITE(StoreTest), PutAfterRestartContinuesTheKeysVersion) {

@@ -1,0 +1,20 @@
+// synodpb.Fence: fenced puts go through the log like any put; the state machine checks the
+// token against the lock's holder when it applies them (kv::Store::apply_fenced_put).
+#include "server/replicate.h"
+#include "server/services.h"
+
+namespace synod::server {
+
+grpc::ServerUnaryReactor* FenceService::Put(grpc::CallbackServerContext* c,
+                                            const synodpb::FencedPutRequest* req,
+                                            etcdserverpb::PutResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
+  if (auto e = kv::validate(req->put())) {
+    reactor->Finish(to_status(*e));
+    return reactor;
+  }
+  replicate(ctx_, reactor, resp, [req](synodpb::Request* r) { *r->mutable_fenced_put() = *req; });
+  return reactor;
+}
+
+}  // namespace synod::server
