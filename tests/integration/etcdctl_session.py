@@ -81,6 +81,7 @@ class Normalizer:
             s = s.replace(lid, label)
             s = s.replace(f"{int(lid, 16):x}", label)
         s = re.sub(r"remaining\(\d+s\)", "remaining(<N>s)", s)
+        s = re.sub(r"\b(mutex\d|election\d)/[0-9a-f]{16}\b", r"\1/<LEASE>", s)
         s = re.sub(r"127\.0\.0\.1:(\d+)",
                    lambda mo: f"<{self.ports.get(int(mo.group(1)), 'port')}>", s)
         for i, label in self.ids.items():
@@ -202,11 +203,14 @@ class Session:
         return r
 
     def watch(self, *args: str, lines: int, during=None) -> None:
-        """`etcdctl watch ARGS` until it has printed `lines` lines (or 8 s passed), then ended
-        with SIGTERM; `during` runs (its etcdctl commands in the transcript) once the watch is
-        open. A watch that ends by itself (a compacted revision) records its exit code."""
-        argv = [ETCDCTL, f"--endpoints={','.join(self.m1)}", "--dial-timeout=2s", "watch"] + \
-            list(args)
+        self.streaming("watch", *args, lines=lines, during=during)
+
+    def streaming(self, *args: str, lines: int, during=None) -> None:
+        """A long-running etcdctl command (watch, elect, lock without a command) until it has
+        printed `lines` lines (or 8 s passed), then ended with SIGTERM; `during` runs (its
+        etcdctl commands in the transcript) once the command is up. A command that ends by
+        itself (a watch of a compacted revision) records its exit code."""
+        argv = [ETCDCTL, f"--endpoints={','.join(self.m1)}", "--dial-timeout=2s"] + list(args)
         env = dict(os.environ, ETCDCTL_API="3")
         p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              env=env)
@@ -215,7 +219,7 @@ class Session:
                                   daemon=True)
         reader.start()
         shown = " ".join(a if re.fullmatch(r"[\w./=:<>\-\"]+", a) else repr(a) for a in args)
-        self.lines.append(f"$ etcdctl watch {self.n.text(shown)}   [@m1]")
+        self.lines.append(f"$ etcdctl {self.n.text(shown)}   [@m1]")
         mark = len(self.lines)
         if during is not None:
             time.sleep(0.5)     # the watch is open well before the writes it must see
@@ -341,6 +345,16 @@ class Session:
         self.run("lease", "keep-alive", "--once", "1234")
         self.run("lease", "timetolive", "1234")
         self.run("lease", "grant", "1")                      # raised to the minimum TTL
+        # ---- lock and elect (client-side recipes over Txn, Range, Watch and leases) ----
+        self.run("lock", "mutex1", "echo", "ran while holding mutex1")
+        self.streaming("lock", "mutex2", lines=1, during=lambda: (
+            self.run("get", "mutex2/", "--prefix", "--keys-only"),
+            self.run("lock", "mutex3", "echo", "another lock is free")))
+        self.run("get", "mutex", "--prefix", "--keys-only")    # released on exit: nothing
+        self.streaming("elect", "election1", "alice", lines=1, during=lambda: (
+            self.streaming("elect", "-l", "election1", lines=2),
+            self.run("get", "election1/", "--prefix", "--print-value-only")))
+        self.run("get", "election1/", "--prefix")
         # ---- compaction ----
         rev = self.revision()
         self.note(f"current revision {rev}")
