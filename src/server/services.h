@@ -2,6 +2,7 @@
 // Synod's peer service on its peer URLs.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -11,6 +12,7 @@
 #include "server/context.h"
 #include "synodpb/fence.grpc.pb.h"
 #include "synodpb/peer.grpc.pb.h"
+#include "v3lockpb/v3lock.grpc.pb.h"
 
 namespace synod::server {
 
@@ -138,6 +140,11 @@ class WatchService final : public etcdserverpb::Watch::CallbackService {
   void deliver(std::vector<kv::WatchOutput>&& out);
   // Ends every open stream (server shutdown).
   void close_all();
+  // A watch stream inside the server (v3lock waits on one): its responses go to `sink`, on
+  // the raft thread. Returns the stream id for Node::watch; close_internal ends it.
+  using InternalSink = std::function<void(etcdserverpb::WatchResponse&&)>;
+  uint64_t open_internal(InternalSink sink);
+  void close_internal(uint64_t id);
 
  private:
   friend class WatchStream;
@@ -147,6 +154,23 @@ class WatchService final : public etcdserverpb::Watch::CallbackService {
   std::mutex mu_;
   uint64_t next_id_ = 1;
   std::map<uint64_t, std::shared_ptr<WatchStream>> streams_;
+  std::map<uint64_t, std::shared_ptr<InternalSink>> internal_;
+};
+
+// v3lockpb.Lock, etcd's lock service: the concurrency-mutex recipe (etcdctl lock's) run by
+// the server. Lock waits, without a thread, on an internal watch of its predecessor's key.
+class LockService final : public v3lockpb::Lock::CallbackService {
+ public:
+  LockService(ServerContext& ctx, WatchService& watches) : ctx_(ctx), watches_(watches) {}
+  grpc::ServerUnaryReactor* Lock(grpc::CallbackServerContext* c, const v3lockpb::LockRequest* req,
+                                 v3lockpb::LockResponse* resp) override;
+  grpc::ServerUnaryReactor* Unlock(grpc::CallbackServerContext* c,
+                                   const v3lockpb::UnlockRequest* req,
+                                   v3lockpb::UnlockResponse* resp) override;
+
+ private:
+  ServerContext& ctx_;
+  WatchService& watches_;
 };
 
 // Synod's peer service: Raft frames in, member directory out. Frames arrive through a callback

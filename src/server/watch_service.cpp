@@ -45,6 +45,21 @@ void WatchService::forget(uint64_t id) {
   streams_.erase(id);
 }
 
+uint64_t WatchService::open_internal(InternalSink sink) {
+  std::lock_guard lock(mu_);
+  const uint64_t id = next_id_++;
+  internal_.emplace(id, std::make_shared<InternalSink>(std::move(sink)));
+  return id;
+}
+
+void WatchService::close_internal(uint64_t id) {
+  {
+    std::lock_guard lock(mu_);
+    if (internal_.erase(id) == 0) return;
+  }
+  ctx_.node->watch_closed(id);
+}
+
 void WatchService::close_all() {
   std::map<uint64_t, std::shared_ptr<WatchStream>> streams;
   {
@@ -101,13 +116,19 @@ void WatchService::deliver(std::vector<kv::WatchOutput>&& out) {
   }
   for (auto& [id, responses] : by_stream) {
     std::shared_ptr<WatchStream> stream;
+    std::shared_ptr<InternalSink> sink;
     {
       std::lock_guard lock(mu_);
-      auto it = streams_.find(id);
-      if (it == streams_.end()) continue;
-      stream = it->second;
+      if (auto it = streams_.find(id); it != streams_.end()) {
+        stream = it->second;
+      } else if (auto in = internal_.find(id); in != internal_.end()) {
+        sink = in->second;
+      }
     }
-    stream->send(std::move(responses));
+    if (stream) stream->send(std::move(responses));
+    if (sink) {
+      for (auto& r : responses) (*sink)(std::move(r));
+    }
   }
 }
 
