@@ -1,11 +1,11 @@
-// BidiStream: a server-side bidirectional gRPC stream on the callback API, for the services
+// StreamWriter and BidiStream: server-side gRPC streams on the callback API, for the services
 // whose answers come from other threads (Watch: the raft thread's watch hub; LeaseKeepAlive:
-// the raft thread's lessor).
+// the raft thread's lessor; Election.Observe: internal watches).
 //
-// Reads one request at a time and hands it to on_request(). send() may be called from any
-// thread; responses are written in the order sent, one write in flight (gRPC's rule). A
-// client that reads slower than responses arrive is ended with UNAVAILABLE once
-// kMaxQueuedBytes are queued (clients resume: a watch from its last revision + 1). When the
+// StreamWriter<Base, Response> (Base: grpc::ServerWriteReactor<Response> or a bidi reactor):
+// send() may be called from any thread; responses are written in the order sent, one write in
+// flight (gRPC's rule). A client that reads slower than responses arrive is ended with UNAVAILABLE
+// once kMaxQueuedBytes are queued (clients resume: a watch from its last revision + 1). When the
 // client closes its side the stream ends, as etcd's do, once the requests marked with hold()
 // are answered. gRPC is never called with the
 // stream's lock held, so a reaction gRPC runs can never wait for it.
@@ -26,14 +26,15 @@
 
 namespace synod::server {
 
-template <typename Request, typename Response>
-class BidiStream : public grpc::ServerBidiReactor<Request, Response> {
+template <typename Base, typename Response>
+class StreamWriter : public Base {
  public:
   static constexpr size_t kMaxQueuedBytes = 64u << 20;
 
-  void start(std::shared_ptr<BidiStream> self) {
+  // Keeps the stream alive until OnDone.
+  void hold_self(std::shared_ptr<StreamWriter> self) {
+    std::lock_guard lock(mu_);
     self_ = std::move(self);
-    this->StartRead(&request_);
   }
 
   // `answers` says how many requests taken with hold() these responses answer.
@@ -81,7 +82,7 @@ class BidiStream : public grpc::ServerBidiReactor<Request, Response> {
 
  protected:
   // A reference for callbacks that answer later (null once the stream is done).
-  std::shared_ptr<BidiStream> self() {
+  std::shared_ptr<StreamWriter> self() {
     std::lock_guard lock(mu_);
     return self_;
   }
@@ -91,32 +92,25 @@ class BidiStream : public grpc::ServerBidiReactor<Request, Response> {
     std::lock_guard lock(mu_);
     ++held_;
   }
-  // A request from the client (on a gRPC thread). The request may be moved from.
-  virtual void on_request(Request& request) = 0;
   // The stream is over (on a gRPC thread); nothing is sent any more.
   virtual void on_done() {}
   virtual const char* name() const = 0;
 
- private:
-  void OnReadDone(bool ok) override {
-    if (!ok) {
-      {
-        std::lock_guard lock(mu_);
-        half_closed_ = true;
-        if (held_ > 0) return;  // the last send() ends the stream
-      }
-      end(grpc::Status::OK);
-      return;
-    }
-    on_request(request_);
-    request_.Clear();
+  // The client will send nothing more: ends the stream now, or with the last held answer.
+  void half_close() {
     {
       std::lock_guard lock(mu_);
-      if (finishing_) return;
+      half_closed_ = true;
+      if (held_ > 0) return;  // the last send() ends the stream
     }
-    this->StartRead(&request_);
+    end(grpc::Status::OK);
+  }
+  bool finishing() {
+    std::lock_guard lock(mu_);
+    return finishing_;
   }
 
+ private:
   void OnWriteDone(bool ok) override {
     Response* next = nullptr;
     std::optional<grpc::Status> finish;
@@ -143,7 +137,7 @@ class BidiStream : public grpc::ServerBidiReactor<Request, Response> {
 
   void OnDone() override {
     on_done();
-    std::shared_ptr<BidiStream> keep;
+    std::shared_ptr<StreamWriter> keep;
     {
       std::lock_guard lock(mu_);
       keep.swap(self_);
@@ -163,8 +157,7 @@ class BidiStream : public grpc::ServerBidiReactor<Request, Response> {
     return status;
   }
 
-  Request request_;
-  std::shared_ptr<BidiStream> self_;  // held until OnDone
+  std::shared_ptr<StreamWriter> self_;  // held until OnDone
   std::mutex mu_;
   std::deque<Response> queue_;  // front: the write in flight
   size_t queued_bytes_ = 0;
@@ -174,6 +167,34 @@ class BidiStream : public grpc::ServerBidiReactor<Request, Response> {
   bool finishing_ = false;
   bool pending_finish_ = false;
   grpc::Status final_status_;
+};
+
+// BidiStream: a StreamWriter that reads one request at a time and hands it to on_request().
+template <typename Request, typename Response>
+class BidiStream : public StreamWriter<grpc::ServerBidiReactor<Request, Response>, Response> {
+ public:
+  void start(std::shared_ptr<BidiStream> self) {
+    this->hold_self(std::move(self));
+    this->StartRead(&request_);
+  }
+
+ protected:
+  // A request from the client (on a gRPC thread). The request may be moved from.
+  virtual void on_request(Request& request) = 0;
+
+ private:
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      this->half_close();
+      return;
+    }
+    on_request(request_);
+    request_.Clear();
+    if (this->finishing()) return;
+    this->StartRead(&request_);
+  }
+
+  Request request_;
 };
 
 }  // namespace synod::server

@@ -12,6 +12,7 @@
 #include "server/context.h"
 #include "synodpb/fence.grpc.pb.h"
 #include "synodpb/peer.grpc.pb.h"
+#include "v3electionpb/v3election.grpc.pb.h"
 #include "v3lockpb/v3lock.grpc.pb.h"
 
 namespace synod::server {
@@ -167,6 +168,30 @@ class LockService final : public v3lockpb::Lock::CallbackService {
   grpc::ServerUnaryReactor* Unlock(grpc::CallbackServerContext* c,
                                    const v3lockpb::UnlockRequest* req,
                                    v3lockpb::UnlockResponse* resp) override;
+
+ private:
+  ServerContext& ctx_;
+  WatchService& watches_;
+};
+
+// v3electionpb.Election, etcd's election service: concurrency.Election run by the server.
+class ElectionService final : public v3electionpb::Election::CallbackService {
+ public:
+  ElectionService(ServerContext& ctx, WatchService& watches) : ctx_(ctx), watches_(watches) {}
+  grpc::ServerUnaryReactor* Campaign(grpc::CallbackServerContext* c,
+                                     const v3electionpb::CampaignRequest* req,
+                                     v3electionpb::CampaignResponse* resp) override;
+  grpc::ServerUnaryReactor* Proclaim(grpc::CallbackServerContext* c,
+                                     const v3electionpb::ProclaimRequest* req,
+                                     v3electionpb::ProclaimResponse* resp) override;
+  grpc::ServerUnaryReactor* Leader(grpc::CallbackServerContext* c,
+                                   const v3electionpb::LeaderRequest* req,
+                                   v3electionpb::LeaderResponse* resp) override;
+  grpc::ServerWriteReactor<v3electionpb::LeaderResponse>* Observe(
+      grpc::CallbackServerContext* c, const v3electionpb::LeaderRequest* req) override;
+  grpc::ServerUnaryReactor* Resign(grpc::CallbackServerContext* c,
+                                   const v3electionpb::ResignRequest* req,
+                                   v3electionpb::ResignResponse* resp) override;
 
  private:
   ServerContext& ctx_;

@@ -81,6 +81,9 @@ class Normalizer:
             s = s.replace(lid, label)
             s = s.replace(f"{int(lid, 16):x}", label)
         s = re.sub(r"remaining\(\d+s\)", "remaining(<N>s)", s)
+        # etcd lists a lease's keys in Go map order: compare them as a set
+        s = re.sub(r"attached keys\(\[([^\]]*)\]\)",
+                   lambda mo: "attached keys([" + " ".join(sorted(mo.group(1).split())) + "])", s)
         s = re.sub(r"\b(mutex\d|election\d)/[0-9a-f]{16}\b", r"\1/<LEASE>", s)
         s = re.sub(r"127\.0\.0\.1:(\d+)",
                    lambda mo: f"<{self.ports.get(int(mo.group(1)), 'port')}>", s)

@@ -1,0 +1,486 @@
+// v3lockpb.Lock and v3electionpb.Election: etcd's lock and election services. Both run
+// clientv3's concurrency recipes (Mutex, Election) here:
+//   1. one Txn: if the contender key name/<lease hex> does not exist, put it (with the value,
+//      for an election) on the lease; either way read it and the prefix's first-created key;
+//   2. if the first-created key is this one, the lock is held (the campaign won); otherwise
+//      wait until no key of the prefix created before this one is left: read the newest such
+//      key, watch it until it is deleted, repeat.
+// Waiting holds no thread: the watch is an internal stream of the node's watch hub.
+// Unlike etcd's server, Synod does not keep the lease alive while Lock waits; the client owns
+// its lease and keeps it alive (as a clientv3 session does) — a lease that expires while
+// waiting removes the contender key, and Lock then answers with the lease-not-found error.
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+
+#include "server/apply_result.h"
+#include "server/bidi_stream.h"
+#include "server/services.h"
+
+namespace synod::server {
+
+namespace {
+
+std::string prefix_end(std::string prefix) {
+  prefix.back() = static_cast<char>(prefix.back() + 1);
+  return prefix;
+}
+
+etcdserverpb::RangeRequest first_created(const std::string& prefix) {
+  etcdserverpb::RangeRequest r;
+  r.set_key(prefix);
+  r.set_range_end(prefix_end(prefix));
+  r.set_sort_target(etcdserverpb::RangeRequest::CREATE);
+  r.set_sort_order(etcdserverpb::RangeRequest::ASCEND);
+  r.set_limit(1);
+  return r;
+}
+
+const char* const kNotLeader = "election: not leader";
+const char* const kNoLeader = "election: no leader";
+const char* const kMissingLeaderKey = "\"leader\" field must be provided";
+
+grpc::Status unknown(const std::string& message) {
+  return grpc::Status(grpc::StatusCode::UNKNOWN, message);
+}
+
+// A linearizable read, answered on the raft thread.
+void read_linearizable(
+    ServerContext& ctx, etcdserverpb::RangeRequest req,
+    std::function<void(std::optional<Error>, etcdserverpb::RangeResponse&&)> done) {
+  ctx.node->read_barrier(
+      [&ctx, req = std::move(req), done = std::move(done)](std::optional<Error> e) {
+        etcdserverpb::RangeResponse resp;
+        if (!e)
+          e = ctx.node->read_store([&](const kv::Store& s) { return range_into(s, req, &resp); });
+        done(std::move(e), std::move(resp));
+      });
+}
+
+// A txn "if create_revision(key) == rev then <op>", for Proclaim and Resign.
+synodpb::Request if_still_leader(const v3electionpb::LeaderKey& leader) {
+  synodpb::Request r;
+  etcdserverpb::Compare* cmp = r.mutable_txn()->add_compare();
+  cmp->set_key(leader.key());
+  cmp->set_target(etcdserverpb::Compare::CREATE);
+  cmp->set_result(etcdserverpb::Compare::EQUAL);
+  cmp->set_create_revision(leader.rev());
+  return r;
+}
+
+// What a contender learns when it holds the lock (wins the election).
+struct Held {
+  std::string key;
+  int64_t create_revision = 0;  // of the contender key
+  int64_t txn_revision = 0;     // header revision of the contending txn
+  int64_t revision = 0;         // header revision when it found itself first
+};
+
+// One contender: a unary call that answers once the contender holds the lock (`won` fills the
+// response), or fails.
+class ContendCall final : public grpc::ServerUnaryReactor,
+                          public std::enable_shared_from_this<ContendCall> {
+ public:
+  using Won = std::function<void(const Held&)>;
+  // value: the election proposal (empty for a lock); an existing contender key with another
+  // value is re-proclaimed first, as concurrency.Election.Campaign does.
+  ContendCall(ServerContext& ctx, WatchService& watches, const std::string& name, int64_t lease,
+              std::string value, Won won)
+      : ctx_(ctx),
+        watches_(watches),
+        prefix_(name + "/"),
+        lease_(lease),
+        value_(std::move(value)),
+        won_(std::move(won)) {
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%llx", static_cast<unsigned long long>(lease_));
+    key_ = prefix_ + hex;
+  }
+
+  void start(std::shared_ptr<ContendCall> self) {
+    self_ = std::move(self);
+    synodpb::Request request;
+    etcdserverpb::TxnRequest* txn = request.mutable_txn();
+    etcdserverpb::Compare* cmp = txn->add_compare();
+    cmp->set_key(key_);
+    cmp->set_target(etcdserverpb::Compare::CREATE);
+    cmp->set_result(etcdserverpb::Compare::EQUAL);
+    cmp->set_create_revision(0);
+    etcdserverpb::PutRequest* put = txn->add_success()->mutable_request_put();
+    put->set_key(key_);
+    put->set_value(value_);
+    put->set_lease(lease_);
+    *txn->add_success()->mutable_request_range() = first_created(prefix_);
+    txn->add_failure()->mutable_request_range()->set_key(key_);
+    *txn->add_failure()->mutable_request_range() = first_created(prefix_);
+    ctx_.node->propose(
+        std::move(request),
+        [call = shared_from_this()](const kv::ApplyResult& result) { call->contended(result); });
+  }
+
+  void OnCancel() override { finish(grpc::Status::CANCELLED); }
+  void OnDone() override {
+    std::shared_ptr<ContendCall> keep;
+    std::lock_guard lock(mu_);
+    keep.swap(self_);
+  }
+
+ private:
+  void contended(const kv::ApplyResult& result) {
+    // etcd's lock server runs the recipe through a client, so a KV error reaches the caller
+    // as gRPC UNKNOWN with the error's text; Synod answers the same.
+    if (const Error* e = result_error(result)) {
+      return finish(grpc::Status(grpc::StatusCode::UNKNOWN, e->message));
+    }
+    const auto* txn = result_as<etcdserverpb::TxnResponse>(result);
+    if (txn == nullptr || txn->responses_size() != 2) {
+      return finish(grpc::Status(grpc::StatusCode::INTERNAL, "lock: unexpected txn result"));
+    }
+    const auto& mine = txn->responses(0);
+    txn_revision_ = txn->header().revision();
+    bool reproclaim = false;
+    if (txn->succeeded()) {
+      my_revision_ = txn->header().revision();
+    } else if (mine.response_range().kvs_size() > 0) {
+      my_revision_ = mine.response_range().kvs(0).create_revision();
+      reproclaim = mine.response_range().kvs(0).value() != value_;
+    } else {
+      return finish(grpc::Status(grpc::StatusCode::INTERNAL, "lock: contender key vanished"));
+    }
+    const auto& owner = txn->responses(1).response_range();
+    const bool first = owner.kvs_size() == 0 || owner.kvs(0).create_revision() == my_revision_;
+    if (reproclaim) {
+      // The key is this lease's already, from an earlier campaign with another value.
+      synodpb::Request put;
+      put.mutable_put()->set_key(key_);
+      put.mutable_put()->set_value(value_);
+      put.mutable_put()->set_lease(lease_);
+      ctx_.node->propose(std::move(put), [call = shared_from_this(), first,
+                                          revision = txn_revision_](const kv::ApplyResult& r) {
+        if (const Error* e = result_error(r)) {
+          return call->finish(grpc::Status(grpc::StatusCode::UNKNOWN, e->message));
+        }
+        if (first) return call->acquired(revision);
+        call->wait_predecessors();
+      });
+      return;
+    }
+    if (first) return acquired(txn_revision_);
+    wait_predecessors();
+  }
+
+  // The newest key of the prefix created before this one, read linearizably; none: held.
+  void wait_predecessors() {
+    if (finishing()) return;
+    auto self = shared_from_this();
+    ctx_.node->read_barrier([self](std::optional<Error> e) {
+      if (e) return self->finish(to_status(*e));
+      etcdserverpb::RangeRequest r;
+      r.set_key(self->prefix_);
+      r.set_range_end(prefix_end(self->prefix_));
+      r.set_max_create_revision(self->my_revision_ - 1);
+      r.set_sort_target(etcdserverpb::RangeRequest::CREATE);
+      r.set_sort_order(etcdserverpb::RangeRequest::DESCEND);
+      r.set_limit(1);
+      etcdserverpb::RangeResponse got;
+      std::optional<Error> err =
+          self->ctx_.node->read_store([&](const kv::Store& s) { return range_into(s, r, &got); });
+      if (err) return self->finish(to_status(*err));
+      if (got.kvs_size() == 0) return self->acquired(got.header().revision());
+      self->watch_delete(got.kvs(0).key(), got.header().revision());
+    });
+  }
+
+  // Waits for the DELETE of `key` at or after `revision`, then looks again.
+  void watch_delete(const std::string& key, int64_t revision) {
+    auto self = shared_from_this();
+    const uint64_t stream = watches_.open_internal([self, this](etcdserverpb::WatchResponse&& r) {
+      bool again = r.canceled();  // compacted: look again
+      for (const mvccpb::Event& e : r.events()) again |= e.type() == mvccpb::Event::DELETE;
+      if (!again || !close_watch()) return;  // closed already: a later response
+      wait_predecessors();
+    });
+    {
+      std::lock_guard lock(mu_);
+      watch_stream_ = stream;
+    }
+    etcdserverpb::WatchRequest w;
+    w.mutable_create_request()->set_key(key);
+    w.mutable_create_request()->set_start_revision(revision);
+    w.mutable_create_request()->add_filters(etcdserverpb::WatchCreateRequest::NOPUT);
+    ctx_.node->watch(stream, w);
+    if (finishing()) close_watch();
+  }
+
+  void acquired(int64_t revision) {
+    if (finishing()) return;
+    won_(Held{key_, my_revision_, txn_revision_, revision});
+    finish(grpc::Status::OK);
+  }
+
+  // Ends the watch; false if there was none open.
+  bool close_watch() {
+    uint64_t stream = 0;
+    {
+      std::lock_guard lock(mu_);
+      std::swap(stream, watch_stream_);
+    }
+    if (stream == 0) return false;
+    watches_.close_internal(stream);
+    return true;
+  }
+
+  bool finishing() {
+    std::lock_guard lock(mu_);
+    return finished_;
+  }
+
+  void finish(const grpc::Status& status) {
+    {
+      std::lock_guard lock(mu_);
+      if (finished_) return;
+      finished_ = true;
+    }
+    close_watch();
+    Finish(status);
+  }
+
+  ServerContext& ctx_;
+  WatchService& watches_;
+  const std::string prefix_;
+  const int64_t lease_;
+  const std::string value_;
+  Won won_;
+  std::string key_;
+  int64_t my_revision_ = 0;
+  int64_t txn_revision_ = 0;
+  std::mutex mu_;
+  std::shared_ptr<ContendCall> self_;  // until OnDone
+  uint64_t watch_stream_ = 0;
+  bool finished_ = false;
+};
+
+}  // namespace
+
+grpc::ServerUnaryReactor* LockService::Lock(grpc::CallbackServerContext*,
+                                            const v3lockpb::LockRequest* req,
+                                            v3lockpb::LockResponse* resp) {
+  auto call = std::make_shared<ContendCall>(
+      ctx_, watches_, req->name(), req->lease(), std::string(), [this, resp](const Held& held) {
+        resp->set_key(held.key);
+        ctx_.fill_header(resp->mutable_header(), held.revision);
+      });
+  call->start(call);
+  return call.get();
+}
+
+grpc::ServerUnaryReactor* LockService::Unlock(grpc::CallbackServerContext* c,
+                                              const v3lockpb::UnlockRequest* req,
+                                              v3lockpb::UnlockResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
+  synodpb::Request request;
+  request.mutable_delete_range()->set_key(req->key());
+  ctx_.node->propose(std::move(request), [this, reactor, resp](const kv::ApplyResult& result) {
+    if (const Error* e = result_error(result)) {
+      reactor->Finish(to_status(*e));
+      return;
+    }
+    const auto* d = result_as<etcdserverpb::DeleteRangeResponse>(result);
+    ctx_.fill_header(resp->mutable_header(), d != nullptr ? d->header().revision() : 0);
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+namespace {
+
+// Observe: the first-created key of the prefix (waiting for one if there is none), then every
+// put to it, until it is deleted; then again. As concurrency.Election.Observe.
+class ObserveStream final
+    : public StreamWriter<grpc::ServerWriteReactor<v3electionpb::LeaderResponse>,
+                          v3electionpb::LeaderResponse> {
+ public:
+  ObserveStream(ServerContext& ctx, WatchService& watches, const std::string& name)
+      : ctx_(ctx), watches_(watches), prefix_(name + "/") {}
+
+  void start(std::shared_ptr<ObserveStream> self) {
+    me_ = self;
+    hold_self(std::move(self));
+    find_leader();
+  }
+
+  void OnCancel() override { end(grpc::Status::CANCELLED); }
+
+ private:
+  void on_done() override {
+    close_watch();
+    me_.reset();
+  }
+  const char* name() const override { return "election observe"; }
+
+  void find_leader() {
+    auto self = me_.lock();
+    if (!self || finishing()) return;
+    read_linearizable(ctx_, first_created(prefix_),
+                      [self](std::optional<Error> e, etcdserverpb::RangeResponse&& r) {
+                        if (e) return self->end(unknown(e->message));
+                        if (r.kvs_size() == 0) {
+                          self->watch(self->prefix_, prefix_end(self->prefix_),
+                                      r.header().revision(), /*waiting_for_leader=*/true);
+                          return;
+                        }
+                        self->emit(r.kvs(0), r.header().revision());
+                        self->watch(r.kvs(0).key(), "", r.header().revision() + 1, false);
+                      });
+  }
+
+  void emit(const mvccpb::KeyValue& kv, int64_t revision) {
+    v3electionpb::LeaderResponse resp;
+    *resp.mutable_kv() = kv;
+    ctx_.fill_header(resp.mutable_header(), revision);
+    std::vector<v3electionpb::LeaderResponse> out;
+    out.push_back(std::move(resp));
+    send(std::move(out));
+  }
+
+  // waiting_for_leader: a watch of the whole prefix until its first put; otherwise a watch of
+  // the leader's key, passing on its puts until it is deleted.
+  void watch(const std::string& key, const std::string& end, int64_t from,
+             bool waiting_for_leader) {
+    auto self = me_.lock();
+    if (!self) return;
+    const uint64_t stream =
+        watches_.open_internal([self, waiting_for_leader](etcdserverpb::WatchResponse&& r) {
+          if (r.canceled()) {  // compacted under us: look again
+            if (self->close_watch()) self->find_leader();
+            return;
+          }
+          for (const mvccpb::Event& e : r.events()) {
+            if (waiting_for_leader) {
+              if (e.type() != mvccpb::Event::PUT) continue;
+              if (!self->close_watch()) return;
+              self->emit(e.kv(), e.kv().mod_revision());
+              self->watch(e.kv().key(), "", e.kv().mod_revision() + 1, false);
+              return;
+            }
+            if (e.type() == mvccpb::Event::DELETE) {
+              if (self->close_watch()) self->find_leader();
+              return;
+            }
+            self->emit(e.kv(), r.header().revision());
+          }
+        });
+    {
+      std::lock_guard lock(mu_);
+      watch_stream_ = stream;
+    }
+    etcdserverpb::WatchRequest w;
+    w.mutable_create_request()->set_key(key);
+    w.mutable_create_request()->set_range_end(end);
+    w.mutable_create_request()->set_start_revision(from);
+    ctx_.node->watch(stream, w);
+    if (finishing()) close_watch();
+  }
+
+  bool close_watch() {
+    uint64_t stream = 0;
+    {
+      std::lock_guard lock(mu_);
+      std::swap(stream, watch_stream_);
+    }
+    if (stream == 0) return false;
+    watches_.close_internal(stream);
+    return true;
+  }
+
+  ServerContext& ctx_;
+  WatchService& watches_;
+  const std::string prefix_;
+  std::weak_ptr<ObserveStream> me_;
+  std::mutex mu_;
+  uint64_t watch_stream_ = 0;
+};
+
+}  // namespace
+
+grpc::ServerUnaryReactor* ElectionService::Campaign(grpc::CallbackServerContext*,
+                                                    const v3electionpb::CampaignRequest* req,
+                                                    v3electionpb::CampaignResponse* resp) {
+  auto call = std::make_shared<ContendCall>(
+      ctx_, watches_, req->name(), req->lease(), req->value(), [this, req, resp](const Held& held) {
+        v3electionpb::LeaderKey* leader = resp->mutable_leader();
+        leader->set_name(req->name());
+        leader->set_key(held.key);
+        leader->set_rev(held.create_revision);
+        leader->set_lease(req->lease());
+        ctx_.fill_header(resp->mutable_header(), held.txn_revision);  // etcd: the txn's header
+      });
+  call->start(call);
+  return call.get();
+}
+
+grpc::ServerUnaryReactor* ElectionService::Proclaim(grpc::CallbackServerContext* c,
+                                                    const v3electionpb::ProclaimRequest* req,
+                                                    v3electionpb::ProclaimResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
+  if (!req->has_leader()) {
+    reactor->Finish(unknown(kMissingLeaderKey));
+    return reactor;
+  }
+  synodpb::Request r = if_still_leader(req->leader());
+  etcdserverpb::PutRequest* put = r.mutable_txn()->add_success()->mutable_request_put();
+  put->set_key(req->leader().key());
+  put->set_value(req->value());
+  put->set_lease(req->leader().lease());
+  ctx_.node->propose(std::move(r), [this, reactor, resp](const kv::ApplyResult& result) {
+    if (const Error* e = result_error(result)) return reactor->Finish(unknown(e->message));
+    const auto* txn = result_as<etcdserverpb::TxnResponse>(result);
+    if (txn == nullptr || !txn->succeeded()) return reactor->Finish(unknown(kNotLeader));
+    ctx_.fill_header(resp->mutable_header(), txn->header().revision());
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ElectionService::Leader(grpc::CallbackServerContext* c,
+                                                  const v3electionpb::LeaderRequest* req,
+                                                  v3electionpb::LeaderResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
+  read_linearizable(ctx_, first_created(req->name() + "/"),
+                    [this, reactor, resp](std::optional<Error> e, etcdserverpb::RangeResponse&& r) {
+                      if (e) return reactor->Finish(unknown(e->message));
+                      if (r.kvs_size() == 0) return reactor->Finish(unknown(kNoLeader));
+                      *resp->mutable_kv() = r.kvs(0);
+                      ctx_.fill_header(resp->mutable_header(), r.header().revision());
+                      reactor->Finish(grpc::Status::OK);
+                    });
+  return reactor;
+}
+
+grpc::ServerWriteReactor<v3electionpb::LeaderResponse>* ElectionService::Observe(
+    grpc::CallbackServerContext*, const v3electionpb::LeaderRequest* req) {
+  auto stream = std::make_shared<ObserveStream>(ctx_, watches_, req->name());
+  stream->start(stream);
+  return stream.get();
+}
+
+grpc::ServerUnaryReactor* ElectionService::Resign(grpc::CallbackServerContext* c,
+                                                  const v3electionpb::ResignRequest* req,
+                                                  v3electionpb::ResignResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
+  if (!req->has_leader()) {
+    reactor->Finish(unknown(kMissingLeaderKey));
+    return reactor;
+  }
+  synodpb::Request r = if_still_leader(req->leader());
+  r.mutable_txn()->add_success()->mutable_request_delete_range()->set_key(req->leader().key());
+  ctx_.node->propose(std::move(r), [this, reactor, resp](const kv::ApplyResult& result) {
+    if (const Error* e = result_error(result)) return reactor->Finish(unknown(e->message));
+    const auto* txn = result_as<etcdserverpb::TxnResponse>(result);
+    ctx_.fill_header(resp->mutable_header(), txn != nullptr ? txn->header().revision() : 0);
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+}  // namespace synod::server
