@@ -3,13 +3,20 @@
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
+#include <csignal>
+#include <cstdlib>
+#include <thread>
+
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "synodpb/fence.grpc.pb.h"
+#include "synodpb/semaphore.grpc.pb.h"
 
 namespace synod::cli {
 
@@ -25,6 +32,14 @@ struct CtlFlags {
   std::string key;
   std::string value;
   int64_t lease = 0;
+  CLI::App* sem_acquire = nullptr;
+  CLI::App* sem_release = nullptr;
+  CLI::App* sem_list = nullptr;
+  CLI::App* sem_extend = nullptr;
+  int64_t permits = 1;
+  int64_t ttl_s = 10;
+  int64_t timeout_ms = 0;
+  std::vector<std::string> command;
 };
 
 // The endpoints in order ("host:port" or "http://host:port").
@@ -33,8 +48,8 @@ std::vector<std::string> parse_endpoints(const std::string& list) {
   size_t start = 0;
   while (start <= list.size()) {
     size_t comma = list.find(',', start);
-    std::string ep = list.substr(start, comma == std::string::npos ? std::string::npos
-                                                                   : comma - start);
+    std::string ep =
+        list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     if (ep.rfind("http://", 0) == 0) ep = ep.substr(7);
     if (!ep.empty()) out.push_back(ep);
     if (comma == std::string::npos) break;
@@ -95,6 +110,170 @@ int run_lock_token(const CtlFlags& f) {
   });
 }
 
+volatile std::sig_atomic_t g_interrupted = 0;
+
+// Keeps a lease alive from a thread until stopped (what a clientv3 session does).
+class KeepAlive {
+ public:
+  KeepAlive(std::shared_ptr<grpc::Channel> channel, int64_t lease, int64_t ttl_s)
+      : stub_(etcdserverpb::Lease::NewStub(std::move(channel))), lease_(lease) {
+    stream_ = stub_->LeaseKeepAlive(&ctx_);
+    thread_ = std::thread([this, period = std::chrono::milliseconds(ttl_s * 1000 / 3)] {
+      std::unique_lock lock(mu_);
+      while (!cv_.wait_for(lock, period, [&] { return stop_; })) {
+        etcdserverpb::LeaseKeepAliveRequest req;
+        req.set_id(lease_);
+        etcdserverpb::LeaseKeepAliveResponse resp;
+        if (!stream_->Write(req) || !stream_->Read(&resp) || resp.ttl() <= 0) {
+          std::cerr << "synod ctl: lease " << std::hex << lease_ << std::dec
+                    << " could not be kept alive; the permit will be lost\n";
+          return;
+        }
+      }
+    });
+  }
+  ~KeepAlive() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+    ctx_.TryCancel();
+  }
+
+ private:
+  std::unique_ptr<etcdserverpb::Lease::Stub> stub_;
+  int64_t lease_;
+  grpc::ClientContext ctx_;
+  std::unique_ptr<grpc::ClientReaderWriter<etcdserverpb::LeaseKeepAliveRequest,
+                                           etcdserverpb::LeaseKeepAliveResponse>>
+      stream_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+std::shared_ptr<grpc::Channel> first_channel(const CtlFlags& f) {
+  std::vector<std::string> eps = parse_endpoints(f.endpoints);
+  return grpc::CreateChannel(eps.empty() ? "127.0.0.1:2379" : eps.front(),
+                             grpc::InsecureChannelCredentials());
+}
+
+// Grants a lease, keeps it alive, waits for a permit, then runs the command (or waits for
+// Ctrl-C), releases and revokes. Prints the key and the token, as etcdctl lock prints the key.
+int run_semaphore_acquire(const CtlFlags& f) {
+  auto channel = first_channel(f);
+  auto lease_stub = etcdserverpb::Lease::NewStub(channel);
+  etcdserverpb::LeaseGrantRequest grant;
+  grant.set_ttl(f.ttl_s);
+  etcdserverpb::LeaseGrantResponse granted;
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(f.timeout_s));
+    grpc::Status s = lease_stub->LeaseGrant(&ctx, grant, &granted);
+    if (!s.ok()) {
+      std::cerr << "Error: " << s.error_message() << "\n";
+      return s.error_code() == grpc::StatusCode::UNAVAILABLE ? 3 : 1;
+    }
+  }
+  KeepAlive keepalive(channel, granted.id(), granted.ttl());
+  auto revoke = [&] {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(f.timeout_s));
+    etcdserverpb::LeaseRevokeRequest r;
+    r.set_id(granted.id());
+    etcdserverpb::LeaseRevokeResponse out;
+    lease_stub->LeaseRevoke(&ctx, r, &out).ok();
+  };
+  auto stub = synodpb::Semaphore::NewStub(channel);
+  synodpb::SemaphoreAcquireRequest req;
+  req.set_name(f.key);
+  req.set_permits(f.permits);
+  req.set_lease(granted.id());
+  req.set_timeout_ms(f.timeout_ms);
+  synodpb::SemaphoreAcquireResponse held;
+  {
+    grpc::ClientContext ctx;
+    grpc::Status s = stub->Acquire(&ctx, req, &held);
+    if (!s.ok()) {
+      std::cerr << "Error: " << s.error_message() << "\n";
+      revoke();
+      return 1;
+    }
+  }
+  std::cout << held.key() << "\ntoken " << held.token() << "\n" << std::flush;
+  int rc = 0;
+  if (!f.command.empty()) {
+    std::string cmd;
+    for (const std::string& part : f.command) cmd += "'" + part + "' ";
+    ::setenv("SYNOD_SEMAPHORE_KEY", held.key().c_str(), 1);
+    ::setenv("SYNOD_SEMAPHORE_TOKEN", std::to_string(held.token()).c_str(), 1);
+    const int status = std::system(cmd.c_str());
+    rc = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+  } else {
+    std::signal(SIGINT, [](int) { g_interrupted = 1; });
+    std::signal(SIGTERM, [](int) { g_interrupted = 1; });
+    while (!g_interrupted) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  revoke();  // drops the key with the lease: the permit goes to the next waiter
+  return rc;
+}
+
+int run_semaphore_release(const CtlFlags& f) {
+  return with_endpoints(f, [&](const std::shared_ptr<grpc::Channel>& ch, grpc::ClientContext& ctx) {
+    synodpb::SemaphoreReleaseRequest req;
+    req.set_key(f.key);
+    synodpb::SemaphoreReleaseResponse resp;
+    grpc::Status s = synodpb::Semaphore::NewStub(ch)->Release(&ctx, req, &resp);
+    if (s.ok()) std::cout << "released " << f.key << "\n";
+    return s;
+  });
+}
+
+int run_semaphore_list(const CtlFlags& f) {
+  return with_endpoints(f, [&](const std::shared_ptr<grpc::Channel>& ch, grpc::ClientContext& ctx) {
+    synodpb::SemaphoreDescribeRequest req;
+    req.set_name(f.key);
+    synodpb::SemaphoreDescribeResponse resp;
+    grpc::Status s = synodpb::Semaphore::NewStub(ch)->Describe(&ctx, req, &resp);
+    if (!s.ok()) return s;
+    if (resp.permits() == 0) {
+      std::cout << "no semaphore " << f.key << "\n";
+      return s;
+    }
+    std::cout << "permits " << resp.permits() << ", " << resp.holders_size() << " held, "
+              << resp.waiters_size() << " waiting\n";
+    for (const auto& h : resp.holders())
+      std::cout << "holder " << h.key() << " token " << h.token() << "\n";
+    for (const auto& w : resp.waiters())
+      std::cout << "waiter " << w.key() << " token " << w.token() << "\n";
+    return s;
+  });
+}
+
+int run_semaphore_extend(const CtlFlags& f) {
+  return with_endpoints(f, [&](const std::shared_ptr<grpc::Channel>& ch, grpc::ClientContext& ctx) {
+    auto stream = etcdserverpb::Lease::NewStub(ch)->LeaseKeepAlive(&ctx);
+    etcdserverpb::LeaseKeepAliveRequest req;
+    req.set_id(f.lease);
+    etcdserverpb::LeaseKeepAliveResponse resp;
+    if (!stream->Write(req) || !stream->Read(&resp)) {
+      stream->WritesDone();
+      return stream->Finish();
+    }
+    stream->WritesDone();
+    stream->Finish().ok();
+    if (resp.ttl() <= 0) {
+      return grpc::Status(grpc::StatusCode::NOT_FOUND, "etcdserver: requested lease not found");
+    }
+    std::cout << "lease " << std::hex << f.lease << std::dec << " keepalived with TTL("
+              << resp.ttl() << ")\n";
+    return grpc::Status::OK;
+  });
+}
+
 }  // namespace
 
 std::function<int()> add_ctl_command(CLI::App& app) {
@@ -115,10 +294,33 @@ std::function<int()> add_ctl_command(CLI::App& app) {
   f->lock_token = ctl->add_subcommand(
       "lock-token", "print the fencing token of a lock key (etcdctl lock's ETCD_LOCK_KEY)");
   f->lock_token->add_option("key", f->key, "the holder's lock key")->required();
-  for (CLI::App* sub : {f->fenced_put, f->lock_token}) sub->fallthrough();
+  CLI::App* sem = ctl->add_subcommand("semaphore", "counting semaphores (synodpb.Semaphore)");
+  sem->require_subcommand(1);
+  f->sem_acquire = sem->add_subcommand(
+      "acquire", "wait for one of N permits, run COMMAND (or hold until Ctrl-C), release");
+  f->sem_acquire->add_option("name", f->key, "the semaphore's name")->required();
+  f->sem_acquire->add_option("command", f->command, "command to run while holding")->expected(-1);
+  f->sem_acquire->add_option("--permits", f->permits, "N, the number of holders (1)");
+  f->sem_acquire->add_option("--ttl", f->ttl_s, "session lease TTL in seconds (10)");
+  f->sem_acquire->add_option("--timeout-ms", f->timeout_ms,
+                             "give up after this long (try-acquire); 0 waits (0)");
+  f->sem_release = sem->add_subcommand("release", "give a permit (or a place in line) back");
+  f->sem_release->add_option("key", f->key, "the holder's key")->required();
+  f->sem_list = sem->add_subcommand("list", "N, the holders and the waiters, in order");
+  f->sem_list->add_option("name", f->key, "the semaphore's name")->required();
+  f->sem_extend = sem->add_subcommand("extend", "keep a holder's lease alive once");
+  f->sem_extend->add_option("lease", f->lease, "lease ID (decimal)")->required();
+  for (CLI::App* sub :
+       {f->fenced_put, f->lock_token, f->sem_acquire, f->sem_release, f->sem_list, f->sem_extend})
+    sub->fallthrough();
+  sem->fallthrough();
   return [f]() {
     if (f->fenced_put->parsed()) return run_fenced_put(*f);
-    return run_lock_token(*f);
+    if (f->lock_token->parsed()) return run_lock_token(*f);
+    if (f->sem_acquire->parsed()) return run_semaphore_acquire(*f);
+    if (f->sem_release->parsed()) return run_semaphore_release(*f);
+    if (f->sem_list->parsed()) return run_semaphore_list(*f);
+    return run_semaphore_extend(*f);
   };
 }
 

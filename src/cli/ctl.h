@@ -1,5 +1,6 @@
-// synod ctl: Synod's own client commands, for what etcdctl has no command for (fenced writes;
-// semaphores follow). Talks to any member's client URL.
+// synod ctl: Synod's own client commands, for what etcdctl has no command for: fenced writes
+// (fenced-put, lock-token) and counting semaphores (semaphore acquire|release|list|extend).
+// Talks to any member's client URL.
 #pragma once
 
 #include <CLI/CLI.hpp>

@@ -1,6 +1,6 @@
 // synod: one binary for every role: `synod server`, `synod sim`; ctl, bench and check follow.
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 #include <iostream>
 #include <sstream>
 
@@ -52,7 +52,8 @@ int run_sim(synod::sim::SimOptions opts, const std::string& seeds) {
 void add_server_flags(CLI::App& cmd, synod::server::ServerConfig& c, std::string& config_file) {
   cmd.add_option("--config-file", config_file, "file of 'key: value' lines with the flags below");
   cmd.add_option("--name", c.name, "human-readable name of this member");
-  cmd.add_option("--data-dir", c.data_dir, "directory of the WAL and the store (default <name>.synod)");
+  cmd.add_option("--data-dir", c.data_dir,
+                 "directory of the WAL and the store (default <name>.synod)");
   cmd.add_option("--listen-client-urls", c.listen_client_urls, "URLs to serve clients on");
   cmd.add_option("--advertise-client-urls", c.advertise_client_urls,
                  "client URLs advertised to the cluster");
@@ -86,13 +87,16 @@ int run_server_command(CLI::App& cmd, synod::server::ServerConfig flags,
     if (given("--name")) config.name = flags.name;
     if (given("--data-dir")) config.data_dir = flags.data_dir;
     if (given("--listen-client-urls")) config.listen_client_urls = flags.listen_client_urls;
-    if (given("--advertise-client-urls")) config.advertise_client_urls = flags.advertise_client_urls;
+    if (given("--advertise-client-urls"))
+      config.advertise_client_urls = flags.advertise_client_urls;
     if (given("--listen-peer-urls")) config.listen_peer_urls = flags.listen_peer_urls;
     if (given("--initial-advertise-peer-urls"))
       config.initial_advertise_peer_urls = flags.initial_advertise_peer_urls;
     if (given("--initial-cluster")) config.initial_cluster = flags.initial_cluster;
-    if (given("--initial-cluster-state")) config.initial_cluster_state = flags.initial_cluster_state;
-    if (given("--initial-cluster-token")) config.initial_cluster_token = flags.initial_cluster_token;
+    if (given("--initial-cluster-state"))
+      config.initial_cluster_state = flags.initial_cluster_state;
+    if (given("--initial-cluster-token"))
+      config.initial_cluster_token = flags.initial_cluster_token;
     if (given("--heartbeat-interval")) config.heartbeat_interval_ms = flags.heartbeat_interval_ms;
     if (given("--election-timeout")) config.election_timeout_ms = flags.election_timeout_ms;
     if (given("--snapshot-count")) config.snapshot_count = flags.snapshot_count;

@@ -369,6 +369,7 @@ int run_server(const ResolvedConfig& config) {
   FenceService fence_service(ctx);
   LockService lock_service(ctx, watch_service);
   ElectionService election_service(ctx, watch_service);
+  SemaphoreService semaphore_service(ctx, watch_service);
   node->set_watch_sink([&watch_service](std::vector<kv::WatchOutput>&& out) {
     watch_service.deliver(std::move(out));
   });
@@ -430,6 +431,7 @@ int run_server(const ResolvedConfig& config) {
     client_builder.RegisterService(&fence_service);
     client_builder.RegisterService(&lock_service);
     client_builder.RegisterService(&election_service);
+    client_builder.RegisterService(&semaphore_service);
     client_server = client_builder.BuildAndStart();
     if (!client_server) {
       spdlog::error("synod server: cannot listen on --listen-client-urls {}",

@@ -12,6 +12,7 @@
 #include "server/context.h"
 #include "synodpb/fence.grpc.pb.h"
 #include "synodpb/peer.grpc.pb.h"
+#include "synodpb/semaphore.grpc.pb.h"
 #include "v3electionpb/v3election.grpc.pb.h"
 #include "v3lockpb/v3lock.grpc.pb.h"
 
@@ -192,6 +193,25 @@ class ElectionService final : public v3electionpb::Election::CallbackService {
   grpc::ServerUnaryReactor* Resign(grpc::CallbackServerContext* c,
                                    const v3electionpb::ResignRequest* req,
                                    v3electionpb::ResignResponse* resp) override;
+
+ private:
+  ServerContext& ctx_;
+  WatchService& watches_;
+};
+
+// synodpb.Semaphore: counting semaphores, the lock recipe with N holders (semaphore.proto).
+class SemaphoreService final : public synodpb::Semaphore::CallbackService {
+ public:
+  SemaphoreService(ServerContext& ctx, WatchService& watches) : ctx_(ctx), watches_(watches) {}
+  grpc::ServerUnaryReactor* Acquire(grpc::CallbackServerContext* c,
+                                    const synodpb::SemaphoreAcquireRequest* req,
+                                    synodpb::SemaphoreAcquireResponse* resp) override;
+  grpc::ServerUnaryReactor* Release(grpc::CallbackServerContext* c,
+                                    const synodpb::SemaphoreReleaseRequest* req,
+                                    synodpb::SemaphoreReleaseResponse* resp) override;
+  grpc::ServerUnaryReactor* Describe(grpc::CallbackServerContext* c,
+                                     const synodpb::SemaphoreDescribeRequest* req,
+                                     synodpb::SemaphoreDescribeResponse* resp) override;
 
  private:
   ServerContext& ctx_;

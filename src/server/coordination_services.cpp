@@ -1,19 +1,24 @@
-// v3lockpb.Lock and v3electionpb.Election: etcd's lock and election services. Both run
-// clientv3's concurrency recipes (Mutex, Election) here:
+// v3lockpb.Lock, v3electionpb.Election and synodpb.Semaphore. All three run clientv3's
+// concurrency recipes (Mutex, Election; a semaphore is the mutex with N holders) here:
 //   1. one Txn: if the contender key name/<lease hex> does not exist, put it (with the value,
 //      for an election) on the lease; either way read it and the prefix's first-created key;
 //   2. if the first-created key is this one, the lock is held (the campaign won); otherwise
 //      wait until no key of the prefix created before this one is left: read the newest such
-//      key, watch it until it is deleted, repeat.
+//      key, watch it until it is deleted, repeat. A semaphore with N permits waits instead
+//      until fewer than N keys were created before this one, re-counting at every delete
+//      under the prefix.
 // Waiting holds no thread: the watch is an internal stream of the node's watch hub.
 // Unlike etcd's server, Synod does not keep the lease alive while Lock waits; the client owns
 // its lease and keeps it alive (as a clientv3 session does) — a lease that expires while
 // waiting removes the contender key, and Lock then answers with the lease-not-found error.
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <cstdio>
 
+#include <grpcpp/alarm.h>
 #include "server/apply_result.h"
+
 #include "server/bidi_stream.h"
 #include "server/services.h"
 
@@ -84,14 +89,19 @@ class ContendCall final : public grpc::ServerUnaryReactor,
   using Won = std::function<void(const Held&)>;
   // value: the election proposal (empty for a lock); an existing contender key with another
   // value is re-proclaimed first, as concurrency.Election.Campaign does.
+  // Semaphore mode (permits > 0): the key `name` must hold `permits` (the first Acquire writes
+  // it), and the first `permits` contenders hold; timeout_ms > 0 bounds the wait.
   ContendCall(ServerContext& ctx, WatchService& watches, const std::string& name, int64_t lease,
-              std::string value, Won won)
+              std::string value, Won won, int64_t permits = 0, int64_t timeout_ms = 0)
       : ctx_(ctx),
         watches_(watches),
+        name_(name),
         prefix_(name + "/"),
         lease_(lease),
         value_(std::move(value)),
-        won_(std::move(won)) {
+        won_(std::move(won)),
+        permits_(permits),
+        timeout_ms_(timeout_ms) {
     char hex[17];
     std::snprintf(hex, sizeof hex, "%llx", static_cast<unsigned long long>(lease_));
     key_ = prefix_ + hex;
@@ -99,6 +109,60 @@ class ContendCall final : public grpc::ServerUnaryReactor,
 
   void start(std::shared_ptr<ContendCall> self) {
     self_ = std::move(self);
+    if (timeout_ms_ > 0) {
+      alarm_.Set(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms_),
+                 [call = shared_from_this()](bool fired) {
+                   if (!fired) return;
+                   call->finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                                             "synod: semaphore not acquired within the timeout"));
+                 });
+    }
+    if (permits_ > 0) return check_permits();
+    contend();
+  }
+
+  void OnCancel() override { finish(grpc::Status::CANCELLED); }
+  void OnDone() override {
+    std::shared_ptr<ContendCall> keep;
+    std::lock_guard lock(mu_);
+    keep.swap(self_);
+  }
+
+ private:
+  // Semaphore mode: writes N into `name` if it is new, and refuses a different N.
+  void check_permits() {
+    synodpb::Request r;
+    etcdserverpb::TxnRequest* txn = r.mutable_txn();
+    etcdserverpb::Compare* cmp = txn->add_compare();
+    cmp->set_key(name_);
+    cmp->set_target(etcdserverpb::Compare::CREATE);
+    cmp->set_result(etcdserverpb::Compare::EQUAL);
+    cmp->set_create_revision(0);
+    etcdserverpb::PutRequest* put = txn->add_success()->mutable_request_put();
+    put->set_key(name_);
+    put->set_value(std::to_string(permits_));
+    txn->add_failure()->mutable_request_range()->set_key(name_);
+    ctx_.node->propose(std::move(r), [call = shared_from_this()](const kv::ApplyResult& result) {
+      if (const Error* e = result_error(result)) return call->finish(to_status(*e));
+      const auto* t = result_as<etcdserverpb::TxnResponse>(result);
+      if (t == nullptr) {
+        return call->finish(grpc::Status(grpc::StatusCode::INTERNAL, "semaphore: bad result"));
+      }
+      if (!t->succeeded()) {
+        const auto& kvs = t->responses(0).response_range().kvs();
+        const std::string have = kvs.empty() ? "" : kvs[0].value();
+        if (have != std::to_string(call->permits_)) {
+          return call->finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                                           "synod: semaphore " + call->name_ + " has " + have +
+                                               " permits, not " + std::to_string(call->permits_)));
+        }
+      }
+      call->contend();
+    });
+  }
+
+  void contend() {
+    if (finishing()) return;
     synodpb::Request request;
     etcdserverpb::TxnRequest* txn = request.mutable_txn();
     etcdserverpb::Compare* cmp = txn->add_compare();
@@ -118,14 +182,6 @@ class ContendCall final : public grpc::ServerUnaryReactor,
         [call = shared_from_this()](const kv::ApplyResult& result) { call->contended(result); });
   }
 
-  void OnCancel() override { finish(grpc::Status::CANCELLED); }
-  void OnDone() override {
-    std::shared_ptr<ContendCall> keep;
-    std::lock_guard lock(mu_);
-    keep.swap(self_);
-  }
-
- private:
   void contended(const kv::ApplyResult& result) {
     // etcd's lock server runs the recipe through a client, so a KV error reaches the caller
     // as gRPC UNKNOWN with the error's text; Synod answers the same.
@@ -148,7 +204,8 @@ class ContendCall final : public grpc::ServerUnaryReactor,
       return finish(grpc::Status(grpc::StatusCode::INTERNAL, "lock: contender key vanished"));
     }
     const auto& owner = txn->responses(1).response_range();
-    const bool first = owner.kvs_size() == 0 || owner.kvs(0).create_revision() == my_revision_;
+    const bool first =
+        permits_ <= 1 && (owner.kvs_size() == 0 || owner.kvs(0).create_revision() == my_revision_);
     if (reproclaim) {
       // The key is this lease's already, from an earlier campaign with another value.
       synodpb::Request put;
@@ -165,6 +222,13 @@ class ContendCall final : public grpc::ServerUnaryReactor,
       });
       return;
     }
+    if (finishing()) {
+      // Gave up (timeout, cancel) while the txn was in flight: take the key back out.
+      synodpb::Request del;
+      del.mutable_delete_range()->set_key(key_);
+      ctx_.node->propose(std::move(del), [](const kv::ApplyResult&) {});
+      return;
+    }
     if (first) return acquired(txn_revision_);
     wait_predecessors();
   }
@@ -179,20 +243,32 @@ class ContendCall final : public grpc::ServerUnaryReactor,
       r.set_key(self->prefix_);
       r.set_range_end(prefix_end(self->prefix_));
       r.set_max_create_revision(self->my_revision_ - 1);
-      r.set_sort_target(etcdserverpb::RangeRequest::CREATE);
-      r.set_sort_order(etcdserverpb::RangeRequest::DESCEND);
-      r.set_limit(1);
+      if (self->permits_ > 1) {
+        // Not count_only: etcd's count is taken before the revision filters apply.
+        r.set_keys_only(true);
+      } else {
+        r.set_sort_target(etcdserverpb::RangeRequest::CREATE);
+        r.set_sort_order(etcdserverpb::RangeRequest::DESCEND);
+        r.set_limit(1);
+      }
       etcdserverpb::RangeResponse got;
       std::optional<Error> err =
           self->ctx_.node->read_store([&](const kv::Store& s) { return range_into(s, r, &got); });
       if (err) return self->finish(to_status(*err));
-      if (got.kvs_size() == 0) return self->acquired(got.header().revision());
-      self->watch_delete(got.kvs(0).key(), got.header().revision());
+      const int64_t allowed = std::max<int64_t>(self->permits_, 1);
+      const int64_t before = got.kvs_size();  // contenders created before this one
+      if (before < allowed) return self->acquired(got.header().revision());
+      if (self->permits_ > 1) {
+        // Any earlier contender leaving may free a permit: watch the whole prefix.
+        self->watch_delete(self->prefix_, prefix_end(self->prefix_), got.header().revision());
+      } else {
+        self->watch_delete(got.kvs(0).key(), "", got.header().revision());
+      }
     });
   }
 
-  // Waits for the DELETE of `key` at or after `revision`, then looks again.
-  void watch_delete(const std::string& key, int64_t revision) {
+  // Waits for a DELETE in [key, end) at or after `revision`, then looks again.
+  void watch_delete(const std::string& key, const std::string& end, int64_t revision) {
     auto self = shared_from_this();
     const uint64_t stream = watches_.open_internal([self, this](etcdserverpb::WatchResponse&& r) {
       bool again = r.canceled();  // compacted: look again
@@ -206,6 +282,7 @@ class ContendCall final : public grpc::ServerUnaryReactor,
     }
     etcdserverpb::WatchRequest w;
     w.mutable_create_request()->set_key(key);
+    w.mutable_create_request()->set_range_end(end);
     w.mutable_create_request()->set_start_revision(revision);
     w.mutable_create_request()->add_filters(etcdserverpb::WatchCreateRequest::NOPUT);
     ctx_.node->watch(stream, w);
@@ -235,6 +312,8 @@ class ContendCall final : public grpc::ServerUnaryReactor,
     return finished_;
   }
 
+  // A contender that gives up (error, cancel, timeout) removes its key, as clientv3's
+  // Mutex.Lock does, so it keeps no place in the queue.
   void finish(const grpc::Status& status) {
     {
       std::lock_guard lock(mu_);
@@ -242,17 +321,27 @@ class ContendCall final : public grpc::ServerUnaryReactor,
       finished_ = true;
     }
     close_watch();
+    if (timeout_ms_ > 0) alarm_.Cancel();
+    if (!status.ok() && my_revision_ > 0) {
+      synodpb::Request del;
+      del.mutable_delete_range()->set_key(key_);
+      ctx_.node->propose(std::move(del), [](const kv::ApplyResult&) {});
+    }
     Finish(status);
   }
 
   ServerContext& ctx_;
   WatchService& watches_;
+  const std::string name_;
   const std::string prefix_;
   const int64_t lease_;
   const std::string value_;
   Won won_;
+  const int64_t permits_;
+  const int64_t timeout_ms_;
+  grpc::Alarm alarm_;
   std::string key_;
-  int64_t my_revision_ = 0;
+  std::atomic<int64_t> my_revision_{0};  // set on the raft thread, read by finish()
   int64_t txn_revision_ = 0;
   std::mutex mu_;
   std::shared_ptr<ContendCall> self_;  // until OnDone
@@ -478,6 +567,75 @@ grpc::ServerUnaryReactor* ElectionService::Resign(grpc::CallbackServerContext* c
     if (const Error* e = result_error(result)) return reactor->Finish(unknown(e->message));
     const auto* txn = result_as<etcdserverpb::TxnResponse>(result);
     ctx_.fill_header(resp->mutable_header(), txn != nullptr ? txn->header().revision() : 0);
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* SemaphoreService::Acquire(grpc::CallbackServerContext* c,
+                                                    const synodpb::SemaphoreAcquireRequest* req,
+                                                    synodpb::SemaphoreAcquireResponse* resp) {
+  if (req->name().empty() || req->permits() < 1) {
+    grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
+    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 req->name().empty() ? "synod: semaphore name is not provided"
+                                                     : "synod: permits must be at least 1"));
+    return reactor;
+  }
+  auto call = std::make_shared<ContendCall>(
+      ctx_, watches_, req->name(), req->lease(), std::string(),
+      [this, resp](const Held& held) {
+        resp->set_key(held.key);
+        resp->set_token(held.create_revision);
+        ctx_.fill_header(resp->mutable_header(), held.revision);
+      },
+      req->permits(), req->timeout_ms());
+  call->start(call);
+  return call.get();
+}
+
+grpc::ServerUnaryReactor* SemaphoreService::Release(grpc::CallbackServerContext* c,
+                                                    const synodpb::SemaphoreReleaseRequest* req,
+                                                    synodpb::SemaphoreReleaseResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
+  synodpb::Request del;
+  del.mutable_delete_range()->set_key(req->key());
+  ctx_.node->propose(std::move(del), [this, reactor, resp](const kv::ApplyResult& result) {
+    if (const Error* e = result_error(result)) return reactor->Finish(to_status(*e));
+    const auto* d = result_as<etcdserverpb::DeleteRangeResponse>(result);
+    ctx_.fill_header(resp->mutable_header(), d != nullptr ? d->header().revision() : 0);
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* SemaphoreService::Describe(grpc::CallbackServerContext* c,
+                                                     const synodpb::SemaphoreDescribeRequest* req,
+                                                     synodpb::SemaphoreDescribeResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
+  const std::string name = req->name();
+  ctx_.node->read_barrier([this, reactor, resp, name](std::optional<Error> e) {
+    if (e) return reactor->Finish(to_status(*e));
+    etcdserverpb::RangeRequest permits;
+    permits.set_key(name);
+    etcdserverpb::RangeRequest contenders = first_created(name + "/");
+    contenders.set_limit(0);
+    etcdserverpb::RangeResponse p, r;
+    std::optional<Error> err = ctx_.node->read_store([&](const kv::Store& s) {
+      if (auto e1 = range_into(s, permits, &p)) return e1;
+      return range_into(s, contenders, &r);
+    });
+    if (err) return reactor->Finish(to_status(*err));
+    int64_t n = 0;
+    if (p.kvs_size() > 0) n = std::strtoll(p.kvs(0).value().c_str(), nullptr, 10);
+    resp->set_permits(n);
+    for (int i = 0; i < r.kvs_size(); ++i) {
+      synodpb::SemaphoreContender* x = i < n ? resp->add_holders() : resp->add_waiters();
+      x->set_key(r.kvs(i).key());
+      x->set_token(r.kvs(i).create_revision());
+      x->set_lease(r.kvs(i).lease());
+    }
+    ctx_.fill_header(resp->mutable_header(), r.header().revision());
     reactor->Finish(grpc::Status::OK);
   });
   return reactor;
