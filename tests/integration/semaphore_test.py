@@ -2,7 +2,7 @@
 
     /usr/bin/python3 tests/integration/semaphore_test.py --kind synod --binary build/synod
 
-  1. a 3-member Synod cluster; three `synod ctl semaphore acquire work --permits 2 --ttl 2`
+  1. a 3-member Synod cluster; three `synod ctl semaphore acquire work --permits 2 --ttl 3`
      holders started in order, each recording its token: the first two hold, the third waits
   2. `semaphore list` shows 2 held, 1 waiting, in order
   3. SIGKILL the first holder: its lease expires and the waiting third gets the permit
@@ -57,7 +57,7 @@ def main() -> int:
             def holder(name: str) -> subprocess.Popen:
                 out = os.path.join(work, name)
                 argv = [synod, "ctl", "--endpoints", eps, "semaphore", "acquire", "work",
-                        "--permits", "2", "--ttl", "2", "--", "sh", "-c",
+                        "--permits", "2", "--ttl", "3", "--", "sh", "-c",
                         f'echo "$SYNOD_SEMAPHORE_KEY $SYNOD_SEMAPHORE_TOKEN" > {out}; sleep 60']
                 return subprocess.Popen(argv, start_new_session=True, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.PIPE)
