@@ -167,6 +167,8 @@ ApplyResult::Outcome Store::execute(const synodpb::Request& req, WriteTxn& txn,
       return apply_member(req, txn);
     case synodpb::Request::kFencedPut:
       return apply_fenced_put(req.fenced_put(), txn);
+    case synodpb::Request::kFencedTxn:
+      return apply_fenced_txn(req.fenced_txn(), txn);
     case synodpb::Request::kLeaseGrant:
       return apply_lease_grant(req.lease_grant(), txn);
     case synodpb::Request::kLeaseRevoke:
@@ -191,23 +193,35 @@ ApplyResult::Outcome Store::apply_compaction(const etcdserverpb::CompactionReque
 
 // The holder is the live key under "<lock>/" with the smallest create revision (etcd's
 // concurrency.Mutex); the put applies only with exactly its token.
-ApplyResult::Outcome Store::apply_fenced_put(const synodpb::FencedPutRequest& req,
-                                            WriteTxn& txn) {
-  if (auto e = validate(req.put())) return *e;
-  if (req.lock().empty()) return errors::lock_name_missing();
-  const std::string prefix = req.lock() + "/";
+std::optional<Error> Store::check_fence(const std::string& lock, int64_t token,
+                                        const WriteTxn& txn) const {
+  if (lock.empty()) return errors::lock_name_missing();
+  const std::string prefix = lock + "/";
   std::string end = prefix;
   end.back() = static_cast<char>('/' + 1);
   const KeyScan contenders = read_keys(txn.view(), prefix, end, std::nullopt, 0);
-  if (contenders.kvs.empty()) return errors::lock_not_held(req.lock());
+  if (contenders.kvs.empty()) return errors::lock_not_held(lock);
   int64_t holder = contenders.kvs.front().create_revision();
-  for (const mvccpb::KeyValue& kv : contenders.kvs)
-    holder = std::min(holder, kv.create_revision());
-  if (req.token() != holder) return errors::stale_token(req.token(), holder);
+  for (const mvccpb::KeyValue& kv : contenders.kvs) holder = std::min(holder, kv.create_revision());
+  if (token != holder) return errors::stale_token(token, holder);
+  return std::nullopt;
+}
+
+ApplyResult::Outcome Store::apply_fenced_put(const synodpb::FencedPutRequest& req, WriteTxn& txn) {
+  if (auto e = validate(req.put())) return *e;
+  if (auto e = check_fence(req.lock(), req.token(), txn)) return *e;
   const etcdserverpb::PutRequest& put = req.put();
   if (put.lease() != 0 && !txn.lease_exists(put.lease())) return errors::lease_not_found();
   if (auto e = check_put(txn, put)) return *e;
   return apply_put(txn, put);
+}
+
+ApplyResult::Outcome Store::apply_fenced_txn(const synodpb::FencedTxnRequest& req, WriteTxn& txn) {
+  if (auto e = validate(req.txn())) return *e;
+  if (auto e = check_fence(req.lock(), req.token(), txn)) return *e;
+  auto resp = apply_txn(txn, req.txn(), compact_revision_);
+  if (!resp) return resp.error();
+  return std::move(resp).value();
 }
 
 ApplyResult::Outcome Store::apply_lease_grant(const etcdserverpb::LeaseGrantRequest& req,

@@ -169,7 +169,11 @@ class Store {
   ApplyResult::Outcome apply_compaction(const etcdserverpb::CompactionRequest& req, WriteTxn& txn,
                                         int64_t& compact_revision);
   ApplyResult::Outcome apply_member(const synodpb::Request& req, WriteTxn& txn);
+  // The holder of `lock` (its live key with the smallest create revision) has this token.
+  std::optional<Error> check_fence(const std::string& lock, int64_t token,
+                                   const WriteTxn& txn) const;
   ApplyResult::Outcome apply_fenced_put(const synodpb::FencedPutRequest& req, WriteTxn& txn);
+  ApplyResult::Outcome apply_fenced_txn(const synodpb::FencedTxnRequest& req, WriteTxn& txn);
   ApplyResult::Outcome apply_lease_grant(const etcdserverpb::LeaseGrantRequest& req, WriteTxn& txn);
   ApplyResult::Outcome apply_lease_revoke(const etcdserverpb::LeaseRevokeRequest& req,
                                           WriteTxn& txn);

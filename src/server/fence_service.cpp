@@ -17,4 +17,16 @@ grpc::ServerUnaryReactor* FenceService::Put(grpc::CallbackServerContext* c,
   return reactor;
 }
 
+grpc::ServerUnaryReactor* FenceService::Txn(grpc::CallbackServerContext* c,
+                                            const synodpb::FencedTxnRequest* req,
+                                            etcdserverpb::TxnResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
+  if (auto e = kv::validate(req->txn())) {
+    reactor->Finish(to_status(*e));
+    return reactor;
+  }
+  replicate(ctx_, reactor, resp, [req](synodpb::Request* r) { *r->mutable_fenced_txn() = *req; });
+  return reactor;
+}
+
 }  // namespace synod::server

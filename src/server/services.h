@@ -123,6 +123,9 @@ class FenceService final : public synodpb::Fence::CallbackService {
   grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext* c,
                                 const synodpb::FencedPutRequest* req,
                                 etcdserverpb::PutResponse* resp) override;
+  grpc::ServerUnaryReactor* Txn(grpc::CallbackServerContext* c,
+                                const synodpb::FencedTxnRequest* req,
+                                etcdserverpb::TxnResponse* resp) override;
 
  private:
   ServerContext& ctx_;

@@ -803,6 +803,29 @@ TEST_F(KV_SUITE(StoreTest), FencedPutAcceptsOnlyTheCurrentHoldersToken) {
   EXPECT_EQ(*apply(fenced_req("", 3, "data", "x")).error(), errors::lock_name_missing());
 }
 
+// A fenced txn: the whole transaction runs only with the holder's token.
+TEST_F(KV_SUITE(StoreTest), FencedTxnRunsOnlyWithTheHoldersToken) {
+  put("L/a", "");  // 2: holder, token 2
+  put("L/b", "");  // 3
+  auto fenced = [](int64_t token) {
+    synodpb::Request r;
+    r.mutable_fenced_txn()->set_lock("L");
+    r.mutable_fenced_txn()->set_token(token);
+    auto* op = r.mutable_fenced_txn()->mutable_txn()->add_success()->mutable_request_put();
+    op->set_key("data");
+    op->set_value("t" + std::to_string(token));
+    return r;
+  };
+  EXPECT_EQ(*apply(fenced(3)).error(), errors::stale_token(3, 2));
+  ApplyResult ok = apply(fenced(2));
+  ASSERT_TRUE(ok.ok());
+  EXPECT_TRUE(ok.response<etcdserverpb::TxnResponse>()->succeeded());
+  del(del_req("L/a"));  // 5: b holds, token 3
+  EXPECT_EQ(*apply(fenced(2)).error(), errors::stale_token(2, 3));
+  ASSERT_TRUE(apply(fenced(3)).ok());
+  EXPECT_EQ(get_one("data")->value(), "t3");
+}
+
 // The key index (create revision and version of each live key) is rebuilt from the backend on
 // a restart: a put after it continues the key's history instead of starting it over.
 TEST_F(KV_SUITE(StoreTest), PutAfterRestartContinuesTheKeysVersion) {
