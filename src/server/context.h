@@ -32,10 +32,14 @@ struct ServerContext {
   uint64_t self_id = 0;
 
   void fill_header(etcdserverpb::ResponseHeader* h, int64_t revision) const {
+    fill_header(h, revision, node->status().term.value);
+  }
+  // With the term already read (a batch of responses reads it once).
+  void fill_header(etcdserverpb::ResponseHeader* h, int64_t revision, uint64_t term) const {
     h->set_cluster_id(node->cluster_id());
     h->set_member_id(self_id);
     h->set_revision(revision);
-    h->set_raft_term(node->status().term.value);
+    h->set_raft_term(term);
   }
   int64_t revision() const {
     return node->read_store([](const kv::Store& s) { return s.revision(); });

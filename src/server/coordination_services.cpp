@@ -62,15 +62,81 @@ void read_linearizable(
       });
 }
 
-// A txn "if create_revision(key) == rev then <op>", for Proclaim and Resign.
-synodpb::Request if_still_leader(const v3electionpb::LeaderKey& leader) {
+// Proclaim and Resign: runs `op` in a txn "if the leader key still has the campaign's create
+// revision" and answers with the txn's header. `must_hold`: a campaign that no longer leads is
+// answered "election: not leader" (Proclaim); otherwise nothing happens and that is fine
+// (Resign), as concurrency.Election does.
+void if_still_leader(ServerContext& ctx, grpc::ServerUnaryReactor* reactor, bool has_leader,
+                     const v3electionpb::LeaderKey& leader, etcdserverpb::RequestOp op,
+                     bool must_hold, etcdserverpb::ResponseHeader* header) {
+  if (!has_leader) return reactor->Finish(unknown(kMissingLeaderKey));
   synodpb::Request r;
   etcdserverpb::Compare* cmp = r.mutable_txn()->add_compare();
   cmp->set_key(leader.key());
   cmp->set_target(etcdserverpb::Compare::CREATE);
   cmp->set_result(etcdserverpb::Compare::EQUAL);
   cmp->set_create_revision(leader.rev());
-  return r;
+  *r.mutable_txn()->add_success() = std::move(op);
+  ctx.node->propose(std::move(r), [&ctx, reactor, must_hold, header](const kv::ApplyResult& res) {
+    if (const Error* e = result_error(res)) return reactor->Finish(unknown(e->message));
+    const auto* txn = result_as<etcdserverpb::TxnResponse>(res);
+    if (must_hold && (txn == nullptr || !txn->succeeded())) {
+      return reactor->Finish(unknown(kNotLeader));
+    }
+    ctx.fill_header(header, txn != nullptr ? txn->header().revision() : 0);
+    reactor->Finish(grpc::Status::OK);
+  });
+}
+
+// The one internal watch a waiter has open at a time (WatchService::open_internal). close() may
+// be called from any thread, any number of times; it says whether it closed a watch, so of
+// several responses racing to act on one watch only the first does.
+class InternalWatch {
+ public:
+  InternalWatch(ServerContext& ctx, WatchService& watches) : ctx_(ctx), watches_(watches) {}
+  void open(const etcdserverpb::WatchCreateRequest& create, WatchService::InternalSink sink) {
+    const uint64_t stream = watches_.open_internal(std::move(sink));
+    {
+      std::lock_guard lock(mu_);
+      stream_ = stream;
+    }
+    etcdserverpb::WatchRequest w;
+    *w.mutable_create_request() = create;
+    ctx_.node->watch(stream, w);
+  }
+  bool close() {
+    uint64_t stream = 0;
+    {
+      std::lock_guard lock(mu_);
+      std::swap(stream, stream_);
+    }
+    if (stream == 0) return false;
+    watches_.close_internal(stream);
+    return true;
+  }
+
+ private:
+  ServerContext& ctx_;
+  WatchService& watches_;
+  std::mutex mu_;
+  uint64_t stream_ = 0;
+};
+
+synodpb::Request delete_request(const std::string& key) {
+  synodpb::Request del;
+  del.mutable_delete_range()->set_key(key);
+  return del;
+}
+
+// Deletes `key` and answers `reactor` with the delete's header (Unlock, Semaphore.Release).
+void delete_and_answer(ServerContext& ctx, const std::string& key,
+                       grpc::ServerUnaryReactor* reactor, etcdserverpb::ResponseHeader* header) {
+  ctx.node->propose(delete_request(key), [&ctx, reactor, header](const kv::ApplyResult& result) {
+    if (const Error* e = result_error(result)) return reactor->Finish(to_status(*e));
+    const auto* d = result_as<etcdserverpb::DeleteRangeResponse>(result);
+    ctx.fill_header(header, d != nullptr ? d->header().revision() : 0);
+    reactor->Finish(grpc::Status::OK);
+  });
 }
 
 // What a contender learns when it holds the lock (wins the election).
@@ -94,7 +160,7 @@ class ContendCall final : public grpc::ServerUnaryReactor,
   ContendCall(ServerContext& ctx, WatchService& watches, const std::string& name, int64_t lease,
               std::string value, Won won, int64_t permits = 0, int64_t timeout_ms = 0)
       : ctx_(ctx),
-        watches_(watches),
+        watch_(ctx, watches),
         name_(name),
         prefix_(name + "/"),
         lease_(lease),
@@ -224,9 +290,7 @@ class ContendCall final : public grpc::ServerUnaryReactor,
     }
     if (finishing()) {
       // Gave up (timeout, cancel) while the txn was in flight: take the key back out.
-      synodpb::Request del;
-      del.mutable_delete_range()->set_key(key_);
-      ctx_.node->propose(std::move(del), [](const kv::ApplyResult&) {});
+      ctx_.node->propose(delete_request(key_), [](const kv::ApplyResult&) {});
       return;
     }
     if (first) return acquired(txn_revision_);
@@ -269,42 +333,24 @@ class ContendCall final : public grpc::ServerUnaryReactor,
 
   // Waits for a DELETE in [key, end) at or after `revision`, then looks again.
   void watch_delete(const std::string& key, const std::string& end, int64_t revision) {
-    auto self = shared_from_this();
-    const uint64_t stream = watches_.open_internal([self, this](etcdserverpb::WatchResponse&& r) {
+    etcdserverpb::WatchCreateRequest w;
+    w.set_key(key);
+    w.set_range_end(end);
+    w.set_start_revision(revision);
+    w.add_filters(etcdserverpb::WatchCreateRequest::NOPUT);
+    watch_.open(w, [self = shared_from_this()](etcdserverpb::WatchResponse&& r) {
       bool again = r.canceled();  // compacted: look again
       for (const mvccpb::Event& e : r.events()) again |= e.type() == mvccpb::Event::DELETE;
-      if (!again || !close_watch()) return;  // closed already: a later response
-      wait_predecessors();
+      if (!again || !self->watch_.close()) return;  // closed already: a later response
+      self->wait_predecessors();
     });
-    {
-      std::lock_guard lock(mu_);
-      watch_stream_ = stream;
-    }
-    etcdserverpb::WatchRequest w;
-    w.mutable_create_request()->set_key(key);
-    w.mutable_create_request()->set_range_end(end);
-    w.mutable_create_request()->set_start_revision(revision);
-    w.mutable_create_request()->add_filters(etcdserverpb::WatchCreateRequest::NOPUT);
-    ctx_.node->watch(stream, w);
-    if (finishing()) close_watch();
+    if (finishing()) watch_.close();
   }
 
   void acquired(int64_t revision) {
     if (finishing()) return;
     won_(Held{key_, my_revision_, txn_revision_, revision});
     finish(grpc::Status::OK);
-  }
-
-  // Ends the watch; false if there was none open.
-  bool close_watch() {
-    uint64_t stream = 0;
-    {
-      std::lock_guard lock(mu_);
-      std::swap(stream, watch_stream_);
-    }
-    if (stream == 0) return false;
-    watches_.close_internal(stream);
-    return true;
   }
 
   bool finishing() {
@@ -320,18 +366,16 @@ class ContendCall final : public grpc::ServerUnaryReactor,
       if (finished_) return;
       finished_ = true;
     }
-    close_watch();
+    watch_.close();
     if (timeout_ms_ > 0) alarm_.Cancel();
     if (!status.ok() && my_revision_ > 0) {
-      synodpb::Request del;
-      del.mutable_delete_range()->set_key(key_);
-      ctx_.node->propose(std::move(del), [](const kv::ApplyResult&) {});
+      ctx_.node->propose(delete_request(key_), [](const kv::ApplyResult&) {});
     }
     Finish(status);
   }
 
   ServerContext& ctx_;
-  WatchService& watches_;
+  InternalWatch watch_;  // on the predecessor (the prefix, for a semaphore) while waiting
   const std::string name_;
   const std::string prefix_;
   const int64_t lease_;
@@ -345,7 +389,6 @@ class ContendCall final : public grpc::ServerUnaryReactor,
   int64_t txn_revision_ = 0;
   std::mutex mu_;
   std::shared_ptr<ContendCall> self_;  // until OnDone
-  uint64_t watch_stream_ = 0;
   bool finished_ = false;
 };
 
@@ -367,17 +410,7 @@ grpc::ServerUnaryReactor* LockService::Unlock(grpc::CallbackServerContext* c,
                                               const v3lockpb::UnlockRequest* req,
                                               v3lockpb::UnlockResponse* resp) {
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
-  synodpb::Request request;
-  request.mutable_delete_range()->set_key(req->key());
-  ctx_.node->propose(std::move(request), [this, reactor, resp](const kv::ApplyResult& result) {
-    if (const Error* e = result_error(result)) {
-      reactor->Finish(to_status(*e));
-      return;
-    }
-    const auto* d = result_as<etcdserverpb::DeleteRangeResponse>(result);
-    ctx_.fill_header(resp->mutable_header(), d != nullptr ? d->header().revision() : 0);
-    reactor->Finish(grpc::Status::OK);
-  });
+  delete_and_answer(ctx_, req->key(), reactor, resp->mutable_header());
   return reactor;
 }
 
@@ -390,7 +423,7 @@ class ObserveStream final
                           v3electionpb::LeaderResponse> {
  public:
   ObserveStream(ServerContext& ctx, WatchService& watches, const std::string& name)
-      : ctx_(ctx), watches_(watches), prefix_(name + "/") {}
+      : ctx_(ctx), watch_(ctx, watches), prefix_(name + "/") {}
 
   void start(std::shared_ptr<ObserveStream> self) {
     me_ = self;
@@ -402,7 +435,7 @@ class ObserveStream final
 
  private:
   void on_done() override {
-    close_watch();
+    watch_.close();
     me_.reset();
   }
   const char* name() const override { return "election observe"; }
@@ -438,56 +471,37 @@ class ObserveStream final
              bool waiting_for_leader) {
     auto self = me_.lock();
     if (!self) return;
-    const uint64_t stream =
-        watches_.open_internal([self, waiting_for_leader](etcdserverpb::WatchResponse&& r) {
-          if (r.canceled()) {  // compacted under us: look again
-            if (self->close_watch()) self->find_leader();
-            return;
-          }
-          for (const mvccpb::Event& e : r.events()) {
-            if (waiting_for_leader) {
-              if (e.type() != mvccpb::Event::PUT) continue;
-              if (!self->close_watch()) return;
-              self->emit(e.kv(), e.kv().mod_revision());
-              self->watch(e.kv().key(), "", e.kv().mod_revision() + 1, false);
-              return;
-            }
-            if (e.type() == mvccpb::Event::DELETE) {
-              if (self->close_watch()) self->find_leader();
-              return;
-            }
-            self->emit(e.kv(), r.header().revision());
-          }
-        });
-    {
-      std::lock_guard lock(mu_);
-      watch_stream_ = stream;
-    }
-    etcdserverpb::WatchRequest w;
-    w.mutable_create_request()->set_key(key);
-    w.mutable_create_request()->set_range_end(end);
-    w.mutable_create_request()->set_start_revision(from);
-    ctx_.node->watch(stream, w);
-    if (finishing()) close_watch();
-  }
-
-  bool close_watch() {
-    uint64_t stream = 0;
-    {
-      std::lock_guard lock(mu_);
-      std::swap(stream, watch_stream_);
-    }
-    if (stream == 0) return false;
-    watches_.close_internal(stream);
-    return true;
+    etcdserverpb::WatchCreateRequest w;
+    w.set_key(key);
+    w.set_range_end(end);
+    w.set_start_revision(from);
+    watch_.open(w, [self, waiting_for_leader](etcdserverpb::WatchResponse&& r) {
+      if (r.canceled()) {  // compacted under us: look again
+        if (self->watch_.close()) self->find_leader();
+        return;
+      }
+      for (const mvccpb::Event& e : r.events()) {
+        if (waiting_for_leader) {
+          if (e.type() != mvccpb::Event::PUT) continue;
+          if (!self->watch_.close()) return;
+          self->emit(e.kv(), e.kv().mod_revision());
+          self->watch(e.kv().key(), "", e.kv().mod_revision() + 1, false);
+          return;
+        }
+        if (e.type() == mvccpb::Event::DELETE) {
+          if (self->watch_.close()) self->find_leader();
+          return;
+        }
+        self->emit(e.kv(), r.header().revision());
+      }
+    });
+    if (finishing()) watch_.close();
   }
 
   ServerContext& ctx_;
-  WatchService& watches_;
+  InternalWatch watch_;  // on the prefix (no leader yet) or on the leader's key
   const std::string prefix_;
   std::weak_ptr<ObserveStream> me_;
-  std::mutex mu_;
-  uint64_t watch_stream_ = 0;
 };
 
 }  // namespace
@@ -512,22 +526,12 @@ grpc::ServerUnaryReactor* ElectionService::Proclaim(grpc::CallbackServerContext*
                                                     const v3electionpb::ProclaimRequest* req,
                                                     v3electionpb::ProclaimResponse* resp) {
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
-  if (!req->has_leader()) {
-    reactor->Finish(unknown(kMissingLeaderKey));
-    return reactor;
-  }
-  synodpb::Request r = if_still_leader(req->leader());
-  etcdserverpb::PutRequest* put = r.mutable_txn()->add_success()->mutable_request_put();
-  put->set_key(req->leader().key());
-  put->set_value(req->value());
-  put->set_lease(req->leader().lease());
-  ctx_.node->propose(std::move(r), [this, reactor, resp](const kv::ApplyResult& result) {
-    if (const Error* e = result_error(result)) return reactor->Finish(unknown(e->message));
-    const auto* txn = result_as<etcdserverpb::TxnResponse>(result);
-    if (txn == nullptr || !txn->succeeded()) return reactor->Finish(unknown(kNotLeader));
-    ctx_.fill_header(resp->mutable_header(), txn->header().revision());
-    reactor->Finish(grpc::Status::OK);
-  });
+  etcdserverpb::RequestOp put;
+  put.mutable_request_put()->set_key(req->leader().key());
+  put.mutable_request_put()->set_value(req->value());
+  put.mutable_request_put()->set_lease(req->leader().lease());
+  if_still_leader(ctx_, reactor, req->has_leader(), req->leader(), std::move(put),
+                  /*must_hold=*/true, resp->mutable_header());
   return reactor;
 }
 
@@ -557,18 +561,10 @@ grpc::ServerUnaryReactor* ElectionService::Resign(grpc::CallbackServerContext* c
                                                   const v3electionpb::ResignRequest* req,
                                                   v3electionpb::ResignResponse* resp) {
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
-  if (!req->has_leader()) {
-    reactor->Finish(unknown(kMissingLeaderKey));
-    return reactor;
-  }
-  synodpb::Request r = if_still_leader(req->leader());
-  r.mutable_txn()->add_success()->mutable_request_delete_range()->set_key(req->leader().key());
-  ctx_.node->propose(std::move(r), [this, reactor, resp](const kv::ApplyResult& result) {
-    if (const Error* e = result_error(result)) return reactor->Finish(unknown(e->message));
-    const auto* txn = result_as<etcdserverpb::TxnResponse>(result);
-    ctx_.fill_header(resp->mutable_header(), txn != nullptr ? txn->header().revision() : 0);
-    reactor->Finish(grpc::Status::OK);
-  });
+  etcdserverpb::RequestOp del;
+  del.mutable_request_delete_range()->set_key(req->leader().key());
+  if_still_leader(ctx_, reactor, req->has_leader(), req->leader(), std::move(del),
+                  /*must_hold=*/false, resp->mutable_header());
   return reactor;
 }
 
@@ -598,14 +594,7 @@ grpc::ServerUnaryReactor* SemaphoreService::Release(grpc::CallbackServerContext*
                                                     const synodpb::SemaphoreReleaseRequest* req,
                                                     synodpb::SemaphoreReleaseResponse* resp) {
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
-  synodpb::Request del;
-  del.mutable_delete_range()->set_key(req->key());
-  ctx_.node->propose(std::move(del), [this, reactor, resp](const kv::ApplyResult& result) {
-    if (const Error* e = result_error(result)) return reactor->Finish(to_status(*e));
-    const auto* d = result_as<etcdserverpb::DeleteRangeResponse>(result);
-    ctx_.fill_header(resp->mutable_header(), d != nullptr ? d->header().revision() : 0);
-    reactor->Finish(grpc::Status::OK);
-  });
+  delete_and_answer(ctx_, req->key(), reactor, resp->mutable_header());
   return reactor;
 }
 

@@ -105,8 +105,9 @@ std::vector<etcdserverpb::WatchResponse> fragments(etcdserverpb::WatchResponse&&
 void WatchService::deliver(std::vector<kv::WatchOutput>&& out) {
   // Group by stream, keeping each stream's order.
   std::map<uint64_t, std::vector<etcdserverpb::WatchResponse>> by_stream;
+  const uint64_t term = ctx_.node->status().term.value;  // once per batch, not per event
   for (kv::WatchOutput& o : out) {
-    ctx_.fill_header(o.response.mutable_header(), o.response.header().revision());
+    ctx_.fill_header(o.response.mutable_header(), o.response.header().revision(), term);
     auto& dst = by_stream[o.stream];
     if (o.fragment) {
       for (auto& piece : fragments(std::move(o.response))) dst.push_back(std::move(piece));

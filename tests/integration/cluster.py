@@ -48,6 +48,26 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
+def kill_process_groups(procs) -> None:
+    """SIGCONT then SIGKILL the process group of each Popen (started with
+    start_new_session=True), and reap it; groups already gone are skipped."""
+    for pr in procs:
+        for sig in (signal.SIGCONT, signal.SIGKILL):
+            try:
+                os.killpg(pr.pid, sig)
+            except ProcessLookupError:
+                pass
+        pr.wait(timeout=10)
+
+
+def report(name: str, failures) -> int:
+    """Prints each failure and '<name>: 1 passed, 0 failed' (or the opposite); the exit code."""
+    for f in failures:
+        print(f"FAIL: {f}")
+    print(f"{name}: {'1 passed, 0 failed' if not failures else '0 passed, 1 failed'}")
+    return 0 if not failures else 1
+
+
 def wait_until(pred: Callable[[], object], timeout: float, interval: float = 0.2,
                what: str = "condition", max_tries: Optional[int] = None):
     """Calls pred until it returns a truthy value; bounded by timeout seconds and max_tries.

@@ -26,7 +26,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cluster import ETCDCTL, Cluster, ClusterError, add_common_args, log, wait_until  # noqa: E402
+from cluster import (ETCDCTL, Cluster, ClusterError, add_common_args,  # noqa: E402
+                     kill_process_groups, log, report, wait_until)
 
 HOLDER = """#!/bin/sh
 # $1: this holder's name; $2: the work dir; $3: synod binary; $4: endpoints
@@ -107,17 +108,8 @@ def main() -> int:
     except ClusterError as e:
         failures.append(f"harness: {e}")
     finally:
-        for pr in procs.values():
-            try:
-                os.killpg(pr.pid, signal.SIGCONT)
-                os.killpg(pr.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            pr.wait(timeout=10)
-    for f in failures:
-        print(f"FAIL: {f}")
-    print(f"fencing_test: {'1 passed, 0 failed' if not failures else '0 passed, 1 failed'}")
-    return 0 if not failures else 1
+        kill_process_groups(procs.values())
+    return report("fencing_test", failures)
 
 
 if __name__ == "__main__":

@@ -381,29 +381,24 @@ def watch_prefix_history_with_prev_kv(x: Ctx):
 def watch_resumes_without_gap_or_duplicate(x: Ctx):
     # a client that reconnects from its last revision + 1 sees each event exactly once
     cl = x.cl
+
+    def put_later(*values):
+        time.sleep(0.3)                 # the watch is open well before the writes
+        for v in values:
+            cl.put("wr/k", v)
+
     events, cancel = cl.watch("wr/k")
-    first = []
-
-    def consume():
-        for ev in events:
-            first.append(ev)
-            if len(first) >= 2:
-                break
-
-    t = threading.Thread(target=consume, daemon=True)
-    t.start()
-    time.sleep(0.3)
-    cl.put("wr/k", "1")
-    cl.put("wr/k", "2")
-    t.join(10)
-    cancel()
+    try:
+        threading.Thread(target=put_later, args=("1", "2"), daemon=True).start()
+        first = collect(events, 2)
+    finally:
+        cancel()
     eq(len(first), 2, "events before the break")
     cl.put("wr/k", "3")                # written while no watch is open
     last = first[-1].mod_revision
     events, cancel = x.clients["m3"].watch("wr/k", start_revision=last + 1)
     try:
-        t2 = threading.Thread(target=lambda: time.sleep(0.3) or cl.put("wr/k", "4"), daemon=True)
-        t2.start()
+        threading.Thread(target=put_later, args=("4",), daemon=True).start()
         second = collect(events, 2)
     finally:
         cancel()

@@ -23,7 +23,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cluster import Cluster, ClusterError, add_common_args, log, wait_until  # noqa: E402
+from cluster import (Cluster, ClusterError, add_common_args,  # noqa: E402
+                     kill_process_groups, log, report, wait_until)
 
 
 def main() -> int:
@@ -112,16 +113,8 @@ def main() -> int:
     except (ClusterError, subprocess.TimeoutExpired) as e:
         failures.append(f"harness: {e}")
     finally:
-        for pr in procs.values():
-            try:
-                os.killpg(pr.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            pr.wait(timeout=10)
-    for f in failures:
-        print(f"FAIL: {f}")
-    print(f"semaphore_test: {'1 passed, 0 failed' if not failures else '0 passed, 1 failed'}")
-    return 0 if not failures else 1
+        kill_process_groups(procs.values())
+    return report("semaphore_test", failures)
 
 
 if __name__ == "__main__":

@@ -12,15 +12,14 @@ Resign hands leadership to the waiting campaign; a resigned leader's Proclaim is
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cluster import Cluster, ClusterError, add_common_args  # noqa: E402
-from v3lock_test import eq, field_bytes, field_int, parse  # noqa: E402
+from cluster import Cluster  # noqa: E402
+from v3lock_test import eq, field_bytes, field_int, main_for, parse  # noqa: E402
 
 import etcd3  # noqa: E402
 import grpc  # noqa: E402
@@ -115,20 +114,5 @@ def run_checks(c: Cluster) -> None:
     bob.join(5)
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description="v3electionpb.Election against a real cluster")
-    add_common_args(p)
-    a = p.parse_args()
-    ok = True
-    try:
-        with Cluster(a.kind, a.binary, 3, a.base_port, keep=a.keep, label="v3election") as c:
-            run_checks(c)
-    except (AssertionError, ClusterError, grpc.RpcError) as e:
-        print(f"FAIL: {type(e).__name__}: {e}")
-        ok = False
-    print(f"v3election_test: {'1 passed, 0 failed' if ok else '0 passed, 1 failed'}")
-    return 0 if ok else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main_for("v3election_test", "v3election", run_checks))

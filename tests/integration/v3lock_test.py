@@ -44,33 +44,30 @@ def field_int(num: int, v: int) -> bytes:
     return varint(num << 3) + varint(v)
 
 
+def read_varint(data: bytes, i: int):
+    """The varint at data[i:]: (value, index after it)."""
+    v, shift = 0, 0
+    while True:
+        b = data[i]
+        i += 1
+        v |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return v, i
+
+
 def parse(data: bytes) -> dict:
     """Top-level fields of a protobuf message: number -> value (bytes or int)."""
     out, i = {}, 0
     while i < len(data):
-        key, shift = 0, 0
-        while True:
-            b = data[i]; i += 1
-            key |= (b & 0x7F) << shift; shift += 7
-            if not b & 0x80:
-                break
+        key, i = read_varint(data, i)
         num, wt = key >> 3, key & 7
         if wt == 0:
-            v, shift = 0, 0
-            while True:
-                b = data[i]; i += 1
-                v |= (b & 0x7F) << shift; shift += 7
-                if not b & 0x80:
-                    break
-            out[num] = v
+            out[num], i = read_varint(data, i)
         elif wt == 2:
-            n, shift = 0, 0
-            while True:
-                b = data[i]; i += 1
-                n |= (b & 0x7F) << shift; shift += 7
-                if not b & 0x80:
-                    break
-            out[num] = data[i:i + n]; i += n
+            n, i = read_varint(data, i)
+            out[num] = data[i:i + n]
+            i += n
         else:
             raise ValueError(f"wire type {wt}")
     return out
@@ -147,20 +144,21 @@ def run_checks(c: Cluster) -> None:
         t.join(5)
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description="v3lockpb.Lock against a real cluster")
+def main_for(name: str, label: str, checks) -> int:
+    """Runs checks(cluster) on a fresh 3-member cluster; prints '<name>: 1 passed, 0 failed'."""
+    p = argparse.ArgumentParser(description=f"{name} against a real cluster")
     add_common_args(p)
     a = p.parse_args()
     ok = True
     try:
-        with Cluster(a.kind, a.binary, 3, a.base_port, keep=a.keep, label="v3lock") as c:
-            run_checks(c)
+        with Cluster(a.kind, a.binary, 3, a.base_port, keep=a.keep, label=label) as c:
+            checks(c)
     except (AssertionError, ClusterError, grpc.RpcError) as e:
         print(f"FAIL: {type(e).__name__}: {e}")
         ok = False
-    print(f"v3lock_test: {'1 passed, 0 failed' if ok else '0 passed, 1 failed'}")
+    print(f"{name}: {'1 passed, 0 failed' if ok else '0 passed, 1 failed'}")
     return 0 if ok else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main_for("v3lock_test", "v3lock", run_checks))
