@@ -84,7 +84,8 @@ class Normalizer:
         # etcd lists a lease's keys in Go map order: compare them as a set
         s = re.sub(r"attached keys\(\[([^\]]*)\]\)",
                    lambda mo: "attached keys([" + " ".join(sorted(mo.group(1).split())) + "])", s)
-        s = re.sub(r"\b(mutex\d|election\d)/[0-9a-f]{16}\b", r"\1/<LEASE>", s)
+        # lock and election keys carry the lease ID in %x: 16 hex digits or fewer
+        s = re.sub(r"\b(mutex\d|election\d)/[0-9a-f]{1,16}\b", r"\1/<LEASE>", s)
         s = re.sub(r"127\.0\.0\.1:(\d+)",
                    lambda mo: f"<{self.ports.get(int(mo.group(1)), 'port')}>", s)
         for i, label in self.ids.items():
