@@ -14,11 +14,11 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
-#include <cstdio>
 
 #include <grpcpp/alarm.h>
 #include "server/apply_result.h"
 
+#include "kv/recipe.h"
 #include "server/bidi_stream.h"
 #include "server/services.h"
 
@@ -26,20 +26,8 @@ namespace synod::server {
 
 namespace {
 
-std::string prefix_end(std::string prefix) {
-  prefix.back() = static_cast<char>(prefix.back() + 1);
-  return prefix;
-}
-
-etcdserverpb::RangeRequest first_created(const std::string& prefix) {
-  etcdserverpb::RangeRequest r;
-  r.set_key(prefix);
-  r.set_range_end(prefix_end(prefix));
-  r.set_sort_target(etcdserverpb::RangeRequest::CREATE);
-  r.set_sort_order(etcdserverpb::RangeRequest::ASCEND);
-  r.set_limit(1);
-  return r;
-}
+using kv::recipe::first_created;
+using kv::recipe::prefix_end;
 
 const char* const kNotLeader = "election: not leader";
 const char* const kNoLeader = "election: no leader";
@@ -162,16 +150,12 @@ class ContendCall final : public grpc::ServerUnaryReactor,
       : ctx_(ctx),
         watch_(ctx, watches),
         name_(name),
-        prefix_(name + "/"),
         lease_(lease),
         value_(std::move(value)),
         won_(std::move(won)),
         permits_(permits),
-        timeout_ms_(timeout_ms) {
-    char hex[17];
-    std::snprintf(hex, sizeof hex, "%llx", static_cast<unsigned long long>(lease_));
-    key_ = prefix_ + hex;
-  }
+        timeout_ms_(timeout_ms),
+        key_(kv::recipe::contender_key(name, lease)) {}
 
   void start(std::shared_ptr<ContendCall> self) {
     self_ = std::move(self);
@@ -198,30 +182,15 @@ class ContendCall final : public grpc::ServerUnaryReactor,
   // Semaphore mode: writes N into `name` if it is new, and refuses a different N.
   void check_permits() {
     synodpb::Request r;
-    etcdserverpb::TxnRequest* txn = r.mutable_txn();
-    etcdserverpb::Compare* cmp = txn->add_compare();
-    cmp->set_key(name_);
-    cmp->set_target(etcdserverpb::Compare::CREATE);
-    cmp->set_result(etcdserverpb::Compare::EQUAL);
-    cmp->set_create_revision(0);
-    etcdserverpb::PutRequest* put = txn->add_success()->mutable_request_put();
-    put->set_key(name_);
-    put->set_value(std::to_string(permits_));
-    txn->add_failure()->mutable_request_range()->set_key(name_);
+    *r.mutable_txn() = kv::recipe::permits_txn(name_, permits_);
     ctx_.node->propose(std::move(r), [call = shared_from_this()](const kv::ApplyResult& result) {
       if (const Error* e = result_error(result)) return call->finish(to_status(*e));
       const auto* t = result_as<etcdserverpb::TxnResponse>(result);
       if (t == nullptr) {
         return call->finish(grpc::Status(grpc::StatusCode::INTERNAL, "semaphore: bad result"));
       }
-      if (!t->succeeded()) {
-        const auto& kvs = t->responses(0).response_range().kvs();
-        const std::string have = kvs.empty() ? "" : kvs[0].value();
-        if (have != std::to_string(call->permits_)) {
-          return call->finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                                           "synod: semaphore " + call->name_ + " has " + have +
-                                               " permits, not " + std::to_string(call->permits_)));
-        }
+      if (auto refused = kv::recipe::check_permits(*t, call->name_, call->permits_)) {
+        return call->finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, *refused));
       }
       call->contend();
     });
@@ -230,19 +199,7 @@ class ContendCall final : public grpc::ServerUnaryReactor,
   void contend() {
     if (finishing()) return;
     synodpb::Request request;
-    etcdserverpb::TxnRequest* txn = request.mutable_txn();
-    etcdserverpb::Compare* cmp = txn->add_compare();
-    cmp->set_key(key_);
-    cmp->set_target(etcdserverpb::Compare::CREATE);
-    cmp->set_result(etcdserverpb::Compare::EQUAL);
-    cmp->set_create_revision(0);
-    etcdserverpb::PutRequest* put = txn->add_success()->mutable_request_put();
-    put->set_key(key_);
-    put->set_value(value_);
-    put->set_lease(lease_);
-    *txn->add_success()->mutable_request_range() = first_created(prefix_);
-    txn->add_failure()->mutable_request_range()->set_key(key_);
-    *txn->add_failure()->mutable_request_range() = first_created(prefix_);
+    *request.mutable_txn() = kv::recipe::contend_txn(name_, lease_, value_);
     ctx_.node->propose(
         std::move(request),
         [call = shared_from_this()](const kv::ApplyResult& result) { call->contended(result); });
@@ -255,23 +212,15 @@ class ContendCall final : public grpc::ServerUnaryReactor,
       return finish(grpc::Status(grpc::StatusCode::UNKNOWN, e->message));
     }
     const auto* txn = result_as<etcdserverpb::TxnResponse>(result);
-    if (txn == nullptr || txn->responses_size() != 2) {
+    if (txn == nullptr) {
       return finish(grpc::Status(grpc::StatusCode::INTERNAL, "lock: unexpected txn result"));
     }
-    const auto& mine = txn->responses(0);
-    txn_revision_ = txn->header().revision();
-    bool reproclaim = false;
-    if (txn->succeeded()) {
-      my_revision_ = txn->header().revision();
-    } else if (mine.response_range().kvs_size() > 0) {
-      my_revision_ = mine.response_range().kvs(0).create_revision();
-      reproclaim = mine.response_range().kvs(0).value() != value_;
-    } else {
-      return finish(grpc::Status(grpc::StatusCode::INTERNAL, "lock: contender key vanished"));
-    }
-    const auto& owner = txn->responses(1).response_range();
-    const bool first =
-        permits_ <= 1 && (owner.kvs_size() == 0 || owner.kvs(0).create_revision() == my_revision_);
+    auto contended = kv::recipe::read_contended(*txn, value_, permits_);
+    if (!contended) return finish(grpc::Status(grpc::StatusCode::INTERNAL, contended.error()));
+    my_revision_ = contended->my_revision;
+    txn_revision_ = contended->txn_revision;
+    const bool reproclaim = contended->reproclaim;
+    const bool first = contended->first;
     if (reproclaim) {
       // The key is this lease's already, from an earlier campaign with another value.
       synodpb::Request put;
@@ -303,31 +252,15 @@ class ContendCall final : public grpc::ServerUnaryReactor,
     auto self = shared_from_this();
     ctx_.node->read_barrier([self](std::optional<Error> e) {
       if (e) return self->finish(to_status(*e));
-      etcdserverpb::RangeRequest r;
-      r.set_key(self->prefix_);
-      r.set_range_end(prefix_end(self->prefix_));
-      r.set_max_create_revision(self->my_revision_ - 1);
-      if (self->permits_ > 1) {
-        // Not count_only: etcd's count is taken before the revision filters apply.
-        r.set_keys_only(true);
-      } else {
-        r.set_sort_target(etcdserverpb::RangeRequest::CREATE);
-        r.set_sort_order(etcdserverpb::RangeRequest::DESCEND);
-        r.set_limit(1);
-      }
+      const etcdserverpb::RangeRequest r =
+          kv::recipe::predecessors(self->name_, self->my_revision_, self->permits_);
       etcdserverpb::RangeResponse got;
       std::optional<Error> err =
           self->ctx_.node->read_store([&](const kv::Store& s) { return range_into(s, r, &got); });
       if (err) return self->finish(to_status(*err));
-      const int64_t allowed = std::max<int64_t>(self->permits_, 1);
-      const int64_t before = got.kvs_size();  // contenders created before this one
-      if (before < allowed) return self->acquired(got.header().revision());
-      if (self->permits_ > 1) {
-        // Any earlier contender leaving may free a permit: watch the whole prefix.
-        self->watch_delete(self->prefix_, prefix_end(self->prefix_), got.header().revision());
-      } else {
-        self->watch_delete(got.kvs(0).key(), "", got.header().revision());
-      }
+      const kv::recipe::Wait wait = kv::recipe::read_predecessors(got, self->name_, self->permits_);
+      if (wait.held) return self->acquired(got.header().revision());
+      self->watch_delete(wait.watch_key, wait.watch_end, got.header().revision());
     });
   }
 
@@ -377,7 +310,6 @@ class ContendCall final : public grpc::ServerUnaryReactor,
   ServerContext& ctx_;
   InternalWatch watch_;  // on the predecessor (the prefix, for a semaphore) while waiting
   const std::string name_;
-  const std::string prefix_;
   const int64_t lease_;
   const std::string value_;
   Won won_;

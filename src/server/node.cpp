@@ -59,7 +59,9 @@ bool should_retry(raft::Status s) {
 }  // namespace
 
 Node::Node(const NodeOptions& options, net::Transport& transport)
-    : options_(options), transport_(transport) {
+    : options_(options),
+      transport_(transport),
+      lessor_(int64_t{options.election_ticks} * options.tick_ms * 1000) {
   // Request ids only need to be unique among this member's in-flight requests; starting from a
   // random base keeps a restarted member from matching an old entry to a new waiter.
   std::random_device rd;
@@ -327,62 +329,42 @@ void Node::handle_watch(WatchInput& input) {
   }
 }
 
+namespace {
+int64_t micros(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+}
+}  // namespace
+
 void Node::handle_lease(LeaseInput& input) {
-  const Clock::time_point now = Clock::now();
-  if (raft_->role() == raft::Role::kLeader && !leading_) check_leases(now);  // just elected
-  const bool leader = raft_->role() == raft::Role::kLeader;
-  std::optional<kv::LeaseInfo> lease = store_->lease(input.id);
-  auto deadline = lease_deadlines_.find(input.id);
-  const bool live = lease && deadline != lease_deadlines_.end() && deadline->second > now;
+  const int64_t now = micros(Clock::now());
+  lessor_.set_leader(raft_->role() == raft::Role::kLeader, *store_, now);
   if (input.keepalive) {
-    if (!leader) return input.keepalive(kNotLeader);
-    if (!live) return input.keepalive(0);  // unknown, or expired and about to be revoked
-    deadline->second = now + std::chrono::seconds(lease->ttl);
-    return input.keepalive(lease->ttl);
+    if (!lessor_.leader()) return input.keepalive(kNotLeader);
+    return input.keepalive(lessor_.renew(input.id, *store_, now));
   }
-  if (!leader) return input.time_to_live(std::nullopt);
+  if (!lessor_.leader()) return input.time_to_live(std::nullopt);
+  std::optional<kv::LeaseInfo> lease = store_->lease(input.id);
   LeaseTtl ttl;  // remaining -1 only once the lease is gone from the store
   if (lease) {
-    ttl.remaining =
-        live ? std::chrono::duration_cast<std::chrono::seconds>(deadline->second - now).count()
-             : 0;  // expired, its revoke on the way
+    const std::optional<int64_t> deadline = lessor_.deadline(input.id, now);
+    ttl.remaining = deadline ? (*deadline - now) / 1'000'000 : 0;  // 0: its revoke on the way
     ttl.granted = lease->ttl;
     ttl.keys = std::move(lease->keys);
   }
   input.time_to_live(std::move(ttl));
 }
 
-// Called at every tick. On becoming leader every lease gets its full TTL plus an election
-// timeout from now (the old leader's renewals are not known here); then expired leases are
-// revoked through the log, at most kRevokesPerTick per tick, each retried if its revoke has
-// not applied within a few seconds (a lost proposal).
+// Called at every tick: the leader proposes the revokes of expired leases, at most
+// kRevokesPerTick per tick (kv::Lessor retries one whose revoke has not applied in a while).
 void Node::check_leases(Clock::time_point now) {
-  const bool leader = raft_->role() == raft::Role::kLeader;
-  if (leader && !leading_) {
-    const auto extend =
-        std::chrono::milliseconds(int64_t{options_.election_ticks} * options_.tick_ms);
-    lease_deadlines_.clear();
-    lease_revoking_.clear();
-    for (int64_t id : store_->lease_ids()) {
-      std::optional<kv::LeaseInfo> l = store_->lease(id);
-      if (l) lease_deadlines_[id] = now + std::chrono::seconds(l->ttl) + extend;
-    }
-  }
-  leading_ = leader;
-  if (!leader) return;
-  constexpr int kRevokesPerTick = 100;
-  int budget = kRevokesPerTick;
-  for (const auto& [id, deadline] : lease_deadlines_) {
-    if (deadline > now) continue;
-    auto r = lease_revoking_.find(id);
-    if (r != lease_revoking_.end() && now - r->second < std::chrono::seconds(3)) continue;
-    lease_revoking_[id] = now;
+  constexpr size_t kRevokesPerTick = 100;
+  lessor_.set_leader(raft_->role() == raft::Role::kLeader, *store_, micros(now));
+  for (int64_t id : lessor_.due_revokes(micros(now), kRevokesPerTick)) {
     synodpb::Request revoke;
     revoke.mutable_lease_revoke()->set_id(id);
     revoke.set_id(++next_request_id_);
     unsent_.push_back(
         Proposal{std::move(revoke), [](const kv::ApplyResult&) {}, now + options_.request_timeout});
-    if (--budget == 0) break;
   }
 }
 
@@ -391,11 +373,10 @@ void Node::check_leases(Clock::time_point now) {
 void Node::lease_applied(const synodpb::Request& request, const kv::ApplyResult& result) {
   if (!result.ok()) return;
   if (request.has_lease_grant()) {
-    lease_deadlines_[request.lease_grant().id()] =
-        Clock::now() + std::chrono::seconds(request.lease_grant().ttl());
+    lessor_.on_grant(request.lease_grant().id(), request.lease_grant().ttl(),
+                     micros(Clock::now()));
   } else if (request.has_lease_revoke()) {
-    lease_deadlines_.erase(request.lease_revoke().id());
-    lease_revoking_.erase(request.lease_revoke().id());
+    lessor_.on_revoke(request.lease_revoke().id());
   }
 }
 

@@ -27,6 +27,7 @@
 #include "core/raft/raft.h"
 #include "kv/buffered_backend.h"
 #include "kv/store.h"
+#include "kv/lessor.h"
 #include "kv/watch_hub.h"
 #include "net/transport.h"
 #include "synodpb/request.pb.h"
@@ -240,10 +241,8 @@ class Node {
   WatchSink watch_sink_;
   Clock::time_point next_progress_notify_{};
   // The lessor (raft thread): when each lease expires, as this member last knew; enforced only
-  // while leader. Revokes proposed and not yet applied, with when they were proposed.
-  std::map<int64_t, Clock::time_point> lease_deadlines_;
-  std::map<int64_t, Clock::time_point> lease_revoking_;
-  bool leading_ = false;
+  // while leader.
+  kv::Lessor lessor_;
 
   mutable std::mutex status_mu_;
   NodeStatus status_;

@@ -1,0 +1,58 @@
+// kv::Lessor: when each lease expires, as one member knows it (etcd's lessor). The leases
+// themselves (ID, granted TTL, keys) are the store's replicated state; expiry times are not:
+// the leader alone decides that a lease has expired and proposes its revoke through the log, so
+// every member deletes the lease's keys at the same revision.
+//
+// Failover never expires a lease early: a member that becomes leader does not know the old
+// leader's renewals, so it gives every lease the store holds its full TTL plus one election
+// timeout from the moment of promotion (a renewal acknowledged by the old leader happened
+// before the new one was elected).
+//
+// Time is the caller's monotonic clock in microseconds (the server's steady clock, the
+// simulator's virtual time). Pure: no clocks, threads or I/O; the caller serializes calls.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <vector>
+
+#include "kv/store.h"
+
+namespace synod::kv {
+
+class Lessor {
+ public:
+  // extension_us: what a new leader adds to every lease (the election timeout).
+  // retry_us: how long a proposed revoke may take to apply before it is proposed again.
+  explicit Lessor(int64_t extension_us, int64_t retry_us = 3'000'000);
+
+  // Apply-time notifications, on every member, for grants and revokes that succeeded.
+  void on_grant(int64_t id, int64_t ttl_seconds, int64_t now_us);
+  void on_revoke(int64_t id);
+
+  // Call at every tick, and before serving a lease request, with the member's current role.
+  // On becoming leader every lease the store holds expires ttl + extension from now.
+  void set_leader(bool leader, const Store& store, int64_t now_us);
+  bool leader() const { return leader_; }
+
+  // On the leader: the expired leases whose revoke should be proposed now (none proposed in
+  // the last retry_us), at most `max`, in ID order; each is marked as proposed.
+  std::vector<int64_t> due_revokes(int64_t now_us, size_t max);
+
+  // On the leader: renews a live lease and returns its granted TTL in seconds; 0 if the store
+  // has no such lease or it has expired (its revoke is on the way).
+  int64_t renew(int64_t id, const Store& store, int64_t now_us);
+
+  // A live lease's deadline (microseconds, the caller's clock); nullopt if unknown or expired.
+  std::optional<int64_t> deadline(int64_t id, int64_t now_us) const;
+
+ private:
+  const int64_t extension_us_;
+  const int64_t retry_us_;
+  bool leader_ = false;
+  std::map<int64_t, int64_t> deadlines_;  // lease -> expiry
+  std::map<int64_t, int64_t> revoking_;   // lease -> when its revoke was last proposed
+};
+
+}  // namespace synod::kv
