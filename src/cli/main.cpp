@@ -130,6 +130,7 @@ int main(int argc, char** argv) {
   std::string faults = "none";
   std::string seeds;
   std::vector<std::string> bugs;
+  std::string workload = "register";
   bool lease_reads = false;
   CLI::App* sim = app.add_subcommand("sim", "run the deterministic cluster simulator");
   sim->add_option("--seed", opts.seed, "seed of the run (replays it exactly)");
@@ -141,6 +142,14 @@ int main(int argc, char** argv) {
   sim->add_option("--ops", opts.ops, "client operations in the fault phase")
       ->check(CLI::Range(1, 1000000));
   sim->add_option("--clients", opts.clients, "concurrent clients")->check(CLI::Range(1, 64));
+  sim->add_option("--workload", workload,
+                  "what clients run: register (get/put/cas, checked for linearizability), lock "
+                  "(fenced writes) or semaphore");
+  sim->add_option("--permits", opts.permits, "semaphore workload: permits")
+      ->check(CLI::Range(1, 16));
+  sim->add_option("--watchers", opts.watchers,
+                  "watch streams held open and resumed across faults, then checked")
+      ->check(CLI::Range(0, 64));
   sim->add_option("--bug", bugs, "plant a known bug (tests only)");
   sim->add_option("--election-crash", opts.election_crash_probability,
                   "with crash faults, chance of killing a node right after each election")
@@ -178,8 +187,12 @@ int main(int argc, char** argv) {
       std::cerr << "synod sim: " << error << "\n";
       return 2;
     }
+    if (!synod::sim::parse_workload(workload, opts.workload, error)) {
+      std::cerr << "synod sim: " << error << "\n";
+      return 2;
+    }
     for (const std::string& b : bugs) {
-      if (!synod::sim::parse_bug(b, opts.bugs, error)) {
+      if (!synod::sim::parse_bug(b, opts, error)) {
         std::cerr << "synod sim: " << error << "\n";
         return 2;
       }

@@ -8,8 +8,8 @@ namespace {
 constexpr int64_t kMicrosPerSecond = 1'000'000;
 }
 
-Lessor::Lessor(int64_t extension_us, int64_t retry_us)
-    : extension_us_(extension_us), retry_us_(retry_us) {
+Lessor::Lessor(int64_t extension_us, int64_t retry_us, LessorBugs bugs)
+    : extension_us_(extension_us), retry_us_(retry_us), bugs_(bugs) {
   assert(extension_us >= 0 && retry_us > 0);
 }
 
@@ -23,7 +23,7 @@ void Lessor::on_revoke(int64_t id) {
 }
 
 void Lessor::set_leader(bool leader, const Store& store, int64_t now_us) {
-  if (leader && !leader_) {
+  if (leader && !leader_ && !bugs_.keep_deadlines_on_promotion) {
     deadlines_.clear();
     revoking_.clear();
     for (int64_t id : store.lease_ids()) {

@@ -21,11 +21,17 @@
 
 namespace synod::kv {
 
+// A bug the simulator plants to prove its lease check fails: a new leader keeps the deadlines
+// it had as a follower (grant time + TTL, blind to the old leader's renewals).
+struct LessorBugs {
+  bool keep_deadlines_on_promotion = false;
+};
+
 class Lessor {
  public:
   // extension_us: what a new leader adds to every lease (the election timeout).
   // retry_us: how long a proposed revoke may take to apply before it is proposed again.
-  explicit Lessor(int64_t extension_us, int64_t retry_us = 3'000'000);
+  explicit Lessor(int64_t extension_us, int64_t retry_us = 3'000'000, LessorBugs bugs = {});
 
   // Apply-time notifications, on every member, for grants and revokes that succeeded.
   void on_grant(int64_t id, int64_t ttl_seconds, int64_t now_us);
@@ -50,6 +56,7 @@ class Lessor {
  private:
   const int64_t extension_us_;
   const int64_t retry_us_;
+  const LessorBugs bugs_;
   bool leader_ = false;
   std::map<int64_t, int64_t> deadlines_;  // lease -> expiry
   std::map<int64_t, int64_t> revoking_;   // lease -> when its revoke was last proposed

@@ -105,30 +105,43 @@ etcdserverpb::RangeRequest predecessors(const std::string& name, int64_t my_revi
   etcdserverpb::RangeRequest r;
   r.set_key(prefix);
   r.set_range_end(prefix_end(prefix));
-  r.set_max_create_revision(my_revision - 1);
-  if (permits > 1) {
-    // Not count_only: etcd's count is taken before the revision filters apply.
-    r.set_keys_only(true);
-  } else {
+  r.set_max_create_revision(my_revision);
+  r.set_keys_only(true);
+  if (permits <= 1) {
+    // Not for a semaphore: etcd's limit (like its count) applies before the revision filters.
     r.set_sort_target(etcdserverpb::RangeRequest::CREATE);
     r.set_sort_order(etcdserverpb::RangeRequest::DESCEND);
-    r.set_limit(1);
+    r.set_limit(2);
   }
   return r;
 }
 
 Wait read_predecessors(const etcdserverpb::RangeResponse& response, const std::string& name,
-                       int64_t permits) {
+                       int64_t lease, int64_t permits) {
   Wait w;
-  const int64_t allowed = std::max<int64_t>(permits, 1);
-  if (response.kvs_size() < allowed) {
+  const std::string mine = contender_key(name, lease);
+  const auto& kvs = response.kvs();
+  if (permits <= 1) {
+    // Newest first: this contender's key, then the one created just before it.
+    if (kvs.empty() || kvs[0].key() != mine) {
+      w.gone = true;
+    } else if (kvs.size() < 2) {
+      w.held = true;
+    } else {
+      w.watch_key = kvs[1].key();
+    }
+    return w;
+  }
+  const bool present =
+      std::any_of(kvs.begin(), kvs.end(), [&](const auto& kv) { return kv.key() == mine; });
+  if (!present) {
+    w.gone = true;
+  } else if (kvs.size() - 1 < permits) {
     w.held = true;
-  } else if (permits > 1) {
+  } else {
     // Any earlier contender leaving may free a permit: watch the whole prefix.
     w.watch_key = name + "/";
     w.watch_end = prefix_end(w.watch_key);
-  } else {
-    w.watch_key = response.kvs(0).key();
   }
   return w;
 }

@@ -5,8 +5,10 @@
 //   1. (semaphore) permits_txn: put name = N if the key is new; refuse a different N;
 //   2. contend_txn: if the contender key name/<lease hex> does not exist, put it on the lease;
 //      either way read it and the prefix's first-created key;
-//   3. predecessors: read the contenders created before this one; fewer than N (1 for a lock):
-//      held; otherwise wait for one of them to be deleted and read again.
+//   3. predecessors: read this contender's key and those created before it; if the key is gone
+//      (its lease expired while it waited) the attempt has failed; with fewer than N (1 for a
+//      lock) created before it, it holds; otherwise wait for one of them to be deleted and read
+//      again.
 // The fencing token of a holder is its contender key's create revision.
 #pragma once
 
@@ -45,15 +47,17 @@ struct Contended {
 Expected<Contended, std::string> read_contended(const etcdserverpb::TxnResponse& response,
                                                 const std::string& value, int64_t permits);
 
-// Step 3: the contenders created before my_revision; for a lock just the newest of them.
+// Step 3: the contenders created at or before my_revision; for a lock just the newest two (this
+// one and the one before it).
 etcdserverpb::RangeRequest predecessors(const std::string& name, int64_t my_revision,
                                         int64_t permits);
 struct Wait {
+  bool gone = false;      // the contender key no longer exists
   bool held = false;      // fewer than max(permits, 1) contenders were created first
   std::string watch_key;  // otherwise: wait for a DELETE in [watch_key, watch_end)
   std::string watch_end;  // empty: the key alone
 };
 Wait read_predecessors(const etcdserverpb::RangeResponse& response, const std::string& name,
-                       int64_t permits);
+                       int64_t lease, int64_t permits);
 
 }  // namespace synod::kv::recipe

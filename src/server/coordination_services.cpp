@@ -258,7 +258,12 @@ class ContendCall final : public grpc::ServerUnaryReactor,
       std::optional<Error> err =
           self->ctx_.node->read_store([&](const kv::Store& s) { return range_into(s, r, &got); });
       if (err) return self->finish(to_status(*err));
-      const kv::recipe::Wait wait = kv::recipe::read_predecessors(got, self->name_, self->permits_);
+      const kv::recipe::Wait wait =
+          kv::recipe::read_predecessors(got, self->name_, self->lease_, self->permits_);
+      if (wait.gone) {
+        // The lease expired while this contender waited, taking its key.
+        return self->finish(unknown(kv::errors::lease_not_found().message));
+      }
       if (wait.held) return self->acquired(got.header().revision());
       self->watch_delete(wait.watch_key, wait.watch_end, got.header().revision());
     });

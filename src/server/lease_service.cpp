@@ -58,6 +58,10 @@ class KeepAliveStream final
     if (!self) return;
     hold();
     ctx_.node->lease_keepalive(id, [this, self, id](int64_t ttl) {
+      if (ttl == Node::kNoQuorum) {
+        end(to_status(kNoLeader));
+        return;
+      }
       if (ttl != Node::kNotLeader) {
         answer(id, ttl);
         return;

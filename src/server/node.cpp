@@ -340,7 +340,16 @@ void Node::handle_lease(LeaseInput& input) {
   lessor_.set_leader(raft_->role() == raft::Role::kLeader, *store_, now);
   if (input.keepalive) {
     if (!lessor_.leader()) return input.keepalive(kNotLeader);
-    return input.keepalive(lessor_.renew(input.id, *store_, now));
+    unsent_reads_.push_back(ReadWaiter{
+        [this, id = input.id, done = std::move(input.keepalive)](std::optional<Error> e) {
+          if (e) return done(kNoQuorum);
+          const int64_t at = micros(Clock::now());
+          lessor_.set_leader(raft_->role() == raft::Role::kLeader, *store_, at);
+          if (!lessor_.leader()) return done(kNotLeader);
+          done(lessor_.renew(id, *store_, at));
+        },
+        Clock::now() + options_.request_timeout});
+    return;
   }
   if (!lessor_.leader()) return input.time_to_live(std::nullopt);
   std::optional<kv::LeaseInfo> lease = store_->lease(input.id);

@@ -101,13 +101,18 @@ class Node {
   void set_watch_sink(WatchSink sink) { watch_sink_ = std::move(sink); }
 
   // Leases. Their state (ID, granted TTL, keys) is the store's; when each expires is decided
-  // by the leader alone, which proposes the revoke (etcd's lessor). A new leader extends every
+  // by the leader alone, which proposes the revoke (kv::Lessor). A new leader extends every
   // lease by the election timeout, so a failover never expires a lease early.
   // The smallest TTL granted: 1.5 election timeouts, in whole seconds (etcd's minTTL).
   int64_t min_lease_ttl_seconds() const;
   static constexpr int64_t kNotLeader = -2;
+  static constexpr int64_t kNoQuorum = -3;
   // On the leader: renews the lease and answers its TTL, 0 if there is no such lease (or it
-  // has expired). On another member answers kNotLeader.
+  // has expired). On another member answers kNotLeader. The renewal waits for a ReadIndex
+  // round and the apply of everything committed before it, so a deposed leader that has not
+  // heard of its successor cannot renew (kNoQuorum when the round fails), and a revoke a
+  // predecessor committed is applied first (the answer is then 0, not a TTL the log is about
+  // to take back).
   void lease_keepalive(int64_t id, std::function<void(int64_t ttl)> done);
   struct LeaseTtl {
     int64_t remaining = -1;  // seconds; -1: no such lease

@@ -19,10 +19,13 @@ std::optional<RequestId> RequestId::unpack(uint64_t id) {
 }
 
 std::string KvCommand::encode() const {
-  assert(op == KvOp::kPut || op == KvOp::kCas);
+  assert(op == KvOp::kPut || op == KvOp::kCas || op == KvOp::kPropose);
   synodpb::Request request;
+  if (op == KvOp::kPropose) request = proposal;
   request.set_id(RequestId{client, seq}.pack());
-  if (op == KvOp::kPut) {
+  if (op == KvOp::kPropose) {
+    // as built by the client
+  } else if (op == KvOp::kPut) {
     etcdserverpb::PutRequest* put = request.mutable_put();
     put->set_key(key);
     put->set_value(value);
@@ -40,6 +43,14 @@ std::string KvCommand::encode() const {
   std::string out = request.SerializeAsString();
   assert(!out.empty());
   return out;
+}
+
+const etcdserverpb::TxnResponse& KvResult::txn_response() const {
+  return txn ? *txn : etcdserverpb::TxnResponse::default_instance();
+}
+
+const etcdserverpb::RangeResponse& KvResult::range_response() const {
+  return range ? *range : etcdserverpb::RangeResponse::default_instance();
 }
 
 std::string encode_compaction(int64_t revision) {

@@ -27,6 +27,12 @@ KvResult result_of(const kv::ApplyResult& applied) {
   KvResult r;
   if (const auto* txn = applied.response<etcdserverpb::TxnResponse>()) {
     r.cas_succeeded = txn->succeeded();
+    r.revision = txn->header().revision();
+    r.txn = std::make_shared<const etcdserverpb::TxnResponse>(*txn);
+  } else if (const auto* put = applied.response<etcdserverpb::PutResponse>()) {
+    r.revision = put->header().revision();
+  } else if (const auto* del = applied.response<etcdserverpb::DeleteRangeResponse>()) {
+    r.revision = del->header().revision();
   }
   return r;
 }
@@ -35,8 +41,8 @@ KvResult result_of(const kv::ApplyResult& applied) {
 
 KvApplied KvMachine::apply(raft::Index index, std::string_view data) {
   assert(index > applied());
-  synodpb::Request request;
   KvApplied out;
+  synodpb::Request& request = out.request;
   if (!request.ParseFromArray(data.data(), static_cast<int>(data.size()))) {
     out.store_error = "entry is not a synodpb.Request";
     advance(index);
@@ -53,12 +59,20 @@ KvApplied KvMachine::apply(raft::Index index, std::string_view data) {
       seq->second = out.id->seq;
     }
   }
-  const kv::ApplyResult applied_result = store_.apply(index.value, request);
+  const int64_t before = store_.revision();
+  const kv::ApplyResult applied_result = store_.apply(index.value, request, &out.events);
   assert(!applied_result.skipped);
+  out.changed = store_.revision() != before;
   if (const kv::Error* error = applied_result.error()) {
     const bool raced_compaction =
         request.has_compaction() && request.compaction().revision() <= compact_revision();
-    if (!raced_compaction) out.store_error = error->message;
+    if (out.id) {
+      out.result = KvResult{};
+      out.result->error = error->message;
+    } else if (!raced_compaction && !request.has_lease_revoke()) {
+      // A lessor's revoke may find the lease gone (revoked by its client, or a retried revoke).
+      out.store_error = error->message;
+    }
   } else {
     out.result = result_of(applied_result);
   }
@@ -79,6 +93,17 @@ KvResult KvMachine::read(const std::string& key) const {
   assert(resp.has_value());  // a non-empty key at the current revision cannot fail
   if (!resp || resp->kvs_size() == 0) return {};
   return {resp->kvs(0).value(), false};
+}
+
+KvResult KvMachine::range(const etcdserverpb::RangeRequest& req) const {
+  KvResult r;
+  auto resp = store_.range(req);
+  if (resp) {
+    r.range = std::make_shared<const etcdserverpb::RangeResponse>(std::move(resp).value());
+  } else {
+    r.error = resp.error().message;
+  }
+  return r;
 }
 
 std::string KvMachine::image() const {

@@ -20,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/raft/types.h"
 #include "kv/mem_backend.h"
@@ -30,9 +31,13 @@ namespace synod::sim {
 
 struct KvApplied {
   std::optional<RequestId> id;     // the request the entry carried, if a simulated client's
-  std::optional<KvResult> result;  // nullopt: a duplicate, or the store rejected it
-  // Why the store rejected the entry (or could not parse it). A compaction at or below the
-  // last one is not an error here: successive leaders' auto-compactions may race.
+  std::optional<KvResult> result;  // nullopt: a duplicate (or an entry that does not parse)
+  synodpb::Request request;        // the entry, parsed
+  bool changed = false;            // the store took a new revision
+  std::vector<mvccpb::Event> events;  // the write's watch events, prev_kv unset
+  // Why the store rejected an entry no client sent (an auto-compaction), or why it does not
+  // parse; a client's request that the store refused answers with result->error instead. A
+  // compaction at or below the last one is not an error: successive leaders' may race.
   std::optional<std::string> store_error;
 };
 
@@ -52,6 +57,9 @@ class KvMachine {
 
   // A Range read of one key at the current revision, from the local store.
   KvResult read(const std::string& key) const;
+  // Any Range, from the local store (result.range; result.error if the store refuses it).
+  KvResult range(const etcdserverpb::RangeRequest& req) const;
+  const kv::Store& store() const { return store_; }
 
   // The store's image and the duplicate table, in one string.
   std::string image() const;

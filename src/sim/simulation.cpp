@@ -2,14 +2,20 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cstdio>
 #include <memory>
 #include <optional>
 #include <queue>
 #include <sstream>
 
+#include "check/watch.h"
 #include "core/rand.h"
+#include "kv/lessor.h"
+#include "kv/recipe.h"
+#include "kv/watch_hub.h"
 #include "sim/kv_machine.h"
 #include "sim/network.h"
+#include "sim/recipe_client.h"
 
 namespace synod::sim {
 
@@ -78,32 +84,75 @@ std::string fault_list(const std::set<Fault>& faults) {
   return out;
 }
 
-bool parse_bug(const std::string& name, raft::PlantedBugs& bugs, std::string& error) {
-  if (name == "vote-without-log-check") {
-    bugs.vote_without_log_check = true;
-  } else if (name == "commit-previous-term") {
-    bugs.commit_previous_term_by_count = true;
-  } else if (name == "vote-before-persist") {
-    bugs.vote_before_persist = true;
-  } else if (name == "read-index-without-quorum") {
-    bugs.read_index_without_quorum = true;
-  } else {
-    error = "unknown bug '" + name +
-            "' (known: vote-without-log-check, commit-previous-term, vote-before-persist, "
-            "read-index-without-quorum)";
-    return false;
+namespace {
+
+constexpr std::pair<Workload, const char*> kWorkloadNames[] = {
+    {Workload::kRegister, "register"}, {Workload::kLock, "lock"}, {Workload::kSemaphore, "semaphore"}};
+
+// Every plantable bug: its name and the flag it sets.
+struct BugName {
+  const char* name;
+  bool raft::PlantedBugs::*raft_flag;
+  bool WorkloadBugs::*workload_flag;
+};
+constexpr BugName kBugNames[] = {
+    {"vote-without-log-check", &raft::PlantedBugs::vote_without_log_check, nullptr},
+    {"commit-previous-term", &raft::PlantedBugs::commit_previous_term_by_count, nullptr},
+    {"vote-before-persist", &raft::PlantedBugs::vote_before_persist, nullptr},
+    {"read-index-without-quorum", &raft::PlantedBugs::read_index_without_quorum, nullptr},
+    {"unfenced-lock", nullptr, &WorkloadBugs::unfenced},
+    {"extra-permit", nullptr, &WorkloadBugs::extra_permit},
+    {"lessor-keeps-deadlines", nullptr, &WorkloadBugs::lessor_keeps_deadlines},
+    {"watch-resume-gap", nullptr, &WorkloadBugs::watch_resume_gap},
+    {"watch-resume-duplicate", nullptr, &WorkloadBugs::watch_resume_duplicate},
+};
+
+}  // namespace
+
+const char* to_string(Workload w) {
+  for (const auto& [workload, name] : kWorkloadNames) {
+    if (workload == w) return name;
   }
-  return true;
+  return "?";
+}
+
+bool parse_workload(const std::string& name, Workload& out, std::string& error) {
+  for (const auto& [workload, known] : kWorkloadNames) {
+    if (name == known) {
+      out = workload;
+      return true;
+    }
+  }
+  error = "unknown workload '" + name + "' (known: register, lock, semaphore)";
+  return false;
+}
+
+bool parse_bug(const std::string& name, SimOptions& options, std::string& error) {
+  for (const BugName& b : kBugNames) {
+    if (name != b.name) continue;
+    if (b.raft_flag != nullptr) options.bugs.*b.raft_flag = true;
+    if (b.workload_flag != nullptr) options.workload_bugs.*b.workload_flag = true;
+    return true;
+  }
+  std::string known;
+  for (const BugName& b : kBugNames) known += std::string(known.empty() ? "" : ", ") + b.name;
+  error = "unknown bug '" + name + "' (known: " + known + ")";
+  return false;
 }
 
 std::string replay_command(const SimOptions& o) {
   std::ostringstream os;
   os << "synod sim --seed " << o.seed << " --nodes " << o.nodes << " --faults "
      << fault_list(o.faults) << " --ops " << o.ops << " --clients " << o.clients;
-  if (o.bugs.vote_without_log_check) os << " --bug vote-without-log-check";
-  if (o.bugs.commit_previous_term_by_count) os << " --bug commit-previous-term";
-  if (o.bugs.vote_before_persist) os << " --bug vote-before-persist";
-  if (o.bugs.read_index_without_quorum) os << " --bug read-index-without-quorum";
+  if (o.workload != Workload::kRegister) os << " --workload " << to_string(o.workload);
+  if (o.workload == Workload::kSemaphore) os << " --permits " << o.permits;
+  if (o.watchers != 0) os << " --watchers " << o.watchers;
+  for (const BugName& b : kBugNames) {
+    if ((b.raft_flag != nullptr && o.bugs.*b.raft_flag) ||
+        (b.workload_flag != nullptr && o.workload_bugs.*b.workload_flag)) {
+      os << " --bug " << b.name;
+    }
+  }
   if (o.read_mode == raft::ReadMode::kLease) os << " --lease-reads";
   if (o.election_crash_probability != SimOptions{}.election_crash_probability) {
     os << " --election-crash " << o.election_crash_probability;
@@ -132,6 +181,8 @@ enum class EventType : uint8_t {
   kHeal,
   kMembership,
   kTargetedCrash,
+  kWatchConnect,
+  kWatchDeliver,
 };
 
 enum class ReplyStatus : uint8_t { kOk, kRejected };
@@ -154,6 +205,7 @@ struct Event {
   raft::Message msg;
   KvCommand request;
   ClientReply reply;
+  etcdserverpb::WatchResponse watch;  // kWatchDeliver; gen is the stream
 };
 
 struct EventOrder {
@@ -172,6 +224,9 @@ struct Node {
   raft::Persisted durable;
   std::optional<raft::Ready> inflight;  // a Ready waiting for its fsync
   std::unique_ptr<KvMachine> kv;        // the replica's kv::Store; its applied index is the node's
+  std::unique_ptr<kv::Lessor> lessor;   // lease expiry, as the server's Node runs it
+  std::unique_ptr<kv::WatchHub> hub;    // the node's watchers
+  std::vector<kv::WatchOutput> watch_out;
   int64_t compaction_proposed = 0;      // highest MVCC compaction revision this leader proposed
   uint64_t next_read_context = 0;
   std::map<uint64_t, KvCommand> reads;                   // context -> request
@@ -189,6 +244,28 @@ struct Client {
   int final_ok = 0;
   check::Operation op;
   std::map<std::string, std::string> last_seen;  // key -> value this client last saw
+  std::unique_ptr<RecipeClient> recipe;          // lock and semaphore workloads
+  uint64_t sent_us = 0;                          // when the outstanding request left
+  uint64_t pause_next_us = 0;                    // a pause that strikes before its next act
+  // Keep-alives go over one stream to one member, as clientv3's do, until it fails.
+  int keepalive_node = 0;
+  bool keepalive_outstanding = false;
+};
+
+// A client holding one watch open, resumed on another node when its connection breaks. Its
+// responses since the last compaction cancel form one logical stream, judged as a whole.
+struct Watcher {
+  int id = 0;
+  std::string key, range_end;
+  int node = 0;         // connected to; 0: not connected
+  uint64_t stream = 0;  // of the connection
+  bool awaiting_created = false;
+  bool fresh = true;          // the next connection starts a new logical stream
+  int64_t next_revision = 1;  // the last event's revision + 1
+  uint64_t last_delivery_us = 0;
+  check::WatchSpec spec;  // of the current logical stream
+  std::vector<check::WatchReceived> received;
+  std::vector<std::pair<check::WatchSpec, std::vector<check::WatchReceived>>> finished;
 };
 
 class Sim {
@@ -243,11 +320,23 @@ class Sim {
   void restart(Node& n);
   void on_client_request(Node& n, const KvCommand& req);
   void reply(Node& n, const KvCommand& req, ReplyStatus status, KvResult result);
+  void answer_keepalive(Node& n, const KvCommand& req);
+  void lessor_tick(Node& n);
+  void record_first_apply(Node& n, const KvApplied& applied, bool ok);
+
+  // Watchers.
+  void watch_connect(Watcher& w);
+  void watch_disconnect(Watcher& w, bool close);
+  void flush_watch(Node& n);
+  void watch_deliver(Watcher& w, uint64_t stream, const etcdserverpb::WatchResponse& r);
+  void check_watchers();
   void observe(Node& n);
   Node* leader();
 
   // Clients.
   void client_next(Client& c);
+  void recipe_next(Client& c);
+  void send_request(Client& c, KvCommand req, uint64_t wait_us);
   void client_reply(Client& c, const ClientReply& r);
   void client_timeout(Client& c, uint64_t seq);
   void finish_op(Client& c, check::Outcome outcome);
@@ -277,6 +366,17 @@ class Sim {
   std::vector<Node> nodes_;  // index 0 unused
   std::vector<Client> clients_;
   std::vector<check::Operation> history_;
+  std::vector<Watcher> watchers_;
+  std::map<uint64_t, int> watcher_of_stream_;
+  uint64_t next_stream_ = 0;
+  Rng watch_rng_{0};
+  // The log as first applied anywhere: the truth the coordination and watch checks judge by.
+  Index truth_index_;
+  std::vector<check::WatchEvent> truth_events_;
+  std::vector<check::FencedAct> fenced_acts_;
+  std::vector<check::HolderSet> slot_holders_;
+  std::map<int64_t, check::LeaseLife> leases_;  // by ID, the current grant's
+  std::vector<check::LeaseLife> retired_leases_;  // earlier grants of a reused ID
   raft::ConfState initial_conf_;
   std::set<std::pair<uint64_t, int>> leaders_seen_;
   int issued_ = 0;
@@ -326,6 +426,17 @@ void Sim::start_node(int id, bool fresh_member) {
   c.seed += n.gen * 7919;
   if (fresh_member) c.initial_conf = initial_conf_;
   n.kv = std::make_unique<KvMachine>();
+  // As the server's: a new leader extends leases by the election timeout; a revoke that has
+  // not applied is proposed again after a few election timeouts.
+  const int64_t election_us = int64_t{o_.election_ticks} * static_cast<int64_t>(o_.tick_us);
+  n.lessor = std::make_unique<kv::Lessor>(
+      election_us, 5 * election_us,
+      kv::LessorBugs{.keep_deadlines_on_promotion = o_.workload_bugs.lessor_keeps_deadlines});
+  n.hub = std::make_unique<kv::WatchHub>(1 + static_cast<int64_t>(n.gen % 4));
+  n.watch_out.clear();
+  for (Watcher& w : watchers_) {
+    if (w.node == id) watch_disconnect(w, false);  // the old process's streams are gone
+  }
   n.compaction_proposed = 0;
   if (n.durable.snapshot) {
     restore_store(n, *n.durable.snapshot);
@@ -442,6 +553,21 @@ void Sim::apply(Node& n, const raft::Ready& rd) {
       os << "n" << n.id << " index " << e.index << ": " << *applied.store_error;
       store_violations_.push_back({"StoreApply", os.str()});
     }
+    const bool ok = applied.result && !applied.result->error;
+    if (applied.result && applied.result->error && o_.workload == Workload::kRegister) {
+      // The register workload's puts and txns are always valid: a refusal is a store bug.
+      std::ostringstream os;
+      os << "n" << n.id << " index " << e.index << ": " << *applied.result->error;
+      store_violations_.push_back({"StoreApply", os.str()});
+    }
+    if (ok && applied.request.has_lease_grant()) {
+      n.lessor->on_grant(applied.request.lease_grant().id(), applied.request.lease_grant().ttl(),
+                         static_cast<int64_t>(now_));
+    } else if (ok && applied.request.has_lease_revoke()) {
+      n.lessor->on_revoke(applied.request.lease_revoke().id());
+    }
+    if (applied.changed) n.hub->on_write(n.kv->revision(), applied.events, n.kv->store(), &n.watch_out);
+    if (e.index > truth_index_) record_first_apply(n, applied, ok);
     if (!applied.id) continue;
     auto it = n.writes.find({applied.id->client, applied.id->seq});
     if (it == n.writes.end()) continue;
@@ -455,13 +581,72 @@ void Sim::apply(Node& n, const raft::Ready& rd) {
     n.reads.erase(it);
   }
   serve_reads(n);
+  for (int i = 0; i < 100 && n.hub->has_unsynced(); ++i) n.hub->catch_up(n.kv->store(), &n.watch_out);
+  flush_watch(n);
+}
+
+// The first replica to apply an entry records what the log did: every replica applies the same
+// entries to the same effect (StoreConvergence checks that), so this is the cluster's history.
+void Sim::record_first_apply(Node& n, const KvApplied& applied, bool ok) {
+  truth_index_ = n.kv->applied();
+  for (const mvccpb::Event& ev : applied.events) {
+    truth_events_.push_back(check::WatchEvent{ev.kv().mod_revision(), ev.kv().key(),
+                                              ev.type() == mvccpb::Event::DELETE});
+  }
+  if (!ok) return;
+  const synodpb::Request& r = applied.request;
+  const etcdserverpb::PutRequest* put = r.has_fenced_put() ? &r.fenced_put().put()
+                                        : r.has_put()      ? &r.put()
+                                                           : nullptr;
+  if (put != nullptr && put->key() == kResourceKey) {
+    // "c<client>.t<token>.<n>", as the lock client writes it.
+    unsigned client = 0;
+    long long token = 0;
+    if (std::sscanf(put->value().c_str(), "c%u.t%lld.", &client, &token) == 2) {
+      fenced_acts_.push_back({truth_index_.value, client, token});
+    }
+  }
+  if (o_.workload == Workload::kSemaphore && applied.changed) {
+    etcdserverpb::RangeRequest slots;
+    slots.set_key(kSlotPrefix);
+    slots.set_range_end(kv::recipe::prefix_end(kSlotPrefix));
+    slots.set_keys_only(true);
+    check::HolderSet now{truth_index_.value, {}};
+    const KvResult got = n.kv->range(slots);
+    for (const mvccpb::KeyValue& kv : got.range_response().kvs()) now.holders.push_back(kv.key());
+    if (slot_holders_.empty() || slot_holders_.back().holders != now.holders) {
+      slot_holders_.push_back(std::move(now));
+    }
+  }
+  if (r.has_lease_grant()) {
+    // A client whose grant timed out tries the same ID again; if the first try had landed and
+    // expired meanwhile, this is a new lease under an old ID.
+    auto old = leases_.find(r.lease_grant().id());
+    if (old != leases_.end()) {
+      retired_leases_.push_back(old->second);
+      leases_.erase(old);
+    }
+  }
+  if (r.has_lease_revoke() && !applied.id) {  // the lessor's, not a client's
+    check::LeaseLife& life = leases_[r.lease_revoke().id()];
+    life.id = r.lease_revoke().id();
+    if (!life.revoked_by_expiry) life.revoked_at_us = now_;
+    life.revoked_by_expiry = true;
+    ++result_.lease_expiries;
+  }
 }
 
 void Sim::serve_reads(Node& n) {
   // thesis 6.4 step 4: answer once the state machine has caught up with the read index.
   auto it = std::remove_if(n.reads_ready.begin(), n.reads_ready.end(), [&](const auto& r) {
     if (r.first > n.kv->applied()) return false;
-    reply(n, r.second, ReplyStatus::kOk, n.kv->read(r.second.key));
+    if (r.second.op == KvOp::kKeepAlive) {
+      answer_keepalive(n, r.second);
+    } else if (r.second.op == KvOp::kRange) {
+      reply(n, r.second, ReplyStatus::kOk, n.kv->range(r.second.range));
+    } else {
+      reply(n, r.second, ReplyStatus::kOk, n.kv->read(r.second.key));
+    }
     return true;
   });
   n.reads_ready.erase(it, n.reads_ready.end());
@@ -496,6 +681,7 @@ void Sim::maybe_compact_history(Node& n) {
 void Sim::restore_store(Node& n, const raft::Snapshot& snapshot) {
   // The image was taken with the store at the snapshot's index, so it must restore to exactly
   // that index; anything else is a bug in the store's image or in snapshot transfer.
+  n.hub->on_restore();
   if (n.kv->restore(snapshot.data) && n.kv->applied() == snapshot.meta.index) return;
   std::ostringstream os;
   os << "n" << n.id << ": the snapshot image at index " << snapshot.meta.index << " ("
@@ -546,6 +732,9 @@ void Sim::crash(Node& n) {
   n.up = false;
   n.inflight.reset();  // the un-fsynced Ready is lost
   n.deferred.clear();
+  for (Watcher& w : watchers_) {
+    if (w.node == n.id) watch_disconnect(w, false);
+  }
   if (o_.verbose) at() << "crash n" << n.id << "\n";
   std::map<NodeId, const raft::Persisted*> durable;
   for (size_t i = 1; i < nodes_.size(); ++i) durable[NodeId(i)] = &nodes_[i].durable;
@@ -570,7 +759,11 @@ bool Sim::node_event_blocked(const Event& e) {
 
 void Sim::on_client_request(Node& n, const KvCommand& req) {
   if (o_.trace) at() << "n" << n.id << " <- c" << req.client << " #" << req.seq << "\n";
-  if (req.op == KvOp::kGet) {
+  if (req.op == KvOp::kKeepAlive && n.raft->role() != raft::Role::kLeader) {
+    reply(n, req, ReplyStatus::kRejected, {});  // only the leader renews (the server's kNotLeader)
+  } else if (req.op == KvOp::kGet || req.op == KvOp::kRange || req.op == KvOp::kKeepAlive) {
+    // A keep-alive, like a read, waits for a ReadIndex round and the apply of everything
+    // committed before it (Node::lease_keepalive).
     const uint64_t context = ++n.next_read_context;
     const raft::Status st = n.raft->read_index(context);
     if (st == raft::Status::kOk || st == raft::Status::kForwarded) {
@@ -589,6 +782,30 @@ void Sim::on_client_request(Node& n, const KvCommand& req) {
   after_input(n);
 }
 
+void Sim::answer_keepalive(Node& n, const KvCommand& req) {
+  const auto now = static_cast<int64_t>(now_);
+  n.lessor->set_leader(n.raft->role() == raft::Role::kLeader, n.kv->store(), now);
+  if (!n.lessor->leader()) return reply(n, req, ReplyStatus::kRejected, {});
+  KvResult r;
+  r.ttl = n.lessor->renew(req.lease, n.kv->store(), now);
+  if (o_.trace) {
+    at() << "n" << n.id << " renews lease " << req.lease << " for c" << req.client << " #" << req.seq
+         << ": ttl " << r.ttl << " (applied " << n.kv->applied() << ", term " << n.raft->term() << ")\n";
+  }
+  reply(n, req, ReplyStatus::kOk, std::move(r));
+}
+
+// At every tick, as Node::check_leases: the leader proposes the revokes of expired leases.
+void Sim::lessor_tick(Node& n) {
+  const auto now = static_cast<int64_t>(now_);
+  n.lessor->set_leader(n.raft->role() == raft::Role::kLeader, n.kv->store(), now);
+  for (int64_t id : n.lessor->due_revokes(now, 100)) {
+    synodpb::Request revoke;
+    revoke.mutable_lease_revoke()->set_id(id);
+    n.raft->propose(revoke.SerializeAsString());
+  }
+}
+
 void Sim::reply(Node& n, const KvCommand& req, ReplyStatus status, KvResult result) {
   Event& e = schedule(now_ + client_rng_.range(200, 1000), EventType::kClientResponse);
   e.client = static_cast<int>(req.client);
@@ -602,6 +819,7 @@ void Sim::reply(Node& n, const KvCommand& req, ReplyStatus status, KvResult resu
 // Clients: one operation at a time each, over a small key space.
 
 void Sim::client_next(Client& c) {
+  if (c.recipe) return recipe_next(c);
   if (c.busy || c.done) return;
   if (fault_phase() && issued_ >= o_.ops) return;  // waits for the heal
   if (!fault_phase() && c.final_ok >= o_.final_ops) {
@@ -636,16 +854,52 @@ void Sim::client_next(Client& c) {
   req.value = op.value;
   req.expected = op.expected;
   c.op = op;
+  send_request(c, std::move(req), 0);
+}
+
+// Sends after a network delay, plus `wait_us` on the client's side first.
+void Sim::send_request(Client& c, KvCommand req, uint64_t wait_us) {
   int target = c.leader_hint;
-  if (target < 1 || target > o_.nodes || client_rng_.chance(0.2)) {
+  c.keepalive_outstanding = req.op == KvOp::kKeepAlive;
+  if (c.keepalive_outstanding && c.keepalive_node != 0) {
+    target = c.keepalive_node;
+  } else if (target < 1 || target > o_.nodes || client_rng_.chance(0.2)) {
     target = 1 + static_cast<int>(client_rng_.uniform(o_.nodes));
   }
-  Event& e = schedule(now_ + client_rng_.range(200, 1000), EventType::kClientRequest);
+  if (c.keepalive_outstanding) c.keepalive_node = target;
+  const uint64_t send_at = now_ + wait_us + client_rng_.range(200, 1000);
+  c.sent_us = send_at;
+  Event& e = schedule(send_at, EventType::kClientRequest);
   e.node = target;
-  e.request = req;
-  Event& t = schedule(now_ + o_.client_timeout_us, EventType::kClientTimeout);
+  e.request = std::move(req);
+  Event& t = schedule(now_ + wait_us + o_.client_timeout_us, EventType::kClientTimeout);
   t.client = static_cast<int>(c.id);
   t.gen = c.seq;
+}
+
+// A recipe client's next step. A pause planted on the client strikes between deciding on a
+// request and sending it, as a GC pause or SIGSTOP of a lock holder that is about to write.
+void Sim::recipe_next(Client& c) {
+  if (c.busy || c.done) return;
+  if (fault_phase() && issued_ >= o_.ops) return;  // waits for the heal
+  if (!fault_phase() && c.final_ok >= o_.final_ops) {
+    c.done = true;
+    return;
+  }
+  const bool was_holding = c.recipe->holding();
+  RecipeStep step = c.recipe->next(now_, client_rng_);
+  if (step.counted) ++issued_;
+  c.busy = true;
+  ++c.seq;
+  step.cmd.client = c.id;
+  step.cmd.seq = c.seq;
+  uint64_t wait_us = step.delay_us;
+  if (c.pause_next_us != 0 && was_holding && step.cmd.op == KvOp::kPropose) {
+    if (o_.verbose) at() << "pause client c" << c.id << " for " << c.pause_next_us / 1000 << " ms\n";
+    wait_us += c.pause_next_us;
+    c.pause_next_us = 0;
+  }
+  send_request(c, std::move(step.cmd), wait_us);
 }
 
 void Sim::finish_op(Client& c, check::Outcome outcome) {
@@ -683,6 +937,26 @@ void Sim::finish_op(Client& c, check::Outcome outcome) {
 void Sim::client_reply(Client& c, const ClientReply& r) {
   if (!c.busy || r.seq != c.seq) return;  // answer to an operation that already timed out
   c.leader_hint = r.leader_hint;
+  if (c.recipe) {
+    c.busy = false;
+    if (r.status == ReplyStatus::kRejected) {
+      ++result_.ops_fail;
+      if (c.keepalive_outstanding) c.keepalive_node = 0;
+      c.recipe->on_failure();
+    } else {
+      ++result_.ops_ok;
+      const RecipeClient::Learned learned = c.recipe->on_reply(r.result, c.sent_us, now_, client_rng_);
+      if (learned.promise) {
+        check::LeaseLife& life = leases_[learned.promise->first];
+        life.id = learned.promise->first;
+        life.promised_until_us = std::max(life.promised_until_us, learned.promise->second);
+      }
+      if (learned.cycle_done && !fault_phase() && learned.cycle_start_us >= heal_time_) ++c.final_ok;
+    }
+    Event& e = schedule(now_ + client_rng_.range(0, 2000), EventType::kClientNext);
+    e.client = static_cast<int>(c.id);
+    return;
+  }
   if (r.status == ReplyStatus::kRejected) {
     finish_op(c, check::Outcome::kFail);  // never proposed, so it never takes effect
     return;
@@ -695,8 +969,143 @@ void Sim::client_reply(Client& c, const ClientReply& r) {
 void Sim::client_timeout(Client& c, uint64_t seq) {
   if (!c.busy || seq != c.seq) return;
   c.leader_hint = 0;
+  if (c.recipe) {
+    c.busy = false;
+    ++result_.ops_info;
+    if (c.keepalive_outstanding) c.keepalive_node = 0;
+    c.recipe->on_failure();
+    Event& e = schedule(now_ + client_rng_.range(0, 2000), EventType::kClientNext);
+    e.client = static_cast<int>(c.id);
+    return;
+  }
   // A read that timed out changed nothing; a write may still land.
   finish_op(c, c.op.kind == check::OpKind::kGet ? check::Outcome::kFail : check::Outcome::kInfo);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Watchers: each holds one watch open on some node; when the connection breaks (the node
+// crashed, or the client gave up on it) it resumes elsewhere from its last revision + 1, as
+// clientv3 does. Responses travel in order per connection.
+
+void Sim::watch_connect(Watcher& w) {
+  if (w.node != 0) return;
+  Node& n = nodes_[1 + watch_rng_.uniform(o_.nodes)];
+  if (!n.up || n.paused) {
+    Event& e = schedule(now_ + watch_rng_.range(20'000, 100'000), EventType::kWatchConnect);
+    e.client = w.id;
+    return;
+  }
+  etcdserverpb::WatchCreateRequest create;
+  create.set_key(w.key);
+  create.set_range_end(w.range_end);
+  int64_t start = w.next_revision;
+  if (w.fresh) {
+    start = w.finished.empty() ? 1 : 0;  // the first from the beginning, later ones from now
+  } else if (o_.workload_bugs.watch_resume_gap) {
+    start = w.next_revision + 1;
+  } else if (o_.workload_bugs.watch_resume_duplicate && w.next_revision > 1) {
+    start = w.next_revision - 1;
+  }
+  create.set_start_revision(start);
+  if (w.fresh) {
+    w.spec = check::WatchSpec{w.key, w.range_end, start == 0 ? n.kv->revision() + 1 : start};
+    w.received.clear();
+    w.next_revision = w.spec.start_revision;
+    w.fresh = false;
+  }
+  w.node = n.id;
+  w.stream = ++next_stream_;
+  w.awaiting_created = true;
+  watcher_of_stream_[w.stream] = w.id;
+  ++result_.watch_streams;
+  if (o_.trace) at() << "watcher w" << w.id << " connects to n" << n.id << " from " << start << "\n";
+  n.hub->create(w.stream, create, n.kv->store(), &n.watch_out);
+  for (int i = 0; i < 100 && n.hub->has_unsynced(); ++i) n.hub->catch_up(n.kv->store(), &n.watch_out);
+  flush_watch(n);
+}
+
+void Sim::watch_disconnect(Watcher& w, bool close) {
+  if (w.node == 0) return;
+  if (close && nodes_[w.node].up) nodes_[w.node].hub->close_stream(w.stream);
+  watcher_of_stream_.erase(w.stream);
+  w.node = 0;
+  w.stream = 0;
+  Event& e = schedule(now_ + watch_rng_.range(20'000, 200'000), EventType::kWatchConnect);
+  e.client = w.id;
+}
+
+void Sim::flush_watch(Node& n) {
+  for (kv::WatchOutput& out : n.watch_out) {
+    auto it = watcher_of_stream_.find(out.stream);
+    if (it == watcher_of_stream_.end()) continue;
+    Watcher& w = watchers_[it->second];
+    // One connection delivers in order: never before what it sent earlier.
+    w.last_delivery_us = std::max(w.last_delivery_us, now_ + watch_rng_.range(200, 1000));
+    Event& e = schedule(w.last_delivery_us, EventType::kWatchDeliver);
+    e.client = w.id;
+    e.gen = out.stream;
+    e.watch = std::move(out.response);
+  }
+  n.watch_out.clear();
+}
+
+void Sim::watch_deliver(Watcher& w, uint64_t stream, const etcdserverpb::WatchResponse& r) {
+  if (stream != w.stream) return;  // from a connection already given up
+  auto flag = [&](const char* what) {
+    std::ostringstream os;
+    os << "watcher w" << w.id << " on n" << w.node << ": " << what;
+    store_violations_.push_back({"WatchStream", os.str()});
+  };
+  if (r.created()) {
+    if (!w.awaiting_created) flag("a second created response");
+    if (r.canceled()) flag(("its watch was refused: " + r.cancel_reason()).c_str());
+    w.awaiting_created = false;
+    return;
+  }
+  if (w.awaiting_created) flag("a response before the created one");
+  check::WatchReceived got;
+  for (const mvccpb::Event& e : r.events()) {
+    got.events.push_back(check::WatchEvent{e.kv().mod_revision(), e.kv().key(),
+                                           e.type() == mvccpb::Event::DELETE});
+    w.next_revision = e.kv().mod_revision() + 1;
+    ++result_.watch_events;
+  }
+  got.canceled = r.canceled();
+  got.compact_revision = r.compact_revision();
+  w.received.push_back(std::move(got));
+  if (r.canceled()) {
+    // Compacted past what it is owed: the logical stream ends; a new one starts from now.
+    ++result_.watch_compaction_cancels;
+    w.finished.emplace_back(w.spec, std::move(w.received));
+    w.received.clear();
+    w.fresh = true;
+    watch_disconnect(w, true);
+  }
+}
+
+// Every logical stream must match the log's history; the current one must also be complete up
+// to its node's revision, once that node is caught up and everything sent has arrived.
+void Sim::check_watchers() {
+  for (Watcher& w : watchers_) {
+    auto judge = [&](const check::WatchSpec& spec, const std::vector<check::WatchReceived>& got,
+                     const std::vector<check::WatchEvent>& history, bool complete) {
+      auto verdict = check::check_watch_stream(spec, history, got, complete);
+      if (!verdict) return;
+      std::ostringstream os;
+      os << "watcher w" << w.id << " (from revision " << spec.start_revision << "): " << *verdict;
+      store_violations_.push_back({"WatchStream", os.str()});
+    };
+    for (const auto& [spec, got] : w.finished) judge(spec, got, truth_events_, false);
+    if (w.fresh) continue;
+    const bool connected = w.node != 0 && !w.awaiting_created;
+    std::vector<check::WatchEvent> history = truth_events_;
+    if (connected) {
+      // Its node may be behind what earlier connections delivered (it restarted, say).
+      const int64_t revision = std::max(nodes_[w.node].kv->revision(), w.next_revision - 1);
+      std::erase_if(history, [&](const check::WatchEvent& e) { return e.revision > revision; });
+    }
+    judge(w.spec, w.received, history, connected);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -711,6 +1120,26 @@ void Sim::inject_fault() {
     const uint64_t duration = fault_rng_.range(100'000, 1'500'000);
     bool injected = true;
     Node* lead = leader();
+    // Watchers give up on a connection now and then, and on a frozen node more often.
+    for (Watcher& w : watchers_) {
+      const bool frozen = w.node != 0 && nodes_[w.node].paused;
+      if (w.node != 0 && fault_rng_.chance(frozen ? 0.5 : 0.15)) watch_disconnect(w, true);
+    }
+    if (f == Fault::kPause && o_.workload != Workload::kRegister && fault_rng_.chance(0.5)) {
+      // Pause a client, a holder if there is one, for longer than its lease: it wakes up
+      // believing it still holds, and acts.
+      std::vector<Client*> holders;
+      for (Client& c : clients_) {
+        if (c.recipe->holding()) holders.push_back(&c);
+      }
+      Client& victim = holders.empty() ? clients_[fault_rng_.uniform(clients_.size())]
+                                       : *holders[fault_rng_.uniform(holders.size())];
+      victim.pause_next_us = fault_rng_.range(1'200'000, 2'500'000);  // strikes before an act
+      ++result_.client_pauses;
+      ++result_.faults_injected["client-pause"];
+      schedule(now_ + fault_rng_.range(100'000, 600'000), EventType::kFault);
+      return;
+    }
     switch (f) {
       case Fault::kPartition: {
         if (partition_active_) {
@@ -882,6 +1311,7 @@ void Sim::heal_all() {
     }
   }
   for (Client& c : clients_) {
+    c.pause_next_us = 0;
     Event& e = schedule(now_, EventType::kClientNext);
     e.client = static_cast<int>(c.id);
   }
@@ -970,6 +1400,7 @@ void Sim::dispatch(const Event& e) {
       next.gen = e.gen;
       if (n.paused) return;  // a frozen process does not see time pass
       n.raft->tick();
+      lessor_tick(n);
       after_input(n);
       return;
     }
@@ -1027,6 +1458,12 @@ void Sim::dispatch(const Event& e) {
     case EventType::kMembership:
       membership_step();
       return;
+    case EventType::kWatchConnect:
+      watch_connect(watchers_[e.client]);
+      return;
+    case EventType::kWatchDeliver:
+      watch_deliver(watchers_[e.client], e.gen, e.watch);
+      return;
     case EventType::kTargetedCrash: {
       Node& n = nodes_[e.node];
       int down = 0;
@@ -1072,11 +1509,36 @@ SimResult Sim::run() {
     }
     start_node(i, true);
   }
+  watch_rng_ = rng_.fork();
   clients_.resize(o_.clients);
   for (int c = 0; c < o_.clients; ++c) {
     clients_[c].id = static_cast<uint32_t>(c);
+    if (o_.workload != Workload::kRegister) {
+      RecipeOptions ro;
+      ro.recipe = o_.workload == Workload::kLock ? Recipe::kLock : Recipe::kSemaphore;
+      ro.permits = o_.permits;
+      ro.unfenced = o_.workload_bugs.unfenced;
+      ro.extra_permit = o_.workload_bugs.extra_permit;
+      clients_[c].recipe = std::make_unique<RecipeClient>(static_cast<uint32_t>(c), ro);
+    }
     Event& e = schedule(200'000 + client_rng_.range(0, 10'000), EventType::kClientNext);
     e.client = c;
+  }
+  watchers_.resize(o_.watchers);
+  for (int i = 0; i < o_.watchers; ++i) {
+    Watcher& w = watchers_[i];
+    w.id = i;
+    // Even watchers see every key; odd ones the workload's busiest range.
+    if (i % 2 == 0) {
+      w.key = w.range_end = std::string(1, '\0');
+    } else if (o_.workload == Workload::kRegister) {
+      w.key = "k1";
+    } else {
+      w.key = o_.workload == Workload::kLock ? "lock/" : kSlotPrefix;
+      w.range_end = kv::recipe::prefix_end(w.key);
+    }
+    Event& e = schedule(100'000 + watch_rng_.range(0, 50'000), EventType::kWatchConnect);
+    e.client = i;
   }
   if (!o_.faults.empty()) schedule(300'000, EventType::kFault);
   const uint64_t fault_phase_cap_us = 120'000'000;
@@ -1121,6 +1583,44 @@ SimResult Sim::run() {
        << " ticks after (bound " << o_.liveness_ticks << ")";
     result_.liveness_detail = os.str();
   }
+  if (!watchers_.empty()) {
+    // Everything sent arrives; every node catches its watchers up; that arrives too.
+    auto drain = [&] {
+      while (!queue_.empty()) {
+        const Event* e = queue_.top();
+        queue_.pop();
+        if (e->type == EventType::kWatchDeliver) dispatch(*e);
+      }
+    };
+    drain();
+    for (size_t i = 1; i < nodes_.size(); ++i) {
+      Node& n = nodes_[i];
+      if (!n.up) continue;
+      for (int k = 0; k < 10'000 && n.hub->has_unsynced(); ++k) {
+        n.hub->catch_up(n.kv->store(), &n.watch_out);
+      }
+      flush_watch(n);
+    }
+    drain();
+    check_watchers();
+  }
+  for (const Client& c : clients_) {
+    if (!c.recipe) continue;
+    const RecipeStats& st = c.recipe->stats();
+    result_.cycles += st.cycles;
+    result_.acquisitions += st.acquisitions;
+    result_.acts_ok += st.acts_ok;
+    result_.acts_refused += st.acts_refused;
+    result_.leases_lost += st.leases_lost;
+  }
+  for (check::Violation& v : check::check_fenced_acts(fenced_acts_)) store_violations_.push_back(v);
+  for (check::Violation& v : check::check_semaphore(slot_holders_, o_.permits)) {
+    store_violations_.push_back(v);
+  }
+  for (const auto& [id, life] : leases_) retired_leases_.push_back(life);
+  for (check::Violation& v : check::check_lease_expiry(retired_leases_)) {
+    store_violations_.push_back(v);
+  }
   check_store_convergence();
   result_.violations = inv_.violations();
   result_.violations.insert(result_.violations.end(), store_violations_.begin(),
@@ -1140,7 +1640,7 @@ SimResult run_simulation(const SimOptions& options, std::ostream& log) {
 
 void print_summary(const SimOptions& o, const SimResult& r, std::ostream& out) {
   out << "seed " << o.seed << ": " << o.nodes << " nodes, faults " << fault_list(o.faults) << ", "
-      << o.clients << " clients\n";
+      << o.clients << " clients, workload " << to_string(o.workload) << "\n";
   out << "  operations   ok=" << r.ops_ok << " fail=" << r.ops_fail << " info=" << r.ops_info
       << "  committed entries=" << r.committed << "\n";
   out << "  elections    " << r.elections << "\n";
@@ -1151,12 +1651,25 @@ void print_summary(const SimOptions& o, const SimResult& r, std::ostream& out) {
   for (const auto& [name, count] : r.faults_injected) out << " " << name << "=" << count;
   out << "\n";
   out << "  virtual time " << r.end_time_us / 1000 << " ms\n";
+  if (o.workload != Workload::kRegister) {
+    out << "  " << to_string(o.workload) << (o.workload == Workload::kLock ? "         " : "    ")
+        << "cycles=" << r.cycles << " acquisitions=" << r.acquisitions << " acts ok=" << r.acts_ok
+        << " refused=" << r.acts_refused << " leases lost=" << r.leases_lost
+        << " expired=" << r.lease_expiries << " client pauses=" << r.client_pauses << "\n";
+  }
+  if (o.watchers > 0) {
+    out << "  watches      watchers=" << o.watchers << " streams=" << r.watch_streams
+        << " events=" << r.watch_events << " compaction-cancels=" << r.watch_compaction_cancels
+        << "\n";
+  }
   out << "  invariants   " << (r.violations.empty() ? "ok" : "VIOLATED") << "\n";
   for (const check::Violation& v : r.violations) {
     out << "    " << v.invariant << ": " << v.detail << "\n";
   }
-  out << "  linearizable " << check::to_string(r.linearizability.verdict) << " ("
-      << r.linearizability.states_explored << " states)\n";
+  if (o.workload == Workload::kRegister) {
+    out << "  linearizable " << check::to_string(r.linearizability.verdict) << " ("
+        << r.linearizability.states_explored << " states)\n";
+  }
   if (r.linearizability.verdict == check::Verdict::kNotLinearizable) {
     out << "    " << r.linearizability.explanation;
     out << "    failing window:\n";

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "check/coordination.h"
 #include "check/linearizability.h"
 #include "check/raft_invariants.h"
 #include "core/raft/raft.h"
@@ -35,18 +36,40 @@ const char* to_string(Fault f);
 bool parse_faults(const std::string& list, std::set<Fault>& out, std::string& error);
 std::string fault_list(const std::set<Fault>& faults);
 
-// Names of the bugs that tests plant (raft::PlantedBugs).
-bool parse_bug(const std::string& name, raft::PlantedBugs& bugs, std::string& error);
+// What the clients run: the register workload (get, put, cas over a few keys, checked for
+// linearizability), or a lock or semaphore recipe (sim/recipe_client.h, checked by
+// check/coordination.h).
+enum class Workload : uint8_t { kRegister, kLock, kSemaphore };
+const char* to_string(Workload w);
+bool parse_workload(const std::string& name, Workload& out, std::string& error);
+
+// Bugs planted outside the Raft core, to prove the coordination and watch checkers fail.
+struct WorkloadBugs {
+  bool unfenced = false;                  // lock holders write with a plain put
+  bool extra_permit = false;              // semaphore clients count one permit too many
+  bool lessor_keeps_deadlines = false;    // a new leader does not restart leases (kv::LessorBugs)
+  bool watch_resume_gap = false;          // a watcher resumes at its last revision + 2
+  bool watch_resume_duplicate = false;    // a watcher resumes at its last revision
+};
+
+struct SimOptions;
+// Names of the bugs that tests plant (raft::PlantedBugs and WorkloadBugs).
+bool parse_bug(const std::string& name, SimOptions& options, std::string& error);
 
 struct SimOptions {
   uint64_t seed = 1;
   int nodes = 5;
   std::set<Fault> faults;
-  int ops = 200;  // operations issued during the fault phase
+  int ops = 200;  // operations issued during the fault phase (recipes: not polls, keep-alives)
   int clients = 4;
-  int final_ops = 2;  // successful operations each client must finish after the heal
+  int final_ops = 2;  // successful operations (recipes: whole cycles) each client must finish
+                      // after the heal
   int keys = 3;
   raft::PlantedBugs bugs;
+  Workload workload = Workload::kRegister;
+  int64_t permits = 2;  // semaphore workload
+  int watchers = 0;     // watch streams held open (and resumed) through the run, then checked
+  WorkloadBugs workload_bugs;
   raft::ReadMode read_mode = raft::ReadMode::kReadIndex;
   uint32_t election_ticks = 10;
   uint64_t tick_us = 10'000;  // one tick is 10 ms of virtual time
@@ -71,6 +94,12 @@ struct SimResult {
   std::map<std::string, uint64_t> faults_injected;
   std::vector<check::Violation> violations;
   check::LinearizabilityResult linearizability;
+  // Lock and semaphore workloads, summed over clients.
+  uint64_t cycles = 0, acquisitions = 0, acts_ok = 0, acts_refused = 0, leases_lost = 0;
+  uint64_t client_pauses = 0;
+  uint64_t lease_expiries = 0;  // leases the lessor revoked
+  // Watchers.
+  uint64_t watch_streams = 0, watch_events = 0, watch_compaction_cancels = 0;
   bool liveness_ok = true;
   std::string liveness_detail;
   uint64_t end_time_us = 0;

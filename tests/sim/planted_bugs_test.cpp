@@ -17,6 +17,8 @@ struct Planted {
   uint64_t max_seeds;
   double election_crash = SimOptions{}.election_crash_probability;
   uint64_t election_crash_delay_us = SimOptions{}.election_crash_max_delay_us;
+  Workload workload = Workload::kRegister;
+  int watchers = 0;
 };
 
 // Returns the first seed in [1, max_seeds] whose run reports a violation, or 0.
@@ -28,9 +30,11 @@ uint64_t first_failing_seed(const Planted& p, SimResult& failing) {
     o.ops = p.ops;
     o.election_crash_probability = p.election_crash;
     o.election_crash_max_delay_us = p.election_crash_delay_us;
+    o.workload = p.workload;
+    o.watchers = p.watchers;
     std::string error;
     EXPECT_TRUE(parse_faults(p.faults, o.faults, error)) << error;
-    EXPECT_TRUE(parse_bug(p.bug, o.bugs, error)) << error;
+    EXPECT_TRUE(parse_bug(p.bug, o, error)) << error;
     std::ostringstream log;
     SimResult r = run_simulation(o, log);
     // Only a reported violation counts; a search that gave up (unknown) proves nothing.
@@ -92,6 +96,66 @@ TEST(PlantedBugs, CommittingAPreviousTermEntryByCountLosesIt) {
   ASSERT_NE(seed, 0u);
   EXPECT_TRUE(has(r, "LeaderCompleteness") || has(r, "StateMachineSafety") ||
               has(r, "CommittedDurable"));
+}
+
+// The coordination and watch checkers (check/coordination.h, check/watch.h) judged inside the
+// cluster simulator, each proven by a bug planted outside the Raft core.
+const double kElectionCrash = SimOptions{}.election_crash_probability;
+const uint64_t kDelay = SimOptions{}.election_crash_max_delay_us;
+
+TEST(PlantedBugs, AnUnfencedLockLetsAPausedHolderWriteAfterItsSuccessor) {
+  // The holder pauses past its lease right before a write; the next waiter acquires and
+  // writes; the old holder wakes and its plain put lands. Fenced, the store refuses it.
+  SimResult r;
+  const uint64_t seed =
+      first_failing_seed({"unfenced-lock", "pause,partition,crash", 5, 300, 50, kElectionCrash,
+                          kDelay, Workload::kLock},
+                         r);
+  std::cout << "caught at seed " << seed << "\n";
+  ASSERT_NE(seed, 0u);
+  EXPECT_TRUE(has(r, "StaleFencingToken") || has(r, "SharedFencingToken"));
+}
+
+TEST(PlantedBugs, ASemaphoreClientCountingOnePermitTooManyOverflowsIt) {
+  SimResult r;
+  const uint64_t seed = first_failing_seed(
+      {"extra-permit", "all", 5, 300, 20, kElectionCrash, kDelay, Workload::kSemaphore}, r);
+  std::cout << "caught at seed " << seed << "\n";
+  ASSERT_NE(seed, 0u);
+  EXPECT_TRUE(has(r, "SemaphoreOverflow"));
+}
+
+TEST(PlantedBugs, ALessorThatKeepsItsDeadlinesOnPromotionExpiresLeasesEarly) {
+  // A new leader that does not restart every lease from its promotion expires those the old
+  // leader kept renewing as soon as their grant time + TTL has passed.
+  SimResult r;
+  const uint64_t seed =
+      first_failing_seed({"lessor-keeps-deadlines", "partition,crash,transfer", 5, 300, 50,
+                          kElectionCrash, kDelay, Workload::kLock},
+                         r);
+  std::cout << "caught at seed " << seed << "\n";
+  ASSERT_NE(seed, 0u);
+  EXPECT_TRUE(has(r, "LeaseExpiredEarly"));
+}
+
+TEST(PlantedBugs, AWatcherResumingOneRevisionLateHasAGap) {
+  SimResult r;
+  const uint64_t seed = first_failing_seed(
+      {"watch-resume-gap", "all", 5, 200, 20, kElectionCrash, kDelay, Workload::kRegister, 2},
+      r);
+  std::cout << "caught at seed " << seed << "\n";
+  ASSERT_NE(seed, 0u);
+  EXPECT_TRUE(has(r, "WatchStream"));
+}
+
+TEST(PlantedBugs, AWatcherResumingOneRevisionEarlyGetsADuplicate) {
+  SimResult r;
+  const uint64_t seed = first_failing_seed({"watch-resume-duplicate", "all", 5, 200, 20,
+                                            kElectionCrash, kDelay, Workload::kRegister, 2},
+                                           r);
+  std::cout << "caught at seed " << seed << "\n";
+  ASSERT_NE(seed, 0u);
+  EXPECT_TRUE(has(r, "WatchStream"));
 }
 
 }  // namespace

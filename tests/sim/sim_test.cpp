@@ -37,6 +37,37 @@ TEST(SimDeterminism, SameSeedGivesByteIdenticalOutput) {
   EXPECT_EQ(a, b);
 }
 
+TEST(SimDeterminism, LockRunsWithWatchersReplayExactly) {
+  SimOptions o = options(43, "all", 5, 300);
+  o.workload = Workload::kLock;
+  o.watchers = 2;
+  std::cout << "seed 43\n";
+  EXPECT_EQ(run_to_text(o), run_to_text(o));
+}
+
+// The recipe checks are not vacuous: under pauses, holders do lose their leases mid-hold, and
+// the store refuses their late writes; watchers do reconnect and resume.
+TEST(SimRecipes, PausedLockHoldersAreFencedOff) {
+  uint64_t refused = 0, pauses = 0, streams = 0, watchers = 0;
+  for (uint64_t s = 1; s <= 10; ++s) {
+    SimOptions o = options(s, "pause,partition,crash", 5, 300);
+    o.workload = Workload::kLock;
+    o.watchers = 2;
+    std::ostringstream log;
+    SimResult r = run_simulation(o, log);
+    EXPECT_TRUE(r.passed()) << "seed " << s;
+    refused += r.acts_refused;
+    pauses += r.client_pauses;
+    streams += r.watch_streams;
+    watchers += 2;
+  }
+  std::cout << "seeds 1..10: " << pauses << " client pauses, " << refused
+            << " stale writes refused, " << streams << " watch connections\n";
+  EXPECT_GT(pauses, 0u);
+  EXPECT_GT(refused, 0u);
+  EXPECT_GT(streams, watchers);
+}
+
 TEST(SimDeterminism, DifferentSeedsDiffer) {
   EXPECT_NE(run_to_text(options(1, "all")), run_to_text(options(2, "all")));
 }
@@ -49,6 +80,7 @@ struct Mix {
   uint64_t first_seed;
   uint64_t seeds;
   bool lease_reads = false;
+  Workload workload = Workload::kRegister;
 };
 
 void PrintTo(const Mix& mix, std::ostream* os) {
@@ -65,6 +97,10 @@ TEST_P(SimSweep, EverySeedPasses) {
   for (uint64_t s = mix.first_seed; s < mix.first_seed + mix.seeds; ++s) {
     SimOptions o = options(s, mix.faults, 3 + static_cast<int>(s % 5));
     if (mix.lease_reads) o.read_mode = raft::ReadMode::kLease;
+    // Two watchers ride along every run: their streams are checked against the log.
+    o.watchers = 2;
+    o.workload = mix.workload;
+    if (mix.workload != Workload::kRegister) o.ops = 300;
     std::ostringstream log;
     SimResult r = run_simulation(o, log);
     if (!r.passed()) {
@@ -78,7 +114,8 @@ TEST_P(SimSweep, EverySeedPasses) {
   EXPECT_EQ(failures, 0u);
 }
 
-// 7 mixes x 300 seeds + 200 with lease reads = 2,300 seeds, node counts 3..7.
+// 7 mixes x 300 seeds + 200 with lease reads + 4 recipe mixes x 200 = 3,100 seeds, node counts
+// 3..7, each with two watchers.
 INSTANTIATE_TEST_SUITE_P(
     FaultMixes, SimSweep,
     ::testing::Values(Mix{"partition", "partition", 1000, 300}, Mix{"crash", "crash", 2000, 300},
@@ -88,7 +125,14 @@ INSTANTIATE_TEST_SUITE_P(
                       Mix{"membership", "membership,transfer,crash", 6000, 300},
                       Mix{"all", "all", 7000, 300},
                       // Lease reads assume bounded drift (15% here, 20% allowed).
-                      Mix{"lease", "partition,crash,drift,transfer", 8000, 200, true}),
+                      Mix{"lease", "partition,crash,drift,transfer", 8000, 200, true},
+                      // The lock and semaphore recipes, with client pauses past the lease.
+                      Mix{"lock", "all", 9000, 200, false, Workload::kLock},
+                      Mix{"lock_pauses", "pause,partition,crash", 10000, 200, false,
+                          Workload::kLock},
+                      Mix{"semaphore", "all", 11000, 200, false, Workload::kSemaphore},
+                      Mix{"semaphore_pauses", "pause,partition,crash", 12000, 200, false,
+                          Workload::kSemaphore}),
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST(SimLiveness, ClusterRecoversAfterHeal) {
