@@ -10,9 +10,9 @@ std::vector<Violation> check_fenced_acts(const std::vector<FencedAct>& acts) {
   for (const FencedAct& act : acts) {
     if (newest != nullptr && act.token < newest->token) {
       std::ostringstream os;
-      os << "index " << act.index << ": client " << act.client << " wrote with token "
-         << act.token << " after client " << newest->client << " wrote with token "
-         << newest->token << " at index " << newest->index;
+      os << "index " << act.index << ": client " << act.client << " wrote with token " << act.token
+         << " after client " << newest->client << " wrote with token " << newest->token
+         << " at index " << newest->index;
       out.push_back({"StaleFencingToken", os.str()});
     } else if (newest != nullptr && act.token == newest->token && act.client != newest->client) {
       std::ostringstream os;

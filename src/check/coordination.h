@@ -42,7 +42,7 @@ struct LeaseLife {
   int64_t id = 0;
   uint64_t promised_until_us = 0;  // max over acknowledged grants and keep-alives
   bool revoked_by_expiry = false;
-  uint64_t revoked_at_us = 0;      // when the revoke was first applied anywhere
+  uint64_t revoked_at_us = 0;  // when the revoke was first applied anywhere
 };
 std::vector<Violation> check_lease_expiry(const std::vector<LeaseLife>& leases);
 

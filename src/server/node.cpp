@@ -382,8 +382,7 @@ void Node::check_leases(Clock::time_point now) {
 void Node::lease_applied(const synodpb::Request& request, const kv::ApplyResult& result) {
   if (!result.ok()) return;
   if (request.has_lease_grant()) {
-    lessor_.on_grant(request.lease_grant().id(), request.lease_grant().ttl(),
-                     micros(Clock::now()));
+    lessor_.on_grant(request.lease_grant().id(), request.lease_grant().ttl(), micros(Clock::now()));
   } else if (request.has_lease_revoke()) {
     lessor_.on_revoke(request.lease_revoke().id());
   }

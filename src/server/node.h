@@ -26,8 +26,8 @@
 
 #include "core/raft/raft.h"
 #include "kv/buffered_backend.h"
-#include "kv/store.h"
 #include "kv/lessor.h"
+#include "kv/store.h"
 #include "kv/watch_hub.h"
 #include "net/transport.h"
 #include "synodpb/request.pb.h"

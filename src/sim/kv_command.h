@@ -16,16 +16,23 @@ namespace synod::sim {
 // kGet, kPut, kCas: the register workload. The rest serve the recipe clients (lock, semaphore):
 // kPropose any synodpb::Request through the log, kRange a linearizable Range (ReadIndex),
 // kKeepAlive a lease renewal the leader answers without the log.
-enum class KvOp : uint8_t { kGet = 0, kPut = 1, kCas = 2, kPropose = 3, kRange = 4, kKeepAlive = 5 };
+enum class KvOp : uint8_t {
+  kGet = 0,
+  kPut = 1,
+  kCas = 2,
+  kPropose = 3,
+  kRange = 4,
+  kKeepAlive = 5
+};
 
 struct KvCommand {
   uint32_t client = 0;
   uint64_t seq = 0;  // per-client request number, from 1; (client, seq) names a request
   KvOp op = KvOp::kPut;
   std::string key;
-  std::string value;     // put: value; cas: new value
-  std::string expected;  // cas: compared value
-  synodpb::Request proposal;        // kPropose (its id is set by encode)
+  std::string value;                 // put: value; cas: new value
+  std::string expected;              // cas: compared value
+  synodpb::Request proposal;         // kPropose (its id is set by encode)
   etcdserverpb::RangeRequest range;  // kRange
   int64_t lease = 0;                 // kKeepAlive
 
@@ -49,7 +56,7 @@ struct KvResult {
   bool cas_succeeded = false;
   std::optional<std::string> error;  // the store refused the request (its message)
   int64_t revision = 0;              // header revision of a write's response
-  std::shared_ptr<const etcdserverpb::TxnResponse> txn;    // a txn's response
+  std::shared_ptr<const etcdserverpb::TxnResponse> txn;      // a txn's response
   std::shared_ptr<const etcdserverpb::RangeResponse> range;  // kRange
   int64_t ttl = 0;  // kKeepAlive: the renewed TTL, 0 for a lease that is gone
 

@@ -30,10 +30,10 @@
 namespace synod::sim {
 
 struct KvApplied {
-  std::optional<RequestId> id;     // the request the entry carried, if a simulated client's
-  std::optional<KvResult> result;  // nullopt: a duplicate (or an entry that does not parse)
-  synodpb::Request request;        // the entry, parsed
-  bool changed = false;            // the store took a new revision
+  std::optional<RequestId> id;        // the request the entry carried, if a simulated client's
+  std::optional<KvResult> result;     // nullopt: a duplicate (or an entry that does not parse)
+  synodpb::Request request;           // the entry, parsed
+  bool changed = false;               // the store took a new revision
   std::vector<mvccpb::Event> events;  // the write's watch events, prev_kv unset
   // Why the store rejected an entry no client sent (an auto-compaction), or why it does not
   // parse; a client's request that the store refused answers with result->error instead. A

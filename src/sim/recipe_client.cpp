@@ -103,8 +103,8 @@ RecipeStep RecipeClient::next(uint64_t now_us, Rng& rng) {
 
 RecipeStep RecipeClient::act() {
   synodpb::Request r;
-  const std::string value = "c" + std::to_string(id_) + ".t" + std::to_string(my_revision_) +
-                            "." + std::to_string(++act_seq_);
+  const std::string value = "c" + std::to_string(id_) + ".t" + std::to_string(my_revision_) + "." +
+                            std::to_string(++act_seq_);
   if (o_.recipe == Recipe::kSemaphore) {
     etcdserverpb::TxnRequest* txn = r.mutable_txn();
     etcdserverpb::Compare* cmp = txn->add_compare();
@@ -142,8 +142,7 @@ RecipeClient::Learned RecipeClient::on_reply(const KvResult& result, uint64_t se
     }
     return learned;
   }
-  const int64_t permits =
-      o_.recipe == Recipe::kLock ? 1 : o_.permits + (o_.extra_permit ? 1 : 0);
+  const int64_t permits = o_.recipe == Recipe::kLock ? 1 : o_.permits + (o_.extra_permit ? 1 : 0);
   switch (state_) {
     case State::kGrant:
       if (result.error && result.error->find("exists") == std::string::npos) {
@@ -179,7 +178,8 @@ RecipeClient::Learned RecipeClient::on_reply(const KvResult& result, uint64_t se
     }
     case State::kWait: {
       if (result.error) return learned;
-      const kv::recipe::Wait w = kv::recipe::read_predecessors(result.range_response(), name(), lease_, permits);
+      const kv::recipe::Wait w =
+          kv::recipe::read_predecessors(result.range_response(), name(), lease_, permits);
       if (w.gone) {
         lost();
       } else if (w.held) {
@@ -221,7 +221,8 @@ void RecipeClient::on_failure() {
   if (keepalive_outstanding_) {
     keepalive_outstanding_ = false;
     // Try again in about 100 ms rather than a whole interval later.
-    const uint64_t back = o_.keepalive_every_us - std::min<uint64_t>(o_.keepalive_every_us, 100'000);
+    const uint64_t back =
+        o_.keepalive_every_us - std::min<uint64_t>(o_.keepalive_every_us, 100'000);
     last_keepalive_us_ = last_keepalive_us_ > back ? last_keepalive_us_ - back : 0;
     return;
   }

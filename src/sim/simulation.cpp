@@ -86,8 +86,9 @@ std::string fault_list(const std::set<Fault>& faults) {
 
 namespace {
 
-constexpr std::pair<Workload, const char*> kWorkloadNames[] = {
-    {Workload::kRegister, "register"}, {Workload::kLock, "lock"}, {Workload::kSemaphore, "semaphore"}};
+constexpr std::pair<Workload, const char*> kWorkloadNames[] = {{Workload::kRegister, "register"},
+                                                               {Workload::kLock, "lock"},
+                                                               {Workload::kSemaphore, "semaphore"}};
 
 // Every plantable bug: its name and the flag it sets.
 struct BugName {
@@ -227,7 +228,7 @@ struct Node {
   std::unique_ptr<kv::Lessor> lessor;   // lease expiry, as the server's Node runs it
   std::unique_ptr<kv::WatchHub> hub;    // the node's watchers
   std::vector<kv::WatchOutput> watch_out;
-  int64_t compaction_proposed = 0;      // highest MVCC compaction revision this leader proposed
+  int64_t compaction_proposed = 0;  // highest MVCC compaction revision this leader proposed
   uint64_t next_read_context = 0;
   std::map<uint64_t, KvCommand> reads;                   // context -> request
   std::vector<std::pair<Index, KvCommand>> reads_ready;  // read index -> request
@@ -375,7 +376,7 @@ class Sim {
   std::vector<check::WatchEvent> truth_events_;
   std::vector<check::FencedAct> fenced_acts_;
   std::vector<check::HolderSet> slot_holders_;
-  std::map<int64_t, check::LeaseLife> leases_;  // by ID, the current grant's
+  std::map<int64_t, check::LeaseLife> leases_;    // by ID, the current grant's
   std::vector<check::LeaseLife> retired_leases_;  // earlier grants of a reused ID
   raft::ConfState initial_conf_;
   std::set<std::pair<uint64_t, int>> leaders_seen_;
@@ -566,7 +567,8 @@ void Sim::apply(Node& n, const raft::Ready& rd) {
     } else if (ok && applied.request.has_lease_revoke()) {
       n.lessor->on_revoke(applied.request.lease_revoke().id());
     }
-    if (applied.changed) n.hub->on_write(n.kv->revision(), applied.events, n.kv->store(), &n.watch_out);
+    if (applied.changed)
+      n.hub->on_write(n.kv->revision(), applied.events, n.kv->store(), &n.watch_out);
     if (e.index > truth_index_) record_first_apply(n, applied, ok);
     if (!applied.id) continue;
     auto it = n.writes.find({applied.id->client, applied.id->seq});
@@ -581,7 +583,8 @@ void Sim::apply(Node& n, const raft::Ready& rd) {
     n.reads.erase(it);
   }
   serve_reads(n);
-  for (int i = 0; i < 100 && n.hub->has_unsynced(); ++i) n.hub->catch_up(n.kv->store(), &n.watch_out);
+  for (int i = 0; i < 100 && n.hub->has_unsynced(); ++i)
+    n.hub->catch_up(n.kv->store(), &n.watch_out);
   flush_watch(n);
 }
 
@@ -789,8 +792,9 @@ void Sim::answer_keepalive(Node& n, const KvCommand& req) {
   KvResult r;
   r.ttl = n.lessor->renew(req.lease, n.kv->store(), now);
   if (o_.trace) {
-    at() << "n" << n.id << " renews lease " << req.lease << " for c" << req.client << " #" << req.seq
-         << ": ttl " << r.ttl << " (applied " << n.kv->applied() << ", term " << n.raft->term() << ")\n";
+    at() << "n" << n.id << " renews lease " << req.lease << " for c" << req.client << " #"
+         << req.seq << ": ttl " << r.ttl << " (applied " << n.kv->applied() << ", term "
+         << n.raft->term() << ")\n";
   }
   reply(n, req, ReplyStatus::kOk, std::move(r));
 }
@@ -895,7 +899,8 @@ void Sim::recipe_next(Client& c) {
   step.cmd.seq = c.seq;
   uint64_t wait_us = step.delay_us;
   if (c.pause_next_us != 0 && was_holding && step.cmd.op == KvOp::kPropose) {
-    if (o_.verbose) at() << "pause client c" << c.id << " for " << c.pause_next_us / 1000 << " ms\n";
+    if (o_.verbose)
+      at() << "pause client c" << c.id << " for " << c.pause_next_us / 1000 << " ms\n";
     wait_us += c.pause_next_us;
     c.pause_next_us = 0;
   }
@@ -945,13 +950,15 @@ void Sim::client_reply(Client& c, const ClientReply& r) {
       c.recipe->on_failure();
     } else {
       ++result_.ops_ok;
-      const RecipeClient::Learned learned = c.recipe->on_reply(r.result, c.sent_us, now_, client_rng_);
+      const RecipeClient::Learned learned =
+          c.recipe->on_reply(r.result, c.sent_us, now_, client_rng_);
       if (learned.promise) {
         check::LeaseLife& life = leases_[learned.promise->first];
         life.id = learned.promise->first;
         life.promised_until_us = std::max(life.promised_until_us, learned.promise->second);
       }
-      if (learned.cycle_done && !fault_phase() && learned.cycle_start_us >= heal_time_) ++c.final_ok;
+      if (learned.cycle_done && !fault_phase() && learned.cycle_start_us >= heal_time_)
+        ++c.final_ok;
     }
     Event& e = schedule(now_ + client_rng_.range(0, 2000), EventType::kClientNext);
     e.client = static_cast<int>(c.id);
@@ -1018,9 +1025,11 @@ void Sim::watch_connect(Watcher& w) {
   w.awaiting_created = true;
   watcher_of_stream_[w.stream] = w.id;
   ++result_.watch_streams;
-  if (o_.trace) at() << "watcher w" << w.id << " connects to n" << n.id << " from " << start << "\n";
+  if (o_.trace)
+    at() << "watcher w" << w.id << " connects to n" << n.id << " from " << start << "\n";
   n.hub->create(w.stream, create, n.kv->store(), &n.watch_out);
-  for (int i = 0; i < 100 && n.hub->has_unsynced(); ++i) n.hub->catch_up(n.kv->store(), &n.watch_out);
+  for (int i = 0; i < 100 && n.hub->has_unsynced(); ++i)
+    n.hub->catch_up(n.kv->store(), &n.watch_out);
   flush_watch(n);
 }
 
@@ -1065,8 +1074,8 @@ void Sim::watch_deliver(Watcher& w, uint64_t stream, const etcdserverpb::WatchRe
   if (w.awaiting_created) flag("a response before the created one");
   check::WatchReceived got;
   for (const mvccpb::Event& e : r.events()) {
-    got.events.push_back(check::WatchEvent{e.kv().mod_revision(), e.kv().key(),
-                                           e.type() == mvccpb::Event::DELETE});
+    got.events.push_back(
+        check::WatchEvent{e.kv().mod_revision(), e.kv().key(), e.type() == mvccpb::Event::DELETE});
     w.next_revision = e.kv().mod_revision() + 1;
     ++result_.watch_events;
   }

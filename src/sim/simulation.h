@@ -45,11 +45,11 @@ bool parse_workload(const std::string& name, Workload& out, std::string& error);
 
 // Bugs planted outside the Raft core, to prove the coordination and watch checkers fail.
 struct WorkloadBugs {
-  bool unfenced = false;                  // lock holders write with a plain put
-  bool extra_permit = false;              // semaphore clients count one permit too many
-  bool lessor_keeps_deadlines = false;    // a new leader does not restart leases (kv::LessorBugs)
-  bool watch_resume_gap = false;          // a watcher resumes at its last revision + 2
-  bool watch_resume_duplicate = false;    // a watcher resumes at its last revision
+  bool unfenced = false;                // lock holders write with a plain put
+  bool extra_permit = false;            // semaphore clients count one permit too many
+  bool lessor_keeps_deadlines = false;  // a new leader does not restart leases (kv::LessorBugs)
+  bool watch_resume_gap = false;        // a watcher resumes at its last revision + 2
+  bool watch_resume_duplicate = false;  // a watcher resumes at its last revision
 };
 
 struct SimOptions;
@@ -79,9 +79,9 @@ struct SimOptions {
   // With crash faults: chance that a node is killed within 3 ms of each election.
   double election_crash_probability = 0.25;
   uint64_t election_crash_max_delay_us = 3'000;  // the crash lands 0..this after the election
-  uint32_t max_inflight_msgs = 0;  // replication window; 0 picks one per seed
-  bool verbose = false;           // elections, faults, heals
-  bool trace = false;             // every message and client event
+  uint32_t max_inflight_msgs = 0;                // replication window; 0 picks one per seed
+  bool verbose = false;                          // elections, faults, heals
+  bool trace = false;                            // every message and client event
 };
 
 struct SimResult {

@@ -118,21 +118,18 @@ TEST_P(SimSweep, EverySeedPasses) {
 // 3..7, each with two watchers.
 INSTANTIATE_TEST_SUITE_P(
     FaultMixes, SimSweep,
-    ::testing::Values(Mix{"partition", "partition", 1000, 300}, Mix{"crash", "crash", 2000, 300},
-                      Mix{"pause", "pause", 3000, 300},
-                      Mix{"network", "loss,dup,reorder,latency", 4000, 300},
-                      Mix{"clocks", "drift,topology", 5000, 300},
-                      Mix{"membership", "membership,transfer,crash", 6000, 300},
-                      Mix{"all", "all", 7000, 300},
-                      // Lease reads assume bounded drift (15% here, 20% allowed).
-                      Mix{"lease", "partition,crash,drift,transfer", 8000, 200, true},
-                      // The lock and semaphore recipes, with client pauses past the lease.
-                      Mix{"lock", "all", 9000, 200, false, Workload::kLock},
-                      Mix{"lock_pauses", "pause,partition,crash", 10000, 200, false,
-                          Workload::kLock},
-                      Mix{"semaphore", "all", 11000, 200, false, Workload::kSemaphore},
-                      Mix{"semaphore_pauses", "pause,partition,crash", 12000, 200, false,
-                          Workload::kSemaphore}),
+    ::testing::Values(
+        Mix{"partition", "partition", 1000, 300}, Mix{"crash", "crash", 2000, 300},
+        Mix{"pause", "pause", 3000, 300}, Mix{"network", "loss,dup,reorder,latency", 4000, 300},
+        Mix{"clocks", "drift,topology", 5000, 300},
+        Mix{"membership", "membership,transfer,crash", 6000, 300}, Mix{"all", "all", 7000, 300},
+        // Lease reads assume bounded drift (15% here, 20% allowed).
+        Mix{"lease", "partition,crash,drift,transfer", 8000, 200, true},
+        // The lock and semaphore recipes, with client pauses past the lease.
+        Mix{"lock", "all", 9000, 200, false, Workload::kLock},
+        Mix{"lock_pauses", "pause,partition,crash", 10000, 200, false, Workload::kLock},
+        Mix{"semaphore", "all", 11000, 200, false, Workload::kSemaphore},
+        Mix{"semaphore_pauses", "pause,partition,crash", 12000, 200, false, Workload::kSemaphore}),
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST(SimLiveness, ClusterRecoversAfterHeal) {
