@@ -1,5 +1,6 @@
 #include "check/coordination.h"
 
+#include <algorithm>
 #include <sstream>
 
 namespace synod::check {
@@ -21,6 +22,23 @@ std::vector<Violation> check_fenced_acts(const std::vector<FencedAct>& acts) {
       out.push_back({"SharedFencingToken", os.str()});
     }
     if (newest == nullptr || act.token > newest->token) newest = &act;
+  }
+  return out;
+}
+
+std::vector<Violation> check_lock_fifo(std::vector<Acquisition> acquisitions) {
+  std::vector<Violation> out;
+  std::sort(acquisitions.begin(), acquisitions.end(),
+            [](const Acquisition& a, const Acquisition& b) { return a.token < b.token; });
+  for (size_t i = 1; i < acquisitions.size(); ++i) {
+    const Acquisition& before = acquisitions[i - 1];
+    const Acquisition& after = acquisitions[i];
+    if (after.revision > before.revision) continue;
+    std::ostringstream os;
+    os << "client " << after.client << " (asked at revision " << after.token
+       << ") acquired at revision " << after.revision << ", not after client " << before.client
+       << " (asked at " << before.token << ", acquired at " << before.revision << ")";
+    out.push_back({"LockNotFifo", os.str()});
   }
   return out;
 }

@@ -6,6 +6,9 @@
 //     store accepted carries the writer's fencing token (its lock key's create revision); in
 //     log order the tokens never decrease, and one token is one holder's. A stale holder that
 //     acts after a newer holder did, or two holders acting under one token, fail the check.
+//   - check_lock_fifo: waiters acquire in the order they asked. An acquisition is the
+//     linearizable read (or contending txn) that showed the contender first; its revision
+//     orders it. By token (= the order of asking), those revisions must increase.
 //   - check_semaphore: the holders of a semaphore's slots, after every applied entry that
 //     changed them, are never more than its permits.
 //   - check_lease_expiry: a lease is never revoked by expiry before the time its holder was
@@ -28,6 +31,14 @@ struct FencedAct {
   int64_t token = 0;    // the fencing token it carried
 };
 std::vector<Violation> check_fenced_acts(const std::vector<FencedAct>& acts);
+
+// A contender that learned it holds the lock.
+struct Acquisition {
+  uint32_t client = 0;
+  int64_t token = 0;     // its key's create revision: when it asked
+  int64_t revision = 0;  // the revision of the read that showed it first
+};
+std::vector<Violation> check_lock_fifo(std::vector<Acquisition> acquisitions);
 
 // The semaphore's slot holders after one applied entry (recorded when the set changes).
 struct HolderSet {

@@ -44,8 +44,9 @@ void RecipeClient::lost() {
   new_cycle(cycle_start_us_);  // the same cycle, over again with a new lease
 }
 
-void RecipeClient::acquired(Rng& rng) {
+void RecipeClient::acquired(Rng& rng, int64_t revision, Learned& learned) {
   ++stats_.acquisitions;
+  learned.acquired = {my_revision_, revision};
   state_ = State::kAct;
   acts_left_ = 1 + static_cast<int>(rng.uniform(3));
 }
@@ -170,7 +171,7 @@ RecipeClient::Learned RecipeClient::on_reply(const KvResult& result, uint64_t se
       my_revision_ = c->my_revision;
       poll_after_us_ = 0;
       if (c->first) {
-        acquired(rng);
+        acquired(rng, c->txn_revision, learned);
       } else {
         state_ = State::kWait;
       }
@@ -183,7 +184,7 @@ RecipeClient::Learned RecipeClient::on_reply(const KvResult& result, uint64_t se
       if (w.gone) {
         lost();
       } else if (w.held) {
-        acquired(rng);
+        acquired(rng, result.range_response().header().revision(), learned);
       } else {
         poll_after_us_ = rng.range(5'000, 30'000);
       }

@@ -72,6 +72,8 @@ class RecipeClient {
     std::optional<std::pair<int64_t, uint64_t>> promise;
     bool cycle_done = false;
     uint64_t cycle_start_us = 0;  // of the cycle that just finished
+    // It now holds: (token, the revision of the answer that showed it first).
+    std::optional<std::pair<int64_t, int64_t>> acquired;
   };
   // The answer to the request sent at sent_us.
   Learned on_reply(const KvResult& result, uint64_t sent_us, uint64_t now_us, Rng& rng);
@@ -89,7 +91,7 @@ class RecipeClient {
   std::string my_key() const;
   void new_cycle(uint64_t now_us);
   void lost();
-  void acquired(Rng& rng);
+  void acquired(Rng& rng, int64_t revision, Learned& learned);
   RecipeStep act();
 
   const uint32_t id_;

@@ -375,6 +375,7 @@ class Sim {
   Index truth_index_;
   std::vector<check::WatchEvent> truth_events_;
   std::vector<check::FencedAct> fenced_acts_;
+  std::vector<check::Acquisition> acquisitions_;
   std::vector<check::HolderSet> slot_holders_;
   std::map<int64_t, check::LeaseLife> leases_;    // by ID, the current grant's
   std::vector<check::LeaseLife> retired_leases_;  // earlier grants of a reused ID
@@ -956,6 +957,9 @@ void Sim::client_reply(Client& c, const ClientReply& r) {
         check::LeaseLife& life = leases_[learned.promise->first];
         life.id = learned.promise->first;
         life.promised_until_us = std::max(life.promised_until_us, learned.promise->second);
+      }
+      if (learned.acquired) {
+        acquisitions_.push_back({c.id, learned.acquired->first, learned.acquired->second});
       }
       if (learned.cycle_done && !fault_phase() && learned.cycle_start_us >= heal_time_)
         ++c.final_ok;
@@ -1623,6 +1627,10 @@ SimResult Sim::run() {
     result_.leases_lost += st.leases_lost;
   }
   for (check::Violation& v : check::check_fenced_acts(fenced_acts_)) store_violations_.push_back(v);
+  if (o_.workload == Workload::kLock) {
+    for (check::Violation& v : check::check_lock_fifo(acquisitions_))
+      store_violations_.push_back(v);
+  }
   for (check::Violation& v : check::check_semaphore(slot_holders_, o_.permits)) {
     store_violations_.push_back(v);
   }

@@ -28,6 +28,20 @@ TEST(FencedActs, TwoClientsUnderOneTokenFail) {
   EXPECT_EQ(v[0].invariant, "SharedFencingToken");
 }
 
+TEST(LockFifo, AcquisitionsInTheOrderAskedPass) {
+  // Reported out of order (client 2's answer arrived first): only revisions count.
+  EXPECT_TRUE(check_lock_fifo({{2, 12, 20}, {1, 10, 11}, {3, 15, 25}}).empty());
+}
+
+TEST(LockFifo, AWaiterOvertakingAnEarlierOneFails) {
+  auto v = check_lock_fifo({{1, 10, 30}, {2, 12, 20}});
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0].invariant, "LockNotFifo");
+  EXPECT_NE(v[0].detail.find("client 2 (asked at revision 12) acquired at revision 20"),
+            std::string::npos)
+      << v[0].detail;
+}
+
 TEST(Semaphore, AtMostPermitsHoldersPass) {
   EXPECT_TRUE(check_semaphore({{1, {"a"}}, {2, {"a", "b"}}, {3, {"b"}}}, 2).empty());
 }

@@ -89,6 +89,12 @@ void PrintTo(const Mix& mix, std::ostream* os) {
 
 class SimSweep : public ::testing::TestWithParam<Mix> {};
 
+#if defined(__SANITIZE_ADDRESS__)
+constexpr uint64_t kRecipeSeeds = 50;
+#else
+constexpr uint64_t kRecipeSeeds = 200;
+#endif
+
 TEST_P(SimSweep, EverySeedPasses) {
   const Mix& mix = GetParam();
   std::cout << "sweeping seeds " << mix.first_seed << ".." << mix.first_seed + mix.seeds - 1
@@ -126,10 +132,11 @@ INSTANTIATE_TEST_SUITE_P(
         // Lease reads assume bounded drift (15% here, 20% allowed).
         Mix{"lease", "partition,crash,drift,transfer", 8000, 200, true},
         // The lock and semaphore recipes, with client pauses past the lease.
-        Mix{"lock", "all", 9000, 200, false, Workload::kLock},
-        Mix{"lock_pauses", "pause,partition,crash", 10000, 200, false, Workload::kLock},
-        Mix{"semaphore", "all", 11000, 200, false, Workload::kSemaphore},
-        Mix{"semaphore_pauses", "pause,partition,crash", 12000, 200, false, Workload::kSemaphore}),
+        Mix{"lock", "all", 9000, kRecipeSeeds, false, Workload::kLock},
+        Mix{"lock_pauses", "pause,partition,crash", 10000, kRecipeSeeds, false, Workload::kLock},
+        Mix{"semaphore", "all", 11000, kRecipeSeeds, false, Workload::kSemaphore},
+        Mix{"semaphore_pauses", "pause,partition,crash", 12000, kRecipeSeeds, false,
+            Workload::kSemaphore}),
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST(SimLiveness, ClusterRecoversAfterHeal) {
