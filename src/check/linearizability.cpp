@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cassert>
 #include <map>
+#include <set>
 #include <sstream>
 #include <tuple>
 #include <unordered_map>
@@ -251,8 +252,13 @@ struct SearchOutcome {
 class Search {
  public:
   Search(const std::vector<RankedOp>& ops, Model& model, uint32_t initial_state,
-         uint64_t max_states)
-      : ops_(ops), model_(model), max_states_(max_states), linearized_(ops), state_(initial_state) {
+         const CheckOptions& opts)
+      : ops_(ops),
+        model_(model),
+        max_states_(opts.max_states),
+        stop_(opts.stop),
+        linearized_(ops),
+        state_(initial_state) {
     build_lists();
     frames_.reserve(ops.size());
   }
@@ -261,6 +267,7 @@ class Search {
     Cursor cursor = restart();
     while (required_left_ > 0) {
       if (seen_.size() > max_states_) return outcome(Verdict::kUnknown);
+      if (stop_ && (++steps_ & 1023) == 0 && stop_()) return outcome(Verdict::kUnknown);
       if (std::optional<uint32_t> op = next_candidate(cursor)) {
         if (linearize(*op, cursor.frontier)) cursor = restart();
         continue;
@@ -391,6 +398,8 @@ class Search {
   const std::vector<RankedOp>& ops_;
   Model& model_;
   const uint64_t max_states_;
+  const std::function<bool()>& stop_;
+  uint64_t steps_ = 0;
   EventList required_;
   EventList optional_;
   std::vector<int32_t> call_node_;    // per op, in required_ or optional_
@@ -449,7 +458,7 @@ Window smallest_window(const std::vector<RankedOp>& ops, Model& model, uint64_t 
   while (passes - fails > 1) {
     const size_t mid = fails + (passes - fails) / 2;
     std::vector<RankedOp> candidate = slice(ops, starts[mid], end);
-    const SearchOutcome r = Search(candidate, model, *unknown, opts.max_states).run();
+    const SearchOutcome r = Search(candidate, model, *unknown, opts).run();
     states += r.states;
     if (r.verdict == Verdict::kNotLinearizable) {
       fails = mid;
@@ -562,6 +571,32 @@ std::map<std::string, std::vector<const Operation*>> partition_by_key(
   return by_key;
 }
 
+// Drops the indeterminate writes (put, or cas that would swap) whose value no operation of the
+// key observes: neither a get's output nor a successful cas's expected value. Exact when the key
+// has no cas that answered "mismatch": in any linearization where such a write took effect,
+// nothing reads its value before the next write, so removing it leaves a linearization of the
+// rest; and an indeterminate write may always be taken never to have happened. Repeated until
+// nothing more goes (dropping a cas drops what it expected). It is what keeps histories with
+// many timed-out writes (a paused or partitioned leader) within reach of the search.
+void drop_unobserved_indeterminate(std::vector<const Operation*>& ops) {
+  for (const Operation* op : ops) {
+    if (op->kind == OpKind::kCas && op->outcome == Outcome::kOk && !op->cas_succeeded) return;
+  }
+  while (true) {
+    std::set<std::string> observed;
+    for (const Operation* op : ops) {
+      if (op->kind == OpKind::kGet && op->output) observed.insert(*op->output);
+      if (op->kind == OpKind::kCas) observed.insert(op->expected);
+    }
+    const size_t before = ops.size();
+    std::erase_if(ops, [&](const Operation* op) {
+      return op->outcome == Outcome::kInfo && op->kind != OpKind::kGet &&
+             !observed.contains(op->value);
+    });
+    if (ops.size() == before) return;
+  }
+}
+
 std::string explain_failure(const std::string& key, const std::vector<const Operation*>& ops,
                             const PartitionResult& r, const Model& model) {
   std::ostringstream os;
@@ -585,7 +620,7 @@ PartitionResult check_partition(const std::vector<SearchOp>& ops, Model& model,
                                 const CheckOptions& opts) {
   assert(ops.size() < (size_t{1} << 31));
   const std::vector<RankedOp> ranked = rank_events(ops);
-  const SearchOutcome main = Search(ranked, model, model.initial_state(), opts.max_states).run();
+  const SearchOutcome main = Search(ranked, model, model.initial_state(), opts).run();
   PartitionResult result{main.verdict, main.states};
   if (main.verdict != Verdict::kNotLinearizable) return result;
   const RankedOp& failed = ranked[main.failed_op];
@@ -607,7 +642,8 @@ LinearizabilityResult check_kv(const std::vector<Operation>& history, const Chec
     out.explanation = "invalid history: " + *problem + "\n";
     return out;
   }
-  for (const auto& [key, ops] : partition_by_key(history)) {
+  for (auto& [key, ops] : partition_by_key(history)) {
+    drop_unobserved_indeterminate(ops);
     std::vector<SearchOp> search_ops;
     search_ops.reserve(ops.size());
     for (const Operation* op : ops) {
@@ -619,8 +655,9 @@ LinearizabilityResult check_kv(const std::vector<Operation>& history, const Chec
     if (r.verdict == Verdict::kUnknown && out.verdict == Verdict::kLinearizable) {
       out.verdict = Verdict::kUnknown;
       out.key = key;
-      out.explanation = "key " + key + ": undecided after exploring " +
-                        std::to_string(opts.max_states) + " configurations (max_states)\n";
+      out.explanation = "key " + key + ": undecided: the search stopped at its limit (" +
+                        std::to_string(opts.max_states) +
+                        " configurations, max_states, or the time limit)\n";
     }
     if (r.verdict != Verdict::kNotLinearizable) continue;
     out.verdict = Verdict::kNotLinearizable;

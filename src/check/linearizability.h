@@ -20,6 +20,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -39,6 +40,9 @@ struct CheckOptions {
   // Whether to shrink the failing window (see LinearizabilityResult::failing_window). It costs
   // a logarithmic number of extra searches over slices of the failing partition.
   bool shrink_window = true;
+  // Polled every 1024 configurations; once it answers true every search still running stops
+  // with kUnknown (a time limit, say). Empty: never.
+  std::function<bool()> stop;
 };
 
 // ---------------------------------------------------------------------------------------------

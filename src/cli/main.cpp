@@ -1,10 +1,14 @@
-// synod: one binary for every role: `synod server`, `synod sim`; ctl, bench and check follow.
+// synod: one binary for every role: `synod server`, `synod sim`, `synod ctl`, `synod bench`,
+// `synod check`.
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
+#include <fstream>
 #include <iostream>
 #include <sstream>
 
+#include "check/history_json.h"
 #include "cli/bench.h"
+#include "cli/check.h"
 #include "cli/ctl.h"
 #include "server/config.h"
 #include "server/server.h"
@@ -12,12 +16,20 @@
 
 namespace {
 
-int run_sim(synod::sim::SimOptions opts, const std::string& seeds) {
+int run_sim(synod::sim::SimOptions opts, const std::string& seeds, const std::string& history_out) {
   using synod::sim::print_summary;
   using synod::sim::run_simulation;
   if (seeds.empty()) {
     auto result = run_simulation(opts, std::cout);
     print_summary(opts, result, std::cout);
+    if (!history_out.empty()) {
+      std::ofstream out(history_out);
+      synod::check::write_history_jsonl(result.history, out);
+      if (!out) {
+        std::cerr << "synod sim: cannot write " << history_out << "\n";
+        return 2;
+      }
+    }
     return result.passed() ? 0 : 1;
   }
   // A sweep: one progress line per seed on stderr, the failures in full on stdout.
@@ -131,6 +143,7 @@ int main(int argc, char** argv) {
   std::string seeds;
   std::vector<std::string> bugs;
   std::string workload = "register";
+  std::string history_out;
   bool lease_reads = false;
   CLI::App* sim = app.add_subcommand("sim", "run the deterministic cluster simulator");
   sim->add_option("--seed", opts.seed, "seed of the run (replays it exactly)");
@@ -151,6 +164,9 @@ int main(int argc, char** argv) {
                   "watch streams held open and resumed across faults, then checked")
       ->check(CLI::Range(0, 64));
   sim->add_option("--bug", bugs, "plant a known bug (tests only)");
+  sim->add_option(
+      "--history-out", history_out,
+      "write the register workload's client history here (JSON lines, for synod check)");
   sim->add_option("--election-crash", opts.election_crash_probability,
                   "with crash faults, chance of killing a node right after each election")
       ->check(CLI::Range(0.0, 1.0));
@@ -166,6 +182,7 @@ int main(int argc, char** argv) {
 
   auto run_bench = synod::cli::add_bench_command(app);
   auto run_ctl = synod::cli::add_ctl_command(app);
+  auto run_check = synod::cli::add_check_command(app);
   synod::server::ServerConfig server_config;
   std::string config_file;
   CLI::App* server = app.add_subcommand("server", "run a cluster member (etcd-compatible flags)");
@@ -180,6 +197,7 @@ int main(int argc, char** argv) {
   }
   if (app.got_subcommand("bench")) return run_bench();
   if (app.got_subcommand("ctl")) return run_ctl();
+  if (app.got_subcommand("check")) return run_check();
   if (server->parsed()) return run_server_command(*server, server_config, config_file);
   if (sim->parsed()) {
     std::string error;
@@ -199,7 +217,7 @@ int main(int argc, char** argv) {
     }
     if (lease_reads) opts.read_mode = synod::raft::ReadMode::kLease;
     if (opts.trace) opts.verbose = true;
-    return run_sim(opts, seeds);
+    return run_sim(opts, seeds, history_out);
   }
   return 2;
 }

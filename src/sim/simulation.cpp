@@ -1645,6 +1645,7 @@ SimResult Sim::run() {
   check::CheckOptions check_options;
   check_options.max_states = 500'000;
   result_.linearizability = check::check_kv(history_, check_options);
+  result_.history = std::move(history_);
   return result_;
 }
 

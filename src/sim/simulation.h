@@ -94,6 +94,7 @@ struct SimResult {
   std::map<std::string, uint64_t> faults_injected;
   std::vector<check::Violation> violations;
   check::LinearizabilityResult linearizability;
+  std::vector<check::Operation> history;  // the register workload's client history
   // Lock and semaphore workloads, summed over clients.
   uint64_t cycles = 0, acquisitions = 0, acts_ok = 0, acts_refused = 0, leases_lost = 0;
   uint64_t client_pauses = 0;

@@ -1,0 +1,210 @@
+#include "check/history_json.h"
+
+#include <algorithm>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+namespace synod::check {
+
+namespace {
+
+using nlohmann::json;
+
+// A value as the model sees it: strings as they are, integers as decimal text.
+std::optional<std::string> value_text(const json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_number_integer()) return std::to_string(v.get<int64_t>());
+  return std::nullopt;
+}
+
+struct Open {
+  Operation op;
+  std::string f;
+};
+
+class Reader {
+ public:
+  explicit Reader(std::vector<Operation>& out) : out_(out) {}
+
+  std::optional<std::string> line(const std::string& text, uint64_t number) {
+    json e = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (e.is_discarded()) return "not a JSON value";
+    if (!e.is_object()) return "not a JSON object";
+    if (!e.contains("process") || !e["process"].is_number_integer()) {
+      return "\"process\" must be an integer";
+    }
+    const int64_t process = e["process"].get<int64_t>();
+    if (process < 0 || process > UINT32_MAX) return "\"process\" out of range";
+    if (!e.contains("type") || !e["type"].is_string()) return "\"type\" must be a string";
+    const std::string type = e["type"].get<std::string>();
+    if (!e.contains("f") || !e["f"].is_string()) return "\"f\" must be a string";
+    const std::string f = e["f"].get<std::string>();
+    if (f != "read" && f != "write" && f != "cas") {
+      return "unknown f \"" + f + "\" (known: read, write, cas)";
+    }
+    std::string key;
+    if (e.contains("key") && !e["key"].is_null()) {
+      auto k = value_text(e["key"]);
+      if (!k) return "\"key\" must be a string or an integer";
+      key = *k;
+    }
+    uint64_t time = number;
+    if (e.contains("time")) {
+      if (!e["time"].is_number_integer() || e["time"].get<int64_t>() < 0) {
+        return "\"time\" must be a non-negative integer";
+      }
+      time = e["time"].get<uint64_t>();
+    }
+    keys_.insert(key);
+    processes_.insert(process);
+    const json value = e.contains("value") ? e["value"] : json();
+    if (type == "invoke") return invoke(static_cast<uint32_t>(process), f, key, value, time);
+    if (type == "ok" || type == "fail" || type == "info") {
+      return complete(static_cast<uint32_t>(process), type, f, key, value, time);
+    }
+    return "unknown type \"" + type + "\" (known: invoke, ok, fail, info)";
+  }
+
+  // Invocations never completed are indeterminate.
+  void finish() {
+    for (auto& [process, open] : open_) emit(std::move(open.op), Outcome::kInfo, 0);
+    open_.clear();
+  }
+
+  uint64_t processes() const { return processes_.size(); }
+  uint64_t keys() const { return keys_.size(); }
+
+ private:
+  std::optional<std::string> invoke(uint32_t process, const std::string& f, const std::string& key,
+                                    const json& value, uint64_t time) {
+    if (open_.contains(process)) {
+      return "process " + std::to_string(process) + " invokes while its previous operation is open";
+    }
+    Open o;
+    o.f = f;
+    o.op.client = process;
+    o.op.key = key;
+    o.op.invoke_time = time;
+    if (f == "read") {
+      o.op.kind = OpKind::kGet;
+    } else if (f == "write") {
+      o.op.kind = OpKind::kPut;
+      auto v = value_text(value);
+      if (!v) return "a write's \"value\" must be a string or an integer";
+      o.op.value = *v;
+    } else {
+      o.op.kind = OpKind::kCas;
+      if (!value.is_array() || value.size() != 2)
+        return "a cas's \"value\" must be [expected, new]";
+      auto expected = value_text(value[0]);
+      auto next = value_text(value[1]);
+      if (!expected || !next) return "a cas's values must be strings or integers";
+      o.op.expected = *expected;
+      o.op.value = *next;
+    }
+    open_.emplace(process, std::move(o));
+    return std::nullopt;
+  }
+
+  std::optional<std::string> complete(uint32_t process, const std::string& type,
+                                      const std::string& f, const std::string& key,
+                                      const json& value, uint64_t time) {
+    auto it = open_.find(process);
+    if (it == open_.end()) {
+      return "process " + std::to_string(process) + " completes an operation it never invoked";
+    }
+    Open o = std::move(it->second);
+    open_.erase(it);
+    if (o.f != f || o.op.key != key) {
+      return "process " + std::to_string(process) + " completes " + f + " " + key +
+             " but invoked " + o.f + " " + o.op.key;
+    }
+    if (time < o.op.invoke_time) return "completes before its invocation";
+    Outcome outcome = Outcome::kOk;
+    if (type == "fail") outcome = Outcome::kFail;
+    if (type == "info") outcome = Outcome::kInfo;
+    if (outcome == Outcome::kOk && o.op.kind == OpKind::kGet) {
+      if (!value.is_null()) {
+        auto v = value_text(value);
+        if (!v) return "a read's \"value\" must be a string, an integer or null";
+        o.op.output = *v;
+      }
+    }
+    if (outcome == Outcome::kOk && o.op.kind == OpKind::kCas) o.op.cas_succeeded = true;
+    emit(std::move(o.op), outcome, time);
+    return std::nullopt;
+  }
+
+  void emit(Operation op, Outcome outcome, uint64_t time) {
+    op.outcome = outcome;
+    op.complete_time = outcome == Outcome::kInfo ? 0 : time;
+    op.id = out_.size();
+    out_.push_back(std::move(op));
+  }
+
+  std::vector<Operation>& out_;
+  std::map<uint32_t, Open> open_;
+  std::set<int64_t> processes_;
+  std::set<std::string> keys_;
+};
+
+}  // namespace
+
+std::optional<std::string> read_history_jsonl(std::istream& in, std::vector<Operation>& out,
+                                              HistoryStats* stats) {
+  Reader reader(out);
+  std::string text;
+  uint64_t number = 0;
+  uint64_t events = 0;
+  while (std::getline(in, text)) {
+    ++number;
+    if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
+    ++events;
+    if (auto error = reader.line(text, number))
+      return "line " + std::to_string(number) + ": " + *error;
+  }
+  reader.finish();
+  if (stats != nullptr) *stats = {events, reader.processes(), reader.keys()};
+  return std::nullopt;
+}
+
+void write_history_jsonl(const std::vector<Operation>& history, std::ostream& out) {
+  struct Event {
+    uint64_t time;
+    int order;  // completions (0) before invocations (1) at one instant
+    const Operation* op;
+  };
+  std::vector<Event> events;
+  events.reserve(2 * history.size());
+  for (const Operation& op : history) {
+    events.push_back({op.invoke_time, 1, &op});
+    // An indeterminate operation's "info" goes where its client gave up on it, if known.
+    events.push_back({std::max(op.invoke_time, op.complete_time), 0, &op});
+  }
+  std::stable_sort(events.begin(), events.end(), [](const Event& a, const Event& b) {
+    return a.time != b.time ? a.time < b.time : a.order < b.order;
+  });
+  for (const Event& e : events) {
+    const Operation& op = *e.op;
+    json line;
+    line["process"] = op.client;
+    const bool invoke = e.order == 1;
+    line["type"] = invoke                                         ? "invoke"
+                   : op.outcome == Outcome::kInfo                 ? "info"
+                   : op.outcome == Outcome::kFail                 ? "fail"
+                   : op.kind == OpKind::kCas && !op.cas_succeeded ? "fail"
+                                                                  : "ok";
+    line["f"] = op.kind == OpKind::kGet ? "read" : op.kind == OpKind::kPut ? "write" : "cas";
+    line["key"] = op.key;
+    if (op.kind == OpKind::kPut) line["value"] = op.value;
+    if (op.kind == OpKind::kCas) line["value"] = json::array({op.expected, op.value});
+    if (op.kind == OpKind::kGet) {
+      line["value"] = (!invoke && op.output) ? json(*op.output) : json(nullptr);
+    }
+    line["time"] = e.time;
+    out << line.dump() << "\n";
+  }
+}
+
+}  // namespace synod::check

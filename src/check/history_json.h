@@ -1,0 +1,52 @@
+// Reading client histories in Synod's own format: JSON lines, one event per line, as Jepsen
+// records them (an invocation, then its completion):
+//
+//   {"process": 3, "type": "invoke", "f": "write", "key": "x", "value": "7", "time": 1200}
+//   {"process": 3, "type": "ok",     "f": "write", "key": "x", "value": "7", "time": 1350}
+//
+//   process  integer: who issued the operation; one operation outstanding per process
+//   type     "invoke", then "ok" (took effect, with its result), "fail" (certainly did not take
+//            effect) or "info" (indeterminate: may take effect at any time after its
+//            invocation, or never). An invocation with no completion is indeterminate too.
+//   f        "read", "write" or "cas"
+//   key      string (optional; absent = the single register "")
+//   value    read: null on invoke; on ok the value read, null for an absent key.
+//            write: the value written. cas: [expected, new]; ok = swapped, fail = the compare
+//            did not match (nothing changed). Values are strings or integers (read as their
+//            decimal text).
+//   time     integer, any monotonic unit (optional: the line number stands in for it)
+//
+// Blank lines are skipped. Malformed input is refused with the line number and what is wrong.
+// Pure (reads only the stream it is given).
+#pragma once
+
+#include <istream>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "check/history.h"
+
+namespace synod::check {
+
+struct HistoryStats {
+  uint64_t events = 0;
+  uint64_t processes = 0;
+  uint64_t keys = 0;
+};
+
+// Appends the operations of `in` to `out`. Returns nullopt, or the first error as
+// "line N: what" (out is then unspecified).
+std::optional<std::string> read_history_jsonl(std::istream& in, std::vector<Operation>& out,
+                                              HistoryStats* stats = nullptr);
+
+// Writes `history` in the same format: each operation's invocation and completion events (an
+// indeterminate one's "info" at the time its client gave up, complete_time, if later than its
+// invocation), ordered by time, completions before invocations at equal times (an operation
+// returning as another is invoked counts as concurrent either way, so this changes no
+// verdict). A cas that did not swap is written as "fail". One client's operations must not
+// overlap (the reader pairs events per process).
+void write_history_jsonl(const std::vector<Operation>& history, std::ostream& out);
+
+}  // namespace synod::check
