@@ -1,9 +1,13 @@
 #include "check/history_json.h"
 
 #include <algorithm>
+#include <cctype>
+#include <cstdlib>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
+#include <string_view>
 
 namespace synod::check {
 
@@ -31,6 +35,11 @@ class Reader {
     json e = json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (e.is_discarded()) return "not a JSON value";
     if (!e.is_object()) return "not a JSON object";
+    return event(e, number);
+  }
+
+  // One event, as a JSON object in Synod's format (the importers translate to it).
+  std::optional<std::string> event(json& e, uint64_t number) {
     if (!e.contains("process") || !e["process"].is_number_integer()) {
       return "\"process\" must be an integer";
     }
@@ -149,7 +158,167 @@ class Reader {
   std::set<std::string> keys_;
 };
 
+// Jepsen's text log (jepsen.util), as in Porcupine's test_data/jepsen and test_data/etcd:
+//   INFO  jepsen.util - 3\t:ok\t:cas\t[3 0]
+// process, :type, :f, then the value: nil, an integer, [a b], or a keyword (":timed-out").
+// Lines of anything else (another logger, the nemesis) are skipped: nullopt, not an error.
+std::optional<json> parse_jepsen_log_line(const std::string& text, std::string& error) {
+  const size_t marker = text.find("jepsen.util - ");
+  if (marker == std::string::npos) return std::nullopt;
+  std::istringstream in(text.substr(marker + 14));
+  int64_t process = 0;
+  std::string type, f;
+  if (!(in >> process) || !(in >> type) || !(in >> f)) return std::nullopt;
+  if (type.size() < 2 || type[0] != ':' || f.size() < 2 || f[0] != ':') return std::nullopt;
+  json e;
+  e["process"] = process;
+  e["type"] = type.substr(1);
+  e["f"] = f.substr(1);
+  std::string value;
+  in >> std::ws;
+  if (in.peek() == '[') {
+    std::getline(in, value, ']');
+    std::istringstream pair(value.substr(1));
+    int64_t a = 0, b = 0;
+    if (!(pair >> a >> b)) {
+      error = "a cas value must be [expected new]";
+      return std::nullopt;
+    }
+    e["value"] = json::array({a, b});
+  } else if (in >> value) {
+    char* end = nullptr;
+    const long long n = std::strtoll(value.c_str(), &end, 10);
+    e["value"] = (*end == '\0' && !value.empty()) ? json(n) : json(nullptr);  // nil, :timed-out
+  }
+  return e;
+}
+
+// One line of a Jepsen history.edn: a flat map of keywords to nil, booleans, integers,
+// strings, keywords or vectors of those, e.g.
+//   {:type :ok, :f :cas, :value [3 0], :process 2, :time 3311702, :index 17}
+// Maps whose :process is not an integer (the nemesis) are skipped.
+class EdnLine {
+ public:
+  explicit EdnLine(const std::string& text) : s_(text) {}
+
+  std::optional<json> parse(std::string& error) {
+    skip();
+    if (!eat('{')) return fail(error, "not an EDN map");
+    json m = json::object();
+    while (true) {
+      skip();
+      if (eat('}')) break;
+      std::optional<json> key = scalar();
+      if (!key || !key->is_string() || key_text_.empty())
+        return fail(error, "a map key must be a keyword");
+      const std::string name = key_text_;
+      skip();
+      std::optional<json> value = element();
+      if (!value) return fail(error, "bad value for :" + name);
+      m[name] = *value;
+    }
+    return m;
+  }
+
+ private:
+  std::optional<json> fail(std::string& error, const std::string& what) {
+    error = what + " at column " + std::to_string(pos_ + 1);
+    return std::nullopt;
+  }
+  void skip() {
+    while (pos_ < s_.size() &&
+           (std::isspace(static_cast<unsigned char>(s_[pos_])) || s_[pos_] == ','))
+      ++pos_;
+  }
+  bool eat(char c) {
+    if (pos_ < s_.size() && s_[pos_] == c) {
+      ++pos_;
+      return true;
+    }
+    return false;
+  }
+  std::optional<json> element() {
+    if (!eat('[')) return scalar();
+    json v = json::array();
+    while (true) {
+      skip();
+      if (eat(']')) return v;
+      std::optional<json> x = scalar();
+      if (!x) return std::nullopt;
+      v.push_back(*x);
+    }
+  }
+  // A keyword (as its name, and key_text_ set), nil, true/false, an integer or a string.
+  std::optional<json> scalar() {
+    key_text_.clear();
+    if (pos_ >= s_.size()) return std::nullopt;
+    if (s_[pos_] == '"') {
+      std::string out;
+      for (++pos_; pos_ < s_.size() && s_[pos_] != '"'; ++pos_) {
+        if (s_[pos_] == '\\' && pos_ + 1 < s_.size()) ++pos_;
+        out.push_back(s_[pos_]);
+      }
+      if (!eat('"')) return std::nullopt;
+      return json(out);
+    }
+    const size_t start = pos_;
+    while (pos_ < s_.size() && !std::isspace(static_cast<unsigned char>(s_[pos_])) &&
+           std::string_view(",{}[]\"").find(s_[pos_]) == std::string_view::npos) {
+      ++pos_;
+    }
+    const std::string token = s_.substr(start, pos_ - start);
+    if (token.empty()) return std::nullopt;
+    if (token[0] == ':') {
+      key_text_ = token.substr(1);
+      return json(key_text_);
+    }
+    if (token == "nil") return json(nullptr);
+    if (token == "true" || token == "false") return json(token == "true");
+    char* end = nullptr;
+    const long long n = std::strtoll(token.c_str(), &end, 10);
+    if (*end != '\0') return std::nullopt;
+    return json(n);
+  }
+
+  const std::string& s_;
+  size_t pos_ = 0;
+  std::string key_text_;
+};
+
 }  // namespace
+
+std::optional<HistoryFormat> parse_history_format(const std::string& name) {
+  if (name == "synod") return HistoryFormat::kSynod;
+  if (name == "jepsen-log") return HistoryFormat::kJepsenLog;
+  if (name == "edn") return HistoryFormat::kEdn;
+  return std::nullopt;
+}
+
+std::optional<std::string> read_history(std::istream& in, HistoryFormat format,
+                                        std::vector<Operation>& out, HistoryStats* stats) {
+  if (format == HistoryFormat::kSynod) return read_history_jsonl(in, out, stats);
+  Reader reader(out);
+  std::string text;
+  uint64_t number = 0;
+  uint64_t events = 0;
+  while (std::getline(in, text)) {
+    ++number;
+    if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
+    std::string error;
+    std::optional<json> e = format == HistoryFormat::kJepsenLog ? parse_jepsen_log_line(text, error)
+                                                                : EdnLine(text).parse(error);
+    if (!error.empty()) return "line " + std::to_string(number) + ": " + error;
+    if (!e || !(*e)["process"].is_number_integer()) continue;  // not a client operation
+    // Without "time" (the Jepsen log) the line number orders the events.
+    ++events;
+    if (auto problem = reader.event(*e, number)) {
+      return "line " + std::to_string(number) + ": " + *problem;
+    }
+  }
+  reader.finish();
+  if (stats != nullptr) *stats = {events, reader.processes(), reader.keys()};
+  return std::nullopt;
+}
 
 std::optional<std::string> read_history_jsonl(std::istream& in, std::vector<Operation>& out,
                                               HistoryStats* stats) {

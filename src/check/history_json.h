@@ -20,6 +20,7 @@
 // Pure (reads only the stream it is given).
 #pragma once
 
+#include <cstdint>
 #include <istream>
 #include <optional>
 #include <ostream>
@@ -40,6 +41,22 @@ struct HistoryStats {
 // "line N: what" (out is then unspecified).
 std::optional<std::string> read_history_jsonl(std::istream& in, std::vector<Operation>& out,
                                               HistoryStats* stats = nullptr);
+
+// Importers: other tools' history formats, read into the same operations.
+//   jepsen-log  Jepsen's text log, as in Porcupine's published etcd histories
+//               (test_data/jepsen/etcd_*.log, test_data/etcd/*.log): lines
+//               "INFO  jepsen.util - <process> :<type> :<f> <value>", value nil, an integer,
+//               [expected new] or a keyword (":timed-out"); the line order is the time order;
+//               other lines (the nemesis, other loggers) are skipped.
+//   edn         Jepsen's history.edn, one map per line: {:type :invoke, :f :write, :value 3,
+//               :process 0, :time 123, ...}; :time is used; maps whose :process is not an
+//               integer (the nemesis) are skipped.
+// Both describe one register (no key); :type, :f and :value mean what they mean in Synod's
+// format (a cas "fail" is a compare that did not match).
+enum class HistoryFormat : uint8_t { kSynod, kJepsenLog, kEdn };
+std::optional<HistoryFormat> parse_history_format(const std::string& name);
+std::optional<std::string> read_history(std::istream& in, HistoryFormat format,
+                                        std::vector<Operation>& out, HistoryStats* stats = nullptr);
 
 // Writes `history` in the same format: each operation's invocation and completion events (an
 // indeterminate one's "info" at the time its client gave up, complete_time, if later than its

@@ -15,11 +15,18 @@ namespace {
 
 struct CheckArgs {
   std::string file;
+  std::string format = "synod";
   double time_limit_s = 60;
   uint64_t max_states = check::CheckOptions{}.max_states;
 };
 
 int run_check(const CheckArgs& a) {
+  const std::optional<check::HistoryFormat> format = check::parse_history_format(a.format);
+  if (!format) {
+    std::cerr << "synod check: unknown format '" << a.format
+              << "' (known: synod, jepsen-log, edn)\n";
+    return 2;
+  }
   std::ifstream in(a.file);
   if (!in) {
     std::cerr << "synod check: cannot open " << a.file << "\n";
@@ -27,7 +34,7 @@ int run_check(const CheckArgs& a) {
   }
   std::vector<check::Operation> history;
   check::HistoryStats stats;
-  if (auto error = check::read_history_jsonl(in, history, &stats)) {
+  if (auto error = check::read_history(in, *format, history, &stats)) {
     std::cerr << "synod check: " << a.file << ": " << *error << "\n";
     return 2;
   }
@@ -69,6 +76,9 @@ std::function<int()> add_check_command(CLI::App& app) {
       "check", "check a history of client operations (JSON lines) for linearizability");
   cmd->add_option("history", args->file, "the history file, JSON lines (docs/check.md)")
       ->required();
+  cmd->add_option("--format", args->format,
+                  "synod (JSON lines), jepsen-log (Jepsen's text log, as Porcupine's etcd "
+                  "histories) or edn (Jepsen's history.edn)");
   cmd->add_option("--time-limit", args->time_limit_s,
                   "seconds before giving up with verdict unknown (exit 3)")
       ->check(CLI::PositiveNumber);

@@ -1,6 +1,6 @@
 // synod check: is a recorded history of client operations linearizable? Reads Synod's JSON
-// lines (check/history_json.h) and checks each key as a register with read, write and
-// compare-and-set (check/linearizability.h).
+// lines, Jepsen's text log or history.edn (check/history_json.h) and checks each key as a register
+// with read, write and compare-and-set (check/linearizability.h).
 #pragma once
 
 #include <CLI/CLI.hpp>

@@ -76,5 +76,43 @@ TEST(HistoryJson, MalformedLinesAreRefusedWithTheirNumber) {
   }
 }
 
+TEST(HistoryImport, JepsenLogLinesBecomeOperationsAndOtherLinesAreSkipped) {
+  std::istringstream in(
+      "INFO  jepsen.util - 2\t:invoke\t:cas\t[3 0]\n"
+      "INFO  jepsen.core - something else\n"
+      "INFO  jepsen.util - :nemesis\t:info\t:start\tnil\n"
+      "INFO  jepsen.util - 4 \t:invoke :write \t38 \t:hint 0\n"
+      "INFO  jepsen.util - 2\t:fail\t:cas\t[3 0]\n"
+      "INFO  jepsen.util - 4 \t:info :write \t:timed-out \t:hint 0\n");
+  std::vector<Operation> ops;
+  ASSERT_FALSE(read_history(in, HistoryFormat::kJepsenLog, ops));
+  ASSERT_EQ(ops.size(), 2u);
+  EXPECT_EQ(ops[0].kind, OpKind::kCas);
+  EXPECT_EQ(ops[0].expected, "3");
+  EXPECT_EQ(ops[0].value, "0");
+  EXPECT_EQ(ops[0].outcome, Outcome::kFail);
+  EXPECT_EQ(ops[0].invoke_time, 1u);  // line numbers order the log
+  EXPECT_EQ(ops[1].kind, OpKind::kPut);
+  EXPECT_EQ(ops[1].value, "38");
+  EXPECT_EQ(ops[1].outcome, Outcome::kInfo);
+}
+
+TEST(HistoryImport, EdnMapsBecomeOperations) {
+  std::istringstream in(
+      "{:type :invoke, :f :read, :value nil, :process 0, :time 10, :index 0}\n"
+      "{:type :info, :f :start, :value nil, :process :nemesis, :time 11}\n"
+      "{:type :ok, :f :read, :value 4, :process 0, :time 20, :index 1}\n");
+  std::vector<Operation> ops;
+  ASSERT_FALSE(read_history(in, HistoryFormat::kEdn, ops));
+  ASSERT_EQ(ops.size(), 1u);
+  EXPECT_EQ(ops[0].output, "4");
+  EXPECT_EQ(ops[0].invoke_time, 10u);
+  EXPECT_EQ(ops[0].complete_time, 20u);
+  std::istringstream bad("{:type :invoke :f}\n");
+  auto error = read_history(bad, HistoryFormat::kEdn, ops);
+  ASSERT_TRUE(error);
+  EXPECT_NE(error->find("line 1: bad value for :f"), std::string::npos) << *error;
+}
+
 }  // namespace
 }  // namespace synod::check

@@ -57,6 +57,14 @@ expect_check concurrent_ok.jsonl 0 "verdict   linearizable" "6 operations (4 ok,
 expect_check stale_read.jsonl 1 "not linearizable" "c0 [20, 30] put x = 2 ok" "c1 [40, 50] get x -> 1 ok"
 expect_check lost_update_cas.jsonl 1 "not linearizable" "cas x 0 -> 1 (swapped)" "cas x 0 -> 2 (swapped)"
 expect_check failed_write_seen.jsonl 1 "not linearizable" "get x -> 1 ok"
+# The importers: Jepsen's text log (Porcupine's etcd histories) and history.edn.
+expect_error "unknown format 'xml'" check --format xml "$histories/ok.edn"
+out=$("$synod" check --format jepsen-log "$histories/stale_read.jepsen.log"); rc=$?
+[ $rc -eq 1 ] && grep -qF "4 operations (3 ok, 0 fail, 1 info), 4 processes" <<<"$out" ||
+  { echo "FAIL: jepsen-log stale read (rc=$rc): $out"; fail=1; }
+out=$("$synod" check --format edn "$histories/lost_update.edn"); rc=$?
+[ $rc -eq 1 ] || { echo "FAIL: edn lost update should not check (rc=$rc): $out"; fail=1; }
+"$synod" check --format edn "$histories/ok.edn" >/dev/null || { echo "FAIL: ok.edn"; fail=1; }
 
 # A simulator history round-trips through the file format with its verdict.
 tmp=$(mktemp -d)
