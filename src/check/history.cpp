@@ -13,6 +13,18 @@ const char* to_string(OpKind k) {
       return "put";
     case OpKind::kCas:
       return "cas";
+    case OpKind::kAcquire:
+      return "acquire";
+    case OpKind::kRelease:
+      return "release";
+    case OpKind::kFencedPut:
+      return "fenced-put";
+    case OpKind::kAdd:
+      return "add";
+    case OpKind::kAppend:
+      return "append";
+    case OpKind::kReadAll:
+      return "read";
   }
   return "?";
 }
@@ -48,6 +60,25 @@ std::string to_string(const Operation& op) {
     case OpKind::kCas:
       os << " " << op.expected << " -> " << op.value;
       if (op.outcome == Outcome::kOk) os << (op.cas_succeeded ? " (swapped)" : " (mismatch)");
+      break;
+    case OpKind::kAcquire:
+      if (op.outcome == Outcome::kOk) os << " -> token " << op.token;
+      break;
+    case OpKind::kRelease:
+      break;
+    case OpKind::kFencedPut:
+      os << " = " << op.value << " with token " << op.token;
+      break;
+    case OpKind::kAdd:
+    case OpKind::kAppend:
+      os << " " << op.value;
+      break;
+    case OpKind::kReadAll:
+      if (op.outcome == Outcome::kOk) {
+        os << " -> [";
+        for (size_t i = 0; i < op.elements.size(); ++i) os << (i ? " " : "") << op.elements[i];
+        os << "]";
+      }
       break;
   }
   os << " " << to_string(op.outcome);

@@ -9,7 +9,20 @@
 
 namespace synod::check {
 
-enum class OpKind : uint8_t { kGet, kPut, kCas };
+// kGet, kPut, kCas: a register (key-value). kAcquire, kRelease, kFencedPut (and kGet): a mutex
+// guarding a register with fencing tokens. kAdd (set), kAppend (list) and kReadAll: a set and
+// an append-only list. check/models.h gives each its sequential specification.
+enum class OpKind : uint8_t {
+  kGet,
+  kPut,
+  kCas,
+  kAcquire,
+  kRelease,
+  kFencedPut,
+  kAdd,
+  kAppend,
+  kReadAll
+};
 // ok: took effect with the recorded output; fail: definitely did not take effect;
 // info: indeterminate — may take effect at any time after invocation, or never.
 enum class Outcome : uint8_t { kOk, kFail, kInfo };
@@ -26,6 +39,8 @@ struct Operation {
   Outcome outcome = Outcome::kOk;
   std::optional<std::string> output;  // get (ok): value read; nullopt = key absent
   bool cas_succeeded = false;         // cas (ok): the compare matched and the write happened
+  int64_t token = 0;  // acquire (ok): the fencing token granted; fenced put: the one presented
+  std::vector<std::string> elements;  // read-all (ok): what the set or list held, as read
 };
 
 const char* to_string(OpKind k);

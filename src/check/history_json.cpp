@@ -29,7 +29,7 @@ struct Open {
 
 class Reader {
  public:
-  explicit Reader(std::vector<Operation>& out) : out_(out) {}
+  Reader(std::vector<Operation>& out, ObjectModel model) : out_(out), model_(model) {}
 
   std::optional<std::string> line(const std::string& text, uint64_t number) {
     json e = json::parse(text, nullptr, /*allow_exceptions=*/false);
@@ -49,8 +49,9 @@ class Reader {
     const std::string type = e["type"].get<std::string>();
     if (!e.contains("f") || !e["f"].is_string()) return "\"f\" must be a string";
     const std::string f = e["f"].get<std::string>();
-    if (f != "read" && f != "write" && f != "cas") {
-      return "unknown f \"" + f + "\" (known: read, write, cas)";
+    if (!kind_of(f)) {
+      return "unknown f \"" + f + "\" for the " + to_string(model_) +
+             " model (known: " + known_fs() + ")";
     }
     std::string key;
     if (e.contains("key") && !e["key"].is_null()) {
@@ -95,15 +96,20 @@ class Reader {
     o.op.client = process;
     o.op.key = key;
     o.op.invoke_time = time;
-    if (f == "read") {
-      o.op.kind = OpKind::kGet;
-    } else if (f == "write") {
-      o.op.kind = OpKind::kPut;
+    o.op.kind = *kind_of(f);
+    if (o.op.kind == OpKind::kPut || o.op.kind == OpKind::kAdd || o.op.kind == OpKind::kAppend) {
       auto v = value_text(value);
-      if (!v) return "a write's \"value\" must be a string or an integer";
+      if (!v) return "a " + f + "'s \"value\" must be a string or an integer";
       o.op.value = *v;
-    } else {
-      o.op.kind = OpKind::kCas;
+    } else if (o.op.kind == OpKind::kFencedPut) {
+      if (!value.is_array() || value.size() != 2 || !value[1].is_number_integer()) {
+        return "a fenced write's \"value\" must be [value, token]";
+      }
+      auto v = value_text(value[0]);
+      if (!v) return "a fenced write's value must be a string or an integer";
+      o.op.value = *v;
+      o.op.token = value[1].get<int64_t>();
+    } else if (o.op.kind == OpKind::kCas) {
       if (!value.is_array() || value.size() != 2)
         return "a cas's \"value\" must be [expected, new]";
       auto expected = value_text(value[0]);
@@ -141,6 +147,18 @@ class Reader {
       }
     }
     if (outcome == Outcome::kOk && o.op.kind == OpKind::kCas) o.op.cas_succeeded = true;
+    if (outcome == Outcome::kOk && o.op.kind == OpKind::kAcquire) {
+      if (!value.is_number_integer()) return "an acquire's \"value\" on ok must be its token";
+      o.op.token = value.get<int64_t>();
+    }
+    if (outcome == Outcome::kOk && o.op.kind == OpKind::kReadAll) {
+      if (!value.is_array()) return "a read's \"value\" must be an array of the elements";
+      for (const json& x : value) {
+        auto v = value_text(x);
+        if (!v) return "elements must be strings or integers";
+        o.op.elements.push_back(*v);
+      }
+    }
     emit(std::move(o.op), outcome, time);
     return std::nullopt;
   }
@@ -152,7 +170,47 @@ class Reader {
     out_.push_back(std::move(op));
   }
 
+  // What `f` means under the model, if anything.
+  std::optional<OpKind> kind_of(const std::string& f) const {
+    switch (model_) {
+      case ObjectModel::kRegister:
+        if (f == "read") return OpKind::kGet;
+        if (f == "write") return OpKind::kPut;
+        if (f == "cas") return OpKind::kCas;
+        break;
+      case ObjectModel::kMutex:
+        if (f == "acquire") return OpKind::kAcquire;
+        if (f == "release") return OpKind::kRelease;
+        if (f == "write") return OpKind::kFencedPut;
+        if (f == "read") return OpKind::kGet;
+        break;
+      case ObjectModel::kSet:
+        if (f == "add") return OpKind::kAdd;
+        if (f == "read") return OpKind::kReadAll;
+        break;
+      case ObjectModel::kList:
+        if (f == "append") return OpKind::kAppend;
+        if (f == "read") return OpKind::kReadAll;
+        break;
+    }
+    return std::nullopt;
+  }
+  const char* known_fs() const {
+    switch (model_) {
+      case ObjectModel::kRegister:
+        return "read, write, cas";
+      case ObjectModel::kMutex:
+        return "acquire, release, write, read";
+      case ObjectModel::kSet:
+        return "add, read";
+      case ObjectModel::kList:
+        return "append, read";
+    }
+    return "";
+  }
+
   std::vector<Operation>& out_;
+  const ObjectModel model_;
   std::map<uint32_t, Open> open_;
   std::set<int64_t> processes_;
   std::set<std::string> keys_;
@@ -295,9 +353,10 @@ std::optional<HistoryFormat> parse_history_format(const std::string& name) {
 }
 
 std::optional<std::string> read_history(std::istream& in, HistoryFormat format,
-                                        std::vector<Operation>& out, HistoryStats* stats) {
-  if (format == HistoryFormat::kSynod) return read_history_jsonl(in, out, stats);
-  Reader reader(out);
+                                        std::vector<Operation>& out, HistoryStats* stats,
+                                        ObjectModel model) {
+  if (format == HistoryFormat::kSynod) return read_history_jsonl(in, out, stats, model);
+  Reader reader(out, model);
   std::string text;
   uint64_t number = 0;
   uint64_t events = 0;
@@ -321,8 +380,8 @@ std::optional<std::string> read_history(std::istream& in, HistoryFormat format,
 }
 
 std::optional<std::string> read_history_jsonl(std::istream& in, std::vector<Operation>& out,
-                                              HistoryStats* stats) {
-  Reader reader(out);
+                                              HistoryStats* stats, ObjectModel model) {
+  Reader reader(out, model);
   std::string text;
   uint64_t number = 0;
   uint64_t events = 0;

@@ -8,7 +8,10 @@
 //   type     "invoke", then "ok" (took effect, with its result), "fail" (certainly did not take
 //            effect) or "info" (indeterminate: may take effect at any time after its
 //            invocation, or never). An invocation with no completion is indeterminate too.
-//   f        "read", "write" or "cas"
+//   f        "read", "write" or "cas" (the register model; the mutex, set and list models of
+//            check/models.h: "acquire" with the token as the ok value, "release", "write" with
+//            [value, token], "read"; "add" and "read"; "append" and "read", where the read's
+//            ok value is the array of elements)
 //   key      string (optional; absent = the single register "")
 //   value    read: null on invoke; on ok the value read, null for an absent key.
 //            write: the value written. cas: [expected, new]; ok = swapped, fail = the compare
@@ -28,6 +31,7 @@
 #include <vector>
 
 #include "check/history.h"
+#include "check/models.h"
 
 namespace synod::check {
 
@@ -40,7 +44,8 @@ struct HistoryStats {
 // Appends the operations of `in` to `out`. Returns nullopt, or the first error as
 // "line N: what" (out is then unspecified).
 std::optional<std::string> read_history_jsonl(std::istream& in, std::vector<Operation>& out,
-                                              HistoryStats* stats = nullptr);
+                                              HistoryStats* stats = nullptr,
+                                              ObjectModel model = ObjectModel::kRegister);
 
 // Importers: other tools' history formats, read into the same operations.
 //   jepsen-log  Jepsen's text log, as in Porcupine's published etcd histories
@@ -56,7 +61,8 @@ std::optional<std::string> read_history_jsonl(std::istream& in, std::vector<Oper
 enum class HistoryFormat : uint8_t { kSynod, kJepsenLog, kEdn };
 std::optional<HistoryFormat> parse_history_format(const std::string& name);
 std::optional<std::string> read_history(std::istream& in, HistoryFormat format,
-                                        std::vector<Operation>& out, HistoryStats* stats = nullptr);
+                                        std::vector<Operation>& out, HistoryStats* stats = nullptr,
+                                        ObjectModel model = ObjectModel::kRegister);
 
 // Writes `history` in the same format: each operation's invocation and completion events (an
 // indeterminate one's "info" at the time its client gave up, complete_time, if later than its

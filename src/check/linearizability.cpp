@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cassert>
 #include <map>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <tuple>
@@ -500,6 +501,8 @@ class RegisterModel final : public Model {
         // unknown, forgetting the inequality (an over-approximation, as unknown_state allows).
         if (state == e.expected) return std::nullopt;
         return state;
+      default:  // not a register operation: check/models.h
+        return std::nullopt;
     }
     return std::nullopt;
   }
@@ -539,6 +542,8 @@ class RegisterModel final : public Model {
         e.expected = intern(op.expected);
         e.written = intern(op.value);
         break;
+      default:
+        break;
     }
     return e;
   }
@@ -558,7 +563,7 @@ class RegisterModel final : public Model {
 // Whether an operation can constrain the history: failed operations never took effect, and a
 // get that did not complete read nothing.
 bool constrains(const Operation& op) {
-  if (op.kind == OpKind::kGet) return op.outcome == Outcome::kOk;
+  if (op.kind == OpKind::kGet || op.kind == OpKind::kReadAll) return op.outcome == Outcome::kOk;
   return op.outcome != Outcome::kFail;
 }
 
@@ -572,15 +577,21 @@ std::map<std::string, std::vector<const Operation*>> partition_by_key(
 }
 
 // Drops the indeterminate writes (put, or cas that would swap) whose value no operation of the
-// key observes: neither a get's output nor a successful cas's expected value. Exact when the key
-// has no cas that answered "mismatch": in any linearization where such a write took effect,
-// nothing reads its value before the next write, so removing it leaves a linearization of the
+// key observes: neither a get's output nor a cas's expected value, and no cas that answered
+// "mismatch" and completed after the write's invocation (its answer may rest on the write having
+// changed the value). Exact: in any linearization where such a write took effect, nothing
+// depends on its value before the next write, so removing it leaves a linearization of the
 // rest; and an indeterminate write may always be taken never to have happened. Repeated until
 // nothing more goes (dropping a cas drops what it expected). It is what keeps histories with
 // many timed-out writes (a paused or partitioned leader) within reach of the search.
 void drop_unobserved_indeterminate(std::vector<const Operation*>& ops) {
+  uint64_t last_mismatch = 0;  // the latest completion of a cas that answered "mismatch"
+  bool any_mismatch = false;
   for (const Operation* op : ops) {
-    if (op->kind == OpKind::kCas && op->outcome == Outcome::kOk && !op->cas_succeeded) return;
+    if (op->kind == OpKind::kCas && op->outcome == Outcome::kOk && !op->cas_succeeded) {
+      last_mismatch = std::max(last_mismatch, op->complete_time);
+      any_mismatch = true;
+    }
   }
   while (true) {
     std::set<std::string> observed;
@@ -590,8 +601,9 @@ void drop_unobserved_indeterminate(std::vector<const Operation*>& ops) {
     }
     const size_t before = ops.size();
     std::erase_if(ops, [&](const Operation* op) {
-      return op->outcome == Outcome::kInfo && op->kind != OpKind::kGet &&
-             !observed.contains(op->value);
+      if (op->outcome != Outcome::kInfo || op->kind == OpKind::kGet) return false;
+      if (any_mismatch && last_mismatch >= op->invoke_time) return false;
+      return !observed.contains(op->value);
     });
     if (ops.size() == before) return;
   }
@@ -635,7 +647,8 @@ PartitionResult check_partition(const std::vector<SearchOp>& ops, Model& model,
   return result;
 }
 
-LinearizabilityResult check_kv(const std::vector<Operation>& history, const CheckOptions& opts) {
+LinearizabilityResult check_by_key(const std::vector<Operation>& history, const ModelFactory& make,
+                                   const CheckOptions& opts) {
   LinearizabilityResult out;
   if (const std::optional<std::string> problem = validate(history)) {
     out.verdict = Verdict::kUnknown;
@@ -643,14 +656,13 @@ LinearizabilityResult check_kv(const std::vector<Operation>& history, const Chec
     return out;
   }
   for (auto& [key, ops] : partition_by_key(history)) {
-    drop_unobserved_indeterminate(ops);
+    std::unique_ptr<Model> model = make(ops);
     std::vector<SearchOp> search_ops;
     search_ops.reserve(ops.size());
     for (const Operation* op : ops) {
       search_ops.push_back({op->invoke_time, op->complete_time, op->outcome == Outcome::kInfo});
     }
-    RegisterModel model(ops);
-    const PartitionResult r = check_partition(search_ops, model, opts);
+    const PartitionResult r = check_partition(search_ops, *model, opts);
     out.states_explored += r.states_explored;
     if (r.verdict == Verdict::kUnknown && out.verdict == Verdict::kLinearizable) {
       out.verdict = Verdict::kUnknown;
@@ -663,10 +675,20 @@ LinearizabilityResult check_kv(const std::vector<Operation>& history, const Chec
     out.verdict = Verdict::kNotLinearizable;
     out.key = key;
     for (size_t i : r.window) out.failing_window.push_back(*ops[i]);
-    out.explanation = explain_failure(key, ops, r, model);
+    out.explanation = explain_failure(key, ops, r, *model);
     return out;
   }
   return out;
+}
+
+LinearizabilityResult check_kv(const std::vector<Operation>& history, const CheckOptions& opts) {
+  return check_by_key(
+      history,
+      [](std::vector<const Operation*>& ops) -> std::unique_ptr<Model> {
+        drop_unobserved_indeterminate(ops);
+        return std::make_unique<RegisterModel>(ops);
+      },
+      opts);
 }
 
 }  // namespace synod::check

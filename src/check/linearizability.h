@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -81,6 +82,17 @@ struct LinearizabilityResult {
 // Keys are checked in sorted order; the first non-linearizable one is reported.
 LinearizabilityResult check_kv(const std::vector<Operation>& history,
                                const CheckOptions& opts = {});
+
+class Model;
+// Builds the model for one key's operations (in the order the search will index them). It may
+// drop operations from `ops` first, when dropping them provably changes no verdict.
+using ModelFactory = std::function<std::unique_ptr<Model>(std::vector<const Operation*>& ops)>;
+// The per-key front end for any model (check_kv is it with the register model): splits the
+// history by key, leaving out what cannot constrain it (failed operations, reads that did not
+// complete), and checks each key's operations against its model. Invalid histories get
+// kUnknown. The first non-linearizable key in key order is reported, with its window.
+LinearizabilityResult check_by_key(const std::vector<Operation>& history, const ModelFactory& make,
+                                   const CheckOptions& opts = {});
 
 // ---------------------------------------------------------------------------------------------
 // Model-independent search.

@@ -8,6 +8,7 @@
 
 #include "check/history_json.h"
 #include "check/linearizability.h"
+#include "check/models.h"
 
 namespace synod::cli {
 
@@ -16,6 +17,7 @@ namespace {
 struct CheckArgs {
   std::string file;
   std::string format = "synod";
+  std::string model = "register";
   double time_limit_s = 60;
   uint64_t max_states = check::CheckOptions{}.max_states;
 };
@@ -32,9 +34,15 @@ int run_check(const CheckArgs& a) {
     std::cerr << "synod check: cannot open " << a.file << "\n";
     return 2;
   }
+  const std::optional<check::ObjectModel> model = check::parse_object_model(a.model);
+  if (!model) {
+    std::cerr << "synod check: unknown model '" << a.model
+              << "' (known: register, mutex, set, list)\n";
+    return 2;
+  }
   std::vector<check::Operation> history;
   check::HistoryStats stats;
-  if (auto error = check::read_history(in, *format, history, &stats)) {
+  if (auto error = check::read_history(in, *format, history, &stats, *model)) {
     std::cerr << "synod check: " << a.file << ": " << *error << "\n";
     return 2;
   }
@@ -53,7 +61,7 @@ int run_check(const CheckArgs& a) {
   check::CheckOptions opts;
   opts.max_states = a.max_states;
   opts.stop = [deadline] { return std::chrono::steady_clock::now() >= deadline; };
-  const check::LinearizabilityResult r = check::check_kv(history, opts);
+  const check::LinearizabilityResult r = check::check_history(history, *model, opts);
   const double took_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::cout << "verdict   " << check::to_string(r.verdict) << " (" << r.states_explored
@@ -76,6 +84,9 @@ std::function<int()> add_check_command(CLI::App& app) {
       "check", "check a history of client operations (JSON lines) for linearizability");
   cmd->add_option("history", args->file, "the history file, JSON lines (docs/check.md)")
       ->required();
+  cmd->add_option("--model", args->model,
+                  "register (read, write, cas per key), mutex (acquire with fencing tokens, "
+                  "fenced write, read), set (add, read) or list (append, read)");
   cmd->add_option("--format", args->format,
                   "synod (JSON lines), jepsen-log (Jepsen's text log, as Porcupine's etcd "
                   "histories) or edn (Jepsen's history.edn)");

@@ -397,6 +397,8 @@ bool brute_force_linearizable(const std::vector<Operation>& history) {
           return holds_expected ? std::optional<State>(State(op.value)) : std::nullopt;
         }
         return holds_expected ? std::nullopt : std::optional<State>(s);
+      default:  // register histories only
+        return std::nullopt;
     }
     return std::nullopt;
   };

@@ -39,10 +39,10 @@ fi
 
 # synod check on handmade histories with known verdicts: exit 0 linearizable, 1 not, and on
 # failure the smallest failing window names the operations that cannot be ordered.
-expect_check() {  # expect_check FILE RC TEXT...
+expect_check() {  # expect_check FILE RC TEXT... (MODEL in the environment, default register)
   local file="$1" want="$2" out rc
   shift 2
-  out=$("$synod" check "$histories/$file" 2>&1)
+  out=$("$synod" check --model "${MODEL:-register}" "$histories/$file" 2>&1)
   rc=$?
   if [ "$rc" -ne "$want" ]; then
     echo "FAIL: synod check $file: rc=$rc, wanted $want"; fail=1; return
@@ -57,6 +57,14 @@ expect_check concurrent_ok.jsonl 0 "verdict   linearizable" "6 operations (4 ok,
 expect_check stale_read.jsonl 1 "not linearizable" "c0 [20, 30] put x = 2 ok" "c1 [40, 50] get x -> 1 ok"
 expect_check lost_update_cas.jsonl 1 "not linearizable" "cas x 0 -> 1 (swapped)" "cas x 0 -> 2 (swapped)"
 expect_check failed_write_seen.jsonl 1 "not linearizable" "get x -> 1 ok"
+# The other models: two lock holders acting at once, a lost add, a list read out of order.
+MODEL=mutex expect_check two_holders.mutex.jsonl 1 "fenced-put jobs = from-1 with token 12 ok"
+MODEL=mutex expect_check fenced.mutex.jsonl 0 "verdict   linearizable"
+MODEL=set expect_check lost_add.set.jsonl 1 "read  -> [2] ok"
+MODEL=list expect_check reordered.list.jsonl 1 "read  -> [b a] ok"
+MODEL=list expect_check ok.list.jsonl 0 "verdict   linearizable"
+expect_error "unknown f \"acquire\" for the register model" check "$histories/fenced.mutex.jsonl"
+expect_error "unknown model 'queue'" check --model queue "$histories/ok.list.jsonl"
 # The importers: Jepsen's text log (Porcupine's etcd histories) and history.edn.
 expect_error "unknown format 'xml'" check --format xml "$histories/ok.edn"
 out=$("$synod" check --format jepsen-log "$histories/stale_read.jepsen.log"); rc=$?

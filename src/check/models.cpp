@@ -1,0 +1,166 @@
+#include "check/models.h"
+
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <tuple>
+
+namespace synod::check {
+
+namespace {
+
+// Gives each distinct state (any ordered, copyable value) a small id, as Model requires.
+template <typename State>
+class StateTable {
+ public:
+  uint32_t id(const State& s) {
+    auto [it, inserted] = ids_.try_emplace(s, static_cast<uint32_t>(states_.size()));
+    if (inserted) states_.push_back(s);
+    return it->second;
+  }
+  const State& at(uint32_t id) const { return states_[id]; }
+
+ private:
+  std::map<State, uint32_t> ids_;
+  std::vector<State> states_;
+};
+
+class MutexModel final : public Model {
+ public:
+  explicit MutexModel(const std::vector<const Operation*>& ops) : ops_(ops) {}
+
+  uint32_t initial_state() override { return table_.id(State{}); }
+
+  std::optional<uint32_t> step(uint32_t state, size_t i) override {
+    State s = table_.at(state);
+    const Operation& op = *ops_[i];
+    switch (op.kind) {
+      case OpKind::kAcquire:
+        if (op.outcome != Outcome::kOk) {
+          s.issued += 1;  // took effect with some token above the last; the least is likeliest
+        } else if (op.token <= s.issued) {
+          return std::nullopt;  // tokens strictly increase across holders
+        } else {
+          s.issued = op.token;
+        }
+        return table_.id(s);
+      case OpKind::kRelease:
+        return state;
+      case OpKind::kFencedPut:
+        if (op.token < s.fence) return std::nullopt;  // a stale token must be refused
+        s.fence = op.token;
+        s.value = op.value;
+        return table_.id(s);
+      case OpKind::kGet:
+        if (s.value != op.output) return std::nullopt;
+        return state;
+      default:
+        return std::nullopt;
+    }
+  }
+
+  std::string describe_state(uint32_t state) const override {
+    const State& s = table_.at(state);
+    std::ostringstream os;
+    os << (s.value ? "\"" + *s.value + "\"" : std::string("<absent>")) << " (highest token written "
+       << s.fence << ", granted " << s.issued << ")";
+    return os.str();
+  }
+
+ private:
+  struct State {
+    std::optional<std::string> value;
+    int64_t fence = 0;   // the highest token a successful write carried
+    int64_t issued = 0;  // the highest token granted
+    auto operator<=>(const State&) const = default;
+  };
+  const std::vector<const Operation*>& ops_;
+  StateTable<State> table_;
+};
+
+// A set (sorted elements) or a list (elements in order).
+class CollectionModel final : public Model {
+ public:
+  CollectionModel(const std::vector<const Operation*>& ops, bool ordered)
+      : ops_(ops), ordered_(ordered) {}
+
+  uint32_t initial_state() override { return table_.id({}); }
+
+  std::optional<uint32_t> step(uint32_t state, size_t i) override {
+    const Operation& op = *ops_[i];
+    std::vector<std::string> s = table_.at(state);
+    if (op.kind == OpKind::kAdd || op.kind == OpKind::kAppend) {
+      if (ordered_) {
+        s.push_back(op.value);
+      } else {
+        s.insert(std::lower_bound(s.begin(), s.end(), op.value), op.value);
+      }
+      return table_.id(s);
+    }
+    if (op.kind != OpKind::kReadAll) return std::nullopt;
+    std::vector<std::string> read = op.elements;
+    if (!ordered_) std::sort(read.begin(), read.end());
+    if (read != s) return std::nullopt;
+    return state;
+  }
+
+  std::string describe_state(uint32_t state) const override {
+    const std::vector<std::string>& s = table_.at(state);
+    std::string out = "[";
+    for (size_t i = 0; i < s.size(); ++i) out += (i ? " " : "") + s[i];
+    return out + "]";
+  }
+
+ private:
+  const std::vector<const Operation*>& ops_;
+  const bool ordered_;
+  StateTable<std::vector<std::string>> table_;
+};
+
+constexpr std::pair<ObjectModel, const char*> kNames[] = {{ObjectModel::kRegister, "register"},
+                                                          {ObjectModel::kMutex, "mutex"},
+                                                          {ObjectModel::kSet, "set"},
+                                                          {ObjectModel::kList, "list"}};
+
+}  // namespace
+
+const char* to_string(ObjectModel m) {
+  for (const auto& [model, name] : kNames) {
+    if (model == m) return name;
+  }
+  return "?";
+}
+
+std::optional<ObjectModel> parse_object_model(const std::string& name) {
+  for (const auto& [model, known] : kNames) {
+    if (name == known) return model;
+  }
+  if (name == "kv") return ObjectModel::kRegister;
+  return std::nullopt;
+}
+
+LinearizabilityResult check_history(const std::vector<Operation>& history, ObjectModel model,
+                                    const CheckOptions& opts) {
+  switch (model) {
+    case ObjectModel::kRegister:
+      return check_kv(history, opts);
+    case ObjectModel::kMutex:
+      return check_by_key(
+          history,
+          [](std::vector<const Operation*>& ops) -> std::unique_ptr<Model> {
+            return std::make_unique<MutexModel>(ops);
+          },
+          opts);
+    case ObjectModel::kSet:
+    case ObjectModel::kList:
+      return check_by_key(
+          history,
+          [ordered = model == ObjectModel::kList](std::vector<const Operation*>& ops)
+              -> std::unique_ptr<Model> { return std::make_unique<CollectionModel>(ops, ordered); },
+          opts);
+  }
+  return {};
+}
+
+}  // namespace synod::check
