@@ -27,16 +27,29 @@ struct Open {
   std::string f;
 };
 
+// The operation names each model knows (check/models.h).
+struct FName {
+  ObjectModel model;
+  const char* f;
+  OpKind kind;
+};
+constexpr FName kFNames[] = {
+    {ObjectModel::kRegister, "read", OpKind::kGet},
+    {ObjectModel::kRegister, "write", OpKind::kPut},
+    {ObjectModel::kRegister, "cas", OpKind::kCas},
+    {ObjectModel::kMutex, "acquire", OpKind::kAcquire},
+    {ObjectModel::kMutex, "release", OpKind::kRelease},
+    {ObjectModel::kMutex, "write", OpKind::kFencedPut},
+    {ObjectModel::kMutex, "read", OpKind::kGet},
+    {ObjectModel::kSet, "add", OpKind::kAdd},
+    {ObjectModel::kSet, "read", OpKind::kReadAll},
+    {ObjectModel::kList, "append", OpKind::kAppend},
+    {ObjectModel::kList, "read", OpKind::kReadAll},
+};
+
 class Reader {
  public:
   Reader(std::vector<Operation>& out, ObjectModel model) : out_(out), model_(model) {}
-
-  std::optional<std::string> line(const std::string& text, uint64_t number) {
-    json e = json::parse(text, nullptr, /*allow_exceptions=*/false);
-    if (e.is_discarded()) return "not a JSON value";
-    if (!e.is_object()) return "not a JSON object";
-    return event(e, number);
-  }
 
   // One event, as a JSON object in Synod's format (the importers translate to it).
   std::optional<std::string> event(json& e, uint64_t number) {
@@ -172,41 +185,17 @@ class Reader {
 
   // What `f` means under the model, if anything.
   std::optional<OpKind> kind_of(const std::string& f) const {
-    switch (model_) {
-      case ObjectModel::kRegister:
-        if (f == "read") return OpKind::kGet;
-        if (f == "write") return OpKind::kPut;
-        if (f == "cas") return OpKind::kCas;
-        break;
-      case ObjectModel::kMutex:
-        if (f == "acquire") return OpKind::kAcquire;
-        if (f == "release") return OpKind::kRelease;
-        if (f == "write") return OpKind::kFencedPut;
-        if (f == "read") return OpKind::kGet;
-        break;
-      case ObjectModel::kSet:
-        if (f == "add") return OpKind::kAdd;
-        if (f == "read") return OpKind::kReadAll;
-        break;
-      case ObjectModel::kList:
-        if (f == "append") return OpKind::kAppend;
-        if (f == "read") return OpKind::kReadAll;
-        break;
+    for (const FName& n : kFNames) {
+      if (n.model == model_ && f == n.f) return n.kind;
     }
     return std::nullopt;
   }
-  const char* known_fs() const {
-    switch (model_) {
-      case ObjectModel::kRegister:
-        return "read, write, cas";
-      case ObjectModel::kMutex:
-        return "acquire, release, write, read";
-      case ObjectModel::kSet:
-        return "add, read";
-      case ObjectModel::kList:
-        return "append, read";
+  std::string known_fs() const {
+    std::string out;
+    for (const FName& n : kFNames) {
+      if (n.model == model_) out += std::string(out.empty() ? "" : ", ") + n.f;
     }
-    return "";
+    return out;
   }
 
   std::vector<Operation>& out_;
@@ -352,10 +341,25 @@ std::optional<HistoryFormat> parse_history_format(const std::string& name) {
   return std::nullopt;
 }
 
+// One line as an event in Synod's format, or nullopt for a line an importer skips (another
+// logger, the nemesis); `error` is set for a malformed line.
+std::optional<json> parse_line(HistoryFormat format, const std::string& text, std::string& error) {
+  if (format == HistoryFormat::kSynod) {
+    json e = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (e.is_discarded()) error = "not a JSON value";
+    if (!e.is_discarded() && !e.is_object()) error = "not a JSON object";
+    if (!error.empty()) return std::nullopt;
+    return e;
+  }
+  std::optional<json> e = format == HistoryFormat::kJepsenLog ? parse_jepsen_log_line(text, error)
+                                                              : EdnLine(text).parse(error);
+  if (!e || !(*e)["process"].is_number_integer()) return std::nullopt;  // not a client's
+  return e;
+}
+
 std::optional<std::string> read_history(std::istream& in, HistoryFormat format,
                                         std::vector<Operation>& out, HistoryStats* stats,
                                         ObjectModel model) {
-  if (format == HistoryFormat::kSynod) return read_history_jsonl(in, out, stats, model);
   Reader reader(out, model);
   std::string text;
   uint64_t number = 0;
@@ -364,12 +368,11 @@ std::optional<std::string> read_history(std::istream& in, HistoryFormat format,
     ++number;
     if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
     std::string error;
-    std::optional<json> e = format == HistoryFormat::kJepsenLog ? parse_jepsen_log_line(text, error)
-                                                                : EdnLine(text).parse(error);
+    std::optional<json> e = parse_line(format, text, error);
     if (!error.empty()) return "line " + std::to_string(number) + ": " + error;
-    if (!e || !(*e)["process"].is_number_integer()) continue;  // not a client operation
-    // Without "time" (the Jepsen log) the line number orders the events.
+    if (!e) continue;
     ++events;
+    // Without "time" (the Jepsen log) the line number orders the events.
     if (auto problem = reader.event(*e, number)) {
       return "line " + std::to_string(number) + ": " + *problem;
     }
@@ -381,20 +384,7 @@ std::optional<std::string> read_history(std::istream& in, HistoryFormat format,
 
 std::optional<std::string> read_history_jsonl(std::istream& in, std::vector<Operation>& out,
                                               HistoryStats* stats, ObjectModel model) {
-  Reader reader(out, model);
-  std::string text;
-  uint64_t number = 0;
-  uint64_t events = 0;
-  while (std::getline(in, text)) {
-    ++number;
-    if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
-    ++events;
-    if (auto error = reader.line(text, number))
-      return "line " + std::to_string(number) + ": " + *error;
-  }
-  reader.finish();
-  if (stats != nullptr) *stats = {events, reader.processes(), reader.keys()};
-  return std::nullopt;
+  return read_history(in, HistoryFormat::kSynod, out, stats, model);
 }
 
 void write_history_jsonl(const std::vector<Operation>& history, std::ostream& out) {
