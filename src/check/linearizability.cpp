@@ -675,6 +675,7 @@ LinearizabilityResult check_by_key(const std::vector<Operation>& history, const 
     out.verdict = Verdict::kNotLinearizable;
     out.key = key;
     for (size_t i : r.window) out.failing_window.push_back(*ops[i]);
+    out.failed_id = ops[r.failed_op]->id;
     out.explanation = explain_failure(key, ops, r, *model);
     return out;
   }

@@ -64,6 +64,7 @@ struct LinearizabilityResult {
   // relaxes the history, the window is self-contained evidence: checked by itself as a history,
   // it is not linearizable. Without shrinking (CheckOptions), the slice starts at the first op.
   std::vector<Operation> failing_window;
+  uint64_t failed_id = 0;   // kNotLinearizable: the id of F, the operation no linearization reaches
   std::string explanation;  // multi-line human text; every line ends in '\n'
   // Configurations memoized by all searches, the window search included.
   uint64_t states_explored = 0;

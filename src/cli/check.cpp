@@ -9,6 +9,7 @@
 #include "check/history_json.h"
 #include "check/linearizability.h"
 #include "check/models.h"
+#include "check/report.h"
 
 namespace synod::cli {
 
@@ -18,6 +19,7 @@ struct CheckArgs {
   std::string file;
   std::string format = "synod";
   std::string model = "register";
+  std::string report;
   double time_limit_s = 60;
   uint64_t max_states = check::CheckOptions{}.max_states;
 };
@@ -64,6 +66,16 @@ int run_check(const CheckArgs& a) {
   const check::LinearizabilityResult r = check::check_history(history, *model, opts);
   const double took_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (!a.report.empty()) {
+    check::ReportOptions ro;
+    ro.title = "synod check: " + a.file;
+    std::ofstream out(a.report);
+    out << check::render_report(history, r, ro);
+    if (!out) {
+      std::cerr << "synod check: cannot write " << a.report << "\n";
+      return 2;
+    }
+  }
   std::cout << "verdict   " << check::to_string(r.verdict) << " (" << r.states_explored
             << " states, " << std::fixed << std::setprecision(3) << took_s << " s)\n";
   if (r.verdict == check::Verdict::kLinearizable) return 0;
@@ -90,6 +102,9 @@ std::function<int()> add_check_command(CLI::App& app) {
   cmd->add_option("--format", args->format,
                   "synod (JSON lines), jepsen-log (Jepsen's text log, as Porcupine's etcd "
                   "histories) or edn (Jepsen's history.edn)");
+  cmd->add_option(
+      "--report", args->report,
+      "write a self-contained HTML report here (the failing operations on a time line)");
   cmd->add_option("--time-limit", args->time_limit_s,
                   "seconds before giving up with verdict unknown (exit 3)")
       ->check(CLI::PositiveNumber);
