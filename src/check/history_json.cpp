@@ -49,7 +49,8 @@ constexpr FName kFNames[] = {
 
 class Reader {
  public:
-  Reader(std::vector<Operation>& out, ObjectModel model) : out_(out), model_(model) {}
+  Reader(std::vector<Operation>& out, ObjectModel model, bool independent = false)
+      : out_(out), model_(model), independent_(independent) {}
 
   // One event, as a JSON object in Synod's format (the importers translate to it).
   std::optional<std::string> event(json& e, uint64_t number) {
@@ -66,11 +67,17 @@ class Reader {
       return "unknown f \"" + f + "\" for the " + to_string(model_) +
              " model (known: " + known_fs() + ")";
     }
-    std::string key;
+    json value = e.contains("value") ? e["value"] : json();
+    std::optional<std::string> key;  // a completion without one completes its invocation's
     if (e.contains("key") && !e["key"].is_null()) {
-      auto k = value_text(e["key"]);
-      if (!k) return "\"key\" must be a string or an integer";
-      key = *k;
+      key = value_text(e["key"]);
+      if (!key) return "\"key\" must be a string or an integer";
+    } else if (independent_ && value.is_array() && value.size() == 2) {
+      // Jepsen's independent keys: the value is [key, value].
+      key = value_text(value[0]);
+      if (!key) return "an independent key must be a string or an integer";
+      json inner = value[1];
+      value = std::move(inner);
     }
     uint64_t time = number;
     if (e.contains("time")) {
@@ -79,10 +86,11 @@ class Reader {
       }
       time = e["time"].get<uint64_t>();
     }
-    keys_.insert(key);
     processes_.insert(process);
-    const json value = e.contains("value") ? e["value"] : json();
-    if (type == "invoke") return invoke(static_cast<uint32_t>(process), f, key, value, time);
+    if (type == "invoke") {
+      keys_.insert(key.value_or(""));
+      return invoke(static_cast<uint32_t>(process), f, key.value_or(""), value, time);
+    }
     if (type == "ok" || type == "fail" || type == "info") {
       return complete(static_cast<uint32_t>(process), type, f, key, value, time);
     }
@@ -136,7 +144,7 @@ class Reader {
   }
 
   std::optional<std::string> complete(uint32_t process, const std::string& type,
-                                      const std::string& f, const std::string& key,
+                                      const std::string& f, const std::optional<std::string>& key,
                                       const json& value, uint64_t time) {
     auto it = open_.find(process);
     if (it == open_.end()) {
@@ -144,9 +152,9 @@ class Reader {
     }
     Open o = std::move(it->second);
     open_.erase(it);
-    if (o.f != f || o.op.key != key) {
-      return "process " + std::to_string(process) + " completes " + f + " " + key +
-             " but invoked " + o.f + " " + o.op.key;
+    if (o.f != f || o.op.key != key.value_or(o.op.key)) {
+      return "process " + std::to_string(process) + " completes " + f + " " +
+             key.value_or(o.op.key) + " but invoked " + o.f + " " + o.op.key;
     }
     if (time < o.op.invoke_time) return "completes before its invocation";
     Outcome outcome = Outcome::kOk;
@@ -200,53 +208,25 @@ class Reader {
 
   std::vector<Operation>& out_;
   const ObjectModel model_;
+  const bool independent_;
   std::map<uint32_t, Open> open_;
   std::set<int64_t> processes_;
   std::set<std::string> keys_;
 };
 
-// Jepsen's text log (jepsen.util), as in Porcupine's test_data/jepsen and test_data/etcd:
-//   INFO  jepsen.util - 3\t:ok\t:cas\t[3 0]
-// process, :type, :f, then the value: nil, an integer, [a b], or a keyword (":timed-out").
-// Lines of anything else (another logger, the nemesis) are skipped: nullopt, not an error.
-std::optional<json> parse_jepsen_log_line(const std::string& text, std::string& error) {
-  const size_t marker = text.find("jepsen.util - ");
-  if (marker == std::string::npos) return std::nullopt;
-  std::istringstream in(text.substr(marker + 14));
-  int64_t process = 0;
-  std::string type, f;
-  if (!(in >> process) || !(in >> type) || !(in >> f)) return std::nullopt;
-  if (type.size() < 2 || type[0] != ':' || f.size() < 2 || f[0] != ':') return std::nullopt;
-  json e;
-  e["process"] = process;
-  e["type"] = type.substr(1);
-  e["f"] = f.substr(1);
-  std::string value;
-  in >> std::ws;
-  if (in.peek() == '[') {
-    std::getline(in, value, ']');
-    std::istringstream pair(value.substr(1));
-    int64_t a = 0, b = 0;
-    if (!(pair >> a >> b)) {
-      error = "a cas value must be [expected new]";
-      return std::nullopt;
-    }
-    e["value"] = json::array({a, b});
-  } else if (in >> value) {
-    char* end = nullptr;
-    const long long n = std::strtoll(value.c_str(), &end, 10);
-    e["value"] = (*end == '\0' && !value.empty()) ? json(n) : json(nullptr);  // nil, :timed-out
-  }
-  return e;
-}
-
-// One line of a Jepsen history.edn: a flat map of keywords to nil, booleans, integers,
-// strings, keywords or vectors of those, e.g.
+// EDN as Jepsen writes histories: one line of history.edn is a flat map of keywords to nil,
+// booleans, integers, strings, keywords, or vectors and sets of those, e.g.
 //   {:type :ok, :f :cas, :value [3 0], :process 2, :time 3311702, :index 17}
 // Maps whose :process is not an integer (the nemesis) are skipped.
 class EdnLine {
  public:
   explicit EdnLine(const std::string& text) : s_(text) {}
+
+  // One value at the start of the text (what follows it is ignored); nullopt if there is none.
+  std::optional<json> value() {
+    skip();
+    return element();
+  }
 
   std::optional<json> parse(std::string& error) {
     skip();
@@ -284,13 +264,19 @@ class EdnLine {
     }
     return false;
   }
+  // A scalar, or a vector ([...]) or set (#{...}) of elements, as a JSON array.
   std::optional<json> element() {
-    if (!eat('[')) return scalar();
+    char close = ']';
+    if (!eat('[')) {
+      if (pos_ + 1 >= s_.size() || s_[pos_] != '#' || s_[pos_ + 1] != '{') return scalar();
+      pos_ += 2;
+      close = '}';
+    }
     json v = json::array();
     while (true) {
       skip();
-      if (eat(']')) return v;
-      std::optional<json> x = scalar();
+      if (eat(close)) return v;
+      std::optional<json> x = element();
       if (!x) return std::nullopt;
       v.push_back(*x);
     }
@@ -332,6 +318,33 @@ class EdnLine {
   std::string key_text_;
 };
 
+// Jepsen's text log (jepsen.util), as in Porcupine's test_data/jepsen and test_data/etcd:
+//   INFO  jepsen.util - 3\t:ok\t:cas\t[3 0]
+// process, :type, :f, then the value in EDN: nil, an integer, [a b], a keyword (":timed-out").
+// Lines of anything else (another logger, the nemesis) are skipped: nullopt, not an error.
+std::optional<json> parse_jepsen_log_line(const std::string& text, std::string& error) {
+  const size_t marker = text.find("jepsen.util - ");
+  if (marker == std::string::npos) return std::nullopt;
+  std::istringstream in(text.substr(marker + 14));
+  int64_t process = 0;
+  std::string type, f;
+  if (!(in >> process) || !(in >> type) || !(in >> f)) return std::nullopt;
+  if (type.size() < 2 || type[0] != ':' || f.size() < 2 || f[0] != ':') return std::nullopt;
+  json e;
+  e["process"] = process;
+  e["type"] = type.substr(1);
+  e["f"] = f.substr(1);
+  std::string rest;
+  std::getline(in, rest);
+  const std::optional<json> value = EdnLine(rest).value();  // trailing fields (:hint) ignored
+  if (!value) {
+    error = "the value is not EDN";
+    return std::nullopt;
+  }
+  e["value"] = *value;
+  return e;
+}
+
 }  // namespace
 
 std::optional<HistoryFormat> parse_history_format(const std::string& name) {
@@ -359,8 +372,8 @@ std::optional<json> parse_line(HistoryFormat format, const std::string& text, st
 
 std::optional<std::string> read_history(std::istream& in, HistoryFormat format,
                                         std::vector<Operation>& out, HistoryStats* stats,
-                                        ObjectModel model) {
-  Reader reader(out, model);
+                                        ObjectModel model, bool independent) {
+  Reader reader(out, model, independent);
   std::string text;
   uint64_t number = 0;
   uint64_t events = 0;

@@ -12,7 +12,8 @@
 //            check/models.h: "acquire" with the token as the ok value, "release", "write" with
 //            [value, token], "read"; "add" and "read"; "append" and "read", where the read's
 //            ok value is the array of elements)
-//   key      string (optional; absent = the single register "")
+//   key      string (optional; absent = the single register "", or on a completion, the key
+//            of its invocation)
 //   value    read: null on invoke; on ok the value read, null for an absent key.
 //            write: the value written. cas: [expected, new]; ok = swapped, fail = the compare
 //            did not match (nothing changed). Values are strings or integers (read as their
@@ -56,13 +57,16 @@ std::optional<std::string> read_history_jsonl(std::istream& in, std::vector<Oper
 //   edn         Jepsen's history.edn, one map per line: {:type :invoke, :f :write, :value 3,
 //               :process 0, :time 123, ...}; :time is used; maps whose :process is not an
 //               integer (the nemesis) are skipped.
-// Both describe one register (no key); :type, :f and :value mean what they mean in Synod's
-// format (a cas "fail" is a compare that did not match).
+// Both describe one register (no key), or with `independent` one per key; :type, :f and
+// :value mean what they mean in Synod's format (a cas "fail" is a compare that did not match).
 enum class HistoryFormat : uint8_t { kSynod, kJepsenLog, kEdn };
 std::optional<HistoryFormat> parse_history_format(const std::string& name);
+// independent: the values are Jepsen's independent-key tuples [key, value] (a completion whose
+// value is not a tuple, such as ":timed-out", completes its invocation's key).
 std::optional<std::string> read_history(std::istream& in, HistoryFormat format,
                                         std::vector<Operation>& out, HistoryStats* stats = nullptr,
-                                        ObjectModel model = ObjectModel::kRegister);
+                                        ObjectModel model = ObjectModel::kRegister,
+                                        bool independent = false);
 
 // Writes `history` in the same format: each operation's invocation and completion events (an
 // indeterminate one's "info" at the time its client gave up, complete_time, if later than its

@@ -20,6 +20,7 @@ struct CheckArgs {
   std::string format = "synod";
   std::string model = "register";
   std::string report;
+  bool independent = false;
   double time_limit_s = 60;
   uint64_t max_states = check::CheckOptions{}.max_states;
 };
@@ -44,7 +45,7 @@ int run_check(const CheckArgs& a) {
   }
   std::vector<check::Operation> history;
   check::HistoryStats stats;
-  if (auto error = check::read_history(in, *format, history, &stats, *model)) {
+  if (auto error = check::read_history(in, *format, history, &stats, *model, a.independent)) {
     std::cerr << "synod check: " << a.file << ": " << *error << "\n";
     return 2;
   }
@@ -105,6 +106,8 @@ std::function<int()> add_check_command(CLI::App& app) {
   cmd->add_option(
       "--report", args->report,
       "write a self-contained HTML report here (the failing operations on a time line)");
+  cmd->add_flag("--independent", args->independent,
+                "values are Jepsen's independent-key tuples [key value]");
   cmd->add_option("--time-limit", args->time_limit_s,
                   "seconds before giving up with verdict unknown (exit 3)")
       ->check(CLI::PositiveNumber);

@@ -114,5 +114,32 @@ TEST(HistoryImport, EdnMapsBecomeOperations) {
   EXPECT_NE(error->find("line 1: bad value for :f"), std::string::npos) << *error;
 }
 
+TEST(HistoryImport, IndependentKeysComeFromTheValueTuple) {
+  std::istringstream in(
+      "INFO  jepsen.util - 2\t:invoke\t:cas\t[7 [3 4]]\n"
+      "INFO  jepsen.util - 2\t:info\t:cas\t:timed-out\n"
+      "INFO  jepsen.util - 3\t:invoke\t:read\t[7 nil]\n"
+      "INFO  jepsen.util - 3\t:ok\t:read\t[7 4]\n");
+  std::vector<Operation> ops;
+  ASSERT_FALSE(read_history(in, HistoryFormat::kJepsenLog, ops, nullptr, ObjectModel::kRegister,
+                            /*independent=*/true));
+  ASSERT_EQ(ops.size(), 2u);
+  EXPECT_EQ(ops[0].key, "7");
+  EXPECT_EQ(ops[0].expected, "3");
+  EXPECT_EQ(ops[0].outcome, Outcome::kInfo);  // completed without a tuple: its invocation's key
+  EXPECT_EQ(ops[1].key, "7");
+  EXPECT_EQ(ops[1].output, "4");
+}
+
+TEST(HistoryImport, EdnSetsReadAsArrays) {
+  std::istringstream in(
+      "{:type :invoke, :f :read, :value nil, :process 0}\n"
+      "{:type :ok, :f :read, :value #{1 2}, :process 0}\n");
+  std::vector<Operation> ops;
+  ASSERT_FALSE(read_history(in, HistoryFormat::kEdn, ops, nullptr, ObjectModel::kSet));
+  ASSERT_EQ(ops.size(), 1u);
+  EXPECT_EQ(ops[0].elements, (std::vector<std::string>{"1", "2"}));
+}
+
 }  // namespace
 }  // namespace synod::check

@@ -73,6 +73,10 @@ out=$("$synod" check --format jepsen-log "$histories/stale_read.jepsen.log"); rc
 out=$("$synod" check --format edn "$histories/lost_update.edn"); rc=$?
 [ $rc -eq 1 ] || { echo "FAIL: edn lost update should not check (rc=$rc): $out"; fail=1; }
 "$synod" check --format edn "$histories/ok.edn" >/dev/null || { echo "FAIL: ok.edn"; fail=1; }
+# Independent keys ([key value] tuples): key 0 is fine, key 1 read a value nobody wrote.
+out=$("$synod" check --format edn --independent "$histories/independent.edn"); rc=$?
+[ $rc -eq 1 ] && grep -qF "2 keys" <<<"$out" && grep -qF "key 1:" <<<"$out" ||
+  { echo "FAIL: independent.edn (rc=$rc): $out"; fail=1; }
 
 # A simulator history round-trips through the file format with its verdict.
 tmp=$(mktemp -d)
