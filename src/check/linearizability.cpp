@@ -9,6 +9,8 @@
 #include <tuple>
 #include <unordered_map>
 
+#include "check/unique_register.h"
+
 namespace synod::check {
 
 const char* to_string(Verdict v) {
@@ -648,7 +650,7 @@ PartitionResult check_partition(const std::vector<SearchOp>& ops, Model& model,
 }
 
 LinearizabilityResult check_by_key(const std::vector<Operation>& history, const ModelFactory& make,
-                                   const CheckOptions& opts) {
+                                   const CheckOptions& opts, const FastCheck& fast) {
   LinearizabilityResult out;
   if (const std::optional<std::string> problem = validate(history)) {
     out.verdict = Verdict::kUnknown;
@@ -657,13 +659,35 @@ LinearizabilityResult check_by_key(const std::vector<Operation>& history, const 
   }
   for (auto& [key, ops] : partition_by_key(history)) {
     std::unique_ptr<Model> model = make(ops);
+    const std::optional<FastVerdict> decided = fast ? fast(ops) : std::nullopt;
+    if (decided) ++out.keys_without_search;
+    if (decided && decided->linearizable) continue;
+    // Known not linearizable: the search still looks for its smallest window, on a budget; if
+    // that runs out, the fast check's own window stands.
+    CheckOptions window_opts = opts;
+    if (decided) window_opts.max_states = std::min<uint64_t>(opts.max_states, 2'000'000);
     std::vector<SearchOp> search_ops;
     search_ops.reserve(ops.size());
     for (const Operation* op : ops) {
       search_ops.push_back({op->invoke_time, op->complete_time, op->outcome == Outcome::kInfo});
     }
-    const PartitionResult r = check_partition(search_ops, *model, opts);
+    const PartitionResult r = check_partition(search_ops, *model, window_opts);
     out.states_explored += r.states_explored;
+    if (decided && r.verdict != Verdict::kNotLinearizable) {
+      out.verdict = r.verdict == Verdict::kLinearizable ? Verdict::kUnknown  // a checker bug
+                                                        : Verdict::kNotLinearizable;
+      out.key = key;
+      for (size_t i : decided->window) out.failing_window.push_back(*ops[i]);
+      if (!decided->window.empty()) out.failed_id = ops[decided->window.back()]->id;
+      out.explanation = "key " + key + ": not linearizable: " + decided->reason +
+                        "\nthe failing window (" + std::to_string(decided->window.size()) +
+                        " operations) is not linearizable by itself\n";
+      if (r.verdict == Verdict::kLinearizable) {
+        out.explanation = "key " + key + ": the unique-value check (" + decided->reason +
+                          ") and the search disagree\n";
+      }
+      return out;
+    }
     if (r.verdict == Verdict::kUnknown && out.verdict == Verdict::kLinearizable) {
       out.verdict = Verdict::kUnknown;
       out.key = key;
@@ -689,7 +713,12 @@ LinearizabilityResult check_kv(const std::vector<Operation>& history, const Chec
         drop_unobserved_indeterminate(ops);
         return std::make_unique<RegisterModel>(ops);
       },
-      opts);
+      opts,
+      [](const std::vector<const Operation*>& ops) -> std::optional<FastVerdict> {
+        UniqueRegisterVerdict v = check_unique_register(ops);
+        if (!v.applies) return std::nullopt;
+        return FastVerdict{v.linearizable, std::move(v.reason), std::move(v.window)};
+      });
 }
 
 }  // namespace synod::check

@@ -64,7 +64,10 @@ struct LinearizabilityResult {
   // relaxes the history, the window is self-contained evidence: checked by itself as a history,
   // it is not linearizable. Without shrinking (CheckOptions), the slice starts at the first op.
   std::vector<Operation> failing_window;
-  uint64_t failed_id = 0;   // kNotLinearizable: the id of F, the operation no linearization reaches
+  // kNotLinearizable: the id of F, the operation no linearization reaches.
+  uint64_t failed_id = 0;
+  // Keys decided without the search (check_kv: registers whose writes carry distinct values).
+  uint64_t keys_without_search = 0;
   std::string explanation;  // multi-line human text; every line ends in '\n'
   // Configurations memoized by all searches, the window search included.
   uint64_t states_explored = 0;
@@ -92,8 +95,20 @@ using ModelFactory = std::function<std::unique_ptr<Model>(std::vector<const Oper
 // history by key, leaving out what cannot constrain it (failed operations, reads that did not
 // complete), and checks each key's operations against its model. Invalid histories get
 // kUnknown. The first non-linearizable key in key order is reported, with its window.
+// A check without search for keys of a special shape: nullopt where it does not apply.
+struct FastVerdict {
+  bool linearizable = false;
+  std::string reason;          // when not linearizable
+  std::vector<size_t> window;  // when not linearizable: operations (indices into ops) that are
+                               // not linearizable by themselves
+};
+using FastCheck =
+    std::function<std::optional<FastVerdict>(const std::vector<const Operation*>& ops)>;
+// With `fast`, a key it finds linearizable is not searched; for one it finds not linearizable
+// the search still looks for the smallest failing window, on a budget of at most 2,000,000
+// configurations, and the fast check's own window is reported if that runs out.
 LinearizabilityResult check_by_key(const std::vector<Operation>& history, const ModelFactory& make,
-                                   const CheckOptions& opts = {});
+                                   const CheckOptions& opts = {}, const FastCheck& fast = {});
 
 // ---------------------------------------------------------------------------------------------
 // Model-independent search.
