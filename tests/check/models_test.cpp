@@ -2,21 +2,14 @@
 #include <gtest/gtest.h>
 
 #include "check/models.h"
+#include "test_ops.h"
 
 namespace synod::check {
 namespace {
 
 Operation op(uint64_t id, uint32_t client, OpKind kind, uint64_t t0, uint64_t t1,
              Outcome outcome = Outcome::kOk) {
-  Operation o;
-  o.id = id;
-  o.client = client;
-  o.kind = kind;
-  o.key = "k";
-  o.invoke_time = t0;
-  o.complete_time = t1;
-  o.outcome = outcome;
-  return o;
+  return testing::make_op(id, client, kind, "k", t0, t1, outcome);
 }
 
 Operation acquire(uint64_t id, uint32_t c, int64_t token, uint64_t t0, uint64_t t1) {

@@ -7,33 +7,25 @@
 
 #include "check/linearizability.h"
 #include "check/unique_register.h"
+#include "test_ops.h"
 
 namespace synod::check {
 namespace {
 
+Operation op(uint64_t id, OpKind kind, uint64_t t0, uint64_t t1, Outcome o = Outcome::kOk) {
+  return testing::make_op(id, static_cast<uint32_t>(id), kind, "x", t0, t1, o);
+}
+
 Operation put(uint64_t id, std::string v, uint64_t t0, uint64_t t1, Outcome o = Outcome::kOk) {
-  Operation op;
-  op.id = id;
-  op.client = static_cast<uint32_t>(id);
-  op.kind = OpKind::kPut;
-  op.key = "x";
-  op.value = std::move(v);
-  op.invoke_time = t0;
-  op.complete_time = t1;
-  op.outcome = o;
-  return op;
+  Operation w = op(id, OpKind::kPut, t0, t1, o);
+  w.value = std::move(v);
+  return w;
 }
 
 Operation get(uint64_t id, std::optional<std::string> v, uint64_t t0, uint64_t t1) {
-  Operation op;
-  op.id = id;
-  op.client = static_cast<uint32_t>(id);
-  op.kind = OpKind::kGet;
-  op.key = "x";
-  op.output = std::move(v);
-  op.invoke_time = t0;
-  op.complete_time = t1;
-  return op;
+  Operation r = op(id, OpKind::kGet, t0, t1);
+  r.output = std::move(v);
+  return r;
 }
 
 UniqueRegisterVerdict judge(const std::vector<Operation>& h) {
@@ -64,8 +56,7 @@ TEST(UniqueRegister, AReadOfAValueNobodyWroteFails) {
 
 TEST(UniqueRegister, DoesNotApplyToCasOrRepeatedValues) {
   EXPECT_FALSE(judge({put(0, "1", 0, 10), put(1, "1", 20, 30)}).applies);
-  Operation cas = put(0, "2", 0, 10);
-  cas.kind = OpKind::kCas;
+  const Operation cas = op(0, OpKind::kCas, 0, 10);
   EXPECT_FALSE(judge({cas}).applies);
 }
 
@@ -104,7 +95,8 @@ TEST(UniqueRegister, AgreesWithTheSearchOnRandomHistories) {
       std::string ops;
       for (const Operation& op : h) ops += "  " + to_string(op) + "\n";
       FAIL() << "trial " << trial << ": fast says " << fast.linearizable << " (" << fast.reason
-             << "), search " << to_string(search) << "\n" << ops;
+             << "), search " << to_string(search) << "\n"
+             << ops;
     }
     ++checked;
     non_linearizable += !fast.linearizable;
