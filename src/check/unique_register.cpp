@@ -31,11 +31,12 @@ struct Cluster {
 
 UniqueRegisterVerdict check_unique_register(const std::vector<const Operation*>& ops) {
   UniqueRegisterVerdict v;
-  std::map<std::string, const Operation*> writes;
+  std::map<std::string, size_t> writes;  // value -> the index of its write
   std::set<std::string> read_values;
-  for (const Operation* op : ops) {
+  for (size_t i = 0; i < ops.size(); ++i) {
+    const Operation* op = ops[i];
     if (op->kind == OpKind::kPut) {
-      if (!writes.emplace(op->value, op).second) return v;  // a value written twice
+      if (!writes.emplace(op->value, i).second) return v;  // a value written twice
     } else if (op->kind != OpKind::kGet || op->outcome != Outcome::kOk) {
       return v;  // a cas, or an incomplete read
     } else if (op->output) {
@@ -48,9 +49,8 @@ UniqueRegisterVerdict check_unique_register(const std::vector<const Operation*>&
   clusters[0].absent = true;
   clusters[0].first_complete = 0;
   std::map<std::string, size_t> index;
-  std::map<const Operation*, size_t> position;
-  for (size_t i = 0; i < ops.size(); ++i) position[ops[i]] = i;
-  for (const auto& [value, w] : writes) {
+  for (const auto& [value, at_index] : writes) {
+    const Operation* w = ops[at_index];
     const bool open = w->outcome == Outcome::kInfo;
     if (open && !read_values.contains(value)) continue;  // may never have happened
     Cluster c;
@@ -58,7 +58,7 @@ UniqueRegisterVerdict check_unique_register(const std::vector<const Operation*>&
     c.write_invoke = at(w->invoke_time);
     c.first_complete = open ? kNever : at(w->complete_time);
     c.last_invoke = at(w->invoke_time);
-    c.ops.push_back(position[w]);
+    c.ops.push_back(at_index);
     index[value] = clusters.size();
     clusters.push_back(c);
   }

@@ -344,6 +344,7 @@ class Sim {
 
   // Faults.
   void inject_fault();
+  void pause_a_client();
   void heal(Fault f);
   void heal_all();
   void membership_step();
@@ -1124,6 +1125,20 @@ void Sim::check_watchers() {
 // ---------------------------------------------------------------------------------------------
 // Faults: each one bounded in time and healed; all healed before the final phase.
 
+// Pauses a client, a holder if there is one, for longer than its lease: it wakes up believing
+// it still holds, and acts.
+void Sim::pause_a_client() {
+  std::vector<Client*> holders;
+  for (Client& c : clients_) {
+    if (c.recipe->holding()) holders.push_back(&c);
+  }
+  Client& victim = holders.empty() ? clients_[fault_rng_.uniform(clients_.size())]
+                                   : *holders[fault_rng_.uniform(holders.size())];
+  victim.pause_next_us = fault_rng_.range(1'200'000, 2'500'000);  // strikes before an act
+  ++result_.client_pauses;
+  ++result_.faults_injected["client-pause"];
+}
+
 void Sim::inject_fault() {
   if (!fault_phase()) return;
   std::vector<Fault> enabled(o_.faults.begin(), o_.faults.end());
@@ -1139,133 +1154,122 @@ void Sim::inject_fault() {
       if (w.node != 0 && fault_rng_.chance(frozen ? 0.5 : 0.15)) watch_disconnect(w, true);
     }
     if (f == Fault::kPause && o_.workload != Workload::kRegister && fault_rng_.chance(0.5)) {
-      // Pause a client, a holder if there is one, for longer than its lease: it wakes up
-      // believing it still holds, and acts.
-      std::vector<Client*> holders;
-      for (Client& c : clients_) {
-        if (c.recipe->holding()) holders.push_back(&c);
+      pause_a_client();
+    } else {
+      switch (f) {
+        case Fault::kPartition: {
+          if (partition_active_) {
+            injected = false;
+            break;
+          }
+          partition_active_ = true;
+          std::string desc;
+          if (lead != nullptr && fault_rng_.chance(0.3)) {
+            net_.isolate(lead->id);
+            desc = "isolate leader n" + std::to_string(lead->id);
+          } else {
+            const auto kind = static_cast<PartitionKind>(fault_rng_.uniform(4));
+            desc = std::string(to_string(kind)) + " " + net_.partition(kind, fault_rng_);
+          }
+          if (o_.verbose) at() << "partition " << desc << "\n";
+          break;
+        }
+        case Fault::kCrash:
+        case Fault::kPause: {
+          int down = 0;
+          for (size_t i = 1; i < nodes_.size(); ++i) down += (!nodes_[i].up || nodes_[i].paused);
+          if (down >= (o_.nodes - 1) / 2) {
+            injected = false;
+            break;
+          }
+          Node* victim = lead;
+          if (victim == nullptr || fault_rng_.chance(0.6)) {
+            victim = &nodes_[1 + fault_rng_.uniform(o_.nodes)];
+          }
+          if (!victim->up || victim->paused) {
+            injected = false;
+            break;
+          }
+          if (f == Fault::kCrash) {
+            crash(*victim);
+          } else {
+            victim->paused = true;
+            if (o_.verbose) at() << "pause n" << victim->id << "\n";
+          }
+          Event& h = schedule(now_ + duration, EventType::kHeal);
+          h.tag = static_cast<int>(f);
+          h.node = victim->id;
+          break;
+        }
+        case Fault::kLoss:
+        case Fault::kDuplicate:
+        case Fault::kReorder:
+        case Fault::kLatency: {
+          if (net_fault_active_) {
+            injected = false;
+            break;
+          }
+          net_fault_active_ = true;
+          LinkParams p = baseline_;
+          if (f == Fault::kLoss) p.loss = 0.05 + 0.25 * fault_rng_.uniform(100) / 100.0;
+          if (f == Fault::kDuplicate) p.duplicate = 0.05 + 0.25 * fault_rng_.uniform(100) / 100.0;
+          if (f == Fault::kReorder) p.latency_max_us = 30'000;
+          if (f == Fault::kLatency) {
+            p.latency_min_us = 5'000;
+            p.latency_max_us = 15'000;
+            p.bandwidth_bytes_per_ms = 200;
+          }
+          net_.set_params(p);
+          if (o_.verbose) at() << "network " << to_string(f) << "\n";
+          break;
+        }
+        case Fault::kTopology: {
+          if (topology_active_) {
+            injected = false;
+            break;
+          }
+          topology_active_ = true;
+          const auto t = static_cast<Topology>(1 + fault_rng_.uniform(3));
+          net_.set_topology(t);
+          if (partition_active_) partition_active_ = false;  // set_topology heals cuts
+          if (o_.verbose) at() << "topology " << to_string(t) << "\n";
+          break;
+        }
+        case Fault::kMembership:
+          if (membership_stage_ != 0 || o_.nodes < 4) {
+            injected = false;
+            break;
+          }
+          membership_stage_ = 1;
+          membership_tries_ = 0;
+          membership_step();
+          break;
+        case Fault::kTransfer: {
+          if (lead == nullptr) {
+            injected = false;
+            break;
+          }
+          const auto& voters = lead->raft->conf().voters;
+          const NodeId target = voters[fault_rng_.uniform(voters.size())];
+          const raft::Status st = lead->raft->transfer_leadership(target);
+          if (o_.verbose) {
+            at() << "transfer leadership n" << lead->id << " -> n" << target << ": "
+                 << raft::to_string(st) << "\n";
+          }
+          after_input(*lead);
+          break;
+        }
+        case Fault::kDrift:
+          injected = false;
+          break;
       }
-      Client& victim = holders.empty() ? clients_[fault_rng_.uniform(clients_.size())]
-                                       : *holders[fault_rng_.uniform(holders.size())];
-      victim.pause_next_us = fault_rng_.range(1'200'000, 2'500'000);  // strikes before an act
-      ++result_.client_pauses;
-      ++result_.faults_injected["client-pause"];
-      schedule(now_ + fault_rng_.range(100'000, 600'000), EventType::kFault);
-      return;
-    }
-    switch (f) {
-      case Fault::kPartition: {
-        if (partition_active_) {
-          injected = false;
-          break;
+      if (injected) {
+        ++result_.faults_injected[to_string(f)];
+        if (f != Fault::kCrash && f != Fault::kPause && f != Fault::kMembership &&
+            f != Fault::kTransfer) {
+          Event& h = schedule(now_ + duration, EventType::kHeal);
+          h.tag = static_cast<int>(f);
         }
-        partition_active_ = true;
-        std::string desc;
-        if (lead != nullptr && fault_rng_.chance(0.3)) {
-          net_.isolate(lead->id);
-          desc = "isolate leader n" + std::to_string(lead->id);
-        } else {
-          const auto kind = static_cast<PartitionKind>(fault_rng_.uniform(4));
-          desc = std::string(to_string(kind)) + " " + net_.partition(kind, fault_rng_);
-        }
-        if (o_.verbose) at() << "partition " << desc << "\n";
-        break;
-      }
-      case Fault::kCrash:
-      case Fault::kPause: {
-        int down = 0;
-        for (size_t i = 1; i < nodes_.size(); ++i) down += (!nodes_[i].up || nodes_[i].paused);
-        if (down >= (o_.nodes - 1) / 2) {
-          injected = false;
-          break;
-        }
-        Node* victim = lead;
-        if (victim == nullptr || fault_rng_.chance(0.6)) {
-          victim = &nodes_[1 + fault_rng_.uniform(o_.nodes)];
-        }
-        if (!victim->up || victim->paused) {
-          injected = false;
-          break;
-        }
-        if (f == Fault::kCrash) {
-          crash(*victim);
-        } else {
-          victim->paused = true;
-          if (o_.verbose) at() << "pause n" << victim->id << "\n";
-        }
-        Event& h = schedule(now_ + duration, EventType::kHeal);
-        h.tag = static_cast<int>(f);
-        h.node = victim->id;
-        break;
-      }
-      case Fault::kLoss:
-      case Fault::kDuplicate:
-      case Fault::kReorder:
-      case Fault::kLatency: {
-        if (net_fault_active_) {
-          injected = false;
-          break;
-        }
-        net_fault_active_ = true;
-        LinkParams p = baseline_;
-        if (f == Fault::kLoss) p.loss = 0.05 + 0.25 * fault_rng_.uniform(100) / 100.0;
-        if (f == Fault::kDuplicate) p.duplicate = 0.05 + 0.25 * fault_rng_.uniform(100) / 100.0;
-        if (f == Fault::kReorder) p.latency_max_us = 30'000;
-        if (f == Fault::kLatency) {
-          p.latency_min_us = 5'000;
-          p.latency_max_us = 15'000;
-          p.bandwidth_bytes_per_ms = 200;
-        }
-        net_.set_params(p);
-        if (o_.verbose) at() << "network " << to_string(f) << "\n";
-        break;
-      }
-      case Fault::kTopology: {
-        if (topology_active_) {
-          injected = false;
-          break;
-        }
-        topology_active_ = true;
-        const auto t = static_cast<Topology>(1 + fault_rng_.uniform(3));
-        net_.set_topology(t);
-        if (partition_active_) partition_active_ = false;  // set_topology heals cuts
-        if (o_.verbose) at() << "topology " << to_string(t) << "\n";
-        break;
-      }
-      case Fault::kMembership:
-        if (membership_stage_ != 0 || o_.nodes < 4) {
-          injected = false;
-          break;
-        }
-        membership_stage_ = 1;
-        membership_tries_ = 0;
-        membership_step();
-        break;
-      case Fault::kTransfer: {
-        if (lead == nullptr) {
-          injected = false;
-          break;
-        }
-        const auto& voters = lead->raft->conf().voters;
-        const NodeId target = voters[fault_rng_.uniform(voters.size())];
-        const raft::Status st = lead->raft->transfer_leadership(target);
-        if (o_.verbose) {
-          at() << "transfer leadership n" << lead->id << " -> n" << target << ": "
-               << raft::to_string(st) << "\n";
-        }
-        after_input(*lead);
-        break;
-      }
-      case Fault::kDrift:
-        injected = false;
-        break;
-    }
-    if (injected) {
-      ++result_.faults_injected[to_string(f)];
-      if (f != Fault::kCrash && f != Fault::kPause && f != Fault::kMembership &&
-          f != Fault::kTransfer) {
-        Event& h = schedule(now_ + duration, EventType::kHeal);
-        h.tag = static_cast<int>(f);
       }
     }
   }
