@@ -131,18 +131,22 @@ class Member:
     removed: bool = False
     member_id: Optional[int] = None
     log_file: Optional[object] = field(default=None, repr=False)
+    # Where the member listens, and the network namespace it runs in (tests/fault); by default
+    # 127.0.0.1 in the harness's own namespace.
+    host: str = HOST
+    netns: Optional[str] = None
 
     @property
     def client_url(self) -> str:
-        return f"http://{HOST}:{self.client_port}"
+        return f"http://{self.host}:{self.client_port}"
 
     @property
     def peer_url(self) -> str:
-        return f"http://{HOST}:{self.peer_port}"
+        return f"http://{self.host}:{self.peer_port}"
 
     @property
     def endpoint(self) -> str:
-        return f"{HOST}:{self.client_port}"
+        return f"{self.host}:{self.client_port}"
 
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -216,6 +220,11 @@ class Cluster:
         _LIVE.append(self)
 
     # ---- construction -------------------------------------------------------------------
+    def placement(self, index: int):
+        """(host, network namespace) of the member with this index; subclasses place members
+        elsewhere (tests/fault/campaign.py puts each in a namespace of its own)."""
+        return HOST, None
+
     def _new_member(self, name: str, initial_cluster: str, state: str) -> Member:
         if name in self.members:
             raise ClusterError(f"member name {name} already used")
@@ -228,6 +237,7 @@ class Cluster:
                    data_dir=os.path.join(self.data_root, f"{name}.data"),
                    log_path=os.path.join(self.data_root, f"{name}.log"),
                    initial_cluster=initial_cluster, initial_state=state)
+        m.host, m.netns = self.placement(i)
         self.members[name] = m
         return m
 
@@ -251,6 +261,9 @@ class Cluster:
         if m.running():
             raise ClusterError(f"{m.name} is already running (pid {m.proc.pid})")
         argv = self._argv(m, state)
+        if m.netns:
+            # `ip netns exec` execs the server, so the child's pid is the server's own
+            argv = ["ip", "netns", "exec", m.netns] + argv
         if m.log_file is None:
             m.log_file = open(m.log_path, "ab", buffering=0)
         m.starts += 1
@@ -369,7 +382,7 @@ class Cluster:
 
     def member_by_endpoint(self, ep: str) -> Member:
         for m in self.members.values():
-            if ep.endswith(f":{m.client_port}"):
+            if ep == m.endpoint or ep.endswith(f"//{m.endpoint}"):
                 return m
         raise ClusterError(f"no member serves {ep}")
 
