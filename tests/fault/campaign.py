@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -231,6 +232,11 @@ def run(a) -> int:
     rng = random.Random(a.seed)
     out = a.out or tempfile.mkdtemp(prefix=f"synod-fault-{a.kind}-")
     os.makedirs(out, exist_ok=True)
+    # a reused directory starts empty: old data dirs would be taken for this cluster's
+    shutil.rmtree(os.path.join(out, "nodes"), ignore_errors=True)
+    for name in ["faults.jsonl", "summary.json"] + [f"{w}.jsonl" for w in workloads.WORKLOADS]:
+        if os.path.exists(os.path.join(out, name)):
+            os.remove(os.path.join(out, name))
     synod = os.path.abspath(a.synod or a.binary or "")
     if not os.access(synod, os.X_OK):
         print(f"campaign: need the synod binary for `synod check` (--synod); got {synod!r}")
@@ -240,9 +246,12 @@ def run(a) -> int:
         if n not in NEMESES:
             print(f"campaign: unknown nemesis {n!r}; known: {', '.join(NEMESES)}")
             return 2
-    print(f"campaign: {a.kind}, profile {a.profile}, seed {a.seed}, out {out}", flush=True)
+    if a.bug == "serializable-reads":
+        workloads.RegisterWorker.serializable = True
+    print(f"campaign: {a.kind}, profile {a.profile}, seed {a.seed}, out {out}"
+          f"{', planted bug ' + a.bug if a.bug else ''}", flush=True)
     summary = {"system": a.kind, "profile": a.profile, "seed": a.seed, "nodes": a.size,
-               "out": out}
+               "out": out, "bug": a.bug}
     failures: List[str] = []
     net = Network(a.size, a.net)
     summary["link_faults"] = "netem" if net.has_netem() else "tbf+iptables (no sch_netem)"
@@ -284,6 +293,9 @@ def run(a) -> int:
                 time.sleep(prof["quiet"])
                 rec = None
                 try:
+                    # each fault starts from a recovered cluster (etcd refuses membership
+                    # changes otherwise); not recovering in time is itself a failure
+                    c.wait_healthy(timeout=60)
                     rec = nem.inject(kind)
                     log(f"fault {i}: {kind} {json.dumps({k: v for k, v in rec.items() if k not in ('kind', 'start')})}")
                     time.sleep(prof["hold"] * rng.uniform(0.75, 1.25))
@@ -356,6 +368,13 @@ def run(a) -> int:
     with open(os.path.join(out, "summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
     print_summary(summary)
+    if a.bug:
+        # The planted bug must be caught in the register history, and nothing else may fail.
+        caught = summary["workloads"]["register"]["verdict"].startswith("NOT")
+        others = [f for f in failures if not f.startswith("register history")]
+        print(f"planted bug {a.bug}: {'caught' if caught else 'NOT caught'}"
+              f"{'; other failures: ' + str(len(others)) if others else ''}")
+        return 0 if caught and not others else 1
     return 0 if not failures else 1
 
 
@@ -390,7 +409,10 @@ def main() -> int:
     p.add_argument("--nemeses", help=f"comma-separated subset of {','.join(NEMESES)}")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--size", type=int, default=5)
-    p.add_argument("--net", type=int, default=None, help="use subnet 10.<net>.0.0/24")
+    p.add_argument("--net", type=int, default=None, help="use subnet 198.18.<net>.0/24")
+    p.add_argument("--bug", choices=("serializable-reads",),
+                   help="planted bug: the register's reads are serializable (local, no quorum); "
+                        "the campaign must then find the register history not linearizable")
     p.add_argument("--base-port", type=int, default=2379)
     p.add_argument("--op-timeout", type=float, default=1.5)
     p.add_argument("--check-time-limit", type=int, default=60)
@@ -399,7 +421,7 @@ def main() -> int:
     if a.seed is None:
         a.seed = int(time.time()) % 100000
     if a.net is None:
-        a.net = 100 + os.getpid() % 150
+        a.net = os.getpid() % 256
     if a.kind == "synod" and not a.binary:
         p.error("--kind synod needs --binary <path to synod>")
     try:

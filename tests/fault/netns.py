@@ -1,7 +1,9 @@
 """Hosts for the fault campaign: one network namespace per node, joined by veth pairs to a bridge.
 
-    root namespace: bridge <prefix>br at 10.<net>.0.254/24   (the harness and its clients)
-    namespace <prefix>n<i>: eth0 at 10.<net>.0.<i+1>/24, lo up (node i's server)
+    root namespace: bridge <prefix>br at 198.18.<net>.254/24   (the harness and its clients)
+    namespace <prefix>n<i>: eth0 at 198.18.<net>.<i+1>/24, lo up (node i's server)
+
+198.18.0.0/15 is reserved for benchmarking networks (RFC 2544), so it clashes with no real one.
 
 The harness reaches every node through the bridge; the faults act only between nodes, inside
 their namespaces, so a client's connection to its node survives a partition (as in Jepsen, where
@@ -71,13 +73,13 @@ def sweep_stale(family: str = "sf") -> List[str]:
 
 class Network:
     def __init__(self, size: int, net: int, family: str = "sf"):
-        if not 1 <= net <= 254:
-            raise NetError(f"subnet index {net} not in 1..254")
+        if not 0 <= net <= 255:
+            raise NetError(f"subnet index {net} not in 0..255")
         if os.geteuid() != 0:
             raise NetError("network namespaces need root")
         self.size = size
         self.prefix = f"{family}{os.getpid()}"
-        self.subnet = f"10.{net}.0"
+        self.subnet = f"198.18.{net}"
         self.bridge = f"{self.prefix}br"
         self.names = [f"{self.prefix}n{i}" for i in range(size)]
         self.cut: Dict[int, set] = {i: set() for i in range(size)}

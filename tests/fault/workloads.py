@@ -140,6 +140,9 @@ def _s(v) -> Optional[str]:
 
 class RegisterWorker(Worker):
     keys = 8
+    # planted bug (campaign --bug serializable-reads): reads served by the local member without
+    # a quorum round, which a member cut off from the leader answers with an old value
+    serializable = False
 
     def __init__(self, *a, **kw):
         super().__init__(*a, **kw)
@@ -151,7 +154,7 @@ class RegisterWorker(Worker):
         if roll < 0.5:
             self.invoke("read", key)
             try:
-                value, _ = self.connect().get(key)
+                value, _ = self.connect().get(key, serializable=self.serializable)
             except Exception:  # noqa: BLE001
                 self.done("fail", "read", key)
                 self.drop_client()
