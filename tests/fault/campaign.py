@@ -99,7 +99,7 @@ class Nemesis:
         return list(range(self.net.size))
 
     def inject(self, kind: str) -> dict:
-        rec = {"kind": kind, "start": time.time()}
+        rec = {"kind": kind, "start": time.time(), "t0_ns": workloads.now_ns()}
         s = self.slots()
         self.rng.shuffle(s)
         if kind == "partition-halves":
@@ -151,6 +151,7 @@ class Nemesis:
 
     def heal(self, rec: Optional[dict]) -> None:
         if rec is not None:
+            rec["t1_ns"] = workloads.now_ns()
             # what the fault did, from the rules' counters: packets dropped or copied
             if rec["kind"].startswith("partition"):
                 rec["packets_dropped"] = self.net.packets("INPUT")
@@ -297,7 +298,8 @@ def run(a) -> int:
                     # changes otherwise); not recovering in time is itself a failure
                     c.wait_healthy(timeout=60)
                     rec = nem.inject(kind)
-                    log(f"fault {i}: {kind} {json.dumps({k: v for k, v in rec.items() if k not in ('kind', 'start')})}")
+                    what = {k: v for k, v in rec.items() if k not in ("kind", "start", "t0_ns")}
+                    log(f"fault {i}: {kind} {json.dumps(what)}")
                     time.sleep(prof["hold"] * rng.uniform(0.75, 1.25))
                 except (ClusterError, NetError) as e:
                     log(f"fault {i}: {kind} could not be injected: {e}")
@@ -309,7 +311,9 @@ def run(a) -> int:
             c.wait_healthy(timeout=90)
             nem.refresh()
             before = {w: h.counts()["ok"] for w, h in hist.items()}
+            t_final = workloads.now_ns()
             time.sleep(prof["final"])
+            t_final_end = workloads.now_ns()
             progress = {w: h.counts()["ok"] - before[w] for w, h in hist.items()}
             summary["ok_after_heal"] = progress
             for w, n in progress.items():
@@ -334,6 +338,16 @@ def run(a) -> int:
             summary["faults"] = {}
             for f in nem.faults:
                 summary["faults"][f["kind"]] = summary["faults"].get(f["kind"], 0) + 1
+            # Availability: ok operations per second (all workloads) while each kind of fault
+            # was in place, against the healed final phase.
+            def rate(t0: int, t1: int) -> float:
+                oks = sum(h.ok_between(t0, t1) for h in hist.values())
+                return oks / max(1e-9, (t1 - t0) / 1e9)
+            summary["ok_per_s_healed"] = round(rate(t_final, t_final_end))
+            during: Dict[str, List[float]] = {}
+            for f in nem.faults:
+                during.setdefault(f["kind"], []).append(rate(f["t0_ns"], f["t1_ns"]))
+            summary["ok_per_s_during"] = {k: round(sum(v) / len(v)) for k, v in during.items()}
     except (ClusterError, NetError) as e:
         print(f"campaign: harness error: {e}")
         net.close()
@@ -393,6 +407,8 @@ def print_summary(s: dict) -> None:
               f"{len({v.get('hash') for v in hk['members'].values()})} distinct over "
               f"{len(hk['members'])} members")
     print(f"  ok operations in the final healed phase: {s.get('ok_after_heal')}")
+    print(f"  ok operations/s healed: {s.get('ok_per_s_healed')}; while faulted: "
+          f"{', '.join(f'{k} {v}' for k, v in sorted((s.get('ok_per_s_during') or {}).items()))}")
     for f in s["failures"]:
         print(f"FAIL: {f}")
     print(f"campaign: {'1 passed, 0 failed' if not s['failures'] else '0 passed, 1 failed'}"

@@ -32,6 +32,13 @@ import etcd3  # Debian's python3-etcd3: run under /usr/bin/python3
 Endpoints = Callable[[], List[str]]
 
 
+T0 = time.monotonic_ns()      # every history's times (ns) count from here
+
+
+def now_ns() -> int:
+    return time.monotonic_ns() - T0
+
+
 class History:
     """Events in the order their times were taken (one lock orders both)."""
 
@@ -39,12 +46,11 @@ class History:
         self.name = name
         self.events: List[dict] = []
         self._lock = threading.Lock()
-        self.t0 = time.monotonic_ns()
 
     def add(self, process: int, type_: str, f: str, key, value) -> None:
         with self._lock:
             self.events.append({"process": process, "type": type_, "f": f, "key": key,
-                                "value": value, "time": time.monotonic_ns() - self.t0})
+                                "value": value, "time": now_ns()})
 
     def counts(self) -> Dict[str, int]:
         out = {"ok": 0, "fail": 0, "info": 0}
@@ -53,6 +59,11 @@ class History:
                 if e["type"] in out:
                     out[e["type"]] += 1
         return out
+
+    def ok_between(self, t0: int, t1: int) -> int:
+        """ok completions with a time in [t0, t1)."""
+        with self._lock:
+            return sum(1 for e in self.events if e["type"] == "ok" and t0 <= e["time"] < t1)
 
     def write(self, path: str) -> None:
         with self._lock, open(path, "w") as f:
