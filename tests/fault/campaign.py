@@ -34,13 +34,16 @@ from typing import Dict, List, Optional
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
-from cluster import Cluster, ClusterError, log  # noqa: E402
+from cluster import Cluster, ClusterError, after_teardown, log  # noqa: E402
 from netns import Network, NetError  # noqa: E402
 import workloads  # noqa: E402
 
 NEMESES = ["partition-halves", "partition-ring", "partition-bridge", "partition-leader",
            "kill", "kill-leader", "pause", "pause-leader", "latency", "loss", "duplicate",
            "member"]
+
+# planted bugs (--bug) and the workload whose history must show each
+BUGS = {"serializable-reads": "register", "unfenced-lock": "lock"}
 
 PROFILES = {
     # workers per workload, fault hold and quiet times (s)
@@ -247,14 +250,20 @@ def run(a) -> int:
         if n not in NEMESES:
             print(f"campaign: unknown nemesis {n!r}; known: {', '.join(NEMESES)}")
             return 2
-    if a.bug == "serializable-reads":
-        workloads.RegisterWorker.serializable = True
+    bugs = a.bug.split(",") if a.bug else []
+    for b in bugs:
+        if b not in BUGS:
+            print(f"campaign: unknown planted bug {b!r}; known: {', '.join(BUGS)}")
+            return 2
+    workloads.RegisterWorker.serializable = "serializable-reads" in bugs
+    workloads.LockWorker.unfenced = "unfenced-lock" in bugs
     print(f"campaign: {a.kind}, profile {a.profile}, seed {a.seed}, out {out}"
           f"{', planted bug ' + a.bug if a.bug else ''}", flush=True)
     summary = {"system": a.kind, "profile": a.profile, "seed": a.seed, "nodes": a.size,
                "out": out, "bug": a.bug}
     failures: List[str] = []
     net = Network(a.size, a.net)
+    after_teardown(net.close)
     summary["link_faults"] = "netem" if net.has_netem() else "tbf+iptables (no sch_netem)"
     binary = a.binary if a.kind == "synod" else (a.binary or "/usr/bin/etcd")
     t_start = time.monotonic()
@@ -377,18 +386,30 @@ def run(a) -> int:
         if res["exit"] != 0:
             failures.append(f"{w} history ({path}): {res['verdict']}\n  " +
                             "\n  ".join(res["output"]))
+    lock_ops = [e for e in hist["lock"].events if e["f"] == "write" and e["type"] != "invoke"]
+    summary["lock_client_pauses"] = workloads.LockWorker.pauses[0]
+    summary["fenced_writes_refused"] = sum(1 for e in lock_ops if e["type"] == "fail")
     summary["violations"] = len(failures)
     summary["failures"] = failures
     with open(os.path.join(out, "summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
     print_summary(summary)
-    if a.bug:
-        # The planted bug must be caught in the register history, and nothing else may fail.
-        caught = summary["workloads"]["register"]["verdict"].startswith("NOT")
-        others = [f for f in failures if not f.startswith("register history")]
-        print(f"planted bug {a.bug}: {'caught' if caught else 'NOT caught'}"
-              f"{'; other failures: ' + str(len(others)) if others else ''}")
-        return 0 if caught and not others else 1
+    if bugs:
+        # Each planted bug must be caught in its workload's history, and nothing else may fail.
+        others = [f for f in failures
+                  if not any(f.startswith(f"{BUGS[b]} history") for b in bugs)]
+        caught = True
+        for b in bugs:
+            hit = summary["workloads"][BUGS[b]]["verdict"].startswith("NOT")
+            caught = caught and hit
+            print(f"planted bug {b}: {'caught' if hit else 'NOT caught'} in the {BUGS[b]} "
+                  f"history")
+        if others:
+            print(f"and {len(others)} other failures")
+        ok = caught and not others
+        print(f"campaign: {'1 passed, 0 failed' if ok else '0 passed, 1 failed'}"
+              f" (details in {summary['out']})")
+        return 0 if ok else 1
     return 0 if not failures else 1
 
 
@@ -401,6 +422,8 @@ def print_summary(s: dict) -> None:
     for w, r in s.get("workloads", {}).items():
         print(f"  {w:9} {r['operations']:6} operations: {r['ok']} ok, {r['fail']} fail, "
               f"{r['info']} info -> {r['verdict']} in {r['check_seconds']} s")
+    print(f"  lock holders stalled past their lease: {s.get('lock_client_pauses')}; "
+          f"fenced writes refused: {s.get('fenced_writes_refused')}")
     hk = s.get("hashkv")
     if hk:
         print(f"  HashKV at revision {hk['revision']}: "
@@ -410,9 +433,10 @@ def print_summary(s: dict) -> None:
     print(f"  ok operations/s healed: {s.get('ok_per_s_healed')}; while faulted: "
           f"{', '.join(f'{k} {v}' for k, v in sorted((s.get('ok_per_s_during') or {}).items()))}")
     for f in s["failures"]:
-        print(f"FAIL: {f}")
-    print(f"campaign: {'1 passed, 0 failed' if not s['failures'] else '0 passed, 1 failed'}"
-          f" (details in {s['out']})")
+        print(f"{'found' if s.get('bug') else 'FAIL'}: {f}")
+    if not s.get("bug"):
+        print(f"campaign: {'1 passed, 0 failed' if not s['failures'] else '0 passed, 1 failed'}"
+              f" (details in {s['out']})")
 
 
 def main() -> int:
@@ -426,9 +450,9 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--size", type=int, default=5)
     p.add_argument("--net", type=int, default=None, help="use subnet 198.18.<net>.0/24")
-    p.add_argument("--bug", choices=("serializable-reads",),
-                   help="planted bug: the register's reads are serializable (local, no quorum); "
-                        "the campaign must then find the register history not linearizable")
+    p.add_argument("--bug", help="planted bugs, comma-separated: serializable-reads (the "
+                   "register's reads are local, no quorum), unfenced-lock (the lock's write is a "
+                   "plain put); each must be caught in its workload's history")
     p.add_argument("--base-port", type=int, default=2379)
     p.add_argument("--op-timeout", type=float, default=1.5)
     p.add_argument("--check-time-limit", type=int, default=60)

@@ -21,6 +21,8 @@ def rows(s: dict):
         yield f"{w}: operations", f"{r['operations']} ({r['ok']} ok, {r['fail']} fail, " \
                                   f"{r['info']} info)"
         yield f"{w}: verdict", f"{r['verdict']} ({r['check_seconds']} s)"
+    yield "lock holders stalled past their lease", str(s.get("lock_client_pauses", "?"))
+    yield "  their fenced writes refused", str(s.get("fenced_writes_refused", "?"))
     yield "acknowledged set adds lost", str(s.get("set_lost_acknowledged", "?"))
     hk = s.get("hashkv") or {}
     if hk:

@@ -251,12 +251,35 @@ class SetWorker(Worker):
 
 
 class LockWorker(Worker):
-    """acquire -> fenced write -> (sometimes) read -> release, over and over."""
+    """acquire -> fenced write -> (sometimes) read -> release, over and over.
+
+    Now and then (at most once every `pause_every` seconds over all lock workers) a holder
+    stalls after acquiring, as a process does in a long GC pause or when swapped out: it stops
+    renewing its lease and sleeps past the TTL before writing. By then its lease has usually run
+    out and another worker holds the lock and has written; the fence must refuse the stale
+    write."""
     key = "lock"              # the history's key (--model mutex)
     prefix = "l/"             # the lock's waiters
     guarded = "lf"            # the register the lock guards
     ttl = 2
     wait = 6.0                # give up waiting for the lock after this long
+    pause_every = 8.0
+    # planted bug (campaign --bug unfenced-lock): the write is a plain put, without the fence
+    unfenced = False
+    _next_pause = [0.0]
+    _pause_lock = threading.Lock()
+    pauses = [0]
+
+    def _stall(self) -> bool:
+        with self._pause_lock:
+            now = time.monotonic()
+            if now < self._next_pause[0] or self.rng.random() >= 0.3:
+                return False
+            self._next_pause[0] = now + self.pause_every
+            self.pauses[0] += 1
+        self._renew_stop.set()
+        time.sleep(self.ttl + self.rng.uniform(2.0, 3.0))
+        return True
 
     def __init__(self, *a, **kw):
         super().__init__(*a, **kw)
@@ -320,13 +343,18 @@ class LockWorker(Worker):
         token = self.acquire()
         if token is None:
             return
+        self._stall()
         value = str(next(_values))
         self.invoke("write", self.key, [value, token])
         try:
             cl = self.connect()
             t = cl.transactions
-            fenced, _ = cl.transaction(compare=[t.create(self.own) == token],
-                                       success=[t.put(self.guarded, value)], failure=[])
+            if self.unfenced:
+                cl.put(self.guarded, value)
+                fenced = True
+            else:
+                fenced, _ = cl.transaction(compare=[t.create(self.own) == token],
+                                           success=[t.put(self.guarded, value)], failure=[])
             self.done("ok" if fenced else "fail", "write", self.key, [value, token])
         except Exception:  # noqa: BLE001
             self.done("info", "write", self.key, [value, token])

@@ -156,10 +156,24 @@ _LIVE: "List[Cluster]" = []
 _HANDLERS_INSTALLED = False
 
 
+_AFTER_TEARDOWN: List[Callable[[], None]] = []
+
+
+def after_teardown(fn: Callable[[], None]) -> None:
+    """Runs fn after the clusters were stopped on exit or on a signal (tests/fault removes its
+    network namespaces so)."""
+    _AFTER_TEARDOWN.append(fn)
+
+
 def _teardown_all():
     for c in list(_LIVE):
         try:
             c.stop_all()
+        except Exception as e:  # noqa: BLE001
+            log(f"teardown error: {e}")
+    for fn in list(_AFTER_TEARDOWN):
+        try:
+            fn()
         except Exception as e:  # noqa: BLE001
             log(f"teardown error: {e}")
 
