@@ -39,6 +39,7 @@ from netns import Network, NetError  # noqa: E402
 import workloads  # noqa: E402
 
 NEMESES = ["partition-halves", "partition-ring", "partition-bridge", "partition-leader",
+           "partition-leader-minority",
            "kill", "kill-leader", "pause", "pause-leader", "latency", "loss", "duplicate",
            "member"]
 
@@ -124,6 +125,14 @@ class Nemesis:
             lead = self.c.slot(self.leader_or_any())
             self.net.partition([[lead], [x for x in s if x != lead]])
             rec["isolated"] = lead
+        elif kind == "partition-leader-minority":
+            # the leader and one follower cut off from the other three, which elect a new
+            # leader while the old one may still believe it leads
+            lead = self.c.slot(self.leader_or_any())
+            rest = [x for x in s if x != lead]
+            groups = [[lead, rest[0]], rest[1:]]
+            self.net.partition(groups)
+            rec["groups"] = groups
         elif kind in ("kill", "kill-leader"):
             name = self.leader_or_any() if kind == "kill-leader" else self.rng.choice(self.live())
             self.c.kill(name, signal.SIGKILL)
@@ -262,9 +271,11 @@ def run(a) -> int:
     summary = {"system": a.kind, "profile": a.profile, "seed": a.seed, "nodes": a.size,
                "out": out, "bug": a.bug}
     failures: List[str] = []
-    net = Network(a.size, a.net)
+    net = Network(a.size, a.net, netdelay=os.path.abspath(a.netdelay) if a.netdelay else None)
     after_teardown(net.close)
-    summary["link_faults"] = "netem" if net.has_netem() else "tbf+iptables (no sch_netem)"
+    summary["link_faults"] = ("netem" if net.has_netem() else
+                              "NFQUEUE delay + iptables (no sch_netem)" if net.netdelay else
+                              "tbf + iptables (no sch_netem)")
     binary = a.binary if a.kind == "synod" else (a.binary or "/usr/bin/etcd")
     t_start = time.monotonic()
     try:
@@ -454,6 +465,8 @@ def main() -> int:
                    "register's reads are local, no quorum), unfenced-lock (the lock's write is a "
                    "plain put); each must be caught in its workload's history")
     p.add_argument("--base-port", type=int, default=2379)
+    p.add_argument("--netdelay", help="the fault_netdelay binary (build/tests/fault/), for "
+                   "latency where the kernel has no sch_netem")
     p.add_argument("--op-timeout", type=float, default=1.5)
     p.add_argument("--check-time-limit", type=int, default=60)
     p.add_argument("--out", help="directory for histories, logs and summary.json")

@@ -12,9 +12,11 @@ clients talk to their own node):
   - partitions: iptables DROP in each node's INPUT chain for the peers it must not hear, so
     traffic between two separated nodes is dropped both ways and silently (no RST, no ICMP);
   - link faults on a node's eth0: latency with tc netem where the kernel has it (sch_netem),
-    else a slow link (tc tbf rate limit: queueing delay, not a fixed one); random loss with
-    iptables' statistic match; duplication with the TEE target, which sends a copy of a share
-    of the node's outgoing packets to the same peer.
+    else with fault_netdelay (tests/fault/netdelay.cpp), which holds the packets an iptables
+    NFQUEUE rule hands it for the delay plus jitter, else a slow link (tc tbf rate limit:
+    queueing delay, not a fixed one); random loss with iptables' statistic match; duplication
+    with the TEE target, which sends a copy of a share of the node's outgoing packets to the
+    same peer.
 
 Everything made here is named with the prefix, and is removed by close() (also from atexit).
 A prefix left behind by a harness that was killed is removed by sweep_stale() when the next one
@@ -72,7 +74,7 @@ def sweep_stale(family: str = "sf") -> List[str]:
 
 
 class Network:
-    def __init__(self, size: int, net: int, family: str = "sf"):
+    def __init__(self, size: int, net: int, family: str = "sf", netdelay: Optional[str] = None):
         if not 0 <= net <= 255:
             raise NetError(f"subnet index {net} not in 0..255")
         if os.geteuid() != 0:
@@ -84,6 +86,8 @@ class Network:
         self.names = [f"{self.prefix}n{i}" for i in range(size)]
         self.cut: Dict[int, set] = {i: set() for i in range(size)}
         self.link: Dict[int, str] = {}
+        self.netdelay = netdelay
+        self.delayers: Dict[int, subprocess.Popen] = {}
         self._netem: Optional[bool] = None
         self._closed = False
         sweep_stale(family)
@@ -174,6 +178,17 @@ class Network:
             self._tc(i, "qdisc", "replace", "dev", "eth0", "root", "netem", "delay",
                      f"{delay_ms}ms", f"{jitter_ms}ms")
             what = f"netem delay {delay_ms}ms +-{jitter_ms}ms"
+        elif self.netdelay:
+            # the queue number is the node's index: each namespace has its own queues anyway
+            self.delayers[i] = subprocess.Popen(
+                ["ip", "netns", "exec", self.names[i], self.netdelay, "--queue", str(i),
+                 "--delay-ms", str(delay_ms), "--jitter-ms", str(jitter_ms), "--seconds", "300"],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            for j in range(self.size):
+                if j != i:
+                    self._ipt(i, "-A", "OUTPUT", "-d", self.host(j), "-j", "NFQUEUE",
+                              "--queue-num", str(i), "--queue-bypass")
+            what = f"delay {delay_ms}ms +-{jitter_ms}ms (NFQUEUE)"
         else:
             # no sch_netem in this kernel: a 1 Mbit/s link, which queues what exceeds it
             self._tc(i, "qdisc", "replace", "dev", "eth0", "root", "tbf", "rate", "1mbit",
@@ -200,6 +215,14 @@ class Network:
         return self.link[i]
 
     def heal_links(self) -> None:
+        for i, pr in list(self.delayers.items()):
+            pr.terminate()
+            try:
+                pr.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pr.kill()
+                pr.wait(timeout=5)
+            del self.delayers[i]
         for i in list(self.link):
             self._tc(i, "qdisc", "del", "dev", "eth0", "root", check=False)
             self._ipt(i, "-F", "OUTPUT")
@@ -214,6 +237,8 @@ class Network:
         if self._closed:
             return
         self._closed = True
+        for pr in self.delayers.values():
+            pr.kill()
         for ns in self.names:
             run(["ip", "netns", "del", ns], check=False)
         run(["ip", "link", "del", self.bridge], check=False)
