@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <tuple>
 
@@ -29,6 +30,33 @@ class StateTable {
 class MutexModel final : public Model {
  public:
   explicit MutexModel(const std::vector<const Operation*>& ops) : ops_(ops) {}
+
+  // Drops what provably changes no verdict, so that long histories with many indeterminate
+  // operations need no search over which of them took effect:
+  //  - releases: they change no state and return nothing;
+  //  - acquires that are not ok: taking effect only raises the highest token granted, which
+  //    only ever forbids;
+  //  - indeterminate writes whose value no read returned: in a linearization where one took
+  //    effect, nothing read its value before the next write, and without it the highest token
+  //    written is lower or equal, which forbids nothing that it allowed.
+  static void prune(std::vector<const Operation*>& ops) {
+    std::set<std::string> read;
+    for (const Operation* op : ops) {
+      if (op->kind == OpKind::kGet && op->output) read.insert(*op->output);
+    }
+    std::erase_if(ops, [&](const Operation* op) {
+      switch (op->kind) {
+        case OpKind::kRelease:
+          return true;
+        case OpKind::kAcquire:
+          return op->outcome != Outcome::kOk;
+        case OpKind::kFencedPut:
+          return op->outcome == Outcome::kInfo && !read.contains(op->value);
+        default:
+          return false;
+      }
+    });
+  }
 
   uint32_t initial_state() override { return table_.id(State{}); }
 
@@ -84,6 +112,20 @@ class CollectionModel final : public Model {
  public:
   CollectionModel(const std::vector<const Operation*>& ops, bool ordered)
       : ops_(ops), ordered_(ordered) {}
+
+  // Drops the indeterminate adds whose element no read returned: every read linearized after
+  // such an add would have returned it, so in any linearization where one took effect no read
+  // follows it, and without it the rest still fits.
+  static void prune(std::vector<const Operation*>& ops) {
+    std::set<std::string> seen;
+    for (const Operation* op : ops) {
+      if (op->kind == OpKind::kReadAll) seen.insert(op->elements.begin(), op->elements.end());
+    }
+    std::erase_if(ops, [&](const Operation* op) {
+      return (op->kind == OpKind::kAdd || op->kind == OpKind::kAppend) &&
+             op->outcome == Outcome::kInfo && !seen.contains(op->value);
+    });
+  }
 
   uint32_t initial_state() override { return table_.id({}); }
 
@@ -149,6 +191,7 @@ LinearizabilityResult check_history(const std::vector<Operation>& history, Objec
       return check_by_key(
           history,
           [](std::vector<const Operation*>& ops) -> std::unique_ptr<Model> {
+            MutexModel::prune(ops);
             return std::make_unique<MutexModel>(ops);
           },
           opts);
@@ -157,7 +200,10 @@ LinearizabilityResult check_history(const std::vector<Operation>& history, Objec
       return check_by_key(
           history,
           [ordered = model == ObjectModel::kList](std::vector<const Operation*>& ops)
-              -> std::unique_ptr<Model> { return std::make_unique<CollectionModel>(ops, ordered); },
+              -> std::unique_ptr<Model> {
+            CollectionModel::prune(ops);
+            return std::make_unique<CollectionModel>(ops, ordered);
+          },
           opts);
   }
   return {};

@@ -450,6 +450,30 @@ def print_summary(s: dict) -> None:
               f" (details in {s['out']})")
 
 
+def recheck(out: str, synod: str, time_limit: int) -> int:
+    """Judges a finished run's histories again (e.g. with a newer `synod check`) and rewrites
+    its summary.json: the verdicts, and the failures that came from them."""
+    path = os.path.join(out, "summary.json")
+    with open(path) as f:
+        summary = json.load(f)
+    failures = [f for f in summary["failures"]
+                if not any(f.startswith(f"{w} history") for w in workloads.WORKLOADS)]
+    for w, r in summary["workloads"].items():
+        hist = os.path.join(out, f"{w}.jsonl")
+        res = check_history(synod, hist, workloads.MODELS[w], time_limit)
+        r["verdict"], r["check_seconds"] = res["verdict"], res["seconds"]
+        if res["exit"] != 0:
+            failures.append(f"{w} history ({hist}): {res['verdict']}\n  " +
+                            "\n  ".join(res["output"]))
+    summary["failures"] = failures
+    summary["violations"] = len(failures)
+    summary["rechecked_with"] = synod
+    with open(path, "w") as f:
+        json.dump(summary, f, indent=1)
+    print_summary(summary)
+    return 0 if not failures else 1
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--kind", choices=("synod", "etcd"), default="synod")
@@ -470,7 +494,12 @@ def main() -> int:
     p.add_argument("--op-timeout", type=float, default=1.5)
     p.add_argument("--check-time-limit", type=int, default=60)
     p.add_argument("--out", help="directory for histories, logs and summary.json")
+    p.add_argument("--recheck", metavar="DIR", help="only judge the histories of the finished "
+                   "run in DIR again (with --synod) and rewrite its summary.json")
     a = p.parse_args()
+    if a.recheck:
+        return recheck(a.recheck, os.path.abspath(a.synod or a.binary or "build/synod"),
+                       a.check_time_limit)
     if a.seed is None:
         a.seed = int(time.time()) % 100000
     if a.net is None:
