@@ -62,7 +62,9 @@ def main() -> int:
         print("| " + " | ".join(head) + " |")
         print("|" + "---|" * len(head))
         for r in table[1:]:
-            print("| " + " | ".join(r) + " |")
+            # markdown drops leading spaces; sub-rows get a marker instead
+            first = "· " + r[0].strip() if r[0].startswith("  ") else r[0]
+            print("| " + " | ".join([first] + r[1:]) + " |")
     else:
         widths = [max(len(r[i]) for r in table) for i in range(len(head))]
         for r in table:
