@@ -32,19 +32,27 @@ class Transport::Peer {
 
   // Stops sending for good and cancels the open stream; does not wait.
   void cancel() {
-    std::lock_guard lock(mu_);
-    stopping_ = true;
-    queue_.clear();
-    if (call_ != nullptr) call_->context.TryCancel();
+    Call* release = nullptr;
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+      queue_.clear();
+      release = close_locked();
+    }
+    if (release != nullptr) release->RemoveHold();
   }
 
   void set_address(const std::string& address) {
-    std::lock_guard lock(mu_);
-    if (address == address_) return;
-    address_ = address;
-    channel_.reset();
-    next_attempt_ = Clock::time_point{};
-    if (call_ != nullptr) call_->context.TryCancel();
+    Call* release = nullptr;
+    {
+      std::lock_guard lock(mu_);
+      if (address == address_) return;
+      address_ = address;
+      channel_.reset();
+      next_attempt_ = Clock::time_point{};
+      release = close_locked();
+    }
+    if (release != nullptr) release->RemoveHold();
   }
 
   void send(std::vector<raft::Message>&& messages) {
@@ -67,13 +75,14 @@ class Transport::Peer {
         }
         queue_.push_back(std::move(m));
       }
-      if (!writing_ && !queue_.empty()) {
+      if (!writing_ && !call_->closed && !queue_.empty()) {
         writing_ = true;
         start_write = call_;
         take_batch_locked(&batch);
       }
     }
-    // gRPC calls outside the lock: a reaction may run before they return.
+    // gRPC calls outside the lock: a reaction may run before they return. The call cannot end
+    // meanwhile: its hold is removed only once no write is in flight or about to start.
     if (start_write != nullptr) {
       fill(start_write, batch);
       start_write->StartWrite(&start_write->frame);
@@ -95,7 +104,29 @@ class Transport::Peer {
     grpc::ClientContext context;
     synodpb::StreamAck ack;
     synodpb::RaftBatch frame;  // the write in flight
+    // Writes are started from send(), outside gRPC's reactions, so each call holds itself
+    // open (AddHold before StartCall): gRPC runs OnDone, and deletes it, only after the hold
+    // is removed. Under the peer's mutex:
+    bool closed = false;  // broken or cancelled: no write starts on it any more
+    bool held = true;     // the hold is not yet removed
   };
+
+  // Marks the open call closed and cancels it; returns it if its hold is to be removed now
+  // (outside the lock: that may run OnDone), which is when no write is in flight. Otherwise
+  // the write's completion removes it.
+  Call* close_locked() {
+    if (call_ == nullptr) return nullptr;
+    call_->context.TryCancel();
+    call_->closed = true;
+    return writing_ ? nullptr : release_locked(call_);
+  }
+
+  // The call if its hold is still to be removed (once), else nullptr.
+  static Call* release_locked(Call* call) {
+    if (!call->held) return nullptr;
+    call->held = false;
+    return call;
+  }
 
   Call* open_locked() {
     if (!channel_) {
@@ -109,6 +140,7 @@ class Transport::Peer {
     auto* call = new Call(*this);
     call->channel = channel_;
     stub_->async()->Stream(&call->context, &call->ack, call);
+    call->AddHold();
     call_ = call;
     writing_ = false;
     return call;
@@ -133,18 +165,28 @@ class Transport::Peer {
 
   void write_done(Call* call, bool ok) {
     std::vector<raft::Message> batch;
+    Call* release = nullptr;
     {
       std::lock_guard lock(mu_);
-      // A failed write means the stream is broken; OnDone follows and clears it. writing_
-      // stays set so nothing else is written on it.
-      if (!ok || call != call_) return;
-      backoff_ = kFirstBackoff;
-      if (queue_.empty()) {
-        writing_ = false;
-        return;
+      // A failed write means the stream is broken; OnDone follows (once the hold is removed)
+      // and clears it. writing_ stays set so nothing else is written on it.
+      if (!ok) call->closed = true;
+      if (call->closed) {
+        release = release_locked(call);
+      } else {
+        backoff_ = kFirstBackoff;
+        if (queue_.empty()) {
+          writing_ = false;
+        } else {
+          take_batch_locked(&batch);
+        }
       }
-      take_batch_locked(&batch);
     }
+    if (release != nullptr) {
+      release->RemoveHold();
+      return;
+    }
+    if (batch.empty()) return;
     fill(call, batch);
     call->StartWrite(&call->frame);
   }

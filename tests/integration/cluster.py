@@ -23,6 +23,7 @@ import atexit
 import ctypes
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -98,15 +99,26 @@ except OSError:  # pragma: no cover - not Linux
     _libc = None
 
 
+def _allow_core() -> None:
+    # A member that crashes leaves a core file in the data root (its cwd), where the kernel's
+    # core_pattern allows one.
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    except (ValueError, OSError):
+        pass
+
+
 def _preexec_pdeathsig():
     # New session: a ^C in the terminal reaches the harness only, which then tears down in order.
     os.setsid()
+    _allow_core()
     if _libc is not None:
         _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def _preexec_plain():
     os.setsid()
+    _allow_core()
 
 
 def _preexec():
