@@ -199,8 +199,8 @@ LinearizabilityResult check_history(const std::vector<Operation>& history, Objec
     case ObjectModel::kList:
       return check_by_key(
           history,
-          [ordered = model == ObjectModel::kList](std::vector<const Operation*>& ops)
-              -> std::unique_ptr<Model> {
+          [ordered = model == ObjectModel::kList](
+              std::vector<const Operation*>& ops) -> std::unique_ptr<Model> {
             CollectionModel::prune(ops);
             return std::make_unique<CollectionModel>(ops, ordered);
           },

@@ -1,10 +1,10 @@
 #include "server/server.h"
 
 #include <absl/synchronization/mutex.h>
+#include <execinfo.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <spdlog/spdlog.h>
-#include <execinfo.h>
 #include <sys/stat.h>
 #include <unistd.h>
 

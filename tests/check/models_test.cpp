@@ -80,8 +80,8 @@ std::vector<Operation> long_lock_history(int cycles) {
     h.push_back(acquire(id++, c, token, t, t + 1));
     h.push_back(fenced(id++, c, "v" + std::to_string(i), token, t + 2, t + 3));
     if (i % 10 == 5) {
-      h.push_back(fenced(id++, c, "lost" + std::to_string(i), token, t + 4, kNever,
-                         Outcome::kInfo));
+      h.push_back(
+          fenced(id++, c, "lost" + std::to_string(i), token, t + 4, kNever, Outcome::kInfo));
       h.push_back(op(id++, 10 + c, OpKind::kAcquire, t + 4, kNever, Outcome::kInfo));
     }
     h.push_back(op(id++, 20 + c, OpKind::kRelease, t + 4, kNever, Outcome::kInfo));
@@ -140,8 +140,8 @@ TEST(SetModel, ManyIndeterminateAddsNobodyReadNeedNoSearch) {
   for (uint64_t i = 0; i < 400; ++i) {
     const std::string x = std::to_string(i);
     if (i % 4 == 0) {
-      h.push_back(add(i, 100 + static_cast<uint32_t>(i), OpKind::kAdd, x, i * 10, kNever,
-                      Outcome::kInfo));
+      h.push_back(
+          add(i, 100 + static_cast<uint32_t>(i), OpKind::kAdd, x, i * 10, kNever, Outcome::kInfo));
     } else {
       h.push_back(add(i, 1, OpKind::kAdd, x, i * 10, i * 10 + 1));
       acked.push_back(x);

@@ -8,9 +8,9 @@
 // Runs until SIGTERM/SIGINT or --seconds have passed (bounded either way), then accepts what it
 // still holds. --queue-bypass lets packets through whenever the program is not running.
 #include <arpa/inet.h>
+#include <libnetfilter_queue/libnetfilter_queue.h>
 #include <linux/netfilter.h>
 #include <poll.h>
-#include <libnetfilter_queue/libnetfilter_queue.h>
 
 #include <sys/socket.h>
 
@@ -46,7 +46,9 @@ struct State {
 };
 
 volatile std::sig_atomic_t g_stop = 0;
-void on_signal(int) { g_stop = 1; }
+void on_signal(int) {
+  g_stop = 1;
+}
 
 int on_packet(nfq_q_handle*, nfgenmsg*, nfq_data* nfa, void* data) {
   auto& st = *static_cast<State*>(data);
@@ -86,11 +88,16 @@ int main(int argc, char** argv) {
     char* end = nullptr;
     const long v = std::strtol(argv[i + 1], &end, 10);
     if (*end != '\0' || v < 0) return usage(("bad value for " + flag).c_str());
-    if (flag == "--queue") queue = v;
-    else if (flag == "--delay-ms") delay_ms = v;
-    else if (flag == "--jitter-ms") jitter_ms = v;
-    else if (flag == "--seconds") seconds = v;
-    else return usage(("unknown flag " + flag).c_str());
+    if (flag == "--queue")
+      queue = v;
+    else if (flag == "--delay-ms")
+      delay_ms = v;
+    else if (flag == "--jitter-ms")
+      jitter_ms = v;
+    else if (flag == "--seconds")
+      seconds = v;
+    else
+      return usage(("unknown flag " + flag).c_str());
   }
   if (argc % 2 == 0) return usage("flags come in pairs");
   if (queue < 0 || queue > 65535 || delay_ms < 0) return usage("--queue and --delay-ms are needed");
