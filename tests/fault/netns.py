@@ -51,6 +51,11 @@ def run(argv: Sequence[str], check: bool = True) -> subprocess.CompletedProcess:
     return r
 
 
+def _random(share: float) -> List[str]:
+    """iptables match: a random share of the packets."""
+    return ["-m", "statistic", "--mode", "random", "--probability", f"{share:.3f}"]
+
+
 def sweep_stale(family: str = "sf") -> List[str]:
     """Removes namespaces and bridges named <family><pid>... whose pid no longer runs."""
     removed = []
@@ -123,6 +128,14 @@ class Network:
         run(["ip", "netns", "exec", self.names[i], "iptables", "-w", "5", "-t", table] +
             list(args))
 
+    def _to_peers(self, i: int, rule, table: str = "filter") -> None:
+        """Appends to node i's OUTPUT chain, for each peer j, the rule `rule(peer address)`
+        (match and target arguments after `-d <peer>`)."""
+        for j in range(self.size):
+            if j != i:
+                self._ipt(i, "-A", "OUTPUT", "-d", self.host(j), *rule(self.host(j)),
+                          table=table)
+
     def _tc(self, i: int, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return run(["ip", "netns", "exec", self.names[i], "tc"] + list(args), check=check)
 
@@ -184,10 +197,8 @@ class Network:
                 ["ip", "netns", "exec", self.names[i], self.netdelay, "--queue", str(i),
                  "--delay-ms", str(delay_ms), "--jitter-ms", str(jitter_ms), "--seconds", "300"],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            for j in range(self.size):
-                if j != i:
-                    self._ipt(i, "-A", "OUTPUT", "-d", self.host(j), "-j", "NFQUEUE",
-                              "--queue-num", str(i), "--queue-bypass")
+            self._to_peers(i, lambda _: ["-j", "NFQUEUE", "--queue-num", str(i),
+                                         "--queue-bypass"])
             what = f"delay {delay_ms}ms +-{jitter_ms}ms (NFQUEUE)"
         else:
             # no sch_netem in this kernel: a 1 Mbit/s link, which queues what exceeds it
@@ -198,19 +209,13 @@ class Network:
         return what
 
     def lossy(self, i: int, loss: float) -> str:
-        for j in range(self.size):
-            if j != i:
-                self._ipt(i, "-A", "OUTPUT", "-d", self.host(j), "-m", "statistic", "--mode",
-                          "random", "--probability", f"{loss:.3f}", "-j", "DROP")
+        self._to_peers(i, lambda _: [*_random(loss), "-j", "DROP"])
         self.link[i] = f"loss {loss:.0%}"
         return self.link[i]
 
     def duplicating(self, i: int, share: float) -> str:
-        for j in range(self.size):
-            if j != i:
-                self._ipt(i, "-A", "OUTPUT", "-d", self.host(j), "-m", "statistic", "--mode",
-                          "random", "--probability", f"{share:.3f}", "-j", "TEE", "--gateway",
-                          self.host(j), table="mangle")
+        self._to_peers(i, lambda peer: [*_random(share), "-j", "TEE", "--gateway", peer],
+                       table="mangle")
         self.link[i] = f"duplicate {share:.0%}"
         return self.link[i]
 

@@ -230,11 +230,6 @@ class SetWorker(Worker):
             return
         self.done("ok", "add", key, x)
 
-    @staticmethod
-    def sets() -> int:
-        """How many sets have been started so far."""
-        return next(_elements) // SetWorker.per_set + 1
-
     def read_all(self, s: int) -> Optional[List[int]]:
         key = f"s{s}"
         self.invoke("read", key)
@@ -270,16 +265,15 @@ class LockWorker(Worker):
     _pause_lock = threading.Lock()
     pauses = [0]
 
-    def _stall(self) -> bool:
+    def _stall(self) -> None:
         with self._pause_lock:
             now = time.monotonic()
             if now < self._next_pause[0] or self.rng.random() >= 0.3:
-                return False
+                return
             self._next_pause[0] = now + self.pause_every
             self.pauses[0] += 1
         self._renew_stop.set()
         time.sleep(self.ttl + self.rng.uniform(2.0, 3.0))
-        return True
 
     def __init__(self, *a, **kw):
         super().__init__(*a, **kw)
