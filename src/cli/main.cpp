@@ -2,6 +2,8 @@
 // `synod check`.
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -129,7 +131,14 @@ int run_server_command(CLI::App& cmd, synod::server::ServerConfig flags,
   spdlog::set_level(level);
   spdlog::set_pattern("{\"ts\":\"%Y-%m-%dT%H:%M:%S.%fZ\",\"level\":\"%l\",\"msg\":\"%v\"}",
                       spdlog::pattern_time_type::utc);
-  return synod::server::run_server(*resolved);
+  const int code = synod::server::run_server(*resolved);
+  // Everything the member owns is stopped and durable by now (the WAL fsyncs every append, the
+  // store is flushed at stop). Exit without static destructors: gRPC 1.51's callback threads
+  // may still be finishing, and destroying the statics they use under them crashed at exit (a
+  // double free in grpc_cq_internal_unref under ASan, 2 in ~80 runs of transport_tests).
+  spdlog::shutdown();
+  std::fflush(nullptr);
+  std::_Exit(code);
 }
 
 }  // namespace
