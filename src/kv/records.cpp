@@ -25,7 +25,15 @@ mvccpb::KeyValue decode_kv(std::string_view user_key, std::string_view bytes) {
 }
 
 std::string encode_history(char tag, const mvccpb::KeyValue& kv) {
-  return std::string(1, tag) + encode_kv(kv);
+  std::string out(1, tag);
+  if (kv.key().empty()) {
+    kv.AppendToString(&out);
+  } else {
+    mvccpb::KeyValue copy = kv;
+    copy.clear_key();
+    copy.AppendToString(&out);
+  }
+  return out;
 }
 
 bool is_tombstone(std::string_view history_value) {

@@ -41,25 +41,29 @@ std::optional<mvccpb::KeyValue> WriteTxn::current(std::string_view key) const {
   return records::decode_kv(key, *value);
 }
 
-void WriteTxn::record(std::string_view key, char tag, const mvccpb::KeyValue& kv) {
+void WriteTxn::record(std::string_view key, std::string history_value) {
   keys::Revision rev{write_revision(), next_sub_++};
-  view_.put(keys::history(key, rev), records::encode_history(tag, kv));
+  view_.put(keys::history(key, rev), std::move(history_value));
   view_.put(keys::rev_log(rev), std::string(key));
 }
 
 mvccpb::KeyValue WriteTxn::put(std::string_view key, std::string value, int64_t lease) {
   assert(!key.empty());
   std::optional<KeyMeta> prev = current_meta(key);
-  mvccpb::KeyValue kv;
-  kv.set_key(std::string(key));
+  mvccpb::KeyValue kv;  // keyless until both rows are encoded: the rows omit the key
   kv.set_create_revision(prev ? prev->create_revision : write_revision());
   kv.set_mod_revision(write_revision());
   kv.set_version(prev ? prev->version + 1 : 1);
   kv.set_value(std::move(value));
   kv.set_lease(lease);
-  view_.put(keys::current(key), records::encode_kv(kv));
+  // One serialization serves both rows: the current row is the KeyValue, the history row the
+  // same bytes behind the put tag.
+  std::string history(1, records::kPutTag);
+  kv.AppendToString(&history);
+  view_.put(keys::current(key), history.substr(1));
+  record(key, std::move(history));
+  kv.set_key(std::string(key));
   index_changes_.insert_or_assign(std::string(key), meta_of(kv));
-  record(key, records::kPutTag, kv);
   if (events_ != nullptr) {
     mvccpb::Event& e = events_->emplace_back();
     e.set_type(mvccpb::Event::PUT);
@@ -75,7 +79,7 @@ void WriteTxn::delete_key(const mvccpb::KeyValue& last) {
   tombstone.set_mod_revision(write_revision());
   view_.del(keys::current(last.key()));
   index_changes_.insert_or_assign(last.key(), std::nullopt);
-  record(last.key(), records::kDeleteTag, tombstone);
+  record(last.key(), records::encode_history(records::kDeleteTag, tombstone));
   if (events_ != nullptr) {
     mvccpb::Event& e = events_->emplace_back();
     e.set_type(mvccpb::Event::DELETE);

@@ -52,7 +52,8 @@ class WriteTxn {
 
  private:
   int64_t write_revision() const { return begin_revision_ + 1; }
-  void record(std::string_view key, char tag, const mvccpb::KeyValue& kv);
+  // Writes the history row (and its revision-log entry) at the next sub-revision.
+  void record(std::string_view key, std::string history_value);
   void delete_key(const mvccpb::KeyValue& last);
 
   BatchView view_;
