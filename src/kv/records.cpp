@@ -11,12 +11,6 @@ void corrupted(std::string_view what) {
   std::abort();
 }
 
-std::string encode_kv(const mvccpb::KeyValue& kv) {
-  mvccpb::KeyValue copy = kv;
-  copy.clear_key();
-  return copy.SerializeAsString();
-}
-
 mvccpb::KeyValue decode_kv(std::string_view user_key, std::string_view bytes) {
   mvccpb::KeyValue kv;
   if (!kv.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) corrupted("key value");

@@ -9,9 +9,9 @@
 
 namespace synod::kv::records {
 
-std::string encode_kv(const mvccpb::KeyValue& kv);
-// Aborts on bytes that do not parse: stored records are written only by this code, so a bad
-// one means on-disk corruption that no request can repair.
+// A stored KeyValue: a current row (written by WriteTxn::put, with the history row), or a
+// history value after its tag. Aborts on bytes that do not parse: stored records are written
+// only by this code, so a bad one means on-disk corruption that no request can repair.
 mvccpb::KeyValue decode_kv(std::string_view user_key, std::string_view bytes);
 
 // History entries: a put carries the new KeyValue; a delete a tombstone (version 0,
