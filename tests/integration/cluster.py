@@ -237,6 +237,9 @@ class Cluster:
         self.members: Dict[str, Member] = {}
         self._next_index = 0
         self._stopped = False
+        # Exit code of each member the last time SIGTERM stopped it (None: it ignored SIGTERM
+        # and was killed).
+        self.term_exits: Dict[str, Optional[int]] = {}
         names = [f"m{i + 1}" for i in range(size)]
         planned = [self._new_member(n, "", "new") for n in names]
         ic = ",".join(f"{m.name}={m.peer_url}" for m in planned)
@@ -324,8 +327,12 @@ class Cluster:
                 # A stopped process cannot act on SIGTERM.
                 os.kill(m.proc.pid, signal.SIGCONT)
             os.kill(m.proc.pid, sig)
-            m.proc.wait(timeout=wait)
+            code = m.proc.wait(timeout=wait)
+            if sig == signal.SIGTERM:
+                self.term_exits[m.name] = code
         except subprocess.TimeoutExpired:
+            if sig == signal.SIGTERM:
+                self.term_exits[m.name] = None
             log(f"{m.name} (pid {m.proc.pid}) ignored signal {sig}; SIGKILL")
             m.proc.kill()
             m.proc.wait(timeout=10)
@@ -609,6 +616,13 @@ def _main() -> int:
     t0 = time.monotonic()
     with Cluster(a.kind, a.binary, a.size, a.base_port, keep=a.keep) as c:
         log(f"healthy in {time.monotonic() - t0:.1f}s: {c.endpoints()} leader={c.leader()}")
+        c.etcdctl("put", "smoke", "1")
+    # A clean shutdown: every member stopped by SIGTERM exits by itself, with code 0.
+    unclean = {n: code for n, code in c.term_exits.items() if code != 0}
+    if unclean or len(c.term_exits) != a.size:
+        log(f"FAIL: exit codes after SIGTERM: {c.term_exits}")
+        return 1
+    log(f"every member exited 0 on SIGTERM: {sorted(c.term_exits)}")
     return 0
 
 
