@@ -453,7 +453,6 @@ def print_summary(s: dict) -> None:
         print(f"{'found' if s.get('bug') else 'FAIL'}: {f}")
 
 
-
 def recheck(out: str, synod: str, time_limit: int) -> int:
     """Judges a finished run's histories again (e.g. with a newer `synod check`) and rewrites
     its summary.json: the verdicts, and the failures that came from them."""
