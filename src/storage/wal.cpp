@@ -109,9 +109,15 @@ WalStatus Wal::repair_and_open_tail(Recovery& rec) {
   if (segments_.empty()) {
     const SegmentHeader header{1, raft::Index(0), raft::HardState{}, std::nullopt};
     segments_.emplace_back();
-    return create_segment(wal_dir_, header, buffer_, &segments_.back(), &fd_);
+    if (WalStatus s = create_segment(wal_dir_, header, buffer_, &segments_.back(), &fd_); !s.ok()) {
+      return s;
+    }
+    file_bytes_ = segments_.back().bytes;
+    return {};
   }
-  return open_file(segments_.back().path, O_WRONLY | O_APPEND, &fd_);
+  // Records are written at their offsets (not O_APPEND): the file may end in zeros written ahead.
+  if (WalStatus s = open_file(segments_.back().path, O_WRONLY, &fd_); !s.ok()) return s;
+  return file_size(fd_.get(), segments_.back().path, &file_bytes_);
 }
 
 WalStatus Wal::poison(WalStatus s) {
@@ -143,11 +149,25 @@ WalStatus Wal::sync() {
   if (!failure_.ok()) return failure_;
   if (buffer_.empty()) return {};
   Segment& segment = segments_.back();
-  if (WalStatus s = write_all(fd_.get(), buffer_.data(), buffer_.size(), segment.path); !s.ok()) {
+  const uint64_t end = segment.bytes + buffer_.size();
+  if (WalStatus s =
+          write_all_at(fd_.get(), buffer_.data(), buffer_.size(), segment.bytes, segment.path);
+      !s.ok()) {
     return poison(s);
   }
+  if (end > file_bytes_) {
+    file_bytes_ = end;
+    if (options_.zero_ahead_bytes > 0) {
+      const std::string zeros(options_.zero_ahead_bytes, '\0');
+      if (WalStatus s = write_all_at(fd_.get(), zeros.data(), zeros.size(), end, segment.path);
+          !s.ok()) {
+        return poison(s);
+      }
+      file_bytes_ += zeros.size();
+    }
+  }
   if (WalStatus s = sync_data(fd_.get(), segment.path); !s.ok()) return poison(s);
-  segment.bytes += buffer_.size();
+  segment.bytes = end;
   buffer_.clear();  // keeps its capacity for the next batch
   if (segment.bytes >= options_.segment_bytes) return rotate();
   return {};
@@ -156,6 +176,14 @@ WalStatus Wal::sync() {
 // Called with nothing buffered, so the new header describes exactly the durable state.
 WalStatus Wal::rotate() {
   assert(buffer_.empty());
+  // Only the last segment may end in zeros: recovery holds every other one to its records.
+  if (file_bytes_ > segments_.back().bytes) {
+    if (WalStatus s = truncate_fd(fd_.get(), segments_.back().bytes, segments_.back().path);
+        !s.ok()) {
+      return poison(s);
+    }
+    file_bytes_ = segments_.back().bytes;
+  }
   const SegmentHeader header{segments_.back().seq + 1, tail_.last_index(), hard_state_,
                              tail_.base()};
   Segment next;
@@ -165,6 +193,7 @@ WalStatus Wal::rotate() {
   }
   segments_.push_back(std::move(next));
   fd_ = std::move(fd);
+  file_bytes_ = segments_.back().bytes;
   return {};
 }
 

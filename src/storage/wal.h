@@ -58,6 +58,13 @@ class Wal {
     std::string dir;                        // created if missing, with wal/ and snap/ inside
     uint64_t segment_bytes = 64ull << 20;   // a segment is closed once a sync takes it past this
     size_t buffer_reserve_bytes = 1 << 20;  // initial capacity of the group-commit buffer
+    // A sync that passes the end of the open segment's file also writes this many zero bytes
+    // after its records. Most syncs then write inside the file and their fdatasync flushes data
+    // only; one that grows the file must also commit the new size through the filesystem's
+    // journal (on ext4 that doubles its cost). Recovery reads zeros after the last record as
+    // the end of the log, and a segment loses its zeros when it is closed. 0: every sync grows
+    // the file by exactly its records.
+    uint64_t zero_ahead_bytes = 1ull << 20;
   };
 
   struct Result {
@@ -89,6 +96,7 @@ class Wal {
   raft::Index snapshot_index() const { return tail_.base_index(); }
   size_t segment_count() const { return segments_.size(); }
   size_t buffered_bytes() const { return buffer_.size(); }
+  uint64_t open_segment_bytes() const { return segments_.back().bytes; }  // its synced records
 
  private:
   explicit Wal(const Options& options);
@@ -105,7 +113,8 @@ class Wal {
   std::string wal_dir_;
   std::string snap_dir_;
   std::vector<Segment> segments_;  // oldest first; back() is being written
-  FileHandle fd_;                  // segments_.back(), open for appending
+  FileHandle fd_;                  // segments_.back(), open for writing
+  uint64_t file_bytes_ = 0;        // its file's size: the records, then any zeros written ahead
   std::string buffer_;             // records appended since the last sync
   WalTail<raft::Term> tail_;       // the log as appended (durable + buffered)
   raft::HardState hard_state_;     // as appended

@@ -51,6 +51,26 @@ WalStatus write_all(int fd, const char* data, size_t size, const std::string& pa
   return {};
 }
 
+WalStatus write_all_at(int fd, const char* data, size_t size, uint64_t offset,
+                       const std::string& path) {
+  while (size > 0) {
+    const ssize_t n = ::pwrite(fd, data, size, static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return errno_status("write", path);
+    data += n;
+    size -= static_cast<size_t>(n);
+    offset += static_cast<uint64_t>(n);
+  }
+  return {};
+}
+
+WalStatus file_size(int fd, const std::string& path, uint64_t* size) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return errno_status("fstat", path);
+  *size = static_cast<uint64_t>(st.st_size);
+  return {};
+}
+
 WalStatus sync_data(int fd, const std::string& path) {
   if (::fdatasync(fd) != 0) return errno_status("fdatasync", path);
   return {};
@@ -121,8 +141,12 @@ WalStatus remove_file(const std::string& path) {
 WalStatus truncate_file(const std::string& path, uint64_t size) {
   FileHandle h;
   if (WalStatus s = open_file(path, O_WRONLY, &h); !s.ok()) return s;
-  if (::ftruncate(h.get(), static_cast<off_t>(size)) != 0) return errno_status("ftruncate", path);
-  return sync_data(h.get(), path);
+  return truncate_fd(h.get(), size, path);
+}
+
+WalStatus truncate_fd(int fd, uint64_t size, const std::string& path) {
+  if (::ftruncate(fd, static_cast<off_t>(size)) != 0) return errno_status("ftruncate", path);
+  return sync_data(fd, path);
 }
 
 std::string join_path(const std::string& dir, const std::string& name) {

@@ -38,8 +38,12 @@ WalStatus errno_status(const char* op, const std::string& path);
 WalStatus open_file(const std::string& path, int flags, FileHandle* out);
 // Loops over short writes; one write() call in the common case.
 WalStatus write_all(int fd, const char* data, size_t size, const std::string& path);
-WalStatus sync_data(int fd, const std::string& path);  // fdatasync
-WalStatus sync_dir(const std::string& dir);            // fsync of the directory itself
+// The same with pwrite at `offset` (the file offset is left alone).
+WalStatus write_all_at(int fd, const char* data, size_t size, uint64_t offset,
+                       const std::string& path);
+WalStatus file_size(int fd, const std::string& path, uint64_t* size);  // fstat
+WalStatus sync_data(int fd, const std::string& path);                  // fdatasync
+WalStatus sync_dir(const std::string& dir);  // fsync of the directory itself
 // Creates `dir` if missing; `*created` says whether it did (the parent then needs a sync_dir).
 WalStatus make_dir(const std::string& dir, bool* created);
 WalStatus read_whole_file(const std::string& path, std::string* out);
@@ -47,6 +51,7 @@ WalStatus list_dir(const std::string& dir, std::vector<std::string>* names);
 WalStatus remove_file(const std::string& path);
 // Truncates to `size` bytes and fdatasyncs the file.
 WalStatus truncate_file(const std::string& path, uint64_t size);
+WalStatus truncate_fd(int fd, uint64_t size, const std::string& path);
 
 std::string join_path(const std::string& dir, const std::string& name);
 

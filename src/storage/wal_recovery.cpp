@@ -127,6 +127,11 @@ WalStatus replay_segment(Recovery& rec, const SegmentFile& file, bool first, boo
       if (!last)
         return WalStatus::error("WAL " + where(file.path, offset) + ": " + reason +
                                 " in a segment that is not the last one");
+      // Zeros written ahead of the records (Wal::Options::zero_ahead_bytes): the log ends here.
+      if (std::all_of(data.begin() + static_cast<ptrdiff_t>(offset), data.end(),
+                      [](char c) { return c == '\0'; })) {
+        break;
+      }
       if (valid_record_after(data, offset)) {
         return WalStatus::error("WAL " + where(file.path, offset) + ": " + reason +
                                 ", and valid records follow (corruption, not a torn write)");

@@ -22,8 +22,9 @@ struct Recovery {
   std::vector<Segment> segments;  // oldest first, `bytes` = the valid prefix
   WalTail<raft::Entry> tail;
   raft::HardState hard_state;
-  // Repairs: the last segment has bytes past its valid prefix (torn tail), or holds no valid
-  // header at all (a crash while creating it) and is to be removed.
+  // Repairs: the last segment has bytes past its valid prefix (torn tail; zeros written ahead
+  // alone are not one), or holds no valid header at all (a crash while creating it) and is to
+  // be removed.
   uint64_t torn_bytes = 0;
   bool drop_last_segment = false;
 };

@@ -32,7 +32,7 @@ WalStatus create_segment(const std::string& wal_dir, const SegmentHeader& header
   const std::string path =
       join_path(wal_dir, segment_file_name({header.seq, header.last_index + 1}));
   FileHandle h;
-  if (WalStatus s = open_file(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND, &h); !s.ok()) {
+  if (WalStatus s = open_file(path, O_WRONLY | O_CREAT | O_EXCL, &h); !s.ok()) {
     return s;
   }
   append_segment_header_record(scratch, header);

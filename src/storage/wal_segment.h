@@ -34,7 +34,8 @@ struct Segment {
 
 // Creates segment `header.seq` in `wal_dir` holding just `header`, fdatasyncs it and fsyncs the
 // directory, so the segment exists durably before anything is written into it. `scratch` is a
-// reusable buffer (left empty). On success `*fd` is open for appending.
+// reusable buffer (left empty). On success `*fd` is open for writing
+// (records go at explicit offsets).
 WalStatus create_segment(const std::string& wal_dir, const SegmentHeader& header,
                          std::string& scratch, Segment* segment, FileHandle* fd);
 

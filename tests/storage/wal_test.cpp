@@ -147,7 +147,7 @@ TEST(Wal, UnsyncedAppendsAreLostWhenTheProcessCrashes) {
 
 TEST(Wal, OneSyncCommitsEveryAppendSinceThePreviousOne) {
   TempDir dir;
-  auto wal = open_ok(options(dir.path()));
+  auto wal = open_ok(options(dir.path(), 64ull << 20, 0));
   const std::string path = segment_paths(dir.path())[0];
   const uint64_t empty = file_size(path);
   for (uint64_t i = 1; i <= 64; ++i) ASSERT_TRUE(wal->append(make_entries(i, 1, 1), {}).ok());
@@ -155,7 +155,52 @@ TEST(Wal, OneSyncCommitsEveryAppendSinceThePreviousOne) {
   const size_t buffered = wal->buffered_bytes();
   ASSERT_TRUE(wal->sync().ok());
   EXPECT_EQ(file_size(path), empty + buffered);
+  EXPECT_EQ(wal->open_segment_bytes(), empty + buffered);
   EXPECT_EQ(wal->buffered_bytes(), 0u);
+}
+
+TEST(Wal, ASyncThatPassesTheFileEndWritesZerosAheadAndTheNextSyncsWriteInsideThem) {
+  TempDir dir;
+  const Wal::Options o = options(dir.path(), 64ull << 20, 4096);
+  auto wal = open_ok(o);
+  const std::string path = segment_paths(dir.path())[0];
+  const uint64_t header = file_size(path);
+  append_sync(*wal, make_entries(1, 2, 1));
+  const uint64_t first = wal->open_segment_bytes();
+  EXPECT_EQ(file_size(path), first + 4096);
+  append_sync(*wal, make_entries(3, 2, 1));
+  EXPECT_GT(wal->open_segment_bytes(), first);
+  EXPECT_EQ(file_size(path), first + 4096);  // inside the zeros: the file did not grow
+  const std::string bytes = read_bytes(path);
+  EXPECT_EQ(bytes.find_first_not_of('\0', wal->open_segment_bytes()), std::string::npos);
+  EXPECT_GT(first, header);
+  // Zeros after the records are the log's end, not a torn tail: nothing is cut, and the next
+  // record goes right after the last one.
+  wal.reset();
+  raft::Persisted p;
+  wal = open_ok(o, &p);
+  EXPECT_EQ(p.entries, make_entries(1, 4, 1));
+  EXPECT_EQ(file_size(path), first + 4096);
+  append_sync(*wal, make_entries(5, 1, 1), hard_state(1, 1, 5));
+  wal.reset();
+  p = reopen(o);
+  EXPECT_EQ(p.entries, make_entries(1, 5, 1));
+  EXPECT_EQ(p.hard_state, hard_state(1, 1, 5));
+}
+
+TEST(Wal, AClosedSegmentLosesItsZerosSoOnlyTheLastOneEverEndsInZeros) {
+  TempDir dir;
+  const Wal::Options o = options(dir.path(), 256, 1 << 20);
+  {
+    auto wal = open_ok(o);
+    for (uint64_t i = 1; i <= 60; i += 6) append_sync(*wal, make_entries(i, 6, 1, 8));
+  }
+  const std::vector<std::string> segments = segment_paths(dir.path());
+  ASSERT_GE(segments.size(), 3u);
+  for (size_t i = 0; i + 1 < segments.size(); ++i) {
+    EXPECT_LT(file_size(segments[i]), 4096u) << segments[i];  // its records, no MiB of zeros
+  }
+  EXPECT_EQ(reopen(o).entries, make_entries(1, 60, 1, 8));
 }
 
 TEST(Wal, TenThousandSmallEntriesInSyncedBatchesOf64) {
@@ -174,52 +219,112 @@ TEST(Wal, TenThousandSmallEntriesInSyncedBatchesOf64) {
   EXPECT_EQ(reopen(options(dir.path())).entries.size(), 10000u);
 }
 
-// Two synced batches; returns the size of the segment after the first one.
-uint64_t write_two_batches(const std::string& dir) {
-  auto wal = open_ok(options(dir));
+// The torn-tail and corruption cases run with each way of growing the file: zeros written
+// ahead (the default) and records only.
+class WalFiles : public ::testing::TestWithParam<uint64_t> {
+ protected:
+  Wal::Options opts(const std::string& dir, uint64_t segment_bytes = 64ull << 20) const {
+    return options(dir, segment_bytes, GetParam());
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(ZeroAhead, WalFiles, ::testing::Values(uint64_t{1} << 20, uint64_t{0}),
+                         [](const auto& info) {
+                           return info.param == 0 ? std::string("RecordsOnly")
+                                                  : std::string("ZerosAhead");
+                         });
+
+// Two synced batches; where the records of the second one start and end in the segment.
+struct TwoBatches {
+  uint64_t prefix = 0;
+  uint64_t end = 0;
+};
+
+TwoBatches write_two_batches(const Wal::Options& o) {
+  auto wal = open_ok(o);
   append_sync(*wal, make_entries(1, 4, 1), hard_state(1, 1, 2));
-  const uint64_t prefix = file_size(segment_paths(dir)[0]);
+  TwoBatches b;
+  b.prefix = wal->open_segment_bytes();
   append_sync(*wal, make_entries(5, 3, 1, 20));  // the last record
-  return prefix;
+  b.end = wal->open_segment_bytes();
+  return b;
 }
 
-TEST(Wal, TornTailAtEveryByteOffsetOfTheLastRecordRecoversThePrefix) {
+TEST_P(WalFiles, TornTailAtEveryByteOffsetOfTheLastRecordRecoversThePrefix) {
   TempDir dir;
-  const uint64_t prefix = write_two_batches(dir.path());
+  const TwoBatches b = write_two_batches(opts(dir.path()));
   const std::string path = segment_paths(dir.path())[0];
   const std::string full = read_bytes(path);
-  for (uint64_t cut = prefix; cut < full.size(); ++cut) {
+  for (uint64_t cut = b.prefix; cut < b.end; ++cut) {
     write_bytes(path, full.substr(0, cut));
-    raft::Persisted p = reopen(options(dir.path()));
+    raft::Persisted p = reopen(opts(dir.path()));
     EXPECT_EQ(p.entries, make_entries(1, 4, 1)) << "cut at " << cut;
     EXPECT_EQ(p.hard_state, hard_state(1, 1, 2)) << "cut at " << cut;
-    EXPECT_EQ(file_size(path), prefix) << "torn tail not truncated, cut at " << cut;
+    EXPECT_EQ(file_size(path), b.prefix) << "torn tail not truncated, cut at " << cut;
   }
 }
 
-TEST(Wal, FlippedByteInTheLastRecordIsTruncatedAway) {
+// A crash in the middle of a write into zeros written ahead leaves zeros where the rest of the
+// record should be.
+TEST_P(WalFiles, WriteTornInsideTheZerosRecoversThePrefixAndTheLogGoesOnFromIt) {
   TempDir dir;
-  const uint64_t prefix = write_two_batches(dir.path());
+  const TwoBatches b = write_two_batches(opts(dir.path()));
   const std::string path = segment_paths(dir.path())[0];
   const std::string full = read_bytes(path);
-  for (uint64_t at = prefix; at < full.size(); ++at) {
+  for (uint64_t cut = b.prefix; cut < b.end; ++cut) {
     write_bytes(path, full);
-    flip_byte(path, at);
-    raft::Persisted p = reopen(options(dir.path()));
-    EXPECT_EQ(p.entries, make_entries(1, 4, 1)) << "flip at " << at;
-    EXPECT_EQ(file_size(path), prefix) << "flip at " << at;
+    zero_range(path, cut, b.end);
+    raft::Persisted p;
+    auto wal = open_ok(opts(dir.path()), &p);
+    ASSERT_NE(wal, nullptr);
+    EXPECT_EQ(p.entries, make_entries(1, 4, 1)) << "cut at " << cut;
+    append_sync(*wal, make_entries(5, 1, 2), hard_state(2, 1, 5));
+    wal.reset();
+    p = reopen(opts(dir.path()));
+    EXPECT_EQ(p.entries.size(), 5u) << "cut at " << cut;
+    EXPECT_EQ(p.entries.back(), make_entries(5, 1, 2)[0]) << "cut at " << cut;
+    EXPECT_EQ(p.hard_state, hard_state(2, 1, 5)) << "cut at " << cut;
   }
 }
 
-TEST(Wal, FlippedByteInAMiddleRecordIsRefusedAndTheWalIsUnchanged) {
+TEST_P(WalFiles, FlippedByteInTheLastRecordIsTruncatedAway) {
+  TempDir dir;
+  const TwoBatches b = write_two_batches(opts(dir.path()));
+  const std::string path = segment_paths(dir.path())[0];
+  const std::string full = read_bytes(path);
+  for (uint64_t at = b.prefix; at < b.end; ++at) {
+    write_bytes(path, full);
+    flip_byte(path, at);
+    raft::Persisted p = reopen(opts(dir.path()));
+    EXPECT_EQ(p.entries, make_entries(1, 4, 1)) << "flip at " << at;
+    EXPECT_EQ(file_size(path), b.prefix) << "flip at " << at;
+  }
+}
+
+// Past the zeros too: a non-zero byte there means the tail is not just zeros written ahead.
+TEST(Wal, GarbageAfterTheZerosIsATornTail) {
+  TempDir dir;
+  const Wal::Options o = options(dir.path(), 64ull << 20, 4096);
+  const TwoBatches b = write_two_batches(o);
+  const std::string path = segment_paths(dir.path())[0];
+  ASSERT_GT(file_size(path), b.end);
+  flip_byte(path, file_size(path) - 1);
+  raft::Persisted p = reopen(o);
+  std::vector<raft::Entry> want = make_entries(1, 4, 1);
+  for (const raft::Entry& e : make_entries(5, 3, 1, 20)) want.push_back(e);
+  EXPECT_EQ(p.entries, want);
+  EXPECT_EQ(file_size(path), b.end);  // cut back to the records
+}
+
+TEST_P(WalFiles, FlippedByteInAMiddleRecordIsRefusedAndTheWalIsUnchanged) {
   TempDir dir;
   uint64_t middle_start = 0, middle_end = 0;
   {
-    auto wal = open_ok(options(dir.path()));
+    auto wal = open_ok(opts(dir.path()));
     append_sync(*wal, make_entries(1, 2, 1));
-    middle_start = file_size(segment_paths(dir.path())[0]);
+    middle_start = wal->open_segment_bytes();
     append_sync(*wal, make_entries(3, 2, 1));
-    middle_end = file_size(segment_paths(dir.path())[0]);
+    middle_end = wal->open_segment_bytes();
     append_sync(*wal, make_entries(5, 2, 1));
   }
   const std::string path = segment_paths(dir.path())[0];
@@ -229,7 +334,7 @@ TEST(Wal, FlippedByteInAMiddleRecordIsRefusedAndTheWalIsUnchanged) {
     write_bytes(path, full);
     flip_byte(path, at);
     const std::string before = dir_fingerprint(dir.path());
-    Wal::Result r = Wal::open(options(dir.path()));
+    Wal::Result r = Wal::open(opts(dir.path()));
     ASSERT_FALSE(r.ok()) << "flip at " << at;
     EXPECT_NE(r.error.find(name), std::string::npos) << r.error;
     EXPECT_NE(r.error.find("offset " + std::to_string(middle_start)), std::string::npos) << r.error;
@@ -237,10 +342,10 @@ TEST(Wal, FlippedByteInAMiddleRecordIsRefusedAndTheWalIsUnchanged) {
   }
 }
 
-TEST(Wal, CorruptedNonLastSegmentIsRefused) {
+TEST_P(WalFiles, CorruptedNonLastSegmentIsRefused) {
   TempDir dir;
   {
-    auto wal = open_ok(options(dir.path(), 256));
+    auto wal = open_ok(opts(dir.path(), 256));
     for (uint64_t i = 1; i <= 60; i += 6) append_sync(*wal, make_entries(i, 6, 1, 8));
   }
   const std::vector<std::string> segments = segment_paths(dir.path());
@@ -248,7 +353,7 @@ TEST(Wal, CorruptedNonLastSegmentIsRefused) {
   // The last byte of a non-last segment: even a "tail" there is corruption.
   flip_byte(segments[1], file_size(segments[1]) - 1);
   const std::string before = dir_fingerprint(dir.path());
-  Wal::Result r = Wal::open(options(dir.path(), 256));
+  Wal::Result r = Wal::open(opts(dir.path(), 256));
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error.find(std::filesystem::path(segments[1]).filename().string()), std::string::npos)
       << r.error;

@@ -41,10 +41,11 @@ raft::HardState hard_state(uint64_t term, uint64_t vote, uint64_t commit) {
   return raft::HardState{raft::Term(term), raft::NodeId(vote), raft::Index(commit)};
 }
 
-Wal::Options options(const std::string& dir, uint64_t segment_bytes) {
+Wal::Options options(const std::string& dir, uint64_t segment_bytes, uint64_t zero_ahead_bytes) {
   Wal::Options o;
   o.dir = dir;
   o.segment_bytes = segment_bytes;
+  o.zero_ahead_bytes = zero_ahead_bytes;
   return o;
 }
 
@@ -90,6 +91,14 @@ uint64_t file_size(const std::string& path) {
 
 void truncate_to(const std::string& path, uint64_t size) {
   ASSERT_EQ(::truncate(path.c_str(), static_cast<off_t>(size)), 0);
+}
+
+void zero_range(const std::string& path, uint64_t from, uint64_t to) {
+  std::string bytes = read_bytes(path);
+  ASSERT_LE(to, bytes.size());
+  std::fill(bytes.begin() + static_cast<ptrdiff_t>(from),
+            bytes.begin() + static_cast<ptrdiff_t>(to), '\0');
+  write_bytes(path, bytes);
 }
 
 void flip_byte(const std::string& path, uint64_t offset) {
