@@ -7,11 +7,16 @@
 # time of the 3 members (utime+stime from /proc/<pid>/stat, before and after the run) per 10,000
 # requests, and the peak RSS of each member (VmHWM from /proc/<pid>/status) after the run.
 # Output: a markdown table with both systems and the ratio Synod/etcd, on stdout (and --out).
+# With --baseline the reference is another Synod build instead of etcd (an A/B of a change on
+# this noisy machine); with --rounds N every figure is the median of N alternating runs.
 #
 # Usage: bench/compare.sh [options]
 #   --synod PATH        synod binary: the server (`PATH server ...`), default build/synod
 #   --bench PATH        binary whose `bench` subcommand makes the load, default: --synod
 #   --etcd PATH         etcd binary, default /usr/bin/etcd
+#   --baseline PATH     A/B two Synod builds: this synod binary takes etcd's place (its ports,
+#                       its turn), and the report compares it with --synod
+#   --rounds N          run the whole alternation N times and report medians, default 1
 #   --clients "64 1"    client counts to run each workload at, default "64"
 #   --total N           requests per run, default 10000
 #   --workloads LIST    default "put range-l range-s txn-put"
@@ -30,6 +35,8 @@ set -euo pipefail
 SYNOD=build/synod
 BENCH=""
 ETCD=/usr/bin/etcd
+BASELINE=""
+ROUNDS=1
 CLIENTS_LIST="64"
 TOTAL=10000
 WORKLOADS="put range-l range-s txn-put"
@@ -51,6 +58,8 @@ while [[ $# -gt 0 ]]; do
     --synod) SYNOD="$2"; shift 2 ;;
     --bench) BENCH="$2"; shift 2 ;;
     --etcd) ETCD="$2"; shift 2 ;;
+    --baseline) BASELINE="$2"; shift 2 ;;
+    --rounds) ROUNDS="$2"; shift 2 ;;
     --clients) CLIENTS_LIST="$2"; shift 2 ;;
     --total) TOTAL="$2"; shift 2 ;;
     --workloads) WORKLOADS="$2"; shift 2 ;;
@@ -69,21 +78,32 @@ done
 [[ "$TOTAL" =~ ^[1-9][0-9]*$ ]] || die "--total wants a positive number, got '$TOTAL'"
 [[ "$MEMORY_KEYS" =~ ^[1-9][0-9]{0,7}$ ]] || die "--memory-keys wants 1..99999999, not '$MEMORY_KEYS'"
 [[ "$RUN_TIMEOUT" =~ ^[1-9][0-9]*$ ]] || die "--run-timeout wants seconds, got '$RUN_TIMEOUT'"
+[[ "$ROUNDS" =~ ^[1-9][0-9]{0,2}$ ]] || die "--rounds wants 1..999, got '$ROUNDS'"
 for c in $CLIENTS_LIST; do [[ "$c" =~ ^[1-9][0-9]*$ ]] || die "--clients: bad count '$c'"; done
 for w in $WORKLOADS; do
   case "$w" in put|range-l|range-s|txn-put) ;; *) die "--workloads: unknown '$w'" ;; esac
 done
 "$BENCH" bench --help >/dev/null 2>&1 || die "'$BENCH bench --help' failed: build synod first"
-"$ETCD" --version >/dev/null 2>&1 || die "'$ETCD --version' failed"
+# The reference: etcd, or with --baseline another Synod build in etcd's place.
+REF="etcd"
+if [[ -n "$BASELINE" ]]; then
+  REF="baseline"
+  [[ "$(timeout 10 "$BASELINE" server --help 2>&1 || true)" == *--initial-cluster-token* ]] ||
+    die "'$BASELINE server --help' failed or lists no --initial-cluster-token: not a Synod build"
+else
+  "$ETCD" --version >/dev/null 2>&1 || die "'$ETCD --version' failed"
+fi
 REPORT_PY="$(cd "$(dirname "$0")" && pwd)/compare_report.py"
 [[ -f "$REPORT_PY" ]] || die "missing $REPORT_PY"
 
-SYSTEMS="etcd"
+SYSTEMS="$REF"
 SYNOD_SKIPPED=""
 # A server that takes etcd's flags lists them in its help (a bare `synod --help` would not).
 SYNOD_HELP=$(timeout 10 "$SYNOD" server --help 2>&1 || true)
 if [[ "$SYNOD_HELP" == *--initial-cluster-token* ]]; then
-  SYSTEMS="etcd synod"
+  SYSTEMS="$REF synod"
+elif [[ -n "$BASELINE" ]]; then
+  die "'$SYNOD server --help' failed or lists no --initial-cluster-token: nothing to compare"
 else
   SYNOD_SKIPPED="'$SYNOD server --help' failed or lists no --initial-cluster-token"
   note "Synod skipped: $SYNOD_SKIPPED (no server yet?); measuring etcd only"
@@ -127,6 +147,8 @@ start_cluster() {
   local system="$1" dir="$2" base cmd i client peer initial=""
   if [[ "$system" == etcd ]]; then
     base=$ETCD_BASE_PORT cmd=("$ETCD")
+  elif [[ "$system" == baseline ]]; then
+    base=$ETCD_BASE_PORT cmd=("$BASELINE" server)
   else
     base=$SYNOD_BASE_PORT cmd=("$SYNOD" server)
   fi
@@ -201,11 +223,13 @@ bench_args() {
   esac
 }
 
-# run_one SYSTEM WORKLOAD CLIENTS: fresh cluster, one bench run, one JSON line of results.
+# run_one SYSTEM WORKLOAD CLIENTS ROUND: fresh cluster, one bench run, one JSON line of results.
 run_one() {
-  local system="$1" workload="$2" clients="$3" dir timeout_s=$RUN_TIMEOUT args
-  dir="$WORK/$system-$workload-c$clients"
-  note "$system: $workload, --clients $clients"
+  local system="$1" workload="$2" clients="$3" round="$4" dir timeout_s=$RUN_TIMEOUT args
+  dir="$WORK/$system-$workload-c$clients-r$round"
+  local of=""
+  [[ $ROUNDS -eq 1 ]] || of=", round $round of $ROUNDS"
+  note "$system: $workload, --clients $clients$of"
   start_cluster "$system" "$dir"
   if [[ "$workload" == range-* ]]; then  # the key read: one value written first
     "$BENCH" bench put --endpoints "$ENDPOINTS" --total 1 --key-space-size 1 --val-size "$VAL_SIZE" \
@@ -226,8 +250,8 @@ run_one() {
   if [[ $rc -gt 1 || -z "$bench_json" ]]; then  # 124: the run timed out; the report lists it
     tail -n 5 "$dir/bench.err" >&2
     note "$system $workload: bench failed (exit $rc), logs in $dir"
-    printf '{"system":"%s","workload":"%s","clients":%s,"bench_failed":%s}\n' \
-      "$system" "$workload" "$clients" "$rc" >>"$RESULTS_TMP"
+    printf '{"system":"%s","workload":"%s","clients":%s,"round":%s,"bench_failed":%s}\n' \
+      "$system" "$workload" "$clients" "$round" "$rc" >>"$RESULTS_TMP"
     stop_cluster
     return 0
   fi
@@ -239,28 +263,31 @@ run_one() {
     exited=true
     note "$system $workload: a member exited during the run (logs in $dir)"
   fi
-  printf '{"system":"%s","workload":"%s","clients":%s,"member_exited":%s,"cpu_ticks":%s,"clk_tck":%s,"hwm_kb":[%s],"rss_kb":[%s],"command":"synod bench %s","bench":%s}\n' \
-    "$system" "$workload" "$clients" "$exited" "$ticks" "$(getconf CLK_TCK)" "$hwm" "$rss" \
+  printf '{"system":"%s","workload":"%s","clients":%s,"round":%s,"member_exited":%s,"cpu_ticks":%s,"clk_tck":%s,"hwm_kb":[%s],"rss_kb":[%s],"command":"synod bench %s","bench":%s}\n' \
+    "$system" "$workload" "$clients" "$round" "$exited" "$ticks" "$(getconf CLK_TCK)" "$hwm" "$rss" \
     "$args --json" "$bench_json" >>"$RESULTS_TMP"
   stop_cluster
 }
 
-# Alternate: for every run the systems take turns, and which goes first flips each workload.
+# Alternate: for every run the systems take turns, and which goes first flips each workload
+# (and each round).
 order=0
-for workload in $WORKLOADS; do
-  for clients in $CLIENTS_LIST; do
-    systems="$SYSTEMS"
-    [[ $((order % 2)) -eq 1 && "$SYSTEMS" == "etcd synod" ]] && systems="synod etcd"
-    order=$((order + 1))
-    for system in $systems; do run_one "$system" "$workload" "$clients"; done
+for round in $(seq "$ROUNDS"); do
+  for workload in $WORKLOADS; do
+    for clients in $CLIENTS_LIST; do
+      systems="$SYSTEMS"
+      [[ $((order % 2)) -eq 1 && "$SYSTEMS" == "$REF synod" ]] && systems="synod $REF"
+      order=$((order + 1))
+      for system in $systems; do run_one "$system" "$workload" "$clients" "$round"; done
+    done
   done
 done
-if [[ $MEMORY -eq 1 ]]; then
-  for system in $SYSTEMS; do run_one "$system" memory 64; done
+if [[ $MEMORY -eq 1 ]]; then  # long: once, not per round
+  for system in $SYSTEMS; do run_one "$system" memory 64 1; done
 fi
 
 [[ -z "$RESULTS" ]] || cp "$RESULTS_TMP" "$RESULTS"
-report_args=(--results "$RESULTS_TMP" --total "$TOTAL" --memory-keys "$MEMORY_KEYS")
+report_args=(--results "$RESULTS_TMP" --total "$TOTAL" --memory-keys "$MEMORY_KEYS" --reference "$REF")
 [[ -z "$SYNOD_SKIPPED" ]] || report_args+=(--synod-skipped "$SYNOD_SKIPPED")
 if [[ -n "$OUT" ]]; then
   python3 "$REPORT_PY" "${report_args[@]}" | tee "$OUT"

@@ -2,8 +2,10 @@
 """Markdown report of bench/compare.sh: etcd and Synod side by side, with Synod/etcd ratios.
 
 Input: one JSON object per line, one per run, as compare.sh writes them:
-  {"system": "etcd"|"synod", "workload": ..., "clients": N, "cpu_ticks": T, "clk_tck": HZ,
-   "hwm_kb": [n1, n2, n3], "rss_kb": [...], "command": "...", "bench": {synod bench --json}}
+  {"system": "etcd"|"baseline"|"synod", "workload": ..., "clients": N, "round": R,
+   "cpu_ticks": T, "clk_tck": HZ, "hwm_kb": [n1, n2, n3], "rss_kb": [...], "command": "...",
+   "bench": {synod bench --json}}
+With several rounds, each figure is the median over the runs of its system and workload.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 from typing import Optional
@@ -22,7 +25,9 @@ WORKLOAD_TITLES = {
     "range-s": "range, serializable",
     "txn-put": "txn-put (1 put per txn)",
 }
-SYSTEMS = ("etcd", "synod")
+TITLES = {"etcd": "etcd 3.4", "baseline": "baseline", "synod": "Synod"}
+SHORT = {"etcd": "etcd", "baseline": "baseline"}  # in the ratio's column title
+SYSTEMS = ("etcd", "synod")  # (the reference, synod); main() sets the reference
 
 
 def exited(run: dict) -> bool:
@@ -50,6 +55,16 @@ def metrics(run: dict) -> dict[str, Optional[float]]:
     }
 
 
+def median_metrics(runs: list[dict]) -> dict[str, Optional[float]]:
+    """Each metric's median over the runs that have it."""
+    per_run = [metrics(r) for r in runs]
+    out: dict[str, Optional[float]] = {}
+    for name in per_run[0]:
+        values = [m[name] for m in per_run if m[name] is not None]
+        out[name] = statistics.median(values) if values else None
+    return out
+
+
 def fmt(value: Optional[float], name: str) -> str:
     if value is None:
         return "—"
@@ -62,10 +77,10 @@ def fmt(value: Optional[float], name: str) -> str:
     return f"{value:.3f}"
 
 
-def ratio(etcd: Optional[float], synod: Optional[float], name: str) -> str:
-    if etcd is None or synod is None or name == "errors" or etcd == 0:
+def ratio(ref: Optional[float], synod: Optional[float], name: str) -> str:
+    if ref is None or synod is None or name == "errors" or ref == 0:
         return "—"
-    return f"{synod / etcd:.2f}"
+    return f"{synod / ref:.2f}"
 
 
 def main_table(runs: list[dict]) -> list[str]:
@@ -78,24 +93,27 @@ def main_table(runs: list[dict]) -> list[str]:
         if key not in by_key:
             by_key[key] = {}
             order.append(key)
-        by_key[key][run["system"]] = run
-    lines = ["| workload | clients | metric | etcd 3.4 | Synod | Synod/etcd |",
+        by_key[key].setdefault(run["system"], []).append(run)
+    ref = SYSTEMS[0]
+    lines = [f"| workload | clients | metric | {TITLES[ref]} | Synod | Synod/{SHORT[ref]} |",
              "|---|---|---|---|---|---|"]
     for key in order:
         pair = by_key[key]
-        for system, run in pair.items():
-            if exited(run):
-                lines.append(f"| {WORKLOAD_TITLES[key[0]]} | {key[1]} | **{system}: a member exited "
-                             "during the run; its figures are not comparable** | | | |")
-        got = {s: metrics(pair[s]) if s in pair else None for s in SYSTEMS}
-        names = list((got["etcd"] or got["synod"]).keys())
+        for system, system_runs in pair.items():
+            for run in system_runs:
+                if exited(run):
+                    lines.append(f"| {WORKLOAD_TITLES[key[0]]} | {key[1]} | **{system}: a member "
+                                 f"exited during round {run.get('round', 1)}; its CPU and memory "
+                                 "figures are left out** | | | |")
+        got = {s: median_metrics(pair[s]) if s in pair else None for s in SYSTEMS}
+        names = list((got[ref] or got["synod"]).keys())
         for name in names:
             if name == "errors" and all((got[s] or {}).get("errors", 0) == 0 for s in SYSTEMS):
                 continue
-            e = got["etcd"][name] if got["etcd"] else None
+            r = got[ref][name] if got[ref] else None
             s = got["synod"][name] if got["synod"] else None
-            lines.append(f"| {WORKLOAD_TITLES[key[0]]} | {key[1]} | {name} | {fmt(e, name)} | "
-                         f"{fmt(s, name)} | {ratio(e, s, name)} |")
+            lines.append(f"| {WORKLOAD_TITLES[key[0]]} | {key[1]} | {name} | {fmt(r, name)} | "
+                         f"{fmt(s, name)} | {ratio(r, s, name)} |")
     return lines
 
 
@@ -104,7 +122,8 @@ def memory_table(runs: list[dict], keys: int) -> list[str]:
     if not mem:
         return []
     lines = ["", f"Memory after loading {keys:,} keys of 256-byte values (MB per node n1/n2/n3):", "",
-             "| metric | etcd 3.4 | Synod | Synod/etcd (max node) |", "|---|---|---|---|"]
+             f"| metric | {TITLES[SYSTEMS[0]]} | Synod | Synod/{SHORT[SYSTEMS[0]]} (max node) |",
+             "|---|---|---|---|"]
     for field, title in (("rss_kb", "RSS after the load"), ("hwm_kb", "peak RSS (VmHWM)")):
         cells, peaks = [], []
         for system in SYSTEMS:
@@ -132,15 +151,20 @@ def memory_table(runs: list[dict], keys: int) -> list[str]:
 
 
 def header(runs: list[dict], total: int, synod_skipped: str) -> list[str]:
-    etcd_version = "?"
-    try:
-        out = subprocess.run(["etcd", "--version"], capture_output=True, text=True, timeout=10)
-        etcd_version = out.stdout.split("\n")[0].replace("etcd Version: ", "")
-    except (OSError, subprocess.SubprocessError):
-        pass
+    reference = "a baseline Synod build"
+    if SYSTEMS[0] == "etcd":
+        etcd_version = "?"
+        try:
+            out = subprocess.run(["etcd", "--version"], capture_output=True, text=True, timeout=10)
+            etcd_version = out.stdout.split("\n")[0].replace("etcd Version: ", "")
+        except (OSError, subprocess.SubprocessError):
+            pass
+        reference = f"etcd {etcd_version}"
+    rounds = max(r.get("round", 1) for r in runs)
+    medians = f"; {rounds} rounds, each figure the median of its runs" if rounds > 1 else ""
     lines = [f"Machine: {os.cpu_count()} cores, {platform.machine()}, {platform.release()}; "
-             f"etcd {etcd_version}; {total} requests per run; every run on a fresh 3-node cluster, "
-             f"systems alternating.", ""]
+             f"{reference}; {total} requests per run; every run on a fresh 3-node cluster, "
+             f"systems alternating{medians}.", ""]
     if synod_skipped:
         lines += [f"Synod not measured: {synod_skipped}.", ""]
     commands = []
@@ -161,7 +185,10 @@ def main() -> int:
     p.add_argument("--total", type=int, required=True)
     p.add_argument("--synod-skipped", default="")
     p.add_argument("--memory-keys", type=int, default=1000000)
+    p.add_argument("--reference", choices=("etcd", "baseline"), default="etcd")
     args = p.parse_args()
+    global SYSTEMS
+    SYSTEMS = (args.reference, "synod")
     with open(args.results, encoding="utf-8") as f:
         runs = [json.loads(line) for line in f if line.strip()]
     if not runs:
