@@ -234,29 +234,35 @@ INSTANTIATE_TEST_SUITE_P(ZeroAhead, WalFiles, ::testing::Values(uint64_t{1} << 2
                                                   : std::string("ZerosAhead");
                          });
 
-// Two synced batches; where the records of the second one start and end in the segment.
+// Two synced batches in one segment: where the records of the second one start and end, and the
+// segment's bytes once the Wal is closed.
 struct TwoBatches {
   uint64_t prefix = 0;
   uint64_t end = 0;
+  std::string path;
+  std::string full;
 };
 
 TwoBatches write_two_batches(const Wal::Options& o) {
-  auto wal = open_ok(o);
-  append_sync(*wal, make_entries(1, 4, 1), hard_state(1, 1, 2));
   TwoBatches b;
-  b.prefix = wal->open_segment_bytes();
-  append_sync(*wal, make_entries(5, 3, 1, 20));  // the last record
-  b.end = wal->open_segment_bytes();
+  {
+    auto wal = open_ok(o);
+    append_sync(*wal, make_entries(1, 4, 1), hard_state(1, 1, 2));
+    b.prefix = wal->open_segment_bytes();
+    append_sync(*wal, make_entries(5, 3, 1, 20));  // the last record
+    b.end = wal->open_segment_bytes();
+  }
+  b.path = segment_paths(o.dir)[0];
+  b.full = read_bytes(b.path);
   return b;
 }
 
 TEST_P(WalFiles, TornTailAtEveryByteOffsetOfTheLastRecordRecoversThePrefix) {
   TempDir dir;
   const TwoBatches b = write_two_batches(opts(dir.path()));
-  const std::string path = segment_paths(dir.path())[0];
-  const std::string full = read_bytes(path);
+  const std::string& path = b.path;
   for (uint64_t cut = b.prefix; cut < b.end; ++cut) {
-    write_bytes(path, full.substr(0, cut));
+    write_bytes(path, b.full.substr(0, cut));
     raft::Persisted p = reopen(opts(dir.path()));
     EXPECT_EQ(p.entries, make_entries(1, 4, 1)) << "cut at " << cut;
     EXPECT_EQ(p.hard_state, hard_state(1, 1, 2)) << "cut at " << cut;
@@ -269,10 +275,9 @@ TEST_P(WalFiles, TornTailAtEveryByteOffsetOfTheLastRecordRecoversThePrefix) {
 TEST_P(WalFiles, WriteTornInsideTheZerosRecoversThePrefixAndTheLogGoesOnFromIt) {
   TempDir dir;
   const TwoBatches b = write_two_batches(opts(dir.path()));
-  const std::string path = segment_paths(dir.path())[0];
-  const std::string full = read_bytes(path);
+  const std::string& path = b.path;
   for (uint64_t cut = b.prefix; cut < b.end; ++cut) {
-    write_bytes(path, full);
+    write_bytes(path, b.full);
     zero_range(path, cut, b.end);
     raft::Persisted p;
     auto wal = open_ok(opts(dir.path()), &p);
@@ -290,10 +295,9 @@ TEST_P(WalFiles, WriteTornInsideTheZerosRecoversThePrefixAndTheLogGoesOnFromIt) 
 TEST_P(WalFiles, FlippedByteInTheLastRecordIsTruncatedAway) {
   TempDir dir;
   const TwoBatches b = write_two_batches(opts(dir.path()));
-  const std::string path = segment_paths(dir.path())[0];
-  const std::string full = read_bytes(path);
+  const std::string& path = b.path;
   for (uint64_t at = b.prefix; at < b.end; ++at) {
-    write_bytes(path, full);
+    write_bytes(path, b.full);
     flip_byte(path, at);
     raft::Persisted p = reopen(opts(dir.path()));
     EXPECT_EQ(p.entries, make_entries(1, 4, 1)) << "flip at " << at;
@@ -306,7 +310,7 @@ TEST(Wal, GarbageAfterTheZerosIsATornTail) {
   TempDir dir;
   const Wal::Options o = options(dir.path(), 64ull << 20, 4096);
   const TwoBatches b = write_two_batches(o);
-  const std::string path = segment_paths(dir.path())[0];
+  const std::string& path = b.path;
   ASSERT_GT(file_size(path), b.end);
   flip_byte(path, file_size(path) - 1);
   raft::Persisted p = reopen(o);
