@@ -152,6 +152,7 @@ void Node::stop() {
   }
   inbox_cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  wait_store_flush();
   if (buffered_) buffered_->sync();
 }
 
@@ -301,6 +302,9 @@ void Node::handle(Input&& input) {
     handle_watch(*w);
   } else if (auto* l = std::get_if<LeaseInput>(&input)) {
     handle_lease(*l);
+  } else if (auto* f = std::get_if<StoreFlushed>(&input)) {
+    store_flushing_ = false;
+    compact_log(f->applied);
   } else if (auto* t = std::get_if<TransferRequest>(&input)) {
     raft::Status s = raft_->transfer_leadership(t->target);
     if (s == raft::Status::kOk) {
@@ -680,6 +684,7 @@ void Node::install_snapshot(const raft::Snapshot& snapshot) {
     } else {
       image = snapshot.data;
     }
+    wait_store_flush();  // no flush of the old state runs under the restore
     std::unique_lock lock(store_mu_);
     if (!store_->restore(image) || store_->applied_index() < index) {
       spdlog::critical("store: the state for the snapshot at index {} does not restore", index);
@@ -707,11 +712,29 @@ std::string Node::state_image(uint64_t* applied_index) const {
 
 void Node::maybe_compact() {
   const uint64_t applied = store_->applied_index();
-  if (applied < snapshot_index_ + options_.snapshot_entries) return;
+  if (store_flushing_ || applied < snapshot_index_ + options_.snapshot_entries) return;
+  // The snapshot replaces log entries, so what it covers must be durable in the store first.
+  // Apply leaves nothing in the overlay; RocksDB's flush then writes out the memtables that hold
+  // everything applied so far, while the raft thread goes on applying into new ones.
   {
     std::unique_lock lock(store_mu_);
-    buffered_->sync();  // the snapshot replaces log entries: what it covers must be durable
+    buffered_->flush();
   }
+  wait_store_flush();
+  store_flushing_ = true;
+  store_flush_ = std::thread([this, applied] {
+    backend_->sync();
+    post(StoreFlushed{applied});
+  });
+}
+
+void Node::wait_store_flush() {
+  if (store_flush_.joinable()) store_flush_.join();
+}
+
+// On the raft thread, once the store is durable through `applied`.
+void Node::compact_log(uint64_t applied) {
+  // A snapshot installed meanwhile may have moved past it; the core then refuses the compaction.
   // The snapshot holds a reference, not a copy: the flushed store is the state, and a follower
   // that needs it fetches it from here (Peer.FetchState). Compaction stays cheap however large
   // the store grows.

@@ -183,8 +183,11 @@ class Node {
     bool closed = false;  // the stream ended; request unused
     etcdserverpb::WatchRequest request;
   };
+  struct StoreFlushed {  // the store is durable through this applied index
+    uint64_t applied = 0;
+  };
   using Input = std::variant<raft::Message, Proposal, ReadWaiter, ConfRequest, TransferRequest,
-                             WatchInput, LeaseInput>;
+                             WatchInput, LeaseInput, StoreFlushed>;
 
   Node(const NodeOptions& options, net::Transport& transport);
   bool recover(std::string* error);
@@ -200,6 +203,8 @@ class Node {
   void serve_reads();
   void expire(Clock::time_point now);
   void maybe_compact();
+  void compact_log(uint64_t applied);
+  void wait_store_flush();
   void install_snapshot(const raft::Snapshot& snapshot);
   void publish_status();
   void post(Input&& input);
@@ -237,6 +242,11 @@ class Node {
   std::vector<std::pair<ConfRequest, raft::ConfState>> conf_waiting_;  // expected outcome
   std::vector<TransferRequest> transfers_;
   uint64_t snapshot_index_ = 0;
+  // A log compaction first makes the store durable through its index. That flush (tens of ms of
+  // RocksDB writing its memtables out) runs here, not on the raft thread; StoreFlushed comes back
+  // when it is done.
+  std::thread store_flush_;
+  bool store_flushing_ = false;
   raft::HardState synced_hard_state_;  // term and vote as last made durable
   std::function<void(const raft::ConfState&)> on_conf_change_;
   FetchState fetch_state_;

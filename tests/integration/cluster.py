@@ -212,7 +212,8 @@ def _install_handlers():
 class Cluster:
     def __init__(self, kind: str, binary: Optional[str] = None, size: int = 3,
                  base_port: int = 21000, data_root: Optional[str] = None, keep: bool = False,
-                 token: Optional[str] = None, start_timeout: float = 30.0, label: str = ""):
+                 token: Optional[str] = None, start_timeout: float = 30.0, label: str = "",
+                 server_args: Optional[List[str]] = None):
         if kind not in KINDS:
             raise ClusterError(f"unknown kind {kind!r} (want one of {KINDS})")
         if kind == "synod" and not binary:
@@ -227,6 +228,7 @@ class Cluster:
             raise ClusterError(f"size {size} not in 1..{MAX_MEMBERS}")
         self.kind = kind
         self.binary = binary
+        self.server_args = list(server_args or [])  # after the cluster flags, on every start
         self.base_port = base_port
         self.keep = keep
         self.start_timeout = start_timeout
@@ -281,7 +283,7 @@ class Cluster:
             f"--initial-cluster={m.initial_cluster}",
             f"--initial-cluster-state={state}",
             f"--initial-cluster-token={self.token}",
-        ]
+        ] + self.server_args
         if self.kind == "synod":
             return [self.binary, "server"] + flags
         return [self.binary] + flags
@@ -605,6 +607,9 @@ def add_common_args(p) -> None:
     p.add_argument("--base-port", type=int, default=21000,
                    help="first port; a cluster uses 2*%d ports from here" % MAX_MEMBERS)
     p.add_argument("--keep", action="store_true", help="keep data dirs and logs")
+    p.add_argument("--server-arg", action="append", default=[], metavar="FLAG",
+                   help="one more flag for every member, e.g. --server-arg=--snapshot-count=100 "
+                        "(repeatable)")
 
 
 def _main() -> int:

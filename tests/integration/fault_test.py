@@ -20,6 +20,10 @@ not replayed, the fault schedule is):
      its value on every member
 Bounded: each step has its own timeout, the whole run a --budget (default 120 s) after which
 it fails. Closes with 'fault_test: N passed, N failed'.
+
+With --server-arg=--snapshot-count=100 the members compact their logs every 100 entries, so
+the restarted and the added members catch up from a snapshot rather than from the log;
+--expect-snapshots (Synod only) then requires the members' logs to show that both happened.
 """
 
 from __future__ import annotations
@@ -273,6 +277,20 @@ class Run:
                     f"({len(have)} load keys in all; the rest were unacknowledged attempts)")
         self.summary = (load, rev, hashes)
 
+    def check_snapshots(self, c: Cluster) -> None:
+        """Counts, in every member's log, the log compactions and the snapshots installed."""
+        compacted, installed = {}, {}
+        for m in c.members.values():
+            with open(m.log_path, "rb") as f:
+                text = f.read().decode(errors="replace")
+            compacted[m.name] = text.count("compacted the log up to index")
+            installed[m.name] = text.count("installed the state at applied index")
+        log(f"log compactions {compacted}, snapshots installed {installed}")
+        if sum(compacted.values()) == 0:
+            self.failures.append(f"no member compacted its log: {compacted}")
+        if sum(installed.values()) == 0:
+            self.failures.append(f"no member caught up from a snapshot: {installed}")
+
 
 def main() -> int:
     p = argparse.ArgumentParser(description="kill/pause/membership faults under a write load")
@@ -281,19 +299,27 @@ def main() -> int:
     p.add_argument("--workers", type=int, default=3)
     p.add_argument("--rate", type=float, default=40.0, help="puts per second per worker (max)")
     p.add_argument("--budget", type=float, default=120.0, help="fail after this many seconds")
+    p.add_argument("--expect-snapshots", action="store_true",
+                   help="Synod: fail unless some member compacted its log and some member "
+                        "installed a snapshot (with a small --snapshot-count)")
     a = p.parse_args()
     if a.seed is None:
         a.seed = int.from_bytes(os.urandom(4), "little") % 1000000
     replay = (f"/usr/bin/python3 {os.path.relpath(__file__)} --kind {a.kind}"
-              f"{' --binary ' + a.binary if a.binary else ''} --seed {a.seed}")
+              f"{' --binary ' + a.binary if a.binary else ''} --seed {a.seed}"
+              + "".join(f" --server-arg={x}" for x in a.server_arg)
+              + (" --expect-snapshots" if a.expect_snapshots else ""))
     print(f"seed {a.seed}  (replay: {replay})", flush=True)
     r = Run(a)
     err: Optional[str] = None
     try:
-        with Cluster(a.kind, a.binary, 3, a.base_port, keep=a.keep, label="fault") as c:
+        with Cluster(a.kind, a.binary, 3, a.base_port, keep=a.keep, label="fault",
+                     server_args=a.server_arg) as c:
             log(f"{a.kind} cluster healthy in {r.elapsed():.1f}s")
             try:
                 r.main(c)
+                if a.expect_snapshots and a.kind == "synod":
+                    r.check_snapshots(c)
             except ClusterError as e:
                 err = f"{e}\n{c.log_tails(8)}"
     except ClusterError as e:
