@@ -607,9 +607,6 @@ def add_common_args(p) -> None:
     p.add_argument("--base-port", type=int, default=21000,
                    help="first port; a cluster uses 2*%d ports from here" % MAX_MEMBERS)
     p.add_argument("--keep", action="store_true", help="keep data dirs and logs")
-    p.add_argument("--server-arg", action="append", default=[], metavar="FLAG",
-                   help="one more flag for every member, e.g. --server-arg=--snapshot-count=100 "
-                        "(repeatable)")
 
 
 def _main() -> int:

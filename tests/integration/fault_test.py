@@ -299,6 +299,9 @@ def main() -> int:
     p.add_argument("--workers", type=int, default=3)
     p.add_argument("--rate", type=float, default=40.0, help="puts per second per worker (max)")
     p.add_argument("--budget", type=float, default=120.0, help="fail after this many seconds")
+    p.add_argument("--server-arg", action="append", default=[], metavar="FLAG",
+                   help="one more flag for every member, e.g. --server-arg=--snapshot-count=100 "
+                        "(repeatable)")
     p.add_argument("--expect-snapshots", action="store_true",
                    help="Synod: fail unless some member compacted its log and some member "
                         "installed a snapshot (with a small --snapshot-count)")
