@@ -714,8 +714,10 @@ void Node::maybe_compact() {
   const uint64_t applied = store_->applied_index();
   if (store_flushing_ || applied < snapshot_index_ + options_.snapshot_entries) return;
   // The snapshot replaces log entries, so what it covers must be durable in the store first.
-  // Apply leaves nothing in the overlay; RocksDB's flush then writes out the memtables that hold
-  // everything applied so far, while the raft thread goes on applying into new ones.
+  // apply() ends with the overlay written to RocksDB, so this flush() finds nothing to write;
+  // it keeps the rule true whatever else writes to the overlay. RocksDB's flush then writes out
+  // the memtables that hold everything applied so far, while the raft thread goes on applying
+  // into new ones.
   {
     std::unique_lock lock(store_mu_);
     buffered_->flush();
