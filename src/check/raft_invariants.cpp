@@ -36,6 +36,15 @@ size_t quorum(const ConfState& conf) {
   return conf.voters.size() / 2 + 1;
 }
 
+// The fewest holders that every quorum of `conf` must contain one of: a leader needs the votes
+// of a quorum, so with this many voters holding an entry no leader can be elected without one
+// of them, and a holder refuses its vote to a log that lacks the entry (thesis 3.6.3). With n
+// voters and quorums of q, n - q + 1 suffice: 2 of 3, 3 of 5, but also 3 of 6 and 2 of 4, where
+// a majority of holders (4 of 6) would be stricter than safety is.
+size_t holders_needed(const ConfState& conf) {
+  return conf.voters.size() - quorum(conf) + 1;
+}
+
 // Whether durable state `p` still holds the entry (index, term): in its log with that term, or
 // folded into a snapshot (which holds only committed state, thesis 5.1).
 bool holds_durably(const Persisted* p, Index index, Term term) {
@@ -82,7 +91,19 @@ void RaftInvariants::set_initial_conf(const ConfState& conf) {
 
 void RaftInvariants::on_step(const raft::Raft& raft) {
   if (raft.role() == raft::Role::kLeader) observe_leader(raft.id(), raft.term(), raft.log());
+  note_node_conf(raft);
   observe_commit(raft.id(), raft.log());
+}
+
+// thesis 4.1: a leader counts quorums in a configuration from the moment it appends the entry,
+// before any Ready hands that entry out for persistence; so the checker learns it here, at the
+// step that appended it, not from a later Ready.
+void RaftInvariants::note_node_conf(const raft::Raft& raft) {
+  const Index index = raft.conf_index();
+  if (index <= committed_conf_index_) return;
+  const std::optional<Term> term = raft.log().term(index);
+  if (!term || appended_confs_.contains({index, *term})) return;
+  observe_conf(index, *term, raft.conf());
 }
 
 void RaftInvariants::on_ready(const raft::Raft& raft, const raft::Ready& rd) {
@@ -111,13 +132,13 @@ void RaftInvariants::on_crash(NodeId node, const std::map<NodeId, const Persiste
   const Committed& c = committed_.at(max_committed_);
   bool any_conf = !committed_conf_.voters.empty();
   if (any_conf && durable_holders(committed_conf_, max_committed_, c.term, durable) >=
-                      quorum(committed_conf_)) {
+                      holders_needed(committed_conf_)) {
     return;
   }
   for (const auto& [key, conf] : appended_confs_) {  // at most kMaxAppendedConfs
     if (conf.voters.empty()) continue;
     any_conf = true;
-    if (durable_holders(conf, max_committed_, c.term, durable) >= quorum(conf)) return;
+    if (durable_holders(conf, max_committed_, c.term, durable) >= holders_needed(conf)) return;
   }
   if (!any_conf) return;  // no membership known: nothing to count a quorum in
   fail("CommittedDurable", str("after n", node, " crashed, committed entry ", max_committed_,
@@ -238,9 +259,15 @@ void RaftInvariants::observe_committed(NodeId node, const Entry& e) {
 void RaftInvariants::note_appended_conf(const Entry& e) {
   if (e.type != raft::EntryType::kConfChange || e.index <= committed_conf_index_) return;
   const std::optional<ConfState> conf = raft::decode_conf(e.data);
-  if (!conf) return;
-  if (appended_confs_.size() >= kMaxAppendedConfs) appended_confs_.erase(appended_confs_.begin());
-  appended_confs_[{e.index, e.term}] = *conf;
+  if (conf) observe_conf(e.index, e.term, *conf);
+}
+
+void RaftInvariants::observe_conf(Index index, Term term, const ConfState& conf) {
+  if (index <= committed_conf_index_) return;
+  if (!appended_confs_.contains({index, term}) && appended_confs_.size() >= kMaxAppendedConfs) {
+    appended_confs_.erase(appended_confs_.begin());
+  }
+  appended_confs_[{index, term}] = conf;
 }
 
 void RaftInvariants::note_committed_conf(const Entry& e) {

@@ -55,7 +55,8 @@ class RaftInvariants {
   void on_snapshot_install(raft::NodeId node, const raft::SnapshotMeta& meta);
   // `node` crashed; `durable` maps every node (crashed or not) to its durable state after the
   // crash (null for a node with none). CommittedDurable: the highest committed entry is still
-  // held durably by a quorum of the voters.
+  // held durably by enough voters of some configuration that every quorum of it contains one
+  // (so every leader it can elect is told of the entry by a voter, thesis 3.6.3).
   void on_crash(raft::NodeId node, const std::map<raft::NodeId, const raft::Persisted*>& durable);
 
   // --- Value-level checks (the hooks above call these; tests may call them directly) -------
@@ -72,6 +73,9 @@ class RaftInvariants {
   void observe_commit(raft::NodeId node, const raft::RaftLog& log);
   // `node` holds `e` as committed (applied, or handed out as committed): State Machine Safety.
   void observe_committed(raft::NodeId node, const raft::Entry& e);
+  // A node's log holds configuration `conf` at (index, term): CommittedDurable counts quorums
+  // in it from now on, unless a configuration at or above `index` is already committed.
+  void observe_conf(raft::Index index, raft::Term term, const raft::ConfState& conf);
 
   const std::vector<Violation>& violations() const { return violations_; }
   bool ok() const { return violations_.empty(); }
@@ -111,6 +115,7 @@ class RaftInvariants {
   void register_entry(raft::NodeId node, const raft::Entry& e, const raft::RaftLog& log);
   void check_completeness(raft::NodeId leader, raft::Term term, const raft::RaftLog& log);
   void note_appended_conf(const raft::Entry& e);
+  void note_node_conf(const raft::Raft& raft);
   void note_committed_conf(const raft::Entry& e);
   size_t durable_holders(const raft::ConfState& conf, raft::Index index, raft::Term term,
                          const std::map<raft::NodeId, const raft::Persisted*>& durable) const;

@@ -359,6 +359,48 @@ TEST(CommittedDurable, AQuorumOfAnAppendedConfigurationIsEnough) {
   EXPECT_TRUE(inv.ok());
 }
 
+TEST(CommittedDurable, AnEvenVoterSetIsSafeWithHalfItsVotersHolding) {
+  // Every quorum of six voters (four) contains one of any three: no leader can be elected
+  // without a voter that holds the entry, so three holders are enough, though not a majority.
+  RaftInvariants inv;
+  inv.set_initial_conf(voters({1, 2, 3, 4, 5, 6}));
+  inv.on_apply(NodeId(1), entry(1, 1));
+  Cluster c;
+  for (uint64_t id : {1, 2, 3}) c.disks[NodeId(id)].entries = {entry(1, 1)};
+  for (uint64_t id : {4, 5, 6}) c.disks[NodeId(id)];
+  inv.on_crash(NodeId(6), c.view());
+  EXPECT_TRUE(inv.ok());
+  c.disks[NodeId(3)].entries.clear();  // two of six: a quorum {3,4,5,6} lacks it
+  inv.on_crash(NodeId(3), c.view());
+  ASSERT_TRUE(has(inv, "CommittedDurable"));
+  EXPECT_NE(inv.violations()[0].detail.find("durable on only 2 of voters {n1,n2,n3,n4,n5,n6}"),
+            std::string::npos);
+}
+
+TEST(CommittedDurable, AConfigurationCountsFromTheStepThatAppendedIt) {
+  // thesis 4.1: a node uses the newest configuration in its log as soon as it is there. Here
+  // node 1's log holds {n1,n2,n3} at index 2, which no Ready has handed out: on_step must make
+  // the checker count quorums in it, where the committed configuration has five voters.
+  Persisted disk;
+  disk.entries = {entry(1, 1), conf_entry(2, 1, {1, 2, 3})};
+  raft::Config config;
+  config.id = NodeId(1);
+  config.initial_conf = voters({1, 2, 3, 4, 5});
+  const raft::Raft node(config, disk);
+  ASSERT_EQ(node.conf(), voters({1, 2, 3}));
+  Cluster c;
+  for (uint64_t id : {1, 2}) c.disks[NodeId(id)].entries = {entry(1, 1)};
+  for (uint64_t id : {3, 4, 5}) c.disks[NodeId(id)];
+  for (const bool stepped : {false, true}) {
+    RaftInvariants inv;
+    inv.set_initial_conf(voters({1, 2, 3, 4, 5}));
+    if (stepped) inv.on_step(node);
+    inv.on_apply(NodeId(1), entry(1, 1));
+    inv.on_crash(NodeId(5), c.view());
+    EXPECT_EQ(inv.ok(), stepped);  // two of five, but two of {n1,n2,n3} is enough
+  }
+}
+
 TEST(CommittedDurable, NothingCommittedOrNoMembershipIsNotChecked) {
   RaftInvariants inv;
   Cluster c;

@@ -122,6 +122,9 @@ class Raft {
   NodeId leader() const { return leader_; }
   const RaftLog& log() const { return log_; }
   const ConfState& conf() const { return conf_; }
+  // Index of the entry that defined conf() (or of the snapshot holding it): the newest
+  // configuration in the log, committed or not (thesis 4.1).
+  Index conf_index() const { return conf_index_; }
   HardState hard_state() const { return {term_, vote_, log_.committed()}; }
   const Progress* progress(NodeId peer) const;
   NodeId transferee() const { return transferee_; }
