@@ -470,7 +470,18 @@ Message Raft::make(MessageType type, NodeId to) const {
 }
 
 void Raft::send(Message m) {
-  msgs_.push_back(std::move(m));
+  // thesis 10.2.1: a leader may send its Appends (and heartbeats and snapshot chunks) before its
+  // own disk write finishes, so the followers' fsyncs overlap the leader's. They promise no
+  // state of the leader's: it counts itself toward a quorum only for what it has made durable
+  // (maybe_commit uses log_.persisted()). Everything else (votes, answers to a leader, a
+  // candidate's requests) promises durable state and waits for the Ready's persistence.
+  const bool replication = m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat ||
+                           m.type == MessageType::kSnapshot;
+  if (role_ == Role::kLeader && replication) {
+    immediate_msgs_.push_back(std::move(m));
+  } else {
+    msgs_.push_back(std::move(m));
+  }
 }
 
 void Raft::step_leader(const Message& m) {
