@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "core/raft/conf.h"
+#include "replica/memory_log.h"
 
 namespace synod::check {
 namespace {
@@ -502,7 +503,7 @@ class MiniCluster {
     for (int i = 0; i < 100 && node.raft->has_ready(); ++i) {
       raft::Ready rd = node.raft->ready();
       inv_.on_ready(*node.raft, rd);
-      persist(node.durable, rd);
+      replica::write_ready(node.durable, rd);
       for (auto* msgs : {&rd.immediate_messages, &rd.messages}) {
         mailbox_.insert(mailbox_.end(), msgs->begin(), msgs->end());
       }
@@ -513,15 +514,6 @@ class MiniCluster {
       node.raft->advance();
       inv_.on_step(*node.raft);
     }
-  }
-
-  static void persist(Persisted& d, const raft::Ready& rd) {
-    if (!rd.entries.empty()) {
-      const Index first = rd.entries.front().index;
-      while (!d.entries.empty() && d.entries.back().index >= first) d.entries.pop_back();
-      d.entries.insert(d.entries.end(), rd.entries.begin(), rd.entries.end());
-    }
-    if (rd.hard_state) d.hard_state = *rd.hard_state;
   }
 
   void deliver_all() {

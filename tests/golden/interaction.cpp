@@ -1,5 +1,7 @@
 #include "interaction.h"
 
+#include "replica/memory_log.h"
+
 #include <sstream>
 #include <stdexcept>
 
@@ -166,25 +168,17 @@ void Interaction::process_ready(uint64_t id, std::ostream& out) {
   if (rd.snapshot) {
     out << "  Snapshot " << rd.snapshot->meta.term << "/" << rd.snapshot->meta.index << " "
         << raft::to_string(rd.snapshot->meta.conf) << " data=" << quote(rd.snapshot->data) << "\n";
-    n.durable.snapshot = rd.snapshot;
-    std::erase_if(n.durable.entries,
-                  [&](const Entry& e) { return e.index <= rd.snapshot->meta.index; });
     n.applied = rd.snapshot->meta.index;
   }
   if (rd.hard_state) {
     out << "  HardState term=" << rd.hard_state->term << " vote=" << rd.hard_state->vote
         << " commit=" << rd.hard_state->commit << "\n";
-    n.durable.hard_state = *rd.hard_state;
   }
   if (!rd.entries.empty()) {
     out << "  Entries:\n";
     for (const Entry& e : rd.entries) out << "    " << describe(e) << "\n";
-    const Index first = rd.entries.front().index;
-    while (!n.durable.entries.empty() && n.durable.entries.back().index >= first) {
-      n.durable.entries.pop_back();
-    }
-    n.durable.entries.insert(n.durable.entries.end(), rd.entries.begin(), rd.entries.end());
   }
+  replica::write_ready(n.durable, rd);
   if (!rd.committed.empty()) {
     out << "  Committed:\n";
     for (const Entry& e : rd.committed) out << "    " << describe(e) << "\n";

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "core/engine.h"
 #include "core/raft/conf.h"
 #include "core/raft/log.h"
 #include "core/raft/progress.h"
@@ -65,63 +66,40 @@ struct Config {
   PlantedBugs bugs;
 };
 
-// State a node restarts from: what its driver made durable.
-struct Persisted {
-  HardState hard_state;
-  std::optional<Snapshot> snapshot;
-  std::vector<Entry> entries;  // contiguous, starting right after the snapshot (or at 1)
-};
-
-enum class Status : uint8_t {
-  kOk,
-  kForwarded,          // sent to the leader; the outcome shows up in this node's log if it lands
-  kNoLeader,           // no known leader to forward to
-  kNotLeader,          // forwarding disabled; leader() names the leader if known
-  kTransferring,       // leadership transfer in progress; retry shortly
-  kConfChangePending,  // another membership change is not yet committed
-  kNotReady,           // leader has not yet committed an entry in its term (thesis 4.1 fix)
-  kLearnerBehind,      // promoting a learner whose log is not caught up
-  kInvalid,            // argument makes no sense (unknown node, already a member, ...)
-};
-const char* to_string(Status s);
-
-struct ProposeResult {
-  Status status = Status::kOk;
-  Index index;  // where the entry was appended (kOk only)
-  Term term;
-};
-
-class Raft {
+class Raft final : public Engine {
  public:
   Raft(const Config& config, const Persisted& persisted);
 
   // Inputs.
-  void tick();
-  void step(const Message& m);
-  ProposeResult propose(std::string data);
-  ProposeResult propose_conf_change(const ConfChange& change);
+  void tick() override;
+  void step(const Message& m) override;
+  ProposeResult propose(std::string data) override;
+  ProposeResult propose_conf_change(const ConfChange& change) override;
   // Asks for a linearizable read. The answer arrives as a ReadState with the same context
   // in a later Ready; reads may be dropped on leader change, so callers time out and retry.
-  Status read_index(uint64_t context);
-  Status transfer_leadership(NodeId target);
+  Status read_index(uint64_t context) override;
+  Status transfer_leadership(NodeId target) override;
   // Replaces the log prefix up to `index` (which must be applied) with a snapshot image and
   // returns its metadata; the driver persists the snapshot before dropping durable entries.
   // Returns nullopt (and does nothing) if `index` is not past the current snapshot.
-  std::optional<SnapshotMeta> compact(Index index, std::string snapshot_data);
+  std::optional<SnapshotMeta> compact(Index index, std::string snapshot_data) override;
 
   // Outputs.
-  bool has_ready() const;
-  Ready ready();
-  void advance();
+  bool has_ready() const override;
+  Ready ready() override;
+  void advance() override;
 
   // Observers (for drivers, tests and invariant checkers).
-  NodeId id() const { return cfg_.id; }
-  Role role() const { return role_; }
-  Term term() const { return term_; }
+  NodeId id() const override { return cfg_.id; }
+  Role role() const override { return role_; }
+  Term term() const override { return term_; }
   NodeId vote() const { return vote_; }
-  NodeId leader() const { return leader_; }
+  NodeId leader() const override { return leader_; }
   const RaftLog& log() const { return log_; }
-  const ConfState& conf() const { return conf_; }
+  const ConfState& conf() const override { return conf_; }
+  Index committed_index() const override { return log_.committed(); }
+  Index last_index() const override { return log_.last_index(); }
+  Index snapshot_index() const override { return log_.snapshot().index; }
   // Index of the entry that defined conf() (or of the snapshot holding it): the newest
   // configuration in the log, committed or not (thesis 4.1).
   Index conf_index() const { return conf_index_; }

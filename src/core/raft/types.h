@@ -156,12 +156,19 @@ enum class Role : uint8_t { kFollower, kPreCandidate, kCandidate, kLeader };
 const char* to_string(Role r);
 
 // Ready is the batch of work the core hands to its driver (the etcd-io/raft contract):
+//   0. send `immediate_messages` at once: they promise no state of this node's, so they may
+//      leave before (and overlap) the fsync of step 1 — a leader's Appends, heartbeats and
+//      snapshot chunks (thesis 10.2.1; the leader counts itself toward a quorum only for what
+//      advance() has reported durable);
 //   1. persist `snapshot` (if any), then `entries` (appended after truncating any suffix that
 //      starts at entries.front().index), then `hard_state`, and fsync;
-//   2. only then send `messages`;
+//   2. only then send `messages` (votes, answers to a leader, vote requests: they promise
+//      durable state);
 //   3. apply `committed` in order (they are already durable on a quorum);
 //   4. call Advance().
-// `immediate_messages` hold no state and may go out at once (before the fsync).
+// Inputs (messages, ticks, proposals) may be stepped while a Ready is being persisted; the next
+// Ready comes only after Advance(). src/replica/driver.h is the one driver that does this, for
+// the server and the simulator alike.
 struct Ready {
   std::optional<HardState> hard_state;
   std::vector<Entry> entries;
@@ -175,6 +182,32 @@ struct Ready {
     return !hard_state && entries.empty() && !snapshot && messages.empty() &&
            immediate_messages.empty() && committed.empty() && read_states.empty();
   }
+};
+
+// State a node restarts from: what its driver made durable.
+struct Persisted {
+  HardState hard_state;
+  std::optional<Snapshot> snapshot;
+  std::vector<Entry> entries;  // contiguous, starting right after the snapshot (or at 1)
+};
+
+enum class Status : uint8_t {
+  kOk,
+  kForwarded,          // sent to the leader; the outcome shows up in this node's log if it lands
+  kNoLeader,           // no known leader to forward to
+  kNotLeader,          // forwarding disabled; leader() names the leader if known
+  kTransferring,       // leadership transfer in progress; retry shortly
+  kConfChangePending,  // another membership change is not yet committed
+  kNotReady,           // leader has not yet committed an entry in its term (thesis 4.1 fix)
+  kLearnerBehind,      // promoting a learner whose log is not caught up
+  kInvalid,            // argument makes no sense (unknown node, already a member, ...)
+};
+const char* to_string(Status s);
+
+struct ProposeResult {
+  Status status = Status::kOk;
+  Index index;  // where the entry was appended (kOk only)
+  Term term;
 };
 
 }  // namespace synod::raft

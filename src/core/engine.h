@@ -1,0 +1,58 @@
+// The consensus engine as its one driver (src/replica) sees it: a pure value that takes inputs
+// (a tick, a message, a proposal, a read request, a membership or leadership change, a log
+// compaction) and hands back its outputs as a Ready (src/core/raft/types.h states the contract:
+// what may be sent before the fsync, what only after, what to apply). Raft implements it;
+// further engines implement the same interface, so the server and the simulator run any of them
+// the same way.
+//
+// The Ready vocabulary (entries, hard state, messages, snapshots, read states) is Raft's value
+// types, which other engines reuse: their log is a sequence of entries too, and their messages
+// travel in the same envelope.
+//
+// Not thread-safe: one driver owns one engine and calls it from one thread.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "core/raft/conf.h"
+#include "core/raft/types.h"
+
+namespace synod {
+
+class Engine {
+ public:
+  virtual ~Engine() = default;
+
+  // Inputs.
+  virtual void tick() = 0;
+  virtual void step(const raft::Message& m) = 0;
+  virtual raft::ProposeResult propose(std::string data) = 0;
+  virtual raft::ProposeResult propose_conf_change(const raft::ConfChange& change) = 0;
+  // A linearizable read: the answer arrives as a ReadState with `context` in a later Ready.
+  virtual raft::Status read_index(uint64_t context) = 0;
+  virtual raft::Status transfer_leadership(raft::NodeId target) = 0;
+  // Replaces the log prefix up to `index` (applied and made durable in the state machine by the
+  // driver) with a snapshot whose payload is `snapshot_data`; nullopt if `index` is not past
+  // the current snapshot.
+  virtual std::optional<raft::SnapshotMeta> compact(raft::Index index,
+                                                    std::string snapshot_data) = 0;
+
+  // Outputs.
+  virtual bool has_ready() const = 0;
+  virtual raft::Ready ready() = 0;
+  virtual void advance() = 0;
+
+  // Observers.
+  virtual raft::NodeId id() const = 0;
+  virtual raft::Role role() const = 0;
+  virtual raft::Term term() const = 0;
+  virtual raft::NodeId leader() const = 0;
+  virtual const raft::ConfState& conf() const = 0;
+  virtual raft::Index committed_index() const = 0;
+  virtual raft::Index last_index() const = 0;
+  virtual raft::Index snapshot_index() const = 0;
+};
+
+}  // namespace synod

@@ -1,0 +1,296 @@
+#include "replica/driver.h"
+
+#include <algorithm>
+#include <iterator>
+
+#include "base/assert.h"
+#include "replica/state_ref.h"
+
+namespace synod::replica {
+
+namespace {
+
+// Statuses after which a read waits for the next loop: a leader is being elected or is busy.
+bool read_should_wait(raft::Status s) {
+  return s == raft::Status::kNoLeader || s == raft::Status::kTransferring ||
+         s == raft::Status::kNotReady || s == raft::Status::kConfChangePending;
+}
+
+}  // namespace
+
+Driver::Driver(Engine& engine, Host& host, const DriverOptions& options, uint64_t snapshot_index)
+    : engine_(engine), host_(host), options_(options), snapshot_index_(snapshot_index) {
+  SYNOD_ASSERT(options_.snapshot_entries > 0);
+}
+
+void Driver::recover_commit(raft::Persisted& disk, uint64_t applied) {
+  if (disk.entries.empty()) return;
+  disk.hard_state.commit =
+      std::min(std::max(disk.hard_state.commit, raft::Index(applied)), disk.entries.back().index);
+}
+
+void Driver::assert_owner() {
+  if (owner_ == std::thread::id{}) owner_ = std::this_thread::get_id();
+  SYNOD_ASSERT(owner_ == std::this_thread::get_id());
+}
+
+// --- Inputs -----------------------------------------------------------------------------------
+
+void Driver::tick() {
+  assert_owner();
+  ++ticks_;
+  engine_.tick();
+  if (stage_ == Stage::kFetchBackoff && ticks_ >= fetch_retry_at_) start_fetch();
+  expire_reads();
+}
+
+void Driver::step(const raft::Message& m) {
+  assert_owner();
+  engine_.step(m);
+}
+
+void Driver::persisted() {
+  assert_owner();
+  SYNOD_ASSERT(stage_ == Stage::kPersisting);
+  finish_ready();
+}
+
+void Driver::state_fetched(std::optional<std::string> image, const std::string& error) {
+  assert_owner();
+  if (stage_ != Stage::kFetching) return;  // an answer to a fetch given up on
+  const raft::SnapshotMeta& meta = ready_->snapshot->meta;
+  if (image && host_.restore(meta, *image) && host_.applied_index() >= meta.index.value) {
+    host_.note("installed the state at applied index " + std::to_string(host_.applied_index()) +
+               " (snapshot " + std::to_string(meta.index.value) + ")");
+    finish_install();
+  } else {
+    ++fetch_failures_;
+    host_.note("fetching the state for the snapshot at index " + std::to_string(meta.index.value) +
+               " failed (" + (image ? "the image does not restore" : error) + "); retrying");
+    stage_ = Stage::kFetchBackoff;
+    fetch_retry_at_ = ticks_ + options_.fetch_retry_ticks;
+  }
+}
+
+void Driver::state_flushed(uint64_t applied) {
+  assert_owner();
+  SYNOD_ASSERT(flushing_);
+  flushing_ = false;
+  if (stage_ == Stage::kAwaitingFlush) {
+    // A snapshot arrived meanwhile: it replaces the state, and the core will refuse a
+    // compaction below it.
+    install_snapshot();
+  } else if (stage_ == Stage::kIdle) {
+    compact(applied);
+  } else {
+    flushed_ = applied;  // compacted once the Ready in flight is done
+  }
+}
+
+void Driver::run() {
+  assert_owner();
+  // Each pass takes one Ready; the engine's state shrinks with each, so this ends.
+  while (stage_ == Stage::kIdle) {
+    submit_reads();
+    if (!engine_.has_ready()) break;
+    begin_ready();
+  }
+  serve_reads();
+  if (stage_ == Stage::kIdle) maybe_compact();
+}
+
+// --- The Ready loop ---------------------------------------------------------------------------
+
+void Driver::begin_ready() {
+  SYNOD_ASSERT(stage_ == Stage::kIdle && !ready_);
+  ready_ = engine_.ready();
+  if (observer_) observer_(engine_, *ready_);
+  if (!ready_->immediate_messages.empty()) host_.send(std::move(ready_->immediate_messages));
+  ready_->immediate_messages.clear();
+  if (ready_->snapshot) {
+    install_snapshot();
+  } else {
+    persist_ready();
+  }
+}
+
+// A follower installs a leader's snapshot: the state first (restored durably), then the log's
+// snapshot record, so a crash in between never leaves the log pointing at state this member
+// does not hold.
+void Driver::install_snapshot() {
+  const raft::Snapshot& snapshot = *ready_->snapshot;
+  if (snapshot.meta.index.value <= host_.applied_index()) return finish_install();
+  if (flushing_) {
+    stage_ = Stage::kAwaitingFlush;  // no flush of the old state runs under the restore
+    return;
+  }
+  if (decode_state_ref(snapshot.data)) return start_fetch();
+  // An image carried in full.
+  SYNOD_ASSERT(host_.restore(snapshot.meta, snapshot.data));
+  finish_install();
+}
+
+void Driver::start_fetch() {
+  const raft::NodeId leader = engine_.leader();
+  if (leader == raft::kNoNode || leader == engine_.id()) {
+    stage_ = Stage::kFetchBackoff;
+    fetch_retry_at_ = ticks_ + options_.fetch_retry_ticks;
+    return;
+  }
+  stage_ = Stage::kFetching;
+  host_.fetch_state(leader, ready_->snapshot->meta.index.value);
+}
+
+void Driver::finish_install() {
+  const raft::SnapshotMeta meta = ready_->snapshot->meta;
+  host_.save_snapshot(raft::Snapshot{meta, encode_state_ref(meta.index.value)});
+  snapshot_index_ = std::max(snapshot_index_, meta.index.value);
+  persist_ready();
+}
+
+void Driver::persist_ready() {
+  stage_ = Stage::kPersisting;
+  const raft::Ready& rd = *ready_;
+  if (rd.entries.empty() && !rd.hard_state) return finish_ready();
+  // New entries, a new term or a new vote must be durable before anything depends on them; a
+  // hard state that differs only in its commit index is a recovery hint (the commit index is
+  // re-learned from the leader), so it rides along with the next sync.
+  const bool sync = !rd.entries.empty() || (rd.hard_state && (rd.hard_state->term != synced_.term ||
+                                                              rd.hard_state->vote != synced_.vote));
+  if (rd.hard_state) synced_ = *rd.hard_state;
+  if (host_.persist(rd.entries, rd.hard_state, sync)) finish_ready();
+}
+
+void Driver::finish_ready() {
+  SYNOD_ASSERT(stage_ == Stage::kPersisting && ready_);
+  raft::Ready rd = std::move(*ready_);
+  ready_.reset();
+  stage_ = Stage::kIdle;
+  if (!rd.messages.empty()) host_.send(std::move(rd.messages));
+  if (!rd.committed.empty()) apply(rd.committed);
+  for (const raft::ReadState& rs : rd.read_states) {
+    auto it = reads_in_flight_.find(rs.context);
+    if (it == reads_in_flight_.end()) continue;
+    for (ReadWaiter& r : it->second.waiters) reads_ready_.emplace(rs.index.value, std::move(r));
+    reads_in_flight_.erase(it);
+  }
+  engine_.advance();
+  if (flushed_) {
+    const uint64_t applied = *flushed_;
+    flushed_.reset();
+    compact(applied);
+  }
+}
+
+void Driver::apply(const std::vector<raft::Entry>& committed) {
+  // A restored or fetched state may already hold some of them.
+  const uint64_t applied = host_.applied_index();
+  auto first = std::find_if(committed.begin(), committed.end(),
+                            [&](const raft::Entry& e) { return e.index.value > applied; });
+  if (first == committed.end()) return;
+  SYNOD_ASSERT(first->index.value == applied + 1);
+  host_.apply(std::span<const raft::Entry>(&*first, static_cast<size_t>(committed.end() - first)));
+  SYNOD_ASSERT(host_.applied_index() == committed.back().index.value);
+}
+
+// --- Compaction -------------------------------------------------------------------------------
+
+void Driver::maybe_compact() {
+  const uint64_t applied = host_.applied_index();
+  if (flushing_ || applied < snapshot_index_ + options_.snapshot_entries) return;
+  // The snapshot replaces log entries, so what it covers must be durable in the state first.
+  flushing_ = true;
+  host_.flush_state(applied);
+}
+
+void Driver::compact(uint64_t applied) {
+  // A snapshot installed meanwhile may have moved past `applied`; the engine then refuses.
+  const std::string reference = encode_state_ref(applied);
+  std::optional<raft::SnapshotMeta> meta = engine_.compact(raft::Index(applied), reference);
+  if (!meta) return;
+  host_.save_snapshot(raft::Snapshot{*meta, reference});
+  snapshot_index_ = applied;
+}
+
+// --- Reads ------------------------------------------------------------------------------------
+
+void Driver::read(ReadDone done, uint32_t timeout_ticks) {
+  assert_owner();
+  if (pending_reads_ >= options_.max_pending_reads) return done(ReadOutcome::kBusy);
+  ++pending_reads_;
+  unsent_reads_.push_back(ReadWaiter{std::move(done), ticks_ + timeout_ticks});
+}
+
+// Every read asked since the last round shares one ReadIndex round.
+void Driver::submit_reads() {
+  if (unsent_reads_.empty()) return;
+  const uint64_t context = next_read_context_++;
+  const raft::Status s = engine_.read_index(context);
+  if (read_should_wait(s)) return;
+  if (s != raft::Status::kOk && s != raft::Status::kForwarded) {
+    std::vector<ReadWaiter> failed;
+    failed.swap(unsent_reads_);
+    pending_reads_ -= failed.size();
+    for (ReadWaiter& r : failed) r.done(ReadOutcome::kNoLeader);
+    return;
+  }
+  ReadRound& round = reads_in_flight_[context];
+  round.waiters.swap(unsent_reads_);
+  round.asked_tick = ticks_;
+}
+
+// thesis 6.4 step 4: answer once the state machine has caught up with the read index.
+void Driver::serve_reads() {
+  const uint64_t applied = host_.applied_index();
+  while (!reads_ready_.empty() && reads_ready_.begin()->first <= applied) {
+    ReadWaiter r = std::move(reads_ready_.begin()->second);
+    reads_ready_.erase(reads_ready_.begin());
+    --pending_reads_;
+    r.done(ReadOutcome::kOk);
+  }
+}
+
+void Driver::expire_reads() {
+  expire_reads_before(ticks_ + 1);
+}
+
+void Driver::abandon_reads() {
+  assert_owner();
+  expire_reads_before(UINT64_MAX);
+}
+
+// Fails every read whose deadline is before `tick`, and asks again the rounds that look lost.
+void Driver::expire_reads_before(uint64_t tick) {
+  std::vector<std::pair<ReadDone, ReadOutcome>> expired;
+  auto sweep = [&](std::vector<ReadWaiter>& waiters, ReadOutcome outcome) {
+    std::erase_if(waiters, [&](ReadWaiter& r) {
+      if (r.deadline_tick >= tick) return false;
+      expired.emplace_back(std::move(r.done), outcome);
+      return true;
+    });
+  };
+  sweep(unsent_reads_, ReadOutcome::kNoLeader);
+  for (auto it = reads_in_flight_.begin(); it != reads_in_flight_.end();) {
+    ReadRound& round = it->second;
+    sweep(round.waiters, ReadOutcome::kTimedOut);
+    // A round lost with a leader change is asked again in the next one.
+    if (!round.waiters.empty() && engine_.leader() != raft::kNoNode &&
+        ticks_ >= round.asked_tick + options_.read_retry_ticks) {
+      std::move(round.waiters.begin(), round.waiters.end(), std::back_inserter(unsent_reads_));
+      round.waiters.clear();
+    }
+    it = round.waiters.empty() ? reads_in_flight_.erase(it) : std::next(it);
+  }
+  for (auto it = reads_ready_.begin(); it != reads_ready_.end();) {
+    if (it->second.deadline_tick >= tick) {
+      ++it;
+      continue;
+    }
+    expired.emplace_back(std::move(it->second.done), ReadOutcome::kTimedOut);
+    it = reads_ready_.erase(it);
+  }
+  pending_reads_ -= expired.size();
+  for (auto& [done, outcome] : expired) done(outcome);
+}
+
+}  // namespace synod::replica

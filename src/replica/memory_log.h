@@ -1,0 +1,23 @@
+// A Raft log's durable state kept in memory (raft::Persisted), written as a disk would be: the
+// simulator's fake disk and the protocol tests' drivers use it, so the rule for writing a Ready
+// (truncate the suffix an append replaces, keep entries after a snapshot) lives once.
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "core/raft/raft.h"
+
+namespace synod::replica {
+
+// Appends `entries` after dropping every entry from entries.front().index on, then records
+// `hard_state`.
+void write_log(raft::Persisted& disk, const std::vector<raft::Entry>& entries,
+               const std::optional<raft::HardState>& hard_state);
+// The log now starts after `snapshot`: entries it covers go, and so does the rest if it does
+// not continue the snapshot.
+void write_snapshot(raft::Persisted& disk, const raft::Snapshot& snapshot);
+// Both, in the contract's order (types.h): snapshot, entries, hard state.
+void write_ready(raft::Persisted& disk, const raft::Ready& rd);
+
+}  // namespace synod::replica

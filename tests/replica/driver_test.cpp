@@ -1,0 +1,365 @@
+// The replica driver against a scripted Host and a real Raft engine: the Ready loop's order
+// (immediate messages before the fsync, the rest after), asynchronous persistence, a snapshot
+// whose state is fetched (retried after failures, never blocking), compaction after a state
+// flush, and reads (batched, served at the read index, failed at their deadline).
+#include "replica/driver.h"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <thread>
+
+#include "core/raft/raft.h"
+#include "replica/memory_log.h"
+#include "replica/state_ref.h"
+
+namespace synod::replica {
+namespace {
+
+using raft::Entry;
+using raft::Index;
+using raft::Message;
+using raft::MessageType;
+using raft::NodeId;
+
+// Records every call; persistence completes only when the test says so (async) or at once.
+class ScriptedHost final : public Host {
+ public:
+  bool async_persist = false;
+  raft::Persisted disk;
+  std::vector<std::string> calls;  // in order: "persist", "send", "apply", ...
+  std::vector<Message> sent;
+  std::vector<std::pair<NodeId, uint64_t>> fetches;
+  std::vector<uint64_t> flushes;
+  std::vector<raft::Snapshot> snapshots;
+  uint64_t applied = 0;
+  bool restore_ok = true;
+
+  bool persist(const std::vector<Entry>& entries, const std::optional<raft::HardState>& hs,
+               bool sync) override {
+    calls.push_back(sync ? "persist+sync" : "persist");
+    write_log(disk, entries, hs);
+    return !async_persist;
+  }
+  void save_snapshot(const raft::Snapshot& snapshot) override {
+    calls.push_back("save_snapshot");
+    snapshots.push_back(snapshot);
+    write_snapshot(disk, snapshot);
+  }
+  void send(std::vector<Message> messages) override {
+    for (const Message& m : messages) {
+      calls.push_back(std::string("send ") + raft::to_string(m.type));
+      sent.push_back(m);
+    }
+  }
+  void fetch_state(NodeId from, uint64_t min_index) override {
+    calls.push_back("fetch");
+    fetches.emplace_back(from, min_index);
+  }
+  uint64_t applied_index() const override { return applied; }
+  void apply(std::span<const Entry> entries) override {
+    calls.push_back("apply");
+    for (const Entry& e : entries) {
+      EXPECT_EQ(e.index.value, applied + 1);
+      applied = e.index.value;
+    }
+  }
+  bool restore(const raft::SnapshotMeta&, const std::string& image) override {
+    calls.push_back("restore");
+    if (!restore_ok) return false;
+    applied = std::stoull(image);  // the test's "image" is the applied index it stands for
+    return true;
+  }
+  void flush_state(uint64_t applied_index) override {
+    calls.push_back("flush");
+    flushes.push_back(applied_index);
+  }
+};
+
+raft::Config config(uint64_t id, std::vector<uint64_t> voters) {
+  raft::Config c;
+  c.id = NodeId(id);
+  for (uint64_t v : voters) c.initial_conf.voters.push_back(NodeId(v));
+  return c;
+}
+
+// A one-member cluster: it elects itself after enough ticks and commits alone.
+struct LoneLeader {
+  ScriptedHost host;
+  raft::Raft raft{config(1, {1}), raft::Persisted{}};
+  Driver driver;
+  explicit LoneLeader(DriverOptions options = {}) : driver(raft, host, options, 0) {
+    for (int i = 0; i < 40 && raft.role() != raft::Role::kLeader; ++i) {
+      driver.tick();
+      driver.run();
+    }
+  }
+};
+
+size_t position(const std::vector<std::string>& calls, const std::string& call, size_t from = 0) {
+  for (size_t i = from; i < calls.size(); ++i) {
+    if (calls[i] == call) return i;
+  }
+  return calls.size();
+}
+
+TEST(Driver, ALoneMemberElectsItselfAndAppliesWhatItCommits) {
+  LoneLeader n;
+  ASSERT_EQ(n.raft.role(), raft::Role::kLeader);
+  n.raft.propose("x");
+  n.driver.run();
+  EXPECT_EQ(n.host.applied, 2u);  // the leader's no-op, then "x"
+  EXPECT_EQ(n.host.disk.entries.size(), 2u);
+}
+
+TEST(Driver, NothingMovesWhileAPersistIsInFlight) {
+  LoneLeader n;
+  n.host.async_persist = true;
+  n.raft.propose("x");
+  n.driver.run();
+  EXPECT_TRUE(n.driver.ready_in_flight());
+  const uint64_t applied = n.host.applied;
+  n.raft.propose("y");
+  n.driver.run();  // the next Ready waits for the first to be durable
+  EXPECT_EQ(n.host.applied, applied);
+  n.host.async_persist = false;
+  n.driver.persisted();
+  n.driver.run();
+  EXPECT_FALSE(n.driver.ready_in_flight());
+  EXPECT_EQ(n.host.applied, 3u);
+}
+
+TEST(Driver, AppendsLeaveBeforeTheFsyncAndAnswersAfterIt) {
+  // A leader of two: its Appends go out before its own persist; the follower's answer to them
+  // waits for the follower's persist (thesis 10.2.1, types.h).
+  ScriptedHost leader_host, follower_host;
+  raft::Raft leader(config(1, {1, 2}), {}), follower(config(2, {1, 2}), {});
+  Driver l(leader, leader_host, {}, 0), f(follower, follower_host, {}, 0);
+  std::deque<Message> wire;
+  auto exchange = [&] {
+    for (int round = 0; round < 50; ++round) {
+      l.run();
+      f.run();
+      for (auto* h : {&leader_host, &follower_host}) {
+        for (Message& m : h->sent) wire.push_back(std::move(m));
+        h->sent.clear();
+      }
+      if (wire.empty()) return;
+      while (!wire.empty()) {
+        Message m = std::move(wire.front());
+        wire.pop_front();
+        (m.to == NodeId(1) ? l : f).step(m);
+      }
+    }
+  };
+  for (int i = 0; i < 40 && leader.role() != raft::Role::kLeader; ++i) {
+    l.tick();
+    exchange();
+  }
+  ASSERT_EQ(leader.role(), raft::Role::kLeader);
+  leader_host.calls.clear();
+  follower_host.calls.clear();
+  leader.propose("x");
+  exchange();
+  EXPECT_LT(position(leader_host.calls, "send Append"),
+            position(leader_host.calls, "persist+sync"));
+  EXPECT_LT(position(follower_host.calls, "persist+sync"),
+            position(follower_host.calls, "send AppendResp"));
+  EXPECT_EQ(follower_host.applied, leader_host.applied);
+}
+
+// A follower of {1,2} handed a snapshot at index 10 whose payload is a state reference.
+struct FollowerWithSnapshot {
+  ScriptedHost host;
+  raft::Raft raft{config(2, {1, 2}), raft::Persisted{}};
+  Driver driver;
+  explicit FollowerWithSnapshot(DriverOptions options = {}) : driver(raft, host, options, 0) {
+    Message m;
+    m.type = MessageType::kSnapshot;
+    m.from = NodeId(1);
+    m.to = NodeId(2);
+    m.term = raft::Term(1);
+    m.snapshot_meta.index = Index(10);
+    m.snapshot_meta.term = raft::Term(1);
+    m.snapshot_meta.conf = config(2, {1, 2}).initial_conf;
+    m.snapshot_chunk = encode_state_ref(10);
+    m.snapshot_total = m.snapshot_chunk.size();
+    m.snapshot_done = true;
+    driver.step(m);
+    driver.run();
+  }
+};
+
+TEST(Driver, ASnapshotsStateIsFetchedFromTheLeaderWithoutBlocking) {
+  FollowerWithSnapshot n;
+  ASSERT_EQ(n.host.fetches.size(), 1u);
+  EXPECT_EQ(n.host.fetches[0], std::make_pair(NodeId(1), uint64_t{10}));
+  EXPECT_TRUE(n.driver.ready_in_flight());
+  // The answer to the leader waits for the state: nothing promised before it is installed.
+  EXPECT_EQ(position(n.host.calls, "send AppendResp"), n.host.calls.size());
+  n.driver.state_fetched(std::string("12"), "");  // the leader's state was already at 12
+  n.driver.run();
+  EXPECT_FALSE(n.driver.ready_in_flight());
+  EXPECT_EQ(n.host.applied, 12u);
+  ASSERT_EQ(n.host.snapshots.size(), 1u);
+  EXPECT_EQ(n.host.snapshots[0].meta.index, Index(10));
+  EXPECT_EQ(decode_state_ref(n.host.snapshots[0].data), 10u);
+  // The state first, then the log's record of it, then the answer.
+  EXPECT_LT(position(n.host.calls, "restore"), position(n.host.calls, "save_snapshot"));
+  EXPECT_LT(position(n.host.calls, "save_snapshot"), position(n.host.calls, "send AppendResp"));
+  EXPECT_EQ(n.driver.snapshot_index(), 10u);
+}
+
+TEST(Driver, AFailedFetchIsTriedAgainAfterItsBackoff) {
+  DriverOptions options;
+  options.fetch_retry_ticks = 3;
+  FollowerWithSnapshot n(options);
+  n.driver.state_fetched(std::nullopt, "stream broken");
+  n.driver.run();
+  n.host.restore_ok = false;
+  EXPECT_EQ(n.host.fetches.size(), 1u);
+  for (int i = 0; i < 3; ++i) {
+    n.driver.tick();
+    n.driver.run();
+  }
+  ASSERT_EQ(n.host.fetches.size(), 2u);
+  n.driver.state_fetched(std::string("10"), "");  // an image that does not restore
+  n.driver.run();
+  EXPECT_TRUE(n.driver.ready_in_flight());
+  n.host.restore_ok = true;
+  for (int i = 0; i < 3; ++i) n.driver.tick();
+  n.driver.run();
+  ASSERT_EQ(n.host.fetches.size(), 3u);
+  n.driver.state_fetched(std::string("10"), "");
+  n.driver.run();
+  EXPECT_FALSE(n.driver.ready_in_flight());
+  EXPECT_EQ(n.host.applied, 10u);
+}
+
+TEST(Driver, AnAnswerToAFetchGivenUpOnIsIgnored) {
+  FollowerWithSnapshot n;
+  n.driver.state_fetched(std::nullopt, "lost");
+  n.driver.state_fetched(std::string("10"), "");  // a late duplicate: not what it waits for
+  n.driver.run();
+  EXPECT_TRUE(n.driver.ready_in_flight());
+  EXPECT_EQ(n.host.applied, 0u);
+}
+
+TEST(Driver, TheLogIsCompactedToAReferenceOnceTheStateIsFlushed) {
+  DriverOptions options;
+  options.snapshot_entries = 3;
+  LoneLeader n(options);
+  for (const char* data : {"a", "b", "c"}) n.raft.propose(data);
+  n.driver.run();
+  ASSERT_EQ(n.host.flushes.size(), 1u);
+  EXPECT_EQ(n.host.flushes[0], 4u);
+  EXPECT_TRUE(n.host.snapshots.empty());  // not before the flush is done
+  n.raft.propose("d");
+  n.driver.run();
+  EXPECT_EQ(n.host.flushes.size(), 1u);  // one flush at a time
+  n.driver.state_flushed(4);
+  n.driver.run();
+  ASSERT_EQ(n.host.snapshots.size(), 1u);
+  EXPECT_EQ(n.host.snapshots[0].meta.index, Index(4));
+  EXPECT_EQ(decode_state_ref(n.host.snapshots[0].data), 4u);
+  EXPECT_EQ(n.raft.snapshot_index(), Index(4));
+  EXPECT_EQ(n.host.disk.entries.front().index, Index(5));
+}
+
+TEST(Driver, ASnapshotWaitsForAStateFlushInProgress) {
+  DriverOptions options;
+  options.snapshot_entries = 1;
+  FollowerWithSnapshot n(options);
+  n.driver.state_fetched(std::string("12"), "");
+  n.driver.run();
+  ASSERT_EQ(n.host.flushes.size(), 1u);  // applied 12 >= 10 + 1: a compaction's flush began
+  Message m;                             // a newer snapshot arrives meanwhile
+  m.type = MessageType::kSnapshot;
+  m.from = NodeId(1);
+  m.to = NodeId(2);
+  m.term = raft::Term(1);
+  m.snapshot_meta.index = Index(20);
+  m.snapshot_meta.term = raft::Term(1);
+  m.snapshot_meta.conf = config(2, {1, 2}).initial_conf;
+  m.snapshot_chunk = encode_state_ref(20);
+  m.snapshot_total = m.snapshot_chunk.size();
+  m.snapshot_done = true;
+  n.driver.step(m);
+  n.driver.run();
+  EXPECT_EQ(n.host.fetches.size(), 1u);  // no restore under a flush of the old state
+  n.driver.state_flushed(12);
+  n.driver.run();
+  ASSERT_EQ(n.host.fetches.size(), 2u);
+  EXPECT_EQ(n.host.fetches[1].second, 20u);
+}
+
+TEST(Driver, ReadsAskedTogetherShareOneRoundAndAreServedAtTheReadIndex) {
+  LoneLeader n;
+  std::vector<ReadOutcome> outcomes;
+  for (int i = 0; i < 3; ++i) {
+    n.driver.read([&](ReadOutcome o) { outcomes.push_back(o); }, 10);
+  }
+  EXPECT_EQ(n.driver.pending_reads(), 3u);
+  n.driver.run();
+  EXPECT_EQ(outcomes, std::vector<ReadOutcome>(3, ReadOutcome::kOk));
+  EXPECT_EQ(n.driver.pending_reads(), 0u);
+}
+
+TEST(Driver, AReadWithoutALeaderFailsAtItsDeadline) {
+  ScriptedHost host;
+  raft::Raft raft(config(1, {1, 2, 3}), {});
+  Driver driver(raft, host, {}, 0);
+  std::vector<ReadOutcome> outcomes;
+  driver.read([&](ReadOutcome o) { outcomes.push_back(o); }, 2);
+  driver.run();
+  driver.tick();
+  driver.run();
+  EXPECT_TRUE(outcomes.empty());
+  driver.tick();
+  driver.tick();
+  EXPECT_EQ(outcomes, std::vector<ReadOutcome>{ReadOutcome::kNoLeader});
+}
+
+TEST(Driver, ReadsPastTheBoundAreRefused) {
+  DriverOptions options;
+  options.max_pending_reads = 2;
+  LoneLeader n(options);
+  std::vector<ReadOutcome> outcomes;
+  for (int i = 0; i < 3; ++i) n.driver.read([&](ReadOutcome o) { outcomes.push_back(o); }, 10);
+  EXPECT_EQ(outcomes, std::vector<ReadOutcome>{ReadOutcome::kBusy});
+}
+
+TEST(Driver, AbandonedReadsAllFail) {
+  ScriptedHost host;
+  raft::Raft raft(config(1, {1, 2, 3}), {});
+  Driver driver(raft, host, {}, 0);
+  int failed = 0;
+  for (int i = 0; i < 4; ++i)
+    driver.read([&](ReadOutcome o) { failed += o != ReadOutcome::kOk; }, 100);
+  driver.abandon_reads();
+  EXPECT_EQ(failed, 4);
+  EXPECT_EQ(driver.pending_reads(), 0u);
+}
+
+TEST(Driver, RecoveryRaisesTheCommitHintToWhatTheStateApplied) {
+  raft::Persisted disk;
+  for (uint64_t i = 1; i <= 5; ++i) disk.entries.push_back(Entry{raft::Term(1), Index(i)});
+  disk.hard_state.commit = Index(2);
+  Driver::recover_commit(disk, 4);
+  EXPECT_EQ(disk.hard_state.commit, Index(4));
+  Driver::recover_commit(disk, 9);  // never past the log
+  EXPECT_EQ(disk.hard_state.commit, Index(5));
+}
+
+TEST(DriverDeathTest, InputsFromASecondThreadAbort) {
+  LoneLeader n;
+  EXPECT_DEATH(
+      {
+        std::thread other([&] { n.driver.tick(); });
+        other.join();
+      },
+      "SYNOD_ASSERT");
+}
+
+}  // namespace
+}  // namespace synod::replica
