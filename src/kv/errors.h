@@ -10,9 +10,12 @@ namespace synod::kv {
 enum GrpcCode : int {
   kGrpcOk = 0,
   kGrpcInvalidArgument = 3,
+  kGrpcDeadlineExceeded = 4,
   kGrpcNotFound = 5,
+  kGrpcResourceExhausted = 8,
   kGrpcFailedPrecondition = 9,
   kGrpcOutOfRange = 11,
+  kGrpcUnavailable = 14,
 };
 
 struct Error {
@@ -69,6 +72,37 @@ inline Error lease_not_found() {
 }
 inline Error member_not_found() {
   return {kGrpcNotFound, "etcdserver: member not found"};
+}
+// The cluster's answers (etcdserver/errors.go and api/v3rpc/rpctypes/error.go).
+inline Error timed_out() {
+  return {kGrpcUnavailable, "etcdserver: request timed out"};
+}
+inline Error no_leader() {
+  return {kGrpcUnavailable, "etcdserver: no leader"};
+}
+inline Error not_leader() {
+  return {kGrpcFailedPrecondition, "etcdserver: not leader"};
+}
+// Applying fell too far behind committing, or too many requests are waiting: etcd's answer
+// when its apply lags its commit by more than 5,000 entries.
+inline Error too_many_requests() {
+  return {kGrpcResourceExhausted, "etcdserver: too many requests"};
+}
+inline Error bad_leader_transferee() {
+  return {kGrpcInvalidArgument, "etcdserver: bad leader transferee"};
+}
+inline Error leadership_transfer_failed() {
+  return {kGrpcFailedPrecondition, "etcdserver: leadership transfer failed"};
+}
+inline Error leadership_transfer_timed_out() {
+  return {kGrpcDeadlineExceeded, "etcdserver: leadership transfer timed out"};
+}
+inline Error learner_not_ready() {
+  return {kGrpcFailedPrecondition,
+          "etcdserver: can only promote a learner member which is in sync with leader"};
+}
+inline Error invalid_membership_change() {
+  return {kGrpcInvalidArgument, "etcdserver: invalid membership change"};
 }
 // Not an etcd error: a log entry whose Request carries no operation (etcd has no such entry).
 inline Error empty_request() {

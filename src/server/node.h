@@ -1,8 +1,14 @@
-// A member's Raft driver: owns the Raft core, the WAL and the state machine, and runs them on
-// one thread (the "raft thread") in the Ready/Advance order of src/core/raft/types.h:
-//   persist (WAL append + one fsync for the whole batch) -> send -> apply -> advance.
-// Nothing is acknowledged to a client before the entry it depends on is fsynced on a quorum
-// and applied here.
+// A member's replica: the Raft engine under the one replica driver (src/replica/driver.h), with
+// this process's I/O as the driver's Host: the WAL for the log, the peer transport, and the MVCC
+// store on RocksDB. Everything runs on one thread, the "raft thread": inputs from any thread go
+// through a bounded inbox; the driver persists (WAL append + one fsync per Ready), sends, applies
+// and advances. Nothing is acknowledged to a client before the entry it depends on is fsynced
+// on a quorum and applied here.
+//
+// The class is one concept spread over files by responsibility: node.cpp (the raft thread and
+// the Host), node_requests.cpp (proposals, membership and leadership requests, their
+// deadlines), node_state.cpp (recovery, store flushes, snapshot state) and node_leases.cpp
+// (leases and watches).
 //
 // Thread-safety: the public methods may be called from any thread (gRPC handlers, the peer
 // transport). Callbacks run on the raft thread and must not block; hand heavy work off.
@@ -30,6 +36,8 @@
 #include "kv/store.h"
 #include "kv/watch_hub.h"
 #include "net/transport.h"
+#include "replica/driver.h"
+#include "replica/host.h"
 #include "synodpb/request.pb.h"
 
 namespace synod::storage {
@@ -67,12 +75,7 @@ struct NodeStatus {
   raft::ConfState conf;
 };
 
-// The Raft snapshot payload of a compaction: a reference to this member's flushed store at an
-// applied index, not a copy of it.
-std::string encode_state_ref(uint64_t applied_index);
-std::optional<uint64_t> decode_state_ref(std::string_view data);
-
-class Node {
+class Node : private replica::Host {
  public:
   using ApplyDone = std::function<void(const kv::ApplyResult&)>;
   using Done = std::function<void(std::optional<Error>)>;
@@ -145,23 +148,44 @@ class Node {
 
   // Raft log compaction keeps only a reference to the store in the Raft snapshot (the store
   // itself is flushed and is the state): a follower that installs such a snapshot fetches the
-  // state from the leader through this function, set by the server before start().
-  // Returns the image (at an applied index >= min_index) or nullopt with `error` set.
-  using FetchState = std::function<std::optional<std::string>(raft::NodeId from, uint64_t min_index,
-                                                              std::string* error)>;
+  // state from the leader through this function, set by the server before start(). It runs on
+  // a thread of its own, never the raft thread, and may block; `cancel` set by stop() asks it
+  // to give up. Returns the image (at an applied index >= min_index) or nullopt with `error`.
+  class FetchCancel {
+   public:
+    // While a fetch blocks, `interrupt` can make it return (gRPC's TryCancel, say); run now if
+    // stop() already came. clear() before what it refers to goes away.
+    void set(std::function<void()> interrupt);
+    void clear();
+    void cancel();
+
+   private:
+    std::mutex mu_;
+    std::function<void()> interrupt_;
+    bool cancelled_ = false;
+  };
+  using FetchState = std::function<std::optional<std::string>(
+      raft::NodeId from, uint64_t min_index, FetchCancel& cancel, std::string* error)>;
   void set_fetch_state(FetchState f) { fetch_state_ = std::move(f); }
   // This member's whole state as a kv::Store image, and the applied index it reflects.
   std::string state_image(uint64_t* applied_index) const;
 
  private:
+  // Bounds on what waits on the raft thread. Past them a client gets etcd's "too many
+  // requests" rather than a queue that grows until the process runs out of memory.
+  static constexpr size_t kMaxPendingProposals = 20000;
+  // etcd refuses new proposals once applying lags committing by more than this many entries.
+  static constexpr uint64_t kMaxApplyLag = 5000;
+  // Peer messages waiting in the inbox; past it new ones are dropped (Raft retransmits).
+  static constexpr size_t kMaxInboxMessages = 100000;
+
   struct Proposal {
     synodpb::Request request;
     ApplyDone done;
     Clock::time_point deadline;
   };
-  struct ReadWaiter {
+  struct ReadInput {
     Done done;
-    Clock::time_point deadline;
   };
   struct ConfRequest {
     raft::ConfChange change;
@@ -186,32 +210,54 @@ class Node {
   struct StoreFlushed {  // the store is durable through this applied index
     uint64_t applied = 0;
   };
-  using Input = std::variant<raft::Message, Proposal, ReadWaiter, ConfRequest, TransferRequest,
-                             WatchInput, LeaseInput, StoreFlushed>;
+  struct StateFetched {  // the answer to a state fetch
+    std::optional<std::string> image;
+    std::string error;
+  };
+  using Input = std::variant<raft::Message, Proposal, ReadInput, ConfRequest, TransferRequest,
+                             WatchInput, LeaseInput, StoreFlushed, StateFetched>;
 
   Node(const NodeOptions& options, net::Transport& transport);
-  bool recover(std::string* error);
+  // node.cpp: the raft thread.
   void run();
+  void on_tick(Clock::time_point now);
   void handle(Input&& input);
-  void submit_proposals();
-  void submit_reads();
-  void submit_conf_changes();
-  void check_transfers();
-  void process_ready();
-  void apply(const std::vector<raft::Entry>& entries);
-  void apply_conf_entry(const raft::Entry& entry);
-  void serve_reads();
-  void expire(Clock::time_point now);
-  void maybe_compact();
-  void compact_log(uint64_t applied);
-  void wait_store_flush();
-  void install_snapshot(const raft::Snapshot& snapshot);
-  void publish_status();
   void post(Input&& input);
+  void read(Done done);
+  uint32_t timeout_ticks() const;
+  void publish_status();
+  // node.cpp: replica::Host.
+  bool persist(const std::vector<raft::Entry>& entries,
+               const std::optional<raft::HardState>& hard_state, bool sync) override;
+  void save_snapshot(const raft::Snapshot& snapshot) override;
+  void send(std::vector<raft::Message> messages) override;
+  void fetch_state(raft::NodeId from, uint64_t min_index) override;
+  uint64_t applied_index() const override;
+  void apply(std::span<const raft::Entry> entries) override;
+  bool restore(const raft::SnapshotMeta& meta, const std::string& image) override;
+  void flush_state(uint64_t applied) override;
+  void note(const std::string& event) override;
+  void apply_conf_entry(const raft::Entry& entry);
+  // node_requests.cpp: proposals, membership and leadership requests.
+  void accept_proposal(Proposal&& p);
+  void submit_proposals();
+  void submit_conf_changes();
+  void start_transfer(TransferRequest&& t);
+  void check_transfers();
+  void answer_applied(uint64_t request_id, kv::ApplyResult&& result,
+                      std::vector<std::pair<ApplyDone, kv::ApplyResult>>& replies);
+  void conf_applied(const raft::ConfState& conf);
+  void expire(Clock::time_point now);
+  void fail_all_waiting();
+  // node_state.cpp: recovery and the store's durability.
+  bool recover(std::string* error);
+  void wait_background();
+  // node_leases.cpp: leases and watches.
   void handle_watch(WatchInput& input);
   void handle_lease(LeaseInput& input);
   void check_leases(Clock::time_point now);
   void lease_applied(const synodpb::Request& request, const kv::ApplyResult& result);
+  void notify_watch_progress(Clock::time_point now);
   void emit_watch_output();
 
   NodeOptions options_;
@@ -222,11 +268,13 @@ class Node {
   std::unique_ptr<kv::Store> store_;
   mutable std::shared_mutex store_mu_;
   std::unique_ptr<raft::Raft> raft_;
+  std::unique_ptr<replica::Driver> driver_;
 
   // Inbox: filled by any thread, drained by the raft thread.
   std::mutex inbox_mu_;
   std::condition_variable inbox_cv_;
   std::vector<Input> inbox_;
+  size_t inbox_messages_ = 0;
   bool stopping_ = false;
   std::thread thread_;
 
@@ -234,20 +282,15 @@ class Node {
   uint64_t next_request_id_ = 0;
   std::deque<Proposal> unsent_;                 // waiting for a leader
   std::map<uint64_t, Proposal> waiting_apply_;  // proposed; by request id
-  std::vector<ReadWaiter> unsent_reads_;
-  uint64_t next_read_context_ = 1;
-  std::map<uint64_t, std::vector<ReadWaiter>> reads_in_flight_;  // by read context
-  std::multimap<uint64_t, ReadWaiter> reads_ready_;              // by read index
   std::deque<ConfRequest> unsent_conf_;
   std::vector<std::pair<ConfRequest, raft::ConfState>> conf_waiting_;  // expected outcome
   std::vector<TransferRequest> transfers_;
-  uint64_t snapshot_index_ = 0;
-  // A log compaction first makes the store durable through its index. That flush (tens of ms of
-  // RocksDB writing its memtables out) runs here, not on the raft thread; StoreFlushed comes back
-  // when it is done.
+  // Slow work off the raft thread, reported back through the inbox: the store's flush before a
+  // log compaction (tens of ms of RocksDB writing its memtables out), and a state fetch from the
+  // leader for a snapshot (as long as the state takes to stream).
   std::thread store_flush_;
-  bool store_flushing_ = false;
-  raft::HardState synced_hard_state_;  // term and vote as last made durable
+  std::thread state_fetch_;
+  FetchCancel fetch_cancel_;
   std::function<void(const raft::ConfState&)> on_conf_change_;
   FetchState fetch_state_;
   kv::WatchHub watch_hub_;

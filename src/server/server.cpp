@@ -265,7 +265,7 @@ struct PeerDirectory {
 };
 
 std::optional<std::string> fetch_state(PeerDirectory& dir, raft::NodeId from, uint64_t min_index,
-                                       std::string* error) {
+                                       Node::FetchCancel& cancel, std::string* error) {
   std::string address;
   {
     std::lock_guard lock(dir.mu);
@@ -284,6 +284,7 @@ std::optional<std::string> fetch_state(PeerDirectory& dir, raft::NodeId from, ui
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(5));
   synodpb::FetchStateRequest req;
   req.set_min_index(min_index);
+  cancel.set([&ctx] { ctx.TryCancel(); });  // stop() ends the fetch
   auto reader = stub->FetchState(&ctx, req);
   std::string image;
   synodpb::StateChunk chunk;
@@ -300,6 +301,7 @@ std::optional<std::string> fetch_state(PeerDirectory& dir, raft::NodeId from, ui
     image += chunk.data();
   }
   grpc::Status status = reader->Finish();
+  cancel.clear();
   if (!status.ok()) {
     *error = "from " + address + ": " + status.error_message();
     return std::nullopt;
@@ -379,9 +381,9 @@ int run_server(const ResolvedConfig& config) {
   ctx.self_id = identity.member_id;
 
   PeerDirectory directory;
-  node->set_fetch_state([&directory](raft::NodeId from, uint64_t min_index, std::string* e) {
-    return fetch_state(directory, from, min_index, e);
-  });
+  node->set_fetch_state(
+      [&directory](raft::NodeId from, uint64_t min_index, Node::FetchCancel& cancel,
+                   std::string* e) { return fetch_state(directory, from, min_index, cancel, e); });
 
   KvService kv_service(ctx);
   ClusterService cluster_service(ctx);
