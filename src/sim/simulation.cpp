@@ -8,11 +8,14 @@
 #include <queue>
 #include <sstream>
 
+#include "base/assert.h"
 #include "check/watch.h"
 #include "core/rand.h"
 #include "kv/lessor.h"
 #include "kv/recipe.h"
 #include "kv/watch_hub.h"
+#include "replica/driver.h"
+#include "replica/memory_log.h"
 #include "sim/kv_machine.h"
 #include "sim/network.h"
 #include "sim/recipe_client.h"
@@ -184,6 +187,9 @@ enum class EventType : uint8_t {
   kTargetedCrash,
   kWatchConnect,
   kWatchDeliver,
+  kFetchServe,    // a state fetch reaches the member asked (node), from `client` (the asker)
+  kStateFetched,  // its answer reaches the asker (node)
+  kStoreFlushed,  // a node's store flush is done
 };
 
 enum class ReplyStatus : uint8_t { kOk, kRejected };
@@ -207,12 +213,40 @@ struct Event {
   KvCommand request;
   ClientReply reply;
   etcdserverpb::WatchResponse watch;  // kWatchDeliver; gen is the stream
+  uint64_t index = 0;                 // kFetchServe: min index; kStoreFlushed: applied
+  std::optional<std::string> image;   // kStateFetched: the state, or nullopt
+  std::string error;                  // kStateFetched: why not
 };
 
 struct EventOrder {
   bool operator()(const Event* a, const Event* b) const {
     return a->time != b->time ? a->time > b->time : a->seq > b->seq;
   }
+};
+
+class Sim;
+struct Node;
+
+// A simulated member's I/O under the one replica driver: a fake disk (the log as raft::Persisted,
+// written at fsync events; the store's durable image), the simulated network, and the state
+// machine. The server's Node is the other Host; the Ready loop, snapshots, compaction and reads
+// are the driver's in both.
+class NodeHost final : public replica::Host {
+ public:
+  NodeHost(Sim& sim, Node& node) : sim_(sim), node_(node) {}
+  bool persist(const std::vector<raft::Entry>& entries,
+               const std::optional<raft::HardState>& hard_state, bool sync) override;
+  void save_snapshot(const raft::Snapshot& snapshot) override;
+  void send(std::vector<raft::Message> messages) override;
+  void fetch_state(raft::NodeId from, uint64_t min_index) override;
+  uint64_t applied_index() const override;
+  void apply(std::span<const raft::Entry> entries) override;
+  bool restore(const raft::SnapshotMeta& meta, const std::string& image) override;
+  void flush_state(uint64_t applied) override;
+
+ private:
+  Sim& sim_;
+  Node& node_;
 };
 
 struct Node {
@@ -222,16 +256,21 @@ struct Node {
   uint64_t gen = 0;
   uint64_t tick_us = 0;
   std::unique_ptr<raft::Raft> raft;
+  std::unique_ptr<NodeHost> host;
+  std::unique_ptr<replica::Driver> driver;
+  // The fake disk. `durable` is what survives a crash; `unsynced` a write made without fsync
+  // (lost by a crash); `writing` the write whose fsync is in flight.
   raft::Persisted durable;
-  std::optional<raft::Ready> inflight;  // a Ready waiting for its fsync
-  std::unique_ptr<KvMachine> kv;        // the replica's kv::Store; its applied index is the node's
-  std::unique_ptr<kv::Lessor> lessor;   // lease expiry, as the server's Node runs it
-  std::unique_ptr<kv::WatchHub> hub;    // the node's watchers
+  raft::Persisted unsynced;
+  bool has_unsynced = false;
+  std::optional<std::pair<std::vector<raft::Entry>, std::optional<raft::HardState>>> writing;
+  // The store's durable image, as a flush (or RocksDB on its own) last left it; empty: none.
+  std::string store_image;
+  std::unique_ptr<KvMachine> kv;       // the replica's kv::Store; its applied index is the node's
+  std::unique_ptr<kv::Lessor> lessor;  // lease expiry, as the server's Node runs it
+  std::unique_ptr<kv::WatchHub> hub;   // the node's watchers
   std::vector<kv::WatchOutput> watch_out;
   int64_t compaction_proposed = 0;  // highest MVCC compaction revision this leader proposed
-  uint64_t next_read_context = 0;
-  std::map<uint64_t, KvCommand> reads;                   // context -> request
-  std::vector<std::pair<Index, KvCommand>> reads_ready;  // read index -> request
   std::map<std::pair<uint32_t, uint64_t>, KvCommand> writes;
   std::vector<Event> deferred;  // events that reached a paused node
 };
@@ -270,6 +309,8 @@ struct Watcher {
 };
 
 class Sim {
+  friend class NodeHost;
+
  public:
   Sim(const SimOptions& o, std::ostream& log)
       : o_(o),
@@ -307,14 +348,14 @@ class Sim {
   void start_node(int id, bool fresh_member);
   raft::Config node_config(int id) const;
   void after_input(Node& n);
-  void process_ready(Node& n);
   void on_fsync(Node& n);
-  void persist(Node& n, const raft::Ready& rd);
-  void apply(Node& n, const raft::Ready& rd);
-  void serve_reads(Node& n);
-  void maybe_compact(Node& n);
+  void apply(Node& n, std::span<const raft::Entry> entries);
+  void serve_read(Node& n, const KvCommand& req);
   void maybe_compact_history(Node& n);
-  void restore_store(Node& n, const raft::Snapshot& snapshot);
+  bool restore_store(Node& n, const raft::SnapshotMeta& meta, const std::string& image);
+  void request_state(Node& n, int from, uint64_t min_index);
+  void serve_state(const Event& e);
+  void state_fetched(const Event& e);
   void check_store_convergence();
   void send(Node& n, const std::vector<raft::Message>& msgs);
   void crash(Node& n);
@@ -421,9 +462,8 @@ void Sim::start_node(int id, bool fresh_member) {
   n.up = true;
   n.paused = false;
   ++n.gen;
-  n.inflight.reset();
-  n.reads.clear();
-  n.reads_ready.clear();
+  n.writing.reset();
+  n.has_unsynced = false;
   n.writes.clear();
   raft::Config c = node_config(id);
   c.seed += n.gen * 7919;
@@ -441,10 +481,14 @@ void Sim::start_node(int id, bool fresh_member) {
     if (w.node == id) watch_disconnect(w, false);  // the old process's streams are gone
   }
   n.compaction_proposed = 0;
-  if (n.durable.snapshot) {
-    restore_store(n, *n.durable.snapshot);
-    c.applied = n.durable.snapshot->meta.index;
+  // Recovery, as the server's: the store as it was last made durable (at or past the log's
+  // snapshot, which refers to it), then the log's entries after what the store applied.
+  if (!n.store_image.empty() && !n.kv->restore(n.store_image)) {
+    store_violations_.push_back(
+        {"StoreRestore", "n" + std::to_string(id) + ": its durable store image does not restore"});
   }
+  replica::Driver::recover_commit(n.durable, n.kv->applied().value);
+  c.applied = n.kv->applied();
   if (!n.durable.snapshot && n.durable.entries.empty() && n.durable.hard_state.term.value == 0 &&
       !fresh_member) {
     c.initial_conf = {};  // a node joining later learns its membership from the leader
@@ -452,6 +496,15 @@ void Sim::start_node(int id, bool fresh_member) {
     c.initial_conf = initial_conf_;
   }
   n.raft = std::make_unique<raft::Raft>(c, n.durable);
+  n.host = std::make_unique<NodeHost>(*this, n);
+  replica::DriverOptions driver_options;
+  driver_options.snapshot_entries = o_.compact_every;
+  n.driver = std::make_unique<replica::Driver>(
+      *n.raft, *n.host, driver_options,
+      n.durable.snapshot ? n.durable.snapshot->meta.index.value : 0);
+  n.driver->set_ready_observer([this](const Engine& engine, const raft::Ready& rd) {
+    inv_.on_ready(static_cast<const raft::Raft&>(engine), rd);
+  });
   Event& t = schedule(now_ + n.tick_us, EventType::kTick);
   t.node = id;
   t.gen = n.gen;
@@ -460,7 +513,11 @@ void Sim::start_node(int id, bool fresh_member) {
 void Sim::after_input(Node& n) {
   inv_.on_step(*n.raft);
   observe(n);
-  process_ready(n);
+  if (!n.up || n.paused) return;
+  n.driver->run();
+  for (int i = 0; i < 100 && n.hub->has_unsynced(); ++i)
+    n.hub->catch_up(n.kv->store(), &n.watch_out);
+  flush_watch(n);
 }
 
 void Sim::observe(Node& n) {
@@ -490,60 +547,82 @@ Node* Sim::leader() {
   return best;
 }
 
-void Sim::process_ready(Node& n) {
-  if (!n.up || n.paused || n.inflight || !n.raft->has_ready()) return;
-  raft::Ready rd = n.raft->ready();
-  inv_.on_ready(*n.raft, rd);
-  send(n, rd.immediate_messages);
-  n.inflight = std::move(rd);
+// --- The fake disk, network and state machine under the driver ---------------------------------
+
+bool NodeHost::persist(const std::vector<raft::Entry>& entries,
+                       const std::optional<raft::HardState>& hard_state, bool sync) {
+  if (!sync) {
+    // Written, not synced: a crash before the next sync loses it, as a page cache would.
+    replica::write_log(node_.unsynced, entries, hard_state);
+    node_.has_unsynced = true;
+    return true;
+  }
+  node_.writing.emplace(entries, hard_state);
   // fsync latency: usually fast, with a slow tail, as real disks have.
-  const uint64_t fsync_us =
-      disk_rng_.chance(0.1) ? disk_rng_.range(5'000, 20'000) : disk_rng_.range(100, 1'500);
-  Event& e = schedule(now_ + fsync_us, EventType::kFsyncDone);
-  e.node = n.id;
-  e.gen = n.gen;
+  const uint64_t fsync_us = sim_.disk_rng_.chance(0.1) ? sim_.disk_rng_.range(5'000, 20'000)
+                                                       : sim_.disk_rng_.range(100, 1'500);
+  Event& e = sim_.schedule(sim_.now_ + fsync_us, EventType::kFsyncDone);
+  e.node = node_.id;
+  e.gen = node_.gen;
+  return false;
 }
 
-void Sim::persist(Node& n, const raft::Ready& rd) {
-  raft::Persisted& d = n.durable;
-  if (rd.snapshot) {
-    const raft::SnapshotMeta& meta = rd.snapshot->meta;
-    d.snapshot = rd.snapshot;
-    std::vector<raft::Entry> rest;
-    for (const raft::Entry& e : d.entries) {
-      if (e.index > meta.index) rest.push_back(e);
-    }
-    const bool contiguous = rest.empty() || rest.front().index == meta.index + 1;
-    d.entries = contiguous ? std::move(rest) : std::vector<raft::Entry>{};
+void NodeHost::save_snapshot(const raft::Snapshot& snapshot) {
+  // As the WAL's: the snapshot record syncs what was written before it.
+  if (node_.has_unsynced) {
+    replica::write_log(node_.durable, node_.unsynced.entries, node_.unsynced.hard_state);
+    node_.unsynced = {};
+    node_.has_unsynced = false;
   }
-  if (!rd.entries.empty()) {
-    const Index first = rd.entries.front().index;
-    while (!d.entries.empty() && d.entries.back().index >= first) d.entries.pop_back();
-    d.entries.insert(d.entries.end(), rd.entries.begin(), rd.entries.end());
-  }
-  if (rd.hard_state) d.hard_state = *rd.hard_state;
+  replica::write_snapshot(node_.durable, snapshot);
+}
+
+void NodeHost::send(std::vector<raft::Message> messages) {
+  sim_.send(node_, messages);
+}
+
+void NodeHost::fetch_state(raft::NodeId from, uint64_t min_index) {
+  sim_.request_state(node_, static_cast<int>(from.value), min_index);
+}
+
+uint64_t NodeHost::applied_index() const {
+  return node_.kv->applied().value;
+}
+
+void NodeHost::apply(std::span<const raft::Entry> entries) {
+  sim_.apply(node_, entries);
+}
+
+bool NodeHost::restore(const raft::SnapshotMeta& meta, const std::string& image) {
+  return sim_.restore_store(node_, meta, image);
+}
+
+void NodeHost::flush_state(uint64_t applied) {
+  // RocksDB writing its memtables out: a few ms to tens of ms, off the raft thread.
+  Event& e =
+      sim_.schedule(sim_.now_ + sim_.disk_rng_.range(1'000, 30'000), EventType::kStoreFlushed);
+  e.node = node_.id;
+  e.gen = node_.gen;
+  e.index = applied;
 }
 
 void Sim::on_fsync(Node& n) {
-  assert(n.inflight);
-  raft::Ready rd = std::move(*n.inflight);
-  n.inflight.reset();
-  persist(n, rd);
-  send(n, rd.messages);
-  apply(n, rd);
-  n.raft->advance();
-  maybe_compact(n);
+  SYNOD_ASSERT(n.writing.has_value());
+  if (n.has_unsynced) {
+    replica::write_log(n.durable, n.unsynced.entries, n.unsynced.hard_state);
+    n.unsynced = {};
+    n.has_unsynced = false;
+  }
+  replica::write_log(n.durable, n.writing->first, n.writing->second);
+  n.writing.reset();
+  n.driver->persisted();
   maybe_compact_history(n);
   after_input(n);
 }
 
-void Sim::apply(Node& n, const raft::Ready& rd) {
-  if (rd.snapshot) {
-    restore_store(n, *rd.snapshot);
-    inv_.on_snapshot_install(n.raft->id(), rd.snapshot->meta);
-  }
-  for (const raft::Entry& e : rd.committed) {
-    if (e.index <= n.kv->applied()) continue;
+void Sim::apply(Node& n, std::span<const raft::Entry> entries) {
+  for (const raft::Entry& e : entries) {
+    SYNOD_ASSERT(e.index > n.kv->applied());
     inv_.on_apply(n.raft->id(), e);
     result_.committed = std::max(result_.committed, e.index.value);
     if (e.type != raft::EntryType::kNormal || e.data.empty()) {
@@ -578,16 +657,9 @@ void Sim::apply(Node& n, const raft::Ready& rd) {
     if (applied.result) reply(n, it->second, ReplyStatus::kOk, *applied.result);
     n.writes.erase(it);
   }
-  for (const raft::ReadState& rs : rd.read_states) {
-    auto it = n.reads.find(rs.context);
-    if (it == n.reads.end()) continue;
-    n.reads_ready.emplace_back(rs.index, it->second);
-    n.reads.erase(it);
-  }
-  serve_reads(n);
-  for (int i = 0; i < 100 && n.hub->has_unsynced(); ++i)
-    n.hub->catch_up(n.kv->store(), &n.watch_out);
-  flush_watch(n);
+  // RocksDB may write its memtables out on its own at any time: the durable store then runs
+  // ahead of the log's snapshot, which recovery must handle.
+  if (disk_rng_.chance(0.02)) n.store_image = n.kv->image();
 }
 
 // The first replica to apply an entry records what the log did: every replica applies the same
@@ -641,36 +713,22 @@ void Sim::record_first_apply(Node& n, const KvApplied& applied, bool ok) {
   }
 }
 
-void Sim::serve_reads(Node& n) {
-  // thesis 6.4 step 4: answer once the state machine has caught up with the read index.
-  auto it = std::remove_if(n.reads_ready.begin(), n.reads_ready.end(), [&](const auto& r) {
-    if (r.first > n.kv->applied()) return false;
-    if (r.second.op == KvOp::kKeepAlive) {
-      answer_keepalive(n, r.second);
-    } else if (r.second.op == KvOp::kRange) {
-      reply(n, r.second, ReplyStatus::kOk, n.kv->range(r.second.range));
-    } else {
-      reply(n, r.second, ReplyStatus::kOk, n.kv->read(r.second.key));
-    }
-    return true;
-  });
-  n.reads_ready.erase(it, n.reads_ready.end());
-}
-
-void Sim::maybe_compact(Node& n) {
-  const Index applied = n.kv->applied();
-  if (applied - n.raft->log().snapshot().index < o_.compact_every) return;
-  std::string image = n.kv->image();
-  auto meta = n.raft->compact(applied, image);
-  if (!meta) return;
-  n.durable.snapshot = raft::Snapshot{*meta, std::move(image)};
-  std::erase_if(n.durable.entries, [&](const raft::Entry& e) { return e.index <= meta->index; });
+// thesis 6.4 step 4: the driver calls this once the state machine has caught up with the read
+// index.
+void Sim::serve_read(Node& n, const KvCommand& req) {
+  if (req.op == KvOp::kKeepAlive) {
+    answer_keepalive(n, req);
+  } else if (req.op == KvOp::kRange) {
+    reply(n, req, ReplyStatus::kOk, n.kv->range(req.range));
+  } else {
+    reply(n, req, ReplyStatus::kOk, n.kv->read(req.key));
+  }
 }
 
 void Sim::maybe_compact_history(Node& n) {
   // Auto-compaction, as an etcd deployment runs it: the leader proposes an MVCC compaction that
   // keeps the last kHistoryRevisions revisions. Without it the store keeps every version, and
-  // snapshot images (sent in 128-byte chunks) grow with the run.
+  // the state images fetched for snapshots grow with the run.
   static constexpr int64_t kHistoryRevisions = 8;
   if (n.raft->role() != raft::Role::kLeader) return;
   const int64_t target = n.kv->revision() - kHistoryRevisions;
@@ -683,15 +741,82 @@ void Sim::maybe_compact_history(Node& n) {
   }
 }
 
-void Sim::restore_store(Node& n, const raft::Snapshot& snapshot) {
-  // The image was taken with the store at the snapshot's index, so it must restore to exactly
-  // that index; anything else is a bug in the store's image or in snapshot transfer.
+// A fetched state replaces the node's store, durably. The member that served it had applied at
+// least the snapshot's index; a state that does not restore, or restores below that, is a bug
+// in the store's image or in the transfer.
+bool Sim::restore_store(Node& n, const raft::SnapshotMeta& meta, const std::string& image) {
   n.hub->on_restore();
-  if (n.kv->restore(snapshot.data) && n.kv->applied() == snapshot.meta.index) return;
+  if (n.kv->restore(image) && n.kv->applied() >= meta.index) {
+    n.store_image = image;
+    inv_.on_snapshot_install(n.raft->id(), meta);
+    return true;
+  }
   std::ostringstream os;
-  os << "n" << n.id << ": the snapshot image at index " << snapshot.meta.index << " ("
-     << snapshot.data.size() << " bytes) restores to applied index " << n.kv->applied();
+  os << "n" << n.id << ": the state fetched for the snapshot at index " << meta.index << " ("
+     << image.size() << " bytes) restores to applied index " << n.kv->applied();
   store_violations_.push_back({"StoreRestore", os.str()});
+  return false;
+}
+
+// The production path of a snapshot's state (the server's Peer.FetchState): a request to the
+// leader over the simulated network, the leader's whole store back. Either leg may be lost, the
+// leader may be down or frozen, or behind the index asked for; the asker then hears of the
+// failure after a timeout and its driver tries again.
+void Sim::request_state(Node& n, int from, uint64_t min_index) {
+  ++result_.state_fetches;
+  auto fail_later = [&](const std::string& why) {
+    Event& e = schedule(now_ + 200'000, EventType::kStateFetched);
+    e.node = n.id;
+    e.gen = n.gen;
+    e.error = why;
+  };
+  if (from < 1 || from >= static_cast<int>(nodes_.size())) return fail_later("unknown member");
+  const std::vector<uint64_t> times = net_.send(n.id, from, 64, now_, net_rng_);
+  if (times.empty()) return fail_later("request lost");
+  Event& e = schedule(times.front(), EventType::kFetchServe);
+  e.node = from;
+  e.client = n.id;
+  e.gen = n.gen;
+  e.index = min_index;
+}
+
+void Sim::serve_state(const Event& e) {
+  Node& server = nodes_[e.node];
+  Node& asker = nodes_[e.client];
+  Event answer;
+  answer.node = asker.id;
+  answer.gen = e.gen;
+  uint64_t at = now_ + 200'000;  // a failed fetch shows as a timeout
+  if (!server.up || server.paused) {
+    answer.error = "member down";
+  } else if (server.kv->applied().value < e.index) {
+    answer.error = "member is behind the index asked for";
+  } else if (fault_phase() && !o_.faults.empty() && fault_rng_.chance(0.05)) {
+    answer.error = "stream broken";  // a transfer cut short: the asker must try again
+  } else {
+    std::string image = server.kv->image();
+    const std::vector<uint64_t> times =
+        net_.send(server.id, asker.id, image.size(), now_, net_rng_);
+    if (times.empty()) {
+      answer.error = "answer lost";
+    } else {
+      at = times.front();
+      answer.image = std::move(image);
+    }
+  }
+  Event& out = schedule(at, EventType::kStateFetched);
+  const uint64_t seq = out.seq;
+  out = std::move(answer);
+  out.type = EventType::kStateFetched;
+  out.time = at;
+  out.seq = seq;
+}
+
+void Sim::state_fetched(const Event& e) {
+  Node& n = nodes_[e.node];
+  if (!e.image) ++result_.state_fetch_failures;
+  n.driver->state_fetched(e.image, e.error);
+  after_input(n);
 }
 
 void Sim::check_store_convergence() {
@@ -735,7 +860,9 @@ void Sim::send(Node& n, const std::vector<raft::Message>& msgs) {
 
 void Sim::crash(Node& n) {
   n.up = false;
-  n.inflight.reset();  // the un-fsynced Ready is lost
+  n.writing.reset();  // the write whose fsync had not returned is lost, and so is
+  n.unsynced = {};    // what was written without one
+  n.has_unsynced = false;
   n.deferred.clear();
   for (Watcher& w : watchers_) {
     if (w.node == n.id) watch_disconnect(w, false);
@@ -768,14 +895,19 @@ void Sim::on_client_request(Node& n, const KvCommand& req) {
     reply(n, req, ReplyStatus::kRejected, {});  // only the leader renews (the server's kNotLeader)
   } else if (req.op == KvOp::kGet || req.op == KvOp::kRange || req.op == KvOp::kKeepAlive) {
     // A keep-alive, like a read, waits for a ReadIndex round and the apply of everything
-    // committed before it (Node::lease_keepalive).
-    const uint64_t context = ++n.next_read_context;
-    const raft::Status st = n.raft->read_index(context);
-    if (st == raft::Status::kOk || st == raft::Status::kForwarded) {
-      n.reads.emplace(context, req);
-    } else {
-      reply(n, req, ReplyStatus::kRejected, {});
-    }
+    // committed before it (Node::lease_keepalive). The driver fails it at the client's timeout.
+    const auto timeout_ticks = static_cast<uint32_t>(o_.client_timeout_us / o_.tick_us);
+    n.driver->read(
+        [this, id = n.id, gen = n.gen, req](replica::ReadOutcome outcome) {
+          Node& node = nodes_[id];
+          if (!node.up || node.gen != gen) return;
+          if (outcome == replica::ReadOutcome::kOk) {
+            serve_read(node, req);
+          } else {
+            reply(node, req, ReplyStatus::kRejected, {});
+          }
+        },
+        timeout_ticks);
   } else {
     const raft::ProposeResult r = n.raft->propose(req.encode());
     if (r.status == raft::Status::kOk || r.status == raft::Status::kForwarded) {
@@ -1383,9 +1515,9 @@ void Sim::membership_step() {
       // The removed node is wiped: it comes back as a new, empty member.
       Node& n = nodes_[membership_node_];
       n.up = false;
-      n.inflight.reset();
       n.deferred.clear();
       n.durable = raft::Persisted{};
+      n.store_image.clear();
       start_node(membership_node_, false);
     }
     membership_stage_ = membership_stage_ == 3 ? 0 : membership_stage_ + 1;
@@ -1416,21 +1548,40 @@ void Sim::dispatch(const Event& e) {
       next.node = e.node;
       next.gen = e.gen;
       if (n.paused) return;  // a frozen process does not see time pass
-      n.raft->tick();
+      n.driver->tick();
       lessor_tick(n);
       after_input(n);
       return;
     }
     case EventType::kDeliver:
       if (node_event_blocked(e)) return;
-      nodes_[e.node].raft->step(e.msg);
+      nodes_[e.node].driver->step(e.msg);
       after_input(nodes_[e.node]);
       return;
     case EventType::kFsyncDone: {
       Node& n = nodes_[e.node];
-      if (!n.up || e.gen != n.gen || !n.inflight) return;
+      if (!n.up || e.gen != n.gen || !n.writing) return;
       if (node_event_blocked(e)) return;
       on_fsync(n);
+      return;
+    }
+    case EventType::kFetchServe:
+      serve_state(e);
+      return;
+    case EventType::kStateFetched: {
+      const Node& n = nodes_[e.node];
+      if (!n.up || e.gen != n.gen) return;  // the asker restarted: not its fetch any more
+      if (node_event_blocked(e)) return;
+      state_fetched(e);
+      return;
+    }
+    case EventType::kStoreFlushed: {
+      Node& n = nodes_[e.node];
+      if (!n.up || e.gen != n.gen) return;  // the flush died with the process
+      if (node_event_blocked(e)) return;
+      n.store_image = n.kv->image();  // everything applied so far is written out
+      n.driver->state_flushed(e.index);
+      after_input(n);
       return;
     }
     case EventType::kClientRequest:
@@ -1466,7 +1617,7 @@ void Sim::dispatch(const Event& e) {
           again.seq = seq;
         }
         n.deferred.clear();
-        process_ready(n);
+        after_input(n);
       } else {
         heal(f);
       }
@@ -1667,7 +1818,8 @@ void print_summary(const SimOptions& o, const SimResult& r, std::ostream& out) {
       << "  committed entries=" << r.committed << "\n";
   out << "  elections    " << r.elections << "\n";
   out << "  messages     sent=" << r.messages_sent << " dropped=" << r.messages_dropped
-      << " duplicated=" << r.messages_duplicated << " snapshot-chunks=" << r.snapshots_sent << "\n";
+      << " duplicated=" << r.messages_duplicated << " snapshot-chunks=" << r.snapshots_sent
+      << " state-fetches=" << r.state_fetches << " (failed " << r.state_fetch_failures << ")\n";
   out << "  faults      ";
   if (r.faults_injected.empty()) out << " none";
   for (const auto& [name, count] : r.faults_injected) out << " " << name << "=" << count;

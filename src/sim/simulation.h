@@ -91,6 +91,7 @@ struct SimResult {
   uint64_t elections = 0;  // distinct (term, leader) pairs observed
   uint64_t messages_sent = 0, messages_dropped = 0, messages_duplicated = 0;
   uint64_t snapshots_sent = 0;
+  uint64_t state_fetches = 0, state_fetch_failures = 0;  // snapshot states fetched from leaders
   std::map<std::string, uint64_t> faults_injected;
   std::vector<check::Violation> violations;
   check::LinearizabilityResult linearizability;
