@@ -222,7 +222,9 @@ void WatchHub::catch_up(const Store& store, std::vector<WatchOutput>* out) {
     if (it == watchers_.end()) continue;
     Watcher& w = it->second;
     if (compacted > 0 && w.next_revision <= compacted) {
-      WatchOutput o = response_for(w, current);
+      // etcd 3.4 builds this response from the watcher's compaction notice, which carries no
+      // revision: the header's revision stays 0 (cluster, member and term are filled in).
+      WatchOutput o = response_for(w, 0);
       o.response.set_compact_revision(compacted);
       o.response.set_canceled(true);
       out->push_back(std::move(o));

@@ -11,12 +11,14 @@
 //     restore), and catch_up() reads its events from the store's history, at most
 //     max_revisions_per_response revisions per response, until it is synced.
 // A watcher whose next revision falls at or below the compaction point is cancelled with a
-// response carrying compact_revision (etcd cancels only below it; at the point itself Synod's
-// revision log no longer lists the surviving versions, so it cancels there too).
+// response carrying compact_revision and, as etcd's, header revision 0 (etcd cancels only below
+// it; at the point itself Synod's revision log no longer lists the surviving versions, so it
+// cancels there too).
 //
 // Outputs are WatchResponses addressed to a stream; the header carries the revision only (the
-// server adds cluster, member and term). Determinism: no threads, clocks or randomness; the
-// caller serializes every call and passes the store the events came from.
+// server adds cluster, member and term, and keeps the revision as given, 0 included). Determinism:
+// no threads, clocks or randomness; the caller serializes every call and passes the store the
+// events came from.
 #pragma once
 
 #include <absl/container/flat_hash_map.h>
