@@ -5,6 +5,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <openssl/sha.h>
+
 namespace synod::server {
 
 namespace {
@@ -26,12 +28,33 @@ std::string trim(const std::string& s) {
   return s.substr(b, e - b + 1);
 }
 
-uint64_t fnv1a(std::string_view data, uint64_t h = 0xcbf29ce484222325ULL) {
+constexpr uint64_t kFnvOffsetBasis = 0xcbf29ce484222325ULL;
+
+uint64_t fnv1a(std::string_view data, uint64_t h) {
   for (unsigned char c : data) {
     h ^= c;
     h *= 0x100000001b3ULL;
   }
   return h;
+}
+
+// The URLs in etcd's form (scheme://host:port), sorted and concatenated without a separator.
+std::string sorted_urls(const std::vector<Url>& peer_urls) {
+  std::vector<std::string> urls;
+  for (const Url& u : peer_urls) urls.push_back(u.str());
+  std::sort(urls.begin(), urls.end());
+  std::string joined;
+  for (const std::string& u : urls) joined += u;
+  return joined;
+}
+
+// The first 8 bytes of the SHA-1 of `data`, big-endian (etcd's binary.BigEndian.Uint64).
+uint64_t sha1_prefix(std::string_view data) {
+  unsigned char digest[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
+  uint64_t value = 0;
+  for (int i = 0; i < 8; ++i) value = (value << 8) | digest[i];
+  return value;
 }
 
 }  // namespace
@@ -220,20 +243,30 @@ bool load_config_file(const std::string& path, ServerConfig* config, std::string
 }
 
 uint64_t member_id(const std::vector<Url>& peer_urls, const std::string& token) {
+  return sha1_prefix(sorted_urls(peer_urls) + token);
+}
+
+uint64_t added_member_id(const std::vector<Url>& peer_urls, int64_t unix_seconds) {
+  return sha1_prefix(sorted_urls(peer_urls) + std::to_string(unix_seconds));
+}
+
+uint64_t cluster_id(std::vector<uint64_t> member_ids) {
+  std::sort(member_ids.begin(), member_ids.end());
+  std::string bytes;
+  bytes.reserve(8 * member_ids.size());
+  for (uint64_t id : member_ids) {
+    for (int shift = 56; shift >= 0; shift -= 8) bytes.push_back(static_cast<char>(id >> shift));
+  }
+  return sha1_prefix(bytes);
+}
+
+uint64_t fnv_member_id(const std::vector<Url>& peer_urls, const std::string& token) {
   std::vector<std::string> urls;
   for (const Url& u : peer_urls) urls.push_back(u.str());
   std::sort(urls.begin(), urls.end());
-  uint64_t h = 0xcbf29ce484222325ULL;
+  uint64_t h = kFnvOffsetBasis;
   for (const std::string& u : urls) h = fnv1a(u + ",", h);
   h = fnv1a(token, h);
-  return h == 0 ? 1 : h;
-}
-
-uint64_t cluster_id(std::vector<uint64_t> member_ids, const std::string& token) {
-  std::sort(member_ids.begin(), member_ids.end());
-  uint64_t h = fnv1a(token);
-  for (uint64_t id : member_ids)
-    h = fnv1a(std::string_view(reinterpret_cast<const char*>(&id), 8), h);
   return h == 0 ? 1 : h;
 }
 

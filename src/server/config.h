@@ -61,9 +61,20 @@ std::optional<ResolvedConfig> resolve(ServerConfig config, std::string* error);
 // listen-client-urls, ...; '#' comments). Unknown keys are an error.
 bool load_config_file(const std::string& path, ServerConfig* config, std::string* error);
 
-// Member and cluster ids, derived as etcd does from stable inputs: a member's id from its peer
-// URLs and the cluster token, the cluster id from the sorted member ids.
+// Member and cluster ids, computed as etcd 3.4 does (etcdserver/api/membership: member.go
+// newMember, cluster.go genID), so the same flags give the same ids as etcd. Each is the first
+// 8 bytes, read big-endian, of a SHA-1:
+//   member_id:       of the sorted peer URLs concatenated (no separator), then the token;
+//   added_member_id: of the sorted peer URLs concatenated, then the Unix time in seconds in
+//                    decimal (etcd's MemberAdd passes an empty cluster name, so no token);
+//   cluster_id:      of the founding member ids, sorted, each as 8 bytes big-endian.
 uint64_t member_id(const std::vector<Url>& peer_urls, const std::string& token);
-uint64_t cluster_id(std::vector<uint64_t> member_ids, const std::string& token);
+uint64_t added_member_id(const std::vector<Url>& peer_urls, int64_t unix_seconds);
+uint64_t cluster_id(std::vector<uint64_t> member_ids);
+
+// The founding member ids of a data dir bootstrapped before Synod computed etcd's ids: FNV-1a
+// over the sorted peer URLs (each followed by ',') and the token, 0 mapped to 1. Ids live in the
+// data dir, so such a cluster keeps them; this recomputes them from --initial-cluster.
+uint64_t fnv_member_id(const std::vector<Url>& peer_urls, const std::string& token);
 
 }  // namespace synod::server

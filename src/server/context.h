@@ -4,6 +4,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -30,6 +31,9 @@ struct ServerContext {
   Node* node = nullptr;
   Executor* executor = nullptr;
   uint64_t self_id = 0;
+  // The --initial-cluster members' peer URLs by id: a founding member that has not published
+  // itself in the member table yet is listed (and reached) with these.
+  std::map<uint64_t, std::vector<Url>> founding_peer_urls;
 
   void fill_header(etcdserverpb::ResponseHeader* h, int64_t revision) const {
     fill_header(h, revision, node->status().term.value);

@@ -44,9 +44,8 @@ std::vector<etcdserverpb::Member> ServerContext::members() const {
     if (m.peerurls().empty()) {
       // A founding member that has not published itself yet: its peer URLs are known from
       // --initial-cluster.
-      for (const ClusterMember& cm : config.initial_cluster) {
-        if (member_id(cm.peer_urls, config.raw.initial_cluster_token) != id.value) continue;
-        for (const Url& u : cm.peer_urls) m.add_peerurls(u.str());
+      if (auto f = founding_peer_urls.find(id.value); f != founding_peer_urls.end()) {
+        for (const Url& u : f->second) m.add_peerurls(u.str());
       }
     }
     out.push_back(std::move(m));
@@ -77,12 +76,24 @@ namespace {
 // ---------------------------------------------------------------------------------------------
 // Identity: who this member is and which cluster it belongs to, fixed at first start.
 
+// How the cluster's founding member ids derive from --initial-cluster: etcd's SHA-1, or FNV-1a
+// in a data dir bootstrapped before Synod computed etcd's ids (its identity file has no tag).
+enum class IdScheme { kEtcd, kFnv };
+constexpr const char* kEtcdIdsTag = "etcd-ids";
+
 struct Identity {
   uint64_t member_id = 0;
   uint64_t cluster_id = 0;
+  IdScheme ids = IdScheme::kEtcd;
   raft::ConfState initial_conf;  // founding members only, on first start
   std::map<uint64_t, std::string> peer_addresses;
+  std::map<uint64_t, std::vector<Url>> founding_peer_urls;
 };
+
+uint64_t founding_member_id(IdScheme ids, const ClusterMember& cm, const std::string& token) {
+  return ids == IdScheme::kEtcd ? member_id(cm.peer_urls, token)
+                                : fnv_member_id(cm.peer_urls, token);
+}
 
 bool fsync_file(const std::string& path) {
   FILE* f = fopen(path.c_str(), "r+");
@@ -101,6 +112,8 @@ bool write_identity(const std::string& dir, const Identity& id, std::string* err
     // configuration on every start, since no log entry records it.
     out << std::hex << id.member_id << " " << id.cluster_id << " " << id.initial_conf.voters.size();
     for (raft::NodeId v : id.initial_conf.voters) out << " " << v.value;
+    // A trailing word, so that an older binary still reads the file.
+    if (id.ids == IdScheme::kEtcd) out << " " << kEtcdIdsTag;
     out << "\n";
     if (!out) {
       *error = "cannot write " + tmp;
@@ -125,6 +138,8 @@ bool read_identity(const std::string& dir, Identity* id) {
     if (!(in >> v)) return false;
     id->initial_conf.voters.emplace_back(v);
   }
+  std::string tag;
+  id->ids = (in >> tag) && tag == kEtcdIdsTag ? IdScheme::kEtcd : IdScheme::kFnv;
   return true;
 }
 
@@ -168,6 +183,17 @@ bool discover(const ResolvedConfig& config, Identity* id, std::string* error) {
   return false;
 }
 
+// A member joining an existing cluster: the founders' ids are FNV-1a if one of the members the
+// cluster listed has the FNV-1a id of an --initial-cluster entry.
+IdScheme discovered_scheme(const ResolvedConfig& config, const Identity& id) {
+  for (const ClusterMember& cm : config.initial_cluster) {
+    if (id.peer_addresses.count(fnv_member_id(cm.peer_urls, config.raw.initial_cluster_token))) {
+      return IdScheme::kFnv;
+    }
+  }
+  return IdScheme::kEtcd;
+}
+
 bool establish_identity(const ResolvedConfig& config, Identity* id, std::string* error) {
   const std::string& dir = config.raw.data_dir;
   std::error_code ec;
@@ -176,30 +202,32 @@ bool establish_identity(const ResolvedConfig& config, Identity* id, std::string*
     *error = "cannot create data dir '" + dir + "': " + ec.message();
     return false;
   }
-  for (const ClusterMember& cm : config.initial_cluster) {
-    id->peer_addresses[member_id(cm.peer_urls, config.raw.initial_cluster_token)] =
-        cm.peer_urls.front().host_port();
-  }
-  if (fs::exists(dir + "/member/identity")) {
+  const std::string& token = config.raw.initial_cluster_token;
+  const bool existing = fs::exists(dir + "/member/identity");
+  if (existing) {
     // An existing data dir wins over the flags, as in etcd.
     if (!read_identity(dir, id)) {
       *error = "data dir '" + dir + "': member/identity is unreadable";
       return false;
     }
-    return true;
-  }
-  if (config.new_cluster) {
+  } else if (config.new_cluster) {
     std::vector<uint64_t> ids;
     for (const ClusterMember& cm : config.initial_cluster) {
-      ids.push_back(member_id(cm.peer_urls, config.raw.initial_cluster_token));
+      ids.push_back(member_id(cm.peer_urls, token));
       id->initial_conf.voters.emplace_back(ids.back());
     }
-    id->member_id = member_id(config.advertise_peer, config.raw.initial_cluster_token);
-    id->cluster_id = cluster_id(ids, config.raw.initial_cluster_token);
-  } else if (!discover(config, id, error)) {
-    return false;
+    id->member_id = member_id(config.advertise_peer, token);
+    id->cluster_id = cluster_id(ids);
+  } else {
+    if (!discover(config, id, error)) return false;
+    id->ids = discovered_scheme(config, *id);
   }
-  return write_identity(dir, *id, error);
+  for (const ClusterMember& cm : config.initial_cluster) {
+    const uint64_t founder = founding_member_id(id->ids, cm, token);
+    id->founding_peer_urls[founder] = cm.peer_urls;
+    id->peer_addresses.emplace(founder, cm.peer_urls.front().host_port());
+  }
+  return existing || write_identity(dir, *id, error);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -379,6 +407,7 @@ int run_server(const ResolvedConfig& config) {
   ctx.node = node.get();
   ctx.executor = &executor;
   ctx.self_id = identity.member_id;
+  ctx.founding_peer_urls = identity.founding_peer_urls;
 
   PeerDirectory directory;
   node->set_fetch_state(

@@ -15,8 +15,7 @@ ServerConfig three_members(const std::string& name, int index) {
   const std::string client = "http://127.0.0.1:" + std::to_string(2379 + 10 * index);
   c.listen_client_urls = c.advertise_client_urls = client;
   c.listen_peer_urls = c.initial_advertise_peer_urls = peer;
-  c.initial_cluster =
-      "a=http://127.0.0.1:2380,b=http://127.0.0.1:2390,c=http://127.0.0.1:2400";
+  c.initial_cluster = "a=http://127.0.0.1:2380,b=http://127.0.0.1:2390,c=http://127.0.0.1:2400";
   return c;
 }
 
@@ -67,14 +66,54 @@ TEST(Config, RefusesAnUnknownClusterState) {
   EXPECT_NE(error.find("--initial-cluster-state"), std::string::npos) << error;
 }
 
-TEST(Config, MemberIdsDependOnUrlsAndToken) {
+std::vector<Url> urls(const std::string& list) {
   std::string error;
-  auto a = *parse_url_list("http://127.0.0.1:2380", &error);
-  auto b = *parse_url_list("http://127.0.0.1:2390", &error);
-  EXPECT_NE(member_id(a, "t"), member_id(b, "t"));
-  EXPECT_NE(member_id(a, "t"), member_id(a, "u"));
-  EXPECT_EQ(member_id(a, "t"), member_id(a, "t"));
-  EXPECT_EQ(cluster_id({1, 2, 3}, "t"), cluster_id({3, 1, 2}, "t"));
+  auto parsed = parse_url_list(list, &error);
+  EXPECT_TRUE(parsed) << error;
+  return parsed.value_or(std::vector<Url>{});
+}
+
+// The expected ids below are what etcd 3.4.23 reported (etcdctl member list -w json) for a
+// cluster started with the same --initial-cluster and --initial-cluster-token.
+TEST(Config, MemberAndClusterIdsAreEtcds) {
+  const std::string token = "tok-abc";
+  const uint64_t n1 = member_id(urls("http://127.0.0.1:23380"), token);
+  const uint64_t n2 = member_id(urls("http://127.0.0.1:23382"), token);
+  const uint64_t n3 = member_id(urls("http://127.0.0.1:23384"), token);
+  EXPECT_EQ(n1, 0xed39f4d34f156a86ULL);
+  EXPECT_EQ(n2, 0xc1da7cf139ac43e5ULL);
+  EXPECT_EQ(n3, 0x434f8f3fd7402ef0ULL);
+  EXPECT_EQ(cluster_id({n1, n2, n3}), 17112546913908254356ULL);
+  EXPECT_EQ(cluster_id({n3, n1, n2}), 17112546913908254356ULL);  // order does not matter
+}
+
+TEST(Config, DefaultFlagsGiveEtcdsDefaultIds) {
+  // etcd with no cluster flags: default=http://localhost:2380, token etcd-cluster.
+  const ServerConfig defaults;
+  const uint64_t id =
+      member_id(urls(defaults.initial_advertise_peer_urls), defaults.initial_cluster_token);
+  EXPECT_EQ(id, 0x8e9e05c52164694dULL);
+  EXPECT_EQ(cluster_id({id}), 0xcdf818194e3a8c32ULL);
+}
+
+TEST(Config, MemberIdSortsSeveralPeerUrls) {
+  const uint64_t id = member_id(urls("http://127.0.0.1:23432,http://127.0.0.1:23431"), "t2");
+  EXPECT_EQ(id, 0xc231eef01228daceULL);
+  EXPECT_EQ(member_id(urls("http://127.0.0.1:23431,http://127.0.0.1:23432"), "t2"), id);
+  EXPECT_EQ(cluster_id({id}), 0xf2984eb84c197455ULL);
+}
+
+TEST(Config, AddedMemberIdIsEtcdsForTheSecondOfTheAdd) {
+  // etcdctl member add --learner --peer-urls=http://127.0.0.1:23390, answered within Unix
+  // second 1796416448.
+  EXPECT_EQ(added_member_id(urls("http://127.0.0.1:23390"), 1796416448), 0x6f5c427d17550a6ULL);
+  EXPECT_NE(added_member_id(urls("http://127.0.0.1:23390"), 1796416449), 0x6f5c427d17550a6ULL);
+}
+
+TEST(Config, FnvMemberIdsOfOlderDataDirsStayAsTheyWere) {
+  EXPECT_EQ(fnv_member_id(urls("http://127.0.0.1:2380"), "t"), 0x7d83527e4404d711ULL);
+  EXPECT_EQ(fnv_member_id(urls("http://127.0.0.1:2390,http://127.0.0.1:2385"), "etcd-cluster"),
+            0xbb610bd33fbc7106ULL);
 }
 
 TEST(Config, LoadsAConfigFileAndRefusesUnknownKeys) {
