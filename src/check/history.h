@@ -11,7 +11,8 @@ namespace synod::check {
 
 // kGet, kPut, kCas: a register (key-value). kAcquire, kRelease, kFencedPut (and kGet): a mutex
 // guarding a register with fencing tokens. kAdd (set), kAppend (list) and kReadAll: a set and
-// an append-only list. check/models.h gives each its sequential specification.
+// an append-only list. kGet, kPut and kAppend (concatenating strings): the kv model.
+// check/models.h gives each its sequential specification.
 enum class OpKind : uint8_t {
   kGet,
   kPut,

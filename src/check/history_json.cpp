@@ -45,6 +45,9 @@ constexpr FName kFNames[] = {
     {ObjectModel::kSet, "read", OpKind::kReadAll},
     {ObjectModel::kList, "append", OpKind::kAppend},
     {ObjectModel::kList, "read", OpKind::kReadAll},
+    {ObjectModel::kKv, "get", OpKind::kGet},
+    {ObjectModel::kKv, "put", OpKind::kPut},
+    {ObjectModel::kKv, "append", OpKind::kAppend},
 };
 
 class Reader {

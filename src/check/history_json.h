@@ -11,7 +11,7 @@
 //   f        "read", "write" or "cas" (the register model; the mutex, set and list models of
 //            check/models.h: "acquire" with the token as the ok value, "release", "write" with
 //            [value, token], "read"; "add" and "read"; "append" and "read", where the read's
-//            ok value is the array of elements)
+//            ok value is the array of elements; the kv model: "get", "put", "append")
 //   key      string (optional; absent = the single register "", or on a completion, the key
 //            of its invocation)
 //   value    read: null on invoke; on ok the value read, null for an absent key.

@@ -7,6 +7,8 @@
 #include <sstream>
 #include <tuple>
 
+#include "check/kv_model.h"
+
 namespace synod::check {
 
 namespace {
@@ -163,7 +165,8 @@ class CollectionModel final : public Model {
 constexpr std::pair<ObjectModel, const char*> kNames[] = {{ObjectModel::kRegister, "register"},
                                                           {ObjectModel::kMutex, "mutex"},
                                                           {ObjectModel::kSet, "set"},
-                                                          {ObjectModel::kList, "list"}};
+                                                          {ObjectModel::kList, "list"},
+                                                          {ObjectModel::kKv, "kv"}};
 
 }  // namespace
 
@@ -178,7 +181,6 @@ std::optional<ObjectModel> parse_object_model(const std::string& name) {
   for (const auto& [model, known] : kNames) {
     if (name == known) return model;
   }
-  if (name == "kv") return ObjectModel::kRegister;
   return std::nullopt;
 }
 
@@ -205,6 +207,8 @@ LinearizabilityResult check_history(const std::vector<Operation>& history, Objec
             return std::make_unique<CollectionModel>(ops, ordered);
           },
           opts);
+    case ObjectModel::kKv:
+      return check_string_kv(history, opts);
   }
   return {};
 }

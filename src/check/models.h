@@ -11,6 +11,7 @@
 //           holder's write.
 //   set     add(x), then read-all returns exactly the elements added (order ignored).
 //   list    append(x), then read-all returns exactly the elements appended, in order.
+//   kv      Porcupine's key-value store: a string per key, get / put / append (check/kv_model.h).
 //
 // Pure; thread-safety as check_kv.
 #pragma once
@@ -23,7 +24,7 @@
 
 namespace synod::check {
 
-enum class ObjectModel : uint8_t { kRegister, kMutex, kSet, kList };
+enum class ObjectModel : uint8_t { kRegister, kMutex, kSet, kList, kKv };
 const char* to_string(ObjectModel m);
 std::optional<ObjectModel> parse_object_model(const std::string& name);
 

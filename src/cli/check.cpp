@@ -40,7 +40,7 @@ int run_check(const CheckArgs& a) {
   const std::optional<check::ObjectModel> model = check::parse_object_model(a.model);
   if (!model) {
     std::cerr << "synod check: unknown model '" << a.model
-              << "' (known: register, mutex, set, list)\n";
+              << "' (known: register, mutex, set, list, kv)\n";
     return 2;
   }
   std::vector<check::Operation> history;
@@ -97,9 +97,11 @@ std::function<int()> add_check_command(CLI::App& app) {
       "check", "check a history of client operations (JSON lines) for linearizability");
   cmd->add_option("history", args->file, "the history file, JSON lines (docs/check.md)")
       ->required();
-  cmd->add_option("--model", args->model,
-                  "register (read, write, cas per key), mutex (acquire with fencing tokens, "
-                  "fenced write, read), set (add, read) or list (append, read)");
+  cmd->add_option(
+      "--model", args->model,
+      "register (read, write, cas per key), mutex (acquire with fencing tokens, "
+      "fenced write, read), set (add, read), list (append, read) or kv (get, put, append on "
+      "strings per key, as Porcupine's kv model)");
   cmd->add_option("--format", args->format,
                   "synod (JSON lines), jepsen-log (Jepsen's text log, as Porcupine's etcd "
                   "histories) or edn (Jepsen's history.edn)");
