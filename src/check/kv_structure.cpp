@@ -350,10 +350,15 @@ class Structure {
     return "the write " + name(op(b.base)) + ", which no get saw,";
   }
 
+  // When a block must be in effect: all along its span if an operation of it was invoked
+  // after another completed, else at some point between.
   std::string span(const Block& b) const {
-    return "from " + std::to_string(b.deadline) + " (" + name(op(b.deadline_op)) +
-           " completed) to " + std::to_string(b.release) + " (" + name(op(b.release_op)) +
-           " invoked)";
+    const std::string completed =
+        std::to_string(b.deadline) + " (" + name(op(b.deadline_op)) + " completed)";
+    const std::string invoked =
+        std::to_string(b.release) + " (" + name(op(b.release_op)) + " invoked)";
+    if (b.deadline < b.release) return "must hold from " + completed + " until " + invoked;
+    return "must take effect between " + invoked + " and " + completed;
   }
 
   // Blocks b and c must each come before the other: each has an operation invoked after the
@@ -363,8 +368,8 @@ class Structure {
     for (size_t i : {b.deadline_op, b.release_op, c.deadline_op, c.release_op}) {
       append_with_context(i, window);
     }
-    return fail(describe_block(b) + " must be in effect " + span(b) + ", and " + describe_block(c) +
-                    " " + span(c) + ": the two overlap",
+    return fail(describe_block(b) + " " + span(b) + ", and " + describe_block(c) + " " + span(c) +
+                    ": neither can come before the other",
                 window);
   }
 

@@ -126,7 +126,7 @@ TEST(KvModel, TwoPutsWhoseValuesMustEachStayCurrentOverOverlappingTimesFail) {
   EXPECT_EQ(verdict(h), kBad);
   const KvStructureVerdict v = structure(h);
   ASSERT_TRUE(v.applies);
-  EXPECT_NE(v.reason.find("overlap"), std::string::npos) << v.reason;
+  EXPECT_NE(v.reason.find("neither can come before the other"), std::string::npos) << v.reason;
   EXPECT_EQ(v.window.size(), 4u);
 }
 
