@@ -12,7 +12,8 @@
 //      O(n log n). Histories recorded with many timed-out appends under member pauses, which a
 //      search cannot finish, take this path. When such a key is not linearizable, the
 //      operations that break the structure's conditions fail by themselves; the search below
-//      runs on just those for the explanation and the smallest failing window.
+//      runs on just those (on a budget of 1,000,000 configurations) for the explanation and
+//      the smallest failing window, and if it runs out they are the window.
 //   3. Otherwise, Wing & Gong's search with Lowe's just-in-time linearization over the model's
 //      states (check_by_key). Every searched key first gets a small budget, and only then the
 //      ones it did not decide the whole budget, so that a key that fails quickly is found
