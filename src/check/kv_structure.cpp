@@ -27,7 +27,7 @@ std::string name(const Operation& op) {
 
 // A block: a put (or the initial value), then its chain of appends, each write followed by the
 // gets that read from it; or a write no get saw, alone. Operations keep the order of the block
-// in every linearization, and blocks do not interleave (see link_writes and build_blocks).
+// in every linearization, and blocks do not interleave (see parse and build_blocks).
 struct Block {
   size_t base = kNone;         // its first write, or kInitial
   uint64_t deadline = kNever;  // the earliest completion of an operation in the block
@@ -110,8 +110,9 @@ class Structure {
   // that built the value g read, in the order they took effect: the first a put or an append
   // onto the initial "", the others appends, each a distinct operation (one operation takes
   // effect once). Each append must then follow, right after, the write before it in the split:
-  // any write in between would have changed the value. Records those predecessors, fails when
-  // two gets name different ones or one write right after two.
+  // a write in between would have added its own value (an append) or replaced the value (a
+  // put), and as each write takes effect once, the value could not have come back. Records
+  // those predecessors; fails when two gets name different ones, or one write right after two.
   bool parse(size_t g) {
     const std::string_view value = op(g).output ? std::string_view(*op(g).output) : "";
     if (auto it = parsed_.find(value); it != parsed_.end()) {

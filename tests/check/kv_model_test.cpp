@@ -215,6 +215,26 @@ TEST(KvModel, FailingWindowsAreNotLinearizableByThemselves) {
   }
 }
 
+// When the search of the structure's window runs out of budget, the structure's own window and
+// reason stand, and the window still fails by itself.
+TEST(KvModel, TheStructuresWindowStandsWhenItsSearchRunsOut) {
+  const std::vector<Operation> h = {append(0, "a;", 0, 1), append(1, "b;", 2, 3),
+                                    get(2, "a;b;", 4, 5), append(3, "c;", 6, 7),
+                                    get(4, "a;b;", 8, 9)};
+  CheckOptions opts;
+  opts.max_states = 1;
+  const LinearizabilityResult r = check_string_kv(h, opts);
+  ASSERT_EQ(r.verdict, kBad);
+  EXPECT_EQ(r.keys_without_search, 1u);
+  EXPECT_NE(r.explanation.find("not linearizable by itself"), std::string::npos) << r.explanation;
+  EXPECT_NE(r.explanation.find("#4"), std::string::npos) << r.explanation;
+  EXPECT_EQ(check_string_kv(r.failing_window, {}, KvDecision::kSearch).verdict, kBad);
+  // With the budget, the search's explanation follows the structure's reason.
+  const LinearizabilityResult full = check_string_kv(h);
+  EXPECT_NE(full.explanation.find("no linearization reaches the return of"), std::string::npos);
+  EXPECT_EQ(full.failed_id, 4u);
+}
+
 TEST(KvModel, ReadsPorcupinesKvFormat) {
   std::istringstream in(R"({:process 0, :type :invoke, :f :append, :key "0", :value "x 0 0 y"}
 {:process 1, :type :invoke, :f :get, :key "0", :value nil}
