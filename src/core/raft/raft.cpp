@@ -633,7 +633,9 @@ void Raft::handle_append_reject(Progress& pr, const Message& m) {
     if (rejected <= pr.match) return;  // stale
     pr.become_probe();
   } else if (pr.state == ProgressState::kProbe) {
-    if (pr.next - 1 != rejected) return;  // stale: answers an older probe
+    // Stale: it answers an older probe, or denies what the follower acknowledged holding (a
+    // correct follower never loses an entry it acknowledged; resending would only loop).
+    if (pr.next - 1 != rejected || rejected <= pr.match) return;
     // thesis 5.3: jump back past the follower's whole conflicting term.
     Index probe = m.reject_hint;
     if (m.reject_hint_term > Term(0))
