@@ -90,7 +90,10 @@ void RaftInvariants::set_initial_conf(const ConfState& conf) {
 }
 
 void RaftInvariants::on_step(const raft::Raft& raft) {
-  if (raft.role() == raft::Role::kLeader) observe_leader(raft.id(), raft.term(), raft.log());
+  if (raft.role() == raft::Role::kLeader) {
+    observe_leader(raft.id(), raft.term(), raft.log());
+    observe_leader_commit(raft.id(), raft.term(), raft.log());
+  }
   note_node_conf(raft);
   observe_commit(raft.id(), raft.log());
 }
@@ -178,6 +181,23 @@ void RaftInvariants::check_completeness(NodeId leader, Term term, const RaftLog&
              " there"));
     return;
   }
+}
+
+void RaftInvariants::observe_leader_commit(NodeId node, Term term, const RaftLog& log) {
+  auto [it, inserted] = leader_commit_.try_emplace(node, term, log.committed());
+  auto& [led_term, commit] = it->second;
+  if (inserted || led_term != term) {  // a new leadership: its commit index is where it starts
+    led_term = term;
+    commit = log.committed();
+    return;
+  }
+  if (log.committed() <= commit) return;
+  commit = log.committed();
+  const std::optional<Term> at = log.term(commit);
+  if (!at || *at == term) return;  // compacted away: only a snapshot of committed state
+  fail("LeaderCommitsOwnTerm",
+       str("leader n", node, " of term ", term, " advanced its commit index to ", commit,
+           ", an entry of term ", *at));
 }
 
 void RaftInvariants::observe_entries(NodeId node, raft::Role role, Term term,

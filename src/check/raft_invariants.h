@@ -26,7 +26,7 @@ namespace synod::check {
 
 struct Violation {
   std::string invariant;  // ElectionSafety, LeaderAppendOnly, LogMatching, LeaderCompleteness,
-                          // StateMachineSafety, CommittedDurable
+                          // StateMachineSafety, CommittedDurable, LeaderCommitsOwnTerm
   std::string detail;     // names the nodes, term and index involved
 };
 
@@ -47,7 +47,7 @@ class RaftInvariants {
   // rd.entries and State Machine Safety on rd.committed.
   void on_ready(const raft::Raft& raft, const raft::Ready& rd);
   // After any input to a node: Election Safety, Leader Completeness (once per leader term),
-  // and the node's commit index advancing.
+  // the leader's commit rule, and the node's commit index advancing.
   void on_step(const raft::Raft& raft);
   // `node` applied `e` (in index order per node): State Machine Safety.
   void on_apply(raft::NodeId node, const raft::Entry& e);
@@ -67,6 +67,10 @@ class RaftInvariants {
   // producing them; it supplies the term before each entry (for Log Matching's induction).
   void observe_entries(raft::NodeId node, raft::Role role, raft::Term term,
                        const std::vector<raft::Entry>& entries, const raft::RaftLog& log);
+  // thesis 3.6.2: a leader commits by counting replicas only entries of its own term; older
+  // ones become committed when one of its own above them does. So while `node` leads `term`,
+  // every advance of its commit index lands on an entry of `term`.
+  void observe_leader_commit(raft::NodeId node, raft::Term term, const raft::RaftLog& log);
   // Records as committed the entries up to log.committed() that are new since the last call
   // for `node`: a commit index is a claim, checked the moment it moves, so a wrong commit is
   // caught even if no node lives to apply it.
@@ -126,6 +130,8 @@ class RaftInvariants {
   raft::Term max_leader_term_;
   // LeaderAppendOnly: node -> (term it last led, last index it emitted as leader in that term).
   std::unordered_map<raft::NodeId, std::pair<raft::Term, raft::Index>> leader_emitted_;
+  // LeaderCommitsOwnTerm: node -> (term it leads, its commit index last seen in that term).
+  std::unordered_map<raft::NodeId, std::pair<raft::Term, raft::Index>> leader_commit_;
   // LogMatching: (index, term) -> the first registration.
   std::unordered_map<EntryKey, Registered, EntryKeyHash> entries_;
   // Committed entries by index (ordered, so Leader Completeness can start past a snapshot).

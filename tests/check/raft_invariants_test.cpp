@@ -279,6 +279,29 @@ TEST(LeaderCompleteness, EntriesCommittedOnlyOnceALaterLeaderWasKnownAreNotRequi
   EXPECT_TRUE(inv.ok());
 }
 
+// --- Leader commits own term
+// ----------------------------------------------------------------------
+
+TEST(LeaderCommitsOwnTerm, ALeaderCommittingAnOlderTermsEntryByCountIsReported) {
+  RaftInvariants inv;
+  const RaftLog before = log_of({entry(1, 1), entry(2, 1), entry(3, 3)}, 1);
+  inv.observe_leader_commit(NodeId(1), Term(3), before);  // elected with commit 1
+  const RaftLog after = log_of({entry(1, 1), entry(2, 1), entry(3, 3)}, 2);
+  inv.observe_leader_commit(NodeId(1), Term(3), after);  // 2 is of term 1
+  ASSERT_TRUE(has(inv, "LeaderCommitsOwnTerm"));
+  EXPECT_NE(inv.violations()[0].detail.find("commit index to 2, an entry of term 1"),
+            std::string::npos);
+}
+
+TEST(LeaderCommitsOwnTerm, CommittingItsOwnEntryCommitsTheOlderOnesWithIt) {
+  RaftInvariants inv;
+  inv.observe_leader_commit(NodeId(1), Term(3), log_of({entry(1, 1), entry(2, 1), entry(3, 3)}, 1));
+  inv.observe_leader_commit(NodeId(1), Term(3), log_of({entry(1, 1), entry(2, 1), entry(3, 3)}, 3));
+  // A new term starts from whatever commit index the node had as a follower.
+  inv.observe_leader_commit(NodeId(1), Term(5), log_of({entry(1, 1), entry(2, 1), entry(3, 3)}, 3));
+  EXPECT_TRUE(inv.ok());
+}
+
 // --- CommittedDurable ----------------------------------------------------------------------------
 
 struct Cluster {
