@@ -29,6 +29,22 @@ void Driver::recover_commit(raft::Persisted& disk, uint64_t applied) {
       std::min(std::max(disk.hard_state.commit, raft::Index(applied)), disk.entries.back().index);
 }
 
+const char* Driver::waiting_for() const {
+  switch (stage_) {
+    case Stage::kIdle:
+      return "idle";
+    case Stage::kAwaitingFlush:
+      return "a state flush before installing a snapshot";
+    case Stage::kFetching:
+      return "a snapshot's state from the leader";
+    case Stage::kFetchBackoff:
+      return "a retry of a failed state fetch";
+    case Stage::kPersisting:
+      return "its fsync";
+  }
+  return "?";
+}
+
 void Driver::assert_owner() {
   if (owner_ == std::thread::id{}) owner_ = std::this_thread::get_id();
   SYNOD_ASSERT(owner_ == std::this_thread::get_id());
@@ -89,10 +105,14 @@ void Driver::state_flushed(uint64_t applied) {
 
 void Driver::run() {
   assert_owner();
-  // Each pass takes one Ready; the engine's state shrinks with each, so this ends.
+  // Each pass takes one Ready, and the engine has less to hand out after each: a loop that does
+  // not end is a bug in the engine, stopped here rather than left to spin.
+  constexpr int kMaxReadiesPerRun = 100'000;
+  int readies = 0;
   while (stage_ == Stage::kIdle) {
     submit_reads();
     if (!engine_.has_ready()) break;
+    SYNOD_ASSERT(++readies <= kMaxReadiesPerRun);
     begin_ready();
   }
   serve_reads();
@@ -210,6 +230,7 @@ void Driver::compact(uint64_t applied) {
   if (!meta) return;
   host_.save_snapshot(raft::Snapshot{*meta, reference});
   snapshot_index_ = applied;
+  host_.note("compacted the log up to index " + std::to_string(applied));
 }
 
 // --- Reads ------------------------------------------------------------------------------------

@@ -81,6 +81,8 @@ class Driver {
   uint64_t snapshot_index() const { return snapshot_index_; }
   uint64_t ticks() const { return ticks_; }
   bool ready_in_flight() const { return stage_ != Stage::kIdle; }
+  // What the Ready in flight waits for ("idle" if none): for diagnostics.
+  const char* waiting_for() const;
   size_t pending_reads() const { return pending_reads_; }
   // Sees every Ready as the driver takes it (the simulator's invariant checker).
   void set_ready_observer(ReadyObserver observer) { observer_ = std::move(observer); }

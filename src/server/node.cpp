@@ -261,7 +261,6 @@ void Node::save_snapshot(const raft::Snapshot& snapshot) {
     spdlog::critical("wal: saving snapshot failed: {}", s.message());
     std::abort();
   }
-  spdlog::info("raft: the log now starts after index {}", snapshot.meta.index.value);
 }
 
 void Node::send(std::vector<raft::Message> messages) {
