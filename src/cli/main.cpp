@@ -1,6 +1,7 @@
 // synod: one binary for every role: `synod server`, `synod sim`, `synod ctl`, `synod bench`,
 // `synod check`.
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
@@ -34,7 +35,8 @@ int run_sim(synod::sim::SimOptions opts, const std::string& seeds, const std::st
     }
     return result.passed() ? 0 : 1;
   }
-  // A sweep: one progress line per seed on stderr, the failures in full on stdout.
+  // A sweep: one progress line on stderr (rewritten in place on a terminal, every tenth of the
+  // sweep otherwise), the failures in full on stdout, then each failing seed's replay command.
   uint64_t first = 0;
   uint64_t last = 0;
   char dots[3] = {};
@@ -44,23 +46,30 @@ int run_sim(synod::sim::SimOptions opts, const std::string& seeds, const std::st
     std::cerr << "synod sim: --seeds wants A..B with A <= B, got '" << seeds << "'\n";
     return 2;
   }
-  uint64_t failed = 0;
+  const bool terminal = isatty(STDERR_FILENO) != 0;
+  const uint64_t total = last - first + 1;
+  std::vector<std::string> replays;
   for (uint64_t s = first; s <= last; ++s) {
     opts.seed = s;
     std::ostringstream log;
     auto result = run_simulation(opts, log);
-    std::cerr << "\rseed " << s << " (" << (s - first + 1) << "/" << (last - first + 1)
-              << "), failures " << failed + (result.passed() ? 0 : 1) << std::flush;
     if (!result.passed()) {
-      ++failed;
-      std::cout << "\n";
+      replays.push_back(synod::sim::replay_command(opts));
+      if (terminal) std::cerr << "\n";
       print_summary(opts, result, std::cout);
+      std::cout << std::flush;
+    }
+    const uint64_t done = s - first + 1;
+    if (terminal || done == total || done % std::max<uint64_t>(1, total / 10) == 0) {
+      std::cerr << (terminal ? "\r" : "") << "seed " << s << " (" << done << "/" << total
+                << "), failures " << replays.size() << (terminal ? "" : "\n") << std::flush;
     }
   }
-  std::cerr << "\n";
-  std::cout << "swept seeds " << first << ".." << last << ": " << (last - first + 1 - failed)
-            << " passed, " << failed << " failed\n";
-  return failed == 0 ? 0 : 1;
+  if (terminal) std::cerr << "\n";
+  std::cout << "swept seeds " << first << ".." << last << ": " << (total - replays.size())
+            << " passed, " << replays.size() << " failed\n";
+  for (const std::string& r : replays) std::cout << "  replay: " << r << "\n";
+  return replays.empty() ? 0 : 1;
 }
 
 void add_server_flags(CLI::App& cmd, synod::server::ServerConfig& c, std::string& config_file) {
@@ -148,7 +157,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
 
   synod::sim::SimOptions opts;
-  std::string faults = "none";
+  std::string faults = synod::sim::kSwarm;
   std::string seeds;
   std::vector<std::string> bugs;
   std::string workload = "register";
@@ -160,7 +169,8 @@ int main(int argc, char** argv) {
   sim->add_option("--nodes", opts.nodes, "cluster size")->check(CLI::Range(3, 7));
   sim->add_option("--faults", faults,
                   "comma list: partition,crash,pause,loss,dup,reorder,latency,drift,topology,"
-                  "membership,transfer, or all / none");
+                  "membership,transfer, or all / none; swarm (the default): each seed draws its "
+                  "own mix, nemesis intensities and BUGGIFY sites");
   sim->add_option("--ops", opts.ops, "client operations in the fault phase")
       ->check(CLI::Range(1, 1000000));
   sim->add_option("--clients", opts.clients, "concurrent clients")->check(CLI::Range(1, 64));
@@ -182,6 +192,15 @@ int main(int argc, char** argv) {
   sim->add_option("--election-crash-delay-us", opts.election_crash_max_delay_us,
                   "the election crash lands up to this long after the election")
       ->check(CLI::Range(0, 10'000'000));
+  sim->add_option("--election-isolate", opts.election_isolate_probability,
+                  "with partition faults, chance of cutting a new leader off right after its "
+                  "election")
+      ->check(CLI::Range(0.0, 1.0));
+  sim->add_option("--fault-gap-us", opts.fault_gap_max_us,
+                  "faults are injected every 100 ms to this long")
+      ->check(CLI::Range(100'000, 100'000'000));
+  sim->add_flag("--buggify", opts.buggify,
+                "enable, at random, the fault sites of the simulated disk and network");
   sim->add_option("--window", opts.max_inflight_msgs,
                   "replication window in messages (default: chosen per seed)")
       ->check(CLI::Range(0, 1024));
@@ -210,6 +229,7 @@ int main(int argc, char** argv) {
   if (server->parsed()) return run_server_command(*server, server_config, config_file);
   if (sim->parsed()) {
     std::string error;
+    opts.swarm = faults == synod::sim::kSwarm;
     if (!synod::sim::parse_faults(faults, opts.faults, error)) {
       std::cerr << "synod sim: " << error << "\n";
       return 2;

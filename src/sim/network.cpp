@@ -76,8 +76,10 @@ void Network::heal() {
   partitioned_ = false;
 }
 
-void Network::isolate(int node) {
-  for (int i = 1; i <= n_; ++i) up_[node][i] = up_[i][node] = false;
+void Network::isolate(int node, int keep) {
+  for (int i = 1; i <= n_; ++i) {
+    if (i != keep) up_[node][i] = up_[i][node] = false;
+  }
   partitioned_ = true;
 }
 

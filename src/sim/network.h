@@ -36,8 +36,9 @@ class Network {
   Topology topology() const { return topology_; }
   // Cuts links according to `kind`; returns a description such as "{1,2} | {3,4,5}".
   std::string partition(PartitionKind kind, Rng& rng);
-  void isolate(int node);  // cuts every link of one node
-  void heal();             // restores every link the topology has
+  // Cuts every link of one node, except to `keep` if that names another node.
+  void isolate(int node, int keep = 0);
+  void heal();  // restores every link the topology has
   bool partitioned() const { return partitioned_; }
 
   // Delivery times (0, 1 or 2 of them) for a message of `bytes` sent at `now_us`.

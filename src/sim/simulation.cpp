@@ -54,6 +54,7 @@ const char* to_string(Fault f) {
 
 bool parse_faults(const std::string& list, std::set<Fault>& out, std::string& error) {
   out.clear();
+  if (list == kSwarm) return true;  // the caller sets SimOptions::swarm
   std::stringstream ss(list);
   std::string item;
   while (std::getline(ss, item, ',')) {
@@ -147,7 +148,8 @@ bool parse_bug(const std::string& name, SimOptions& options, std::string& error)
 std::string replay_command(const SimOptions& o) {
   std::ostringstream os;
   os << "synod sim --seed " << o.seed << " --nodes " << o.nodes << " --faults "
-     << fault_list(o.faults) << " --ops " << o.ops << " --clients " << o.clients;
+     << (o.swarm ? kSwarm : fault_list(o.faults)) << " --ops " << o.ops << " --clients "
+     << o.clients;
   if (o.workload != Workload::kRegister) os << " --workload " << to_string(o.workload);
   if (o.workload == Workload::kSemaphore) os << " --permits " << o.permits;
   if (o.watchers != 0) os << " --watchers " << o.watchers;
@@ -158,12 +160,17 @@ std::string replay_command(const SimOptions& o) {
     }
   }
   if (o.read_mode == raft::ReadMode::kLease) os << " --lease-reads";
+  if (o.max_inflight_msgs != 0) os << " --window " << o.max_inflight_msgs;
+  if (o.swarm) return os.str();  // the seed draws the rest
+  if (o.buggify) os << " --buggify";
   if (o.election_crash_probability != SimOptions{}.election_crash_probability) {
     os << " --election-crash " << o.election_crash_probability;
   }
-  if (o.max_inflight_msgs != 0) os << " --window " << o.max_inflight_msgs;
   if (o.election_crash_max_delay_us != SimOptions{}.election_crash_max_delay_us) {
     os << " --election-crash-delay-us " << o.election_crash_max_delay_us;
+  }
+  if (o.election_isolate_probability != SimOptions{}.election_isolate_probability) {
+    os << " --election-isolate " << o.election_isolate_probability;
   }
   return os.str();
 }
@@ -187,9 +194,10 @@ enum class EventType : uint8_t {
   kTargetedCrash,
   kWatchConnect,
   kWatchDeliver,
-  kFetchServe,    // a state fetch reaches the member asked (node), from `client` (the asker)
-  kStateFetched,  // its answer reaches the asker (node)
-  kStoreFlushed,  // a node's store flush is done
+  kFetchServe,       // a state fetch reaches the member asked (node), from `client` (the asker)
+  kStateFetched,     // its answer reaches the asker (node)
+  kStoreFlushed,     // a node's store flush is done
+  kTargetedIsolate,  // cut a new leader off from the other members
 };
 
 enum class ReplyStatus : uint8_t { kOk, kRejected };
@@ -219,7 +227,7 @@ struct Event {
 };
 
 struct EventOrder {
-  bool operator()(const Event* a, const Event* b) const {
+  bool operator()(const std::unique_ptr<Event>& a, const std::unique_ptr<Event>& b) const {
     return a->time != b->time ? a->time > b->time : a->seq > b->seq;
   }
 };
@@ -266,6 +274,7 @@ struct Node {
   std::optional<std::pair<std::vector<raft::Entry>, std::optional<raft::HardState>>> writing;
   // The store's durable image, as a flush (or RocksDB on its own) last left it; empty: none.
   std::string store_image;
+  bool founding = true;                // started with the founding membership (not added later)
   std::unique_ptr<KvMachine> kv;       // the replica's kv::Store; its applied index is the node's
   std::unique_ptr<kv::Lessor> lessor;  // lease expiry, as the server's Node runs it
   std::unique_ptr<kv::WatchHub> hub;   // the node's watchers
@@ -312,7 +321,7 @@ class Sim {
   friend class NodeHost;
 
  public:
-  Sim(const SimOptions& o, std::ostream& log)
+  Sim(SimOptions o, std::ostream& log)
       : o_(o),
         log_(log),
         rng_(o.seed),
@@ -327,14 +336,25 @@ class Sim {
   SimResult run();
 
  private:
+  static constexpr size_t kMaxPendingEvents = 2'000'000;
+
   // Event plumbing.
+  // The returned event may be filled in, but not moved in time.
   Event& schedule(uint64_t at, EventType type) {
-    events_.push_back(std::make_unique<Event>());
-    Event& e = *events_.back();
+    auto owned = std::make_unique<Event>();
+    Event& e = *owned;
     e.time = at;
     e.seq = next_seq_++;
     e.type = type;
-    queue_.push(&e);
+    queue_.push_back(std::move(owned));
+    std::push_heap(queue_.begin(), queue_.end(), EventOrder{});
+    return e;
+  }
+  // The earliest event, taken out of the queue (freed once handled).
+  std::unique_ptr<Event> next_event() {
+    std::pop_heap(queue_.begin(), queue_.end(), EventOrder{});
+    std::unique_ptr<Event> e = std::move(queue_.back());
+    queue_.pop_back();
     return e;
   }
   void dispatch(const Event& e);
@@ -345,7 +365,7 @@ class Sim {
   }
 
   // Nodes.
-  void start_node(int id, bool fresh_member);
+  void start_node(int id);
   raft::Config node_config(int id) const;
   void after_input(Node& n);
   void on_fsync(Node& n);
@@ -388,10 +408,15 @@ class Sim {
   void pause_a_client();
   void heal(Fault f);
   void heal_all();
+  void draw_swarm();
+  void isolate_after_election(int node);
+  // BUGGIFY: whether an enabled fault site fires this time. Never after the heal: the final
+  // phase demands progress from a healthy cluster.
+  bool buggify(bool site, double p = 0.25) { return site && fault_phase() && disk_rng_.chance(p); }
   void membership_step();
   bool fault_phase() const { return !healed_; }
 
-  const SimOptions& o_;
+  SimOptions o_;  // a swarm run fills in what it drew
   std::ostream& log_;
   Rng rng_;
   Rng net_rng_, fault_rng_, client_rng_, disk_rng_;
@@ -401,8 +426,7 @@ class Sim {
   std::vector<check::Violation> store_violations_;  // StoreApply, StoreRestore, StoreConvergence
   SimResult result_;
 
-  std::vector<std::unique_ptr<Event>> events_;
-  std::priority_queue<Event*, std::vector<Event*>, EventOrder> queue_;
+  std::vector<std::unique_ptr<Event>> queue_;  // a heap in EventOrder
   uint64_t next_seq_ = 0;
   uint64_t now_ = 0;
 
@@ -426,6 +450,14 @@ class Sim {
   int issued_ = 0;
   uint64_t max_msg_bytes_ = 256;
   uint32_t max_inflight_msgs_ = 4;
+
+  // BUGGIFY sites enabled for this run (SimOptions::buggify).
+  struct BuggifySites {
+    bool crash_in_vote_fsync = false;  // a voter dies before its vote is durable
+    bool slow_fsync = false;           // an fsync takes 50-200 ms
+    bool failed_fetch = false;         // half the state fetches fail
+    bool store_written_out = false;    // RocksDB writes its memtables out often
+  } sites_;
 
   // Faults in effect.
   bool healed_ = false;
@@ -457,7 +489,7 @@ raft::Config Sim::node_config(int id) const {
   return c;
 }
 
-void Sim::start_node(int id, bool fresh_member) {
+void Sim::start_node(int id) {
   Node& n = nodes_[id];
   n.up = true;
   n.paused = false;
@@ -467,7 +499,6 @@ void Sim::start_node(int id, bool fresh_member) {
   n.writes.clear();
   raft::Config c = node_config(id);
   c.seed += n.gen * 7919;
-  if (fresh_member) c.initial_conf = initial_conf_;
   n.kv = std::make_unique<KvMachine>();
   // As the server's: a new leader extends leases by the election timeout; a revoke that has
   // not applied is proposed again after a few election timeouts.
@@ -489,12 +520,10 @@ void Sim::start_node(int id, bool fresh_member) {
   }
   replica::Driver::recover_commit(n.durable, n.kv->applied().value);
   c.applied = n.kv->applied();
-  if (!n.durable.snapshot && n.durable.entries.empty() && n.durable.hard_state.term.value == 0 &&
-      !fresh_member) {
-    c.initial_conf = {};  // a node joining later learns its membership from the leader
-  } else if (!fresh_member) {
-    c.initial_conf = initial_conf_;
-  }
+  // A founding member starts from the founding membership, as the server does with
+  // --initial-cluster-state new, even if it died before its first fsync; a member added later
+  // learns its membership from the leader.
+  if (n.founding) c.initial_conf = initial_conf_;
   n.raft = std::make_unique<raft::Raft>(c, n.durable);
   n.host = std::make_unique<NodeHost>(*this, n);
   replica::DriverOptions driver_options;
@@ -533,6 +562,14 @@ void Sim::observe(Node& n) {
                           EventType::kTargetedCrash);
       e.node = fault_rng_.chance(0.5) ? n.id : 1 + static_cast<int>(fault_rng_.uniform(o_.nodes));
     }
+    // A leader cut off right after its election, while clients still reach it: what a deposed
+    // leader may still answer is where stale reads and lost writes show.
+    if (fault_phase() && o_.faults.contains(Fault::kPartition) &&
+        fault_rng_.chance(o_.election_isolate_probability)) {
+      Event& e = schedule(now_ + fault_rng_.range(0, o_.election_crash_max_delay_us),
+                          EventType::kTargetedIsolate);
+      e.node = n.id;
+    }
   }
   if (healed_ && first_leader_after_heal_ == 0) first_leader_after_heal_ = now_;
 }
@@ -559,8 +596,18 @@ bool NodeHost::persist(const std::vector<raft::Entry>& entries,
   }
   node_.writing.emplace(entries, hard_state);
   // fsync latency: usually fast, with a slow tail, as real disks have.
-  const uint64_t fsync_us = sim_.disk_rng_.chance(0.1) ? sim_.disk_rng_.range(5'000, 20'000)
-                                                       : sim_.disk_rng_.range(100, 1'500);
+  uint64_t fsync_us = sim_.disk_rng_.chance(0.1) ? sim_.disk_rng_.range(5'000, 20'000)
+                                                 : sim_.disk_rng_.range(100, 1'500);
+  if (sim_.buggify(sim_.sites_.slow_fsync, 0.05)) fsync_us = sim_.disk_rng_.range(50'000, 200'000);
+  // A vote is promised only once durable: a crash inside its fsync must lose nothing promised.
+  const raft::HardState& was = node_.durable.hard_state;
+  if (hard_state && (hard_state->vote != was.vote || hard_state->term != was.term) &&
+      sim_.buggify(sim_.sites_.crash_in_vote_fsync, 0.5)) {
+    Event& crash =
+        sim_.schedule(sim_.now_ + sim_.disk_rng_.range(0, fsync_us - 1), EventType::kTargetedCrash);
+    crash.node = node_.id;
+    crash.tag = 1;  // counted apart from the crashes after elections
+  }
   Event& e = sim_.schedule(sim_.now_ + fsync_us, EventType::kFsyncDone);
   e.node = node_.id;
   e.gen = node_.gen;
@@ -659,7 +706,9 @@ void Sim::apply(Node& n, std::span<const raft::Entry> entries) {
   }
   // RocksDB may write its memtables out on its own at any time: the durable store then runs
   // ahead of the log's snapshot, which recovery must handle.
-  if (disk_rng_.chance(0.02)) n.store_image = n.kv->image();
+  if (disk_rng_.chance(0.02) || buggify(sites_.store_written_out, 0.3)) {
+    n.store_image = n.kv->image();
+  }
 }
 
 // The first replica to apply an entry records what the log did: every replica applies the same
@@ -791,7 +840,8 @@ void Sim::serve_state(const Event& e) {
     answer.error = "member down";
   } else if (server.kv->applied().value < e.index) {
     answer.error = "member is behind the index asked for";
-  } else if (fault_phase() && !o_.faults.empty() && fault_rng_.chance(0.05)) {
+  } else if (fault_phase() && !o_.faults.empty() &&
+             fault_rng_.chance(sites_.failed_fetch ? 0.5 : 0.05)) {
     answer.error = "stream broken";  // a transfer cut short: the asker must try again
   } else {
     std::string image = server.kv->image();
@@ -876,7 +926,7 @@ void Sim::crash(Node& n) {
 void Sim::restart(Node& n) {
   if (n.up) return;
   if (o_.verbose) at() << "restart n" << n.id << "\n";
-  start_node(n.id, false);
+  start_node(n.id);
 }
 
 bool Sim::node_event_blocked(const Event& e) {
@@ -1405,7 +1455,8 @@ void Sim::inject_fault() {
       }
     }
   }
-  schedule(now_ + fault_rng_.range(100'000, 600'000), EventType::kFault);
+  schedule(now_ + fault_rng_.range(100'000, std::max<uint64_t>(100'000, o_.fault_gap_max_us)),
+           EventType::kFault);
 }
 
 void Sim::heal(Fault f) {
@@ -1466,6 +1517,61 @@ void Sim::heal_all() {
   }
 }
 
+void Sim::isolate_after_election(int node) {
+  if (!fault_phase() || partition_active_ || topology_active_) return;
+  partition_active_ = true;
+  // Half the time it keeps one follower: its entries then reach a minority before it loses
+  // leadership, the start of Raft's figure 8.
+  int keep = 0;
+  if (fault_rng_.chance(0.5)) {
+    keep = 1 + static_cast<int>(fault_rng_.uniform(o_.nodes));
+    if (keep == node) keep = 0;
+  }
+  net_.isolate(node, keep);
+  ++result_
+        .faults_injected[keep != 0 ? "isolate-after-election-but-one" : "isolate-after-election"];
+  if (o_.verbose) {
+    at() << "isolate new leader n" << node << (keep != 0 ? " but for n" + std::to_string(keep) : "")
+         << "\n";
+  }
+  Event& h = schedule(now_ + fault_rng_.range(50'000, 500'000), EventType::kHeal);
+  h.tag = static_cast<int>(Fault::kPartition);
+}
+
+// Swarm testing: this seed's own fault mix, nemesis intensities and BUGGIFY sites, drawn from
+// a generator of its own so the rest of the run's randomness is as without the swarm.
+void Sim::draw_swarm() {
+  Rng r(o_.seed ^ 0x5357'4152'4d00'0000ULL);
+  if (o_.swarm) {
+    o_.faults.clear();
+    for (const auto& [fault, name] : kFaultNames) {
+      if (r.chance(0.5)) o_.faults.insert(fault);
+    }
+    if (o_.faults.empty()) o_.faults.insert(kFaultNames[r.uniform(std::size(kFaultNames))].fault);
+    static constexpr double kCrashChances[] = {0.0, 0.25, 0.6, 1.0, 1.0};
+    static constexpr uint64_t kDelaysUs[] = {500, 3'000, 20'000, 20'000};
+    static constexpr uint64_t kGapsUs[] = {200'000, 600'000, 1'500'000};
+    o_.election_crash_probability = kCrashChances[r.uniform(std::size(kCrashChances))];
+    o_.election_crash_max_delay_us = kDelaysUs[r.uniform(std::size(kDelaysUs))];
+    o_.election_isolate_probability = r.chance(0.5) ? 0.0 : 0.5;
+    o_.fault_gap_max_us = kGapsUs[r.uniform(std::size(kGapsUs))];
+    o_.buggify = r.chance(0.75);
+    std::ostringstream os;
+    os << "--faults " << fault_list(o_.faults) << " --election-crash "
+       << o_.election_crash_probability << " --election-crash-delay-us "
+       << o_.election_crash_max_delay_us << " --election-isolate "
+       << o_.election_isolate_probability << " --fault-gap-us " << o_.fault_gap_max_us
+       << (o_.buggify ? " --buggify" : "");
+    result_.swarm = os.str();
+  }
+  if (o_.buggify) {
+    sites_.crash_in_vote_fsync = r.chance(0.75);
+    sites_.slow_fsync = r.chance(0.5);
+    sites_.failed_fetch = r.chance(0.5);
+    sites_.store_written_out = r.chance(0.5);
+  }
+}
+
 void Sim::membership_step() {
   // remove a voter -> wipe it and re-add it as a learner -> promote it once caught up
   if (membership_stage_ == 0) return;
@@ -1518,7 +1624,8 @@ void Sim::membership_step() {
       n.deferred.clear();
       n.durable = raft::Persisted{};
       n.store_image.clear();
-      start_node(membership_node_, false);
+      n.founding = false;  // it comes back as a member added later
+      start_node(membership_node_);
     }
     membership_stage_ = membership_stage_ == 3 ? 0 : membership_stage_ + 1;
     membership_tries_ = 0;
@@ -1632,6 +1739,9 @@ void Sim::dispatch(const Event& e) {
     case EventType::kWatchDeliver:
       watch_deliver(watchers_[e.client], e.gen, e.watch);
       return;
+    case EventType::kTargetedIsolate:
+      isolate_after_election(e.node);
+      return;
     case EventType::kTargetedCrash: {
       Node& n = nodes_[e.node];
       int down = 0;
@@ -1640,7 +1750,7 @@ void Sim::dispatch(const Event& e) {
       // power): that is what Raft figure 8 needs, and it is only liveness that suffers.
       if (!fault_phase() || !n.up || n.paused || down >= o_.nodes - 1) return;
       crash(n);
-      ++result_.faults_injected["crash-after-election"];
+      ++result_.faults_injected[e.tag == 1 ? "crash-in-vote-fsync" : "crash-after-election"];
       // Half the time the process comes straight back, as under a supervisor.
       const uint64_t downtime = fault_rng_.chance(0.5) ? fault_rng_.range(500, 20'000)
                                                        : fault_rng_.range(100'000, 1'000'000);
@@ -1655,6 +1765,7 @@ void Sim::dispatch(const Event& e) {
 SimResult Sim::run() {
   assert(o_.nodes >= 1 && o_.nodes <= 9);
   result_.seed = o_.seed;
+  draw_swarm();
   nodes_.resize(o_.nodes + 1);
   for (int i = 1; i <= o_.nodes; ++i) initial_conf_.voters.push_back(NodeId(i));
   inv_.set_initial_conf(initial_conf_);
@@ -1675,7 +1786,7 @@ SimResult Sim::run() {
       n.tick_us =
           static_cast<uint64_t>(static_cast<int64_t>(o_.tick_us) * (1000 + skew_permille) / 1000);
     }
-    start_node(i, true);
+    start_node(i);
   }
   watch_rng_ = rng_.fork();
   clients_.resize(o_.clients);
@@ -1712,8 +1823,16 @@ SimResult Sim::run() {
   const uint64_t fault_phase_cap_us = 120'000'000;
   const uint64_t liveness_us = o_.liveness_ticks * o_.tick_us;
   while (!queue_.empty()) {
-    const Event* e = queue_.top();
-    queue_.pop();
+    // A run whose events multiply without bound (a message storm) fails here, not by running
+    // out of memory: a correct cluster never keeps this many events pending.
+    if (queue_.size() > kMaxPendingEvents) {
+      std::ostringstream os;
+      os << queue_.size() << " events pending at " << now_ / 1000 << " ms (bound "
+         << kMaxPendingEvents << ")";
+      store_violations_.push_back({"EventStorm", os.str()});
+      break;
+    }
+    const std::unique_ptr<Event> e = next_event();
     now_ = e->time;
     dispatch(*e);
     if (!healed_) {
@@ -1735,6 +1854,20 @@ SimResult Sim::run() {
         if (membership_stage_ != 0)
           os << ", membership change stuck at stage " << membership_stage_;
         os << ")";
+        // Where each member stands, for whoever replays it.
+        for (size_t i = 1; i < nodes_.size(); ++i) {
+          const Node& n = nodes_[i];
+          os << "\n    n" << n.id << ": "
+             << (!n.up      ? "down"
+                 : n.paused ? "paused"
+                            : raft::to_string(n.raft->role()))
+             << " term " << n.raft->term() << " leader n" << n.raft->leader() << " voters "
+             << raft::to_string(n.raft->conf()) << " last " << n.raft->log().last_index()
+             << " commit " << n.raft->log().committed() << " applied " << n.kv->applied()
+             << (n.driver->ready_in_flight()
+                     ? std::string(" (a Ready waits for ") + n.driver->waiting_for() + ")"
+                     : std::string());
+        }
         result_.liveness_detail = os.str();
         break;
       }
@@ -1755,8 +1888,7 @@ SimResult Sim::run() {
     // Everything sent arrives; every node catches its watchers up; that arrives too.
     auto drain = [&] {
       while (!queue_.empty()) {
-        const Event* e = queue_.top();
-        queue_.pop();
+        const std::unique_ptr<Event> e = next_event();
         if (e->type == EventType::kWatchDeliver) dispatch(*e);
       }
     };
@@ -1812,8 +1944,10 @@ SimResult run_simulation(const SimOptions& options, std::ostream& log) {
 }
 
 void print_summary(const SimOptions& o, const SimResult& r, std::ostream& out) {
-  out << "seed " << o.seed << ": " << o.nodes << " nodes, faults " << fault_list(o.faults) << ", "
-      << o.clients << " clients, workload " << to_string(o.workload) << "\n";
+  out << "seed " << o.seed << ": " << o.nodes << " nodes, faults "
+      << (o.swarm ? "swarm" : fault_list(o.faults)) << ", " << o.clients << " clients, workload "
+      << to_string(o.workload) << "\n";
+  if (!r.swarm.empty()) out << "  swarm drew   " << r.swarm << "\n";
   out << "  operations   ok=" << r.ops_ok << " fail=" << r.ops_fail << " info=" << r.ops_info
       << "  committed entries=" << r.committed << "\n";
   out << "  elections    " << r.elections << "\n";

@@ -34,6 +34,8 @@ enum class Fault : uint8_t {
 const char* to_string(Fault f);
 // Parses "partition,crash" (or "all", "none"). On error returns false and sets `error`.
 bool parse_faults(const std::string& list, std::set<Fault>& out, std::string& error);
+// What a sweep runs when no fault list is given: swarm testing, each seed its own mix.
+inline constexpr const char* kSwarm = "swarm";
 std::string fault_list(const std::set<Fault>& faults);
 
 // What the clients run: the register workload (get, put, cas over a few keys, checked for
@@ -60,6 +62,15 @@ struct SimOptions {
   uint64_t seed = 1;
   int nodes = 5;
   std::set<Fault> faults;
+  // Swarm testing (Groce et al., ISSTA 2012): the run draws its own fault mix and intensities
+  // from its seed (the faults and nemesis options below are then ignored), and turns on the
+  // BUGGIFY sites of the fake disk and network at random. A sweep over seeds so covers corners
+  // that one fixed mix dilutes.
+  bool swarm = false;
+  // BUGGIFY (FoundationDB): fault sites inside the simulated disk and network, each enabled for
+  // a run with probability 1/2 and firing at random when reached: a crash inside the fsync of a
+  // vote, slow fsyncs, failed state fetches, the store written out at random points.
+  bool buggify = false;
   int ops = 200;  // operations issued during the fault phase (recipes: not polls, keep-alives)
   int clients = 4;
   int final_ops = 2;  // successful operations (recipes: whole cycles) each client must finish
@@ -79,9 +90,13 @@ struct SimOptions {
   // With crash faults: chance that a node is killed within 3 ms of each election.
   double election_crash_probability = 0.25;
   uint64_t election_crash_max_delay_us = 3'000;  // the crash lands 0..this after the election
-  uint32_t max_inflight_msgs = 0;                // replication window; 0 picks one per seed
-  bool verbose = false;                          // elections, faults, heals
-  bool trace = false;                            // every message and client event
+  // With partition faults: chance that a new leader is cut off from every other member right
+  // after its election, while clients still reach it.
+  double election_isolate_probability = 0.0;
+  uint64_t fault_gap_max_us = 600'000;  // between fault injections, 100 ms to this
+  uint32_t max_inflight_msgs = 0;       // replication window; 0 picks one per seed
+  bool verbose = false;                 // elections, faults, heals
+  bool trace = false;                   // every message and client event
 };
 
 struct SimResult {
@@ -93,6 +108,7 @@ struct SimResult {
   uint64_t snapshots_sent = 0;
   uint64_t state_fetches = 0, state_fetch_failures = 0;  // snapshot states fetched from leaders
   std::map<std::string, uint64_t> faults_injected;
+  std::string swarm;  // the mix a swarm run drew, as flags
   std::vector<check::Violation> violations;
   check::LinearizabilityResult linearizability;
   std::vector<check::Operation> history;  // the register workload's client history
