@@ -1547,7 +1547,10 @@ void Sim::draw_swarm() {
     for (const auto& [fault, name] : kFaultNames) {
       if (r.chance(0.5)) o_.faults.insert(fault);
     }
-    if (o_.faults.empty()) o_.faults.insert(kFaultNames[r.uniform(std::size(kFaultNames))].fault);
+    // Lease reads assume clocks that keep running: a frozen process breaks that assumption,
+    // not the protocol (docs/raft.md), so a lease-read run draws no pauses.
+    if (o_.read_mode == raft::ReadMode::kLease) o_.faults.erase(Fault::kPause);
+    if (o_.faults.empty()) o_.faults.insert(Fault::kPartition);
     static constexpr double kCrashChances[] = {0.0, 0.25, 0.6, 1.0, 1.0};
     static constexpr uint64_t kDelaysUs[] = {500, 3'000, 20'000, 20'000};
     static constexpr uint64_t kGapsUs[] = {200'000, 600'000, 1'500'000};
