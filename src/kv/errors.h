@@ -1,5 +1,7 @@
-// The errors the KV state machine reports, with the gRPC status codes and message texts that
-// etcd 3.4 clients expect (etcdserver/api/v3rpc/rpctypes/error.go).
+// The one catalogue of the errors Synod answers: the state machine's and the cluster's, with the
+// gRPC status codes and message texts that etcd 3.4 clients expect
+// (etcdserver/api/v3rpc/rpctypes/error.go). Services refer to these; none writes a code or a
+// message of its own.
 #pragma once
 
 #include <string>
@@ -100,6 +102,15 @@ inline Error leadership_transfer_timed_out() {
 inline Error learner_not_ready() {
   return {kGrpcFailedPrecondition,
           "etcdserver: can only promote a learner member which is in sync with leader"};
+}
+inline Error peer_urls_exist() {
+  return {kGrpcFailedPrecondition, "etcdserver: Peer URLs already exists"};
+}
+inline Error not_a_learner() {
+  return {kGrpcFailedPrecondition, "etcdserver: can only promote a learner member"};
+}
+inline Error request_too_large() {
+  return {kGrpcInvalidArgument, "etcdserver: request is too large"};
 }
 inline Error invalid_membership_change() {
   return {kGrpcInvalidArgument, "etcdserver: invalid membership change"};

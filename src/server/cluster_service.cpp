@@ -13,10 +13,6 @@ namespace synod::server {
 
 namespace {
 
-const Error kMemberNotFound{5, "etcdserver: member not found"};
-const Error kPeerUrlExists{9, "etcdserver: Peer URLs already exists"};
-const Error kNotLearner{9, "etcdserver: can only promote a learner member"};
-
 void fill_members(const ServerContext& ctx,
                   google::protobuf::RepeatedPtrField<etcdserverpb::Member>* out) {
   for (etcdserverpb::Member& m : ctx.members()) *out->Add() = std::move(m);
@@ -90,7 +86,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberAdd(grpc::CallbackServerContext*
     for (const std::string& existing : m.peerurls()) {
       for (const Url& u : urls) {
         if (u.str() == existing) {
-          reactor->Finish(to_status(kPeerUrlExists));
+          reactor->Finish(to_status(kv::errors::peer_urls_exist()));
           return reactor;
         }
       }
@@ -134,7 +130,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberRemove(grpc::CallbackServerConte
   };
   if (forward_unless_leader<etcdserverpb::Cluster>(ctx_, reactor, req, resp, call)) return reactor;
   if (!ctx_.node->status().conf.contains(raft::NodeId(req->id()))) {
-    reactor->Finish(to_status(kMemberNotFound));
+    reactor->Finish(to_status(kv::errors::member_not_found()));
     return reactor;
   }
   change_and_answer(ctx_, {raft::ConfChangeType::kRemoveNode, raft::NodeId(req->id())}, reactor,
@@ -154,7 +150,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberUpdate(grpc::CallbackServerConte
         return std::nullopt;
       });
   if (!record && !ctx_.node->status().conf.contains(raft::NodeId(req->id()))) {
-    reactor->Finish(to_status(kMemberNotFound));
+    reactor->Finish(to_status(kv::errors::member_not_found()));
     return reactor;
   }
   synodpb::Member member = record.value_or(synodpb::Member());
@@ -176,11 +172,11 @@ grpc::ServerUnaryReactor* ClusterService::MemberPromote(
   if (forward_unless_leader<etcdserverpb::Cluster>(ctx_, reactor, req, resp, call)) return reactor;
   const raft::ConfState conf = ctx_.node->status().conf;
   if (!conf.contains(raft::NodeId(req->id()))) {
-    reactor->Finish(to_status(kMemberNotFound));
+    reactor->Finish(to_status(kv::errors::member_not_found()));
     return reactor;
   }
   if (!conf.is_learner(raft::NodeId(req->id()))) {
-    reactor->Finish(to_status(kNotLearner));
+    reactor->Finish(to_status(kv::errors::not_a_learner()));
     return reactor;
   }
   change_and_answer(ctx_, {raft::ConfChangeType::kAddVoter, raft::NodeId(req->id())}, reactor,

@@ -36,7 +36,7 @@ bool forward_unless_leader(ServerContext& ctx, grpc::ServerUnaryReactor* reactor
                            Resp* resp, Method method) {
   if (ctx.node->status().role == raft::Role::kLeader) return false;
   if (!forward_to_leader<Service>(ctx, reactor, req, resp, method)) {
-    reactor->Finish(to_status(Error{14, "etcdserver: no leader"}));
+    reactor->Finish(to_status(kv::errors::no_leader()));
   }
   return true;
 }

@@ -12,9 +12,6 @@ namespace synod::server {
 
 namespace {
 
-const Error kTtlTooLarge{11, "etcdserver: too large lease TTL"};
-const Error kNoLeader{14, "etcdserver: no leader"};
-
 // A server-chosen lease ID: positive and random, so IDs chosen on different members (or
 // before and after a restart) do not collide in practice; a collision is refused by the
 // state machine ("lease already exists"), never merged.
@@ -59,7 +56,7 @@ class KeepAliveStream final
     hold();
     ctx_.node->lease_keepalive(id, [this, self, id](int64_t ttl) {
       if (ttl == Node::kNoQuorum) {
-        end(to_status(kNoLeader));
+        end(to_status(kv::errors::no_leader()));
         return;
       }
       if (ttl != Node::kNotLeader) {
@@ -68,13 +65,13 @@ class KeepAliveStream final
       }
       std::optional<std::string> leader = ctx_.leader_client_address();
       if (!leader) {
-        end(to_status(kNoLeader));
+        end(to_status(kv::errors::no_leader()));
         return;
       }
       ctx_.executor->post([this, self, id, leader = *leader] {
         std::optional<etcdserverpb::LeaseKeepAliveResponse> r = renew_on_leader(leader, id);
         if (!r) {
-          end(to_status(kNoLeader));
+          end(to_status(kv::errors::no_leader()));
           return;
         }
         answer(id, r->ttl());
@@ -104,7 +101,7 @@ grpc::ServerUnaryReactor* LeaseService::LeaseGrant(grpc::CallbackServerContext* 
                                                    etcdserverpb::LeaseGrantResponse* resp) {
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
   if (req->ttl() > kv::kMaxLeaseTtlSeconds) {
-    reactor->Finish(to_status(kTtlTooLarge));
+    reactor->Finish(to_status(kv::errors::lease_ttl_too_large()));
     return reactor;
   }
   // The proposer fixes the ID and the TTL (raised to the minimum), so every replica applies
@@ -145,7 +142,7 @@ grpc::ServerUnaryReactor* LeaseService::LeaseTimeToLive(
             stub->LeaseTimeToLive(cc, rq, rs, std::move(done));
           };
           if (!forward_to_leader<etcdserverpb::Lease>(ctx_, reactor, req, resp, call)) {
-            reactor->Finish(to_status(kNoLeader));
+            reactor->Finish(to_status(kv::errors::no_leader()));
           }
           return;
         }

@@ -41,7 +41,7 @@ grpc::ServerUnaryReactor* MaintenanceService::Status(grpc::CallbackServerContext
   resp->set_raftterm(s.term.value);
   resp->set_raftappliedindex(s.applied);
   resp->set_islearner(s.conf.is_learner(raft::NodeId(ctx_.self_id)));
-  if (s.leader == raft::kNoNode) resp->add_errors("etcdserver: no leader");
+  if (s.leader == raft::kNoNode) resp->add_errors(kv::errors::no_leader().message);
   ctx_.fill_header(resp->mutable_header(), ctx_.revision());
   reactor->Finish(grpc::Status::OK);
   return reactor;
@@ -148,7 +148,7 @@ grpc::ServerUnaryReactor* MaintenanceService::MoveLeader(grpc::CallbackServerCon
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
   const NodeStatus s = ctx_.node->status();
   if (s.role != raft::Role::kLeader) {
-    reactor->Finish(to_status(Error{9, "etcdserver: not leader"}));
+    reactor->Finish(to_status(kv::errors::not_leader()));
     return reactor;
   }
   if (req->targetid() == ctx_.self_id) {
@@ -158,7 +158,7 @@ grpc::ServerUnaryReactor* MaintenanceService::MoveLeader(grpc::CallbackServerCon
     return reactor;
   }
   if (!s.conf.is_voter(raft::NodeId(req->targetid()))) {
-    reactor->Finish(to_status(Error{9, "etcdserver: bad leader transferee"}));
+    reactor->Finish(to_status(kv::errors::bad_leader_transferee()));
     return reactor;
   }
   ctx_.node->transfer_leadership(raft::NodeId(req->targetid()),

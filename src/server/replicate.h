@@ -6,8 +6,6 @@
 
 namespace synod::server {
 
-inline const Error kTooLarge{3, "etcdserver: request is too large"};
-
 // Proposes `op` and finishes `reactor` with the typed response once it is applied.
 template <typename Response, typename Setter>
 void replicate(ServerContext& ctx, grpc::ServerUnaryReactor* reactor, Response* resp,
@@ -15,7 +13,7 @@ void replicate(ServerContext& ctx, grpc::ServerUnaryReactor* reactor, Response* 
   synodpb::Request request;
   set_op(&request);
   if (request.ByteSizeLong() > kMaxRequestBytes) {
-    reactor->Finish(to_status(kTooLarge));
+    reactor->Finish(to_status(kv::errors::request_too_large()));
     return;
   }
   ctx.node->propose(std::move(request), [&ctx, reactor, resp](const kv::ApplyResult& result) {
