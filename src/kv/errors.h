@@ -91,7 +91,7 @@ inline Error too_many_requests() {
   return {kGrpcResourceExhausted, "etcdserver: too many requests"};
 }
 inline Error bad_leader_transferee() {
-  return {kGrpcInvalidArgument, "etcdserver: bad leader transferee"};
+  return {kGrpcFailedPrecondition, "etcdserver: bad leader transferee"};
 }
 inline Error leadership_transfer_failed() {
   return {kGrpcFailedPrecondition, "etcdserver: leadership transfer failed"};
