@@ -44,7 +44,9 @@ uint64_t mix64(uint64_t z) {
 struct RankedOp {
   uint32_t origin = 0;  // index into the partition: what Model::step is told
   uint64_t call = 0;
-  uint64_t ret = kNever;  // kNever when optional
+  // Required: its return. Optional: the latest it may take effect at, kNever but for an
+  // operation open at the start of a slice that returns within it (see slice).
+  uint64_t ret = kNever;
   bool optional = false;
 };
 
@@ -82,7 +84,10 @@ std::vector<RankedOp> rank_events(const std::vector<SearchOp>& ops) {
 // numbered below the lowest pending one is linearized, and only those called between it and
 // that return may be: storing just the words between the lowest clear and the highest set bit
 // makes a configuration cost a few words, not one bit per operation as a whole bitset would.
-// Optional operations may be skipped for good, so their bits are stored whole.
+// Optional operations may be skipped for good, so their bits are kept whole, apart from the
+// key: the memo compares them by inclusion (see ConfigSet). An optional operation whose
+// deadline has passed can no longer be linearized, whether it was or not: it is marked spent
+// either way, so that configurations differing only in such operations are one.
 class LinearizedSet {
  public:
   explicit LinearizedSet(const std::vector<RankedOp>& ops) : slot_(ops.size()), key_(ops.size()) {
@@ -95,78 +100,114 @@ class LinearizedSet {
     for (uint32_t i = 0; i < ops.size(); ++i) key_[i] = mix64((i + 1) * 0x9e3779b97f4a7c15ULL);
     required_.assign((required + 63) / 64, 0);
     optional_.assign((optional + 63) / 64, 0);
+    expired_.assign(optional_.size(), 0);
+    spent_.assign(optional_.size(), 0);
     is_optional_.resize(ops.size());
     for (uint32_t i = 0; i < ops.size(); ++i) is_optional_[i] = ops[i].optional;
   }
 
   void insert(uint32_t op) {
-    zobrist_ ^= key_[op];
     std::vector<uint64_t>& words = words_of(op);
     const size_t w = slot_[op] / 64;
     const uint64_t bit = 1ULL << (slot_[op] % 64);
     assert((words[w] & bit) == 0);
     words[w] |= bit;
     if (is_optional_[op]) return;
+    zobrist_ ^= key_[op];
     high_end_ = std::max(high_end_, w + 1);
     while (low_ < required_.size() && required_[low_] == ~0ULL) ++low_;
   }
 
   void erase(uint32_t op) {
-    zobrist_ ^= key_[op];
     std::vector<uint64_t>& words = words_of(op);
     const size_t w = slot_[op] / 64;
     const uint64_t bit = 1ULL << (slot_[op] % 64);
     assert((words[w] & bit) != 0);
     words[w] &= ~bit;
     if (is_optional_[op]) return;
+    zobrist_ ^= key_[op];
     low_ = std::min(low_, w);
     while (high_end_ > 0 && required_[high_end_ - 1] == 0) --high_end_;
   }
 
+  // The hash of key(state): the required operations linearized and the state.
   uint64_t hash(uint32_t state) const { return mix64(zobrist_ ^ mix64(state + 1ULL)); }
 
-  // Equal encodings if and only if equal configurations: words below low_ are all ones and
+  // Equal keys if and only if equal required sets and states: words below low_ are all ones and
   // words from max(high_end_, low_) on are all zero, so the window and its start say it all.
-  void encode(uint32_t state, std::vector<uint64_t>& out) const {
+  void key(uint32_t state, std::vector<uint64_t>& out) const {
     out.clear();
     out.push_back(uint64_t{state} << 32 | low_);
     const size_t end = std::max(high_end_, low_);
     out.insert(out.end(), required_.begin() + low_, required_.begin() + end);
-    out.insert(out.end(), optional_.begin(), optional_.end());
+  }
+
+  // An optional operation's deadline passed, or no longer has.
+  void expire(uint32_t op) { expired_[slot_[op] / 64] |= 1ULL << (slot_[op] % 64); }
+  void unexpire(uint32_t op) { expired_[slot_[op] / 64] &= ~(1ULL << (slot_[op] % 64)); }
+
+  // The optional operations spent, one bit each: linearized, or past their deadline.
+  const std::vector<uint64_t>& spent_words() {
+    for (size_t w = 0; w < spent_.size(); ++w) spent_[w] = optional_[w] | expired_[w];
+    return spent_;
   }
 
  private:
   std::vector<uint64_t>& words_of(uint32_t op) { return is_optional_[op] ? optional_ : required_; }
 
   std::vector<uint32_t> slot_;  // bit number in required_ or optional_
-  std::vector<uint64_t> key_;   // Zobrist key per operation
+  std::vector<uint64_t> key_;   // Zobrist key per operation (required ones only are hashed)
   std::vector<uint8_t> is_optional_;
   std::vector<uint64_t> required_;
   std::vector<uint64_t> optional_;
-  size_t low_ = 0;       // every required word below is all ones
-  size_t high_end_ = 0;  // every required word from here on is zero
+  std::vector<uint64_t> expired_;  // optional operations past their deadline
+  std::vector<uint64_t> spent_;    // scratch: optional_ | expired_
+  size_t low_ = 0;                 // every required word below is all ones
+  size_t high_end_ = 0;            // every required word from here on is zero
   uint64_t zobrist_ = 0;
 };
 
-// The configurations already explored: open addressing over an arena of encodings, so a
-// configuration costs its encoding, a length word and two 16-byte slots at worst (load <= 1/2).
+// The configurations already explored, with subsumption. A configuration is a key (the required
+// operations linearized and the model state) and the set O of optional operations spent
+// (linearized, or past their deadline). (key, O') subsumes (key, O) when O' is a subset of O:
+// the same state, the same required work left, and at least the same optional operations still
+// free to take effect, so every continuation of (key, O) is one of (key, O') too. (An optional
+// operation has no return it could miss by staying unused. And the latest call linearized in
+// (key, O') is no later: its operations are those of (key, O) but for some past their deadline
+// there, whose calls come before that latest call; so an optional operation with a deadline
+// fits in a continuation of (key, O') whenever it does in one of (key, O).) The search skips a
+// configuration a stored one subsumes: stored ones were explored and failed, or are on the
+// search's path and will have explored the same continuations by the time the search ends
+// (equal sets being the plain memoization of Wing & Gong). Keys sit in open addressing over an
+// arena of encodings; each key heads a list of the optional sets stored for it.
 class ConfigSet {
  public:
-  ConfigSet() : slots_(1024) {}
+  explicit ConfigSet(size_t optional_words) : optional_words_(optional_words), slots_(1024) {}
 
-  // Adds the configuration; false if it was already there.
-  bool insert(uint64_t hash, const std::vector<uint64_t>& encoding) {
+  // Adds the configuration; false if a stored one subsumes it.
+  bool insert(uint64_t hash, const std::vector<uint64_t>& key,
+              const std::vector<uint64_t>& optional) {
+    assert(optional.size() == optional_words_);
     const size_t mask = slots_.size() - 1;
     for (size_t i = hash & mask;; i = (i + 1) & mask) {  // ends: at least half the slots are free
       Slot& slot = slots_[i];
       if (slot.offset == kFree) {
-        slot = {hash, arena_.size()};
-        arena_.push_back(encoding.size());
-        arena_.insert(arena_.end(), encoding.begin(), encoding.end());
-        if (++size_ * 2 > slots_.size()) grow();
+        slot = {hash, keys_.size()};
+        keys_.push_back(key.size());
+        keys_.insert(keys_.end(), key.begin(), key.end());
+        keys_.push_back(kNone);  // the head of its list of optional sets
+        add_optional(slot.offset + 1 + key.size(), optional);
+        if (++keys_stored_ * 2 > slots_.size()) grow();
         return true;
       }
-      if (slot.hash == hash && holds(slot.offset, encoding)) return false;
+      if (slot.hash != hash || !holds(slot.offset, key)) continue;
+      if (optional_words_ == 0) return false;  // the key alone is the configuration
+      const uint64_t head = slot.offset + 1 + key.size();
+      for (uint64_t node = keys_[head]; node != kNone; node = sets_[node]) {
+        if (subset(node + 1, optional)) return false;
+      }
+      add_optional(head, optional);
+      return true;
     }
   }
 
@@ -174,14 +215,34 @@ class ConfigSet {
 
  private:
   static constexpr uint64_t kFree = UINT64_MAX;
+  static constexpr uint64_t kNone = UINT64_MAX;
   struct Slot {
     uint64_t hash = 0;
-    uint64_t offset = kFree;  // of the encoding's length word in arena_
+    uint64_t offset = kFree;  // of the key's length word in keys_
   };
 
-  bool holds(uint64_t offset, const std::vector<uint64_t>& encoding) const {
-    if (arena_[offset] != encoding.size()) return false;
-    return std::equal(encoding.begin(), encoding.end(), arena_.begin() + offset + 1);
+  bool holds(uint64_t offset, const std::vector<uint64_t>& key) const {
+    if (keys_[offset] != key.size()) return false;
+    return std::equal(key.begin(), key.end(), keys_.begin() + offset + 1);
+  }
+
+  // Whether the optional set stored at sets_[at..] is a subset of `optional`.
+  bool subset(uint64_t at, const std::vector<uint64_t>& optional) const {
+    for (size_t w = 0; w < optional_words_; ++w) {
+      if ((sets_[at + w] & ~optional[w]) != 0) return false;
+    }
+    return true;
+  }
+
+  // Prepends an optional set to the list whose head is keys_[head]. Without optional operations
+  // the list stays empty.
+  void add_optional(uint64_t head, const std::vector<uint64_t>& optional) {
+    ++size_;
+    if (optional_words_ == 0) return;
+    const uint64_t node = sets_.size();
+    sets_.push_back(keys_[head]);
+    sets_.insert(sets_.end(), optional.begin(), optional.end());
+    keys_[head] = node;
   }
 
   void grow() {
@@ -196,9 +257,12 @@ class ConfigSet {
     }
   }
 
+  const size_t optional_words_;
   std::vector<Slot> slots_;
-  std::vector<uint64_t> arena_;
-  uint64_t size_ = 0;
+  std::vector<uint64_t> keys_;  // per key: its length, its words, the head of its list
+  std::vector<uint64_t> sets_;  // per optional set: the next in its list, then its words
+  uint64_t keys_stored_ = 0;
+  uint64_t size_ = 0;  // configurations: optional sets stored, or keys without optional words
 };
 
 // Pending events in rank order as a doubly-linked list with a head sentinel (Knuth's dancing
@@ -249,9 +313,21 @@ struct SearchOutcome {
 
 // One depth-first search over one partition or slice (Lowe 2017, section 3; Porcupine's
 // checkSingle). Candidates for the next linearization point, in order: the required calls
-// before the first pending return, then the optional calls before it. Optional operations come
-// last because an indeterminate write is best placed as late as possible, and one that never
-// took effect is then tried only where nothing else fits.
+// before the first pending return, then the optional calls before it (those with a deadline,
+// while it is not past). Optional operations come last because an indeterminate write is best
+// placed as late as possible, and one that never took effect is then tried only where nothing
+// else fits.
+//
+// Three exact reductions spare it from trying subsets of the optional operations:
+//  - an optional operation that would leave the state as it is is not linearized: doing so only
+//    uses it up (the configuration it gives is subsumed by the current one, see ConfigSet);
+//  - configurations are memoized with subsumption (ConfigSet);
+//  - of optional operations without deadline in one symmetry class (Model::symmetry_class) only
+//    the earliest called one not yet linearized is a candidate, so the linearized ones of a
+//    class are always its first few: k + 1 sets instead of 2^k. Exact: members step alike from
+//    every state, and a linearization that uses a set S of them, at points p_1 < ... < p_m, may
+//    use the m earliest called instead, the i-th at p_i, because at least i members of S are
+//    called by p_i, so the i-th earliest call of the class is no later.
 class Search {
  public:
   Search(const std::vector<RankedOp>& ops, Model& model, uint32_t initial_state,
@@ -261,9 +337,21 @@ class Search {
         max_states_(opts.max_states),
         stop_(opts.stop),
         linearized_(ops),
-        state_(initial_state) {
+        state_(initial_state),
+        seen_(linearized_.spent_words().size()) {
+    std::vector<size_t> origins;
+    for (const RankedOp& op : ops) origins.push_back(op.origin);
+    model_.begin_search(origins);
     build_lists();
+    build_classes();
+    for (uint32_t i = 0; i < ops_.size(); ++i) {
+      if (ops_[i].optional && ops_[i].ret != kNever) by_deadline_.push_back(i);
+    }
+    std::sort(by_deadline_.begin(), by_deadline_.end(),
+              [&](uint32_t a, uint32_t b) { return ops_[a].ret < ops_[b].ret; });
     frames_.reserve(ops.size());
+    linearized_.key(state_, key_);
+    seen_.insert(linearized_.hash(state_), key_, linearized_.spent_words());
   }
 
   SearchOutcome run() {
@@ -291,7 +379,9 @@ class Search {
   struct Frame {
     uint32_t op;
     uint32_t state_before;
-    uint64_t frontier;  // the configuration's, to resume its optional candidates
+    uint64_t frontier;          // the configuration's, to resume its optional candidates
+    uint64_t last_call_before;  // its last_call_
+    size_t expired_before;      // its expired_
   };
 
   void build_lists() {
@@ -313,6 +403,34 @@ class Search {
     }
   }
 
+  // Symmetry classes of the optional operations: members in call order, and where each op sits.
+  void build_classes() {
+    std::vector<std::pair<uint64_t, uint32_t>> by_call;  // call rank, op
+    for (uint32_t i = 0; i < ops_.size(); ++i) {
+      if (ops_[i].optional && ops_[i].ret == kNever) by_call.emplace_back(ops_[i].call, i);
+    }
+    std::sort(by_call.begin(), by_call.end());
+    std::unordered_map<uint32_t, uint32_t> index;  // the model's class -> ours
+    class_of_.assign(ops_.size(), kNoClass);
+    member_.assign(ops_.size(), 0);
+    for (const auto& [call, op] : by_call) {
+      const std::optional<uint32_t> c = model_.symmetry_class(ops_[op].origin);
+      if (!c) continue;
+      const auto [it, inserted] = index.try_emplace(*c, static_cast<uint32_t>(members_.size()));
+      if (inserted) members_.emplace_back();
+      class_of_[op] = it->second;
+      member_[op] = static_cast<uint32_t>(members_[it->second].size());
+      members_[it->second].push_back(op);
+    }
+    used_.assign(members_.size(), 0);
+  }
+
+  // Whether an optional operation may be linearized next as far as its class goes: it is the
+  // earliest called member not yet linearized.
+  bool first_free_of_class(uint32_t op) const {
+    return class_of_[op] == kNoClass || used_[class_of_[op]] == member_[op];
+  }
+
   Cursor restart() const { return {false, required_.first(), 0}; }
 
   // The next candidate of the current configuration, advancing the cursor past it.
@@ -327,32 +445,54 @@ class Search {
       note_frontier(n);
       cursor = {true, optional_.first(), n.rank};
     }
-    if (cursor.node == kEnd) return std::nullopt;
-    const EventList::Node& n = optional_[cursor.node];
-    if (n.rank > cursor.frontier) return std::nullopt;  // called after the pending return
-    cursor.node = n.next;
-    return n.op;
+    while (cursor.node != kEnd) {
+      const EventList::Node& n = optional_[cursor.node];
+      if (n.rank > cursor.frontier) return std::nullopt;  // called after the pending return
+      cursor.node = n.next;
+      // One with a deadline fits if it may follow everything linearized: taking each point as
+      // early as its call and the points before allow, the last is at the latest call.
+      const bool fits = ops_[n.op].ret == kNever || ops_[n.op].ret > last_call_;
+      if (fits && first_free_of_class(n.op)) return n.op;
+    }
+    return std::nullopt;
   }
 
   bool linearize(uint32_t op, uint64_t frontier) {
     const std::optional<uint32_t> next = model_.step(state_, ops_[op].origin);
     if (!next) return false;
+    if (ops_[op].optional && *next == state_) return false;  // it would only be used up
+    const Frame frame{op, state_, frontier, last_call_, expired_};
     linearized_.insert(op);
-    linearized_.encode(*next, encoding_);
-    if (!seen_.insert(linearized_.hash(*next), encoding_)) {
+    pass_call(ops_[op].call);
+    linearized_.key(*next, key_);
+    if (!seen_.insert(linearized_.hash(*next), key_, linearized_.spent_words())) {
+      unpass_calls(frame);
       linearized_.erase(op);
       return false;
     }
-    frames_.push_back({op, state_, frontier});
+    frames_.push_back(frame);
     state_ = *next;
     lift(op);
     return true;
+  }
+
+  // The latest call linearized is now at least `call`: deadlines before it have passed.
+  void pass_call(uint64_t call) {
+    last_call_ = std::max(last_call_, call);
+    while (expired_ < by_deadline_.size() && ops_[by_deadline_[expired_]].ret < last_call_) {
+      linearized_.expire(by_deadline_[expired_++]);
+    }
+  }
+  void unpass_calls(const Frame& f) {
+    last_call_ = f.last_call_before;
+    while (expired_ > f.expired_before) linearized_.unexpire(by_deadline_[--expired_]);
   }
 
   Cursor backtrack() {
     const Frame f = frames_.back();
     frames_.pop_back();
     unlift(f.op);
+    unpass_calls(f);
     linearized_.erase(f.op);
     state_ = f.state_before;
     // Resume the undone configuration's enumeration right after the candidate just undone.
@@ -361,13 +501,19 @@ class Search {
   }
 
   void lift(uint32_t op) {
-    if (ops_[op].optional) return optional_.unlink(call_node_[op]);
+    if (ops_[op].optional) {
+      if (class_of_[op] != kNoClass) ++used_[class_of_[op]];
+      return optional_.unlink(call_node_[op]);
+    }
     required_.unlink(call_node_[op]);
     required_.unlink(return_node_[op]);
     --required_left_;
   }
   void unlift(uint32_t op) {
-    if (ops_[op].optional) return optional_.relink(call_node_[op]);
+    if (ops_[op].optional) {
+      if (class_of_[op] != kNoClass) --used_[class_of_[op]];
+      return optional_.relink(call_node_[op]);
+    }
     required_.relink(return_node_[op]);
     required_.relink(call_node_[op]);
     ++required_left_;
@@ -410,9 +556,17 @@ class Search {
   size_t required_left_ = 0;
   LinearizedSet linearized_;
   uint32_t state_;
+  uint64_t last_call_ = 0;             // the latest call among the operations linearized
+  std::vector<uint32_t> by_deadline_;  // the optional operations with a deadline, by deadline
+  size_t expired_ = 0;                 // how many of them are past it
   ConfigSet seen_;
+  static constexpr uint32_t kNoClass = UINT32_MAX;
+  std::vector<uint32_t> class_of_;              // per op: its symmetry class, or kNoClass
+  std::vector<uint32_t> member_;                // per op in a class: its place in call order
+  std::vector<std::vector<uint32_t>> members_;  // per class: its optional ops in call order
+  std::vector<uint32_t> used_;                  // per class: how many are linearized
   std::vector<Frame> frames_;
-  std::vector<uint64_t> encoding_;  // scratch
+  std::vector<uint64_t> key_;  // scratch
   uint64_t best_frontier_ = 0;
   uint32_t failed_op_ = 0;
   std::vector<uint32_t> states_at_failure_;
@@ -426,11 +580,11 @@ std::vector<RankedOp> slice(const std::vector<RankedOp>& ops, uint64_t start, ui
     if (op.call > end) continue;  // invoked after the failing return
     const bool open_at_start = op.call < start;
     if (open_at_start && op.ret < start) continue;  // done before: part of the initial state
-    // Open at the start, it may have taken effect before the slice or in it; open at the end,
-    // after it or in it.
+    // Open at the start, it may have taken effect before the slice or in it (by its return);
+    // open at the end, after it or in it.
     if (open_at_start || op.ret > end) {
       op.optional = true;
-      op.ret = kNever;
+      if (op.ret > end) op.ret = kNever;
     }
     out.push_back(op);
   }
@@ -641,10 +795,17 @@ PartitionResult check_partition(const std::vector<SearchOp>& ops, Model& model,
   result.failed_op = failed.origin;
   result.states_at_failure = main.states_at_failure;
   Window window = smallest_window(ranked, model, failed.ret, opts, result.states_explored);
-  std::sort(window.ops.begin(), window.ops.end(), [&](const RankedOp& a, const RankedOp& b) {
-    return ranked[a.origin].call < ranked[b.origin].call;
-  });
-  for (const RankedOp& op : window.ops) result.window.push_back(op.origin);
+  // Back to the main search's view, which states_at_failure are ids of (Model::begin_search).
+  std::vector<size_t> all(ops.size());
+  for (size_t i = 0; i < all.size(); ++i) all[i] = i;
+  model.begin_search(all);
+  std::vector<Model::WindowOp> trimmed;
+  for (const RankedOp& op : window.ops)
+    trimmed.push_back({op.origin, op.optional, op.call, op.ret});
+  model.trim_window(trimmed);
+  std::sort(trimmed.begin(), trimmed.end(),
+            [](const Model::WindowOp& a, const Model::WindowOp& b) { return a.call < b.call; });
+  for (const Model::WindowOp& op : trimmed) result.window.push_back(op.op);
   result.window_from_unknown_state = window.from_unknown_state;
   return result;
 }

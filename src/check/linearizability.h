@@ -58,11 +58,13 @@ struct LinearizabilityResult {
   // key's events that end at F's return, the window is the latest-starting one that is still
   // not linearizable on its own. The slice starting at the invocation of operation S holds the
   // operations invoked from there until F's return, plus the earlier ones still open at S's
-  // invocation (taken as optional: they may have taken effect before the slice or inside it),
-  // and starts from an arbitrary register value, or from absent when S is the key's first
-  // operation. Operations still open at F's return are optional too. Because the slice only
-  // relaxes the history, the window is self-contained evidence: checked by itself as a history,
-  // it is not linearizable. Without shrinking (CheckOptions), the slice starts at the first op.
+  // invocation (taken as optional: they may have taken effect before the slice or inside it, by
+  // their return), and starts from an arbitrary register value, or from absent when S is the
+  // key's first operation. Operations still open at F's return are optional too. Because the
+  // slice only relaxes the history, the window is self-contained evidence: checked by itself as
+  // a history, it is not linearizable. The model may leave out of it operations that provably
+  // change none of that (Model::trim_window). Without shrinking (CheckOptions), the slice
+  // starts at the first op.
   std::vector<Operation> failing_window;
   // kNotLinearizable: the id of F, the operation no linearization reaches.
   uint64_t failed_id = 0;
@@ -129,6 +131,28 @@ class Model {
   // takes effect in `state` with its recorded output, or nullopt if that output is impossible.
   virtual std::optional<uint32_t> step(uint32_t state, size_t op) = 0;
   virtual std::string describe_state(uint32_t state) const = 0;
+  // Called before each search (the partition's, and those of failing windows cut from it) with
+  // the operations it may linearize. A model may give one id to states that no operation of
+  // those can tell apart; ids then only mean something within one search, and describe_state
+  // and symmetry_class answer for the last one begun (check_partition begins the partition's
+  // again before returning, for its states_at_failure).
+  virtual void begin_search(const std::vector<size_t>& /*ops*/) {}
+  // Operations with the same class step alike: step(s, a) == step(s, b) for every state s, the
+  // unknown state included. Where several are optional the search then only tries the earliest
+  // called one not yet linearized (exact: see check_partition). nullopt: no class.
+  virtual std::optional<uint32_t> symmetry_class(size_t /*op*/) const { return std::nullopt; }
+  // An operation of a failing window: its index, whether the window takes it as optional, and
+  // its call and return as positions in the partition's order of events (see
+  // LinearizabilityResult::failing_window; return: UINT64_MAX when it has none in the window).
+  struct WindowOp {
+    size_t op = 0;
+    bool optional = false;
+    uint64_t call = 0;
+    uint64_t ret = UINT64_MAX;
+  };
+  // Leaves out of a failing window operations without which it is linearizable exactly when
+  // with them, so that the evidence shown is shorter. Default: none.
+  virtual void trim_window(std::vector<WindowOp>& /*window*/) const {}
 };
 
 // One operation of a partition, as the search sees it.

@@ -372,6 +372,69 @@ TEST(CheckPartition, OptionalOperationsMaySkipOrLand) {
   EXPECT_EQ(check_partition(ops, model).verdict, Verdict::kNotLinearizable);
 }
 
+// A lamp: "on" and "off" switch it, "lit" sees it on. The "on" operations are interchangeable
+// (symmetry class 0) unless the model is told not to say so.
+class LampModel final : public Model {
+ public:
+  enum Kind { kOn, kOff, kLit };
+  LampModel(std::vector<Kind> ops, bool classes) : ops_(std::move(ops)), classes_(classes) {}
+  uint32_t initial_state() override { return 0; }
+  std::optional<uint32_t> step(uint32_t state, size_t op) override {
+    if (ops_[op] == kLit) return state == 1 ? std::optional<uint32_t>(1) : std::nullopt;
+    return ops_[op] == kOn ? 1 : 0;
+  }
+  std::string describe_state(uint32_t state) const override { return state ? "on" : "off"; }
+  std::optional<uint32_t> symmetry_class(size_t op) const override {
+    if (classes_ && ops_[op] == kOn) return 0;
+    return std::nullopt;
+  }
+
+ private:
+  std::vector<Kind> ops_;
+  bool classes_;
+};
+
+// `rounds` times the lamp is switched off and then seen lit, so each round needs one of the
+// `switches` indeterminate "on" operations, all invoked at the start.
+PartitionResult check_lamp(int rounds, int switches, bool classes, uint64_t max_states) {
+  std::vector<LampModel::Kind> kinds;
+  std::vector<SearchOp> ops;
+  for (int i = 0; i < switches; ++i) {
+    kinds.push_back(LampModel::kOn);
+    ops.push_back({0, 0, true});
+  }
+  for (int i = 0; i < rounds; ++i) {
+    const uint64_t t = 10 + 10 * static_cast<uint64_t>(i);
+    kinds.push_back(LampModel::kOff);
+    ops.push_back({t, t + 1});
+    kinds.push_back(LampModel::kLit);
+    ops.push_back({t + 2, t + 3});
+  }
+  LampModel model(kinds, classes);
+  CheckOptions opts;
+  opts.max_states = max_states;
+  return check_partition(ops, model, opts);
+}
+
+TEST(CheckPartition, InterchangeableOptionalOperationsAreTakenInCallOrder) {
+  // One switch too few: refuting it means trying which of the 29 switches did which rounds,
+  // subsets of them without the class, and only their 30 prefixes with it.
+  const PartitionResult r = check_lamp(30, 29, true, 20'000);
+  EXPECT_EQ(r.verdict, Verdict::kNotLinearizable);
+  EXPECT_LT(r.states_explored, 5'000u);
+  EXPECT_EQ(check_lamp(30, 29, false, 20'000).verdict, Verdict::kUnknown);
+}
+
+TEST(CheckPartition, AnOptionalOperationOfAClassTakesEffectAtMostOnce) {
+  for (int rounds : {1, 2, 5, 30}) {
+    EXPECT_EQ(check_lamp(rounds, rounds, true, 20'000).verdict, Verdict::kLinearizable);
+    const PartitionResult r = check_lamp(rounds, rounds - 1, true, 20'000);
+    ASSERT_EQ(r.verdict, Verdict::kNotLinearizable) << rounds;
+    EXPECT_EQ(r.failed_op, static_cast<size_t>(rounds - 1 + 2 * rounds - 1));  // the last "lit"
+  }
+  EXPECT_EQ(check_lamp(5, 4, false, 20'000).verdict, Verdict::kNotLinearizable);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Randomized histories.
 
