@@ -17,6 +17,11 @@ struct GenerateOptions {
   uint32_t keys = 4;
   uint64_t spread = 300;     // how far an interval reaches around its point (time units)
   double info_share = 0.05;  // writes left indeterminate
+  // The simulator's register workload (src/sim): a cas expects the value its client last saw
+  // on the key (a put when it saw none), so most answer "mismatch"; written values are unique;
+  // an indeterminate put or cas took effect or not with even odds. Otherwise a cas expects the
+  // current value (always swapping once the key exists), and indeterminate puts took effect.
+  bool client_view = false;
 };
 
 std::vector<Operation> generate_linearizable(const GenerateOptions& options);

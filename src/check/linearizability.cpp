@@ -9,6 +9,7 @@
 #include <tuple>
 #include <unordered_map>
 
+#include "check/register_reduction.h"
 #include "check/unique_register.h"
 
 namespace synod::check {
@@ -628,13 +629,73 @@ Window smallest_window(const std::vector<RankedOp>& ops, Model& model, uint64_t 
 }
 
 // One key's register. States: absent, "any value" (the start of a window cut from the middle
-// of a history), and one id per distinct value of the key's history, interned up front so
-// that step() is a few comparisons.
+// of a history), one id per distinct value that an operation of the current search observes
+// (a read returned it, a cas expects it), and one id for every value none of them observes.
+// That merge is exact: from any such value every operation of the search steps alike (no read
+// or swap can follow, every mismatch can, a write leaves its own value), so the search cannot
+// tell them apart. It is made per search (begin_search), because a window cut from a history
+// leaves out the reads of many of the values written in it. It makes the writes of unobserved
+// values step alike from every state, as Model::symmetry_class asks: the puts of such values
+// form one class, and the swaps to such values one class per expected value. Values are
+// interned up front so that step() is a few comparisons.
 class RegisterModel final : public Model {
  public:
   explicit RegisterModel(const std::vector<const Operation*>& ops) {
     effects_.reserve(ops.size());
     for (const Operation* op : ops) effects_.push_back(effect_of(*op));
+    observed_.assign(values_.size() + kFirstValue, true);
+  }
+
+  void begin_search(const std::vector<size_t>& ops) override {
+    std::fill(observed_.begin(), observed_.end(), false);
+    for (size_t op : ops) {
+      const Effect& e = effects_[op];
+      if (e.kind == OpKind::kGet) observed_[e.read] = true;
+      if (e.kind == OpKind::kCas) observed_[e.expected] = true;
+    }
+    unobserved_.clear();
+    for (size_t op : ops) {
+      const Effect& e = effects_[op];
+      if (e.kind != OpKind::kGet && !observed_[e.written]) unobserved_.push_back(e.written);
+    }
+    std::sort(unobserved_.begin(), unobserved_.end());
+    unobserved_.erase(std::unique(unobserved_.begin(), unobserved_.end()), unobserved_.end());
+  }
+
+  // Leaves out the optional writes of values no operation of the window observes that are
+  // invoked after every required mismatch of the window returned. Exact, from any initial value:
+  // take a linearization of the window where such a write P took effect, at p, and remove P.
+  // Until the next write the register holds what it held before p instead of P's value: no
+  // read or swap there sees P's value, no required mismatch is there (it would be linearized
+  // after P's invocation, so after its own return), and an optional mismatch there, if it now
+  // fails, changes nothing and may be left out too. Repeated: a cas left out observes nothing.
+  void trim_window(std::vector<WindowOp>& window) const override {
+    for (size_t before = SIZE_MAX; window.size() != before;) {
+      before = window.size();
+      std::vector<bool> observed(observed_.size(), false);
+      std::optional<uint64_t> last_mismatch;
+      for (const WindowOp& w : window) {
+        const Effect& e = effects_[w.op];
+        if (e.kind == OpKind::kGet) observed[e.read] = true;
+        if (e.kind != OpKind::kCas) continue;
+        observed[e.expected] = true;
+        if (!e.swaps && !w.optional) last_mismatch = std::max(last_mismatch.value_or(0), w.ret);
+      }
+      std::erase_if(window, [&](const WindowOp& w) {
+        const Effect& e = effects_[w.op];
+        const bool writes = e.kind == OpKind::kPut || (e.kind == OpKind::kCas && e.swaps);
+        return w.optional && writes && !observed[e.written] &&
+               (!last_mismatch || w.call > *last_mismatch);
+      });
+    }
+  }
+
+  std::optional<uint32_t> symmetry_class(size_t op) const override {
+    const Effect& e = effects_[op];
+    if (e.kind == OpKind::kGet || observed_[e.written]) return std::nullopt;
+    if (e.kind == OpKind::kPut) return 0;
+    if (e.swaps) return 1 + e.expected;
+    return std::nullopt;
   }
 
   uint32_t initial_state() override { return kAbsent; }
@@ -642,16 +703,17 @@ class RegisterModel final : public Model {
 
   std::optional<uint32_t> step(uint32_t state, size_t op) override {
     const Effect& e = effects_[op];
+    const uint32_t written = observed_[e.written] ? e.written : kUnobserved;
     switch (e.kind) {
       case OpKind::kGet:
         if (state != e.read && state != kAnyValue) return std::nullopt;
         return e.read;  // from "any value", the read tells which
       case OpKind::kPut:
-        return e.written;
+        return written;
       case OpKind::kCas:
         if (e.swaps) {
           if (state != e.expected && state != kAnyValue) return std::nullopt;
-          return e.written;
+          return written;
         }
         // A mismatch is a read of something other than `expected`; from "any value" it stays
         // unknown, forgetting the inequality (an over-approximation, as unknown_state allows).
@@ -666,13 +728,22 @@ class RegisterModel final : public Model {
   std::string describe_state(uint32_t state) const override {
     if (state == kAbsent) return "<absent>";
     if (state == kAnyValue) return "<any value>";
-    return "\"" + values_[state - kFirstValue] + "\"";
+    if (state != kUnobserved) return "\"" + values_[state - kFirstValue] + "\"";
+    // Merged for the search, listed for the reader.
+    const size_t n = unobserved_.size();
+    std::string out = n == 1 ? "" : "one of ";
+    for (size_t i = 0; i < n && i < 3; ++i) {
+      out += (i ? ", \"" : "\"") + values_[unobserved_[i] - kFirstValue] + "\"";
+    }
+    if (n > 3) out += ", ... (" + std::to_string(n) + " values)";
+    return out + ", which no operation observes";
   }
 
  private:
   static constexpr uint32_t kAbsent = 0;
   static constexpr uint32_t kAnyValue = 1;
-  static constexpr uint32_t kFirstValue = 2;
+  static constexpr uint32_t kUnobserved = 2;
+  static constexpr uint32_t kFirstValue = 3;
 
   struct Effect {
     OpKind kind = OpKind::kGet;
@@ -714,6 +785,9 @@ class RegisterModel final : public Model {
   std::unordered_map<std::string, uint32_t> ids_;
   std::vector<std::string> values_;  // by id - kFirstValue
   std::vector<Effect> effects_;
+  // By id, for the current search: observed; and the values its operations write unobserved.
+  std::vector<bool> observed_;
+  std::vector<uint32_t> unobserved_;
 };
 
 // Whether an operation can constrain the history: failed operations never took effect, and a
@@ -730,39 +804,6 @@ std::map<std::string, std::vector<const Operation*>> partition_by_key(
     if (constrains(op)) by_key[op.key].push_back(&op);
   }
   return by_key;
-}
-
-// Drops the indeterminate writes (put, or cas that would swap) whose value no operation of the
-// key observes: neither a get's output nor a cas's expected value, and no cas that answered
-// "mismatch" and completed after the write's invocation (its answer may rest on the write having
-// changed the value). Exact: in any linearization where such a write took effect, nothing
-// depends on its value before the next write, so removing it leaves a linearization of the
-// rest; and an indeterminate write may always be taken never to have happened. Repeated until
-// nothing more goes (dropping a cas drops what it expected). It is what keeps histories with
-// many timed-out writes (a paused or partitioned leader) within reach of the search.
-void drop_unobserved_indeterminate(std::vector<const Operation*>& ops) {
-  uint64_t last_mismatch = 0;  // the latest completion of a cas that answered "mismatch"
-  bool any_mismatch = false;
-  for (const Operation* op : ops) {
-    if (op->kind == OpKind::kCas && op->outcome == Outcome::kOk && !op->cas_succeeded) {
-      last_mismatch = std::max(last_mismatch, op->complete_time);
-      any_mismatch = true;
-    }
-  }
-  while (true) {
-    std::set<std::string> observed;
-    for (const Operation* op : ops) {
-      if (op->kind == OpKind::kGet && op->output) observed.insert(*op->output);
-      if (op->kind == OpKind::kCas) observed.insert(op->expected);
-    }
-    const size_t before = ops.size();
-    std::erase_if(ops, [&](const Operation* op) {
-      if (op->outcome != Outcome::kInfo || op->kind == OpKind::kGet) return false;
-      if (any_mismatch && last_mismatch >= op->invoke_time) return false;
-      return !observed.contains(op->value);
-    });
-    if (ops.size() == before) return;
-  }
 }
 
 std::string explain_failure(const std::string& key, const std::vector<const Operation*>& ops,
@@ -871,7 +912,7 @@ LinearizabilityResult check_kv(const std::vector<Operation>& history, const Chec
   return check_by_key(
       history,
       [](std::vector<const Operation*>& ops) -> std::unique_ptr<Model> {
-        drop_unobserved_indeterminate(ops);
+        reduce_register_history(ops);
         return std::make_unique<RegisterModel>(ops);
       },
       opts,

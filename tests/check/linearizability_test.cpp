@@ -10,11 +10,14 @@
 #include <iostream>
 #include <map>
 
+#include "brute_force.h"
 #include "check/generate.h"
 #include "core/rand.h"
 
 namespace synod::check {
 namespace {
+
+using testing::brute_force_linearizable;
 
 class HistoryBuilder {
  public:
@@ -437,56 +440,6 @@ TEST(CheckPartition, AnOptionalOperationOfAClassTakesEffectAtMostOnce) {
 
 // ---------------------------------------------------------------------------------------------
 // Randomized histories.
-
-// The reference: tries every order of the constraining operations that respects real time,
-// skipping indeterminate ones at will, straight from the definition. Exponential.
-bool brute_force_linearizable(const std::vector<Operation>& history) {
-  std::map<std::string, std::vector<Operation>> by_key;
-  for (const Operation& op : history) {
-    const bool dropped =
-        op.outcome == Outcome::kFail || (op.kind == OpKind::kGet && op.outcome == Outcome::kInfo);
-    if (!dropped) by_key[op.key].push_back(op);
-  }
-  using State = std::optional<std::string>;
-  auto apply = [](const Operation& op, const State& s) -> std::optional<State> {
-    const bool holds_expected = s && *s == op.expected;
-    switch (op.kind) {
-      case OpKind::kGet:
-        return s == op.output ? std::optional<State>(s) : std::nullopt;
-      case OpKind::kPut:
-        return State(op.value);
-      case OpKind::kCas:
-        if (op.cas_succeeded || op.outcome == Outcome::kInfo) {
-          return holds_expected ? std::optional<State>(State(op.value)) : std::nullopt;
-        }
-        return holds_expected ? std::nullopt : std::optional<State>(s);
-      default:  // register histories only
-        return std::nullopt;
-    }
-    return std::nullopt;
-  };
-  for (const auto& [key, ops] : by_key) {
-    const auto required = [&](size_t i) { return ops[i].outcome == Outcome::kOk; };
-    std::function<bool(uint32_t, const State&)> search = [&](uint32_t used, const State& s) {
-      bool done = true;
-      for (size_t i = 0; i < ops.size(); ++i) done &= !required(i) || (used >> i & 1);
-      if (done) return true;
-      for (size_t i = 0; i < ops.size(); ++i) {
-        if (used >> i & 1) continue;
-        bool blocked = false;  // an unplaced operation returned before this one was invoked
-        for (size_t j = 0; j < ops.size(); ++j) {
-          blocked |= !(used >> j & 1) && required(j) && ops[j].complete_time < ops[i].invoke_time;
-        }
-        if (blocked) continue;
-        const std::optional<State> next = apply(ops[i], s);
-        if (next && search(used | 1u << i, *next)) return true;
-      }
-      return false;
-    };
-    if (!search(0, std::nullopt)) return false;
-  }
-  return true;
-}
 
 // Small, mostly non-linearizable histories over few values, so that collisions are common.
 std::vector<Operation> random_small_history(Rng& rng) {
