@@ -1,4 +1,4 @@
-// The CI sweep: every cell of nodes {3, 5, 7} x workload {register, lock, semaphore} x nemesis
+// The CI sweep: a 5,000-operation history, and every cell of nodes {3, 5, 7} x workload {register, lock, semaphore} x nemesis
 // {swarm, swarm with lease reads, all faults with a crash after every election} runs its own
 // range of seeds, and every seed must pass (safety, the checkers, liveness after the heal).
 // scripts/sweep runs the same matrix over many more seeds offline.
@@ -88,6 +88,35 @@ INSTANTIATE_TEST_SUITE_P(Cells, SweepMatrix, ::testing::ValuesIn(all_cells()),
                          [](const ::testing::TestParamInfo<Cell>& info) {
                            return cell_name(info.param);
                          });
+
+// A long history: 5,000 operations of 20 clients under every fault, decided by the checker (not
+// unknown) along with every other check.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr int kLongOps = 1'000;
+#else
+constexpr int kLongOps = 5'000;
+#endif
+
+TEST(SweepLongHistory, FiveThousandOperationsUnderEveryFaultAreDecided) {
+  for (uint64_t seed : {930'001, 930'002}) {
+    SimOptions o;
+    o.seed = seed;
+    o.nodes = 5;
+    o.ops = kLongOps;
+    o.clients = 20;
+    std::string error;
+    ASSERT_TRUE(parse_faults("all", o.faults, error)) << error;
+    std::ostringstream log;
+    const SimResult r = run_simulation(o, log);
+    std::cout << "seed " << seed << ": " << r.history.size() << " operations, "
+              << check::to_string(r.linearizability.verdict) << " in "
+              << r.linearizability.states_explored << " states\n";
+    EXPECT_GE(r.history.size(), static_cast<size_t>(kLongOps));
+    std::ostringstream summary;
+    print_summary(o, r, summary);
+    EXPECT_TRUE(r.passed()) << summary.str();
+  }
+}
 
 }  // namespace
 }  // namespace synod::sim
