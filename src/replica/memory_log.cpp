@@ -1,5 +1,7 @@
 #include "replica/memory_log.h"
 
+#include <algorithm>
+
 namespace synod::replica {
 
 void write_log(raft::Persisted& disk, const std::vector<raft::Entry>& entries,
@@ -12,10 +14,20 @@ void write_log(raft::Persisted& disk, const std::vector<raft::Entry>& entries,
   if (hard_state) disk.hard_state = *hard_state;
 }
 
+// thesis figure 5.3, steps 6-7, as the WAL's snapshot marker decides it: if the log holds an
+// entry with the snapshot's index and term, the entries after it stay; otherwise the whole log
+// goes. Keeping a suffix that does not follow the snapshot's entry would bring back, at the next
+// start, entries of a branch the snapshot's committed state replaced (the core dropped them).
 void write_snapshot(raft::Persisted& disk, const raft::Snapshot& snapshot) {
-  const raft::Index index = snapshot.meta.index;
-  std::erase_if(disk.entries, [&](const raft::Entry& e) { return e.index <= index; });
-  if (!disk.entries.empty() && disk.entries.front().index != index + 1) disk.entries.clear();
+  const raft::SnapshotMeta& meta = snapshot.meta;
+  const bool keep_suffix = std::any_of(
+      disk.entries.begin(), disk.entries.end(),
+      [&](const raft::Entry& e) { return e.index == meta.index && e.term == meta.term; });
+  if (keep_suffix) {
+    std::erase_if(disk.entries, [&](const raft::Entry& e) { return e.index <= meta.index; });
+  } else {
+    disk.entries.clear();
+  }
   disk.snapshot = snapshot;
 }
 

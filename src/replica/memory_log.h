@@ -14,8 +14,8 @@ namespace synod::replica {
 // `hard_state`.
 void write_log(raft::Persisted& disk, const std::vector<raft::Entry>& entries,
                const std::optional<raft::HardState>& hard_state);
-// The log now starts after `snapshot`: entries it covers go, and so does the rest if it does
-// not continue the snapshot.
+// The log now starts after `snapshot`: the entries it covers go, and so does the rest unless
+// the log holds the snapshot's own entry (same index and term), as the WAL decides it.
 void write_snapshot(raft::Persisted& disk, const raft::Snapshot& snapshot);
 // Both, in the contract's order (types.h): snapshot, entries, hard state.
 void write_ready(raft::Persisted& disk, const raft::Ready& rd);
