@@ -150,15 +150,27 @@ void Driver::install_snapshot() {
   finish_install();
 }
 
+// The state may come from any member that has applied the snapshot's index, not only the
+// leader: a member waiting for its state cannot vote (its answers wait for this Ready), so
+// waiting for a leader could keep the cluster without one. The leader is asked first; each
+// retry asks the next member of the snapshot's configuration.
 void Driver::start_fetch() {
+  std::vector<raft::NodeId> sources;
   const raft::NodeId leader = engine_.leader();
-  if (leader == raft::kNoNode || leader == engine_.id()) {
+  if (leader != raft::kNoNode && leader != engine_.id()) sources.push_back(leader);
+  const raft::ConfState& conf = ready_->snapshot->meta.conf;
+  for (const auto* members : {&conf.voters, &conf.learners}) {
+    for (raft::NodeId m : *members) {
+      if (m != engine_.id() && m != leader) sources.push_back(m);
+    }
+  }
+  if (sources.empty()) {
     stage_ = Stage::kFetchBackoff;
     fetch_retry_at_ = ticks_ + options_.fetch_retry_ticks;
     return;
   }
   stage_ = Stage::kFetching;
-  host_.fetch_state(leader, ready_->snapshot->meta.index.value);
+  host_.fetch_state(sources[fetch_failures_ % sources.size()], ready_->snapshot->meta.index.value);
 }
 
 void Driver::finish_install() {

@@ -37,7 +37,8 @@ class Host {
 
   // --- The network --------------------------------------------------------------------------
   virtual void send(std::vector<raft::Message> messages) = 0;
-  // Asks member `from` for its state machine's image at an applied index >= min_index. The
+  // Asks member `from` (the leader, or another member if that failed) for its state machine's
+  // image at an applied index >= min_index; a member behind that index refuses. The
   // image, or why there is none, comes back through Driver::state_fetched, never from inside
   // this call.
   virtual void fetch_state(raft::NodeId from, uint64_t min_index) = 0;
