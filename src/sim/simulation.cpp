@@ -410,6 +410,7 @@ class Sim {
   void heal_all();
   void draw_swarm();
   void isolate_after_election(int node);
+  bool removal_durable_everywhere() const;
   // BUGGIFY: whether an enabled fault site fires this time. Never after the heal: the final
   // phase demands progress from a healthy cluster.
   bool buggify(bool site, double p = 0.25) { return site && fault_phase() && disk_rng_.chance(p); }
@@ -1517,6 +1518,19 @@ void Sim::heal_all() {
   }
 }
 
+bool Sim::removal_durable_everywhere() const {
+  for (size_t i = 1; i < nodes_.size(); ++i) {
+    if (static_cast<int>(i) == membership_node_) continue;
+    const raft::Persisted& d = nodes_[i].durable;
+    if (d.snapshot && d.snapshot->meta.index >= membership_index_) continue;
+    const bool held = std::any_of(d.entries.begin(), d.entries.end(), [&](const raft::Entry& e) {
+      return e.index == membership_index_ && e.term == membership_term_;
+    });
+    if (!held) return false;
+  }
+  return true;
+}
+
 void Sim::isolate_after_election(int node) {
   if (!fault_phase() || partition_active_ || topology_active_) return;
   partition_active_ = true;
@@ -1620,8 +1634,13 @@ void Sim::membership_step() {
       static constexpr const char* kStage[] = {"", "remove", "add learner", "promote"};
       at() << "membership: " << kStage[membership_stage_] << " n" << membership_node_ << "\n";
     }
-    if (membership_stage_ == 1) {
-      // The removed node is wiped: it comes back as a new, empty member.
+    // The removed node comes back under the same id. It is wiped, to come back as a new, empty
+    // member, only if every other member's durable log holds its removal: a log with an older
+    // configuration still counts that id as a voter, and an empty member under it would vote
+    // for a candidate that lacks committed entries (etcd retires a removed member's id for
+    // good; this nemesis reuses it). Otherwise it comes back with its state.
+    if (membership_stage_ == 1 && removal_durable_everywhere()) {
+      ++result_.faults_injected["membership-wipe"];
       Node& n = nodes_[membership_node_];
       n.up = false;
       n.deferred.clear();
