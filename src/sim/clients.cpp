@@ -1,0 +1,259 @@
+#include "sim/clients.h"
+
+#include "base/assert.h"
+
+namespace synod::sim {
+
+void Clients::start_all() {
+  clients_.resize(o_.clients);
+  for (int c = 0; c < o_.clients; ++c) {
+    clients_[c].id = static_cast<uint32_t>(c);
+    if (o_.workload != Workload::kRegister) {
+      RecipeOptions ro;
+      ro.recipe = o_.workload == Workload::kLock ? Recipe::kLock : Recipe::kSemaphore;
+      ro.permits = o_.permits;
+      ro.unfenced = o_.workload_bugs.unfenced;
+      ro.extra_permit = o_.workload_bugs.extra_permit;
+      clients_[c].recipe = std::make_unique<RecipeClient>(static_cast<uint32_t>(c), ro);
+    }
+    Event& e =
+        world_.schedule(200'000 + world_.client_rng.range(0, 10'000), EventType::kClientNext);
+    e.client = c;
+  }
+}
+
+void Clients::handle(const Event& e) {
+  Client& c = clients_[static_cast<size_t>(e.client)];
+  switch (e.type) {
+    case EventType::kClientNext:
+      return next(c);
+    case EventType::kClientResponse:
+      return on_reply(c, e.reply);
+    case EventType::kClientTimeout:
+      return on_timeout(c, e.gen);
+    default:
+      SYNOD_ASSERT(false && "not a client event");
+  }
+}
+
+bool Clients::fault_phase_over() const {
+  bool idle = issued_ >= o_.ops;
+  for (const Client& c : clients_) idle = idle && !c.busy;
+  return idle;
+}
+
+bool Clients::all_done() const {
+  return unfinished() == 0;
+}
+
+int Clients::unfinished() const {
+  int unfinished = 0;
+  for (const Client& c : clients_) unfinished += c.done ? 0 : 1;
+  return unfinished;
+}
+
+void Clients::heal() {
+  for (Client& c : clients_) {
+    c.pause_next_us = 0;
+    Event& e = world_.schedule(world_.now(), EventType::kClientNext);
+    e.client = static_cast<int>(c.id);
+  }
+}
+
+void Clients::pause_one() {
+  std::vector<Client*> holders;
+  for (Client& c : clients_) {
+    if (c.recipe->holding()) holders.push_back(&c);
+  }
+  Client& victim = holders.empty() ? clients_[world_.fault_rng.uniform(clients_.size())]
+                                   : *holders[world_.fault_rng.uniform(holders.size())];
+  victim.pause_next_us = world_.fault_rng.range(1'200'000, 2'500'000);  // strikes before an act
+  ++world_.result.client_pauses;
+  ++world_.result.faults_injected["client-pause"];
+}
+
+void Clients::next(Client& c) {
+  if (c.recipe) return recipe_next(c);
+  if (c.busy || c.done) return;
+  if (world_.fault_phase() && issued_ >= o_.ops) return;  // waits for the heal
+  if (!world_.fault_phase() && c.final_ok >= o_.final_ops) {
+    c.done = true;
+    return;
+  }
+  ++issued_;
+  c.busy = true;
+  ++c.seq;
+  check::Operation op;
+  op.client = c.id;
+  op.key = "k" + std::to_string(world_.client_rng.uniform(o_.keys));
+  op.invoke_time = world_.now();
+  const uint64_t dice = world_.client_rng.uniform(10);
+  KvCommand req;
+  req.client = c.id;
+  req.seq = c.seq;
+  req.key = op.key;
+  if (dice < 4) {
+    op.kind = check::OpKind::kGet;
+    req.op = KvOp::kGet;
+  } else if (dice < 8 || !c.last_seen.contains(op.key)) {
+    op.kind = check::OpKind::kPut;
+    op.value = "v" + std::to_string(c.id) + "." + std::to_string(c.seq);
+    req.op = KvOp::kPut;
+  } else {
+    op.kind = check::OpKind::kCas;
+    op.expected = c.last_seen[op.key];
+    op.value = "v" + std::to_string(c.id) + "." + std::to_string(c.seq);
+    req.op = KvOp::kCas;
+  }
+  req.value = op.value;
+  req.expected = op.expected;
+  c.op = op;
+  send_request(c, std::move(req), 0);
+}
+
+// Sends after a network delay, plus `wait_us` on the client's side first.
+void Clients::send_request(Client& c, KvCommand req, uint64_t wait_us) {
+  int target = c.leader_hint;
+  c.keepalive_outstanding = req.op == KvOp::kKeepAlive;
+  if (c.keepalive_outstanding && c.keepalive_node != 0) {
+    target = c.keepalive_node;
+  } else if (target < 1 || target > o_.nodes || world_.client_rng.chance(0.2)) {
+    target = 1 + static_cast<int>(world_.client_rng.uniform(o_.nodes));
+  }
+  if (c.keepalive_outstanding) c.keepalive_node = target;
+  const uint64_t send_at = world_.now() + wait_us + world_.client_rng.range(200, 1000);
+  c.sent_us = send_at;
+  Event& e = world_.schedule(send_at, EventType::kClientRequest);
+  e.node = target;
+  e.request = std::move(req);
+  Event& t =
+      world_.schedule(world_.now() + wait_us + o_.client_timeout_us, EventType::kClientTimeout);
+  t.client = static_cast<int>(c.id);
+  t.gen = c.seq;
+}
+
+// A recipe client's next step. A pause planted on the client strikes between deciding on a
+// request and sending it, as a GC pause or SIGSTOP of a lock holder that is about to write.
+void Clients::recipe_next(Client& c) {
+  if (c.busy || c.done) return;
+  if (world_.fault_phase() && issued_ >= o_.ops) return;  // waits for the heal
+  if (!world_.fault_phase() && c.final_ok >= o_.final_ops) {
+    c.done = true;
+    return;
+  }
+  const bool was_holding = c.recipe->holding();
+  RecipeStep step = c.recipe->next(world_.now(), world_.client_rng);
+  if (step.counted) ++issued_;
+  c.busy = true;
+  ++c.seq;
+  step.cmd.client = c.id;
+  step.cmd.seq = c.seq;
+  uint64_t wait_us = step.delay_us;
+  if (c.pause_next_us != 0 && was_holding && step.cmd.op == KvOp::kPropose) {
+    if (o_.verbose)
+      world_.at() << "pause client c" << c.id << " for " << c.pause_next_us / 1000 << " ms\n";
+    wait_us += c.pause_next_us;
+    c.pause_next_us = 0;
+  }
+  send_request(c, std::move(step.cmd), wait_us);
+}
+
+void Clients::finish_op(Client& c, check::Outcome outcome) {
+  c.op.outcome = outcome;
+  c.op.complete_time = world_.now();
+  c.op.id = history_.size();
+  if (outcome == check::Outcome::kOk) {
+    if (c.op.kind == check::OpKind::kGet) {
+      if (c.op.output) c.last_seen[c.op.key] = *c.op.output;
+    } else if (c.op.kind == check::OpKind::kPut || c.op.cas_succeeded) {
+      c.last_seen[c.op.key] = c.op.value;
+    }
+  }
+  switch (outcome) {
+    case check::Outcome::kOk:
+      ++world_.result.ops_ok;
+      break;
+    case check::Outcome::kFail:
+      ++world_.result.ops_fail;
+      break;
+    case check::Outcome::kInfo:
+      ++world_.result.ops_info;
+      break;
+  }
+  if (!world_.fault_phase() && outcome == check::Outcome::kOk &&
+      c.op.invoke_time >= world_.heal_time()) {
+    ++c.final_ok;
+  }
+  if (o_.trace) world_.at() << "c" << c.id << " " << check::to_string(c.op) << "\n";
+  history_.push_back(c.op);
+  c.busy = false;
+  Event& e =
+      world_.schedule(world_.now() + world_.client_rng.range(0, 2000), EventType::kClientNext);
+  e.client = static_cast<int>(c.id);
+}
+
+void Clients::on_reply(Client& c, const ClientReply& r) {
+  if (!c.busy || r.seq != c.seq) return;  // answer to an operation that already timed out
+  c.leader_hint = r.leader_hint;
+  if (c.recipe) {
+    c.busy = false;
+    if (r.status == ReplyStatus::kRejected) {
+      ++world_.result.ops_fail;
+      if (c.keepalive_outstanding) c.keepalive_node = 0;
+      c.recipe->on_failure();
+    } else {
+      ++world_.result.ops_ok;
+      const RecipeClient::Learned learned =
+          c.recipe->on_reply(r.result, c.sent_us, world_.now(), world_.client_rng);
+      if (learned.promise) truth_.promised(learned.promise->first, learned.promise->second);
+      if (learned.acquired) {
+        truth_.acquired({c.id, learned.acquired->first, learned.acquired->second});
+      }
+      if (learned.cycle_done && !world_.fault_phase() &&
+          learned.cycle_start_us >= world_.heal_time())
+        ++c.final_ok;
+    }
+    Event& e =
+        world_.schedule(world_.now() + world_.client_rng.range(0, 2000), EventType::kClientNext);
+    e.client = static_cast<int>(c.id);
+    return;
+  }
+  if (r.status == ReplyStatus::kRejected) {
+    finish_op(c, check::Outcome::kFail);  // never proposed, so it never takes effect
+    return;
+  }
+  c.op.output = r.result.value;
+  c.op.cas_succeeded = r.result.cas_succeeded;
+  finish_op(c, check::Outcome::kOk);
+}
+
+void Clients::on_timeout(Client& c, uint64_t seq) {
+  if (!c.busy || seq != c.seq) return;
+  c.leader_hint = 0;
+  if (c.recipe) {
+    c.busy = false;
+    ++world_.result.ops_info;
+    if (c.keepalive_outstanding) c.keepalive_node = 0;
+    c.recipe->on_failure();
+    Event& e =
+        world_.schedule(world_.now() + world_.client_rng.range(0, 2000), EventType::kClientNext);
+    e.client = static_cast<int>(c.id);
+    return;
+  }
+  // A read that timed out changed nothing; a write may still land.
+  finish_op(c, c.op.kind == check::OpKind::kGet ? check::Outcome::kFail : check::Outcome::kInfo);
+}
+
+void Clients::add_stats(SimResult& result) const {
+  for (const Client& c : clients_) {
+    if (!c.recipe) continue;
+    const RecipeStats& st = c.recipe->stats();
+    result.cycles += st.cycles;
+    result.acquisitions += st.acquisitions;
+    result.acts_ok += st.acts_ok;
+    result.acts_refused += st.acts_refused;
+    result.leases_lost += st.leases_lost;
+  }
+}
+
+}  // namespace synod::sim

@@ -1,0 +1,79 @@
+// The simulated clients, one operation outstanding each. The register workload runs gets,
+// puts and compare-and-sets over a few keys and records its history for the linearizability
+// check; the lock and semaphore workloads run the recipe clients (sim/recipe_client.h), whose
+// leases and acquisitions go to the truth. A request reaches a node after a network delay and
+// times out on the client's side; a write that timed out may still land (an :info operation).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "check/linearizability.h"
+#include "sim/recipe_client.h"
+#include "sim/truth.h"
+#include "sim/world.h"
+
+namespace synod::sim {
+
+struct Client {
+  uint32_t id = 0;
+  uint64_t seq = 0;
+  bool busy = false;
+  bool done = false;
+  int leader_hint = 0;
+  int final_ok = 0;
+  check::Operation op;
+  std::map<std::string, std::string> last_seen;  // key -> value this client last saw
+  std::unique_ptr<RecipeClient> recipe;          // lock and semaphore workloads
+  uint64_t sent_us = 0;                          // when the outstanding request left
+  uint64_t pause_next_us = 0;                    // a pause that strikes before its next act
+  // Keep-alives go over one stream to one member, as clientv3's do, until it fails.
+  int keepalive_node = 0;
+  bool keepalive_outstanding = false;
+};
+
+class Clients {
+ public:
+  Clients(World& world, Truth& truth) : world_(world), o_(world.options), truth_(truth) {}
+
+  // Creates `options.clients` clients; each starts shortly after the cluster.
+  void start_all();
+  // Takes a client event (next operation, reply, timeout).
+  void handle(const Event& e);
+
+  // Every operation of the fault phase issued and answered.
+  bool fault_phase_over() const;
+  // Every client finished its final operations after the heal.
+  bool all_done() const;
+  int unfinished() const;
+  // The heal: clients drop planned pauses and go on at once.
+  void heal();
+  // Pauses a client, a holder if there is one, for longer than its lease: it wakes up believing
+  // it still holds, and acts.
+  void pause_one();
+
+  // The register workload's history, in completion order.
+  std::vector<check::Operation> take_history() { return std::move(history_); }
+  // The recipe clients' counts, summed into the result.
+  void add_stats(SimResult& result) const;
+
+ private:
+  void next(Client& c);
+  void recipe_next(Client& c);
+  void send_request(Client& c, KvCommand req, uint64_t wait_us);
+  void on_reply(Client& c, const ClientReply& r);
+  void on_timeout(Client& c, uint64_t seq);
+  void finish_op(Client& c, check::Outcome outcome);
+
+  World& world_;
+  const SimOptions& o_;
+  Truth& truth_;
+  std::vector<Client> clients_;
+  std::vector<check::Operation> history_;
+  int issued_ = 0;
+};
+
+}  // namespace synod::sim

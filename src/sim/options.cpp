@@ -1,0 +1,157 @@
+#include "sim/options.h"
+
+#include <sstream>
+
+namespace synod::sim {
+
+// ---------------------------------------------------------------------------------------------
+// Names.
+
+namespace {
+
+struct FaultName {
+  Fault fault;
+  const char* name;
+};
+constexpr FaultName kFaultNames[] = {
+    {Fault::kPartition, "partition"}, {Fault::kCrash, "crash"},
+    {Fault::kPause, "pause"},         {Fault::kLoss, "loss"},
+    {Fault::kDuplicate, "dup"},       {Fault::kReorder, "reorder"},
+    {Fault::kLatency, "latency"},     {Fault::kDrift, "drift"},
+    {Fault::kTopology, "topology"},   {Fault::kMembership, "membership"},
+    {Fault::kTransfer, "transfer"},
+};
+
+}  // namespace
+
+const char* to_string(Fault f) {
+  for (const auto& [fault, name] : kFaultNames) {
+    if (fault == f) return name;
+  }
+  return "?";
+}
+
+bool parse_faults(const std::string& list, std::set<Fault>& out, std::string& error) {
+  out.clear();
+  if (list == kSwarm) return true;  // the caller sets SimOptions::swarm
+  std::stringstream ss(list);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (item.empty() || item == "none") continue;
+    if (item == "all") {
+      for (const auto& [fault, name] : kFaultNames) out.insert(fault);
+      continue;
+    }
+    bool found = false;
+    for (const auto& [fault, name] : kFaultNames) {
+      if (item == name) {
+        out.insert(fault);
+        found = true;
+      }
+    }
+    if (!found) {
+      std::string known;
+      for (const auto& [fault, name] : kFaultNames)
+        known += std::string(known.empty() ? "" : ",") + name;
+      error = "unknown fault '" + item + "' (known: " + known + ",all,none)";
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string fault_list(const std::set<Fault>& faults) {
+  if (faults.empty()) return "none";
+  std::string out;
+  for (Fault f : faults) out += std::string(out.empty() ? "" : ",") + to_string(f);
+  return out;
+}
+
+namespace {
+
+constexpr std::pair<Workload, const char*> kWorkloadNames[] = {{Workload::kRegister, "register"},
+                                                               {Workload::kLock, "lock"},
+                                                               {Workload::kSemaphore, "semaphore"}};
+
+// Every plantable bug: its name and the flag it sets.
+struct BugName {
+  const char* name;
+  bool raft::PlantedBugs::*raft_flag;
+  bool WorkloadBugs::*workload_flag;
+};
+constexpr BugName kBugNames[] = {
+    {"vote-without-log-check", &raft::PlantedBugs::vote_without_log_check, nullptr},
+    {"commit-previous-term", &raft::PlantedBugs::commit_previous_term_by_count, nullptr},
+    {"vote-before-persist", &raft::PlantedBugs::vote_before_persist, nullptr},
+    {"read-index-without-quorum", &raft::PlantedBugs::read_index_without_quorum, nullptr},
+    {"unfenced-lock", nullptr, &WorkloadBugs::unfenced},
+    {"extra-permit", nullptr, &WorkloadBugs::extra_permit},
+    {"lessor-keeps-deadlines", nullptr, &WorkloadBugs::lessor_keeps_deadlines},
+    {"watch-resume-gap", nullptr, &WorkloadBugs::watch_resume_gap},
+    {"watch-resume-duplicate", nullptr, &WorkloadBugs::watch_resume_duplicate},
+};
+
+}  // namespace
+
+const char* to_string(Workload w) {
+  for (const auto& [workload, name] : kWorkloadNames) {
+    if (workload == w) return name;
+  }
+  return "?";
+}
+
+bool parse_workload(const std::string& name, Workload& out, std::string& error) {
+  for (const auto& [workload, known] : kWorkloadNames) {
+    if (name == known) {
+      out = workload;
+      return true;
+    }
+  }
+  error = "unknown workload '" + name + "' (known: register, lock, semaphore)";
+  return false;
+}
+
+bool parse_bug(const std::string& name, SimOptions& options, std::string& error) {
+  for (const BugName& b : kBugNames) {
+    if (name != b.name) continue;
+    if (b.raft_flag != nullptr) options.bugs.*b.raft_flag = true;
+    if (b.workload_flag != nullptr) options.workload_bugs.*b.workload_flag = true;
+    return true;
+  }
+  std::string known;
+  for (const BugName& b : kBugNames) known += std::string(known.empty() ? "" : ", ") + b.name;
+  error = "unknown bug '" + name + "' (known: " + known + ")";
+  return false;
+}
+
+std::string replay_command(const SimOptions& o) {
+  std::ostringstream os;
+  os << "synod sim --seed " << o.seed << " --nodes " << o.nodes << " --faults "
+     << (o.swarm ? kSwarm : fault_list(o.faults)) << " --ops " << o.ops << " --clients "
+     << o.clients;
+  if (o.workload != Workload::kRegister) os << " --workload " << to_string(o.workload);
+  if (o.workload == Workload::kSemaphore) os << " --permits " << o.permits;
+  if (o.watchers != 0) os << " --watchers " << o.watchers;
+  for (const BugName& b : kBugNames) {
+    if ((b.raft_flag != nullptr && o.bugs.*b.raft_flag) ||
+        (b.workload_flag != nullptr && o.workload_bugs.*b.workload_flag)) {
+      os << " --bug " << b.name;
+    }
+  }
+  if (o.read_mode == raft::ReadMode::kLease) os << " --lease-reads";
+  if (o.max_inflight_msgs != 0) os << " --window " << o.max_inflight_msgs;
+  if (o.swarm) return os.str();  // the seed draws the rest
+  if (o.buggify) os << " --buggify";
+  if (o.election_crash_probability != SimOptions{}.election_crash_probability) {
+    os << " --election-crash " << o.election_crash_probability;
+  }
+  if (o.election_crash_max_delay_us != SimOptions{}.election_crash_max_delay_us) {
+    os << " --election-crash-delay-us " << o.election_crash_max_delay_us;
+  }
+  if (o.election_isolate_probability != SimOptions{}.election_isolate_probability) {
+    os << " --election-isolate " << o.election_isolate_probability;
+  }
+  return os.str();
+}
+
+}  // namespace synod::sim

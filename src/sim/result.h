@@ -1,0 +1,46 @@
+// What a simulator run found: counts of what happened, the invariant violations, the
+// linearizability verdict and the client history, liveness after the heal.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "check/linearizability.h"
+#include "check/raft_invariants.h"
+
+namespace synod::sim {
+
+struct SimResult {
+  uint64_t seed = 0;
+  uint64_t ops_ok = 0, ops_fail = 0, ops_info = 0;
+  uint64_t committed = 0;  // highest index applied anywhere
+  uint64_t elections = 0;  // distinct (term, leader) pairs observed
+  uint64_t messages_sent = 0, messages_dropped = 0, messages_duplicated = 0;
+  uint64_t snapshots_sent = 0;
+  uint64_t state_fetches = 0, state_fetch_failures = 0;  // snapshot states fetched from leaders
+  std::map<std::string, uint64_t> faults_injected;
+  std::string swarm;  // the mix a swarm run drew, as flags
+  std::vector<check::Violation> violations;
+  check::LinearizabilityResult linearizability;
+  std::vector<check::Operation> history;  // the register workload's client history
+  // Lock and semaphore workloads, summed over clients.
+  uint64_t cycles = 0, acquisitions = 0, acts_ok = 0, acts_refused = 0, leases_lost = 0;
+  uint64_t client_pauses = 0;
+  uint64_t lease_expiries = 0;  // leases the lessor revoked
+  // Watchers.
+  uint64_t watch_streams = 0, watch_events = 0, watch_compaction_cancels = 0;
+  bool liveness_ok = true;
+  std::string liveness_detail;
+  uint64_t end_time_us = 0;
+
+  bool passed() const {
+    // An unknown verdict fails too: clean runs check in a few hundred states, so hitting the
+    // limit means something is badly off.
+    return violations.empty() && liveness_ok &&
+           linearizability.verdict == check::Verdict::kLinearizable;
+  }
+};
+
+}  // namespace synod::sim
