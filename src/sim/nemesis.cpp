@@ -192,19 +192,6 @@ void Nemesis::heal_all() {
   }
 }
 
-bool Nemesis::removal_durable_everywhere() const {
-  for (int i = 1; i <= nodes_.count(); ++i) {
-    if (i == membership_node_) continue;
-    const raft::Persisted& d = nodes_[i].durable;
-    if (d.snapshot && d.snapshot->meta.index >= membership_index_) continue;
-    const bool held = std::any_of(d.entries.begin(), d.entries.end(), [&](const raft::Entry& e) {
-      return e.index == membership_index_ && e.term == membership_term_;
-    });
-    if (!held) return false;
-  }
-  return true;
-}
-
 void Nemesis::isolate_after_election(int node) {
   if (!world_.fault_phase() || partition_active_ || topology_active_) return;
   partition_active_ = true;
@@ -274,13 +261,11 @@ void Nemesis::membership_step() {
       for (NodeId v : r.conf().voters) {
         if (v != r.id()) candidates.push_back(v);
       }
-      if (membership_node_ == 0 && !candidates.empty()) {
-        membership_node_ =
-            static_cast<int>(candidates[world_.fault_rng.uniform(candidates.size())].value);
+      if (membership_member_ == raft::kNoNode && !candidates.empty()) {
+        membership_member_ = candidates[world_.fault_rng.uniform(candidates.size())];
       }
-      if (r.conf().contains(NodeId(membership_node_))) {
-        auto pr =
-            r.propose_conf_change({raft::ConfChangeType::kRemoveNode, NodeId(membership_node_)});
+      if (r.conf().contains(membership_member_)) {
+        auto pr = r.propose_conf_change({raft::ConfChangeType::kRemoveNode, membership_member_});
         if (pr.status == raft::Status::kOk) {
           membership_index_ = pr.index;
           membership_term_ = pr.term;
@@ -293,11 +278,10 @@ void Nemesis::membership_step() {
         advanced = true;
       }
     } else if (membership_stage_ == 2) {
-      auto pr =
-          r.propose_conf_change({raft::ConfChangeType::kAddLearner, NodeId(membership_node_)});
+      auto pr = r.propose_conf_change({raft::ConfChangeType::kAddLearner, membership_member_});
       advanced = pr.status == raft::Status::kOk;
     } else {
-      auto pr = r.propose_conf_change({raft::ConfChangeType::kAddVoter, NodeId(membership_node_)});
+      auto pr = r.propose_conf_change({raft::ConfChangeType::kAddVoter, membership_member_});
       advanced = pr.status == raft::Status::kOk;
     }
     nodes_.after_input(*lead);
@@ -305,29 +289,29 @@ void Nemesis::membership_step() {
   if (advanced) {
     if (o_.verbose) {
       static constexpr const char* kStage[] = {"", "remove", "add learner", "promote"};
-      world_.at() << "membership: " << kStage[membership_stage_] << " n" << membership_node_
+      world_.at() << "membership: " << kStage[membership_stage_] << " member " << membership_member_
                   << "\n";
     }
-    // The removed node comes back under the same id. It is wiped, to come back as a new, empty
-    // member, only if every other member's durable log holds its removal: a log with an older
-    // configuration still counts that id as a voter, and an empty member under it would vote
-    // for a candidate that lacks committed entries (etcd retires a removed member's id for
-    // good; this nemesis reuses it). Otherwise it comes back with its state.
-    if (membership_stage_ == 1 && removal_durable_everywhere()) {
+    // The removed member's node is wiped and comes back empty, under a new member ID, as an
+    // operator replaces a member: an old ID never returns without its state, so no log that
+    // still counts it as a voter can get a vote from an empty member under it.
+    const int slot = nodes_.slot_of(membership_member_);
+    if (membership_stage_ == 1 && slot != 0) {
       ++world_.result.faults_injected["membership-wipe"];
-      nodes_.wipe(nodes_[membership_node_]);
+      nodes_.wipe(nodes_[slot]);
+      membership_member_ = nodes_[slot].member;
     }
     membership_stage_ = membership_stage_ == 3 ? 0 : membership_stage_ + 1;
     membership_tries_ = 0;
     membership_index_ = Index(0);
     if (membership_stage_ == 0) {
-      membership_node_ = 0;
+      membership_member_ = raft::kNoNode;
       return;
     }
   } else if (++membership_tries_ > 400) {
     if (o_.verbose) world_.at() << "membership: giving up at stage " << membership_stage_ << "\n";
     membership_stage_ = 0;
-    membership_node_ = 0;
+    membership_member_ = raft::kNoNode;
     return;
   }
   world_.schedule(world_.now() + 50'000, EventType::kMembership);

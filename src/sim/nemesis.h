@@ -1,7 +1,8 @@
 // The nemesis: the faults of a run, each bounded in time and healed, and all healed before the
 // final phase. Partitions, crashes and pauses of nodes (and pauses of lock-holding clients),
 // lossy, duplicating, reordering or slow networks, routed topologies, leadership transfers,
-// and a membership cycle (remove a voter, wipe it, re-add it as a learner, promote it). Elections
+// and a membership cycle (remove a voter, wipe its node, add it back as a new learner, promote
+// it). Elections
 // draw their own: a crash, or the new leader cut off, right after one. A swarm run draws its
 // fault mix, intensities and BUGGIFY sites from its seed.
 #pragma once
@@ -43,7 +44,6 @@ class Nemesis {
   void isolate_after_election(int node);
   void targeted_crash(const Event& e);
   void membership_step();
-  bool removal_durable_everywhere() const;
 
   World& world_;
   const SimOptions& o_;
@@ -54,8 +54,8 @@ class Nemesis {
   bool partition_active_ = false;
   bool net_fault_active_ = false;
   bool topology_active_ = false;
-  int membership_stage_ = 0;  // 0 idle, 1 removing, 2 adding learner, 3 promoting
-  int membership_node_ = 0;
+  int membership_stage_ = 0;        // 0 idle, 1 removing, 2 adding learner, 3 promoting
+  raft::NodeId membership_member_;  // the member being cycled
   int membership_tries_ = 0;
   raft::Index membership_index_;  // the removal entry, once proposed
   raft::Term membership_term_;

@@ -79,7 +79,7 @@ void NodeHost::send(std::vector<raft::Message> messages) {
 }
 
 void NodeHost::fetch_state(raft::NodeId from, uint64_t min_index) {
-  nodes_.request_state(node_, static_cast<int>(from.value), min_index);
+  nodes_.request_state(node_, nodes_.slot_of(from), min_index);
 }
 
 uint64_t NodeHost::applied_index() const {
@@ -105,7 +105,7 @@ void NodeHost::flush_state(uint64_t applied) {
 
 raft::Config Nodes::node_config(int id) const {
   raft::Config c;
-  c.id = NodeId(id);
+  c.id = nodes_[id].member;
   c.seed = o_.seed * 1000 + id;
   c.election_ticks = o_.election_ticks;
   c.heartbeat_ticks = 1;
@@ -384,8 +384,8 @@ void Nodes::send(Node& n, const std::vector<raft::Message>& msgs) {
   for (const raft::Message& m : msgs) {
     ++world_.result.messages_sent;
     if (m.type == raft::MessageType::kSnapshot) ++world_.result.snapshots_sent;
-    const int to = static_cast<int>(m.to.value);
-    if (to < 1 || to >= static_cast<int>(nodes_.size())) continue;
+    const int to = slot_of(m.to);
+    if (to == 0) continue;  // a removed member: nobody listens there
     auto times = world_.net.send(n.id, to, m.byte_size(), world_.now(), world_.net_rng);
     if (times.empty()) ++world_.result.messages_dropped;
     if (times.size() > 1) ++world_.result.messages_duplicated;
@@ -411,8 +411,8 @@ void Nodes::crash(Node& n) {
   observer_.crashed(n);
   if (o_.verbose) world_.at() << "crash n" << n.id << "\n";
   std::map<NodeId, const raft::Persisted*> durable;
-  for (size_t i = 1; i < nodes_.size(); ++i) durable[NodeId(i)] = &nodes_[i].durable;
-  inv_.on_crash(NodeId(n.id), durable);
+  for (size_t i = 1; i < nodes_.size(); ++i) durable[nodes_[i].member] = &nodes_[i].durable;
+  inv_.on_crash(n.member, durable);
 }
 
 void Nodes::restart(Node& n) {
@@ -493,7 +493,7 @@ void Nodes::reply(Node& n, const KvCommand& req, ReplyStatus status, KvResult re
   e.reply.seq = req.seq;
   e.reply.status = status;
   e.reply.result = std::move(result);
-  e.reply.leader_hint = static_cast<int>(n.raft->leader().value);
+  e.reply.leader_hint = slot_of(n.raft->leader());
 }
 
 Nodes::Nodes(World& world, Truth& truth, NodeObserver& observer)
@@ -503,6 +503,7 @@ Nodes::~Nodes() = default;
 
 void Nodes::start_all() {
   nodes_.resize(o_.nodes + 1);
+  next_member_ = 10;  // past every founding member's
   for (int i = 1; i <= o_.nodes; ++i) initial_conf_.voters.push_back(NodeId(i));
   inv_.set_initial_conf(initial_conf_);
   Rng drift_rng = world_.rng.fork();
@@ -515,6 +516,7 @@ void Nodes::start_all() {
   for (int i = 1; i <= o_.nodes; ++i) {
     Node& n = nodes_[i];
     n.id = i;
+    n.member = NodeId(i);
     n.tick_us = o_.tick_us;
     if (o_.faults.contains(Fault::kDrift)) {
       // Up to 15% faster or slower than nominal.
@@ -592,14 +594,24 @@ void Nodes::wipe(Node& n) {
   n.durable = raft::Persisted{};
   n.store_image.clear();
   n.founding = false;  // it comes back as a member added later
+  n.member = NodeId(next_member_++);
   start(n.id);
+}
+
+int Nodes::slot_of(raft::NodeId member) const {
+  for (size_t i = 1; i < nodes_.size(); ++i) {
+    if (nodes_[i].member == member) return static_cast<int>(i);
+  }
+  return 0;
 }
 
 std::string Nodes::describe() const {
   std::ostringstream os;
   for (size_t i = 1; i < nodes_.size(); ++i) {
     const Node& n = nodes_[i];
-    os << "\n    n" << n.id << ": "
+    os << "\n    n" << n.id;
+    if (n.member != NodeId(n.id)) os << " (member " << n.member << ")";
+    os << ": "
        << (!n.up      ? "down"
            : n.paused ? "paused"
                       : raft::to_string(n.raft->role()))

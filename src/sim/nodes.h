@@ -31,8 +31,13 @@ namespace synod::sim {
 
 class NodeHost;
 
+// A node is a slot (a host: its network address, its disk) running one member at a time. A
+// member wiped and added again comes back under a new member ID, as `etcdctl member add` gives
+// one: an ID is never reused for an empty member, or acknowledgements of its earlier process,
+// still in flight, would be taken for what the new one holds.
 struct Node {
-  int id = 0;
+  int id = 0;           // the slot, 1..nodes
+  raft::NodeId member;  // the Raft ID of the member it runs
   bool up = true;
   bool paused = false;
   uint64_t gen = 0;  // incarnation: events of an earlier process are ignored
@@ -92,8 +97,11 @@ class Nodes {
   void restart(Node& n);
   // A paused node takes, now, what reached it while it was frozen.
   void resume(Node& n);
-  // The node loses everything and comes back as an empty member added later.
+  // The node loses everything and comes back as an empty member added later, under a new
+  // member ID.
   void wipe(Node& n);
+  // The slot that runs `member`, or 0 if none does (a removed member's ID).
+  int slot_of(raft::NodeId member) const;
   // Runs the node's Ready loop after an input from outside (a proposal, a transfer).
   void after_input(Node& n);
   // The up, unpaused leader of the highest term, if any.
@@ -139,6 +147,7 @@ class Nodes {
   uint64_t first_leader_after_heal_ = 0;
   uint64_t max_msg_bytes_ = 256;
   uint32_t max_inflight_msgs_ = 4;
+  uint64_t next_member_ = 0;  // the next new member ID
 };
 
 }  // namespace synod::sim
