@@ -19,8 +19,13 @@ bool read_should_wait(raft::Status s) {
 }  // namespace
 
 Driver::Driver(Engine& engine, Host& host, const DriverOptions& options, uint64_t snapshot_index)
-    : engine_(engine), host_(host), options_(options), snapshot_index_(snapshot_index) {
+    : engine_(engine),
+      host_(host),
+      options_(options),
+      snapshot_index_(snapshot_index),
+      next_read_context_(options.first_read_context) {
   SYNOD_ASSERT(options_.snapshot_entries > 0);
+  SYNOD_ASSERT(options_.first_read_context != 0);
 }
 
 void Driver::recover_commit(raft::Persisted& disk, uint64_t applied) {

@@ -36,6 +36,11 @@ struct DriverOptions {
   uint32_t fetch_retry_ticks = 5;       // a failed state fetch is tried again after this long
   uint32_t read_retry_ticks = 20;       // a read round unanswered this long is asked again
   uint32_t max_pending_reads = 100000;  // reads waiting at once; past it read() refuses
+  // The first context of this driver's read rounds; the rest count up from it. Required, and
+  // must differ from every earlier process of the member by more than the reads it asked: an
+  // answer to a round the previous process asked can still arrive (from the leader, or
+  // delayed in the network), and would be taken for the answer to a round of this one.
+  uint64_t first_read_context = 0;
 };
 
 enum class ReadOutcome : uint8_t {
@@ -140,7 +145,7 @@ class Driver {
   bool flushing_ = false;
   std::optional<uint64_t> flushed_;  // a finished flush whose compaction waits for the Ready
 
-  uint64_t next_read_context_ = 1;
+  uint64_t next_read_context_;
   size_t pending_reads_ = 0;
   std::vector<ReadWaiter> unsent_reads_;
   std::map<uint64_t, ReadRound> reads_in_flight_;    // by read context

@@ -156,6 +156,8 @@ void Nodes::start(int id) {
   n.host = std::make_unique<NodeHost>(*this, n);
   replica::DriverOptions driver_options;
   driver_options.snapshot_entries = o_.compact_every;
+  // Each process of the slot its own range of read contexts.
+  driver_options.first_read_context = (n.gen << 32) + 1;
   n.driver = std::make_unique<replica::Driver>(
       *n.raft, *n.host, driver_options,
       n.durable.snapshot ? n.durable.snapshot->meta.index.value : 0);

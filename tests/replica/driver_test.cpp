@@ -76,6 +76,12 @@ class ScriptedHost final : public Host {
   }
 };
 
+DriverOptions test_options(uint64_t first_read_context = 1) {
+  DriverOptions options;
+  options.first_read_context = first_read_context;
+  return options;
+}
+
 raft::Config config(uint64_t id, std::vector<uint64_t> voters) {
   raft::Config c;
   c.id = NodeId(id);
@@ -88,7 +94,7 @@ struct LoneLeader {
   ScriptedHost host;
   raft::Raft raft{config(1, {1}), raft::Persisted{}};
   Driver driver;
-  explicit LoneLeader(DriverOptions options = {}) : driver(raft, host, options, 0) {
+  explicit LoneLeader(DriverOptions options = test_options()) : driver(raft, host, options, 0) {
     for (int i = 0; i < 40 && raft.role() != raft::Role::kLeader; ++i) {
       driver.tick();
       driver.run();
@@ -134,7 +140,7 @@ TEST(Driver, AppendsLeaveBeforeTheFsyncAndAnswersAfterIt) {
   // waits for the follower's persist (thesis 10.2.1, types.h).
   ScriptedHost leader_host, follower_host;
   raft::Raft leader(config(1, {1, 2}), {}), follower(config(2, {1, 2}), {});
-  Driver l(leader, leader_host, {}, 0), f(follower, follower_host, {}, 0);
+  Driver l(leader, leader_host, test_options(), 0), f(follower, follower_host, test_options(), 0);
   std::deque<Message> wire;
   auto exchange = [&] {
     for (int round = 0; round < 50; ++round) {
@@ -173,7 +179,8 @@ struct FollowerWithSnapshot {
   ScriptedHost host;
   raft::Raft raft{config(2, {1, 2}), raft::Persisted{}};
   Driver driver;
-  explicit FollowerWithSnapshot(DriverOptions options = {}) : driver(raft, host, options, 0) {
+  explicit FollowerWithSnapshot(DriverOptions options = test_options())
+      : driver(raft, host, options, 0) {
     Message m;
     m.type = MessageType::kSnapshot;
     m.from = NodeId(1);
@@ -211,7 +218,7 @@ TEST(Driver, ASnapshotsStateIsFetchedFromTheLeaderWithoutBlocking) {
 }
 
 TEST(Driver, AFailedFetchIsTriedAgainAfterItsBackoff) {
-  DriverOptions options;
+  DriverOptions options = test_options();
   options.fetch_retry_ticks = 3;
   FollowerWithSnapshot n(options);
   n.driver.state_fetched(std::nullopt, "stream broken");
@@ -246,7 +253,7 @@ TEST(Driver, AnAnswerToAFetchGivenUpOnIsIgnored) {
 }
 
 TEST(Driver, TheLogIsCompactedToAReferenceOnceTheStateIsFlushed) {
-  DriverOptions options;
+  DriverOptions options = test_options();
   options.snapshot_entries = 3;
   LoneLeader n(options);
   for (const char* data : {"a", "b", "c"}) n.raft.propose(data);
@@ -267,7 +274,7 @@ TEST(Driver, TheLogIsCompactedToAReferenceOnceTheStateIsFlushed) {
 }
 
 TEST(Driver, ASnapshotWaitsForAStateFlushInProgress) {
-  DriverOptions options;
+  DriverOptions options = test_options();
   options.snapshot_entries = 1;
   FollowerWithSnapshot n(options);
   n.driver.state_fetched(std::string("12"), "");
@@ -308,7 +315,7 @@ TEST(Driver, ReadsAskedTogetherShareOneRoundAndAreServedAtTheReadIndex) {
 TEST(Driver, AReadWithoutALeaderFailsAtItsDeadline) {
   ScriptedHost host;
   raft::Raft raft(config(1, {1, 2, 3}), {});
-  Driver driver(raft, host, {}, 0);
+  Driver driver(raft, host, test_options(), 0);
   std::vector<ReadOutcome> outcomes;
   driver.read([&](ReadOutcome o) { outcomes.push_back(o); }, 2);
   driver.run();
@@ -321,7 +328,7 @@ TEST(Driver, AReadWithoutALeaderFailsAtItsDeadline) {
 }
 
 TEST(Driver, ReadsPastTheBoundAreRefused) {
-  DriverOptions options;
+  DriverOptions options = test_options();
   options.max_pending_reads = 2;
   LoneLeader n(options);
   std::vector<ReadOutcome> outcomes;
@@ -332,7 +339,7 @@ TEST(Driver, ReadsPastTheBoundAreRefused) {
 TEST(Driver, AbandonedReadsAllFail) {
   ScriptedHost host;
   raft::Raft raft(config(1, {1, 2, 3}), {});
-  Driver driver(raft, host, {}, 0);
+  Driver driver(raft, host, test_options(), 0);
   int failed = 0;
   for (int i = 0; i < 4; ++i)
     driver.read([&](ReadOutcome o) { failed += o != ReadOutcome::kOk; }, 100);
@@ -359,6 +366,65 @@ TEST(DriverDeathTest, InputsFromASecondThreadAbort) {
         other.join();
       },
       "SYNOD_ASSERT");
+}
+
+// A follower of {1,2} whose leader is 1, restarted from `disk` with its own read contexts.
+struct Follower {
+  ScriptedHost host;
+  raft::Raft raft;
+  Driver driver;
+  Follower(const raft::Persisted& disk, uint64_t first_read_context)
+      : raft(config(2, {1, 2}), disk), driver(raft, host, test_options(first_read_context), 0) {
+    Message hb;  // the leader of term 1 makes itself known
+    hb.type = MessageType::kHeartbeat;
+    hb.from = NodeId(1);
+    hb.to = NodeId(2);
+    hb.term = raft::Term(1);
+    driver.step(hb);
+    driver.run();
+  }
+  // Asks a read; returns the context of the ForwardRead it sent.
+  uint64_t read(std::vector<ReadOutcome>& outcomes) {
+    host.sent.clear();
+    driver.read([&outcomes](ReadOutcome o) { outcomes.push_back(o); }, 100);
+    driver.run();
+    for (const Message& m : host.sent) {
+      if (m.type == MessageType::kForwardRead) return m.context;
+    }
+    ADD_FAILURE() << "no ForwardRead sent";
+    return 0;
+  }
+  void answer(uint64_t context, uint64_t read_index) {
+    Message r;
+    r.type = MessageType::kForwardReadResp;
+    r.from = NodeId(1);
+    r.to = NodeId(2);
+    r.context = context;
+    r.log_index = Index(read_index);
+    driver.step(r);
+    driver.run();
+  }
+};
+
+// Regression: the leader's answer to a round the previous process asked reached the restarted
+// one, whose contexts began again at 1, and served its new read at the old read index (a stale
+// read in the simulator, seed 2702524 --nodes 5 --clients 20 --ops 1000 at 618058a).
+TEST(Driver, AnAnswerToTheRoundOfAnEarlierProcessDoesNotServeANewRead) {
+  std::vector<ReadOutcome> outcomes;
+  raft::Persisted disk;
+  uint64_t old_context = 0;
+  {
+    Follower before(disk, 1);
+    old_context = before.read(outcomes);
+    disk = before.host.disk;
+  }
+  Follower after(disk, uint64_t{2} << 32);
+  const uint64_t new_context = after.read(outcomes);
+  EXPECT_NE(new_context, old_context);
+  after.answer(old_context, 0);  // the old round's answer, from before the restart
+  EXPECT_TRUE(outcomes.empty());
+  after.answer(new_context, 0);
+  EXPECT_EQ(outcomes, std::vector<ReadOutcome>{ReadOutcome::kOk});
 }
 
 }  // namespace
