@@ -22,8 +22,9 @@ void Lessor::on_revoke(int64_t id) {
   revoking_.erase(id);
 }
 
-void Lessor::set_leader(bool leader, const Store& store, int64_t now_us) {
-  if (leader && !leader_ && !bugs_.keep_deadlines_on_promotion) {
+void Lessor::set_leader(bool leader, uint64_t term, const Store& store, int64_t now_us) {
+  const bool promoted = leader && (!leader_ || term != leader_term_);
+  if (promoted && !bugs_.keep_deadlines_on_promotion) {
     deadlines_.clear();
     revoking_.clear();
     for (int64_t id : store.lease_ids()) {
@@ -32,6 +33,7 @@ void Lessor::set_leader(bool leader, const Store& store, int64_t now_us) {
     }
   }
   leader_ = leader;
+  leader_term_ = leader ? term : 0;
 }
 
 std::vector<int64_t> Lessor::due_revokes(int64_t now_us, size_t max) {

@@ -37,9 +37,12 @@ class Lessor {
   void on_grant(int64_t id, int64_t ttl_seconds, int64_t now_us);
   void on_revoke(int64_t id);
 
-  // Call at every tick, and before serving a lease request, with the member's current role.
-  // On becoming leader every lease the store holds expires ttl + extension from now.
-  void set_leader(bool leader, const Store& store, int64_t now_us);
+  // Call at every tick, and before serving a lease request, with the member's current role and
+  // term. On becoming leader every lease the store holds expires ttl + extension from now.
+  // Leading a term other than the one last seen is a promotion too: a member can lose and win
+  // leadership between two calls (a paused leader that wakes, is deposed, and is handed
+  // leadership back), and what it knew of the leases then is stale.
+  void set_leader(bool leader, uint64_t term, const Store& store, int64_t now_us);
   bool leader() const { return leader_; }
 
   // On the leader: the expired leases whose revoke should be proposed now (none proposed in
@@ -58,6 +61,7 @@ class Lessor {
   const int64_t retry_us_;
   const LessorBugs bugs_;
   bool leader_ = false;
+  uint64_t leader_term_ = 0;              // the term it leads, while leader_
   std::map<int64_t, int64_t> deadlines_;  // lease -> expiry
   std::map<int64_t, int64_t> revoking_;   // lease -> when its revoke was last proposed
 };

@@ -45,13 +45,13 @@ void Node::emit_watch_output() {
 
 void Node::handle_lease(LeaseInput& input) {
   const int64_t now = micros(Clock::now());
-  lessor_.set_leader(raft_->role() == raft::Role::kLeader, *store_, now);
+  lessor_.set_leader(raft_->role() == raft::Role::kLeader, raft_->term().value, *store_, now);
   if (input.keepalive) {
     if (!lessor_.leader()) return input.keepalive(kNotLeader);
     read([this, id = input.id, done = std::move(input.keepalive)](std::optional<Error> e) {
       if (e) return done(kNoQuorum);
       const int64_t at = micros(Clock::now());
-      lessor_.set_leader(raft_->role() == raft::Role::kLeader, *store_, at);
+      lessor_.set_leader(raft_->role() == raft::Role::kLeader, raft_->term().value, *store_, at);
       if (!lessor_.leader()) return done(kNotLeader);
       done(lessor_.renew(id, *store_, at));
     });
@@ -73,7 +73,8 @@ void Node::handle_lease(LeaseInput& input) {
 // kRevokesPerTick per tick (kv::Lessor retries one whose revoke has not applied in a while).
 void Node::check_leases(Clock::time_point now) {
   constexpr size_t kRevokesPerTick = 100;
-  lessor_.set_leader(raft_->role() == raft::Role::kLeader, *store_, micros(now));
+  lessor_.set_leader(raft_->role() == raft::Role::kLeader, raft_->term().value, *store_,
+                     micros(now));
   for (int64_t id : lessor_.due_revokes(micros(now), kRevokesPerTick)) {
     synodpb::Request revoke;
     revoke.mutable_lease_revoke()->set_id(id);

@@ -465,7 +465,8 @@ void Nodes::on_client_request(Node& n, const KvCommand& req) {
 
 void Nodes::answer_keepalive(Node& n, const KvCommand& req) {
   const auto now = static_cast<int64_t>(world_.now());
-  n.lessor->set_leader(n.raft->role() == raft::Role::kLeader, n.kv->store(), now);
+  n.lessor->set_leader(n.raft->role() == raft::Role::kLeader, n.raft->term().value, n.kv->store(),
+                       now);
   if (!n.lessor->leader()) return reply(n, req, ReplyStatus::kRejected, {});
   KvResult r;
   r.ttl = n.lessor->renew(req.lease, n.kv->store(), now);
@@ -480,7 +481,8 @@ void Nodes::answer_keepalive(Node& n, const KvCommand& req) {
 // At every tick, as Node::check_leases: the leader proposes the revokes of expired leases.
 void Nodes::lessor_tick(Node& n) {
   const auto now = static_cast<int64_t>(world_.now());
-  n.lessor->set_leader(n.raft->role() == raft::Role::kLeader, n.kv->store(), now);
+  n.lessor->set_leader(n.raft->role() == raft::Role::kLeader, n.raft->term().value, n.kv->store(),
+                       now);
   for (int64_t id : n.lessor->due_revokes(now, 100)) {
     synodpb::Request revoke;
     revoke.mutable_lease_revoke()->set_id(id);

@@ -30,14 +30,14 @@ class LessorTest : public ::testing::Test {
 TEST_F(LessorTest, OnlyTheLeaderRevokesAndOnlyOnceItExpired) {
   grant(7, 2);
   EXPECT_TRUE(lessor_.due_revokes(now_ + 3 * kSecond, 10).empty());  // a follower: never
-  lessor_.set_leader(true, store_, now_);
+  lessor_.set_leader(true, 5, store_, now_);
   EXPECT_TRUE(lessor_.due_revokes(now_ + 2 * kSecond, 10).empty());  // 2 s + 0.5 s extension
   EXPECT_EQ(lessor_.due_revokes(now_ + 2 * kSecond + kSecond / 2, 10), std::vector<int64_t>{7});
 }
 
 TEST_F(LessorTest, ARenewalPushesTheDeadline) {
   grant(7, 2);
-  lessor_.set_leader(true, store_, now_);
+  lessor_.set_leader(true, 5, store_, now_);
   EXPECT_EQ(lessor_.renew(7, store_, now_ + 2 * kSecond), 2);
   EXPECT_TRUE(lessor_.due_revokes(now_ + 3 * kSecond, 10).empty());
   EXPECT_EQ(lessor_.due_revokes(now_ + 4 * kSecond, 10), std::vector<int64_t>{7});
@@ -45,7 +45,7 @@ TEST_F(LessorTest, ARenewalPushesTheDeadline) {
 
 TEST_F(LessorTest, AnExpiredOrUnknownLeaseIsNotRenewed) {
   grant(7, 1);
-  lessor_.set_leader(true, store_, now_);
+  lessor_.set_leader(true, 5, store_, now_);
   EXPECT_EQ(lessor_.renew(7, store_, now_ + 2 * kSecond), 0);  // expired, revoke on its way
   EXPECT_EQ(lessor_.renew(99, store_, now_), 0);
   EXPECT_FALSE(lessor_.deadline(7, now_ + 2 * kSecond));
@@ -53,7 +53,7 @@ TEST_F(LessorTest, AnExpiredOrUnknownLeaseIsNotRenewed) {
 
 TEST_F(LessorTest, ARevokeThatDoesNotApplyIsProposedAgainAfterTheRetryInterval) {
   grant(7, 1);
-  lessor_.set_leader(true, store_, now_);
+  lessor_.set_leader(true, 5, store_, now_);
   const int64_t late = now_ + 2 * kSecond;
   EXPECT_EQ(lessor_.due_revokes(late, 10).size(), 1u);
   EXPECT_TRUE(lessor_.due_revokes(late + kSecond, 10).empty());
@@ -65,14 +65,25 @@ TEST_F(LessorTest, ARevokeThatDoesNotApplyIsProposedAgainAfterTheRetryInterval) 
 TEST_F(LessorTest, ANewLeaderStartsEveryLeaseAfreshPlusTheExtension) {
   grant(7, 2);
   // Granted long ago as a follower saw it; the old leader's renewals are unknown here.
-  lessor_.set_leader(true, store_, now_ + 60 * kSecond);
+  lessor_.set_leader(true, 5, store_, now_ + 60 * kSecond);
+  EXPECT_TRUE(lessor_.due_revokes(now_ + 62 * kSecond, 10).empty());
+  EXPECT_EQ(lessor_.due_revokes(now_ + 62 * kSecond + kSecond / 2, 10).size(), 1u);
+}
+
+// Regression: a paused leader woke, was deposed and was handed leadership back before its next
+// tick, so the lessor never saw it as a follower; it kept the deadlines it had before the pause
+// and revoked leases the interim leader had renewed (simulator seed 40009790 --workload lock).
+TEST_F(LessorTest, LeadingANewTermIsAPromotionEvenWithoutAFollowerCallBetween) {
+  grant(7, 2);
+  lessor_.set_leader(true, 5, store_, now_);
+  lessor_.set_leader(true, 7, store_, now_ + 60 * kSecond);  // leader again, two terms later
   EXPECT_TRUE(lessor_.due_revokes(now_ + 62 * kSecond, 10).empty());
   EXPECT_EQ(lessor_.due_revokes(now_ + 62 * kSecond + kSecond / 2, 10).size(), 1u);
 }
 
 TEST_F(LessorTest, RevokesPerCallAreBounded) {
   for (int64_t id = 1; id <= 5; ++id) grant(id, 1);
-  lessor_.set_leader(true, store_, now_);
+  lessor_.set_leader(true, 5, store_, now_);
   EXPECT_EQ(lessor_.due_revokes(now_ + 5 * kSecond, 3), (std::vector<int64_t>{1, 2, 3}));
   EXPECT_EQ(lessor_.due_revokes(now_ + 5 * kSecond, 3), (std::vector<int64_t>{4, 5}));
 }
