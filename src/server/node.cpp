@@ -186,7 +186,7 @@ void Node::handle(Input&& input) {
   } else if (auto* r = std::get_if<ReadInput>(&input)) {
     read(std::move(r->done));
   } else if (auto* c = std::get_if<ConfRequest>(&input)) {
-    unsent_conf_.push_back(std::move(*c));
+    accept_conf_change(std::move(*c));
   } else if (auto* w = std::get_if<WatchInput>(&input)) {
     handle_watch(*w);
   } else if (auto* l = std::get_if<LeaseInput>(&input)) {

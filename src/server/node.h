@@ -18,7 +18,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -30,6 +29,7 @@
 #include <variant>
 #include <vector>
 
+#include "base/deadline_table.h"
 #include "core/raft/raft.h"
 #include "kv/buffered_backend.h"
 #include "kv/lessor.h"
@@ -217,6 +217,22 @@ class Node : private replica::Host {
   using Input = std::variant<raft::Message, Proposal, ReadInput, ConfRequest, TransferRequest,
                              WatchInput, LeaseInput, StoreFlushed, StateFetched>;
 
+  // What a waiter is waiting for, which decides its answer when its deadline passes.
+  enum class WaiterKind : uint8_t {
+    kUnsentProposal,  // a leader to propose to: no_leader
+    kProposal,        // its apply here: timed_out
+    kUnsentConf,      // a leader to propose the change to: no_leader
+    kConf,            // the configuration it asked for: timed_out
+    kTransfer,        // the target to lead: leadership_transfer_timed_out
+  };
+  // A waiter in the deadline table: its kind and its key in that kind's container (the request
+  // id for kProposal, the arrival number for the others).
+  struct WaiterKey {
+    WaiterKind kind = WaiterKind::kUnsentProposal;
+    uint64_t id = 0;
+    auto operator<=>(const WaiterKey&) const = default;
+  };
+
   Node(const NodeOptions& options, net::Transport& transport);
   // node.cpp: the raft thread.
   void run();
@@ -240,13 +256,18 @@ class Node : private replica::Host {
   void apply_conf_entry(const raft::Entry& entry);
   // node_requests.cpp: proposals, membership and leadership requests.
   void accept_proposal(Proposal&& p);
+  // Assigns the request id and queues the proposal for a leader, past the bounds (the member's
+  // own lease revokes).
+  void queue_proposal(Proposal&& p);
   void submit_proposals();
+  void accept_conf_change(ConfRequest&& c);
   void submit_conf_changes();
   void start_transfer(TransferRequest&& t);
   void check_transfers();
   void answer_applied(uint64_t request_id, kv::ApplyResult&& result,
                       std::vector<std::pair<ApplyDone, kv::ApplyResult>>& replies);
   void conf_applied(const raft::ConfState& conf);
+  void forget_deadline(WaiterKey key);
   void expire(Clock::time_point now);
   void fail_all_waiting();
   // node_state.cpp: recovery and the store's durability.
@@ -280,11 +301,14 @@ class Node : private replica::Host {
 
   // Raft-thread state.
   uint64_t next_request_id_ = 0;
-  std::deque<Proposal> unsent_;                 // waiting for a leader
-  std::map<uint64_t, Proposal> waiting_apply_;  // proposed; by request id
-  std::deque<ConfRequest> unsent_conf_;
-  std::vector<std::pair<ConfRequest, raft::ConfState>> conf_waiting_;  // expected outcome
-  std::vector<TransferRequest> transfers_;
+  uint64_t next_arrival_ = 0;                    // numbers the waiters below in arrival order
+  std::map<uint64_t, Proposal> unsent_;          // waiting for a leader; by arrival
+  std::map<uint64_t, Proposal> waiting_apply_;   // proposed; by request id
+  std::map<uint64_t, ConfRequest> unsent_conf_;  // by arrival
+  std::map<uint64_t, std::pair<ConfRequest, raft::ConfState>> conf_waiting_;  // expected outcome
+  std::map<uint64_t, TransferRequest> transfers_;                             // by arrival
+  // Every waiter above, by deadline, so that a tick looks only at those whose time is up.
+  base::DeadlineTable<Clock::time_point, WaiterKey> deadlines_;
   // Slow work off the raft thread, reported back through the inbox: the store's flush before a
   // log compaction (tens of ms of RocksDB writing its memtables out), and a state fetch from the
   // leader for a snapshot (as long as the state takes to stream).

@@ -78,8 +78,7 @@ void Node::check_leases(Clock::time_point now) {
   for (int64_t id : lessor_.due_revokes(micros(now), kRevokesPerTick)) {
     synodpb::Request revoke;
     revoke.mutable_lease_revoke()->set_id(id);
-    revoke.set_id(++next_request_id_);
-    unsent_.push_back(
+    queue_proposal(
         Proposal{std::move(revoke), [](const kv::ApplyResult&) {}, now + options_.request_timeout});
   }
 }

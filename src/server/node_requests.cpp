@@ -1,8 +1,11 @@
 // The raft thread's request waiters: proposals waiting for a leader and then for their apply,
 // membership changes waiting for their configuration, leadership transfers waiting for the new
-// leader; each with its deadline. (Reads wait in the replica driver.)
+// leader. Each is in the deadline table from its acceptance until it is answered, under the key
+// of what it waits for, which decides its answer if the deadline comes first. (Reads wait in the
+// replica driver.)
 #include <spdlog/spdlog.h>
 
+#include "base/assert.h"
 #include "core/raft/conf.h"
 #include "server/apply_result.h"
 #include "server/node.h"
@@ -17,6 +20,14 @@ bool should_retry(raft::Status s) {
          s == raft::Status::kNotReady || s == raft::Status::kConfChangePending;
 }
 
+// Takes the waiter under `id` out of its container. Precondition: it is there.
+template <typename Waiting>
+typename Waiting::mapped_type take(Waiting& waiting, uint64_t id) {
+  auto node = waiting.extract(id);
+  SYNOD_ASSERT(!node.empty());
+  return std::move(node.mapped());
+}
+
 }  // namespace
 
 void Node::accept_proposal(Proposal&& p) {
@@ -27,44 +38,64 @@ void Node::accept_proposal(Proposal&& p) {
     p.done(failed(kv::errors::too_many_requests()));
     return;
   }
+  queue_proposal(std::move(p));
+}
+
+void Node::queue_proposal(Proposal&& p) {
   p.request.set_id(++next_request_id_);
-  unsent_.push_back(std::move(p));
+  const uint64_t arrival = ++next_arrival_;
+  deadlines_.add(p.deadline, {WaiterKind::kUnsentProposal, arrival});
+  unsent_.emplace_hint(unsent_.end(), arrival, std::move(p));
 }
 
 void Node::submit_proposals() {
   while (!unsent_.empty()) {
-    Proposal& p = unsent_.front();
+    auto first = unsent_.begin();
+    Proposal& p = first->second;
     raft::ProposeResult r = raft_->propose(p.request.SerializeAsString());
     if (should_retry(r.status)) return;  // the whole queue waits for a leader, in order
+    forget_deadline({WaiterKind::kUnsentProposal, first->first});
     if (r.status != raft::Status::kOk && r.status != raft::Status::kForwarded) {
       p.done(failed(kv::errors::no_leader()));
     } else {
       const uint64_t id = p.request.id();
-      waiting_apply_.emplace(id, std::move(p));
+      deadlines_.add(p.deadline, {WaiterKind::kProposal, id});
+      const bool added = waiting_apply_.emplace(id, std::move(p)).second;
+      SYNOD_ASSERT(added);
     }
-    unsent_.pop_front();
+    unsent_.erase(first);
   }
 }
 
 void Node::answer_applied(uint64_t request_id, kv::ApplyResult&& result,
                           std::vector<std::pair<ApplyDone, kv::ApplyResult>>& replies) {
   auto it = waiting_apply_.find(request_id);
-  if (it == waiting_apply_.end()) return;
+  if (it == waiting_apply_.end()) return;  // proposed elsewhere, or answered already
+  forget_deadline({WaiterKind::kProposal, request_id});
   replies.emplace_back(std::move(it->second.done), std::move(result));
   waiting_apply_.erase(it);
 }
 
+void Node::accept_conf_change(ConfRequest&& c) {
+  const uint64_t arrival = ++next_arrival_;
+  deadlines_.add(c.deadline, {WaiterKind::kUnsentConf, arrival});
+  unsent_conf_.emplace_hint(unsent_conf_.end(), arrival, std::move(c));
+}
+
 void Node::submit_conf_changes() {
   while (!unsent_conf_.empty()) {
-    ConfRequest& c = unsent_conf_.front();
+    auto first = unsent_conf_.begin();
+    ConfRequest& c = first->second;
     std::optional<raft::ConfState> expected = raft::apply_change(raft_->conf(), c.change);
     if (!expected) {
+      forget_deadline({WaiterKind::kUnsentConf, first->first});
       c.done(kv::errors::member_not_found());
-      unsent_conf_.pop_front();
+      unsent_conf_.erase(first);
       continue;
     }
     raft::ProposeResult r = raft_->propose_conf_change(c.change);
     if (should_retry(r.status)) return;
+    forget_deadline({WaiterKind::kUnsentConf, first->first});
     if (r.status == raft::Status::kLearnerBehind) {
       c.done(kv::errors::learner_not_ready());
     } else if (r.status == raft::Status::kNotLeader) {
@@ -72,28 +103,32 @@ void Node::submit_conf_changes() {
     } else if (r.status != raft::Status::kOk) {
       c.done(kv::errors::invalid_membership_change());
     } else {
-      conf_waiting_.emplace_back(std::move(c), *expected);
+      deadlines_.add(c.deadline, {WaiterKind::kConf, first->first});
+      conf_waiting_.emplace(first->first, std::make_pair(std::move(c), std::move(*expected)));
     }
-    unsent_conf_.pop_front();
+    unsent_conf_.erase(first);
   }
 }
 
 void Node::conf_applied(const raft::ConfState& conf) {
-  std::vector<std::pair<ConfRequest, raft::ConfState>> still;
-  for (auto& [c, expected] : conf_waiting_) {
-    if (conf == expected) {
-      c.done(std::nullopt);
-    } else {
-      still.emplace_back(std::move(c), std::move(expected));
+  for (auto it = conf_waiting_.begin(); it != conf_waiting_.end();) {
+    auto& [c, expected] = it->second;
+    if (conf != expected) {
+      ++it;
+      continue;
     }
+    forget_deadline({WaiterKind::kConf, it->first});
+    c.done(std::nullopt);
+    it = conf_waiting_.erase(it);
   }
-  conf_waiting_.swap(still);
 }
 
 void Node::start_transfer(TransferRequest&& t) {
   const raft::Status s = raft_->transfer_leadership(t.target);
   if (s == raft::Status::kOk) {
-    transfers_.push_back(std::move(t));
+    const uint64_t arrival = ++next_arrival_;
+    deadlines_.add(t.deadline, {WaiterKind::kTransfer, arrival});
+    transfers_.emplace_hint(transfers_.end(), arrival, std::move(t));
   } else if (s == raft::Status::kInvalid) {
     t.done(kv::errors::bad_leader_transferee());
   } else {
@@ -102,62 +137,66 @@ void Node::start_transfer(TransferRequest&& t) {
 }
 
 void Node::check_transfers() {
-  if (transfers_.empty()) return;
-  std::vector<TransferRequest> still;
-  for (TransferRequest& t : transfers_) {
+  for (auto it = transfers_.begin(); it != transfers_.end();) {
+    TransferRequest& t = it->second;
+    std::optional<Error> answer;
     if (raft_->leader() == t.target) {
-      t.done(std::nullopt);
+      answer = std::nullopt;
     } else if (raft_->role() != raft::Role::kLeader && raft_->leader() != raft::kNoNode) {
-      t.done(kv::errors::leadership_transfer_failed());
-    } else {
-      still.push_back(std::move(t));
-    }
-  }
-  transfers_.swap(still);
-}
-
-// Every waiter's deadline, in one pass per tick: what each kind answers when its time is up.
-void Node::expire(Clock::time_point now) {
-  for (auto it = waiting_apply_.begin(); it != waiting_apply_.end();) {
-    if (it->second.deadline <= now) {
-      it->second.done(failed(kv::errors::timed_out()));
-      it = waiting_apply_.erase(it);
+      answer = kv::errors::leadership_transfer_failed();
     } else {
       ++it;
+      continue;
+    }
+    forget_deadline({WaiterKind::kTransfer, it->first});
+    t.done(std::move(answer));
+    it = transfers_.erase(it);
+  }
+}
+
+// A waiter answered before its deadline leaves the table.
+void Node::forget_deadline(WaiterKey key) {
+  const bool registered = deadlines_.cancel(key);
+  SYNOD_ASSERT(registered);
+}
+
+// The waiters whose deadline has passed, earliest first, each answered as its kind decides; the
+// others are not looked at.
+void Node::expire(Clock::time_point now) {
+  for (const WaiterKey& key : deadlines_.pop_expired(now)) {
+    switch (key.kind) {
+      case WaiterKind::kUnsentProposal:
+        take(unsent_, key.id).done(failed(kv::errors::no_leader()));
+        break;
+      case WaiterKind::kProposal:
+        take(waiting_apply_, key.id).done(failed(kv::errors::timed_out()));
+        break;
+      case WaiterKind::kUnsentConf:
+        take(unsent_conf_, key.id).done(kv::errors::no_leader());
+        break;
+      case WaiterKind::kConf:
+        take(conf_waiting_, key.id).first.done(kv::errors::timed_out());
+        break;
+      case WaiterKind::kTransfer:
+        take(transfers_, key.id).done(kv::errors::leadership_transfer_timed_out());
+        break;
     }
   }
-  while (!unsent_.empty() && unsent_.front().deadline <= now) {
-    unsent_.front().done(failed(kv::errors::no_leader()));
-    unsent_.pop_front();
-  }
-  std::erase_if(conf_waiting_, [&](auto& waiting) {
-    if (waiting.first.deadline > now) return false;
-    waiting.first.done(kv::errors::timed_out());
-    return true;
-  });
-  while (!unsent_conf_.empty() && unsent_conf_.front().deadline <= now) {
-    unsent_conf_.front().done(kv::errors::no_leader());
-    unsent_conf_.pop_front();
-  }
-  std::erase_if(transfers_, [&](TransferRequest& t) {
-    if (t.deadline > now) return false;
-    t.done(kv::errors::leadership_transfer_timed_out());
-    return true;
-  });
 }
 
 // The member is going away: everyone still waiting learns it.
 void Node::fail_all_waiting() {
   for (auto& [id, p] : waiting_apply_) p.done(failed(kv::errors::timed_out()));
   waiting_apply_.clear();
-  for (Proposal& p : unsent_) p.done(failed(kv::errors::timed_out()));
+  for (auto& [arrival, p] : unsent_) p.done(failed(kv::errors::timed_out()));
   unsent_.clear();
-  for (ConfRequest& c : unsent_conf_) c.done(kv::errors::timed_out());
+  for (auto& [arrival, c] : unsent_conf_) c.done(kv::errors::timed_out());
   unsent_conf_.clear();
-  for (auto& [c, conf] : conf_waiting_) c.done(kv::errors::timed_out());
+  for (auto& [arrival, waiting] : conf_waiting_) waiting.first.done(kv::errors::timed_out());
   conf_waiting_.clear();
-  for (TransferRequest& t : transfers_) t.done(kv::errors::timed_out());
+  for (auto& [arrival, t] : transfers_) t.done(kv::errors::timed_out());
   transfers_.clear();
+  deadlines_.clear();
   driver_->abandon_reads();
 }
 
