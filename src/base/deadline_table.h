@@ -4,6 +4,7 @@
 //
 //   add(deadline, key)   O(log n)  registers a waiter when it is accepted
 //   cancel(key)          O(log n)  removes it when it is answered before its deadline
+//   rekey(from, to)      O(log n)  follows it when it moves, its deadline unchanged
 //   pop_expired(now)     O(k log n) for the k entries whose deadline <= now, and only them
 //
 // Expired keys come out earliest deadline first, and entries with equal deadlines in the order
@@ -42,6 +43,21 @@ class DeadlineTable {
     const size_t erased = by_deadline_.erase(it->second);
     SYNOD_ASSERT(erased == 1);
     by_key_.erase(it);
+    return true;
+  }
+
+  // Moves the entry under `from` to the key `to`, keeping its deadline and its place among
+  // equal deadlines (a waiter that changed hands). False if `from` is not in the table.
+  // Precondition: `to` is not in the table.
+  bool rekey(const Key& from, Key to) {
+    auto entry = by_key_.extract(from);
+    if (entry.empty()) return false;
+    auto slot = by_deadline_.find(entry.mapped());
+    SYNOD_ASSERT(slot != by_deadline_.end());
+    entry.key() = std::move(to);
+    auto moved = by_key_.insert(std::move(entry));
+    SYNOD_ASSERT(moved.inserted);
+    slot->second = moved.position->first;
     return true;
   }
 

@@ -77,6 +77,26 @@ TEST(DeadlineTable, ACancelledKeyMayBeAddedAgainWithANewDeadline) {
   EXPECT_EQ(table.deadline_of(1), std::nullopt);
 }
 
+TEST(DeadlineTable, ARekeyedEntryKeepsItsDeadlineAndItsPlaceAmongEquals) {
+  Ticks table;
+  table.add(5, 1);
+  table.add(5, 2);
+  table.add(6, 3);
+  ASSERT_TRUE(table.rekey(1, 10));
+  EXPECT_FALSE(table.contains(1));
+  EXPECT_EQ(table.deadline_of(10), 5u);
+  EXPECT_FALSE(table.cancel(1));
+  EXPECT_EQ(table.pop_expired(6), (std::vector<int>{10, 2, 3}));
+}
+
+TEST(DeadlineTable, RekeyingWhatIsNotThereChangesNothing) {
+  Ticks table;
+  table.add(5, 1);
+  EXPECT_FALSE(table.rekey(2, 3));
+  EXPECT_FALSE(table.contains(3));
+  EXPECT_EQ(table.pop_expired(5), (std::vector<int>{1}));
+}
+
 TEST(DeadlineTable, NextDeadlineIsTheEarliest) {
   Ticks table;
   EXPECT_EQ(table.next_deadline(), std::nullopt);
@@ -114,6 +134,13 @@ TEST(DeadlineTableDeathTest, AddingAKeyTwiceAborts) {
   Ticks table;
   table.add(1, 1);
   EXPECT_DEATH(table.add(2, 1), "SYNOD_ASSERT");
+}
+
+TEST(DeadlineTableDeathTest, RekeyingOntoAKeyInUseAborts) {
+  Ticks table;
+  table.add(1, 1);
+  table.add(2, 2);
+  EXPECT_DEATH(table.rekey(1, 2), "SYNOD_ASSERT");
 }
 
 // A time whose comparisons are counted: the cost of an expiry, measured without a clock.
