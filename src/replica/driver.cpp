@@ -62,7 +62,7 @@ void Driver::tick() {
   ++ticks_;
   engine_.tick();
   if (stage_ == Stage::kFetchBackoff && ticks_ >= fetch_retry_at_) start_fetch();
-  expire_reads();
+  expire_reads_through(ticks_);
 }
 
 void Driver::step(const raft::Message& m) {
@@ -206,10 +206,11 @@ void Driver::finish_ready() {
   if (!rd.messages.empty()) host_.send(std::move(rd.messages));
   if (!rd.committed.empty()) apply(rd.committed);
   for (const raft::ReadState& rs : rd.read_states) {
-    auto it = reads_in_flight_.find(rs.context);
-    if (it == reads_in_flight_.end()) continue;
-    for (ReadWaiter& r : it->second.waiters) reads_ready_.emplace(rs.index.value, std::move(r));
-    reads_in_flight_.erase(it);
+    auto round = rounds_.find(rs.context);
+    if (round == rounds_.end()) continue;
+    move_reads({ReadPlace::kInRound, rs.context, 0}, {ReadPlace::kInRound, rs.context + 1, 0},
+               ReadPlace::kReady, rs.index.value);
+    rounds_.erase(round);
   }
   engine_.advance();
   if (flushed_) {
@@ -254,81 +255,105 @@ void Driver::compact(uint64_t applied) {
 
 void Driver::read(ReadDone done, uint32_t timeout_ticks) {
   assert_owner();
-  if (pending_reads_ >= options_.max_pending_reads) return done(ReadOutcome::kBusy);
-  ++pending_reads_;
-  unsent_reads_.push_back(ReadWaiter{std::move(done), ticks_ + timeout_ticks});
+  if (reads_.size() >= options_.max_pending_reads) return done(ReadOutcome::kBusy);
+  const ReadPlace place{ReadPlace::kUnsent, 0, ++next_read_order_};
+  read_deadlines_.add(ticks_ + timeout_ticks, place);
+  reads_.emplace(place, std::move(done));
 }
 
-// Every read asked since the last round shares one ReadIndex round.
+Driver::ReadDone Driver::take_read(std::map<ReadPlace, ReadDone>::iterator read) {
+  const bool registered = read_deadlines_.cancel(read->first);
+  SYNOD_ASSERT(registered);
+  ReadDone done = std::move(read->second);
+  reads_.erase(read);
+  return done;
+}
+
+// Moves the reads in [first, last), in order, to the end of the line at (stage, group), their
+// deadlines with them. Precondition: [first, last) holds places of one stage, not `stage`.
+void Driver::move_reads(ReadPlace first, ReadPlace last, ReadPlace::Stage stage, uint64_t group) {
+  SYNOD_ASSERT(first < last && stage != first.stage);
+  auto it = reads_.lower_bound(first);
+  while (it != reads_.end() && it->first < last) {
+    auto read = reads_.extract(it++);
+    const ReadPlace to{stage, group, ++next_read_order_};
+    const bool registered = read_deadlines_.rekey(read.key(), to);
+    SYNOD_ASSERT(registered);
+    read.key() = to;
+    reads_.insert(std::move(read));
+  }
+}
+
+// Every read asked since the last round shares one ReadIndex round. The reads not yet asked
+// come first among the places.
 void Driver::submit_reads() {
-  if (unsent_reads_.empty()) return;
+  const ReadPlace first{ReadPlace::kUnsent, 0, 0};
+  const ReadPlace last{ReadPlace::kInRound, 0, 0};
+  if (reads_.empty() || !(reads_.begin()->first < last)) return;
   const uint64_t context = next_read_context_++;
   const raft::Status s = engine_.read_index(context);
   if (read_should_wait(s)) return;
   if (s != raft::Status::kOk && s != raft::Status::kForwarded) {
-    std::vector<ReadWaiter> failed;
-    failed.swap(unsent_reads_);
-    pending_reads_ -= failed.size();
-    for (ReadWaiter& r : failed) r.done(ReadOutcome::kNoLeader);
+    std::vector<ReadDone> failed;
+    while (!reads_.empty() && reads_.begin()->first < last) {
+      failed.push_back(take_read(reads_.begin()));
+    }
+    for (ReadDone& done : failed) done(ReadOutcome::kNoLeader);
     return;
   }
-  ReadRound& round = reads_in_flight_[context];
-  round.waiters.swap(unsent_reads_);
-  round.asked_tick = ticks_;
+  move_reads(first, last, ReadPlace::kInRound, context);
+  rounds_[context] = ticks_;
 }
 
-// thesis 6.4 step 4: answer once the state machine has caught up with the read index.
+// thesis 6.4 step 4: answer once the state machine has caught up with the read index. The reads
+// waiting for it come last among the places, by read index.
 void Driver::serve_reads() {
   const uint64_t applied = host_.applied_index();
-  while (!reads_ready_.empty() && reads_ready_.begin()->first <= applied) {
-    ReadWaiter r = std::move(reads_ready_.begin()->second);
-    reads_ready_.erase(reads_ready_.begin());
-    --pending_reads_;
-    r.done(ReadOutcome::kOk);
+  const ReadPlace first{ReadPlace::kReady, 0, 0};
+  for (auto it = reads_.lower_bound(first); it != reads_.end() && it->first.group <= applied;
+       it = reads_.lower_bound(first)) {
+    take_read(it)(ReadOutcome::kOk);
   }
-}
-
-void Driver::expire_reads() {
-  expire_reads_before(ticks_ + 1);
 }
 
 void Driver::abandon_reads() {
   assert_owner();
-  expire_reads_before(UINT64_MAX);
+  expire_reads_through(UINT64_MAX);
 }
 
-// Fails every read whose deadline is before `tick`, and asks again the rounds that look lost.
-void Driver::expire_reads_before(uint64_t tick) {
+// Fails every read whose deadline is at or before `last_tick`, in the order of their places, and
+// asks again the rounds that look lost. Only the expired reads are looked at, and the rounds.
+void Driver::expire_reads_through(uint64_t last_tick) {
+  std::vector<ReadPlace> places = read_deadlines_.pop_expired(last_tick);
+  std::sort(places.begin(), places.end());
   std::vector<std::pair<ReadDone, ReadOutcome>> expired;
-  auto sweep = [&](std::vector<ReadWaiter>& waiters, ReadOutcome outcome) {
-    std::erase_if(waiters, [&](ReadWaiter& r) {
-      if (r.deadline_tick >= tick) return false;
-      expired.emplace_back(std::move(r.done), outcome);
-      return true;
-    });
-  };
-  sweep(unsent_reads_, ReadOutcome::kNoLeader);
-  for (auto it = reads_in_flight_.begin(); it != reads_in_flight_.end();) {
-    ReadRound& round = it->second;
-    sweep(round.waiters, ReadOutcome::kTimedOut);
-    // A round lost with a leader change is asked again in the next one.
-    if (!round.waiters.empty() && engine_.leader() != raft::kNoNode &&
-        ticks_ >= round.asked_tick + options_.read_retry_ticks) {
-      std::move(round.waiters.begin(), round.waiters.end(), std::back_inserter(unsent_reads_));
-      round.waiters.clear();
-    }
-    it = round.waiters.empty() ? reads_in_flight_.erase(it) : std::next(it);
+  expired.reserve(places.size());
+  for (const ReadPlace& place : places) {
+    auto read = reads_.extract(place);
+    SYNOD_ASSERT(!read.empty());
+    const bool asked = place.stage != ReadPlace::kUnsent;
+    expired.emplace_back(std::move(read.mapped()),
+                         asked ? ReadOutcome::kTimedOut : ReadOutcome::kNoLeader);
   }
-  for (auto it = reads_ready_.begin(); it != reads_ready_.end();) {
-    if (it->second.deadline_tick >= tick) {
-      ++it;
-      continue;
-    }
-    expired.emplace_back(std::move(it->second.done), ReadOutcome::kTimedOut);
-    it = reads_ready_.erase(it);
-  }
-  pending_reads_ -= expired.size();
+  retry_lost_rounds();
   for (auto& [done, outcome] : expired) done(outcome);
+}
+
+// A round lost with a leader change is asked again in the next one; a round with no read left
+// is forgotten.
+void Driver::retry_lost_rounds() {
+  for (auto round = rounds_.begin(); round != rounds_.end();) {
+    const ReadPlace first{ReadPlace::kInRound, round->first, 0};
+    const ReadPlace last{ReadPlace::kInRound, round->first + 1, 0};
+    auto read = reads_.lower_bound(first);
+    bool waiting = read != reads_.end() && read->first < last;
+    if (waiting && engine_.leader() != raft::kNoNode &&
+        ticks_ >= round->second + options_.read_retry_ticks) {
+      move_reads(first, last, ReadPlace::kUnsent, 0);
+      waiting = false;
+    }
+    round = waiting ? std::next(round) : rounds_.erase(round);
+  }
 }
 
 }  // namespace synod::replica

@@ -26,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/deadline_table.h"
 #include "core/engine.h"
 #include "replica/host.h"
 
@@ -88,7 +89,7 @@ class Driver {
   bool ready_in_flight() const { return stage_ != Stage::kIdle; }
   // What the Ready in flight waits for ("idle" if none): for diagnostics.
   const char* waiting_for() const;
-  size_t pending_reads() const { return pending_reads_; }
+  size_t pending_reads() const { return reads_.size(); }
   // Sees every Ready as the driver takes it (the simulator's invariant checker).
   void set_ready_observer(ReadyObserver observer) { observer_ = std::move(observer); }
 
@@ -104,13 +105,15 @@ class Driver {
     kFetchBackoff,   // the fetch failed; tried again at fetch_retry_at_
     kPersisting,     // entries and hard state being made durable
   };
-  struct ReadWaiter {
-    ReadDone done;
-    uint64_t deadline_tick = 0;
-  };
-  struct ReadRound {
-    std::vector<ReadWaiter> waiters;
-    uint64_t asked_tick = 0;
+  // Where a waiting read is. Places are ordered as expired reads fail: those not yet asked (in
+  // line), then those in a round (by round, in line), then those waiting for the apply of their
+  // read index (by index, in arrival order).
+  struct ReadPlace {
+    enum Stage : uint8_t { kUnsent, kInRound, kReady };
+    Stage stage = kUnsent;
+    uint64_t group = 0;  // kInRound: the round's read context; kReady: the read index
+    uint64_t order = 0;  // place in line, or arrival among reads of one index
+    auto operator<=>(const ReadPlace&) const = default;
   };
 
   void assert_owner();
@@ -125,8 +128,10 @@ class Driver {
   void compact(uint64_t applied);
   void submit_reads();
   void serve_reads();
-  void expire_reads();
-  void expire_reads_before(uint64_t tick);
+  ReadDone take_read(std::map<ReadPlace, ReadDone>::iterator read);
+  void move_reads(ReadPlace first, ReadPlace last, ReadPlace::Stage stage, uint64_t group);
+  void expire_reads_through(uint64_t last_tick);
+  void retry_lost_rounds();
 
   Engine& engine_;
   Host& host_;
@@ -146,10 +151,11 @@ class Driver {
   std::optional<uint64_t> flushed_;  // a finished flush whose compaction waits for the Ready
 
   uint64_t next_read_context_;
-  size_t pending_reads_ = 0;
-  std::vector<ReadWaiter> unsent_reads_;
-  std::map<uint64_t, ReadRound> reads_in_flight_;    // by read context
-  std::multimap<uint64_t, ReadWaiter> reads_ready_;  // by read index
+  uint64_t next_read_order_ = 0;
+  std::map<ReadPlace, ReadDone> reads_;  // every read waiting
+  std::map<uint64_t, uint64_t> rounds_;  // read context -> tick the round was asked
+  // The reads' deadlines (ticks), under their places.
+  base::DeadlineTable<uint64_t, ReadPlace> read_deadlines_;
 };
 
 }  // namespace synod::replica

@@ -327,6 +327,36 @@ TEST(Driver, AReadWithoutALeaderFailsAtItsDeadline) {
   EXPECT_EQ(outcomes, std::vector<ReadOutcome>{ReadOutcome::kNoLeader});
 }
 
+TEST(Driver, EachReadFailsAtItsOwnDeadline) {
+  ScriptedHost host;
+  raft::Raft raft(config(1, {1, 2, 3}), {});
+  Driver driver(raft, host, {}, 0);
+  std::vector<std::string> failed;
+  for (auto [name, timeout_ticks] : {std::pair{"a", 3}, {"b", 1}, {"c", 2}, {"d", 1}}) {
+    driver.read([&failed, name](ReadOutcome) { failed.push_back(name); },
+                static_cast<uint32_t>(timeout_ticks));
+  }
+  driver.run();
+  driver.tick();
+  EXPECT_EQ(failed, (std::vector<std::string>{"b", "d"}));
+  EXPECT_EQ(driver.pending_reads(), 2u);
+  driver.tick();
+  EXPECT_EQ(failed, (std::vector<std::string>{"b", "d", "c"}));
+  driver.tick();
+  EXPECT_EQ(failed, (std::vector<std::string>{"b", "d", "c", "a"}));
+  EXPECT_EQ(driver.pending_reads(), 0u);
+}
+
+TEST(Driver, AnAnsweredReadDoesNotFailAtItsDeadline) {
+  LoneLeader n;
+  std::vector<ReadOutcome> outcomes;
+  n.driver.read([&](ReadOutcome o) { outcomes.push_back(o); }, 2);
+  n.driver.run();
+  for (int i = 0; i < 5; ++i) n.driver.tick();
+  n.driver.abandon_reads();
+  EXPECT_EQ(outcomes, std::vector<ReadOutcome>{ReadOutcome::kOk});
+}
+
 TEST(Driver, ReadsPastTheBoundAreRefused) {
   DriverOptions options = test_options();
   options.max_pending_reads = 2;
