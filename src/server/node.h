@@ -268,6 +268,7 @@ class Node : private replica::Host {
                       std::vector<std::pair<ApplyDone, kv::ApplyResult>>& replies);
   void conf_applied(const raft::ConfState& conf);
   void forget_deadline(WaiterKey key);
+  void move_deadline(WaiterKey from, WaiterKey to);
   void expire(Clock::time_point now);
   void fail_all_waiting();
   // node_state.cpp: recovery and the store's durability.

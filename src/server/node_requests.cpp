@@ -20,6 +20,13 @@ bool should_retry(raft::Status s) {
          s == raft::Status::kNotReady || s == raft::Status::kConfChangePending;
 }
 
+// The answer to a membership change the Raft core refused.
+Error conf_change_refused(raft::Status s) {
+  if (s == raft::Status::kLearnerBehind) return kv::errors::learner_not_ready();
+  if (s == raft::Status::kNotLeader) return kv::errors::not_leader();
+  return kv::errors::invalid_membership_change();
+}
+
 // Takes the waiter under `id` out of its container. Precondition: it is there.
 template <typename Waiting>
 typename Waiting::mapped_type take(Waiting& waiting, uint64_t id) {
@@ -54,12 +61,13 @@ void Node::submit_proposals() {
     Proposal& p = first->second;
     raft::ProposeResult r = raft_->propose(p.request.SerializeAsString());
     if (should_retry(r.status)) return;  // the whole queue waits for a leader, in order
-    forget_deadline({WaiterKind::kUnsentProposal, first->first});
+    const WaiterKey unsent{WaiterKind::kUnsentProposal, first->first};
     if (r.status != raft::Status::kOk && r.status != raft::Status::kForwarded) {
+      forget_deadline(unsent);
       p.done(failed(kv::errors::no_leader()));
     } else {
       const uint64_t id = p.request.id();
-      deadlines_.add(p.deadline, {WaiterKind::kProposal, id});
+      move_deadline(unsent, {WaiterKind::kProposal, id});
       const bool added = waiting_apply_.emplace(id, std::move(p)).second;
       SYNOD_ASSERT(added);
     }
@@ -95,15 +103,12 @@ void Node::submit_conf_changes() {
     }
     raft::ProposeResult r = raft_->propose_conf_change(c.change);
     if (should_retry(r.status)) return;
-    forget_deadline({WaiterKind::kUnsentConf, first->first});
-    if (r.status == raft::Status::kLearnerBehind) {
-      c.done(kv::errors::learner_not_ready());
-    } else if (r.status == raft::Status::kNotLeader) {
-      c.done(kv::errors::not_leader());
-    } else if (r.status != raft::Status::kOk) {
-      c.done(kv::errors::invalid_membership_change());
+    const WaiterKey unsent{WaiterKind::kUnsentConf, first->first};
+    if (r.status != raft::Status::kOk) {
+      forget_deadline(unsent);
+      c.done(conf_change_refused(r.status));
     } else {
-      deadlines_.add(c.deadline, {WaiterKind::kConf, first->first});
+      move_deadline(unsent, {WaiterKind::kConf, first->first});
       conf_waiting_.emplace(first->first, std::make_pair(std::move(c), std::move(*expected)));
     }
     unsent_conf_.erase(first);
@@ -157,6 +162,12 @@ void Node::check_transfers() {
 // A waiter answered before its deadline leaves the table.
 void Node::forget_deadline(WaiterKey key) {
   const bool registered = deadlines_.cancel(key);
+  SYNOD_ASSERT(registered);
+}
+
+// A waiter now waiting for something else keeps its deadline, under its new key.
+void Node::move_deadline(WaiterKey from, WaiterKey to) {
+  const bool registered = deadlines_.rekey(from, to);
   SYNOD_ASSERT(registered);
 }
 
