@@ -330,7 +330,7 @@ TEST(Driver, AReadWithoutALeaderFailsAtItsDeadline) {
 TEST(Driver, EachReadFailsAtItsOwnDeadline) {
   ScriptedHost host;
   raft::Raft raft(config(1, {1, 2, 3}), {});
-  Driver driver(raft, host, {}, 0);
+  Driver driver(raft, host, test_options(), 0);
   std::vector<std::string> failed;
   for (auto [name, timeout_ticks] : {std::pair{"a", 3}, {"b", 1}, {"c", 2}, {"d", 1}}) {
     driver.read([&failed, name](ReadOutcome) { failed.push_back(name); },
