@@ -256,33 +256,37 @@ void Nemesis::membership_step() {
   bool advanced = false;
   if (lead != nullptr) {
     raft::Raft& r = *lead->raft;
+    const raft::ConfState& conf = r.conf();
+    // Each step is done once the configuration that makes it is committed; a change the leader
+    // appended but lost (it was deposed first) is proposed again.
+    const bool conf_committed = r.log().committed() >= r.conf_index();
     if (membership_stage_ == 1) {
       std::vector<NodeId> candidates;
-      for (NodeId v : r.conf().voters) {
+      for (NodeId v : conf.voters) {
         if (v != r.id()) candidates.push_back(v);
       }
       if (membership_member_ == raft::kNoNode && !candidates.empty()) {
         membership_member_ = candidates[world_.fault_rng.uniform(candidates.size())];
       }
-      if (r.conf().contains(membership_member_)) {
-        auto pr = r.propose_conf_change({raft::ConfChangeType::kRemoveNode, membership_member_});
-        if (pr.status == raft::Status::kOk) {
-          membership_index_ = pr.index;
-          membership_term_ = pr.term;
-        }
-      } else if (membership_index_ > Index(0) && r.log().committed() >= membership_index_ &&
-                 (membership_index_ <= r.log().snapshot().index ||
-                  r.log().term(membership_index_) == membership_term_)) {
+      if (conf.contains(membership_member_)) {
+        r.propose_conf_change({raft::ConfChangeType::kRemoveNode, membership_member_});
+      } else {
         // Only once the removal is committed may the node lose its state: until then its
         // acknowledgements may be what makes earlier entries committed.
-        advanced = true;
+        advanced = conf_committed;
       }
     } else if (membership_stage_ == 2) {
-      auto pr = r.propose_conf_change({raft::ConfChangeType::kAddLearner, membership_member_});
-      advanced = pr.status == raft::Status::kOk;
+      if (!conf.contains(membership_member_)) {
+        r.propose_conf_change({raft::ConfChangeType::kAddLearner, membership_member_});
+      } else {
+        advanced = conf_committed;
+      }
     } else {
-      auto pr = r.propose_conf_change({raft::ConfChangeType::kAddVoter, membership_member_});
-      advanced = pr.status == raft::Status::kOk;
+      if (!conf.is_voter(membership_member_)) {
+        r.propose_conf_change({raft::ConfChangeType::kAddVoter, membership_member_});
+      } else {
+        advanced = conf_committed;
+      }
     }
     nodes_.after_input(*lead);
   }
@@ -303,7 +307,6 @@ void Nemesis::membership_step() {
     }
     membership_stage_ = membership_stage_ == 3 ? 0 : membership_stage_ + 1;
     membership_tries_ = 0;
-    membership_index_ = Index(0);
     if (membership_stage_ == 0) {
       membership_member_ = raft::kNoNode;
       return;

@@ -57,8 +57,6 @@ class Nemesis {
   int membership_stage_ = 0;        // 0 idle, 1 removing, 2 adding learner, 3 promoting
   raft::NodeId membership_member_;  // the member being cycled
   int membership_tries_ = 0;
-  raft::Index membership_index_;  // the removal entry, once proposed
-  raft::Term membership_term_;
 };
 
 }  // namespace synod::sim
