@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <sstream>
 
-#include "core/raft/conf.h"
+#include "core/consensus/conf.h"
 
 namespace synod::check {
 

@@ -20,7 +20,7 @@
 
 #include "core/raft/log.h"
 #include "core/raft/raft.h"
-#include "core/raft/types.h"
+#include "core/consensus/types.h"
 
 namespace synod::check {
 

@@ -1,13 +1,13 @@
 // The consensus engine as its one driver (src/replica) sees it: a pure value that takes inputs
 // (a tick, a message, a proposal, a read request, a membership or leadership change, a log
-// compaction) and hands back its outputs as a Ready (src/core/raft/types.h states the contract:
-// what may be sent before the fsync, what only after, what to apply). Raft implements it;
+// compaction) and hands back its outputs as a Ready (src/core/consensus/types.h states the
+// contract: what may be sent before the fsync, what only after, what to apply). Raft implements it;
 // further engines implement the same interface, so the server and the simulator run any of them
 // the same way.
 //
 // The Ready vocabulary (entries, hard state, messages, snapshots, read states) is Raft's value
-// types, which other engines reuse: their log is a sequence of entries too, and their messages
-// travel in the same envelope.
+// types (src/core/consensus/), which other engines reuse: their log is a sequence of entries
+// too, and their messages travel in the same envelope.
 //
 // Not thread-safe: one driver owns one engine and calls it from one thread.
 #pragma once
@@ -16,8 +16,8 @@
 #include <optional>
 #include <string>
 
-#include "core/raft/conf.h"
-#include "core/raft/types.h"
+#include "core/consensus/conf.h"
+#include "core/consensus/types.h"
 
 namespace synod {
 
@@ -53,6 +53,8 @@ class Engine {
   virtual raft::Index committed_index() const = 0;
   virtual raft::Index last_index() const = 0;
   virtual raft::Index snapshot_index() const = 0;
+  // The index of the newest membership entry in the log (or of the snapshot holding it).
+  virtual raft::Index conf_index() const = 0;
 };
 
 }  // namespace synod

@@ -8,7 +8,7 @@
 #include <optional>
 #include <string>
 
-#include "core/raft/types.h"
+#include "core/consensus/types.h"
 #include "synodpb/peer.pb.h"
 
 namespace synod::net {

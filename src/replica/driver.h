@@ -1,5 +1,5 @@
 // The one replica driver: runs an engine's Ready loop (src/core/engine.h, contract in
-// src/core/raft/types.h) over the I/O a Host gives it. The server and the simulator both run
+// src/core/consensus/types.h) over the I/O a Host gives it. The server and the simulator both run
 // it; they differ only in their Host (disk, network, state machine) and in where ticks and
 // inputs come from. What it does, for any engine:
 //   - the Ready loop: messages marked immediate go out at once; a snapshot in the Ready is

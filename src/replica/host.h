@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "core/raft/types.h"
+#include "core/consensus/types.h"
 
 namespace synod::replica {
 

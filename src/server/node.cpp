@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <random>
 
-#include "core/raft/conf.h"
+#include "core/consensus/conf.h"
 #include "server/apply_result.h"
 #include "storage/etcd_snapshot.h"
 #include "storage/rocks_backend.h"

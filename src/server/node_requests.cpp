@@ -6,7 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "base/assert.h"
-#include "core/raft/conf.h"
+#include "core/consensus/conf.h"
 #include "server/apply_result.h"
 #include "server/node.h"
 

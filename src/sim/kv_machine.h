@@ -22,7 +22,7 @@
 #include <string_view>
 #include <vector>
 
-#include "core/raft/types.h"
+#include "core/consensus/types.h"
 #include "kv/mem_backend.h"
 #include "kv/store.h"
 #include "sim/kv_command.h"

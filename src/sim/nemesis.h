@@ -9,7 +9,7 @@
 
 #include <cstdint>
 
-#include "core/raft/types.h"
+#include "core/consensus/types.h"
 #include "sim/clients.h"
 #include "sim/nodes.h"
 #include "sim/watchers.h"

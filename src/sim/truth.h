@@ -10,7 +10,7 @@
 
 #include "check/coordination.h"
 #include "check/watch.h"
-#include "core/raft/types.h"
+#include "core/consensus/types.h"
 #include "sim/kv_machine.h"
 #include "sim/world.h"
 

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "core/raft/types.h"
+#include "core/consensus/types.h"
 #include "core/rand.h"
 #include "etcdserverpb/rpc.pb.h"
 #include "sim/kv_command.h"

@@ -18,7 +18,7 @@
 #include <optional>
 #include <string>
 
-#include "core/raft/types.h"
+#include "core/consensus/types.h"
 #include "storage/wal_status.h"
 
 namespace synod::storage {

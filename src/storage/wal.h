@@ -11,7 +11,7 @@
 // the hard state, the latest snapshot marker and the log's last index at its creation, so replay
 // can start at any segment once older ones are removed.
 //
-// Contract (the Raft Ready contract of core/raft/types.h):
+// Contract (the Raft Ready contract of core/consensus/types.h):
 //   - append() buffers entries and/or a hard state; entries replace any suffix that starts at
 //     entries.front().index. Nothing is durable until sync() returns ok: one sync() writes every
 //     record buffered since the previous one with a single write() and one fdatasync (group
@@ -42,7 +42,7 @@
 #include <vector>
 
 #include "core/raft/raft.h"
-#include "core/raft/types.h"
+#include "core/consensus/types.h"
 #include "storage/wal_fs.h"
 #include "storage/wal_segment.h"
 #include "storage/wal_status.h"

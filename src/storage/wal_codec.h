@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "core/raft/types.h"
+#include "core/consensus/types.h"
 
 namespace synod::storage {
 

@@ -27,7 +27,7 @@
 #include <string_view>
 #include <vector>
 
-#include "core/raft/types.h"
+#include "core/consensus/types.h"
 
 namespace synod::storage {
 

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "core/raft/types.h"
+#include "core/consensus/types.h"
 #include "storage/wal_segment.h"
 #include "storage/wal_tail.h"
 

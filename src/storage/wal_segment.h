@@ -9,7 +9,7 @@
 #include <optional>
 #include <string>
 
-#include "core/raft/types.h"
+#include "core/consensus/types.h"
 #include "storage/wal_fs.h"
 #include "storage/wal_record.h"
 #include "storage/wal_status.h"

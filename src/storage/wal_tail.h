@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "core/raft/types.h"
+#include "core/consensus/types.h"
 #include "storage/wal_record.h"
 #include "storage/wal_status.h"
 

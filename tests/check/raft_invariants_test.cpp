@@ -7,7 +7,7 @@
 #include <deque>
 #include <memory>
 
-#include "core/raft/conf.h"
+#include "core/consensus/conf.h"
 #include "replica/memory_log.h"
 
 namespace synod::check {

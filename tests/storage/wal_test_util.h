@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "core/raft/types.h"
+#include "core/consensus/types.h"
 #include "storage/wal.h"
 
 namespace synod::storage::testing {

@@ -1,4 +1,4 @@
-#include "core/raft/conf.h"
+#include "core/consensus/conf.h"
 
 #include <gtest/gtest.h>
 

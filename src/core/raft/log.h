@@ -10,7 +10,7 @@
 #include <optional>
 #include <vector>
 
-#include "core/raft/types.h"
+#include "core/consensus/types.h"
 
 namespace synod::raft {
 

@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <deque>
 
-#include "core/raft/types.h"
+#include "core/consensus/types.h"
 
 namespace synod::raft {
 

@@ -16,11 +16,11 @@
 #include <string>
 #include <vector>
 
+#include "core/consensus/conf.h"
+#include "core/consensus/types.h"
 #include "core/engine.h"
-#include "core/raft/conf.h"
 #include "core/raft/log.h"
 #include "core/raft/progress.h"
-#include "core/raft/types.h"
 #include "core/rand.h"
 
 namespace synod::raft {
@@ -102,7 +102,7 @@ class Raft final : public Engine {
   Index snapshot_index() const override { return log_.snapshot().index; }
   // Index of the entry that defined conf() (or of the snapshot holding it): the newest
   // configuration in the log, committed or not (thesis 4.1).
-  Index conf_index() const { return conf_index_; }
+  Index conf_index() const override { return conf_index_; }
   HardState hard_state() const { return {term_, vote_, log_.committed()}; }
   const Progress* progress(NodeId peer) const;
   NodeId transferee() const { return transferee_; }

@@ -1,4 +1,7 @@
-// Value types of the Raft core: strong ids, log entries, messages, and the Ready batch.
+// Value types of the consensus engines (src/core/engine.h): strong ids, log entries, messages,
+// and the Ready batch. Raft's vocabulary, which every engine speaks: its log is a sequence of
+// entries, its durable promise a hard state, its messages travel in the same envelope. Kept
+// apart from any one engine so that no engine includes another.
 //
 // Everything here is a plain value: no I/O, no clocks, no threads. The same types are used by
 // the server runtime and by the simulator, which is what lets the simulator prove the code

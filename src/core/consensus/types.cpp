@@ -1,4 +1,4 @@
-#include "core/raft/types.h"
+#include "core/consensus/types.h"
 
 #include "core/raft/progress.h"
 
