@@ -1,7 +1,5 @@
 #include "core/consensus/types.h"
 
-#include "core/raft/progress.h"
-
 namespace synod::raft {
 
 const char* to_string(MessageType t) {
@@ -48,18 +46,6 @@ const char* to_string(Role r) {
       return "candidate";
     case Role::kLeader:
       return "leader";
-  }
-  return "?";
-}
-
-const char* to_string(ProgressState s) {
-  switch (s) {
-    case ProgressState::kProbe:
-      return "probe";
-    case ProgressState::kReplicate:
-      return "replicate";
-    case ProgressState::kSnapshot:
-      return "snapshot";
   }
   return "?";
 }
