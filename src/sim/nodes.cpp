@@ -143,8 +143,8 @@ void Nodes::start(int id) {
   // Recovery, as the server's: the store as it was last made durable (at or past the log's
   // snapshot, which refers to it), then the log's entries after what the store applied.
   if (!n.store_image.empty() && !n.kv->restore(n.store_image)) {
-    world_.violations.push_back(
-        {"StoreRestore", "n" + std::to_string(id) + ": its durable store image does not restore"});
+    world_.flag("StoreRestore",
+                "n" + std::to_string(id) + ": its durable store image does not restore");
   }
   replica::Driver::recover_commit(n.durable, n.kv->applied().value);
   c.applied = n.kv->applied();
@@ -227,14 +227,14 @@ void Nodes::apply(Node& n, std::span<const raft::Entry> entries) {
     if (applied.store_error) {
       std::ostringstream os;
       os << "n" << n.id << " index " << e.index << ": " << *applied.store_error;
-      world_.violations.push_back({"StoreApply", os.str()});
+      world_.flag("StoreApply", os.str());
     }
     const bool ok = applied.result && !applied.result->error;
     if (applied.result && applied.result->error && o_.workload == Workload::kRegister) {
       // The register workload's puts and txns are always valid: a refusal is a store bug.
       std::ostringstream os;
       os << "n" << n.id << " index " << e.index << ": " << *applied.result->error;
-      world_.violations.push_back({"StoreApply", os.str()});
+      world_.flag("StoreApply", os.str());
     }
     if (ok && applied.request.has_lease_grant()) {
       n.lessor->on_grant(applied.request.lease_grant().id(), applied.request.lease_grant().ttl(),
@@ -299,7 +299,7 @@ bool Nodes::restore_store(Node& n, const raft::SnapshotMeta& meta, const std::st
   std::ostringstream os;
   os << "n" << n.id << ": the state fetched for the snapshot at index " << meta.index << " ("
      << image.size() << " bytes) restores to applied index " << n.kv->applied();
-  world_.violations.push_back({"StoreRestore", os.str()});
+  world_.flag("StoreRestore", os.str());
   return false;
 }
 
@@ -378,7 +378,7 @@ void Nodes::check_store_convergence() {
     std::ostringstream os;
     os << "n" << it->second.first << " and n" << n.id << " both applied through index "
        << n.kv->applied() << " but their stores differ";
-    world_.violations.push_back({"StoreConvergence", os.str()});
+    world_.flag("StoreConvergence", os.str());
   }
 }
 

@@ -70,21 +70,14 @@ void Truth::acquired(const check::Acquisition& acquisition) {
 }
 
 void Truth::check() {
-  for (check::Violation& v : check::check_fenced_acts(fenced_acts_)) {
-    world_.violations.push_back(v);
-  }
-  if (world_.options.workload == Workload::kLock) {
-    for (check::Violation& v : check::check_lock_fifo(acquisitions_)) {
-      world_.violations.push_back(v);
-    }
-  }
-  for (check::Violation& v : check::check_semaphore(slot_holders_, world_.options.permits)) {
-    world_.violations.push_back(v);
-  }
+  auto report = [&](const std::vector<check::Violation>& found) {
+    world_.violations.insert(world_.violations.end(), found.begin(), found.end());
+  };
+  report(check::check_fenced_acts(fenced_acts_));
+  if (world_.options.workload == Workload::kLock) report(check::check_lock_fifo(acquisitions_));
+  report(check::check_semaphore(slot_holders_, world_.options.permits));
   for (const auto& [id, life] : leases_) retired_leases_.push_back(life);
-  for (check::Violation& v : check::check_lease_expiry(retired_leases_)) {
-    world_.violations.push_back(v);
-  }
+  report(check::check_lease_expiry(retired_leases_));
 }
 
 }  // namespace synod::sim

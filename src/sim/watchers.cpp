@@ -146,7 +146,7 @@ void Watchers::deliver(Watcher& w, uint64_t stream, const etcdserverpb::WatchRes
   auto flag = [&](const char* what) {
     std::ostringstream os;
     os << "watcher w" << w.id << " on n" << w.node << ": " << what;
-    world_.violations.push_back({"WatchStream", os.str()});
+    world_.flag("WatchStream", os.str());
   };
   if (r.created()) {
     if (!w.awaiting_created) flag("a second created response");
@@ -185,7 +185,7 @@ void Watchers::check() {
       if (!verdict) return;
       std::ostringstream os;
       os << "watcher w" << w.id << " (from revision " << spec.start_revision << "): " << *verdict;
-      world_.violations.push_back({"WatchStream", os.str()});
+      world_.flag("WatchStream", os.str());
     };
     for (const auto& [spec, got] : w.finished) judge(spec, got, truth_.events(), false);
     if (w.fresh) continue;
