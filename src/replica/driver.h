@@ -41,6 +41,7 @@ struct DriverOptions {
   // must differ from every earlier process of the member by more than the reads it asked: an
   // answer to a round the previous process asked can still arrive (from the leader, or
   // delayed in the network), and would be taken for the answer to a round of this one.
+  // Contexts must not wrap: leave room to count up (0 is not a context).
   uint64_t first_read_context = 0;
 };
 

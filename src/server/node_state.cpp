@@ -63,9 +63,10 @@ bool Node::recover(std::string* error) {
   driver_options.snapshot_entries = options_.snapshot_entries;
   driver_options.fetch_retry_ticks = std::max<uint32_t>(1, 500 / options_.tick_ms);
   driver_options.read_retry_ticks = std::max<uint32_t>(1, 2000 / options_.tick_ms);
-  // A range of read contexts no earlier process of this member used (a random start in 2^64).
+  // A range of read contexts no earlier process of this member used: a random start below
+  // 2^63, so that counting up never wraps to 0 (which means "no read" in a heartbeat).
   std::random_device random;
-  driver_options.first_read_context = ((uint64_t{random()} << 32) | random()) | 1;
+  driver_options.first_read_context = (((uint64_t{random()} << 32) | random()) >> 1) | 1;
   replica::Host& host = *this;  // a private base: converted here, where it is accessible
   driver_ = std::make_unique<replica::Driver>(*raft_, host, driver_options, snapshot_index);
   spdlog::info("raft: member {:x} recovered term {} commit {} applied {} last index {}",
