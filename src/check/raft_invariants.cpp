@@ -12,7 +12,7 @@ using raft::Entry;
 using raft::Index;
 using raft::NodeId;
 using raft::Persisted;
-using raft::RaftLog;
+using raft::Log;
 using raft::Term;
 
 namespace {
@@ -24,26 +24,10 @@ std::string str(const Args&... args) {
   return os.str();
 }
 
-std::string voters_string(const ConfState& conf) {
-  std::ostringstream os;
-  os << "{";
-  for (size_t i = 0; i < conf.voters.size(); ++i) os << (i ? "," : "") << "n" << conf.voters[i];
-  os << "}";
-  return os.str();
-}
-
-size_t quorum(const ConfState& conf) {
-  return conf.voters.size() / 2 + 1;
-}
-
-// The fewest holders that every quorum of `conf` must contain one of: a leader needs the votes
-// of a quorum, so with this many voters holding an entry no leader can be elected without one
-// of them, and a holder refuses its vote to a log that lacks the entry (thesis 3.6.3). With n
-// voters and quorums of q, n - q + 1 suffice: 2 of 3, 3 of 5, but also 3 of 6 and 2 of 4, where
-// a majority of holders (4 of 6) would be stricter than safety is.
-size_t holders_needed(const ConfState& conf) {
-  return conf.voters.size() - quorum(conf) + 1;
-}
+// holders_needed (engine_invariants.h): a leader needs the votes of a quorum, so with n - q + 1
+// voters holding an entry no leader can be elected without one of them, and a holder refuses
+// its vote to a log that lacks the entry (thesis 3.6.3). 2 of 3, 3 of 5, but also 3 of 6 and
+// 2 of 4, where a majority of holders (4 of 6) would be stricter than safety is.
 
 // Whether durable state `p` still holds the entry (index, term): in its log with that term, or
 // folded into a snapshot (which holds only committed state, thesis 5.1).
@@ -58,29 +42,6 @@ bool holds_durably(const Persisted* p, Index index, Term term) {
 }
 
 }  // namespace
-
-uint64_t entry_hash(const Entry& e) {
-  uint64_t h = 1469598103934665603ULL ^ static_cast<uint8_t>(e.type);
-  for (char c : e.data) {
-    h ^= static_cast<uint8_t>(c);
-    h *= 1099511628211ULL;
-  }
-  return h;
-}
-
-void RaftInvariants::fail(const char* invariant, std::string detail) {
-  size_t same_kind = 0;
-  for (const Violation& v : violations_) {  // at most kMaxViolations
-    if (v.invariant != invariant) continue;
-    if (v.detail == detail) return;  // the same fault seen again, e.g. on the next step
-    ++same_kind;
-  }
-  if (same_kind >= kMaxPerInvariant || violations_.size() >= kMaxViolations) {
-    ++suppressed_;
-    return;
-  }
-  violations_.push_back({invariant, std::move(detail)});
-}
 
 // --- Driver hooks -----------------------------------------------------------------------------
 
@@ -107,6 +68,14 @@ void RaftInvariants::note_node_conf(const raft::Raft& raft) {
   const std::optional<Term> term = raft.log().term(index);
   if (!term || appended_confs_.contains({index, *term})) return;
   observe_conf(index, *term, raft.conf());
+}
+
+void RaftInvariants::on_step(const Engine& engine) {
+  on_step(static_cast<const raft::Raft&>(engine));
+}
+
+void RaftInvariants::on_ready(const Engine& engine, const raft::Ready& rd) {
+  on_ready(static_cast<const raft::Raft&>(engine), rd);
 }
 
 void RaftInvariants::on_ready(const raft::Raft& raft, const raft::Ready& rd) {
@@ -153,7 +122,7 @@ void RaftInvariants::on_crash(NodeId node, const std::map<NodeId, const Persiste
 
 // --- Value-level checks -------------------------------------------------------------------------
 
-void RaftInvariants::observe_leader(NodeId node, Term term, const RaftLog& log) {
+void RaftInvariants::observe_leader(NodeId node, Term term, const Log& log) {
   // Election Safety (figure 3): at most one leader can be elected in a given term.
   auto [it, inserted] = leaders_.emplace(term, node);
   if (!inserted) {
@@ -166,7 +135,7 @@ void RaftInvariants::observe_leader(NodeId node, Term term, const RaftLog& log) 
   max_leader_term_ = std::max(max_leader_term_, term);
 }
 
-void RaftInvariants::check_completeness(NodeId leader, Term term, const RaftLog& log) {
+void RaftInvariants::check_completeness(NodeId leader, Term term, const Log& log) {
   // Leader Completeness (figure 3): an entry committed in a term holds in the logs of the
   // leaders of all higher terms. Entries up to the leader's snapshot are covered by it.
   for (auto it = committed_.upper_bound(log.snapshot().index); it != committed_.end(); ++it) {
@@ -183,7 +152,7 @@ void RaftInvariants::check_completeness(NodeId leader, Term term, const RaftLog&
   }
 }
 
-void RaftInvariants::observe_leader_commit(NodeId node, Term term, const RaftLog& log) {
+void RaftInvariants::observe_leader_commit(NodeId node, Term term, const Log& log) {
   auto [it, inserted] = leader_commit_.try_emplace(node, term, log.committed());
   auto& [led_term, commit] = it->second;
   if (inserted || led_term != term) {  // a new leadership: its commit index is where it starts
@@ -201,7 +170,7 @@ void RaftInvariants::observe_leader_commit(NodeId node, Term term, const RaftLog
 }
 
 void RaftInvariants::observe_entries(NodeId node, raft::Role role, Term term,
-                                     const std::vector<Entry>& entries, const RaftLog& log) {
+                                     const std::vector<Entry>& entries, const Log& log) {
   if (entries.empty()) return;
   if (role == raft::Role::kLeader) {
     check_append_only(node, term, entries.front().index, entries.back().index);
@@ -224,7 +193,7 @@ void RaftInvariants::check_append_only(NodeId node, Term term, Index first, Inde
   emitted = last;
 }
 
-void RaftInvariants::register_entry(NodeId node, const Entry& e, const RaftLog& log) {
+void RaftInvariants::register_entry(NodeId node, const Entry& e, const Log& log) {
   // Log Matching (figure 3), by induction on the index: if entries with equal (index, term)
   // always carry equal data and follow entries of equal term, two logs that hold one such
   // entry are identical up to it. The term before `e` may be compacted away: then unknown.
@@ -247,7 +216,7 @@ void RaftInvariants::register_entry(NodeId node, const Entry& e, const RaftLog& 
                  " term ", e.term));
 }
 
-void RaftInvariants::observe_commit(NodeId node, const RaftLog& log) {
+void RaftInvariants::observe_commit(NodeId node, const Log& log) {
   Index& seen = commit_seen_[node];
   if (log.committed() < seen) seen = log.snapshot().index;  // restarted from durable state
   for (Index i = std::max(seen + 1, log.first_index()); i <= log.committed(); ++i) {

@@ -18,30 +18,25 @@
 #include <utility>
 #include <vector>
 
-#include "core/raft/log.h"
+#include "core/consensus/log.h"
 #include "core/raft/raft.h"
 #include "core/consensus/types.h"
+#include "check/engine_invariants.h"
 
 namespace synod::check {
 
-struct Violation {
-  std::string invariant;  // ElectionSafety, LeaderAppendOnly, LogMatching, LeaderCompleteness,
-                          // StateMachineSafety, CommittedDurable, LeaderCommitsOwnTerm
-  std::string detail;     // names the nodes, term and index involved
-};
-
-// FNV-1a over an entry's type and data: what Log Matching and State Machine Safety compare.
-uint64_t entry_hash(const raft::Entry& e);
-
-class RaftInvariants {
+class RaftInvariants final : public EngineInvariants {
  public:
-  static constexpr size_t kMaxViolations = 20;
-  static constexpr size_t kMaxPerInvariant = 3;
 
   // --- Driver hooks -----------------------------------------------------------------------
   // The founding membership; CommittedDurable counts quorums in it until a configuration
   // entry commits.
-  void set_initial_conf(const raft::ConfState& conf);
+  void set_initial_conf(const raft::ConfState& conf) override;
+  void on_step(const Engine& engine) override;
+  void on_ready(const Engine& engine, const raft::Ready& rd) override;
+  // Raft's checks need nothing at the fsync: what a node persisted shows in its Ready.
+  void on_durable(raft::NodeId, const std::vector<raft::Entry>&,
+                  const std::optional<raft::HardState>&) override {}
   // The driver just took `rd = raft.ready()` (before persisting it); `raft` is the node's
   // state after producing rd. Runs on_step, then Leader Append-Only and Log Matching on
   // rd.entries and State Machine Safety on rd.committed.
@@ -50,41 +45,38 @@ class RaftInvariants {
   // the leader's commit rule, and the node's commit index advancing.
   void on_step(const raft::Raft& raft);
   // `node` applied `e` (in index order per node): State Machine Safety.
-  void on_apply(raft::NodeId node, const raft::Entry& e);
+  void on_apply(raft::NodeId node, const raft::Entry& e) override;
   // `node` installed a snapshot: its last entry must agree with what was committed there.
-  void on_snapshot_install(raft::NodeId node, const raft::SnapshotMeta& meta);
+  void on_snapshot_install(raft::NodeId node, const raft::SnapshotMeta& meta) override;
   // `node` crashed; `durable` maps every node (crashed or not) to its durable state after the
   // crash (null for a node with none). CommittedDurable: the highest committed entry is still
   // held durably by enough voters of some configuration that every quorum of it contains one
   // (so every leader it can elect is told of the entry by a voter, thesis 3.6.3).
-  void on_crash(raft::NodeId node, const std::map<raft::NodeId, const raft::Persisted*>& durable);
+  void on_crash(raft::NodeId node,
+                const std::map<raft::NodeId, const raft::Persisted*>& durable) override;
 
   // --- Value-level checks (the hooks above call these; tests may call them directly) -------
   // Election Safety (figure 3): at most one leader per term over the whole run. The first
   // time `node` is seen leading `term`, also Leader Completeness against `log`.
-  void observe_leader(raft::NodeId node, raft::Term term, const raft::RaftLog& log);
+  void observe_leader(raft::NodeId node, raft::Term term, const raft::Log& log);
   // Entries `node` (in `role` and `term`) hands out for persistence. `log` is its log after
   // producing them; it supplies the term before each entry (for Log Matching's induction).
   void observe_entries(raft::NodeId node, raft::Role role, raft::Term term,
-                       const std::vector<raft::Entry>& entries, const raft::RaftLog& log);
+                       const std::vector<raft::Entry>& entries, const raft::Log& log);
   // thesis 3.6.2: a leader commits by counting replicas only entries of its own term; older
   // ones become committed when one of its own above them does. So while `node` leads `term`,
   // every advance of its commit index lands on an entry of `term`.
-  void observe_leader_commit(raft::NodeId node, raft::Term term, const raft::RaftLog& log);
+  void observe_leader_commit(raft::NodeId node, raft::Term term, const raft::Log& log);
   // Records as committed the entries up to log.committed() that are new since the last call
   // for `node`: a commit index is a claim, checked the moment it moves, so a wrong commit is
   // caught even if no node lives to apply it.
-  void observe_commit(raft::NodeId node, const raft::RaftLog& log);
+  void observe_commit(raft::NodeId node, const raft::Log& log);
   // `node` holds `e` as committed (applied, or handed out as committed): State Machine Safety.
   void observe_committed(raft::NodeId node, const raft::Entry& e);
   // A node's log holds configuration `conf` at (index, term): CommittedDurable counts quorums
   // in it from now on, unless a configuration at or above `index` is already committed.
   void observe_conf(raft::Index index, raft::Term term, const raft::ConfState& conf);
 
-  const std::vector<Violation>& violations() const { return violations_; }
-  bool ok() const { return violations_.empty(); }
-  // Violations found but not recorded because of the bounds.
-  size_t suppressed() const { return suppressed_; }
 
  private:
   static constexpr uint64_t kUnknownTerm = UINT64_MAX;
@@ -116,14 +108,13 @@ class RaftInvariants {
   };
 
   void check_append_only(raft::NodeId node, raft::Term term, raft::Index first, raft::Index last);
-  void register_entry(raft::NodeId node, const raft::Entry& e, const raft::RaftLog& log);
-  void check_completeness(raft::NodeId leader, raft::Term term, const raft::RaftLog& log);
+  void register_entry(raft::NodeId node, const raft::Entry& e, const raft::Log& log);
+  void check_completeness(raft::NodeId leader, raft::Term term, const raft::Log& log);
   void note_appended_conf(const raft::Entry& e);
   void note_node_conf(const raft::Raft& raft);
   void note_committed_conf(const raft::Entry& e);
   size_t durable_holders(const raft::ConfState& conf, raft::Index index, raft::Term term,
                          const std::map<raft::NodeId, const raft::Persisted*>& durable) const;
-  void fail(const char* invariant, std::string detail);
 
   // ElectionSafety: term -> its leader.
   std::map<raft::Term, raft::NodeId> leaders_;
@@ -145,9 +136,6 @@ class RaftInvariants {
   raft::ConfState committed_conf_;
   raft::Index committed_conf_index_;
   std::map<std::pair<raft::Index, raft::Term>, raft::ConfState> appended_confs_;
-
-  std::vector<Violation> violations_;
-  size_t suppressed_ = 0;
 };
 
 }  // namespace synod::check

@@ -163,7 +163,9 @@ int main(int argc, char** argv) {
   std::string workload = "register";
   std::string history_out;
   bool lease_reads = false;
+  std::string sim_engine = "raft";
   CLI::App* sim = app.add_subcommand("sim", "run the deterministic cluster simulator");
+  sim->add_option("--engine", sim_engine, "consensus engine: raft or multipaxos");
   sim->add_option("--seed", opts.seed, "seed of the run (replays it exactly)");
   sim->add_option("--seeds", seeds, "sweep a range of seeds, A..B");
   sim->add_option("--nodes", opts.nodes, "cluster size")->check(CLI::Range(3, 7));
@@ -230,6 +232,12 @@ int main(int argc, char** argv) {
   if (sim->parsed()) {
     std::string error;
     opts.swarm = faults == synod::sim::kSwarm;
+    if (auto engine = synod::replica::parse_engine(sim_engine)) {
+      opts.engine = *engine;
+    } else {
+      std::cerr << "synod sim: unknown engine '" << sim_engine << "' (known: raft, multipaxos)\n";
+      return 2;
+    }
     if (!synod::sim::parse_faults(faults, opts.faults, error)) {
       std::cerr << "synod sim: " << error << "\n";
       return 2;

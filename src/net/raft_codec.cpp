@@ -4,7 +4,7 @@ namespace synod::net {
 
 namespace {
 
-constexpr uint32_t kLastMessageType = static_cast<uint32_t>(raft::MessageType::kForwardReadResp);
+constexpr uint32_t kLastMessageType = static_cast<uint32_t>(raft::kLastMessageType);
 constexpr uint32_t kLastEntryType = static_cast<uint32_t>(raft::EntryType::kConfChange);
 
 void encode_conf(const raft::ConfState& conf, synodpb::RaftConfState* out) {
@@ -100,6 +100,13 @@ std::optional<raft::Message> decode(const synodpb::RaftMessage& in, std::string*
         (pe.term() > in.term() || (m.entries.empty() ? pe.term() < in.log_term()
                                                      : pe.term() < m.entries.back().term.value))) {
       *error = "raft entry terms out of order";
+      return std::nullopt;
+    }
+    // Multi-Paxos: a proposer's values are at its own round; a promise reports values accepted
+    // at rounds below the one it promises.
+    if ((m.type == raft::MessageType::kAccept && pe.term() != in.term()) ||
+        (m.type == raft::MessageType::kPromise && pe.term() > in.term())) {
+      *error = "paxos entry round does not match its message";
       return std::nullopt;
     }
     m.entries.push_back(raft::Entry{raft::Term(pe.term()), raft::Index(pe.index()),

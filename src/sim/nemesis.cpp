@@ -121,9 +121,9 @@ void Nemesis::inject_fault() {
             injected = false;
             break;
           }
-          const auto& voters = lead->raft->conf().voters;
+          const auto& voters = lead->engine->conf().voters;
           const NodeId target = voters[world_.fault_rng.uniform(voters.size())];
-          const raft::Status st = lead->raft->transfer_leadership(target);
+          const raft::Status st = lead->engine->transfer_leadership(target);
           if (o_.verbose) {
             world_.at() << "transfer leadership n" << lead->id << " -> n" << target << ": "
                         << raft::to_string(st) << "\n";
@@ -255,11 +255,11 @@ void Nemesis::membership_step() {
   Node* lead = nodes_.leader();
   bool advanced = false;
   if (lead != nullptr) {
-    raft::Raft& r = *lead->raft;
+    Engine& r = *lead->engine;
     const raft::ConfState& conf = r.conf();
     // Each step is done once the configuration that makes it is committed; a change the leader
     // appended but lost (it was deposed first) is proposed again.
-    const bool conf_committed = r.log().committed() >= r.conf_index();
+    const bool conf_committed = r.committed_index() >= r.conf_index();
     if (membership_stage_ == 1) {
       std::vector<NodeId> candidates;
       for (NodeId v : conf.voters) {

@@ -4,6 +4,8 @@
 #include <sstream>
 
 #include "base/assert.h"
+#include "check/paxos_invariants.h"
+#include "check/raft_invariants.h"
 #include "replica/memory_log.h"
 
 namespace synod::sim {
@@ -103,8 +105,8 @@ void NodeHost::flush_state(uint64_t applied) {
   e.index = applied;
 }
 
-raft::Config Nodes::node_config(int id) const {
-  raft::Config c;
+raft::EngineConfig Nodes::node_config(int id) const {
+  raft::EngineConfig c;
   c.id = nodes_[id].member;
   c.seed = o_.seed * 1000 + id;
   c.election_ticks = o_.election_ticks;
@@ -115,7 +117,6 @@ raft::Config Nodes::node_config(int id) const {
   c.max_msg_bytes = max_msg_bytes_;
   c.max_inflight_msgs = max_inflight_msgs_;
   c.snapshot_chunk_bytes = 128;
-  c.bugs = o_.bugs;
   return c;
 }
 
@@ -127,7 +128,7 @@ void Nodes::start(int id) {
   n.writing.reset();
   n.has_unsynced = false;
   n.writes.clear();
-  raft::Config c = node_config(id);
+  raft::EngineConfig c = node_config(id);
   c.seed += n.gen * 7919;
   n.kv = std::make_unique<KvMachine>();
   // As the server's: a new leader extends leases by the election timeout; a revoke that has
@@ -152,17 +153,17 @@ void Nodes::start(int id) {
   // --initial-cluster-state new, even if it died before its first fsync; a member added later
   // learns its membership from the leader.
   if (n.founding) c.initial_conf = initial_conf_;
-  n.raft = std::make_unique<raft::Raft>(c, n.durable);
+  n.engine = replica::make_engine(o_.engine, c, n.durable, o_.bugs);
   n.host = std::make_unique<NodeHost>(*this, n);
   replica::DriverOptions driver_options;
   driver_options.snapshot_entries = o_.compact_every;
   // Each process of the slot its own range of read contexts.
   driver_options.first_read_context = (n.gen << 32) + 1;
   n.driver = std::make_unique<replica::Driver>(
-      *n.raft, *n.host, driver_options,
+      *n.engine, *n.host, driver_options,
       n.durable.snapshot ? n.durable.snapshot->meta.index.value : 0);
   n.driver->set_ready_observer([this](const Engine& engine, const raft::Ready& rd) {
-    inv_.on_ready(static_cast<const raft::Raft&>(engine), rd);
+    inv_->on_ready(engine, rd);
   });
   Event& t = world_.schedule(world_.now() + n.tick_us, EventType::kTick);
   t.node = id;
@@ -170,7 +171,7 @@ void Nodes::start(int id) {
 }
 
 void Nodes::after_input(Node& n) {
-  inv_.on_step(*n.raft);
+  inv_->on_step(*n.engine);
   observe(n);
   if (!n.up || n.paused) return;
   n.driver->run();
@@ -180,10 +181,10 @@ void Nodes::after_input(Node& n) {
 }
 
 void Nodes::observe(Node& n) {
-  if (n.raft->role() != raft::Role::kLeader) return;
-  if (leaders_seen_.emplace(n.raft->term().value, n.id).second) {
+  if (n.engine->role() != raft::Role::kLeader) return;
+  if (leaders_seen_.emplace(n.engine->term().value, n.id).second) {
     ++world_.result.elections;
-    if (o_.verbose) world_.at() << "n" << n.id << " is leader of term " << n.raft->term() << "\n";
+    if (o_.verbose) world_.at() << "n" << n.id << " is leader of term " << n.engine->term() << "\n";
     observer_.elected(n);
   }
   if (!world_.fault_phase() && first_leader_after_heal_ == 0)
@@ -194,8 +195,8 @@ Node* Nodes::leader() {
   Node* best = nullptr;
   for (size_t i = 1; i < nodes_.size(); ++i) {
     Node& n = nodes_[i];
-    if (!n.up || n.paused || n.raft->role() != raft::Role::kLeader) continue;
-    if (best == nullptr || n.raft->term() > best->raft->term()) best = &n;
+    if (!n.up || n.paused || n.engine->role() != raft::Role::kLeader) continue;
+    if (best == nullptr || n.engine->term() > best->engine->term()) best = &n;
   }
   return best;
 }
@@ -207,6 +208,7 @@ void Nodes::on_fsync(Node& n) {
     n.unsynced = {};
     n.has_unsynced = false;
   }
+  inv_->on_durable(n.member, n.writing->first, n.writing->second);
   replica::write_log(n.durable, n.writing->first, n.writing->second);
   n.writing.reset();
   n.driver->persisted();
@@ -217,7 +219,7 @@ void Nodes::on_fsync(Node& n) {
 void Nodes::apply(Node& n, std::span<const raft::Entry> entries) {
   for (const raft::Entry& e : entries) {
     SYNOD_ASSERT(e.index > n.kv->applied());
-    inv_.on_apply(n.raft->id(), e);
+    inv_->on_apply(n.engine->id(), e);
     world_.result.committed = std::max(world_.result.committed, e.index.value);
     if (e.type != raft::EntryType::kNormal || e.data.empty()) {
       n.kv->advance(e.index);  // leader no-op or conf change: no KV effect
@@ -275,13 +277,13 @@ void Nodes::maybe_compact_history(Node& n) {
   // keeps the last kHistoryRevisions revisions. Without it the store keeps every version, and
   // the state images fetched for snapshots grow with the run.
   static constexpr int64_t kHistoryRevisions = 8;
-  if (n.raft->role() != raft::Role::kLeader) return;
+  if (n.engine->role() != raft::Role::kLeader) return;
   const int64_t target = n.kv->revision() - kHistoryRevisions;
   if (target - std::max<int64_t>(n.kv->compact_revision(), n.compaction_proposed) <
       kHistoryRevisions) {
     return;
   }
-  if (n.raft->propose(encode_compaction(target)).status == raft::Status::kOk) {
+  if (n.engine->propose(encode_compaction(target)).status == raft::Status::kOk) {
     n.compaction_proposed = target;
   }
 }
@@ -293,7 +295,7 @@ bool Nodes::restore_store(Node& n, const raft::SnapshotMeta& meta, const std::st
   n.hub->on_restore();
   if (n.kv->restore(image) && n.kv->applied() >= meta.index) {
     n.store_image = image;
-    inv_.on_snapshot_install(n.raft->id(), meta);
+    inv_->on_snapshot_install(n.engine->id(), meta);
     return true;
   }
   std::ostringstream os;
@@ -414,7 +416,7 @@ void Nodes::crash(Node& n) {
   if (o_.verbose) world_.at() << "crash n" << n.id << "\n";
   std::map<NodeId, const raft::Persisted*> durable;
   for (size_t i = 1; i < nodes_.size(); ++i) durable[nodes_[i].member] = &nodes_[i].durable;
-  inv_.on_crash(n.member, durable);
+  inv_->on_crash(n.member, durable);
 }
 
 void Nodes::restart(Node& n) {
@@ -435,7 +437,7 @@ bool Nodes::blocked(const Event& e) {
 
 void Nodes::on_client_request(Node& n, const KvCommand& req) {
   if (o_.trace) world_.at() << "n" << n.id << " <- c" << req.client << " #" << req.seq << "\n";
-  if (req.op == KvOp::kKeepAlive && n.raft->role() != raft::Role::kLeader) {
+  if (req.op == KvOp::kKeepAlive && n.engine->role() != raft::Role::kLeader) {
     reply(n, req, ReplyStatus::kRejected, {});  // only the leader renews (the server's kNotLeader)
   } else if (req.op == KvOp::kGet || req.op == KvOp::kRange || req.op == KvOp::kKeepAlive) {
     // A keep-alive, like a read, waits for a ReadIndex round and the apply of everything
@@ -453,7 +455,7 @@ void Nodes::on_client_request(Node& n, const KvCommand& req) {
         },
         timeout_ticks);
   } else {
-    const raft::ProposeResult r = n.raft->propose(req.encode());
+    const raft::ProposeResult r = n.engine->propose(req.encode());
     if (r.status == raft::Status::kOk || r.status == raft::Status::kForwarded) {
       n.writes.emplace(std::make_pair(req.client, req.seq), req);
     } else {
@@ -465,7 +467,7 @@ void Nodes::on_client_request(Node& n, const KvCommand& req) {
 
 void Nodes::answer_keepalive(Node& n, const KvCommand& req) {
   const auto now = static_cast<int64_t>(world_.now());
-  n.lessor->set_leader(n.raft->role() == raft::Role::kLeader, n.raft->term().value, n.kv->store(),
+  n.lessor->set_leader(n.engine->role() == raft::Role::kLeader, n.engine->term().value, n.kv->store(),
                        now);
   if (!n.lessor->leader()) return reply(n, req, ReplyStatus::kRejected, {});
   KvResult r;
@@ -473,7 +475,7 @@ void Nodes::answer_keepalive(Node& n, const KvCommand& req) {
   if (o_.trace) {
     world_.at() << "n" << n.id << " renews lease " << req.lease << " for c" << req.client << " #"
                 << req.seq << ": ttl " << r.ttl << " (applied " << n.kv->applied() << ", term "
-                << n.raft->term() << ")\n";
+                << n.engine->term() << ")\n";
   }
   reply(n, req, ReplyStatus::kOk, std::move(r));
 }
@@ -481,12 +483,12 @@ void Nodes::answer_keepalive(Node& n, const KvCommand& req) {
 // At every tick, as Node::check_leases: the leader proposes the revokes of expired leases.
 void Nodes::lessor_tick(Node& n) {
   const auto now = static_cast<int64_t>(world_.now());
-  n.lessor->set_leader(n.raft->role() == raft::Role::kLeader, n.raft->term().value, n.kv->store(),
+  n.lessor->set_leader(n.engine->role() == raft::Role::kLeader, n.engine->term().value, n.kv->store(),
                        now);
   for (int64_t id : n.lessor->due_revokes(now, 100)) {
     synodpb::Request revoke;
     revoke.mutable_lease_revoke()->set_id(id);
-    n.raft->propose(revoke.SerializeAsString());
+    n.engine->propose(revoke.SerializeAsString());
   }
 }
 
@@ -497,11 +499,17 @@ void Nodes::reply(Node& n, const KvCommand& req, ReplyStatus status, KvResult re
   e.reply.seq = req.seq;
   e.reply.status = status;
   e.reply.result = std::move(result);
-  e.reply.leader_hint = slot_of(n.raft->leader());
+  e.reply.leader_hint = slot_of(n.engine->leader());
 }
 
 Nodes::Nodes(World& world, Truth& truth, NodeObserver& observer)
-    : world_(world), o_(world.options), truth_(truth), observer_(observer) {}
+    : world_(world), o_(world.options), truth_(truth), observer_(observer) {
+  if (o_.engine == replica::EngineKind::kMultiPaxos) {
+    inv_ = std::make_unique<check::PaxosInvariants>();
+  } else {
+    inv_ = std::make_unique<check::RaftInvariants>();
+  }
+}
 
 Nodes::~Nodes() = default;
 
@@ -509,7 +517,7 @@ void Nodes::start_all() {
   nodes_.resize(o_.nodes + 1);
   next_member_ = 10;  // past every founding member's
   for (int i = 1; i <= o_.nodes; ++i) initial_conf_.voters.push_back(NodeId(i));
-  inv_.set_initial_conf(initial_conf_);
+  inv_->set_initial_conf(initial_conf_);
   Rng drift_rng = world_.rng.fork();
   Rng shape_rng = world_.rng.fork();
   static constexpr uint64_t kMsgBytes[] = {128, 256, 4096};
@@ -618,10 +626,10 @@ std::string Nodes::describe() const {
     os << ": "
        << (!n.up      ? "down"
            : n.paused ? "paused"
-                      : raft::to_string(n.raft->role()))
-       << " term " << n.raft->term() << " leader n" << n.raft->leader() << " voters "
-       << raft::to_string(n.raft->conf()) << " last " << n.raft->log().last_index() << " commit "
-       << n.raft->log().committed() << " applied " << n.kv->applied()
+                      : raft::to_string(n.engine->role()))
+       << " term " << n.engine->term() << " leader n" << n.engine->leader() << " voters "
+       << raft::to_string(n.engine->conf()) << " last " << n.engine->last_index() << " commit "
+       << n.engine->committed_index() << " applied " << n.kv->applied()
        << (n.driver->ready_in_flight()
                ? std::string(" (a Ready waits for ") + n.driver->waiting_for() + ")"
                : std::string());

@@ -18,8 +18,8 @@
 #include <utility>
 #include <vector>
 
-#include "check/raft_invariants.h"
-#include "core/raft/raft.h"
+#include "check/engine_invariants.h"
+#include "core/engine.h"
 #include "kv/lessor.h"
 #include "kv/watch_hub.h"
 #include "replica/driver.h"
@@ -42,7 +42,7 @@ struct Node {
   bool paused = false;
   uint64_t gen = 0;  // incarnation: events of an earlier process are ignored
   uint64_t tick_us = 0;
-  std::unique_ptr<raft::Raft> raft;
+  std::unique_ptr<Engine> engine;  // the consensus engine the member runs
   std::unique_ptr<NodeHost> host;
   std::unique_ptr<replica::Driver> driver;
   // The fake disk. `durable` is what survives a crash; `unsynced` a write made without fsync
@@ -109,7 +109,7 @@ class Nodes {
 
   // Replicas that applied the same prefix hold byte-identical stores.
   void check_store_convergence();
-  const check::RaftInvariants& invariants() const { return inv_; }
+  const check::EngineInvariants& invariants() const { return *inv_; }
   // When a leader was first seen after the heal (0: not yet).
   uint64_t first_leader_after_heal() const { return first_leader_after_heal_; }
   // One line per member: role, term, log and apply positions, what its driver waits for.
@@ -118,7 +118,7 @@ class Nodes {
  private:
   friend class NodeHost;
 
-  raft::Config node_config(int id) const;
+  raft::EngineConfig node_config(int id) const;
   void start(int id);
   void observe(Node& n);
   bool blocked(const Event& e);
@@ -140,7 +140,7 @@ class Nodes {
   const SimOptions& o_;
   Truth& truth_;
   NodeObserver& observer_;
-  check::RaftInvariants inv_;
+  std::unique_ptr<check::EngineInvariants> inv_;  // the engine's own checker
   std::vector<Node> nodes_;  // index 0 unused
   raft::ConfState initial_conf_;
   std::set<std::pair<uint64_t, int>> leaders_seen_;

@@ -77,18 +77,23 @@ constexpr std::pair<Workload, const char*> kWorkloadNames[] = {{Workload::kRegis
 struct BugName {
   const char* name;
   bool raft::PlantedBugs::*raft_flag;
+  bool paxos::PlantedBugs::*paxos_flag;
   bool WorkloadBugs::*workload_flag;
 };
 constexpr BugName kBugNames[] = {
-    {"vote-without-log-check", &raft::PlantedBugs::vote_without_log_check, nullptr},
-    {"commit-previous-term", &raft::PlantedBugs::commit_previous_term_by_count, nullptr},
-    {"vote-before-persist", &raft::PlantedBugs::vote_before_persist, nullptr},
-    {"read-index-without-quorum", &raft::PlantedBugs::read_index_without_quorum, nullptr},
-    {"unfenced-lock", nullptr, &WorkloadBugs::unfenced},
-    {"extra-permit", nullptr, &WorkloadBugs::extra_permit},
-    {"lessor-keeps-deadlines", nullptr, &WorkloadBugs::lessor_keeps_deadlines},
-    {"watch-resume-gap", nullptr, &WorkloadBugs::watch_resume_gap},
-    {"watch-resume-duplicate", nullptr, &WorkloadBugs::watch_resume_duplicate},
+    {"vote-without-log-check", &raft::PlantedBugs::vote_without_log_check, nullptr, nullptr},
+    {"commit-previous-term", &raft::PlantedBugs::commit_previous_term_by_count, nullptr, nullptr},
+    {"vote-before-persist", &raft::PlantedBugs::vote_before_persist, nullptr, nullptr},
+    {"read-index-without-quorum", &raft::PlantedBugs::read_index_without_quorum, nullptr, nullptr},
+    {"skip-phase1-on-round-change", nullptr, &paxos::PlantedBugs::skip_phase1_on_round_change,
+     nullptr},
+    {"answer-before-persist", nullptr, &paxos::PlantedBugs::answer_before_persist, nullptr},
+    {"ignore-promised-values", nullptr, &paxos::PlantedBugs::ignore_promised_values, nullptr},
+    {"unfenced-lock", nullptr, nullptr, &WorkloadBugs::unfenced},
+    {"extra-permit", nullptr, nullptr, &WorkloadBugs::extra_permit},
+    {"lessor-keeps-deadlines", nullptr, nullptr, &WorkloadBugs::lessor_keeps_deadlines},
+    {"watch-resume-gap", nullptr, nullptr, &WorkloadBugs::watch_resume_gap},
+    {"watch-resume-duplicate", nullptr, nullptr, &WorkloadBugs::watch_resume_duplicate},
 };
 
 }  // namespace
@@ -114,7 +119,8 @@ bool parse_workload(const std::string& name, Workload& out, std::string& error) 
 bool parse_bug(const std::string& name, SimOptions& options, std::string& error) {
   for (const BugName& b : kBugNames) {
     if (name != b.name) continue;
-    if (b.raft_flag != nullptr) options.bugs.*b.raft_flag = true;
+    if (b.raft_flag != nullptr) options.bugs.raft.*b.raft_flag = true;
+    if (b.paxos_flag != nullptr) options.bugs.paxos.*b.paxos_flag = true;
     if (b.workload_flag != nullptr) options.workload_bugs.*b.workload_flag = true;
     return true;
   }
@@ -126,14 +132,17 @@ bool parse_bug(const std::string& name, SimOptions& options, std::string& error)
 
 std::string replay_command(const SimOptions& o) {
   std::ostringstream os;
-  os << "synod sim --seed " << o.seed << " --nodes " << o.nodes << " --faults "
+  os << "synod sim --seed " << o.seed;
+  if (o.engine != replica::EngineKind::kRaft) os << " --engine " << replica::to_string(o.engine);
+  os << " --nodes " << o.nodes << " --faults "
      << (o.swarm ? kSwarm : fault_list(o.faults)) << " --ops " << o.ops << " --clients "
      << o.clients;
   if (o.workload != Workload::kRegister) os << " --workload " << to_string(o.workload);
   if (o.workload == Workload::kSemaphore) os << " --permits " << o.permits;
   if (o.watchers != 0) os << " --watchers " << o.watchers;
   for (const BugName& b : kBugNames) {
-    if ((b.raft_flag != nullptr && o.bugs.*b.raft_flag) ||
+    if ((b.raft_flag != nullptr && o.bugs.raft.*b.raft_flag) ||
+        (b.paxos_flag != nullptr && o.bugs.paxos.*b.paxos_flag) ||
         (b.workload_flag != nullptr && o.workload_bugs.*b.workload_flag)) {
       os << " --bug " << b.name;
     }

@@ -6,7 +6,7 @@
 #include <set>
 #include <string>
 
-#include "core/raft/raft.h"
+#include "replica/engine_factory.h"
 
 namespace synod::sim {
 
@@ -53,12 +53,13 @@ struct WorkloadBugs {
 };
 
 struct SimOptions;
-// Names of the bugs that tests plant (raft::PlantedBugs and WorkloadBugs).
+// Names of the bugs that tests plant (each engine's PlantedBugs and WorkloadBugs).
 bool parse_bug(const std::string& name, SimOptions& options, std::string& error);
 
 struct SimOptions {
   uint64_t seed = 1;
   int nodes = 5;
+  replica::EngineKind engine = replica::EngineKind::kRaft;
   std::set<Fault> faults;
   // Swarm testing (Groce et al., ISSTA 2012): the run draws its own fault mix and intensities
   // from its seed (the faults and nemesis options below are then ignored), and turns on the
@@ -74,7 +75,7 @@ struct SimOptions {
   int final_ops = 2;  // successful operations (recipes: whole cycles) each client must finish
                       // after the heal
   int keys = 3;
-  raft::PlantedBugs bugs;
+  replica::EngineBugs bugs;
   Workload workload = Workload::kRegister;
   int64_t permits = 2;  // semaphore workload
   int watchers = 0;     // watch streams held open (and resumed) through the run, then checked

@@ -32,6 +32,18 @@ const char* to_string(MessageType t) {
       return "ForwardRead";
     case MessageType::kForwardReadResp:
       return "ForwardReadResp";
+    case MessageType::kPrepare:
+      return "Prepare";
+    case MessageType::kPromise:
+      return "Promise";
+    case MessageType::kAccept:
+      return "Accept";
+    case MessageType::kAccepted:
+      return "Accepted";
+    case MessageType::kCommit:
+      return "Commit";
+    case MessageType::kCommitResp:
+      return "CommitResp";
   }
   return "?";
 }

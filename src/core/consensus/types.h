@@ -81,7 +81,10 @@ struct ConfState {
 
 struct SnapshotMeta {
   Index index;  // last index covered by the snapshot
-  Term term;    // term of the entry at `index`
+  // Raft: the term of the entry at `index`. Multi-Paxos: the round at which this node holds
+  // the slot at `index` (0 if it does not): a log that holds (index, term) keeps its entries
+  // past the snapshot, which for an acceptor are accepted values it must not forget.
+  Term term;
   ConfState conf;
 
   bool operator==(const SnapshotMeta&) const = default;
@@ -109,7 +112,16 @@ enum class MessageType : uint8_t {
   kForwardPropose,   // follower forwards client proposals to the leader
   kForwardRead,      // follower asks the leader for a read index (thesis 6.4.1)
   kForwardReadResp,  // leader answers the read index to the follower
+  // Multi-Paxos (src/core/paxos). A refusal is the answer with `reject` set and the
+  // acceptor's higher round in `term` (a Nack).
+  kPrepare,     // phase 1a: a proposer asks for a promise for its round on every open slot
+  kPromise,     // phase 1b: the promise, with the values accepted past the proposer's chosen index
+  kAccept,      // phase 2a: values for a run of slots at the proposer's round
+  kAccepted,    // phase 2b: the acceptor holds the run durably (log_index: its last slot)
+  kCommit,      // the distinguished proposer's chosen index, heartbeat and read round
+  kCommitResp,  // acknowledges a kCommit (echoes its read round and tick)
 };
+inline constexpr MessageType kLastMessageType = MessageType::kCommitResp;
 
 const char* to_string(MessageType t);
 

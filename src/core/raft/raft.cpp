@@ -1,5 +1,7 @@
 #include "core/raft/raft.h"
 
+#include "core/consensus/replication.h"
+
 #include <algorithm>
 #include <cassert>
 
@@ -46,7 +48,7 @@ Raft::Raft(const Config& config, const Persisted& persisted)
   } else {
     base_conf_ = cfg_.initial_conf;
   }
-  log_ = RaftLog(meta, persisted.entries, persisted.hard_state.commit,
+  log_ = Log(meta, persisted.entries, persisted.hard_state.commit,
                  std::max(cfg_.applied, meta.index));
   term_ = persisted.hard_state.term;
   vote_ = persisted.hard_state.vote;
@@ -421,27 +423,13 @@ void Raft::handle_snapshot_chunk(const Message& m) {
     send(std::move(r));
     return;
   }
-  if (m.snapshot_offset == 0) incoming_snapshot_ = Snapshot{meta, {}};
-  const bool in_order = incoming_snapshot_ && incoming_snapshot_->meta == meta &&
-                        incoming_snapshot_->data.size() == m.snapshot_offset;
   Message r = make(MessageType::kSnapshotResp, m.from);
-  r.snapshot_meta.index = meta.index;
-  if (!in_order) {
-    r.reject = true;
-    const bool same = incoming_snapshot_ && incoming_snapshot_->meta == meta;
-    r.snapshot_offset = same ? incoming_snapshot_->data.size() : 0;
+  std::optional<Snapshot> snapshot = receive_snapshot_chunk(incoming_snapshot_, m, r);
+  if (!snapshot) {
     send(std::move(r));
     return;
   }
-  incoming_snapshot_->data += m.snapshot_chunk;
-  if (!m.snapshot_done) {
-    r.snapshot_offset = incoming_snapshot_->data.size();
-    send(std::move(r));
-    return;
-  }
-  Snapshot snapshot = std::move(*incoming_snapshot_);
-  incoming_snapshot_.reset();
-  install_snapshot(std::move(snapshot));
+  install_snapshot(std::move(*snapshot));
   Message done = make(MessageType::kAppendResp, m.from);
   done.log_index = meta.index;
   send(std::move(done));
@@ -578,14 +566,8 @@ void Raft::send_snapshot_chunk(NodeId to) {
   assert(local_snapshot_.has_value());
   const Snapshot& snap = *local_snapshot_;
   if (pr.snapshot_index != snap.meta.index) pr.become_snapshot(snap.meta.index);
-  const uint64_t offset = std::min<uint64_t>(pr.snapshot_offset, snap.data.size());
-  const uint64_t len = std::min<uint64_t>(cfg_.snapshot_chunk_bytes, snap.data.size() - offset);
   Message m = make(MessageType::kSnapshot, to);
-  m.snapshot_meta = snap.meta;
-  m.snapshot_offset = offset;
-  m.snapshot_total = snap.data.size();
-  m.snapshot_chunk = snap.data.substr(offset, len);
-  m.snapshot_done = offset + len >= snap.data.size();
+  fill_snapshot_chunk(snap, pr.snapshot_offset, cfg_.snapshot_chunk_bytes, m);
   pr.snapshot_chunk_outstanding = true;
   send(std::move(m));
 }
@@ -685,22 +667,12 @@ void Raft::handle_snapshot_resp(const Message& m) {
   send_snapshot_chunk(m.from);
 }
 
-Index Raft::quorum_index(const std::vector<std::pair<NodeId, Index>>& values) const {
-  std::vector<Index> v;
-  for (const auto& [id, index] : values) {
-    if (conf_.is_voter(id)) v.push_back(index);
-  }
-  if (v.size() < quorum()) return Index(0);
-  std::sort(v.begin(), v.end(), std::greater<>());
-  return v[quorum() - 1];
-}
-
 bool Raft::maybe_commit() {
   std::vector<std::pair<NodeId, Index>> matches;
   // The leader counts its own log only once it is durable (thesis 10.2.1).
   matches.emplace_back(cfg_.id, log_.persisted());
   for (const auto& [id, pr] : progress_) matches.emplace_back(id, pr.match);
-  const Index n = quorum_index(matches);
+  const Index n = quorum_index(matches, conf_);
   if (n <= log_.committed()) return false;
   // thesis 3.6.2: only entries of the current term are committed by counting replicas;
   // earlier ones are committed indirectly (Log Matching).
@@ -861,7 +833,7 @@ bool Raft::lease_valid() const {
   std::vector<std::pair<NodeId, Index>> acks;
   acks.emplace_back(cfg_.id, Index(now_ticks_));
   for (const auto& [id, pr] : progress_) acks.emplace_back(id, Index(pr.last_ack_sent_tick));
-  const uint64_t since = quorum_index(acks).value;
+  const uint64_t since = quorum_index(acks, conf_).value;
   if (since == 0) return false;
   return now_ticks_ - since < cfg_.election_ticks - cfg_.lease_drift_ticks;
 }

@@ -17,10 +17,12 @@
 #include <vector>
 
 #include "core/consensus/conf.h"
+#include "core/consensus/config.h"
+#include "core/consensus/replication.h"
 #include "core/consensus/types.h"
 #include "core/engine.h"
-#include "core/raft/log.h"
-#include "core/raft/progress.h"
+#include "core/consensus/log.h"
+#include "core/consensus/progress.h"
 #include "core/rand.h"
 
 namespace synod::raft {
@@ -34,35 +36,7 @@ struct PlantedBugs {
   bool read_index_without_quorum = false;      // thesis 6.4 step 3 (leadership check) skipped
 };
 
-enum class ReadMode : uint8_t {
-  kReadIndex,  // thesis 6.4: confirm leadership with a heartbeat round (default)
-  kLease,      // thesis 6.4.1: serve from a leader lease; assumes bounded clock drift
-};
-
-struct Config {
-  NodeId id;
-  uint64_t seed = 1;  // randomized election timeouts draw from this
-  // Membership for a fresh node (no snapshot, no log). Every founding member passes the same
-  // list; a node that joins later passes an empty one and learns its membership from the leader.
-  ConfState initial_conf;
-  Index applied;  // last index the state machine already holds (e.g. from a snapshot)
-
-  uint32_t election_ticks = 10;  // a follower campaigns after [election, 2*election) ticks
-  uint32_t heartbeat_ticks = 1;
-  bool pre_vote = true;      // thesis 9.6
-  bool check_quorum = true;  // thesis 6.2: a leader without a quorum steps down
-  ReadMode read_mode = ReadMode::kReadIndex;
-  // Lease reads assume no clock runs faster than another by more than this many ticks per
-  // election timeout; the lease is (election_ticks - lease_drift_ticks) from the send of the
-  // heartbeat a quorum acknowledged.
-  uint32_t lease_drift_ticks = 2;
-
-  uint32_t max_inflight_msgs = 64;           // pipelining window per follower, in messages
-  uint64_t max_inflight_bytes = 1 << 20;     // and in bytes
-  uint64_t max_msg_bytes = 64 << 10;         // entries per Append message, in bytes
-  uint64_t snapshot_chunk_bytes = 64 << 10;  // InstallSnapshot chunk size
-  bool forward_proposals = true;             // followers forward proposals to the leader
-
+struct Config : EngineConfig {
   PlantedBugs bugs;
 };
 
@@ -95,7 +69,7 @@ class Raft final : public Engine {
   Term term() const override { return term_; }
   NodeId vote() const { return vote_; }
   NodeId leader() const override { return leader_; }
-  const RaftLog& log() const { return log_; }
+  const Log& log() const { return log_; }
   const ConfState& conf() const override { return conf_; }
   Index committed_index() const override { return log_.committed(); }
   Index last_index() const override { return log_.last_index(); }
@@ -157,10 +131,9 @@ class Raft final : public Engine {
   void on_log_changed(Index from);
   ConfState conf_at(Index index) const;
   void apply_conf(const ConfState& conf);
-  size_t quorum() const { return conf_.voters.size() / 2 + 1; }
+  size_t quorum() const { return quorum_size(conf_); }
   bool promotable() const { return conf_.is_voter(cfg_.id); }
   bool committed_in_current_term() const;
-  Index quorum_index(const std::vector<std::pair<NodeId, Index>>& values) const;
 
   void send(Message m);
   Message make(MessageType type, NodeId to) const;
@@ -169,7 +142,7 @@ class Raft final : public Engine {
 
   Config cfg_;
   Rng rng_;
-  RaftLog log_;
+  Log log_;
   ConfState conf_;
   ConfState base_conf_;  // configuration at the snapshot (or the initial one)
   Index conf_index_;     // log index of the entry that defined conf_ (or the snapshot index)

@@ -1,5 +1,9 @@
-// The in-memory Raft log: a snapshot boundary plus the entries after it, with the indexes that
-// track what is committed, what the driver has been handed, and what it has made durable.
+// An engine's in-memory log: a snapshot boundary plus the entries after it, with the indexes
+// that track what is committed (Multi-Paxos: chosen), what the driver has been handed, and what
+// it has made durable. Raft appends and truncates conflicting suffixes (maybe_append);
+// a Multi-Paxos acceptor overwrites slots with values of a higher round and keeps the slots
+// after them (overwrite). Either way the log stays contiguous, which is what the driver's
+// truncate-and-append persistence needs.
 //
 //   snapshot.index < applied <= committed <= last_index
 //   persisted <= last_index: the prefix [1, persisted] is durable and equals this log
@@ -14,11 +18,11 @@
 
 namespace synod::raft {
 
-class RaftLog {
+class Log {
  public:
-  RaftLog() = default;
+  Log() = default;
   // Restores from durable state. Precondition: entries are contiguous from snapshot.index + 1.
-  RaftLog(const SnapshotMeta& snapshot, std::vector<Entry> entries, Index committed, Index applied);
+  Log(const SnapshotMeta& snapshot, std::vector<Entry> entries, Index committed, Index applied);
 
   Index first_index() const { return snapshot_.index + 1; }
   Index last_index() const { return snapshot_.index + entries_.size(); }
@@ -39,6 +43,11 @@ class RaftLog {
   // not match. Conflicting suffixes are truncated; entries already present are kept.
   std::optional<Index> maybe_append(Index prev_index, Term prev_term,
                                     const std::vector<Entry>& entries);
+  // Multi-Paxos acceptor: writes `entries` (contiguous, starting at or before last_index + 1)
+  // over the slots they name and keeps every slot after them; slots at or below the committed
+  // index, and slots that already hold the same round, are left alone. Returns the first slot
+  // that changed, if any (the Ready then rewrites the log from there).
+  std::optional<Index> overwrite(const std::vector<Entry>& entries);
   // For a reject: the largest index <= `index` whose term is <= `term` (fast backtracking).
   Index find_conflict_by_term(Index index, Term term) const;
 

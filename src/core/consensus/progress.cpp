@@ -1,4 +1,4 @@
-#include "core/raft/progress.h"
+#include "core/consensus/progress.h"
 
 namespace synod::raft {
 

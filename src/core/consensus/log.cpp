@@ -1,11 +1,11 @@
-#include "core/raft/log.h"
+#include "core/consensus/log.h"
 
 #include <algorithm>
 #include <cassert>
 
 namespace synod::raft {
 
-RaftLog::RaftLog(const SnapshotMeta& snapshot, std::vector<Entry> entries, Index committed,
+Log::Log(const SnapshotMeta& snapshot, std::vector<Entry> entries, Index committed,
                  Index applied)
     : snapshot_(snapshot), entries_(std::move(entries)) {
   for (size_t i = 0; i < entries_.size(); ++i) {
@@ -17,26 +17,26 @@ RaftLog::RaftLog(const SnapshotMeta& snapshot, std::vector<Entry> entries, Index
   applied_ = std::clamp(applied, snapshot_.index, committed_);
 }
 
-Term RaftLog::last_term() const {
+Term Log::last_term() const {
   return entries_.empty() ? snapshot_.term : entries_.back().term;
 }
 
-std::optional<Term> RaftLog::term(Index i) const {
+std::optional<Term> Log::term(Index i) const {
   if (i == snapshot_.index) return snapshot_.term;
   if (i < snapshot_.index || i > last_index()) return std::nullopt;
   return at(i).term;
 }
 
-bool RaftLog::is_up_to_date(Index last, Term lt) const {
+bool Log::is_up_to_date(Index last, Term lt) const {
   return lt > last_term() || (lt == last_term() && last >= last_index());
 }
 
-const Entry& RaftLog::at(Index i) const {
+const Entry& Log::at(Index i) const {
   assert(i >= first_index() && i <= last_index());
   return entries_[i - first_index()];
 }
 
-std::vector<Entry> RaftLog::slice(Index lo, Index hi, uint64_t max_bytes) const {
+std::vector<Entry> Log::slice(Index lo, Index hi, uint64_t max_bytes) const {
   std::vector<Entry> out;
   uint64_t bytes = 0;
   for (Index i = std::max(lo, first_index()); i <= hi && i <= last_index(); ++i) {
@@ -48,7 +48,7 @@ std::vector<Entry> RaftLog::slice(Index lo, Index hi, uint64_t max_bytes) const 
   return out;
 }
 
-void RaftLog::append(const std::vector<Entry>& entries) {
+void Log::append(const std::vector<Entry>& entries) {
   for (const Entry& e : entries) {
     assert(e.index == last_index() + 1);
     assert(e.term >= last_term());
@@ -56,7 +56,7 @@ void RaftLog::append(const std::vector<Entry>& entries) {
   }
 }
 
-void RaftLog::truncate_after(Index i) {
+void Log::truncate_after(Index i) {
   assert(i >= snapshot_.index);
   // thesis 3.5: committed entries are never truncated (State Machine Safety).
   assert(i >= committed_);
@@ -65,7 +65,7 @@ void RaftLog::truncate_after(Index i) {
   persisted_ = std::min(persisted_, i);
 }
 
-std::optional<Index> RaftLog::maybe_append(Index prev_index, Term prev_term,
+std::optional<Index> Log::maybe_append(Index prev_index, Term prev_term,
                                            const std::vector<Entry>& entries) {
   if (prev_index < snapshot_.index) {
     // The prefix up to our snapshot is committed and therefore matches the leader's log
@@ -97,7 +97,26 @@ std::optional<Index> RaftLog::maybe_append(Index prev_index, Term prev_term,
   return prev_index + entries.size();
 }
 
-Index RaftLog::find_conflict_by_term(Index index, Term t) const {
+std::optional<Index> Log::overwrite(const std::vector<Entry>& entries) {
+  std::optional<Index> first;
+  for (const Entry& e : entries) {
+    if (e.index <= committed_ || e.index <= snapshot_.index || term(e.index) == e.term) continue;
+    assert(e.index <= last_index() + 1);
+    if (e.index == last_index() + 1) {
+      entries_.push_back(e);
+    } else {
+      entries_[e.index - first_index()] = e;
+    }
+    if (!first) first = e.index;
+  }
+  if (first) {
+    unsent_from_ = std::min(unsent_from_, *first);
+    persisted_ = std::min(persisted_, *first - 1);
+  }
+  return first;
+}
+
+Index Log::find_conflict_by_term(Index index, Term t) const {
   Index i = std::min(index, last_index());
   while (i > snapshot_.index) {
     if (at(i).term <= t) return i;
@@ -106,25 +125,25 @@ Index RaftLog::find_conflict_by_term(Index index, Term t) const {
   return snapshot_.index;
 }
 
-void RaftLog::commit_to(Index i) {
+void Log::commit_to(Index i) {
   if (i <= committed_) return;
   assert(i <= last_index());
   committed_ = i;
 }
 
-void RaftLog::applied_to(Index i) {
+void Log::applied_to(Index i) {
   if (i <= applied_) return;
   assert(i <= committed_);
   applied_ = i;
 }
 
-void RaftLog::persisted_to(Index i, Term t) {
+void Log::persisted_to(Index i, Term t) {
   if (i <= persisted_) return;
   if (term(i) != t) return;  // replaced since the driver was handed it
   persisted_ = std::min(i, unsent_from_ - 1);
 }
 
-void RaftLog::restore(const SnapshotMeta& meta) {
+void Log::restore(const SnapshotMeta& meta) {
   assert(meta.index > committed_);
   if (match_term(meta.index, meta.term)) {
     entries_.erase(entries_.begin(), entries_.begin() + (meta.index - snapshot_.index));
@@ -140,7 +159,7 @@ void RaftLog::restore(const SnapshotMeta& meta) {
   unsent_from_ = std::max(unsent_from_, meta.index + 1);
 }
 
-void RaftLog::compact(const SnapshotMeta& meta) {
+void Log::compact(const SnapshotMeta& meta) {
   assert(meta.index <= applied_ && meta.index > snapshot_.index);
   assert(term(meta.index) == meta.term);
   entries_.erase(entries_.begin(), entries_.begin() + (meta.index - snapshot_.index));

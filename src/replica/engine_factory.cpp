@@ -1,0 +1,35 @@
+#include "replica/engine_factory.h"
+
+namespace synod::replica {
+
+const char* to_string(EngineKind kind) {
+  switch (kind) {
+    case EngineKind::kRaft:
+      return "raft";
+    case EngineKind::kMultiPaxos:
+      return "multipaxos";
+  }
+  return "?";
+}
+
+std::optional<EngineKind> parse_engine(std::string_view name) {
+  if (name == "raft") return EngineKind::kRaft;
+  if (name == "multipaxos") return EngineKind::kMultiPaxos;
+  return std::nullopt;
+}
+
+std::unique_ptr<Engine> make_engine(EngineKind kind, const raft::EngineConfig& config,
+                                    const raft::Persisted& persisted, const EngineBugs& bugs) {
+  if (kind == EngineKind::kMultiPaxos) {
+    paxos::Config c;
+    static_cast<raft::EngineConfig&>(c) = config;
+    c.bugs = bugs.paxos;
+    return std::make_unique<paxos::MultiPaxos>(c, persisted);
+  }
+  raft::Config c;
+  static_cast<raft::EngineConfig&>(c) = config;
+  c.bugs = bugs.raft;
+  return std::make_unique<raft::Raft>(c, persisted);
+}
+
+}  // namespace synod::replica
