@@ -72,6 +72,13 @@ void PaxosInvariants::on_snapshot_install(NodeId node, const raft::SnapshotMeta&
 
 void PaxosInvariants::on_crash(NodeId node,
                                const std::map<NodeId, const raft::Persisted*>& durable) {
+  // The node restarts from its disk: a promise or value it held only in memory is gone, and
+  // was never answered for (answers wait for the fsync).
+  NodeView& view = nodes_[node];
+  auto own = durable.find(node);
+  view.promised = own != durable.end() && own->second ? own->second->hard_state.term : Term(0);
+  view.shadow.clear();
+  view.fresh = true;
   if (prefix_ == Index(0)) return;
   const uint64_t hash = chosen_.at(prefix_).hash;
   // The configuration governing the slot, or the one its own entry brings in.
@@ -118,6 +125,14 @@ void PaxosInvariants::observe_log(NodeId node, Term promised_before, const raft:
   // Slots at or below the chosen index never change again: forget them.
   view.shadow.erase(view.shadow.begin(), view.shadow.upper_bound(log.committed()));
   view.shadow.erase(view.shadow.upper_bound(log.last_index()), view.shadow.end());
+  if (view.fresh) {
+    // First sight of this process: what it holds is what it recovered, taken as it is.
+    for (Index i = std::max(log.committed() + 1, log.first_index()); i <= log.last_index(); ++i) {
+      view.shadow[i] = {log.at(i).term, entry_hash(log.at(i))};
+    }
+    view.fresh = false;
+    return;
+  }
   for (Index i = std::max(log.unsent_from(), log.first_index()); i <= log.last_index(); ++i) {
     const Entry& e = log.at(i);
     const uint64_t hash = entry_hash(e);

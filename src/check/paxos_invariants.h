@@ -75,6 +75,7 @@ class PaxosInvariants final : public EngineInvariants {
   struct NodeView {
     raft::Term promised;  // as of the last step
     raft::Term durable_promise;
+    bool fresh = true;  // a new process: its log is taken as recovered, not checked
     // Slots past the node's chosen index: what it held at the last step.
     std::map<raft::Index, std::pair<raft::Term, uint64_t>> shadow;
   };

@@ -102,9 +102,10 @@ std::optional<raft::Message> decode(const synodpb::RaftMessage& in, std::string*
       *error = "raft entry terms out of order";
       return std::nullopt;
     }
-    // Multi-Paxos: a proposer's values are at its own round; a promise reports values accepted
-    // at rounds below the one it promises.
-    if ((m.type == raft::MessageType::kAccept && pe.term() != in.term()) ||
+    // Multi-Paxos: a proposer's values past its chosen index are at its own round (chosen ones
+    // at the rounds they were accepted); a promise reports values accepted below its round.
+    if ((m.type == raft::MessageType::kAccept &&
+         (pe.term() > in.term() || (pe.index() > in.commit() && pe.term() != in.term()))) ||
         (m.type == raft::MessageType::kPromise && pe.term() > in.term())) {
       *error = "paxos entry round does not match its message";
       return std::nullopt;

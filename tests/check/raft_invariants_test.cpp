@@ -19,7 +19,7 @@ using raft::EntryType;
 using raft::Index;
 using raft::NodeId;
 using raft::Persisted;
-using raft::RaftLog;
+using raft::Log;
 using raft::Role;
 using raft::SnapshotMeta;
 using raft::Term;
@@ -41,8 +41,8 @@ ConfState voters(std::vector<uint64_t> ids) {
 }
 
 // A log holding `entries` after `snapshot`, committed up to `committed`.
-RaftLog log_of(std::vector<Entry> entries, uint64_t committed = 0, SnapshotMeta snapshot = {}) {
-  return RaftLog(snapshot, std::move(entries), Index(committed), snapshot.index);
+Log log_of(std::vector<Entry> entries, uint64_t committed = 0, SnapshotMeta snapshot = {}) {
+  return Log(snapshot, std::move(entries), Index(committed), snapshot.index);
 }
 
 SnapshotMeta snapshot_at(uint64_t index, uint64_t term) {
@@ -89,7 +89,7 @@ TEST(ElectionSafety, TwoRealLeadersOfOneTermAreReported) {
 
 TEST(ElectionSafety, OneLeaderPerTermAcrossTermsIsClean) {
   RaftInvariants inv;
-  const RaftLog log;
+  const Log log;
   inv.observe_leader(NodeId(1), Term(1), log);
   inv.observe_leader(NodeId(2), Term(2), log);
   inv.observe_leader(NodeId(1), Term(3), log);
@@ -99,7 +99,7 @@ TEST(ElectionSafety, OneLeaderPerTermAcrossTermsIsClean) {
 
 TEST(ElectionSafety, DetailNamesTheTermAndBothLeaders) {
   RaftInvariants inv;
-  const RaftLog log;
+  const Log log;
   inv.observe_leader(NodeId(1), Term(7), log);
   inv.observe_leader(NodeId(3), Term(7), log);
   ASSERT_EQ(inv.violations().size(), 1u);
@@ -110,7 +110,7 @@ TEST(ElectionSafety, DetailNamesTheTermAndBothLeaders) {
 
 TEST(LeaderAppendOnly, LeaderRewritingAnIndexItHandedOutIsReported) {
   RaftInvariants inv;
-  const RaftLog log = log_of({entry(1, 2), entry(2, 2, "y")});
+  const Log log = log_of({entry(1, 2), entry(2, 2, "y")});
   inv.observe_entries(NodeId(1), Role::kLeader, Term(2), {entry(1, 2), entry(2, 2)}, log);
   inv.observe_entries(NodeId(1), Role::kLeader, Term(2), {entry(2, 2, "y")}, log);
   EXPECT_TRUE(has(inv, "LeaderAppendOnly"));
@@ -118,7 +118,7 @@ TEST(LeaderAppendOnly, LeaderRewritingAnIndexItHandedOutIsReported) {
 
 TEST(LeaderAppendOnly, AppendsAfterEarlierBatchesAreClean) {
   RaftInvariants inv;
-  const RaftLog log = log_of({entry(1, 2), entry(2, 2), entry(3, 2)});
+  const Log log = log_of({entry(1, 2), entry(2, 2), entry(3, 2)});
   inv.observe_entries(NodeId(1), Role::kLeader, Term(2), {entry(1, 2), entry(2, 2)}, log);
   inv.observe_entries(NodeId(1), Role::kLeader, Term(2), {entry(3, 2)}, log);
   EXPECT_TRUE(inv.ok());
@@ -126,7 +126,7 @@ TEST(LeaderAppendOnly, AppendsAfterEarlierBatchesAreClean) {
 
 TEST(LeaderAppendOnly, FollowersAndLeadersOfNewTermsMayOverwrite) {
   RaftInvariants inv;
-  const RaftLog log = log_of({entry(1, 2), entry(2, 3)});
+  const Log log = log_of({entry(1, 2), entry(2, 3)});
   inv.observe_entries(NodeId(1), Role::kLeader, Term(2), {entry(1, 2), entry(2, 2)}, log);
   // n1 lost leadership, then led term 3 and replaced its uncommitted entry 2.
   inv.observe_entries(NodeId(1), Role::kFollower, Term(3), {entry(2, 3, "f")}, log);
@@ -150,8 +150,8 @@ TEST(LogMatching, DifferentDataAtOneIndexAndTermFromRealNodesIsReported) {
 
 TEST(LogMatching, SameEntryAfterDifferentPreviousTermsIsReported) {
   RaftInvariants inv;
-  const RaftLog a = log_of({entry(1, 1), entry(2, 3)});
-  const RaftLog b = log_of({entry(1, 2), entry(2, 3)});
+  const Log a = log_of({entry(1, 1), entry(2, 3)});
+  const Log b = log_of({entry(1, 2), entry(2, 3)});
   inv.observe_entries(NodeId(1), Role::kFollower, Term(3), {entry(2, 3)}, a);
   inv.observe_entries(NodeId(2), Role::kFollower, Term(3), {entry(2, 3)}, b);
   ASSERT_TRUE(has(inv, "LogMatching"));
@@ -161,9 +161,9 @@ TEST(LogMatching, SameEntryAfterDifferentPreviousTermsIsReported) {
 
 TEST(LogMatching, PreviousTermComesFromTheSnapshotBoundary) {
   RaftInvariants inv;
-  const RaftLog full = log_of({entry(1, 1), entry(2, 1), entry(3, 1), entry(4, 2)});
-  const RaftLog same = log_of({entry(4, 2)}, 0, snapshot_at(3, 1));
-  const RaftLog other = log_of({entry(4, 2)}, 0, snapshot_at(3, 2));
+  const Log full = log_of({entry(1, 1), entry(2, 1), entry(3, 1), entry(4, 2)});
+  const Log same = log_of({entry(4, 2)}, 0, snapshot_at(3, 1));
+  const Log other = log_of({entry(4, 2)}, 0, snapshot_at(3, 2));
   inv.observe_entries(NodeId(1), Role::kFollower, Term(2), {entry(4, 2)}, full);
   inv.observe_entries(NodeId(2), Role::kFollower, Term(2), {entry(4, 2)}, same);
   EXPECT_TRUE(inv.ok());
@@ -174,13 +174,13 @@ TEST(LogMatching, PreviousTermComesFromTheSnapshotBoundary) {
 TEST(LogMatching, UnknownPreviousTermIsSkippedNotReported) {
   RaftInvariants inv;
   // The entry handed out lies below the log's snapshot: the term before it is compacted away.
-  const RaftLog compacted = log_of({}, 0, snapshot_at(10, 2));
-  const RaftLog full = log_of({entry(1, 1), entry(2, 3)});
+  const Log compacted = log_of({}, 0, snapshot_at(10, 2));
+  const Log full = log_of({entry(1, 1), entry(2, 3)});
   inv.observe_entries(NodeId(1), Role::kFollower, Term(3), {entry(2, 3)}, compacted);
   inv.observe_entries(NodeId(2), Role::kFollower, Term(3), {entry(2, 3)}, full);
   EXPECT_TRUE(inv.ok());
   // The first known previous term is kept: a later disagreement with it is still caught.
-  const RaftLog other = log_of({entry(1, 2), entry(2, 3)});
+  const Log other = log_of({entry(1, 2), entry(2, 3)});
   inv.observe_entries(NodeId(3), Role::kFollower, Term(3), {entry(2, 3)}, other);
   EXPECT_TRUE(has(inv, "LogMatching"));
 }
@@ -284,9 +284,9 @@ TEST(LeaderCompleteness, EntriesCommittedOnlyOnceALaterLeaderWasKnownAreNotRequi
 
 TEST(LeaderCommitsOwnTerm, ALeaderCommittingAnOlderTermsEntryByCountIsReported) {
   RaftInvariants inv;
-  const RaftLog before = log_of({entry(1, 1), entry(2, 1), entry(3, 3)}, 1);
+  const Log before = log_of({entry(1, 1), entry(2, 1), entry(3, 3)}, 1);
   inv.observe_leader_commit(NodeId(1), Term(3), before);  // elected with commit 1
-  const RaftLog after = log_of({entry(1, 1), entry(2, 1), entry(3, 3)}, 2);
+  const Log after = log_of({entry(1, 1), entry(2, 1), entry(3, 3)}, 2);
   inv.observe_leader_commit(NodeId(1), Term(3), after);  // 2 is of term 1
   ASSERT_TRUE(has(inv, "LeaderCommitsOwnTerm"));
   EXPECT_NE(inv.violations()[0].detail.find("commit index to 2, an entry of term 1"),
@@ -373,7 +373,7 @@ TEST(CommittedDurable, AQuorumOfAnAppendedConfigurationIsEnough) {
   RaftInvariants inv;
   inv.set_initial_conf(voters({1, 2, 3, 4}));
   const Entry change = conf_entry(2, 1, {1, 2, 3});
-  const RaftLog log = log_of({entry(1, 1), change});
+  const Log log = log_of({entry(1, 1), change});
   inv.observe_entries(NodeId(1), Role::kLeader, Term(1), {entry(1, 1), change}, log);
   inv.on_apply(NodeId(1), entry(1, 1));
   Cluster c;
@@ -453,7 +453,7 @@ TEST(RaftInvariants, ViolationsAreBoundedPerInvariantAndCounted) {
 
 TEST(RaftInvariants, RepeatedIdenticalViolationIsRecordedOnce) {
   RaftInvariants inv;
-  const RaftLog log;
+  const Log log;
   inv.observe_leader(NodeId(1), Term(2), log);
   for (int i = 0; i < 10; ++i) inv.observe_leader(NodeId(2), Term(2), log);
   EXPECT_EQ(inv.violations().size(), 1u);

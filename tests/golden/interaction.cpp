@@ -265,7 +265,7 @@ std::string Interaction::status(uint64_t id) {
 }
 
 std::string Interaction::log(uint64_t id) {
-  const raft::RaftLog& l = nodes_.at(id).raft->log();
+  const raft::Log& l = nodes_.at(id).raft->log();
   std::ostringstream out;
   if (l.snapshot().index > Index(0)) {
     out << "snapshot " << l.snapshot().term << "/" << l.snapshot().index << "\n";

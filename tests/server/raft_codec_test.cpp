@@ -89,7 +89,7 @@ TEST(RaftCodec, RefusesEntriesFromTheFuture) {
 }
 
 // Regression: a snapshot claiming a term above its sender's left the follower's log ahead of
-// its own term; once it led, its no-op entry tripped RaftLog::append's term order assert.
+// its own term; once it led, its no-op entry tripped Log::append's term order assert.
 TEST(RaftCodec, RefusesASnapshotFromAboveTheSendersTerm) {
   raft::Message m;
   m.type = raft::MessageType::kSnapshot;

@@ -1,4 +1,4 @@
-#include "core/raft/log.h"
+#include "core/consensus/log.h"
 
 #include <gtest/gtest.h>
 
@@ -9,68 +9,68 @@ Entry e(uint64_t term, uint64_t index, std::string data = "") {
   return Entry{Term(term), Index(index), EntryType::kNormal, std::move(data)};
 }
 
-RaftLog log_of(std::vector<Entry> entries) {
-  return RaftLog(SnapshotMeta{}, std::move(entries), Index(0), Index(0));
+Log log_of(std::vector<Entry> entries) {
+  return Log(SnapshotMeta{}, std::move(entries), Index(0), Index(0));
 }
 
-TEST(RaftLog, AppendsAfterAMatchingPrefix) {
-  RaftLog log = log_of({e(1, 1), e(1, 2)});
+TEST(Log, AppendsAfterAMatchingPrefix) {
+  Log log = log_of({e(1, 1), e(1, 2)});
   auto last = log.maybe_append(Index(2), Term(1), {e(2, 3)});
   ASSERT_TRUE(last);
   EXPECT_EQ(*last, Index(3));
   EXPECT_EQ(log.last_term(), Term(2));
 }
 
-TEST(RaftLog, RejectsWhenThePrefixDoesNotMatch) {
-  RaftLog log = log_of({e(1, 1), e(1, 2)});
+TEST(Log, RejectsWhenThePrefixDoesNotMatch) {
+  Log log = log_of({e(1, 1), e(1, 2)});
   EXPECT_FALSE(log.maybe_append(Index(2), Term(2), {e(2, 3)}));
   EXPECT_FALSE(log.maybe_append(Index(5), Term(1), {}));
   EXPECT_EQ(log.last_index(), Index(2));
 }
 
-TEST(RaftLog, TruncatesAConflictingSuffixOnly) {
-  RaftLog log = log_of({e(1, 1), e(1, 2), e(1, 3), e(1, 4)});
+TEST(Log, TruncatesAConflictingSuffixOnly) {
+  Log log = log_of({e(1, 1), e(1, 2), e(1, 3), e(1, 4)});
   auto last = log.maybe_append(Index(1), Term(1), {e(1, 2), e(3, 3)});
   ASSERT_TRUE(last);
   EXPECT_EQ(log.last_index(), Index(3));
   EXPECT_EQ(log.term(Index(3)), Term(3));
 }
 
-TEST(RaftLog, KeepsEntriesAStaleAppendAlreadyHas) {
-  RaftLog log = log_of({e(1, 1), e(1, 2), e(1, 3)});
+TEST(Log, KeepsEntriesAStaleAppendAlreadyHas) {
+  Log log = log_of({e(1, 1), e(1, 2), e(1, 3)});
   ASSERT_TRUE(log.maybe_append(Index(0), Term(0), {e(1, 1)}));
   EXPECT_EQ(log.last_index(), Index(3));
 }
 
-TEST(RaftLog, RefusesToTruncateCommittedEntries) {
-  RaftLog log = log_of({e(1, 1), e(1, 2)});
+TEST(Log, RefusesToTruncateCommittedEntries) {
+  Log log = log_of({e(1, 1), e(1, 2)});
   log.commit_to(Index(2));
   EXPECT_FALSE(log.maybe_append(Index(1), Term(1), {e(2, 2)}));
   EXPECT_EQ(log.term(Index(2)), Term(1));
 }
 
-TEST(RaftLog, RefusesNonContiguousEntries) {
-  RaftLog log = log_of({e(1, 1)});
+TEST(Log, RefusesNonContiguousEntries) {
+  Log log = log_of({e(1, 1)});
   EXPECT_FALSE(log.maybe_append(Index(1), Term(1), {e(1, 3)}));
 }
 
-TEST(RaftLog, FindConflictByTermSkipsAWholeTerm) {
-  RaftLog log = log_of({e(1, 1), e(2, 2), e(2, 3), e(2, 4), e(4, 5)});
+TEST(Log, FindConflictByTermSkipsAWholeTerm) {
+  Log log = log_of({e(1, 1), e(2, 2), e(2, 3), e(2, 4), e(4, 5)});
   EXPECT_EQ(log.find_conflict_by_term(Index(5), Term(3)), Index(4));
   EXPECT_EQ(log.find_conflict_by_term(Index(4), Term(1)), Index(1));
   EXPECT_EQ(log.find_conflict_by_term(Index(9), Term(9)), Index(5));
 }
 
-TEST(RaftLog, UpToDateComparesTermThenIndex) {
-  RaftLog log = log_of({e(1, 1), e(2, 2)});
+TEST(Log, UpToDateComparesTermThenIndex) {
+  Log log = log_of({e(1, 1), e(2, 2)});
   EXPECT_TRUE(log.is_up_to_date(Index(1), Term(3)));
   EXPECT_TRUE(log.is_up_to_date(Index(2), Term(2)));
   EXPECT_FALSE(log.is_up_to_date(Index(5), Term(1)));
   EXPECT_FALSE(log.is_up_to_date(Index(1), Term(2)));
 }
 
-TEST(RaftLog, PersistedIgnoresAReplacedEntry) {
-  RaftLog log = log_of({});
+TEST(Log, PersistedIgnoresAReplacedEntry) {
+  Log log = log_of({});
   log.append({e(1, 1), e(1, 2)});
   log.mark_sent(Index(2));
   ASSERT_TRUE(log.maybe_append(Index(1), Term(1), {e(2, 2)}));
@@ -78,8 +78,8 @@ TEST(RaftLog, PersistedIgnoresAReplacedEntry) {
   EXPECT_LT(log.persisted(), Index(2));
 }
 
-TEST(RaftLog, CompactKeepsTheSuffix) {
-  RaftLog log = log_of({e(1, 1), e(1, 2), e(1, 3)});
+TEST(Log, CompactKeepsTheSuffix) {
+  Log log = log_of({e(1, 1), e(1, 2), e(1, 3)});
   log.commit_to(Index(3));
   log.applied_to(Index(2));
   log.compact(SnapshotMeta{Index(2), Term(1), {}});
@@ -88,8 +88,8 @@ TEST(RaftLog, CompactKeepsTheSuffix) {
   EXPECT_FALSE(log.term(Index(1)).has_value());
 }
 
-TEST(RaftLog, RestoreReplacesADivergentLog) {
-  RaftLog log = log_of({e(1, 1), e(1, 2)});
+TEST(Log, RestoreReplacesADivergentLog) {
+  Log log = log_of({e(1, 1), e(1, 2)});
   log.restore(SnapshotMeta{Index(5), Term(3), {}});
   EXPECT_EQ(log.last_index(), Index(5));
   EXPECT_EQ(log.committed(), Index(5));

@@ -71,8 +71,12 @@ void MultiPaxos::handle_accept(const Message& m) {
   Message r = make(MessageType::kAccepted, m.from);
   const Index prev = m.log_index;
   for (size_t k = 0; k < m.entries.size(); ++k) {
-    // Malformed input changes nothing: a run at the proposer's round, contiguous after prev.
-    if (m.entries[k].index != prev + (k + 1) || m.entries[k].term != m.term) return;
+    // Malformed input changes nothing: a run contiguous after prev, at the proposer's round
+    // past its chosen index; at or below it, chosen values at the rounds they were accepted.
+    const Entry& e = m.entries[k];
+    if (e.index != prev + (k + 1) || e.term > m.term || (e.index > m.commit && e.term != m.term)) {
+      return;
+    }
   }
   if (prev > round_match_) {
     // The acceptance rule: take only a run that continues what was accepted at this round, so
