@@ -18,6 +18,7 @@ struct Planted {
   const char* bug;
   Workload workload = Workload::kRegister;
   int watchers = 0;
+  replica::EngineKind engine = replica::EngineKind::kRaft;
 };
 
 // Returns the first seed in [1, kSeeds] whose run reports a violation, or 0.
@@ -26,6 +27,7 @@ uint64_t first_failing_seed(const Planted& p, SimResult& failing) {
     SimOptions o;
     o.seed = s;
     o.swarm = true;
+    o.engine = p.engine;
     o.workload = p.workload;
     o.watchers = p.watchers;
     if (p.workload != Workload::kRegister) o.ops = 300;
@@ -125,6 +127,40 @@ TEST(PlantedBugs, AWatcherResumingAtTheWrongRevisionHasAGapOrADuplicate) {
     ASSERT_NE(seed, 0u);
     EXPECT_TRUE(has(r, "WatchStream"));
   }
+}
+
+// Multi-Paxos: its checker computes what is chosen from what acceptors made durable.
+constexpr replica::EngineKind kPaxos = replica::EngineKind::kMultiPaxos;
+
+TEST(PlantedBugs, AnAcceptorAnsweringBeforePersistingLetsALeaderLearnWhatIsNotChosen) {
+  SimResult r;
+  const uint64_t seed =
+      first_failing_seed({"answer-before-persist", Workload::kRegister, 0, kPaxos}, r);
+  std::cout << "caught at seed " << seed << "\n";
+  ASSERT_NE(seed, 0u);
+  EXPECT_TRUE(has(r, "LearnedIsChosen"));
+}
+
+TEST(PlantedBugs, ALeaderIgnoringPromisedValuesChangesAChosenValue) {
+  SimResult r;
+  const uint64_t seed =
+      first_failing_seed({"ignore-promised-values", Workload::kRegister, 0, kPaxos}, r);
+  std::cout << "caught at seed " << seed << "\n";
+  ASSERT_NE(seed, 0u);
+  EXPECT_TRUE(has(r, "ChosenNeverChanges") || has(r, "LearnedIsChosen") ||
+              has(r, "ChosenDurable"));
+}
+
+TEST(PlantedBugs, SkippingPhase1AfterARoundChangeBreaksRoundSafety) {
+  // A leader refused with a higher round goes on proposing at the next round without phase 1:
+  // two proposers lead one round, and a value another proposer had chosen can be replaced.
+  SimResult r;
+  const uint64_t seed =
+      first_failing_seed({"skip-phase1-on-round-change", Workload::kRegister, 0, kPaxos}, r);
+  std::cout << "caught at seed " << seed << "\n";
+  ASSERT_NE(seed, 0u);
+  EXPECT_TRUE(has(r, "RoundSafety") || has(r, "ChosenNeverChanges") ||
+              has(r, "LearnedIsChosen") || has(r, "OneValuePerRound"));
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
-// The CI sweep: a 5,000-operation history, and every cell of nodes {3, 5, 7} x workload {register, lock, semaphore} x nemesis
-// {swarm, swarm with lease reads, all faults with a crash after every election} runs its own
-// range of seeds, and every seed must pass (safety, the checkers, liveness after the heal).
+// The CI sweep: a 5,000-operation history, and every cell of engine {raft, multipaxos} x nodes
+// {3, 5, 7} x workload {register, lock, semaphore} x nemesis {swarm, swarm with lease reads, all
+// faults with a crash after every election} runs its own range of seeds, and every seed must
+// pass (safety, the engine's invariants, the checkers, liveness after the heal).
 // scripts/sweep runs the same matrix over many more seeds offline.
 #include <gtest/gtest.h>
 
@@ -14,6 +15,7 @@ namespace {
 enum class Nemesis : uint8_t { kSwarm, kSwarmLeaseReads, kElectionCrash };
 
 struct Cell {
+  replica::EngineKind engine;
   int nodes;
   Workload workload;
   Nemesis nemesis;
@@ -21,19 +23,21 @@ struct Cell {
 
 std::string cell_name(const Cell& c) {
   static constexpr const char* kNemesis[] = {"swarm", "lease_reads", "election_crash"};
-  return std::to_string(c.nodes) + "_nodes_" + to_string(c.workload) + "_" +
-         kNemesis[static_cast<int>(c.nemesis)];
+  return std::string(replica::to_string(c.engine)) + "_" + std::to_string(c.nodes) + "_nodes_" +
+         to_string(c.workload) + "_" + kNemesis[static_cast<int>(c.nemesis)];
 }
 
 #if defined(__SANITIZE_ADDRESS__)
-constexpr uint64_t kSeedsPerCell = 8;
+uint64_t seeds_per_cell(const Cell& c) { return c.engine == replica::EngineKind::kRaft ? 8 : 4; }
 #else
-constexpr uint64_t kSeedsPerCell = 112;  // 27 cells: 3,024 seeds
+// 27 cells per engine: 3,024 seeds for Raft, 1,080 for Multi-Paxos.
+uint64_t seeds_per_cell(const Cell& c) { return c.engine == replica::EngineKind::kRaft ? 112 : 40; }
 #endif
 
 SimOptions cell_options(const Cell& c, uint64_t seed) {
   SimOptions o;
   o.seed = seed;
+  o.engine = c.engine;
   o.nodes = c.nodes;
   o.workload = c.workload;
   o.ops = c.workload == Workload::kRegister ? 200 : 300;
@@ -53,13 +57,15 @@ class SweepMatrix : public ::testing::TestWithParam<Cell> {};
 
 TEST_P(SweepMatrix, EverySeedPasses) {
   const Cell& c = GetParam();
-  // Each cell its own seeds, so the matrix covers 3,024 distinct runs.
+  // Each cell its own seeds, so the matrix covers distinct runs.
   const uint64_t first =
       500'000 + 1'000 * static_cast<uint64_t>(c.nodes * 100 + static_cast<int>(c.workload) * 10 +
-                                              static_cast<int>(c.nemesis));
-  std::cout << cell_name(c) << ": seeds " << first << ".." << first + kSeedsPerCell - 1 << "\n";
+                                              static_cast<int>(c.nemesis)) +
+      (c.engine == replica::EngineKind::kRaft ? 0 : 1'000'000);
+  const uint64_t count = seeds_per_cell(c);
+  std::cout << cell_name(c) << ": seeds " << first << ".." << first + count - 1 << "\n";
   uint64_t failures = 0;
-  for (uint64_t s = first; s < first + kSeedsPerCell && failures < 3; ++s) {
+  for (uint64_t s = first; s < first + count && failures < 3; ++s) {
     const SimOptions o = cell_options(c, s);
     std::ostringstream log;
     const SimResult r = run_simulation(o, log);
@@ -74,10 +80,12 @@ TEST_P(SweepMatrix, EverySeedPasses) {
 
 std::vector<Cell> all_cells() {
   std::vector<Cell> cells;
-  for (int nodes : {3, 5, 7}) {
-    for (Workload w : {Workload::kRegister, Workload::kLock, Workload::kSemaphore}) {
-      for (Nemesis n : {Nemesis::kSwarm, Nemesis::kSwarmLeaseReads, Nemesis::kElectionCrash}) {
-        cells.push_back({nodes, w, n});
+  for (replica::EngineKind e : {replica::EngineKind::kRaft, replica::EngineKind::kMultiPaxos}) {
+    for (int nodes : {3, 5, 7}) {
+      for (Workload w : {Workload::kRegister, Workload::kLock, Workload::kSemaphore}) {
+        for (Nemesis n : {Nemesis::kSwarm, Nemesis::kSwarmLeaseReads, Nemesis::kElectionCrash}) {
+          cells.push_back({e, nodes, w, n});
+        }
       }
     }
   }
@@ -98,9 +106,10 @@ constexpr int kLongOps = 5'000;
 #endif
 
 TEST(SweepLongHistory, FiveThousandOperationsUnderEveryFaultAreDecided) {
-  for (uint64_t seed : {930'001, 930'002}) {
+  for (uint64_t seed : {930'001, 930'002, 930'003}) {
     SimOptions o;
     o.seed = seed;
+    o.engine = seed == 930'003 ? replica::EngineKind::kMultiPaxos : replica::EngineKind::kRaft;
     o.nodes = 5;
     o.ops = kLongOps;
     o.clients = 20;
