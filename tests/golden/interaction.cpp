@@ -64,6 +64,7 @@ std::string describe(const Message& m) {
     case MessageType::kPreVote:
     case MessageType::kVote:
       os << " last=" << m.log_term << "/" << m.log_index;
+      if (m.commit > Index(0)) os << " chosen=" << m.commit;
       if (m.transfer) os << " transfer";
       break;
     case MessageType::kAppend:
@@ -110,6 +111,45 @@ std::string describe(const Message& m) {
       break;
     case MessageType::kTimeoutNow:
       break;
+    case MessageType::kPrepare:
+      os << " chosen=" << m.commit;
+      if (m.transfer) os << " transfer";
+      break;
+    case MessageType::kPromise:
+      if (m.reject) {
+        os << " reject hint=" << m.reject_hint;
+        break;
+      }
+      os << " from=" << m.log_index << " chosen=" << m.commit << " accepted=[";
+      for (size_t i = 0; i < m.entries.size(); ++i) os << (i ? ", " : "") << describe(m.entries[i]);
+      os << "]";
+      break;
+    case MessageType::kAccept:
+      os << " prev=" << m.log_index << " commit=" << m.commit;
+      if (!m.entries.empty()) {
+        os << " entries=[";
+        for (size_t i = 0; i < m.entries.size(); ++i)
+          os << (i ? ", " : "") << describe(m.entries[i]);
+        os << "]";
+      }
+      break;
+    case MessageType::kAccepted:
+      if (m.reject && m.log_index == Index(0)) {
+        os << " reject";  // a Nack: the round in term= is higher
+      } else if (m.reject) {
+        os << " reject prev=" << m.log_index << " hint=" << m.reject_hint;
+      } else {
+        os << " match=" << m.log_index;
+      }
+      break;
+    case MessageType::kCommit:
+      os << " commit=" << m.commit;
+      if (m.context) os << " ctx=" << m.context;
+      break;
+    case MessageType::kCommitResp:
+      if (m.context) os << " ctx=" << m.context;
+      if (m.reject) os << " reject";
+      break;
   }
   return os.str();
 }
@@ -141,7 +181,12 @@ std::string Interaction::add_nodes(const Command& cmd) {
   std::ostringstream out;
   for (uint64_t id = first; id < first + count; ++id) {
     Node& n = nodes_[id];
-    raft::Config& c = n.config;
+    raft::EngineConfig& c = n.config;
+    if (cmd.flags.contains("engine")) {
+      auto kind = replica::parse_engine(cmd.flags.at("engine"));
+      if (!kind) throw std::runtime_error("unknown engine " + cmd.flags.at("engine"));
+      n.kind = *kind;
+    }
     c.id = NodeId(id);
     c.seed = id;
     c.initial_conf = conf;
@@ -153,8 +198,10 @@ std::string Interaction::add_nodes(const Command& cmd) {
     c.max_inflight_msgs = static_cast<uint32_t>(number(cmd, "window", 64));
     c.max_msg_bytes = number(cmd, "msgbytes", 64 << 10);
     c.snapshot_chunk_bytes = number(cmd, "chunk", 64 << 10);
-    c.bugs.commit_previous_term_by_count = flag(cmd, "bug-commit-previous-term", false);
-    n.raft = std::make_unique<raft::Raft>(c, n.durable);
+    n.bugs.raft.commit_previous_term_by_count = flag(cmd, "bug-commit-previous-term", false);
+    n.bugs.paxos.answer_before_persist = flag(cmd, "bug-answer-before-persist", false);
+    n.bugs.paxos.ignore_promised_values = flag(cmd, "bug-ignore-promised-values", false);
+    n.engine = replica::make_engine(n.kind, c, n.durable, n.bugs);
     out << "n" << id << " " << raft::to_string(conf) << "\n";
   }
   return out.str();
@@ -162,8 +209,8 @@ std::string Interaction::add_nodes(const Command& cmd) {
 
 void Interaction::process_ready(uint64_t id, std::ostream& out) {
   Node& n = nodes_.at(id);
-  if (!n.up || !n.raft->has_ready()) return;
-  raft::Ready rd = n.raft->ready();
+  if (!n.up || !n.engine->has_ready()) return;
+  raft::Ready rd = n.engine->ready();
   out << "> n" << id << " handling Ready\n";
   if (rd.snapshot) {
     out << "  Snapshot " << rd.snapshot->meta.term << "/" << rd.snapshot->meta.index << " "
@@ -203,7 +250,7 @@ void Interaction::process_ready(uint64_t id, std::ostream& out) {
     out << "  Messages:\n";
     for (const Message& m : rd.messages) out << "    " << describe(m) << post(m) << "\n";
   }
-  n.raft->advance();
+  n.engine->advance();
 }
 
 void Interaction::deliver(uint64_t id, std::ostream& out, const std::set<MessageType>& drop) {
@@ -216,7 +263,7 @@ void Interaction::deliver(uint64_t id, std::ostream& out, const std::set<Message
     const bool dropped = it == nodes_.end() || !it->second.up ||
                          !connected(m.from.value, m.to.value) || drop.contains(m.type);
     out << "  " << describe(m) << (dropped ? "  DROPPED" : "") << "\n";
-    if (!dropped) it->second.raft->step(m);
+    if (!dropped) it->second.engine->step(m);
   }
 }
 
@@ -226,7 +273,7 @@ std::string Interaction::stabilize(const std::set<uint64_t>& only) {
     bool busy = false;
     for (auto& [id, n] : nodes_) {
       if (!only.empty() && !only.contains(id)) continue;
-      if (n.up && n.raft->has_ready()) {
+      if (n.up && n.engine->has_ready()) {
         process_ready(id, out);
         busy = true;
       }
@@ -246,7 +293,10 @@ std::string Interaction::stabilize(const std::set<uint64_t>& only) {
 
 std::string Interaction::status(uint64_t id) {
   const Node& n = nodes_.at(id);
-  const raft::Raft& r = *n.raft;
+  if (const auto* p = dynamic_cast<const paxos::MultiPaxos*>(n.engine.get())) {
+    return paxos_status(id, *p);
+  }
+  const raft::Raft& r = static_cast<const raft::Raft&>(*n.engine);
   std::ostringstream out;
   out << "n" << id << ": " << raft::to_string(r.role()) << " term=" << r.term()
       << " leader=" << r.leader() << " commit=" << r.log().committed() << " applied=" << n.applied
@@ -264,8 +314,35 @@ std::string Interaction::status(uint64_t id) {
   return out.str();
 }
 
+std::string Interaction::paxos_status(uint64_t id, const paxos::MultiPaxos& p) {
+  const Node& n = nodes_.at(id);
+  std::ostringstream out;
+  const char* role = p.role() == raft::Role::kLeader      ? "leader"
+                     : p.role() == raft::Role::kCandidate ? "phase1"
+                     : p.role() == raft::Role::kPreCandidate ? "pre-prepare"
+                                                             : "acceptor";
+  out << "n" << id << ": " << role << " round=" << p.term() << " promised-to=" << p.vote()
+      << " leader=" << p.leader() << " chosen=" << p.committed_index() << " applied=" << n.applied
+      << " last=" << p.last_index() << " round-match=" << p.round_match() << " "
+      << raft::to_string(p.conf()) << (n.up ? "" : " DOWN") << "\n";
+  if (p.role() == raft::Role::kLeader) {
+    for (const auto& [peer, _] : nodes_) {
+      const raft::Progress* pr = p.progress(NodeId(peer));
+      if (pr == nullptr) continue;
+      out << "  n" << peer << ": " << raft::to_string(pr->state) << " match=" << pr->match
+          << " next=" << pr->next << (pr->learner ? " learner" : "")
+          << (pr->inflight.empty() ? "" : " inflight=" + std::to_string(pr->inflight.size()))
+          << "\n";
+    }
+  }
+  return out.str();
+}
+
 std::string Interaction::log(uint64_t id) {
-  const raft::Log& l = nodes_.at(id).raft->log();
+  const Engine& engine = *nodes_.at(id).engine;
+  const auto* paxos = dynamic_cast<const paxos::MultiPaxos*>(&engine);
+  const raft::Log& l =
+      paxos != nullptr ? paxos->log() : static_cast<const raft::Raft&>(engine).log();
   std::ostringstream out;
   if (l.snapshot().index > Index(0)) {
     out << "snapshot " << l.snapshot().term << "/" << l.snapshot().index << "\n";
@@ -281,13 +358,13 @@ std::string Interaction::run(const Command& c) {
   if (c.name == "tick") {
     Node& n = node(a.at(0));
     const uint64_t times = number(c, "n", 1);
-    for (uint64_t i = 0; i < times; ++i) n.raft->tick();
+    for (uint64_t i = 0; i < times; ++i) n.engine->tick();
     return "ok\n";
   }
   if (c.name == "campaign") {
     // Ticks the node until its election timeout fires (bounded).
     Node& n = node(a.at(0));
-    for (int i = 0; i < 100 && n.raft->role() == raft::Role::kFollower; ++i) n.raft->tick();
+    for (int i = 0; i < 100 && n.engine->role() == raft::Role::kFollower; ++i) n.engine->tick();
     return status(std::stoull(a.at(0)));
   }
   if (c.name == "stabilize") {
@@ -306,7 +383,7 @@ std::string Interaction::run(const Command& c) {
       std::stringstream ss(c.flags.at("drop"));
       std::string name;
       while (std::getline(ss, name, ',')) {
-        for (int t = 0; t <= static_cast<int>(MessageType::kForwardReadResp); ++t) {
+        for (int t = 0; t <= static_cast<int>(raft::kLastMessageType); ++t) {
           if (name == raft::to_string(static_cast<MessageType>(t))) {
             drop.insert(static_cast<MessageType>(t));
           }
@@ -318,7 +395,7 @@ std::string Interaction::run(const Command& c) {
     return out.str();
   }
   if (c.name == "propose") {
-    auto r = node(a.at(0)).raft->propose(a.at(1));
+    auto r = node(a.at(0)).engine->propose(a.at(1));
     return std::string(raft::to_string(r.status)) +
            (r.status == raft::Status::kOk ? " index=" + std::to_string(r.index.value) : "") + "\n";
   }
@@ -328,20 +405,20 @@ std::string Interaction::run(const Command& c) {
     if (a.at(1) == "add-learner") cc.type = raft::ConfChangeType::kAddLearner;
     if (a.at(1) == "remove") cc.type = raft::ConfChangeType::kRemoveNode;
     cc.node = NodeId(std::stoull(a.at(2)));
-    auto r = node(a.at(0)).raft->propose_conf_change(cc);
+    auto r = node(a.at(0)).engine->propose_conf_change(cc);
     return std::string(raft::to_string(r.status)) + "\n";
   }
   if (c.name == "read-index") {
-    return std::string(raft::to_string(node(a.at(0)).raft->read_index(std::stoull(a.at(1))))) +
+    return std::string(raft::to_string(node(a.at(0)).engine->read_index(std::stoull(a.at(1))))) +
            "\n";
   }
   if (c.name == "transfer-leadership") {
-    auto st = node(a.at(0)).raft->transfer_leadership(NodeId(std::stoull(a.at(1))));
+    auto st = node(a.at(0)).engine->transfer_leadership(NodeId(std::stoull(a.at(1))));
     return std::string(raft::to_string(st)) + "\n";
   }
   if (c.name == "compact") {
     Node& n = node(a.at(0));
-    auto meta = n.raft->compact(Index(std::stoull(a.at(1))), a.size() > 2 ? a.at(2) : "image");
+    auto meta = n.engine->compact(Index(std::stoull(a.at(1))), a.size() > 2 ? a.at(2) : "image");
     if (!meta) return "nothing to compact\n";
     n.durable.snapshot = raft::Snapshot{*meta, a.size() > 2 ? a.at(2) : "image"};
     std::erase_if(n.durable.entries, [&](const Entry& e) { return e.index <= meta->index; });
@@ -366,12 +443,34 @@ std::string Interaction::run(const Command& c) {
     mailbox_[std::stoull(a.at(0))].clear();
     return "ok\n";
   }
+  if (c.name == "crash-before-persist") {
+    // Takes the node's Ready and crashes before any of it is durable or sent: only what
+    // leaves before the fsync (Immediate) is out.
+    const uint64_t id = std::stoull(a.at(0));
+    Node& n = node(a.at(0));
+    std::ostringstream out;
+    if (n.up && n.engine->has_ready()) {
+      raft::Ready rd = n.engine->ready();
+      out << "> n" << id << " lost its Ready:";
+      if (rd.hard_state) out << " HardState term=" << rd.hard_state->term << " vote=" << rd.hard_state->vote;
+      if (!rd.entries.empty()) out << " entries=" << rd.entries.size();
+      out << " messages=" << rd.messages.size() << "\n";
+      for (const Message& m : rd.immediate_messages) {
+        out << "  Immediate: " << describe(m) << "\n";
+        mailbox_[m.to.value].push_back(m);
+      }
+    }
+    n.up = false;
+    mailbox_[id].clear();
+    out << "n" << id << " DOWN\n";
+    return out.str();
+  }
   if (c.name == "restart") {
     Node& n = node(a.at(0));
-    raft::Config cfg = n.config;
+    raft::EngineConfig cfg = n.config;
     cfg.applied = n.durable.snapshot ? n.durable.snapshot->meta.index : Index(0);
     n.applied = cfg.applied;
-    n.raft = std::make_unique<raft::Raft>(cfg, n.durable);
+    n.engine = replica::make_engine(n.kind, cfg, n.durable, n.bugs);
     n.up = true;
     return status(std::stoull(a.at(0)));
   }

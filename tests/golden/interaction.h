@@ -1,5 +1,6 @@
-// Golden interaction tests for the Raft core, in the manner of etcd-io/raft's testdata: a
-// script of commands, each followed by "----" and the transcript it must produce. Run with
+// Golden interaction tests for the consensus engines (Raft, and Multi-Paxos with
+// `add-nodes ... engine=multipaxos`), in the manner of etcd-io/raft's testdata: a script of
+// commands, each followed by "----" and the transcript it must produce. Run with
 // SYNOD_REWRITE_GOLDEN=1 to rewrite the transcripts when behavior is meant to change (then
 // read the diff: it is the review).
 #pragma once
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "core/raft/raft.h"
+#include "replica/engine_factory.h"
 
 namespace synod::golden {
 
@@ -28,8 +30,10 @@ class Interaction {
 
  private:
   struct Node {
-    std::unique_ptr<raft::Raft> raft;
-    raft::Config config;
+    std::unique_ptr<Engine> engine;
+    replica::EngineKind kind = replica::EngineKind::kRaft;
+    raft::EngineConfig config;
+    replica::EngineBugs bugs;
     raft::Persisted durable;
     bool up = true;
     raft::Index applied;
@@ -40,6 +44,7 @@ class Interaction {
   void deliver(uint64_t id, std::ostream& out, const std::set<raft::MessageType>& drop);
   std::string stabilize(const std::set<uint64_t>& only);
   std::string status(uint64_t id);
+  std::string paxos_status(uint64_t id, const paxos::MultiPaxos& p);
   std::string log(uint64_t id);
   bool connected(uint64_t a, uint64_t b) const;
   Node& node(const std::string& id);

@@ -294,7 +294,9 @@ void MultiPaxos::handle_accepted(const Message& m) {
     if (advanced && maybe_choose()) broadcast_accept();
     return;
   }
-  if (!pr.maybe_update(m.log_index)) {
+  // An answer to a probe ends probing even if it acknowledges nothing new (a new leader's
+  // first, empty Accept to an acceptor that holds nothing open).
+  if (!pr.maybe_update(m.log_index) && pr.state != ProgressState::kProbe) {
     if (pr.state == ProgressState::kReplicate) pr.free_inflight_to(m.log_index);
     return;
   }
