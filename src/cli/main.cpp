@@ -94,6 +94,8 @@ void add_server_flags(CLI::App& cmd, synod::server::ServerConfig& c, std::string
   cmd.add_option("--snapshot-count", c.snapshot_count,
                  "applied entries between Raft log compactions");
   cmd.add_option("--log-level", c.log_level, "debug, info, warn or error");
+  cmd.add_option("--engine", c.engine,
+                 "consensus engine: raft (default) or multipaxos; fixed when the data dir is made");
 }
 
 int run_server_command(CLI::App& cmd, synod::server::ServerConfig flags,
@@ -124,6 +126,7 @@ int run_server_command(CLI::App& cmd, synod::server::ServerConfig flags,
     if (given("--election-timeout")) config.election_timeout_ms = flags.election_timeout_ms;
     if (given("--snapshot-count")) config.snapshot_count = flags.snapshot_count;
     if (given("--log-level")) config.log_level = flags.log_level;
+    if (given("--engine")) config.engine = flags.engine;
   } else {
     config = flags;
   }

@@ -20,8 +20,13 @@ constexpr std::chrono::milliseconds kMaxBackoff = 1000ms;
 
 class Transport::Peer {
  public:
-  Peer(raft::NodeId self, raft::NodeId id, uint64_t cluster_id, std::string address)
-      : self_(self), id_(id), cluster_id_(cluster_id), address_(std::move(address)) {}
+  Peer(raft::NodeId self, raft::NodeId id, uint64_t cluster_id, std::string engine,
+       std::string address)
+      : self_(self),
+        id_(id),
+        cluster_id_(cluster_id),
+        engine_(std::move(engine)),
+        address_(std::move(address)) {}
 
   // Waits until gRPC is done with the stream (OnDone), so no reaction runs on a destroyed peer.
   ~Peer() {
@@ -159,6 +164,7 @@ class Transport::Peer {
   void fill(Call* call, const std::vector<raft::Message>& batch) const {
     call->frame.Clear();
     call->frame.set_cluster_id(cluster_id_);
+    if (engine_ != "raft") call->frame.set_engine(engine_);  // empty means raft
     call->frame.set_from(self_.value);
     for (const raft::Message& m : batch) encode(m, call->frame.add_messages());
   }
@@ -209,6 +215,7 @@ class Transport::Peer {
   raft::NodeId self_;
   raft::NodeId id_;
   uint64_t cluster_id_;
+  std::string engine_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<raft::Message> queue_;
@@ -223,8 +230,8 @@ class Transport::Peer {
   uint64_t dropped_ = 0;
 };
 
-Transport::Transport(raft::NodeId self, uint64_t cluster_id)
-    : self_(self), cluster_id_(cluster_id) {}
+Transport::Transport(raft::NodeId self, uint64_t cluster_id, std::string engine)
+    : self_(self), cluster_id_(cluster_id), engine_(std::move(engine)) {}
 
 Transport::~Transport() {
   stop();
@@ -238,7 +245,7 @@ void Transport::set_peer(raft::NodeId id, const std::string& address) {
     it->second->set_address(address);
     return;
   }
-  peers_.emplace(id, std::make_unique<Peer>(self_, id, cluster_id_, address));
+  peers_.emplace(id, std::make_unique<Peer>(self_, id, cluster_id_, engine_, address));
 }
 
 void Transport::remove_peer(raft::NodeId id) {

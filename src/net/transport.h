@@ -28,7 +28,8 @@ namespace synod::net {
 
 class Transport {
  public:
-  Transport(raft::NodeId self, uint64_t cluster_id);
+  // `engine` names the consensus engine this member runs; every frame carries it.
+  Transport(raft::NodeId self, uint64_t cluster_id, std::string engine = "raft");
   ~Transport();
   Transport(const Transport&) = delete;
   Transport& operator=(const Transport&) = delete;
@@ -51,6 +52,7 @@ class Transport {
   class Peer;
   raft::NodeId self_;
   uint64_t cluster_id_;
+  std::string engine_;
   mutable std::mutex mu_;
   std::map<raft::NodeId, std::unique_ptr<Peer>> peers_;
   std::vector<std::unique_ptr<Peer>> retired_;  // removed; their streams end in stop()

@@ -7,6 +7,8 @@
 
 #include <openssl/sha.h>
 
+#include "replica/engine_factory.h"
+
 namespace synod::server {
 
 namespace {
@@ -131,6 +133,10 @@ std::optional<ResolvedConfig> resolve(ServerConfig config, std::string* error) {
       !list("initial-advertise-peer-urls", config.initial_advertise_peer_urls, &r.advertise_peer)) {
     return std::nullopt;
   }
+  if (!replica::parse_engine(config.engine)) {
+    *error = "--engine must be 'raft' or 'multipaxos', got '" + config.engine + "'";
+    return std::nullopt;
+  }
   if (config.initial_cluster_state != "new" && config.initial_cluster_state != "existing") {
     *error = "--initial-cluster-state must be 'new' or 'existing', got '" +
              config.initial_cluster_state + "'";
@@ -230,6 +236,8 @@ bool load_config_file(const std::string& path, ServerConfig* config, std::string
       ok = number_value(&config->snapshot_count);
     else if (key == "log-level")
       config->log_level = value;
+    else if (key == "engine")
+      config->engine = value;
     else {
       *error = path + ":" + std::to_string(number) + ": unknown key '" + key + "'";
       return false;

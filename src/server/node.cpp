@@ -229,8 +229,8 @@ void Node::publish_status() {
   s.leader = raft_->leader();
   s.term = raft_->term();
   s.role = raft_->role();
-  s.last_index = raft_->log().last_index().value;
-  s.committed = raft_->log().committed().value;
+  s.last_index = raft_->last_index().value;
+  s.committed = raft_->committed_index().value;
   s.applied = store_->applied_index();
   s.conf = raft_->conf();
   std::lock_guard lock(status_mu_);

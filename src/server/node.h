@@ -30,7 +30,8 @@
 #include <vector>
 
 #include "base/deadline_table.h"
-#include "core/raft/raft.h"
+#include "core/engine.h"
+#include "replica/engine_factory.h"
 #include "kv/buffered_backend.h"
 #include "kv/lessor.h"
 #include "kv/store.h"
@@ -54,6 +55,7 @@ struct NodeOptions {
   uint64_t cluster_id = 0;
   std::string data_dir;
   raft::ConfState initial_conf;       // founding members (fresh start with state "new"); else empty
+  replica::EngineKind engine = replica::EngineKind::kRaft;
   uint32_t tick_ms = 100;             // etcd's default heartbeat interval
   uint32_t election_ticks = 10;       // etcd's default election timeout: 1 s
   uint64_t snapshot_entries = 10000;  // compact the Raft log after this many applied entries
@@ -131,6 +133,8 @@ class Node : private replica::Host {
   NodeStatus status() const;
   raft::NodeId id() const { return options_.id; }
   uint64_t cluster_id() const { return options_.cluster_id; }
+  // The consensus engine this member runs: "raft" or "multipaxos".
+  std::string engine_name() const { return replica::to_string(options_.engine); }
 
   // Runs f(const kv::Store&) under the store's shared lock.
   template <typename F>
@@ -289,7 +293,7 @@ class Node : private replica::Host {
   std::unique_ptr<kv::BufferedBackend> buffered_;  // over backend_; the store writes here
   std::unique_ptr<kv::Store> store_;
   mutable std::shared_mutex store_mu_;
-  std::unique_ptr<raft::Raft> raft_;
+  std::unique_ptr<Engine> raft_;  // the consensus engine (Raft or Multi-Paxos)
   std::unique_ptr<replica::Driver> driver_;
 
   // Inbox: filled by any thread, drained by the raft thread.

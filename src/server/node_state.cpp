@@ -51,14 +51,14 @@ bool Node::recover(std::string* error) {
   const uint64_t snapshot_index = persisted.snapshot ? persisted.snapshot->meta.index.value : 0;
   replica::Driver::recover_commit(persisted, store_->applied_index());
 
-  raft::Config cfg;
+  raft::EngineConfig cfg;
   cfg.id = options_.id;
   cfg.seed = std::random_device{}();
   cfg.initial_conf = options_.initial_conf;
   cfg.applied = raft::Index(store_->applied_index());
   cfg.election_ticks = options_.election_ticks;
   cfg.heartbeat_ticks = 1;
-  raft_ = std::make_unique<raft::Raft>(cfg, persisted);
+  raft_ = replica::make_engine(options_.engine, cfg, persisted);
   replica::DriverOptions driver_options;
   driver_options.snapshot_entries = options_.snapshot_entries;
   driver_options.fetch_retry_ticks = std::max<uint32_t>(1, 500 / options_.tick_ms);
@@ -72,7 +72,7 @@ bool Node::recover(std::string* error) {
   spdlog::info("raft: member {:x} recovered term {} commit {} applied {} last index {}",
                options_.id.value, persisted.hard_state.term.value,
                persisted.hard_state.commit.value, store_->applied_index(),
-               raft_->log().last_index().value);
+               raft_->last_index().value);
   publish_status();
   return true;
 }

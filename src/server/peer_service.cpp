@@ -9,6 +9,8 @@ namespace synod::server {
 
 namespace {
 
+const std::string kRaft = "raft";
+
 // One inbound peer stream: reads frames until the sender goes away. A frame from another
 // cluster ends the stream; a message that does not decode is dropped (logged once per stream).
 class StreamReader final : public grpc::ServerReadReactor<synodpb::RaftBatch> {
@@ -24,6 +26,13 @@ class StreamReader final : public grpc::ServerReadReactor<synodpb::RaftBatch> {
       spdlog::warn("peer: frame from member {:x} of cluster {:x} refused (this is {:x})",
                    frame_.from(), frame_.cluster_id(), ctx_.node->cluster_id());
       Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "cluster ID mismatch"));
+      return;
+    }
+    const std::string& engine = frame_.engine().empty() ? kRaft : frame_.engine();
+    if (engine != ctx_.node->engine_name()) {
+      spdlog::warn("peer: frame from member {:x} running engine {} refused (this member runs {})",
+                   frame_.from(), engine, ctx_.node->engine_name());
+      Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "consensus engine mismatch"));
       return;
     }
     std::vector<raft::Message> messages;

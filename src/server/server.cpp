@@ -230,6 +230,43 @@ bool establish_identity(const ResolvedConfig& config, Identity* id, std::string*
   return existing || write_identity(dir, *id, error);
 }
 
+// The consensus engine is fixed when the data dir is made (member/engine; a data dir without
+// the file was made by Raft): the log of one engine means nothing to another.
+bool check_engine(const std::string& dir, const std::string& engine, std::string* error) {
+  const std::string path = dir + "/member/engine";
+  std::string recorded = "raft";
+  if (fs::exists(path)) {
+    std::ifstream in(path);
+    if (!(in >> recorded)) {
+      *error = "data dir '" + dir + "': member/engine is unreadable";
+      return false;
+    }
+  } else if (fs::exists(dir + "/member/db")) {
+    recorded = "raft";
+  } else {
+    const std::string tmp = path + ".tmp";
+    {
+      std::ofstream out(tmp, std::ios::trunc);
+      out << engine << "\n";
+      if (!out) {
+        *error = "cannot write " + tmp;
+        return false;
+      }
+    }
+    if (!fsync_file(tmp) || rename(tmp.c_str(), path.c_str()) != 0) {
+      *error = "cannot persist " + path;
+      return false;
+    }
+    recorded = engine;
+  }
+  if (recorded != engine) {
+    *error = "data dir '" + dir + "' holds a " + recorded + " log; start it with --engine " +
+             recorded + " (the engine cannot change for a data dir)";
+    return false;
+  }
+  return true;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Publishing this member's name and client URLs into the replicated member table.
 
@@ -384,15 +421,22 @@ int run_server(const ResolvedConfig& config) {
     spdlog::error("synod server: {}", error);
     return 1;
   }
-  spdlog::info("synod server: member {:x} ({}) of cluster {:x}, data dir {}", identity.member_id,
-               config.raw.name, identity.cluster_id, config.raw.data_dir);
+  if (!check_engine(config.raw.data_dir, config.raw.engine, &error)) {
+    spdlog::error("synod server: {}", error);
+    return 1;
+  }
+  spdlog::info("synod server: member {:x} ({}) of cluster {:x}, engine {}, data dir {}",
+               identity.member_id, config.raw.name, identity.cluster_id, config.raw.engine,
+               config.raw.data_dir);
 
-  net::Transport transport(raft::NodeId(identity.member_id), identity.cluster_id);
+  net::Transport transport(raft::NodeId(identity.member_id), identity.cluster_id,
+                           config.raw.engine);
   NodeOptions options;
   options.id = raft::NodeId(identity.member_id);
   options.cluster_id = identity.cluster_id;
   options.data_dir = config.raw.data_dir;
   options.initial_conf = identity.initial_conf;
+  options.engine = *replica::parse_engine(config.raw.engine);
   options.tick_ms = config.raw.heartbeat_interval_ms;
   options.election_ticks = config.raw.election_timeout_ms / config.raw.heartbeat_interval_ms;
   options.snapshot_entries = config.raw.snapshot_count;

@@ -285,6 +285,10 @@ class Cluster:
             f"--initial-cluster-token={self.token}",
         ] + self.server_args
         if self.kind == "synod":
+            # SYNOD_ENGINE runs every script against a cluster of that consensus engine.
+            engine = os.environ.get("SYNOD_ENGINE")
+            if engine:
+                flags.append(f"--engine={engine}")
             return [self.binary, "server"] + flags
         return [self.binary] + flags
 
