@@ -32,13 +32,21 @@ void Lessor::set_leader(bool leader, uint64_t term, const Store& store, int64_t 
       if (lease) deadlines_[id] = now_us + lease->ttl * kMicrosPerSecond + extension_us_;
     }
   }
+  if (promoted) epoch_proposed_at_.reset();
   leader_ = leader;
   leader_term_ = leader ? term : 0;
 }
 
-std::vector<int64_t> Lessor::due_revokes(int64_t now_us, size_t max) {
+bool Lessor::epoch_due(const Store& store, int64_t now_us) {
+  if (!leader_ || store.lessor_epoch() >= leader_term_) return false;
+  if (epoch_proposed_at_ && now_us - *epoch_proposed_at_ < retry_us_) return false;
+  epoch_proposed_at_ = now_us;
+  return true;
+}
+
+std::vector<int64_t> Lessor::due_revokes(const Store& store, int64_t now_us, size_t max) {
   std::vector<int64_t> due;
-  if (!leader_) return due;
+  if (!serving(store)) return due;
   for (const auto& [id, expiry] : deadlines_) {
     if (due.size() >= max) break;
     if (expiry > now_us) continue;

@@ -8,6 +8,14 @@
 // timeout from the moment of promotion (a renewal acknowledged by the old leader happened
 // before the new one was elected).
 //
+// Nor does a deposed leader's decision: a revoke it proposed can be chosen long after it lost
+// leadership (a Multi-Paxos leader proposes again every value a promise reports; a Raft leader
+// commits what its log holds), after a later leader renewed the lease. So each leader first
+// gets its term recorded in the store (a lessor epoch entry) and only then renews or revokes;
+// its revokes carry its term, and a revoke of an older term than the store's epoch changes
+// nothing. A revoke chosen before the epoch applied is one the new leader saw applied before
+// it renewed anything.
+//
 // Time is the caller's monotonic clock in microseconds (the server's steady clock, the
 // simulator's virtual time). Pure: no clocks, threads or I/O; the caller serializes calls.
 #pragma once
@@ -44,10 +52,20 @@ class Lessor {
   // leadership back), and what it knew of the leases then is stale.
   void set_leader(bool leader, uint64_t term, const Store& store, int64_t now_us);
   bool leader() const { return leader_; }
+  // The term it leads (0 if not leader): what its epoch entry and its revokes carry.
+  uint64_t term() const { return leader_term_; }
 
-  // On the leader: the expired leases whose revoke should be proposed now (none proposed in
-  // the last retry_us), at most `max`, in ID order; each is marked as proposed.
-  std::vector<int64_t> due_revokes(int64_t now_us, size_t max);
+  // On the leader: true if its epoch entry should be proposed now (it has not applied, and was
+  // not proposed in the last retry_us).
+  bool epoch_due(const Store& store, int64_t now_us);
+  // On the leader: its epoch has applied, so it may renew and revoke.
+  bool serving(const Store& store) const {
+    return leader_ && store.lessor_epoch() == leader_term_;
+  }
+
+  // On a serving leader: the expired leases whose revoke should be proposed now (none proposed
+  // in the last retry_us), at most `max`, in ID order; each is marked as proposed.
+  std::vector<int64_t> due_revokes(const Store& store, int64_t now_us, size_t max);
 
   // On the leader: renews a live lease and returns its granted TTL in seconds; 0 if the store
   // has no such lease or it has expired (its revoke is on the way).
@@ -64,6 +82,7 @@ class Lessor {
   uint64_t leader_term_ = 0;              // the term it leads, while leader_
   std::map<int64_t, int64_t> deadlines_;  // lease -> expiry
   std::map<int64_t, int64_t> revoking_;   // lease -> when its revoke was last proposed
+  std::optional<int64_t> epoch_proposed_at_;  // when its epoch was last proposed
 };
 
 }  // namespace synod::kv

@@ -172,7 +172,18 @@ ApplyResult::Outcome Store::execute(const synodpb::Request& req, WriteTxn& txn,
     case synodpb::Request::kLeaseGrant:
       return apply_lease_grant(req.lease_grant(), txn);
     case synodpb::Request::kLeaseRevoke:
+      // An expiry decided by a leader of an earlier term than the newest lessor epoch: that
+      // leader did not know the renewals made since (it may have been deposed long before its
+      // revoke was chosen). The current leader decides again from its own deadlines.
+      if (req.expiry_epoch() != 0 && req.expiry_epoch() < lessor_epoch()) {
+        return errors::lease_not_found();
+      }
       return apply_lease_revoke(req.lease_revoke(), txn);
+    case synodpb::Request::kLessorEpoch:
+      if (req.lessor_epoch() > lessor_epoch()) {
+        txn.view().put(std::string(keys::kMetaLessorEpoch), keys::encode_u64(req.lessor_epoch()));
+      }
+      return std::monostate{};
     default:
       return errors::empty_request();
   }
@@ -253,6 +264,14 @@ ApplyResult::Outcome Store::apply_lease_revoke(const etcdserverpb::LeaseRevokeRe
   etcdserverpb::LeaseRevokeResponse resp;
   resp.mutable_header()->set_revision(txn.end_revision());
   return resp;
+}
+
+uint64_t Store::lessor_epoch() const {
+  std::optional<std::string> v = backend_.get(keys::kMetaLessorEpoch);
+  if (!v) return 0;
+  std::optional<uint64_t> epoch = keys::decode_u64(*v);
+  if (!epoch) records::corrupted("lessor epoch");
+  return *epoch;
 }
 
 std::vector<int64_t> Store::lease_ids() const {

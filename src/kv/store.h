@@ -120,6 +120,8 @@ class Store {
 
   std::vector<synodpb::Member> members() const;
 
+  // The term of the newest leader whose lessor epoch has applied (0: none yet).
+  uint64_t lessor_epoch() const;
   // Leases: every ID the store holds (in ID byte order), and one lease with its keys.
   std::vector<int64_t> lease_ids() const;
   std::optional<LeaseInfo> lease(int64_t id) const;

@@ -53,6 +53,8 @@ void Node::handle_lease(LeaseInput& input) {
       const int64_t at = micros(Clock::now());
       lessor_.set_leader(raft_->role() == raft::Role::kLeader, raft_->term().value, *store_, at);
       if (!lessor_.leader()) return done(kNotLeader);
+      // Until its lessor epoch applies (a round trip after promotion) it renews nothing.
+      if (!lessor_.serving(*store_)) return done(kNoQuorum);
       done(lessor_.renew(id, *store_, at));
     });
     return;
@@ -75,9 +77,16 @@ void Node::check_leases(Clock::time_point now) {
   constexpr size_t kRevokesPerTick = 100;
   lessor_.set_leader(raft_->role() == raft::Role::kLeader, raft_->term().value, *store_,
                      micros(now));
-  for (int64_t id : lessor_.due_revokes(micros(now), kRevokesPerTick)) {
+  if (lessor_.epoch_due(*store_, micros(now))) {
+    synodpb::Request epoch;
+    epoch.set_lessor_epoch(lessor_.term());
+    queue_proposal(
+        Proposal{std::move(epoch), [](const kv::ApplyResult&) {}, now + options_.request_timeout});
+  }
+  for (int64_t id : lessor_.due_revokes(*store_, micros(now), kRevokesPerTick)) {
     synodpb::Request revoke;
     revoke.mutable_lease_revoke()->set_id(id);
+    revoke.set_expiry_epoch(lessor_.term());
     queue_proposal(
         Proposal{std::move(revoke), [](const kv::ApplyResult&) {}, now + options_.request_timeout});
   }

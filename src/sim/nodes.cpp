@@ -469,7 +469,7 @@ void Nodes::answer_keepalive(Node& n, const KvCommand& req) {
   const auto now = static_cast<int64_t>(world_.now());
   n.lessor->set_leader(n.engine->role() == raft::Role::kLeader, n.engine->term().value, n.kv->store(),
                        now);
-  if (!n.lessor->leader()) return reply(n, req, ReplyStatus::kRejected, {});
+  if (!n.lessor->serving(n.kv->store())) return reply(n, req, ReplyStatus::kRejected, {});
   KvResult r;
   r.ttl = n.lessor->renew(req.lease, n.kv->store(), now);
   if (o_.trace) {
@@ -485,9 +485,15 @@ void Nodes::lessor_tick(Node& n) {
   const auto now = static_cast<int64_t>(world_.now());
   n.lessor->set_leader(n.engine->role() == raft::Role::kLeader, n.engine->term().value, n.kv->store(),
                        now);
-  for (int64_t id : n.lessor->due_revokes(now, 100)) {
+  if (n.lessor->epoch_due(n.kv->store(), now)) {
+    synodpb::Request epoch;
+    epoch.set_lessor_epoch(n.lessor->term());
+    n.engine->propose(epoch.SerializeAsString());
+  }
+  for (int64_t id : n.lessor->due_revokes(n.kv->store(), now, 100)) {
     synodpb::Request revoke;
     revoke.mutable_lease_revoke()->set_id(id);
+    revoke.set_expiry_epoch(n.lessor->term());
     n.engine->propose(revoke.SerializeAsString());
   }
 }
