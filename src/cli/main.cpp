@@ -169,6 +169,11 @@ int main(int argc, char** argv) {
   std::string sim_engine = "raft";
   CLI::App* sim = app.add_subcommand("sim", "run the deterministic cluster simulator");
   sim->add_option("--engine", sim_engine, "consensus engine: raft or multipaxos");
+  std::string adversary;
+  sim->add_option("--adversary", adversary,
+                  "duel: hold every leader's traffic until a rival preempts it (FLP), then heal");
+  sim->add_option("--duel-rounds", opts.duel_rounds, "rounds the duel plays before it stops")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1'000'000}));
   sim->add_option("--seed", opts.seed, "seed of the run (replays it exactly)");
   sim->add_option("--seeds", seeds, "sweep a range of seeds, A..B");
   sim->add_option("--nodes", opts.nodes, "cluster size")->check(CLI::Range(3, 7));
@@ -239,6 +244,15 @@ int main(int argc, char** argv) {
       opts.engine = *engine;
     } else {
       std::cerr << "synod sim: unknown engine '" << sim_engine << "' (known: raft, multipaxos)\n";
+      return 2;
+    }
+    if (adversary == "duel") {
+      // The duel is the only adversary: no other faults.
+      opts.duel = true;
+      opts.swarm = false;
+      faults = "none";
+    } else if (!adversary.empty()) {
+      std::cerr << "synod sim: unknown adversary '" << adversary << "' (known: duel)\n";
       return 2;
     }
     if (!synod::sim::parse_faults(faults, opts.faults, error)) {

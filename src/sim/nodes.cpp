@@ -117,6 +117,7 @@ raft::EngineConfig Nodes::node_config(int id) const {
   c.max_msg_bytes = max_msg_bytes_;
   c.max_inflight_msgs = max_inflight_msgs_;
   c.snapshot_chunk_bytes = 128;
+  c.max_open_slots = 64;  // small, so that what a new leader proposes again stays small
   return c;
 }
 
@@ -172,6 +173,7 @@ void Nodes::start(int id) {
 
 void Nodes::after_input(Node& n) {
   inv_->on_step(*n.engine);
+  if (duel_ != nullptr) duel_step();
   observe(n);
   if (!n.up || n.paused) return;
   n.driver->run();
@@ -390,19 +392,43 @@ void Nodes::send(Node& n, const std::vector<raft::Message>& msgs) {
     if (m.type == raft::MessageType::kSnapshot) ++world_.result.snapshots_sent;
     const int to = slot_of(m.to);
     if (to == 0) continue;  // a removed member: nobody listens there
-    auto times = world_.net.send(n.id, to, m.byte_size(), world_.now(), world_.net_rng);
-    if (times.empty()) ++world_.result.messages_dropped;
-    if (times.size() > 1) ++world_.result.messages_duplicated;
-    if (o_.trace) {
-      world_.at() << raft::to_string(m.type) << " n" << m.from << "->n" << m.to
-                  << " term=" << m.term << " idx=" << m.log_index << " entries=" << m.entries.size()
-                  << (m.reject ? " reject" : "") << (times.empty() ? " DROPPED" : "") << "\n";
+    if (duel_ != nullptr && duel_->hold(n.id, to, m)) {
+      if (o_.trace) {
+        world_.at() << raft::to_string(m.type) << " n" << m.from << "->n" << m.to
+                    << " term=" << m.term << " HELD by the adversary\n";
+      }
+      continue;
     }
-    for (uint64_t t : times) {
-      Event& e = world_.schedule(t, EventType::kDeliver);
-      e.node = to;
-      e.msg = m;
-    }
+    transmit(n.id, to, m);
+  }
+}
+
+void Nodes::transmit(int from, int to, const raft::Message& m) {
+  auto times = world_.net.send(from, to, m.byte_size(), world_.now(), world_.net_rng);
+  if (times.empty()) ++world_.result.messages_dropped;
+  if (times.size() > 1) ++world_.result.messages_duplicated;
+  if (o_.trace) {
+    world_.at() << raft::to_string(m.type) << " n" << m.from << "->n" << m.to << " term=" << m.term
+                << " idx=" << m.log_index << " entries=" << m.entries.size()
+                << (m.reject ? " reject" : "") << (times.empty() ? " DROPPED" : "") << "\n";
+  }
+  for (uint64_t t : times) {
+    Event& e = world_.schedule(t, EventType::kDeliver);
+    e.node = to;
+    e.msg = m;
+  }
+}
+
+void Nodes::duel_step() {
+  std::vector<Duel::Member> members(nodes_.size());
+  for (size_t i = 1; i < nodes_.size(); ++i) {
+    const Node& n = nodes_[i];
+    if (!n.up || n.engine == nullptr) continue;
+    members[i] = {true, n.engine->role(), n.engine->term().value,
+                  n.engine->committed_index().value};
+  }
+  for (const Duel::Held& h : duel_->observe(members, world_.now(), world_.log)) {
+    transmit(h.from, h.to, h.msg);
   }
 }
 

@@ -23,6 +23,7 @@
 #include "kv/lessor.h"
 #include "kv/watch_hub.h"
 #include "replica/driver.h"
+#include "sim/duel.h"
 #include "sim/kv_machine.h"
 #include "sim/truth.h"
 #include "sim/world.h"
@@ -110,6 +111,8 @@ class Nodes {
   // Replicas that applied the same prefix hold byte-identical stores.
   void check_store_convergence();
   const check::EngineInvariants& invariants() const { return *inv_; }
+  // The FLP adversary, while it runs (null otherwise).
+  void set_duel(Duel* duel) { duel_ = duel; }
   // When a leader was first seen after the heal (0: not yet).
   uint64_t first_leader_after_heal() const { return first_leader_after_heal_; }
   // One line per member: role, term, log and apply positions, what its driver waits for.
@@ -131,6 +134,8 @@ class Nodes {
   void serve_state(const Event& e);
   void state_fetched(const Event& e);
   void send(Node& n, const std::vector<raft::Message>& msgs);
+  void transmit(int from, int to, const raft::Message& m);
+  void duel_step();
   void on_client_request(Node& n, const KvCommand& req);
   void reply(Node& n, const KvCommand& req, ReplyStatus status, KvResult result);
   void answer_keepalive(Node& n, const KvCommand& req);
@@ -148,6 +153,7 @@ class Nodes {
   uint64_t max_msg_bytes_ = 256;
   uint32_t max_inflight_msgs_ = 4;
   uint64_t next_member_ = 0;  // the next new member ID
+  Duel* duel_ = nullptr;
 };
 
 }  // namespace synod::sim

@@ -148,6 +148,7 @@ std::string replay_command(const SimOptions& o) {
     }
   }
   if (o.read_mode == raft::ReadMode::kLease) os << " --lease-reads";
+  if (o.duel) os << " --adversary duel --duel-rounds " << o.duel_rounds;
   if (o.max_inflight_msgs != 0) os << " --window " << o.max_inflight_msgs;
   if (o.swarm) return os.str();  // the seed draws the rest
   if (o.buggify) os << " --buggify";

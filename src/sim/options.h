@@ -60,6 +60,10 @@ struct SimOptions {
   uint64_t seed = 1;
   int nodes = 5;
   replica::EngineKind engine = replica::EngineKind::kRaft;
+  // The FLP duel (sim/duel.h): an adversary that holds every leader's traffic until a rival
+  // preempts it, for duel_rounds rounds, then lets the network be timely. No other faults.
+  bool duel = false;
+  uint64_t duel_rounds = 10'000;
   std::set<Fault> faults;
   // Swarm testing (Groce et al., ISSTA 2012): the run draws its own fault mix and intensities
   // from its seed (the faults and nemesis options below are then ignored), and turns on the

@@ -31,6 +31,10 @@ struct SimResult {
   uint64_t lease_expiries = 0;  // leases the lessor revoked
   // Watchers.
   uint64_t watch_streams = 0, watch_events = 0, watch_compaction_cancels = 0;
+  // The FLP duel: rounds played, values chosen while it ran (0), held messages delivered late
+  // and refused, and how long after the release the first value was chosen.
+  uint64_t duel_rounds = 0, duel_chosen = 0, duel_refused = 0, duel_first_chosen_ms = 0;
+  bool duel_decided_after = false;  // a value was chosen after the release
   bool liveness_ok = true;
   std::string liveness_detail;
   uint64_t end_time_us = 0;

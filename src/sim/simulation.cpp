@@ -56,6 +56,7 @@ class Sim final : public NodeObserver {
   Clients clients_;
   Watchers watchers_;
   Nemesis nemesis_;
+  std::unique_ptr<Duel> duel_;
 };
 
 void Sim::dispatch(const Event& e) {
@@ -112,6 +113,10 @@ SimResult Sim::run() {
   SYNOD_ASSERT(o_.nodes >= 1 && o_.nodes <= 9);
   world_.result.seed = o_.seed;
   nemesis_.draw_swarm();
+  if (o_.duel) {
+    duel_ = std::make_unique<Duel>(o_.engine == replica::EngineKind::kMultiPaxos, o_.duel_rounds);
+    nodes_.set_duel(duel_.get());
+  }
   nodes_.start_all();
   world_.watch_rng = world_.rng.fork();
   clients_.start_all();
@@ -129,7 +134,16 @@ SimResult Sim::run() {
     world_.advance(e->time);
     dispatch(*e);
     if (world_.fault_phase()) {
-      if (clients_.fault_phase_over() || world_.now() > kFaultPhaseCapUs) heal_all();
+      if (duel_ != nullptr) {
+        // The duel runs its rounds (bounded in virtual time too), then the network is timely.
+        const uint64_t cap = o_.duel_rounds * 4 * o_.election_ticks * o_.tick_us + kFaultPhaseCapUs;
+        if (duel_->done() || world_.now() > cap) {
+          duel_->release(world_.now(), world_.log);
+          heal_all();
+        }
+      } else if (clients_.fault_phase_over() || world_.now() > kFaultPhaseCapUs) {
+        heal_all();
+      }
     } else if (final_phase_over()) {
       break;
     }
@@ -153,6 +167,22 @@ void Sim::verdict() {
   }
   if (!watchers_.empty()) watchers_.finish();
   clients_.add_stats(result);
+  if (duel_ != nullptr) {
+    result.duel_rounds = duel_->rounds();
+    result.duel_chosen = duel_->chosen_during_duel();
+    result.duel_refused = duel_->refused();
+    result.duel_decided_after = duel_->first_chosen_after_us() != 0;
+    result.duel_first_chosen_ms =
+        duel_->first_chosen_after_us() ? (duel_->first_chosen_after_us() - duel_->released_at_us()) / 1000 : 0;
+    if (duel_->chosen_during_duel() > 0) {
+      world_.flag("DuelDecided", std::to_string(duel_->chosen_during_duel()) +
+                                     " values were chosen while the adversary ran");
+    }
+    if (duel_->rounds() < o_.duel_rounds) {
+      world_.flag("DuelShort", "the duel played " + std::to_string(duel_->rounds()) + " of " +
+                                   std::to_string(o_.duel_rounds) + " rounds in its time bound");
+    }
+  }
   truth_.check();
   nodes_.check_store_convergence();
   result.violations = nodes_.invariants().violations();
@@ -213,6 +243,16 @@ void print_summary(const SimOptions& o, const SimResult& r, std::ostream& out) {
     for (const check::Operation& op : r.linearizability.failing_window) {
       out << "      " << check::to_string(op) << "\n";
     }
+  }
+  if (o.duel) {
+    out << "  duel         " << r.duel_rounds << " rounds, " << r.duel_chosen
+        << " values chosen while it ran, " << r.duel_refused
+        << " held messages refused; "
+        << (r.duel_decided_after
+                ? "first value chosen " + std::to_string(r.duel_first_chosen_ms) +
+                      " ms after the release"
+                : std::string("no value chosen after the release"))
+        << "\n";
   }
   out << "  liveness     " << (r.liveness_ok ? "ok" : "VIOLATED") << ": " << r.liveness_detail
       << "\n";

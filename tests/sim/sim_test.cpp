@@ -148,6 +148,40 @@ TEST(SimLiveness, ClusterRecoversAfterHeal) {
   EXPECT_FALSE(r.faults_injected.empty());
 }
 
+// FLP, as a run: the duel adversary keeps every round's winner from getting a value chosen for
+// 1,000 rounds while every invariant holds, and once it stops a value is chosen within the
+// liveness bound (partial synchrony). Both engines, 3 and 5 members.
+TEST(SimDuel, NoValueIsChosenWhileTheAdversaryRunsAndOneIsOnceItStops) {
+  for (replica::EngineKind engine : {replica::EngineKind::kRaft, replica::EngineKind::kMultiPaxos}) {
+    for (int nodes : {3, 5}) {
+      SimOptions o = options(21, "none", nodes);
+      o.engine = engine;
+      o.duel = true;
+      o.duel_rounds = 1'000;
+      std::ostringstream log;
+      SimResult r = run_simulation(o, log);
+      std::ostringstream summary;
+      print_summary(o, r, summary);
+      SCOPED_TRACE(summary.str());
+      EXPECT_EQ(r.duel_rounds, 1'000u);
+      EXPECT_EQ(r.duel_chosen, 0u);
+      EXPECT_GT(r.duel_refused, 1'000u);  // the preempted leaders' messages, refused late
+      EXPECT_TRUE(r.duel_decided_after);
+      EXPECT_LE(r.duel_first_chosen_ms, o.liveness_ticks * o.tick_us / 1000);
+      EXPECT_TRUE(r.passed());
+      EXPECT_NE(log.str().find("duel round 1000:"), std::string::npos);
+    }
+  }
+}
+
+TEST(SimDuel, AReplayedDuelIsTheSameDuel) {
+  SimOptions o = options(22, "none", 3);
+  o.engine = replica::EngineKind::kMultiPaxos;
+  o.duel = true;
+  o.duel_rounds = 50;
+  EXPECT_EQ(run_to_text(o), run_to_text(o));
+}
+
 TEST(SimLiveness, ReportsAClusterThatCannotRecover) {
   // A liveness bound of zero ticks cannot be met: the check must say so.
   SimOptions o = options(12, "crash");

@@ -37,6 +37,10 @@ struct EngineConfig {
   uint64_t max_msg_bytes = 64 << 10;         // entries per Append message, in bytes
   uint64_t snapshot_chunk_bytes = 64 << 10;  // InstallSnapshot chunk size
   bool forward_proposals = true;             // followers forward proposals to the leader
+  // Multi-Paxos: a leader proposes at most this many slots past its chosen index; further
+  // proposals are refused with kNotReady until some are chosen. It bounds what a new leader
+  // must propose again. (Raft ignores it.)
+  uint64_t max_open_slots = 4096;
 };
 
 }  // namespace synod::raft

@@ -85,9 +85,6 @@ struct PlantedBugs {
 };
 
 struct Config : raft::EngineConfig {
-  // A leader proposes at most this many slots past its chosen index; further proposals are
-  // refused with kNotReady until some are chosen. Bounds what a new leader must propose again.
-  uint64_t max_open_slots = 4096;
   // An acceptor refuses to promise (as "behind") if it would have to report more than this.
   uint64_t max_promise_bytes = 64 << 20;
   PlantedBugs bugs;
