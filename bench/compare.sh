@@ -20,6 +20,10 @@
 #   --clients "64 1"    client counts to run each workload at, default "64"
 #   --total N           requests per run, default 10000
 #   --workloads LIST    default "put range-l range-s txn-put"
+#   --engine "raft multipaxos"
+#                       Synod's consensus engines to run, each a system of its own (its own
+#                       fresh cluster per run, alternating with the others), default "raft";
+#                       with two, the report adds the Multi-Paxos/Raft ratio
 #   --memory            also load 1M keys of 256-byte values and report RSS per node (long)
 #   --memory-keys N     keys of the memory load, default 1000000 (smaller: to try the script)
 #   --run-timeout S     bound on one bench run, default 300 (the memory load gets 6x)
@@ -40,6 +44,7 @@ ROUNDS=1
 CLIENTS_LIST="64"
 TOTAL=10000
 WORKLOADS="put range-l range-s txn-put"
+ENGINES="raft"
 MEMORY=0
 RUN_TIMEOUT=300
 DATA_ROOT="${TMPDIR:-/tmp}"
@@ -63,6 +68,7 @@ while [[ $# -gt 0 ]]; do
     --clients) CLIENTS_LIST="$2"; shift 2 ;;
     --total) TOTAL="$2"; shift 2 ;;
     --workloads) WORKLOADS="$2"; shift 2 ;;
+    --engine) ENGINES="$2"; shift 2 ;;
     --memory) MEMORY=1; shift ;;
     --memory-keys) MEMORY_KEYS="$2"; shift 2 ;;
     --run-timeout) RUN_TIMEOUT="$2"; shift 2 ;;
@@ -96,12 +102,23 @@ fi
 REPORT_PY="$(cd "$(dirname "$0")" && pwd)/compare_report.py"
 [[ -f "$REPORT_PY" ]] || die "missing $REPORT_PY"
 
+# Synod's systems: "synod" runs Raft (the default engine), "synod-multipaxos" Multi-Paxos.
+SYNOD_SYSTEMS=""
+for e in $ENGINES; do
+  case "$e" in
+    raft) SYNOD_SYSTEMS+="${SYNOD_SYSTEMS:+ }synod" ;;
+    multipaxos) SYNOD_SYSTEMS+="${SYNOD_SYSTEMS:+ }synod-multipaxos" ;;
+    *) die "--engine: unknown '$e' (raft, multipaxos)" ;;
+  esac
+done
+[[ -n "$SYNOD_SYSTEMS" ]] || die "--engine wants raft, multipaxos or both"
+[[ -z "$BASELINE" || "$SYNOD_SYSTEMS" == synod ]] || die "--baseline compares Raft builds only"
 SYSTEMS="$REF"
 SYNOD_SKIPPED=""
 # A server that takes etcd's flags lists them in its help (a bare `synod --help` would not).
 SYNOD_HELP=$(timeout 10 "$SYNOD" server --help 2>&1 || true)
 if [[ "$SYNOD_HELP" == *--initial-cluster-token* ]]; then
-  SYSTEMS="$REF synod"
+  SYSTEMS="$REF $SYNOD_SYSTEMS"
 elif [[ -n "$BASELINE" ]]; then
   die "'$SYNOD server --help' failed or lists no --initial-cluster-token: nothing to compare"
 else
@@ -149,6 +166,8 @@ start_cluster() {
     base=$ETCD_BASE_PORT cmd=("$ETCD")
   elif [[ "$system" == baseline ]]; then
     base=$ETCD_BASE_PORT cmd=("$BASELINE" server)
+  elif [[ "$system" == synod-multipaxos ]]; then
+    base=$SYNOD_BASE_PORT cmd=("$SYNOD" server --engine multipaxos)
   else
     base=$SYNOD_BASE_PORT cmd=("$SYNOD" server)
   fi
@@ -276,18 +295,20 @@ for round in $(seq "$ROUNDS"); do
   for workload in $WORKLOADS; do
     for clients in $CLIENTS_LIST; do
       systems="$SYSTEMS"
-      [[ $((order % 2)) -eq 1 && "$SYSTEMS" == "$REF synod" ]] && systems="synod $REF"
+      # Reversed every other time, so that no system always runs first (or after another).
+      [[ $((order % 2)) -eq 1 ]] && systems=$(echo "$SYSTEMS" | tr ' ' '\n' | tac | tr '\n' ' ')
       order=$((order + 1))
       for system in $systems; do run_one "$system" "$workload" "$clients" "$round"; done
     done
   done
 done
 if [[ $MEMORY -eq 1 ]]; then  # long: once, not per round
-  for system in $SYSTEMS; do run_one "$system" memory 64 1; done
+  for system in $(echo "$SYSTEMS" | cut -d' ' -f1-2); do run_one "$system" memory 64 1; done
 fi
 
 [[ -z "$RESULTS" ]] || cp "$RESULTS_TMP" "$RESULTS"
-report_args=(--results "$RESULTS_TMP" --total "$TOTAL" --memory-keys "$MEMORY_KEYS" --reference "$REF")
+report_args=(--results "$RESULTS_TMP" --total "$TOTAL" --memory-keys "$MEMORY_KEYS" --reference "$REF"
+             --engines "$SYNOD_SYSTEMS")
 [[ -z "$SYNOD_SKIPPED" ]] || report_args+=(--synod-skipped "$SYNOD_SKIPPED")
 if [[ -n "$OUT" ]]; then
   python3 "$REPORT_PY" "${report_args[@]}" | tee "$OUT"

@@ -2,7 +2,8 @@
 """Markdown report of bench/compare.sh: etcd and Synod side by side, with Synod/etcd ratios.
 
 Input: one JSON object per line, one per run, as compare.sh writes them:
-  {"system": "etcd"|"baseline"|"synod", "workload": ..., "clients": N, "round": R,
+  {"system": "etcd"|"baseline"|"synod"|"synod-multipaxos", "workload": ..., "clients": N,
+   "round": R,
    "cpu_ticks": T, "clk_tck": HZ, "hwm_kb": [n1, n2, n3], "rss_kb": [...], "command": "...",
    "bench": {synod bench --json}}
 With several rounds, each figure is the median over the runs of its system and workload.
@@ -25,9 +26,11 @@ WORKLOAD_TITLES = {
     "range-s": "range, serializable",
     "txn-put": "txn-put (1 put per txn)",
 }
-TITLES = {"etcd": "etcd 3.4", "baseline": "baseline", "synod": "Synod"}
-SHORT = {"etcd": "etcd", "baseline": "baseline"}  # in the ratio's column title
-SYSTEMS = ("etcd", "synod")  # (the reference, synod); main() sets the reference
+TITLES = {"etcd": "etcd 3.4", "baseline": "baseline", "synod": "Synod",
+          "synod-multipaxos": "Synod Multi-Paxos"}
+SHORT = {"etcd": "etcd", "baseline": "baseline", "synod": "raft",
+         "synod-multipaxos": "multipaxos"}  # in the ratios' column titles
+SYSTEMS = ("etcd", "synod")  # (the reference, then Synod's engines); main() sets them
 
 
 def exited(run: dict) -> bool:
@@ -95,30 +98,43 @@ def main_table(runs: list[dict]) -> list[str]:
             order.append(key)
         by_key[key].setdefault(run["system"], []).append(run)
     ref = SYSTEMS[0]
-    lines = [f"| workload | clients | metric | {TITLES[ref]} | Synod | Synod/{SHORT[ref]} |",
-             "|---|---|---|---|---|---|"]
+    engines = SYSTEMS[1:]
+    if engines == ("synod",):
+        titles = ["Synod"]
+        ratios = [("synod", ref, f"Synod/{SHORT[ref]}")]
+    else:  # several engines: each against the reference, and Multi-Paxos against Raft
+        titles = [("Synod " + SHORT[e]) for e in engines]
+        ratios = [(e, ref, f"{SHORT[e]}/{SHORT[ref]}") for e in engines]
+        if "synod" in engines and "synod-multipaxos" in engines:
+            ratios.append(("synod-multipaxos", "synod", "multipaxos/raft"))
+    columns = [TITLES[ref]] + titles + [title for _, _, title in ratios]
+    lines = ["| workload | clients | metric | " + " | ".join(columns) + " |",
+             "|---|---|---|" + "---|" * len(columns)]
+    blank = " |" * len(columns)
     for key in order:
-        pair = by_key[key]
-        for system, system_runs in pair.items():
+        group = by_key[key]
+        for system, system_runs in group.items():
             for run in system_runs:
                 if exited(run):
                     lines.append(f"| {WORKLOAD_TITLES[key[0]]} | {key[1]} | **{system}: a member "
                                  f"exited during round {run.get('round', 1)}; its CPU and memory "
-                                 "figures are left out** | | | |")
-        got = {s: median_metrics(pair[s]) if s in pair else None for s in SYSTEMS}
-        names = list((got[ref] or got["synod"]).keys())
+                                 f"figures are left out** |{blank}")
+        got = {s: median_metrics(group[s]) if s in group else None for s in SYSTEMS}
+        names = list(next(g for g in got.values() if g).keys())
         for name in names:
             if name == "errors" and all((got[s] or {}).get("errors", 0) == 0 for s in SYSTEMS):
                 continue
-            r = got[ref][name] if got[ref] else None
-            s = got["synod"][name] if got["synod"] else None
-            lines.append(f"| {WORKLOAD_TITLES[key[0]]} | {key[1]} | {name} | {fmt(r, name)} | "
-                         f"{fmt(s, name)} | {ratio(r, s, name)} |")
+            value = {s: (got[s][name] if got[s] else None) for s in SYSTEMS}
+            cells = [fmt(value[s], name) for s in SYSTEMS]
+            cells += [ratio(value[b], value[a], name) for a, b, _ in ratios]
+            lines.append(f"| {WORKLOAD_TITLES[key[0]]} | {key[1]} | {name} | " + " | ".join(cells) +
+                         " |")
     return lines
 
 
 def memory_table(runs: list[dict], keys: int) -> list[str]:
-    mem = {r["system"]: r for r in runs if r["workload"] == "memory"}
+    # The reference and Synod's first engine.
+    mem = {r["system"]: r for r in runs if r["workload"] == "memory" and r["system"] in SYSTEMS[:2]}
     if not mem:
         return []
     lines = ["", f"Memory after loading {keys:,} keys of 256-byte values (MB per node n1/n2/n3):", "",
@@ -126,7 +142,7 @@ def memory_table(runs: list[dict], keys: int) -> list[str]:
              "|---|---|---|---|"]
     for field, title in (("rss_kb", "RSS after the load"), ("hwm_kb", "peak RSS (VmHWM)")):
         cells, peaks = [], []
-        for system in SYSTEMS:
+        for system in SYSTEMS[:2]:
             run = mem.get(system)
             if run is None or exited(run):
                 cells.append("—")
@@ -136,16 +152,16 @@ def memory_table(runs: list[dict], keys: int) -> list[str]:
             peaks.append(max(run[field]) / 1024.0)
         lines.append(f"| {title} | {cells[0]} | {cells[1]} | {ratio(peaks[0], peaks[1], title)} |")
     tput = [mem[s]["bench"]["throughput_rps"] if s in mem and not exited(mem[s]) else None
-            for s in SYSTEMS]
+            for s in SYSTEMS[:2]]
     for system, run in mem.items():
         if exited(run):
             lines.append(f"| **{system}: a member exited during the load** | | | |")
     lines.append(f"| load throughput (req/s) | {fmt(tput[0], 'throughput')} | "
                  f"{fmt(tput[1], 'throughput')} | {ratio(tput[0], tput[1], 'throughput')} |")
-    cpu = [cpu_s_per_10k(mem[s]) if s in mem else None for s in SYSTEMS]
+    cpu = [cpu_s_per_10k(mem[s]) if s in mem else None for s in SYSTEMS[:2]]
     lines.append(f"| server CPU s / 10k req | {fmt(cpu[0], 'cpu')} | {fmt(cpu[1], 'cpu')} | "
                  f"{ratio(cpu[0], cpu[1], 'cpu')} |")
-    errors = [float(mem[s]["bench"]["errors"]) if s in mem else None for s in SYSTEMS]
+    errors = [float(mem[s]["bench"]["errors"]) if s in mem else None for s in SYSTEMS[:2]]
     lines.append(f"| errors | {fmt(errors[0], 'errors')} | {fmt(errors[1], 'errors')} | — |")
     return lines
 
@@ -186,9 +202,11 @@ def main() -> int:
     p.add_argument("--synod-skipped", default="")
     p.add_argument("--memory-keys", type=int, default=1000000)
     p.add_argument("--reference", choices=("etcd", "baseline"), default="etcd")
+    p.add_argument("--engines", default="synod",
+                   help="Synod's systems, space-separated: synod (Raft), synod-multipaxos")
     args = p.parse_args()
     global SYSTEMS
-    SYSTEMS = (args.reference, "synod")
+    SYSTEMS = (args.reference, *args.engines.split())
     with open(args.results, encoding="utf-8") as f:
         runs = [json.loads(line) for line in f if line.strip()]
     if not runs:
