@@ -5,12 +5,17 @@
 // no process even crashes, and the randomized timeouts cannot help while the adversary sees
 // them fire).
 //
-// The duel, for either engine: whoever wins an election (Raft: a term's votes; Multi-Paxos:
-// phase 1 of a round) has its leader traffic (Raft: Appends, heartbeats, snapshots; Multi-Paxos:
-// Accepts, Commits, snapshots; and TimeoutNow) held back. Its followers hear nothing, their
-// election timers fire, and a rival wins a higher round. Only then are the held messages
-// delivered, to members that have promised the higher round, which refuse them: the two
-// proposers of Lamport's "Paxos Made Simple" 2.4, preempting each other round after round.
+// Multi-Paxos: whoever wins phase 1 of a round has its leader traffic (Accepts, Commits,
+// snapshots, TimeoutNow) held back. Its acceptors hear nothing, their election timers fire, and
+// a rival wins a higher round. Only then are the held messages delivered, to acceptors that
+// have promised the higher round, which refuse them: the two proposers of Lamport's "Paxos Made
+// Simple" 2.4, preempting each other round after round.
+//
+// Raft: candidates keep splitting the vote. A vote request is held until its recipient has
+// itself become a candidate of that term (so has voted for itself) or moved past it, and only
+// then delivered, to be refused; every candidate gets its own vote and no other, term after
+// term. (Should a leader be elected all the same, its Appends and heartbeats are held as a
+// Multi-Paxos leader's are.)
 // The engines' safety invariants run at every step throughout. After `duel_rounds` rounds the
 // adversary stops (the global stabilization time of partial synchrony, Dwork, Lynch and
 // Stockmeyer 1988): messages flow again and a value must be chosen within the liveness bound.
@@ -18,6 +23,8 @@
 
 #include <cstdint>
 #include <deque>
+#include <map>
+#include <set>
 #include <ostream>
 #include <vector>
 
@@ -30,6 +37,7 @@ class Duel {
   // What the adversary sees of one member after a step (slots are 1-based; index 0 unused).
   struct Member {
     bool up = false;
+    bool voted_for_self = false;  // Raft: a candidate of `term` (it voted for itself)
     raft::Role role = raft::Role::kFollower;
     uint64_t term = 0;  // Raft's term, Multi-Paxos's promised round
     uint64_t committed = 0;
@@ -65,6 +73,7 @@ class Duel {
   static constexpr size_t kMaxHeld = 100'000;
 
   bool leader_traffic(raft::MessageType t) const;
+  void log_split_votes(const std::vector<Member>& members, uint64_t now_us, std::ostream& log);
 
   bool paxos_;
   uint64_t max_rounds_;
@@ -81,6 +90,7 @@ class Duel {
   uint64_t first_chosen_after_us_ = 0;
   std::deque<Held> held_;
   uint64_t held_this_round_ = 0;  // messages of the newest winner held so far
+  std::map<uint64_t, std::set<int>> candidates_;  // Raft: the candidates seen in each open term
 };
 
 }  // namespace synod::sim

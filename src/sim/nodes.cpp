@@ -424,8 +424,9 @@ void Nodes::duel_step() {
   for (size_t i = 1; i < nodes_.size(); ++i) {
     const Node& n = nodes_[i];
     if (!n.up || n.engine == nullptr) continue;
-    members[i] = {true, n.engine->role(), n.engine->term().value,
-                  n.engine->committed_index().value};
+    // A candidate (of either engine) has promised its term to itself.
+    members[i] = {true, n.engine->role() == raft::Role::kCandidate, n.engine->role(),
+                  n.engine->term().value, n.engine->committed_index().value};
   }
   for (const Duel::Held& h : duel_->observe(members, world_.now(), world_.log)) {
     transmit(h.from, h.to, h.msg);

@@ -96,5 +96,33 @@ TEST(Log, RestoreReplacesADivergentLog) {
   EXPECT_EQ(log.first_index(), Index(6));
 }
 
+// Multi-Paxos acceptors: a run of a higher round overwrites the slots it names and keeps the
+// slots after it; what changed is handed out again (the Ready rewrites from there) and is no
+// longer counted as durable.
+TEST(Log, OverwriteReplacesTheRunAndKeepsTheSlotsAfterIt) {
+  Log log = log_of({e(1, 1, "a"), e(1, 2, "b"), e(1, 3, "c"), e(1, 4, "d")});
+  log.mark_sent(Index(4));
+  log.persisted_to(Index(4), Term(1));
+  auto first = log.overwrite({e(3, 2, "B"), e(3, 3, "C")});
+  ASSERT_TRUE(first);
+  EXPECT_EQ(*first, Index(2));
+  EXPECT_EQ(log.last_index(), Index(4));
+  EXPECT_EQ(log.at(Index(2)).data, "B");
+  EXPECT_EQ(log.at(Index(4)).data, "d");  // kept: an older round's accepted value
+  EXPECT_EQ(log.term(Index(4)), Term(1));
+  EXPECT_EQ(log.unsent_from(), Index(2));
+  EXPECT_EQ(log.persisted(), Index(1));
+}
+
+TEST(Log, OverwriteLeavesChosenSlotsAndSameRoundSlotsAlone) {
+  Log log = Log(SnapshotMeta{}, {e(1, 1, "a"), e(2, 2, "b")}, Index(1), Index(0));
+  EXPECT_FALSE(log.overwrite({e(3, 1, "x"), e(2, 2, "b")}));  // slot 1 chosen; slot 2 the same
+  EXPECT_EQ(log.at(Index(1)).data, "a");
+  auto first = log.overwrite({e(2, 2, "b"), e(2, 3, "c")});  // extends the log
+  ASSERT_TRUE(first);
+  EXPECT_EQ(*first, Index(3));
+  EXPECT_EQ(log.last_index(), Index(3));
+}
+
 }  // namespace
 }  // namespace synod::raft

@@ -409,7 +409,7 @@ bool MultiPaxos::lease_valid() const {
 // ---------------------------------------------------------------------------------------------
 // Membership.
 
-ConfState MultiPaxos::config_for(Index slot) const {
+const ConfState& MultiPaxos::config_for(Index slot) const {
   auto it = confs_.lower_bound(slot);
   if (it == confs_.begin()) return base_conf_;
   return std::prev(it)->second;
@@ -422,7 +422,7 @@ void MultiPaxos::on_log_changed(Index from) {
     if (e.type != EntryType::kConfChange) continue;
     if (auto decoded = raft::decode_conf(e.data)) confs_[i] = std::move(*decoded);
   }
-  ConfState conf = confs_.empty() ? base_conf_ : confs_.rbegin()->second;
+  const ConfState& conf = confs_.empty() ? base_conf_ : confs_.rbegin()->second;
   conf_index_ = confs_.empty() ? log_.snapshot().index : confs_.rbegin()->first;
   if (conf != conf_) apply_conf(conf);
 }
@@ -432,7 +432,7 @@ void MultiPaxos::apply_conf(const ConfState& conf) {
   if (role_ != Role::kLeader) return;
   // The leader replicates to every member of the newest configuration and of the one before it
   // (a slot up to a pending change is still counted in the older one).
-  const ConfState before = config_for(conf_index_);
+  const ConfState& before = config_for(conf_index_);
   for (auto it = progress_.begin(); it != progress_.end();) {
     const bool keep = conf_.contains(it->first) || before.is_voter(it->first);
     it = keep ? std::next(it) : progress_.erase(it);

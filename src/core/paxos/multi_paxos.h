@@ -131,7 +131,7 @@ class MultiPaxos final : public Engine {
   HardState hard_state() const { return {promised_, vote_, log_.committed()}; }
   const Progress* progress(NodeId peer) const;
   // The configuration that governs `slot`: the newest configuration entry before it.
-  ConfState config_for(Index slot) const;
+  const ConfState& config_for(Index slot) const;
 
  private:
   struct Promise {
