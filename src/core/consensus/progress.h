@@ -1,4 +1,6 @@
-// The leader's view of one follower's log (thesis 3.5 nextIndex/matchIndex), plus flow control.
+// A leader's view of one follower's log (thesis 3.5 nextIndex/matchIndex; for a Multi-Paxos
+// acceptor, the end of the run it accepted at the leader's round), plus flow control. Both
+// engines' leaders keep one per member and drive it through the methods below.
 //
 //   kProbe: next is a guess; at most one Append is outstanding until the follower answers.
 //   kReplicate: next advances optimistically; Appends pipeline up to a bounded window
@@ -77,6 +79,66 @@ struct Progress {
     inflight.clear();
     inflight_bytes = 0;
   }
+  // Whether an append (Accept) with entries may go out now: not while a snapshot is being
+  // sent, not a second probe, not past the pipelining window.
+  bool can_send(uint32_t max_msgs, uint64_t max_bytes) const {
+    if (state == ProgressState::kSnapshot) return false;
+    if (state == ProgressState::kProbe && probe_sent) return false;
+    return state != ProgressState::kReplicate || !window_full(max_msgs, max_bytes);
+  }
+  // An append carrying entries through `last` (0: none), of `bytes`, went out.
+  void sent(Index last, uint64_t bytes) {
+    if (last > Index(0) && state == ProgressState::kReplicate) {
+      // thesis 10.2.2: pipeline — assume success and move on, bounded by the window.
+      next = last + 1;
+      add_inflight(last, bytes);
+    }
+    if (state == ProgressState::kProbe) probe_sent = true;
+  }
+  // The follower acknowledged everything up to `index`: returns true if that moved it on (its
+  // match advanced, or, with `probe_answer_ends_probe`, a probe was answered), after the state
+  // change that follows (probe -> replicate, snapshot sent -> replicate).
+  bool acknowledged(Index index, bool probe_answer_ends_probe = false) {
+    const bool advanced = maybe_update(index);
+    if (!advanced && !(probe_answer_ends_probe && state == ProgressState::kProbe)) {
+      if (state == ProgressState::kReplicate) free_inflight_to(index);
+      return false;
+    }
+    switch (state) {
+      case ProgressState::kProbe:
+        become_replicate();
+        break;
+      case ProgressState::kSnapshot:
+        if (match >= snapshot_index) {
+          become_probe();
+          become_replicate();
+        }
+        break;
+      case ProgressState::kReplicate:
+        free_inflight_to(index);
+        break;
+    }
+    return true;
+  }
+  // A heartbeat (Commit) answer, whose heartbeat left at `sent_tick`: the follower is reachable.
+  void heartbeat_answered(uint64_t sent_tick, uint32_t max_msgs, uint64_t max_bytes) {
+    recent_active = true;
+    last_ack_sent_tick = std::max(last_ack_sent_tick, sent_tick);
+    if (state == ProgressState::kProbe) probe_sent = false;
+    // A lost append would otherwise hold its window slot forever: the answer proves the
+    // follower is reachable, so free one slot and let the next append find out where it stands.
+    if (state == ProgressState::kReplicate && window_full(max_msgs, max_bytes)) free_first();
+    if (state == ProgressState::kSnapshot) snapshot_chunk_outstanding = false;  // resend
+  }
+  // A chunk of the snapshot at `index` was received up to `offset`; false if stale.
+  bool snapshot_chunk_answered(Index index, uint64_t offset) {
+    recent_active = true;
+    if (state != ProgressState::kSnapshot || index != snapshot_index) return false;
+    snapshot_offset = offset;
+    snapshot_chunk_outstanding = false;
+    return true;
+  }
+
   // Records an acknowledgement of everything up to `index`. Returns true if match advanced.
   bool maybe_update(Index index) {
     bool updated = false;

@@ -26,6 +26,12 @@ void fill_snapshot_chunk(const Snapshot& snap, uint64_t offset, uint64_t chunk_b
   m.snapshot_done = offset + len >= snap.data.size();
 }
 
+void next_snapshot_chunk(Progress& pr, const Snapshot& snap, uint64_t chunk_bytes, Message& m) {
+  if (pr.snapshot_index != snap.meta.index) pr.become_snapshot(snap.meta.index);
+  fill_snapshot_chunk(snap, pr.snapshot_offset, chunk_bytes, m);
+  pr.snapshot_chunk_outstanding = true;
+}
+
 std::optional<Snapshot> receive_snapshot_chunk(std::optional<Snapshot>& incoming, const Message& m,
                                                Message& resp) {
   const SnapshotMeta& meta = m.snapshot_meta;

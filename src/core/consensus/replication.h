@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/consensus/progress.h"
 #include "core/consensus/types.h"
 
 namespace synod::raft {
@@ -20,6 +21,10 @@ Index quorum_index(const std::vector<std::pair<NodeId, Index>>& positions, const
 
 // Leader: fills `m` (a kSnapshot) with the chunk of `snap` that starts at `offset`.
 void fill_snapshot_chunk(const Snapshot& snap, uint64_t offset, uint64_t chunk_bytes, Message& m);
+// Leader: fills `m` (a kSnapshot) with the next chunk of `snap` for the follower behind `pr`
+// (starting the transfer over if `snap` is a newer snapshot than the one being sent), and marks
+// the chunk outstanding.
+void next_snapshot_chunk(Progress& pr, const Snapshot& snap, uint64_t chunk_bytes, Message& m);
 
 // Follower: adds the chunk `m` to the snapshot being received in `incoming` (a chunk at offset 0
 // starts a new one). Returns the whole snapshot once its last chunk arrived in order. Otherwise

@@ -11,11 +11,7 @@
 namespace synod::paxos {
 
 void MultiPaxos::answer(Message m) {
-  if (cfg_.bugs.answer_before_persist) {
-    immediate_msgs_.push_back(std::move(m));
-    return;
-  }
-  msgs_.push_back(std::move(m));
+  ready_.send(std::move(m), cfg_.bugs.answer_before_persist);
 }
 
 bool MultiPaxos::can_promise(Index candidate_chosen) const {
@@ -135,7 +131,7 @@ void MultiPaxos::install_snapshot(Snapshot snapshot) {
   confs_.clear();
   on_log_changed(log_.first_index());
   local_snapshot_ = snapshot;
-  snapshot_to_persist_ = std::move(snapshot);
+  ready_.persist_snapshot(std::move(snapshot));
 }
 
 }  // namespace synod::paxos

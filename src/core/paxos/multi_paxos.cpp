@@ -37,7 +37,7 @@ MultiPaxos::MultiPaxos(const Config& config, const Persisted& persisted)
   while (round_match_ < log_.last_index() && log_.term(round_match_ + 1) == promised_) {
     ++round_match_;
   }
-  last_emitted_hs_ = hard_state();
+  ready_ = raft::ReadyTracker(hard_state());
   reset_randomized_timeout();
 }
 
@@ -158,7 +158,7 @@ void MultiPaxos::step(const Message& m) {
       if (role_ == Role::kLeader) start_read(m.context, m.from);
       return;
     case MessageType::kForwardReadResp:
-      read_states_.push_back({m.context, m.log_index});
+      ready_.read_state({m.context, m.log_index});
       return;
     default:
       break;
@@ -275,11 +275,7 @@ void MultiPaxos::send(Message m) {
   // (promises, acceptances, a candidate's Prepares) waits for the Ready to be persisted.
   const bool replication = m.type == MessageType::kAccept || m.type == MessageType::kCommit ||
                            m.type == MessageType::kSnapshot;
-  if (role_ == Role::kLeader && replication) {
-    immediate_msgs_.push_back(std::move(m));
-  } else {
-    msgs_.push_back(std::move(m));
-  }
+  ready_.send(std::move(m), role_ == Role::kLeader && replication);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -382,7 +378,7 @@ void MultiPaxos::release_pending_reads() {
 
 void MultiPaxos::answer_read(uint64_t context, NodeId requester, Index index) {
   if (requester == cfg_.id) {
-    read_states_.push_back({context, index});
+    ready_.read_state({context, index});
     return;
   }
   Message m = make(MessageType::kForwardReadResp, requester);
@@ -471,52 +467,18 @@ std::optional<SnapshotMeta> MultiPaxos::compact(Index index, std::string snapsho
 // Ready / Advance.
 
 bool MultiPaxos::has_ready() const {
-  if (ready_outstanding_) return false;
-  return pending_broadcast_ || !msgs_.empty() || !immediate_msgs_.empty() || log_.has_unsent() ||
-         hard_state() != last_emitted_hs_ || snapshot_to_persist_.has_value() ||
-         log_.committed() > log_.applied() || !read_states_.empty();
+  if (ready_.outstanding()) return false;
+  return pending_broadcast_ || ready_.pending(log_, hard_state());
 }
 
 Ready MultiPaxos::ready() {
-  assert(!ready_outstanding_);
   if (pending_broadcast_ && role_ == Role::kLeader) broadcast_accept();
   pending_broadcast_ = false;
-  Ready rd;
-  if (snapshot_to_persist_) {
-    rd.snapshot = std::move(snapshot_to_persist_);
-    snapshot_to_persist_.reset();
-  }
-  ready_last_ = Index(0);
-  if (log_.has_unsent()) {
-    rd.entries = log_.slice(log_.unsent_from(), log_.last_index(), UINT64_MAX);
-    ready_last_ = log_.last_index();
-    ready_last_term_ = log_.last_term();
-    log_.mark_sent(ready_last_);
-  }
-  const HardState hs = hard_state();
-  if (hs != last_emitted_hs_) {
-    rd.hard_state = hs;
-    last_emitted_hs_ = hs;
-  }
-  if (log_.committed() > log_.applied()) {
-    rd.committed = log_.slice(log_.applied() + 1, log_.committed(), UINT64_MAX);
-  }
-  ready_applied_ = log_.committed();
-  rd.messages = std::move(msgs_);
-  msgs_.clear();
-  rd.immediate_messages = std::move(immediate_msgs_);
-  immediate_msgs_.clear();
-  rd.read_states = std::move(read_states_);
-  read_states_.clear();
-  ready_outstanding_ = true;
-  return rd;
+  return ready_.take(log_, hard_state());
 }
 
 void MultiPaxos::advance() {
-  assert(ready_outstanding_);
-  ready_outstanding_ = false;
-  if (ready_last_ > Index(0)) log_.persisted_to(ready_last_, ready_last_term_);
-  if (ready_applied_ <= log_.committed()) log_.applied_to(ready_applied_);
+  ready_.advance(log_);
   if (role_ == Role::kLeader && maybe_choose()) pending_broadcast_ = true;
   assert_invariants();
 }

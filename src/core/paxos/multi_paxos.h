@@ -42,6 +42,7 @@
 #include "core/consensus/config.h"
 #include "core/consensus/log.h"
 #include "core/consensus/progress.h"
+#include "core/consensus/ready_tracker.h"
 #include "core/consensus/types.h"
 #include "core/engine.h"
 #include "core/rand.h"
@@ -240,17 +241,8 @@ class MultiPaxos final : public Engine {
   std::deque<PendingRead> pending_reads_;
   std::vector<std::pair<uint64_t, NodeId>> reads_before_settled_;
   uint64_t read_seq_ = 0;
-  std::vector<ReadState> read_states_;
 
-  // Ready bookkeeping.
-  std::vector<Message> msgs_;
-  std::vector<Message> immediate_msgs_;
-  HardState last_emitted_hs_;
-  bool ready_outstanding_ = false;
-  std::optional<Snapshot> snapshot_to_persist_;
-  Index ready_last_;
-  Term ready_last_term_;
-  Index ready_applied_;
+  raft::ReadyTracker ready_;
 };
 
 }  // namespace synod::paxos

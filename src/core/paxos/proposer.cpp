@@ -222,11 +222,7 @@ bool MultiPaxos::send_accept(NodeId to, bool allow_empty) {
     if (!pr.snapshot_chunk_outstanding) send_snapshot_chunk(to);
     return false;
   }
-  if (pr.state == ProgressState::kProbe && pr.probe_sent) return false;
-  if (pr.state == ProgressState::kReplicate &&
-      pr.window_full(cfg_.max_inflight_msgs, cfg_.max_inflight_bytes)) {
-    return false;
-  }
+  if (!pr.can_send(cfg_.max_inflight_msgs, cfg_.max_inflight_bytes)) return false;
   pr.next = std::min(pr.next, log_.last_index() + 1);
   if (pr.next <= log_.snapshot().index) {
     // The slots it lacks are compacted: it catches up from the snapshot instead.
@@ -244,24 +240,15 @@ bool MultiPaxos::send_accept(NodeId to, bool allow_empty) {
   m.log_index = pr.next - 1;
   m.commit = log_.committed();
   m.entries = std::move(entries);
-  if (!m.entries.empty() && pr.state == ProgressState::kReplicate) {
-    const Index last = m.entries.back().index;
-    pr.next = last + 1;
-    pr.add_inflight(last, m.byte_size());
-  }
-  if (pr.state == ProgressState::kProbe) pr.probe_sent = true;
+  pr.sent(m.entries.empty() ? Index(0) : m.entries.back().index, m.byte_size());
   send(std::move(m));
   return true;
 }
 
 void MultiPaxos::send_snapshot_chunk(NodeId to) {
-  Progress& pr = progress_.at(to);
   assert(local_snapshot_.has_value());
-  const Snapshot& snap = *local_snapshot_;
-  if (pr.snapshot_index != snap.meta.index) pr.become_snapshot(snap.meta.index);
   Message m = make(MessageType::kSnapshot, to);
-  raft::fill_snapshot_chunk(snap, pr.snapshot_offset, cfg_.snapshot_chunk_bytes, m);
-  pr.snapshot_chunk_outstanding = true;
+  raft::next_snapshot_chunk(progress_.at(to), *local_snapshot_, cfg_.snapshot_chunk_bytes, m);
   send(std::move(m));
 }
 
@@ -296,24 +283,7 @@ void MultiPaxos::handle_accepted(const Message& m) {
   }
   // An answer to a probe ends probing even if it acknowledges nothing new (a new leader's
   // first, empty Accept to an acceptor that holds nothing open).
-  if (!pr.maybe_update(m.log_index) && pr.state != ProgressState::kProbe) {
-    if (pr.state == ProgressState::kReplicate) pr.free_inflight_to(m.log_index);
-    return;
-  }
-  switch (pr.state) {
-    case ProgressState::kProbe:
-      pr.become_replicate();
-      break;
-    case ProgressState::kSnapshot:
-      if (pr.match >= pr.snapshot_index) {
-        pr.become_probe();
-        pr.become_replicate();
-      }
-      break;
-    case ProgressState::kReplicate:
-      pr.free_inflight_to(m.log_index);
-      break;
-  }
+  if (!pr.acknowledged(m.log_index, /*probe_answer_ends_probe=*/true)) return;
   if (maybe_choose()) {
     broadcast_accept();
   } else {
@@ -327,16 +297,7 @@ void MultiPaxos::handle_commit_resp(const Message& m) {
   auto it = progress_.find(m.from);
   if (it == progress_.end()) return;
   Progress& pr = it->second;
-  pr.recent_active = true;
-  pr.last_ack_sent_tick = std::max(pr.last_ack_sent_tick, m.sent_tick);
-  if (pr.state == ProgressState::kProbe) pr.probe_sent = false;
-  // A lost Accept would hold its window slot forever: the answer proves the acceptor is
-  // reachable, so free one slot and let the next Accept find out where it stands.
-  if (pr.state == ProgressState::kReplicate &&
-      pr.window_full(cfg_.max_inflight_msgs, cfg_.max_inflight_bytes)) {
-    pr.free_first();
-  }
-  if (pr.state == ProgressState::kSnapshot) pr.snapshot_chunk_outstanding = false;  // resend
+  pr.heartbeat_answered(m.sent_tick, cfg_.max_inflight_msgs, cfg_.max_inflight_bytes);
   if (pr.match < log_.last_index() || pr.state == ProgressState::kSnapshot) {
     send_accept(m.from, true);
   }
@@ -350,12 +311,9 @@ void MultiPaxos::handle_commit_resp(const Message& m) {
 void MultiPaxos::handle_snapshot_resp(const Message& m) {
   auto it = progress_.find(m.from);
   if (it == progress_.end()) return;
-  Progress& pr = it->second;
-  pr.recent_active = true;
-  if (pr.state != ProgressState::kSnapshot || m.snapshot_meta.index != pr.snapshot_index) return;
-  pr.snapshot_offset = m.snapshot_offset;
-  pr.snapshot_chunk_outstanding = false;
-  send_snapshot_chunk(m.from);
+  if (it->second.snapshot_chunk_answered(m.snapshot_meta.index, m.snapshot_offset)) {
+    send_snapshot_chunk(m.from);
+  }
 }
 
 bool MultiPaxos::maybe_choose() {

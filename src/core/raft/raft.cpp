@@ -55,8 +55,7 @@ Raft::Raft(const Config& config, const Persisted& persisted)
   conf_ = base_conf_;
   conf_index_ = meta.index;
   on_log_changed(log_.first_index());
-  last_emitted_hs_ = hard_state();
-  ready_last_ = log_.last_index();
+  ready_ = ReadyTracker(hard_state());
   reset_randomized_timeout();
 }
 
@@ -244,7 +243,7 @@ void Raft::step(const Message& m) {
       if (role_ == Role::kLeader) start_read(m.context, m.from);
       return;
     case MessageType::kForwardReadResp:
-      read_states_.push_back({m.context, m.log_index});
+      ready_.read_state({m.context, m.log_index});
       return;
     default:
       break;
@@ -321,7 +320,7 @@ void Raft::handle_vote_request(const Message& m) {
       vote_ = m.from;  // durable before r leaves: r goes out with the next Ready's messages
     }
     if (!pre && cfg_.bugs.vote_before_persist) {
-      immediate_msgs_.push_back(std::move(r));
+      ready_.send(std::move(r), true);
       return;
     }
   } else {
@@ -442,7 +441,7 @@ void Raft::install_snapshot(Snapshot snapshot) {
   conf_ = base_conf_;
   on_log_changed(log_.first_index());
   local_snapshot_ = snapshot;
-  snapshot_to_persist_ = std::move(snapshot);
+  ready_.persist_snapshot(std::move(snapshot));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -465,11 +464,7 @@ void Raft::send(Message m) {
   // candidate's requests) promises durable state and waits for the Ready's persistence.
   const bool replication = m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat ||
                            m.type == MessageType::kSnapshot;
-  if (role_ == Role::kLeader && replication) {
-    immediate_msgs_.push_back(std::move(m));
-  } else {
-    msgs_.push_back(std::move(m));
-  }
+  ready_.send(std::move(m), role_ == Role::kLeader && replication);
 }
 
 void Raft::step_leader(const Message& m) {
@@ -523,11 +518,7 @@ bool Raft::send_append(NodeId to, bool allow_empty) {
     if (!pr.snapshot_chunk_outstanding) send_snapshot_chunk(to);
     return false;
   }
-  if (pr.state == ProgressState::kProbe && pr.probe_sent) return false;
-  if (pr.state == ProgressState::kReplicate &&
-      pr.window_full(cfg_.max_inflight_msgs, cfg_.max_inflight_bytes)) {
-    return false;
-  }
+  if (!pr.can_send(cfg_.max_inflight_msgs, cfg_.max_inflight_bytes)) return false;
   pr.next = std::min(pr.next, log_.last_index() + 1);
   const Index prev = pr.next - 1;
   const auto prev_term = log_.term(prev);
@@ -548,27 +539,15 @@ bool Raft::send_append(NodeId to, bool allow_empty) {
   m.log_term = *prev_term;
   m.commit = log_.committed();
   m.entries = std::move(entries);
-  if (!m.entries.empty()) {
-    const Index last = m.entries.back().index;
-    if (pr.state == ProgressState::kReplicate) {
-      // thesis 10.2.2: pipeline — assume success and move on, bounded by the window.
-      pr.next = last + 1;
-      pr.add_inflight(last, m.byte_size());
-    }
-  }
-  if (pr.state == ProgressState::kProbe) pr.probe_sent = true;
+  pr.sent(m.entries.empty() ? Index(0) : m.entries.back().index, m.byte_size());
   send(std::move(m));
   return true;
 }
 
 void Raft::send_snapshot_chunk(NodeId to) {
-  Progress& pr = progress_.at(to);
   assert(local_snapshot_.has_value());
-  const Snapshot& snap = *local_snapshot_;
-  if (pr.snapshot_index != snap.meta.index) pr.become_snapshot(snap.meta.index);
   Message m = make(MessageType::kSnapshot, to);
-  fill_snapshot_chunk(snap, pr.snapshot_offset, cfg_.snapshot_chunk_bytes, m);
-  pr.snapshot_chunk_outstanding = true;
+  next_snapshot_chunk(progress_.at(to), *local_snapshot_, cfg_.snapshot_chunk_bytes, m);
   send(std::move(m));
 }
 
@@ -581,24 +560,7 @@ void Raft::handle_append_resp(const Message& m) {
     handle_append_reject(pr, m);
     return;
   }
-  if (!pr.maybe_update(m.log_index)) {
-    if (pr.state == ProgressState::kReplicate) pr.free_inflight_to(m.log_index);
-    return;
-  }
-  switch (pr.state) {
-    case ProgressState::kProbe:
-      pr.become_replicate();
-      break;
-    case ProgressState::kSnapshot:
-      if (pr.match >= pr.snapshot_index) {
-        pr.become_probe();
-        pr.become_replicate();
-      }
-      break;
-    case ProgressState::kReplicate:
-      pr.free_inflight_to(m.log_index);
-      break;
-  }
+  if (!pr.acknowledged(m.log_index)) return;
   if (maybe_commit()) {
     broadcast_append();
   } else {
@@ -634,16 +596,7 @@ void Raft::handle_heartbeat_resp(const Message& m) {
   auto it = progress_.find(m.from);
   if (it == progress_.end()) return;
   Progress& pr = it->second;
-  pr.recent_active = true;
-  pr.last_ack_sent_tick = std::max(pr.last_ack_sent_tick, m.sent_tick);
-  if (pr.state == ProgressState::kProbe) pr.probe_sent = false;
-  // A lost Append would otherwise hold its window slot forever: the heartbeat answer proves the
-  // follower is reachable, so free one slot and let the next Append find out where it stands.
-  if (pr.state == ProgressState::kReplicate &&
-      pr.window_full(cfg_.max_inflight_msgs, cfg_.max_inflight_bytes)) {
-    pr.free_first();
-  }
-  if (pr.state == ProgressState::kSnapshot) pr.snapshot_chunk_outstanding = false;  // resend
+  pr.heartbeat_answered(m.sent_tick, cfg_.max_inflight_msgs, cfg_.max_inflight_bytes);
   // A follower behind us gets an Append even if it carries no entries: if every Append that
   // had entries was lost, its answer is what exposes the gap (a reject and a probe).
   if (pr.match < log_.last_index() || pr.state == ProgressState::kSnapshot) {
@@ -659,12 +612,9 @@ void Raft::handle_heartbeat_resp(const Message& m) {
 void Raft::handle_snapshot_resp(const Message& m) {
   auto it = progress_.find(m.from);
   if (it == progress_.end()) return;
-  Progress& pr = it->second;
-  pr.recent_active = true;
-  if (pr.state != ProgressState::kSnapshot || m.snapshot_meta.index != pr.snapshot_index) return;
-  pr.snapshot_offset = m.snapshot_offset;
-  pr.snapshot_chunk_outstanding = false;
-  send_snapshot_chunk(m.from);
+  if (it->second.snapshot_chunk_answered(m.snapshot_meta.index, m.snapshot_offset)) {
+    send_snapshot_chunk(m.from);
+  }
 }
 
 bool Raft::maybe_commit() {
@@ -814,7 +764,7 @@ void Raft::release_pending_reads() {
 
 void Raft::answer_read(uint64_t context, NodeId requester, Index index) {
   if (requester == cfg_.id) {
-    read_states_.push_back({context, index});
+    ready_.read_state({context, index});
     return;
   }
   Message m = make(MessageType::kForwardReadResp, requester);
@@ -910,54 +860,18 @@ std::optional<SnapshotMeta> Raft::compact(Index index, std::string snapshot_data
 // Ready / Advance.
 
 bool Raft::has_ready() const {
-  if (ready_outstanding_) return false;
-  return pending_broadcast_ || !msgs_.empty() || !immediate_msgs_.empty() || log_.has_unsent() ||
-         hard_state() != last_emitted_hs_ || snapshot_to_persist_.has_value() ||
-         log_.committed() > log_.applied() || !read_states_.empty();
+  if (ready_.outstanding()) return false;
+  return pending_broadcast_ || ready_.pending(log_, hard_state());
 }
 
 Ready Raft::ready() {
-  assert(!ready_outstanding_);
   if (pending_broadcast_ && role_ == Role::kLeader) broadcast_append();
   pending_broadcast_ = false;
-  Ready rd;
-  if (snapshot_to_persist_) {
-    rd.snapshot = std::move(snapshot_to_persist_);
-    snapshot_to_persist_.reset();
-  }
-  ready_last_ = Index(0);
-  if (log_.has_unsent()) {
-    rd.entries = log_.slice(log_.unsent_from(), log_.last_index(), UINT64_MAX);
-    ready_last_ = log_.last_index();
-    ready_last_term_ = log_.last_term();
-    log_.mark_sent(ready_last_);
-  }
-  const HardState hs = hard_state();
-  if (hs != last_emitted_hs_) {
-    rd.hard_state = hs;
-    last_emitted_hs_ = hs;
-  }
-  // Everything up to last_index is durable once this Ready is persisted, so every committed
-  // entry can be applied after step 1 of the contract.
-  if (log_.committed() > log_.applied()) {
-    rd.committed = log_.slice(log_.applied() + 1, log_.committed(), UINT64_MAX);
-  }
-  ready_applied_ = log_.committed();
-  rd.messages = std::move(msgs_);
-  msgs_.clear();
-  rd.immediate_messages = std::move(immediate_msgs_);
-  immediate_msgs_.clear();
-  rd.read_states = std::move(read_states_);
-  read_states_.clear();
-  ready_outstanding_ = true;
-  return rd;
+  return ready_.take(log_, hard_state());
 }
 
 void Raft::advance() {
-  assert(ready_outstanding_);
-  ready_outstanding_ = false;
-  if (ready_last_ > Index(0)) log_.persisted_to(ready_last_, ready_last_term_);
-  if (ready_applied_ <= log_.committed()) log_.applied_to(ready_applied_);
+  ready_.advance(log_);
   if (role_ == Role::kLeader && maybe_commit()) pending_broadcast_ = true;
   assert_invariants();
 }

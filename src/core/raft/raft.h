@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/consensus/conf.h"
+#include "core/consensus/ready_tracker.h"
 #include "core/consensus/config.h"
 #include "core/consensus/replication.h"
 #include "core/consensus/types.h"
@@ -175,20 +176,11 @@ class Raft final : public Engine {
   std::deque<PendingRead> pending_reads_;
   std::vector<std::pair<uint64_t, NodeId>> reads_before_commit_;  // waiting for a term commit
   uint64_t read_seq_ = 0;
-  std::vector<ReadState> read_states_;
 
   // Follower: snapshot being received in chunks.
   std::optional<Snapshot> incoming_snapshot_;
 
-  // Ready bookkeeping.
-  std::vector<Message> msgs_;
-  std::vector<Message> immediate_msgs_;
-  HardState last_emitted_hs_;
-  bool ready_outstanding_ = false;
-  std::optional<Snapshot> snapshot_to_persist_;
-  Index ready_last_;
-  Term ready_last_term_;
-  Index ready_applied_;
+  ReadyTracker ready_;
 };
 
 }  // namespace synod::raft
