@@ -20,6 +20,9 @@ bugs=(
   "lessor-keeps-deadlines|--workload lock"
   "watch-resume-gap|--watchers 2"
   "watch-resume-duplicate|--watchers 2"
+  "skip-phase1-on-round-change|--engine multipaxos"
+  "answer-before-persist|--engine multipaxos"
+  "ignore-promised-values|--engine multipaxos"
 )
 printf "%-26s %s\n" "bug" "seeds caught (of $seeds)"
 for entry in "${bugs[@]}"; do
