@@ -69,7 +69,7 @@ void MultiPaxos::reset(Term round) {
   transferee_ = kNoNode;
   pending_broadcast_ = false;
   // Reads in flight lose their confirmation round; their clients time out and retry.
-  pending_reads_.clear();
+  reads_.clear();
   reads_before_settled_.clear();
 }
 
@@ -117,7 +117,7 @@ void MultiPaxos::tick_heartbeat() {
   }
   if (heartbeat_elapsed_ >= cfg_.heartbeat_ticks) {
     heartbeat_elapsed_ = 0;
-    broadcast_commit(read_seq_);
+    broadcast_commit(reads_.round());
   }
 }
 
@@ -359,21 +359,13 @@ void MultiPaxos::start_read(uint64_t context, NodeId requester) {
     answer_read(context, requester, log_.committed());
     return;
   }
-  ++read_seq_;
-  PendingRead read{context, requester, log_.committed(), read_seq_, {cfg_.id}};
-  pending_reads_.push_back(std::move(read));
-  broadcast_commit(read_seq_);
+  broadcast_commit(reads_.start(context, requester, log_.committed(), cfg_.id));
 }
 
 void MultiPaxos::release_pending_reads() {
-  while (!pending_reads_.empty()) {
-    const PendingRead& front = pending_reads_.front();
-    std::vector<std::pair<NodeId, Index>> acks;
-    for (NodeId id : front.acks) acks.emplace_back(id, Index(1));
-    if (raft::quorum_index(acks, conf_) == Index(0)) return;
-    answer_read(front.context, front.requester, front.index);
-    pending_reads_.pop_front();
-  }
+  reads_.release(conf_, [this](uint64_t context, NodeId requester, Index index) {
+    answer_read(context, requester, index);
+  });
 }
 
 void MultiPaxos::answer_read(uint64_t context, NodeId requester, Index index) {
@@ -394,12 +386,8 @@ bool MultiPaxos::lease_valid() const {
   // majority acknowledged and shortened by the drift bound: safe while no clock runs faster
   // than another by more than lease_drift_ticks per election timeout.
   if (lease_revoked_ || transferee_ != kNoNode || !settled()) return false;
-  std::vector<std::pair<NodeId, Index>> acks;
-  acks.emplace_back(cfg_.id, Index(now_ticks_));
-  for (const auto& [id, pr] : progress_) acks.emplace_back(id, Index(pr.last_ack_sent_tick));
-  const uint64_t since = raft::quorum_index(acks, conf_).value;
-  if (since == 0) return false;
-  return now_ticks_ - since < cfg_.election_ticks - cfg_.lease_drift_ticks;
+  return raft::lease_holds(progress_, cfg_.id, now_ticks_, conf_, cfg_.election_ticks,
+                           cfg_.lease_drift_ticks);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -42,6 +42,7 @@
 #include "core/consensus/config.h"
 #include "core/consensus/log.h"
 #include "core/consensus/progress.h"
+#include "core/consensus/read_rounds.h"
 #include "core/consensus/ready_tracker.h"
 #include "core/consensus/types.h"
 #include "core/engine.h"
@@ -231,16 +232,8 @@ class MultiPaxos final : public Engine {
   bool lease_revoked_ = false;
   bool pending_broadcast_ = false;
 
-  struct PendingRead {
-    uint64_t context;
-    NodeId requester;
-    Index index;
-    uint64_t seq;
-    std::set<NodeId> acks;
-  };
-  std::deque<PendingRead> pending_reads_;
+  raft::ReadRounds reads_;
   std::vector<std::pair<uint64_t, NodeId>> reads_before_settled_;
-  uint64_t read_seq_ = 0;
 
   raft::ReadyTracker ready_;
 };

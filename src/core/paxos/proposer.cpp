@@ -302,9 +302,7 @@ void MultiPaxos::handle_commit_resp(const Message& m) {
     send_accept(m.from, true);
   }
   if (m.context == 0) return;
-  for (PendingRead& read : pending_reads_) {
-    if (read.seq <= m.context) read.acks.insert(m.from);
-  }
+  reads_.answered(m.from, m.context);
   release_pending_reads();
 }
 

@@ -83,7 +83,7 @@ void Raft::reset(Term term) {
   transferee_ = kNoNode;
   pending_broadcast_ = false;
   // Reads in flight lose their confirmation round; their clients time out and retry.
-  pending_reads_.clear();
+  reads_.clear();
   reads_before_commit_.clear();
 }
 
@@ -209,7 +209,7 @@ void Raft::tick_heartbeat() {
   }
   if (heartbeat_elapsed_ >= cfg_.heartbeat_ticks) {
     heartbeat_elapsed_ = 0;
-    broadcast_heartbeat(read_seq_);
+    broadcast_heartbeat(reads_.round());
   }
 }
 
@@ -603,9 +603,7 @@ void Raft::handle_heartbeat_resp(const Message& m) {
     send_append(m.from, true);
   }
   if (m.context == 0) return;
-  for (PendingRead& read : pending_reads_) {
-    if (read.seq <= m.context) read.acks[m.from] = true;
-  }
+  reads_.answered(m.from, m.context);
   release_pending_reads();
 }
 
@@ -741,25 +739,14 @@ void Raft::start_read(uint64_t context, NodeId requester) {
     return;
   }
   // thesis 6.4 step 3: confirm leadership with a round of heartbeats.
-  ++read_seq_;
-  PendingRead read{context, requester, log_.committed(), read_seq_, {}};
-  read.acks[cfg_.id] = true;
-  pending_reads_.push_back(std::move(read));
-  broadcast_heartbeat(read_seq_);
+  broadcast_heartbeat(reads_.start(context, requester, log_.committed(), cfg_.id));
 }
 
 void Raft::release_pending_reads() {
   // Reads are confirmed in order: an ack for round s also confirms every earlier round.
-  while (!pending_reads_.empty()) {
-    const PendingRead& front = pending_reads_.front();
-    size_t acks = 0;
-    for (const auto& [id, ok] : front.acks) {
-      if (ok && conf_.is_voter(id)) ++acks;
-    }
-    if (acks < quorum()) return;
-    answer_read(front.context, front.requester, front.index);
-    pending_reads_.pop_front();
-  }
+  reads_.release(conf_, [this](uint64_t context, NodeId requester, Index index) {
+    answer_read(context, requester, index);
+  });
 }
 
 void Raft::answer_read(uint64_t context, NodeId requester, Index index) {
@@ -780,12 +767,8 @@ bool Raft::lease_valid() const {
   // acknowledged, and shortening by the drift bound, keeps this safe if clocks drift by less
   // than lease_drift_ticks per election timeout.
   if (lease_revoked_ || transferee_ != kNoNode || !committed_in_current_term()) return false;
-  std::vector<std::pair<NodeId, Index>> acks;
-  acks.emplace_back(cfg_.id, Index(now_ticks_));
-  for (const auto& [id, pr] : progress_) acks.emplace_back(id, Index(pr.last_ack_sent_tick));
-  const uint64_t since = quorum_index(acks, conf_).value;
-  if (since == 0) return false;
-  return now_ticks_ - since < cfg_.election_ticks - cfg_.lease_drift_ticks;
+  return lease_holds(progress_, cfg_.id, now_ticks_, conf_, cfg_.election_ticks,
+                     cfg_.lease_drift_ticks);
 }
 
 // ---------------------------------------------------------------------------------------------

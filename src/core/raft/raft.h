@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/consensus/conf.h"
+#include "core/consensus/read_rounds.h"
 #include "core/consensus/ready_tracker.h"
 #include "core/consensus/config.h"
 #include "core/consensus/replication.h"
@@ -166,16 +167,8 @@ class Raft final : public Engine {
   bool pending_broadcast_ = false;  // proposals wait for ready() so they travel in one batch
 
   // ReadIndex (thesis 6.4).
-  struct PendingRead {
-    uint64_t context;
-    NodeId requester;  // self or a follower that forwarded the read
-    Index index;
-    uint64_t seq;  // heartbeat round that confirms it
-    std::map<NodeId, bool> acks;
-  };
-  std::deque<PendingRead> pending_reads_;
+  ReadRounds reads_;
   std::vector<std::pair<uint64_t, NodeId>> reads_before_commit_;  // waiting for a term commit
-  uint64_t read_seq_ = 0;
 
   // Follower: snapshot being received in chunks.
   std::optional<Snapshot> incoming_snapshot_;
