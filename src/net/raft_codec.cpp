@@ -43,6 +43,7 @@ void encode(const raft::Message& m, synodpb::RaftMessage* out) {
   out->set_transfer(m.transfer);
   out->set_context(m.context);
   out->set_sent_tick(m.sent_tick);
+  if (!m.payload.empty()) out->set_payload(m.payload);
   if (m.type == raft::MessageType::kSnapshot || m.type == raft::MessageType::kSnapshotResp) {
     out->set_snapshot_index(m.snapshot_meta.index.value);
     out->set_snapshot_term(m.snapshot_meta.term.value);
@@ -126,6 +127,7 @@ std::optional<raft::Message> decode(const synodpb::RaftMessage& in, std::string*
   m.snapshot_total = in.snapshot_total();
   m.snapshot_chunk = in.snapshot_chunk();
   m.snapshot_done = in.snapshot_done();
+  m.payload = in.payload();
   return m;
 }
 

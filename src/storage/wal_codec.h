@@ -9,52 +9,29 @@
 #include <string>
 #include <string_view>
 
+#include "base/bytes.h"
 #include "core/consensus/types.h"
 
 namespace synod::storage {
 
-class ByteWriter {
+// The WAL's writer and reader: base's byte codec plus the consensus values the log stores.
+class ByteWriter : public base::ByteWriter {
  public:
-  explicit ByteWriter(std::string& out) : out_(out) {}
-
-  void u8(uint8_t v) { out_.push_back(static_cast<char>(v)); }
-  void u32(uint32_t v);
-  void u64(uint64_t v);
-  void bytes(std::string_view b) { out_.append(b); }
+  using base::ByteWriter::ByteWriter;
   void conf(const raft::ConfState& c);
   void meta(const raft::SnapshotMeta& m);
   void hard_state(const raft::HardState& hs);
-
- private:
-  std::string& out_;
 };
 
-class ByteReader {
+class ByteReader : public base::ByteReader {
  public:
-  explicit ByteReader(std::string_view in) : in_(in) {}
-
-  uint8_t u8();
-  uint32_t u32();
-  uint64_t u64();
-  std::string_view bytes(uint64_t n);
+  using base::ByteReader::ByteReader;
   raft::ConfState conf();
   raft::SnapshotMeta meta();
   raft::HardState hard_state();
-
-  bool failed() const { return failed_; }
-  size_t remaining() const { return in_.size() - pos_; }
-  // True when everything was read and nothing was left over.
-  bool done() const { return !failed_ && pos_ == in_.size(); }
-
- private:
-  bool take(size_t n);
-
-  std::string_view in_;
-  size_t pos_ = 0;
-  bool failed_ = false;
 };
 
-void store_le32(char* p, uint32_t v);
-uint32_t load_le32(const char* p);
+using base::load_le32;
+using base::store_le32;
 
 }  // namespace synod::storage

@@ -116,6 +116,22 @@ std::optional<Index> Log::overwrite(const std::vector<Entry>& entries) {
   return first;
 }
 
+void Log::replace(const std::vector<Entry>& entries) {
+  if (entries.empty()) return;
+  const Index first = entries.front().index;
+  assert(first > committed_ && first > snapshot_.index && first <= last_index() + 1);
+  for (const Entry& e : entries) {
+    assert(e.index == first + (&e - entries.data()));
+    if (e.index == last_index() + 1) {
+      entries_.push_back(e);
+    } else {
+      entries_[e.index - first_index()] = e;
+    }
+  }
+  unsent_from_ = std::min(unsent_from_, first);
+  persisted_ = std::min(persisted_, first - 1);
+}
+
 Index Log::find_conflict_by_term(Index index, Term t) const {
   Index i = std::min(index, last_index());
   while (i > snapshot_.index) {

@@ -48,6 +48,10 @@ class Log {
   // index, and slots that already hold the same round, are left alone. Returns the first slot
   // that changed, if any (the Ready then rewrites the log from there).
   std::optional<Index> overwrite(const std::vector<Entry>& entries);
+  // PBFT: writes `entries` (contiguous, after the committed index, starting at or before
+  // last_index + 1) over the slots they name whatever those hold, and keeps every slot after
+  // them; the next Ready rewrites the log from the first.
+  void replace(const std::vector<Entry>& entries);
   // For a reject: the largest index <= `index` whose term is <= `term` (fast backtracking).
   Index find_conflict_by_term(Index index, Term term) const;
 

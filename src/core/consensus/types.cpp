@@ -44,6 +44,8 @@ const char* to_string(MessageType t) {
       return "Commit";
     case MessageType::kCommitResp:
       return "CommitResp";
+    case MessageType::kPbft:
+      return "Pbft";
   }
   return "?";
 }
@@ -63,7 +65,7 @@ const char* to_string(Role r) {
 }
 
 uint64_t Message::byte_size() const {
-  uint64_t n = 64 + snapshot_chunk.size();
+  uint64_t n = 64 + snapshot_chunk.size() + payload.size();
   for (const Entry& e : entries) n += 24 + e.data.size();
   return n;
 }

@@ -86,6 +86,8 @@ struct SnapshotMeta {
   // past the snapshot, which for an acceptor are accepted values it must not forget.
   Term term;
   ConfState conf;
+  // PBFT: the checkpoint digest of the history through `index` (empty for the other engines).
+  std::string digest;
 
   bool operator==(const SnapshotMeta&) const = default;
 };
@@ -120,8 +122,10 @@ enum class MessageType : uint8_t {
   kAccepted,    // phase 2b: the acceptor holds the run durably (log_index: its last slot)
   kCommit,      // the distinguished proposer's chosen index, heartbeat and read round
   kCommitResp,  // acknowledges a kCommit (echoes its read round and tick)
+  // PBFT (src/core/pbft): the message, authenticated, travels in `payload`.
+  kPbft,
 };
-inline constexpr MessageType kLastMessageType = MessageType::kCommitResp;
+inline constexpr MessageType kLastMessageType = MessageType::kPbft;
 
 const char* to_string(MessageType t);
 
@@ -156,6 +160,9 @@ struct Message {
   uint64_t snapshot_total = 0;
   std::string snapshot_chunk;
   bool snapshot_done = false;  // last chunk
+
+  // kPbft: the encoded PBFT message and its MAC.
+  std::string payload;
 
   // Approximate size in bytes for flow control.
   uint64_t byte_size() const;

@@ -1,0 +1,226 @@
+// Checkpoints, watermarks and garbage collection (OSDI 4.3), and how a replica that fell
+// behind catches up: retransmission on STATUS (thesis 5.2), and state transfer through a
+// snapshot when peers no longer hold the log it misses.
+#include <algorithm>
+
+#include "base/assert.h"
+#include "core/pbft/pbft.h"
+
+namespace synod::pbft {
+
+namespace {
+
+constexpr size_t kClaimsPerReplica = 4;  // checkpoint claims kept per replica
+constexpr uint64_t kFetchedWindows = 4;  // bodies kept ahead of execution, in log windows
+
+}  // namespace
+
+// --- Checkpoints (OSDI 4.3) ------------------------------------------------------------------
+
+void Pbft::take_checkpoint(Index seq) {
+  const Digest& d = chain_.at(seq);
+  checkpoint_claims_[cfg_.id][seq] = d;
+  Msg c = make(Kind::kCheckpoint);
+  c.seq = seq;
+  c.digest = d;
+  broadcast(c, /*immediate=*/false);
+  size_t matching = 0;
+  for (const auto& [replica, claims] : checkpoint_claims_) {
+    auto it = claims.find(seq);
+    if (it != claims.end() && it->second == d) ++matching;
+  }
+  if (matching >= quorum_) make_stable(seq, d);
+}
+
+void Pbft::on_checkpoint(const Msg& m) {
+  if (m.seq <= stable_ || m.seq.value % cfg_.checkpoint_interval != 0) return;
+  std::map<Index, Digest>& claims = checkpoint_claims_[m.sender];
+  claims[m.seq] = m.digest;
+  while (claims.size() > kClaimsPerReplica) claims.erase(claims.begin());
+  size_t matching = 0;
+  for (const auto& [replica, theirs] : checkpoint_claims_) {
+    auto it = theirs.find(m.seq);
+    if (it != theirs.end() && it->second == m.digest) ++matching;
+  }
+  if (matching >= quorum_) make_stable(m.seq, m.digest);  // the stable certificate
+}
+
+// A checkpoint with n - f matching claims is stable: the low watermark moves to it, and the
+// protocol state it covers goes (OSDI 4.3). A replica that has not executed that far catches up.
+void Pbft::make_stable(Index seq, const Digest& d) {
+  if (seq <= stable_) return;
+  stable_ = seq;
+  stable_digest_ = d;
+  std::erase_if(runs_, [&](const auto& r) { return r.first.last() <= seq; });
+  std::erase_if(committed_runs_, [&](const auto& r) { return r.second <= seq; });
+  for (auto& [replica, claims] : checkpoint_claims_) {
+    claims.erase(claims.begin(), claims.upper_bound(seq));
+  }
+  future_.erase(future_.begin(), future_.upper_bound(seq));
+  std::erase_if(bodies_, [&](const auto& b) { return !pending_.contains(b.first); });
+  fetched_.erase(fetched_.begin(), fetched_.upper_bound(log_.committed()));
+  catch_up_to_checkpoint();
+  maybe_pre_prepare();  // the high watermark moved
+}
+
+// --- Catching up -----------------------------------------------------------------------------
+
+void Pbft::send_status() {
+  Msg s = make(Kind::kStatus);
+  s.seq = log_.committed();
+  s.stable = stable_;
+  s.changing = changing_;
+  broadcast(s, /*immediate=*/true);
+}
+
+// Answers a peer's STATUS with what it lacks: the new view it missed, this replica's view
+// change, bodies and commits past what it executed (or the snapshot, when this log no longer
+// holds them), and the checkpoint that makes its low watermark move.
+void Pbft::on_status(const Msg& m) {
+  const raft::NodeId peer = m.sender;
+  if (!changing_ && new_view_ && (m.view < view_ || (m.view == view_ && m.changing))) {
+    Msg nv = make(Kind::kNewView);
+    nv.new_view = new_view_;
+    send(nv, peer, true);
+  }
+  if (changing_ && m.view <= view_) {
+    auto mine = view_changes_.find(cfg_.id);
+    if (mine != view_changes_.end()) {
+      Msg vc = make(Kind::kViewChange);
+      vc.view_change = mine->second;
+      send(vc, peer, true);
+    }
+  }
+  if (m.seq < log_.committed()) {
+    if (m.seq < log_.snapshot().index && local_snapshot_) {
+      Msg offer = make(Kind::kSnapshot);
+      offer.seq = local_snapshot_->meta.index;
+      std::copy(local_snapshot_->meta.digest.begin(), local_snapshot_->meta.digest.end(),
+                offer.digest.begin());
+      offer.data = local_snapshot_->data;
+      send(offer, peer, true);
+    } else {
+      Msg bodies = make(Kind::kBodies);
+      bodies.bodies = bodies_between(m.seq + 1, log_.committed(), cfg_.max_batch);
+      if (!bodies.bodies.empty()) send(bodies, peer, true);
+      for (const auto& [key, votes] : runs_) {
+        if (!votes.commits.contains(cfg_.id) || key.last() <= m.seq) continue;
+        Msg c = make(Kind::kCommit);
+        c.view = key.view;
+        c.seq = key.first;
+        c.count = key.count;
+        c.digest = key.digest;
+        send(c, peer, true);
+      }
+    }
+  }
+  if (m.stable < stable_) {
+    auto mine = chain_.find(stable_);
+    if (mine != chain_.end() && mine->second == stable_digest_) {
+      Msg c = make(Kind::kCheckpoint);
+      c.seq = stable_;
+      c.digest = stable_digest_;
+      send(c, peer, true);
+    }
+  }
+}
+
+std::vector<Body> Pbft::bodies_between(Index from, Index to, size_t max) const {
+  std::vector<Body> out;
+  for (Index seq = std::max(from, log_.first_index()); seq <= std::min(to, log_.last_index()) &&
+                                                       out.size() < max;
+       ++seq) {
+    const Entry& e = log_.at(seq);
+    out.push_back(Body{seq, e.term, decode_record(e.data)->request});
+  }
+  return out;
+}
+
+void Pbft::on_fetch(const Msg& m) {
+  Msg reply = make(Kind::kBodies);
+  for (Index seq : m.wanted) {
+    if (seq < log_.first_index() || seq > log_.last_index()) continue;
+    const Entry& e = log_.at(seq);
+    reply.bodies.push_back(Body{seq, e.term, decode_record(e.data)->request});
+    if (reply.bodies.size() >= cfg_.max_batch) break;
+  }
+  if (!reply.bodies.empty()) send(reply, m.sender, /*immediate=*/true);
+}
+
+// Bodies are kept untrusted until a certificate vouches for them: the commits of their run
+// (check_committed) or the stable checkpoint's chain digest (catch_up_to_checkpoint).
+void Pbft::on_bodies(const Msg& m) {
+  const Index horizon = log_.committed() + kFetchedWindows * cfg_.log_window;
+  for (const Body& b : m.bodies) {
+    if (!b.request.request.is_null()) bodies_.try_emplace(digest(b.request.request), b.request);
+    if (b.seq <= log_.committed() || b.seq > horizon) continue;
+    fetched_[b.seq] = b;
+  }
+  catch_up_to_checkpoint();
+  std::vector<RunKey> waiting;
+  for (const auto& [key, votes] : runs_) {
+    if (!votes.committed && votes.commits.size() >= quorum_) waiting.push_back(key);
+  }
+  for (const RunKey& key : waiting) check_committed(key);
+  maybe_send_new_view();
+}
+
+// Executes up to the stable checkpoint on bodies from peers, once their chain digest from what
+// this replica executed reaches the checkpoint's: the certificate vouches for every one.
+void Pbft::catch_up_to_checkpoint() {
+  if (stable_ <= log_.committed()) return;
+  Digest d = executed_digest_;
+  std::vector<Entry> writes;
+  for (Index seq = log_.committed() + 1; seq <= stable_; ++seq) {
+    auto it = fetched_.find(seq);
+    if (it == fetched_.end()) return;
+    d = chain(d, seq, digest(it->second.request.request));
+    SlotRecord rec;
+    rec.request = it->second.request;
+    writes.push_back(make_entry(seq, it->second.view, std::move(rec)));
+  }
+  if (d != stable_digest_) {
+    // A faulty peer's bodies: drop them all and let the next answers bring honest ones.
+    fetched_.clear();
+    return drop("bodies that do not match the stable checkpoint");
+  }
+  log_.replace(writes);
+  committed_runs_[writes.front().index] = stable_;
+  execute();
+}
+
+// A replica behind a peer's snapshot installs it if the checkpoint is vouched for: it is this
+// replica's stable checkpoint, or f + 1 replicas (one of them honest) offered it. The state
+// itself comes through the driver's state fetch; docs/pbft.md says what that trusts.
+void Pbft::on_snapshot(const Msg& m) {
+  if (m.seq <= log_.committed() || m.seq <= log_.snapshot().index) return;
+  std::set<raft::NodeId>& offered = offers_[{m.seq, m.digest}];
+  offered.insert(m.sender);
+  const bool vouched =
+      (m.seq == stable_ && m.digest == stable_digest_) || offered.size() >= f_ + 1;
+  if (!vouched) return;
+  install(m.seq, m.digest, m.data);
+}
+
+void Pbft::install(Index seq, const Digest& d, std::string data) {
+  SnapshotMeta meta{seq, View(0), conf_, std::string(d.begin(), d.end())};
+  log_.restore(meta);
+  executed_digest_ = d;
+  chain_.clear();
+  chain_[seq] = d;
+  if (seq > stable_) {
+    stable_ = seq;
+    stable_digest_ = d;
+  }
+  std::erase_if(runs_, [&](const auto& r) { return r.first.last() <= seq; });
+  std::erase_if(committed_runs_, [&](const auto& r) { return r.second <= seq; });
+  std::erase_if(offers_, [&](const auto& o) { return o.first.first <= seq; });
+  fetched_.erase(fetched_.begin(), fetched_.upper_bound(seq));
+  future_.erase(future_.begin(), future_.upper_bound(seq));
+  local_snapshot_ = raft::Snapshot{meta, std::move(data)};
+  ready_.persist_snapshot(*local_snapshot_);
+  if (next_seq_ <= seq) next_seq_ = seq + 1;
+  execute();
+}
+
+}  // namespace synod::pbft

@@ -1,0 +1,334 @@
+// The normal case (OSDI 4.2): requests, pre-prepare, prepare, commit, and execution in order.
+#include <algorithm>
+
+#include "base/assert.h"
+#include "core/pbft/pbft.h"
+
+namespace synod::pbft {
+
+namespace {
+
+constexpr size_t kMaxRuns = 1 << 16;             // runs tracked at once (votes of a faulty
+                                                 // replica cannot grow it past this)
+constexpr size_t kExecutedMemory = 1 << 14;      // digests remembered as executed
+constexpr size_t kMaxEarlierClaims = 4;          // digests remembered per seq from earlier views
+
+// Adds `c` to a replica's Q claims for one seq: one claim per digest, at its newest view,
+// the newest few kept (thesis 3.2.4 bounds Q the same way).
+void remember(std::vector<Claim>& claims, const Claim& c) {
+  auto same = std::find_if(claims.begin(), claims.end(),
+                           [&](const Claim& x) { return x.digest == c.digest; });
+  if (same != claims.end()) {
+    same->view = std::max(same->view, c.view);
+  } else {
+    claims.push_back(c);
+  }
+  std::sort(claims.begin(), claims.end(),
+            [](const Claim& a, const Claim& b) { return a.view > b.view; });
+  if (claims.size() > kMaxEarlierClaims) claims.resize(kMaxEarlierClaims);
+}
+
+}  // namespace
+
+// --- Requests (OSDI 4.1) ---------------------------------------------------------------------
+
+void Pbft::receive_request(const AuthenticatedRequest& r, bool local) {
+  if (!check_request(r)) return drop("a request whose MAC does not check");
+  const Digest d = digest(r.request);
+  if (executed_set_.contains(d)) return;
+  auto [it, fresh] = pending_.try_emplace(d, Pending{r, local});
+  if (!fresh) return;
+  if (timer_started_ == 0) timer_started_ = now_;
+  if (changing_) return;
+  if (primary(view_) == cfg_.id) {
+    queue_.push_back(d);
+    maybe_pre_prepare();
+  } else if (local) {
+    Msg m = make(Kind::kRequest);
+    m.requests = {r};
+    send(m, primary(view_), /*immediate=*/true);
+  }
+}
+
+void Pbft::on_request(const Msg& m) {
+  if (changing_ || primary(view_) != cfg_.id) return;
+  receive_request(m.requests.front(), /*local=*/false);
+}
+
+// --- Pre-prepare -----------------------------------------------------------------------------
+
+bool Pbft::in_window(Index first, uint32_t count) const {
+  return count > 0 && first > stable_ && first + (count - 1) <= stable_ + cfg_.log_window;
+}
+
+size_t Pbft::runs_in_flight() const {
+  size_t n = 0;
+  for (const auto& [key, votes] : runs_) {
+    if (key.view == view_ && votes.accepted && !votes.committed) ++n;
+  }
+  return n;
+}
+
+// The primary orders what waits, a batch per pre-prepare; while max_runs_in_flight runs are
+// open, requests gather into the next batch (OSDI 4.2, "batching").
+void Pbft::maybe_pre_prepare() {
+  if (changing_ || primary(view_) != cfg_.id) return;
+  while (!queue_.empty() && runs_in_flight() < cfg_.max_runs_in_flight) {
+    const Index high = stable_ + cfg_.log_window;
+    if (next_seq_ > high || next_seq_ > log_.last_index() + 1) return;
+    const uint64_t room = std::min<uint64_t>(cfg_.max_batch, high - next_seq_ + 1);
+    std::vector<AuthenticatedRequest> batch;
+    while (!queue_.empty() && batch.size() < room) {
+      const Digest d = queue_.front();
+      queue_.pop_front();
+      auto it = pending_.find(d);
+      if (it == pending_.end() || !ordered_.insert(d).second) continue;
+      batch.push_back(it->second.request);
+    }
+    if (batch.empty()) return;
+    const Index first = next_seq_;
+    std::optional<RunKey> key = accept_run(view_, first, batch);
+    SYNOD_ASSERT(key.has_value());
+    next_seq_ = first + batch.size();
+    Msg pp = make(Kind::kPrePrepare);
+    pp.seq = first;
+    pp.requests = std::move(batch);
+    broadcast(pp, /*immediate=*/false);  // after the run is durable: it is a promise
+    check_prepared(*key);
+  }
+}
+
+void Pbft::on_pre_prepare(const Msg& m) {
+  if (m.view != view_ || changing_ || m.sender != primary(view_)) return;
+  if (!in_window(m.seq, static_cast<uint32_t>(m.requests.size()))) return;
+  pre_prepare(m.seq, m.requests, /*trusted=*/false);
+}
+
+// A backup takes a pre-prepare of the current view: past the log's end it waits (the log stays
+// contiguous); otherwise the run is accepted, persisted, and prepared to every replica.
+void Pbft::pre_prepare(Index first, const std::vector<AuthenticatedRequest>& requests,
+                       bool trusted) {
+  if (!trusted) {
+    for (const AuthenticatedRequest& r : requests) {
+      if (!check_request(r)) return drop("a pre-prepare with a request whose MAC does not check");
+    }
+  }
+  if (first > log_.last_index() + 1) {
+    future_.try_emplace(first, Future{requests, trusted});
+    return;
+  }
+  std::optional<RunKey> key = accept_run(view_, first, requests);
+  if (!key) return;
+  for (const AuthenticatedRequest& r : requests) {
+    if (!r.request.is_null()) pending_.try_emplace(digest(r.request), Pending{r, false});
+  }
+  if (timer_started_ == 0 && !pending_.empty()) timer_started_ = now_;
+  if (primary(view_) != cfg_.id) {
+    Msg p = make(Kind::kPrepare);
+    p.seq = key->first;
+    p.count = key->count;
+    p.digest = key->digest;
+    broadcast(p, /*immediate=*/false);  // after the run is durable
+    runs_[*key].prepares.insert(cfg_.id);
+  }
+  check_prepared(*key);
+  check_committed(*key);
+  drain_future();
+}
+
+void Pbft::drain_future() {
+  while (!future_.empty() && future_.begin()->first <= log_.last_index() + 1) {
+    auto node = future_.extract(future_.begin());
+    if (node.key() <= stable_) continue;
+    pre_prepare(node.key(), node.mapped().requests, node.mapped().trusted);
+  }
+}
+
+// Writes a run into the log at `view` (OSDI 4.2: a backup accepts a pre-prepare if it has not
+// accepted one for the same view and sequence number with a different digest). Sequence numbers
+// already executed must hold the same request. What a slot held from an earlier view is kept in
+// its record: the view change reports it (thesis 3.2.4, P and Q). nullopt: not accepted.
+std::optional<Pbft::RunKey> Pbft::accept_run(View view, Index first,
+                                             const std::vector<AuthenticatedRequest>& requests) {
+  if (requests.empty() || first <= log_.snapshot().index) return std::nullopt;
+  std::vector<Digest> digests;
+  std::vector<Entry> writes;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const Index seq = first + i;
+    const Digest d = digest(requests[i].request);
+    digests.push_back(d);
+    if (seq <= log_.committed()) {
+      if (digest_at(seq) != d) return std::nullopt;  // executed: settled
+      continue;
+    }
+    SlotRecord rec;
+    rec.request = requests[i];
+    if (seq <= log_.last_index()) {
+      const Entry& old = log_.at(seq);
+      SlotRecord before = *decode_record(old.data);
+      const Digest old_digest = digest(before.request.request);
+      if (old.term == view) {
+        if (old_digest != d) return std::nullopt;  // an equivocating primary
+        rec = std::move(before);
+      } else {
+        rec.earlier_prepared =
+            before.prepared ? Claim{seq, old_digest, old.term} : before.earlier_prepared;
+        rec.earlier_preprepared = std::move(before.earlier_preprepared);
+        remember(rec.earlier_preprepared, Claim{seq, old_digest, old.term});
+      }
+    }
+    writes.push_back(make_entry(seq, view, std::move(rec)));
+  }
+  if (!writes.empty()) {
+    if (writes.front().index > log_.last_index() + 1) return std::nullopt;
+    log_.replace(writes);
+  }
+  for (size_t i = 0; i < requests.size(); ++i) {
+    if (!requests[i].request.is_null()) bodies_[digests[i]] = requests[i];
+  }
+  const RunKey key{view, first, static_cast<uint32_t>(requests.size()),
+                   run_digest(first, digests)};
+  runs_[key].accepted = true;
+  return key;
+}
+
+// --- Prepare and commit ----------------------------------------------------------------------
+
+void Pbft::on_prepare(const Msg& m) {
+  if (m.view != view_ || changing_ || m.sender == primary(view_)) return;
+  if (!in_window(m.seq, m.count) || runs_.size() >= kMaxRuns) return;
+  const RunKey key{m.view, m.seq, m.count, m.digest};
+  runs_[key].prepares.insert(m.sender);
+  check_prepared(key);
+}
+
+// prepared (OSDI 4.2): the pre-prepare and n - f - 1 matching prepares from distinct backups
+// (2f at n = 3f + 1). The replica records it durably before it commits: a view change must
+// report it even after a crash.
+void Pbft::check_prepared(const RunKey& key) {
+  auto it = runs_.find(key);
+  if (it == runs_.end()) return;
+  RunVotes& v = it->second;
+  if (v.prepared || !v.accepted || key.view != view_ || changing_) return;
+  if (v.prepares.size() + 1 < quorum_) return;
+  v.prepared = true;
+  std::vector<Entry> rewrite;
+  for (Index seq = std::max(key.first, log_.committed() + 1); seq <= key.last(); ++seq) {
+    const Entry& e = log_.at(seq);
+    SlotRecord rec = *decode_record(e.data);
+    rec.prepared = true;
+    rewrite.push_back(make_entry(seq, e.term, std::move(rec)));
+  }
+  log_.replace(rewrite);
+  Msg c = make(Kind::kCommit);
+  c.seq = key.first;
+  c.count = key.count;
+  c.digest = key.digest;
+  broadcast(c, /*immediate=*/false);  // after the prepared mark is durable
+  v.commits.insert(cfg_.id);
+  check_committed(key);
+}
+
+void Pbft::on_commit(const Msg& m) {
+  if (m.view > view_ || m.seq + (m.count - 1) <= log_.committed()) return;
+  if (!in_window(m.seq, m.count) || runs_.size() >= kMaxRuns) return;
+  const RunKey key{m.view, m.seq, m.count, m.digest};
+  runs_[key].commits.insert(m.sender);
+  check_committed(key);
+}
+
+// The digests of a run's requests, from what this replica executed, its log, or bodies peers
+// sent, checked against the run's digest. Entries to write (bodies not yet in the log at the
+// run's view) go to `to_write`. False if the bodies are not all at hand or do not match.
+bool Pbft::run_bodies(const RunKey& key, std::vector<Entry>* to_write) const {
+  std::vector<Digest> digests;
+  for (Index seq = key.first; seq <= key.last(); ++seq) {
+    std::optional<Digest> d;
+    const bool in_log = seq >= log_.first_index() && seq <= log_.last_index();
+    if (seq <= log_.committed() || (in_log && log_.at(seq).term == key.view)) {
+      d = digest_at(seq);
+    } else if (auto f = fetched_.find(seq); f != fetched_.end() && f->second.view == key.view) {
+      d = digest(f->second.request.request);
+      SlotRecord rec;
+      rec.request = f->second.request;
+      rec.prepared = true;  // committed: n - f replicas, f + 1 of them honest, prepared it
+      to_write->push_back(make_entry(seq, key.view, std::move(rec)));
+    } else if (in_log) {
+      d = digest_at(seq);
+    }
+    if (!d) return false;
+    digests.push_back(*d);
+  }
+  return run_digest(key.first, digests) == key.digest;
+}
+
+// committed-local (OSDI 4.2): n - f matching commits, and the run's requests at hand. A
+// replica may execute on the commit certificate alone, bodies checked against its digest: the
+// certificate shows that f + 1 honest replicas prepared the run, which is what committed means.
+void Pbft::check_committed(const RunKey& key) {
+  auto it = runs_.find(key);
+  if (it == runs_.end()) return;
+  RunVotes& v = it->second;
+  if (v.committed || v.commits.size() < quorum_) return;
+  if (key.last() > log_.committed()) {
+    std::vector<Entry> writes;
+    if (!run_bodies(key, &writes)) return;
+    if (!writes.empty()) {
+      // Only a contiguous suffix can be written without leaving holes.
+      std::vector<Entry> tail;
+      for (Entry& e : writes) {
+        if (e.index <= log_.committed()) continue;
+        if (!tail.empty() && e.index != tail.back().index + 1) return;
+        tail.push_back(std::move(e));
+      }
+      if (!tail.empty() && tail.front().index > log_.last_index() + 1) return;
+      log_.replace(tail);
+    }
+    committed_runs_[key.first] = std::max(committed_runs_[key.first], key.last());
+  }
+  v.committed = true;
+  execute();
+}
+
+// Executes committed runs in sequence order (OSDI 4.2: "executes the operation ... after all
+// requests with lower sequence numbers have been executed").
+void Pbft::execute() {
+  const Index before = log_.committed();
+  for (size_t guard = 0; guard <= committed_runs_.size(); ++guard) {
+    const Index next = log_.committed() + 1;
+    Index last = log_.committed();
+    for (auto it = committed_runs_.begin(); it != committed_runs_.end() && it->first <= next;) {
+      if (it->second < next) {
+        it = committed_runs_.erase(it);
+        continue;
+      }
+      last = std::max(last, it->second);
+      ++it;
+    }
+    if (last < next || last > log_.last_index()) break;
+    for (Index seq = next; seq <= last; ++seq) {
+      const Digest d = *digest_at(seq);
+      executed_digest_ = chain(executed_digest_, seq, d);
+      chain_[seq] = executed_digest_;
+      pending_.erase(d);
+      ordered_.erase(d);
+      if (executed_set_.insert(d).second) executed_recently_.push_back(d);
+      if (executed_recently_.size() > kExecutedMemory) {
+        executed_set_.erase(executed_recently_.front());
+        executed_recently_.pop_front();
+      }
+      if (auto read = reads_.find(d); read != reads_.end()) {
+        ready_.read_state({read->second, seq});
+        reads_.erase(read);
+      }
+      log_.commit_to(seq);
+      if (seq.value % cfg_.checkpoint_interval == 0) take_checkpoint(seq);
+    }
+  }
+  if (log_.committed() == before) return;
+  view_change_attempts_ = 0;
+  reset_timer();
+  maybe_pre_prepare();
+}
+
+}  // namespace synod::pbft

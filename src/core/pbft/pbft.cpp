@@ -1,0 +1,278 @@
+#include "core/pbft/pbft.h"
+
+#include <algorithm>
+
+#include "base/assert.h"
+
+namespace synod::pbft {
+
+namespace {
+
+Digest digest_from(const std::string& bytes) {
+  Digest d{};
+  if (bytes.size() == d.size()) std::copy(bytes.begin(), bytes.end(), d.begin());
+  return d;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Construction and restart.
+
+Pbft::Pbft(const Config& config, const Persisted& persisted) : cfg_(config) {
+  SYNOD_ASSERT(cfg_.keys != nullptr && cfg_.id != raft::kNoNode);
+  SYNOD_ASSERT(cfg_.checkpoint_interval > 0 && cfg_.log_window >= cfg_.checkpoint_interval);
+  SYNOD_ASSERT(cfg_.max_batch > 0 && cfg_.max_batch <= kMaxBatch && cfg_.status_ticks > 0);
+  conf_ = persisted.snapshot ? persisted.snapshot->meta.conf : cfg_.initial_conf;
+  replicas_ = conf_.voters;
+  std::sort(replicas_.begin(), replicas_.end());
+  SYNOD_ASSERT(!replicas_.empty() && replicas_.size() <= kMaxReplicas);
+  const size_t n = replicas_.size();
+  f_ = cfg_.faults != 0 ? cfg_.faults : (n - 1) / 3;
+  SYNOD_ASSERT(f_ < n);
+  quorum_ = n - f_;
+  if (cfg_.bugs.small_quorums && quorum_ > 1) --quorum_;
+  restore(persisted);
+  ready_ = raft::ReadyTracker(hard_state());
+  assert_invariants();
+}
+
+void Pbft::restore(const Persisted& persisted) {
+  SnapshotMeta meta;
+  if (persisted.snapshot) {
+    meta = persisted.snapshot->meta;
+    local_snapshot_ = persisted.snapshot;
+  }
+  log_ = Log(meta, persisted.entries, persisted.hard_state.commit,
+             std::max(cfg_.applied, meta.index));
+  // The snapshot is at a stable checkpoint (compact() takes no other), so its digest is the
+  // stable certificate's; the executed history past it is replayed from the log.
+  stable_ = meta.index;
+  stable_digest_ = digest_from(meta.digest);
+  executed_digest_ = stable_digest_;
+  chain_[meta.index] = executed_digest_;
+  for (Index s = meta.index + 1; s <= log_.committed(); ++s) {
+    executed_digest_ = chain(executed_digest_, s, *digest_at(s));
+    chain_[s] = executed_digest_;
+  }
+  view_ = persisted.hard_state.term;
+  changing_ = view_ > View(0) && persisted.hard_state.vote == raft::kNoNode;
+  next_seq_ = log_.last_index() + 1;
+  if (changing_) {
+    timer_started_ = 1;
+    ViewChange vc = make_view_change();
+    vc.signature = cfg_.keys->sign(view_change_bytes(vc));
+    view_changes_[cfg_.id] = vc;
+  }
+}
+
+HardState Pbft::hard_state() const {
+  return {view_, changing_ ? raft::kNoNode : primary(view_), log_.committed()};
+}
+
+raft::NodeId Pbft::primary(View v) const {
+  return replicas_[v.value % replicas_.size()];
+}
+
+Role Pbft::role() const {
+  if (changing_) return Role::kCandidate;
+  return primary(view_) == cfg_.id ? Role::kLeader : Role::kFollower;
+}
+
+raft::NodeId Pbft::leader() const {
+  return changing_ ? raft::kNoNode : primary(view_);
+}
+
+std::optional<SlotRecord> Pbft::record(Index seq) const {
+  if (seq < log_.first_index() || seq > log_.last_index()) return std::nullopt;
+  return decode_record(log_.at(seq).data);
+}
+
+// The digest of the request at `seq` in the log.
+std::optional<Digest> Pbft::digest_at(Index seq) const {
+  std::optional<SlotRecord> r = record(seq);
+  if (!r) return std::nullopt;
+  return digest(r->request.request);
+}
+
+Entry Pbft::make_entry(Index seq, View view, SlotRecord record) const {
+  return Entry{view, seq, raft::EntryType::kNormal, encode_record(record)};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inputs.
+
+void Pbft::tick() {
+  ++now_;
+  if (now_ % cfg_.status_ticks == 0) send_status();
+  tick_view_change();
+  maybe_pre_prepare();
+}
+
+void Pbft::step(const Message& m) {
+  if (m.type != raft::MessageType::kPbft || m.to != cfg_.id || m.from == cfg_.id ||
+      !cfg_.keys->knows(m.from.value)) {
+    return drop("not a PBFT message from a replica");
+  }
+  std::string why;
+  std::optional<Msg> msg = open(m.payload, *cfg_.keys, m.from, &why, !cfg_.bugs.skip_mac_check);
+  if (!msg) return drop("a message that does not authenticate or decode");
+  switch (msg->kind) {
+    case Kind::kRequest:
+      return on_request(*msg);
+    case Kind::kPrePrepare:
+      return on_pre_prepare(*msg);
+    case Kind::kPrepare:
+      return on_prepare(*msg);
+    case Kind::kCommit:
+      return on_commit(*msg);
+    case Kind::kCheckpoint:
+      return on_checkpoint(*msg);
+    case Kind::kViewChange:
+      return on_view_change(*msg);
+    case Kind::kNewView:
+      return on_new_view(*msg);
+    case Kind::kStatus:
+      return on_status(*msg);
+    case Kind::kFetch:
+      return on_fetch(*msg);
+    case Kind::kBodies:
+      return on_bodies(*msg);
+    case Kind::kSnapshot:
+      return on_snapshot(*msg);
+  }
+}
+
+ProposeResult Pbft::propose(std::string data) {
+  if (pending_.size() >= cfg_.max_pending_requests) return {Status::kNotReady, {}, {}};
+  AuthenticatedRequest r;
+  if (is_client_request(data)) {
+    std::optional<AuthenticatedRequest> decoded = decode_client_request(data);
+    if (!decoded) return {Status::kInvalid, {}, {}};
+    r = std::move(*decoded);
+  } else {
+    // The replica as a client: its MAC key with each replica is the pair's key.
+    r.request = Request{cfg_.keys->public_keys().kx, ++next_timestamp_, std::move(data)};
+    const std::string bytes = request_auth_bytes(r.request);
+    for (raft::NodeId replica : replicas_) {
+      r.macs.emplace_back(replica.value, cfg_.keys->mac_for(replica.value, bytes));
+    }
+  }
+  receive_request(r, /*local=*/true);
+  return {Status::kForwarded, {}, view_};
+}
+
+ProposeResult Pbft::propose_conf_change(const ConfChange&) {
+  return {Status::kInvalid, {}, {}};
+}
+
+Status Pbft::read_index(uint64_t context) {
+  if (pending_.size() >= cfg_.max_pending_requests) return Status::kNotReady;
+  // A no-op ordered like any request: once it executes, every request ordered before the read
+  // was asked has executed too (the read is linearizable at the barrier's sequence number).
+  AuthenticatedRequest r;
+  r.request = Request{cfg_.keys->public_keys().kx, ++next_timestamp_, ""};
+  const std::string bytes = request_auth_bytes(r.request);
+  for (raft::NodeId replica : replicas_) {
+    r.macs.emplace_back(replica.value, cfg_.keys->mac_for(replica.value, bytes));
+  }
+  reads_[digest(r.request)] = context;
+  receive_request(r, /*local=*/true);
+  return Status::kOk;
+}
+
+Status Pbft::transfer_leadership(raft::NodeId) {
+  return Status::kInvalid;
+}
+
+// The log is compacted only to a stable checkpoint: its digest is then certified, and a
+// replica that restarts from the snapshot, or installs it, starts from an agreed history.
+std::optional<SnapshotMeta> Pbft::compact(Index index, std::string snapshot_data) {
+  const Index at = stable_;
+  if (at > index || at <= log_.snapshot().index || at > log_.committed()) return std::nullopt;
+  auto c = chain_.find(at);
+  if (c == chain_.end() || c->second != stable_digest_) return std::nullopt;
+  log_.applied_to(std::min(index, log_.committed()));
+  SnapshotMeta meta{at, *log_.term(at), conf_,
+                    std::string(stable_digest_.begin(), stable_digest_.end())};
+  log_.compact(meta);
+  chain_.erase(chain_.begin(), chain_.find(at));
+  local_snapshot_ = raft::Snapshot{meta, std::move(snapshot_data)};
+  return meta;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ready / Advance.
+
+bool Pbft::has_ready() const {
+  return !ready_.outstanding() && ready_.pending(log_, hard_state());
+}
+
+Ready Pbft::ready() {
+  Ready rd = ready_.take(log_, hard_state());
+  // The log holds records; the state machine gets the requests' operations (a null request
+  // and a read barrier are empty: no-ops).
+  for (Entry& e : rd.committed) {
+    std::optional<SlotRecord> r = decode_record(e.data);
+    SYNOD_ASSERT(r.has_value());
+    e.data = std::move(r->request.request.op);
+  }
+  return rd;
+}
+
+void Pbft::advance() {
+  ready_.advance(log_);
+  assert_invariants();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Plumbing.
+
+Msg Pbft::make(Kind kind) const {
+  Msg m;
+  m.kind = kind;
+  m.view = view_;
+  m.sender = cfg_.id;
+  return m;
+}
+
+void Pbft::send(const Msg& m, raft::NodeId to, bool immediate) {
+  Message out;
+  out.type = raft::MessageType::kPbft;
+  out.from = cfg_.id;
+  out.to = to;
+  out.term = view_;
+  out.payload = seal(m, *cfg_.keys, to);
+  ready_.send(std::move(out), immediate);
+}
+
+void Pbft::broadcast(const Msg& m, bool immediate) {
+  for (raft::NodeId r : replicas_) {
+    if (r != cfg_.id) send(m, r, immediate);
+  }
+}
+
+bool Pbft::check_request(const AuthenticatedRequest& r) const {
+  if (cfg_.bugs.skip_mac_check) return true;
+  const Mac* tag = r.mac_for(cfg_.id.value);
+  return tag != nullptr &&
+         cfg_.keys->check_mac_from_client(r.request.client, request_auth_bytes(r.request), *tag);
+}
+
+void Pbft::drop(const char*) {
+  ++dropped_;
+}
+
+// The view-change timer runs while this replica waits for a request to execute (OSDI 4.4), or
+// for a new view; it restarts whenever a request executes.
+void Pbft::reset_timer() {
+  timer_started_ = (pending_.empty() && !changing_) ? 0 : now_;
+}
+
+void Pbft::assert_invariants() const {
+  SYNOD_ASSERT(log_.applied() <= log_.committed() && log_.committed() <= log_.last_index());
+  SYNOD_ASSERT(log_.snapshot().index <= stable_ || stable_ == Index(0));
+  SYNOD_ASSERT(quorum_ >= 1 && quorum_ <= replicas_.size());
+}
+
+}  // namespace synod::pbft
