@@ -8,6 +8,8 @@ const char* to_string(EngineKind kind) {
       return "raft";
     case EngineKind::kMultiPaxos:
       return "multipaxos";
+    case EngineKind::kPbft:
+      return "pbft";
   }
   return "?";
 }
@@ -15,11 +17,25 @@ const char* to_string(EngineKind kind) {
 std::optional<EngineKind> parse_engine(std::string_view name) {
   if (name == "raft") return EngineKind::kRaft;
   if (name == "multipaxos") return EngineKind::kMultiPaxos;
+  if (name == "pbft") return EngineKind::kPbft;
   return std::nullopt;
 }
 
 std::unique_ptr<Engine> make_engine(EngineKind kind, const raft::EngineConfig& config,
-                                    const raft::Persisted& persisted, const EngineBugs& bugs) {
+                                    const raft::Persisted& persisted, const EngineBugs& bugs,
+                                    const PbftOptions& pbft) {
+  if (kind == EngineKind::kPbft) {
+    pbft::Config c;
+    static_cast<raft::EngineConfig&>(c) = config;
+    c.keys = pbft.keys;
+    c.faults = pbft.faults;
+    c.checkpoint_interval = pbft.checkpoint_interval;
+    c.log_window = pbft.log_window;
+    c.max_batch = pbft.max_batch;
+    c.status_ticks = pbft.status_ticks;
+    c.bugs = bugs.pbft;
+    return std::make_unique<pbft::Pbft>(c, persisted);
+  }
   if (kind == EngineKind::kMultiPaxos) {
     paxos::Config c;
     static_cast<raft::EngineConfig&>(c) = config;

@@ -10,22 +10,35 @@
 #include "core/consensus/config.h"
 #include "core/engine.h"
 #include "core/paxos/multi_paxos.h"
+#include "core/pbft/pbft.h"
 #include "core/raft/raft.h"
 
 namespace synod::replica {
 
-enum class EngineKind : uint8_t { kRaft, kMultiPaxos };
+enum class EngineKind : uint8_t { kRaft, kMultiPaxos, kPbft };
 
-const char* to_string(EngineKind kind);  // "raft", "multipaxos"
+const char* to_string(EngineKind kind);  // "raft", "multipaxos", "pbft"
 std::optional<EngineKind> parse_engine(std::string_view name);
 
 // The bugs tests plant, per engine (all false in production).
 struct EngineBugs {
   raft::PlantedBugs raft;
   paxos::PlantedBugs paxos;
+  pbft::PlantedBugs pbft;
+};
+
+// What PBFT needs beyond the common configuration (the others ignore it).
+struct PbftOptions {
+  std::shared_ptr<const pbft::Keyring> keys;  // required for kPbft
+  uint32_t faults = 0;                        // f; 0: (n - 1) / 3
+  uint64_t checkpoint_interval = 128;
+  uint64_t log_window = 256;
+  uint32_t max_batch = 256;
+  uint32_t status_ticks = 3;
 };
 
 std::unique_ptr<Engine> make_engine(EngineKind kind, const raft::EngineConfig& config,
-                                    const raft::Persisted& persisted, const EngineBugs& bugs = {});
+                                    const raft::Persisted& persisted, const EngineBugs& bugs = {},
+                                    const PbftOptions& pbft = {});
 
 }  // namespace synod::replica

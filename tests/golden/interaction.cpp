@@ -45,10 +45,90 @@ std::string quote(const std::string& data) {
 
 }  // namespace
 
+// A PBFT log record: its request's operation, and what the slot knows.
+std::string describe_record(const pbft::SlotRecord& r) {
+  std::string out = r.request.request.is_null() ? "null" : quote(r.request.request.op);
+  if (r.prepared) out += " prepared";
+  if (r.earlier_prepared) {
+    out += " earlier-prepared=" + std::to_string(r.earlier_prepared->view.value) + ":" +
+           pbft::short_hex(r.earlier_prepared->digest, 6);
+  }
+  return out;
+}
+
+std::string describe_claims(const std::vector<pbft::Claim>& claims) {
+  std::string out = "[";
+  for (const pbft::Claim& c : claims) {
+    out += (out.size() > 1 ? " " : "") + std::to_string(c.seq.value) + "@" +
+           std::to_string(c.view.value) + ":" + pbft::short_hex(c.digest, 6);
+  }
+  return out + "]";
+}
+
+// A PBFT message as its payload says (its MAC is not checked here).
+std::string describe_pbft(const Message& m) {
+  std::string why;
+  pbft::Keyring none(pbft::make_keys_from_seed(0, 0), {});
+  std::optional<pbft::Msg> p = pbft::open(m.payload, none, m.from, &why, /*check_macs=*/false);
+  if (!p) return " <" + why + ">";
+  std::ostringstream os;
+  os << " " << pbft::to_string(p->kind) << " v=" << p->view;
+  switch (p->kind) {
+    case pbft::Kind::kRequest:
+    case pbft::Kind::kPrePrepare:
+      if (p->kind == pbft::Kind::kPrePrepare) os << " seq=" << p->seq;
+      os << " [";
+      for (size_t i = 0; i < p->requests.size(); ++i) {
+        const pbft::Request& r = p->requests[i].request;
+        os << (i ? ", " : "") << (r.is_null() ? "null" : quote(r.op));
+      }
+      os << "]";
+      break;
+    case pbft::Kind::kPrepare:
+    case pbft::Kind::kCommit:
+      os << " seq=" << p->seq << "+" << p->count << " run=" << pbft::short_hex(p->digest, 6);
+      break;
+    case pbft::Kind::kCheckpoint:
+    case pbft::Kind::kSnapshot:
+      os << " seq=" << p->seq << " digest=" << pbft::short_hex(p->digest, 6);
+      break;
+    case pbft::Kind::kViewChange: {
+      const pbft::ViewChange& vc = *p->view_change;
+      os << " stable=" << vc.stable << " P=" << describe_claims(vc.prepared)
+         << " Q=" << describe_claims(vc.preprepared);
+      break;
+    }
+    case pbft::Kind::kNewView: {
+      const pbft::NewView& nv = *p->new_view;
+      os << " proofs=" << nv.proofs.size() << " checkpoint=" << nv.decision.checkpoint
+         << " chosen=[";
+      for (size_t i = 0; i < nv.decision.chosen.size(); ++i) {
+        const auto& [seq, d] = nv.decision.chosen[i];
+        os << (i ? " " : "") << seq << ":"
+           << (d == pbft::null_digest() ? std::string("null") : pbft::short_hex(d, 6));
+      }
+      os << "]";
+      break;
+    }
+    case pbft::Kind::kStatus:
+      os << " executed=" << p->seq << " stable=" << p->stable << (p->changing ? " changing" : "");
+      break;
+    case pbft::Kind::kFetch:
+      os << " wanted=" << p->wanted.size();
+      break;
+    case pbft::Kind::kBodies:
+      os << " bodies=" << p->bodies.size();
+      break;
+  }
+  return os.str();
+}
+
 std::string describe(const Entry& e) {
   std::ostringstream os;
   os << e.term << "/" << e.index;
-  if (e.type == EntryType::kConfChange) {
+  if (std::optional<pbft::SlotRecord> r = pbft::decode_record(e.data)) {
+    os << " " << describe_record(*r);
+  } else if (e.type == EntryType::kConfChange) {
     auto conf = raft::decode_conf(e.data);
     os << " conf " << (conf ? raft::to_string(*conf) : "<malformed>");
   } else {
@@ -150,6 +230,9 @@ std::string describe(const Message& m) {
       if (m.context) os << " ctx=" << m.context;
       if (m.reject) os << " reject";
       break;
+    case MessageType::kPbft:
+      os << describe_pbft(m);
+      break;
   }
   return os.str();
 }
@@ -201,10 +284,29 @@ std::string Interaction::add_nodes(const Command& cmd) {
     n.bugs.raft.commit_previous_term_by_count = flag(cmd, "bug-commit-previous-term", false);
     n.bugs.paxos.answer_before_persist = flag(cmd, "bug-answer-before-persist", false);
     n.bugs.paxos.ignore_promised_values = flag(cmd, "bug-ignore-promised-values", false);
-    n.engine = replica::make_engine(n.kind, c, n.durable, n.bugs);
+    n.bugs.pbft.drop_prepared_in_view_change = flag(cmd, "bug-drop-prepared", false);
+    n.pbft.faults = static_cast<uint32_t>(number(cmd, "faults", 0));
+    n.pbft.checkpoint_interval = number(cmd, "checkpoint", 4);
+    n.pbft.log_window = number(cmd, "window-seqs", 8);
+    n.pbft.max_batch = static_cast<uint32_t>(number(cmd, "batch", 256));
+    n.pbft.status_ticks = static_cast<uint32_t>(number(cmd, "status", 10));
+    n.engine = make(n, c);
     out << "n" << id << " " << raft::to_string(conf) << "\n";
   }
   return out.str();
+}
+
+// PBFT replicas hold keys drawn from their IDs: every replica of the script knows the others'.
+std::unique_ptr<Engine> Interaction::make(Node& n, const raft::EngineConfig& config) {
+  if (n.kind == replica::EngineKind::kPbft) {
+    std::map<uint64_t, pbft::PublicKeys> replicas;
+    for (NodeId v : config.initial_conf.voters) {
+      replicas[v.value] = pbft::make_keys_from_seed(1, v.value).pub;
+    }
+    n.pbft.keys = std::make_shared<pbft::Keyring>(
+        pbft::make_keys_from_seed(1, config.id.value), std::move(replicas));
+  }
+  return replica::make_engine(n.kind, config, n.durable, n.bugs, n.pbft);
 }
 
 void Interaction::process_ready(uint64_t id, std::ostream& out) {
@@ -296,6 +398,7 @@ std::string Interaction::status(uint64_t id) {
   if (const auto* p = dynamic_cast<const paxos::MultiPaxos*>(n.engine.get())) {
     return paxos_status(id, *p);
   }
+  if (const auto* p = dynamic_cast<const pbft::Pbft*>(n.engine.get())) return pbft_status(id, *p);
   const raft::Raft& r = static_cast<const raft::Raft&>(*n.engine);
   std::ostringstream out;
   out << "n" << id << ": " << raft::to_string(r.role()) << " term=" << r.term()
@@ -338,11 +441,26 @@ std::string Interaction::paxos_status(uint64_t id, const paxos::MultiPaxos& p) {
   return out.str();
 }
 
+std::string Interaction::pbft_status(uint64_t id, const pbft::Pbft& p) {
+  const Node& n = nodes_.at(id);
+  std::ostringstream out;
+  out << "n" << id << ": " << (p.role() == raft::Role::kLeader ? "primary" : "backup")
+      << " view=" << p.view() << (p.changing_view() ? " changing" : "")
+      << " executed=" << p.committed_index() << " applied=" << n.applied
+      << " last=" << p.last_index() << " stable=" << p.stable_checkpoint()
+      << " history=" << pbft::short_hex(p.executed_digest(), 6)
+      << (p.dropped_messages() ? " dropped=" + std::to_string(p.dropped_messages()) : "")
+      << (n.up ? "" : " DOWN") << "\n";
+  return out.str();
+}
+
 std::string Interaction::log(uint64_t id) {
   const Engine& engine = *nodes_.at(id).engine;
   const auto* paxos = dynamic_cast<const paxos::MultiPaxos*>(&engine);
-  const raft::Log& l =
-      paxos != nullptr ? paxos->log() : static_cast<const raft::Raft&>(engine).log();
+  const auto* pbft = dynamic_cast<const pbft::Pbft*>(&engine);
+  const raft::Log& l = paxos != nullptr  ? paxos->log()
+                       : pbft != nullptr ? pbft->log()
+                                         : static_cast<const raft::Raft&>(engine).log();
   std::ostringstream out;
   if (l.snapshot().index > Index(0)) {
     out << "snapshot " << l.snapshot().term << "/" << l.snapshot().index << "\n";
@@ -470,7 +588,7 @@ std::string Interaction::run(const Command& c) {
     raft::EngineConfig cfg = n.config;
     cfg.applied = n.durable.snapshot ? n.durable.snapshot->meta.index : Index(0);
     n.applied = cfg.applied;
-    n.engine = replica::make_engine(n.kind, cfg, n.durable, n.bugs);
+    n.engine = make(n, cfg);
     n.up = true;
     return status(std::stoull(a.at(0)));
   }

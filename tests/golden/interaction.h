@@ -34,6 +34,7 @@ class Interaction {
     replica::EngineKind kind = replica::EngineKind::kRaft;
     raft::EngineConfig config;
     replica::EngineBugs bugs;
+    replica::PbftOptions pbft;
     raft::Persisted durable;
     bool up = true;
     raft::Index applied;
@@ -45,6 +46,8 @@ class Interaction {
   std::string stabilize(const std::set<uint64_t>& only);
   std::string status(uint64_t id);
   std::string paxos_status(uint64_t id, const paxos::MultiPaxos& p);
+  std::string pbft_status(uint64_t id, const pbft::Pbft& p);
+  std::unique_ptr<Engine> make(Node& n, const raft::EngineConfig& config);
   std::string log(uint64_t id);
   bool connected(uint64_t a, uint64_t b) const;
   Node& node(const std::string& id);

@@ -239,7 +239,7 @@ class Pbft final : public Engine {
   size_t quorum_ = 0;
   raft::ReadyTracker ready_;
   Log log_;
-  uint64_t now_ = 0;  // ticks
+  uint64_t now_ = 1;  // ticks (0 marks a stopped timer)
   uint64_t dropped_ = 0;
   uint64_t next_timestamp_ = 0;
 

@@ -39,7 +39,7 @@ void Pbft::start_view_change(View v) {
   view_ = v;
   changing_ = true;
   ++view_change_attempts_;
-  timer_started_ = now_ == 0 ? 1 : now_;
+  timer_started_ = now_;
   queue_.clear();
   ordered_.clear();
   future_.clear();
@@ -254,7 +254,7 @@ void Pbft::maybe_send_new_view() {
   }
   if (!missing.empty()) {
     if (now_ >= last_fetch_ + cfg_.status_ticks || last_fetch_ == 0) {
-      last_fetch_ = now_ == 0 ? 1 : now_;
+      last_fetch_ = now_;
       Msg fetch = make(Kind::kFetch);
       fetch.wanted = std::move(missing);
       broadcast(fetch, /*immediate=*/true);
