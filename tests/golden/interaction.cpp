@@ -112,6 +112,7 @@ std::string describe_pbft(const Message& m) {
     }
     case pbft::Kind::kStatus:
       os << " executed=" << p->seq << " stable=" << p->stable << (p->changing ? " changing" : "");
+      if (p->count) os << " held=" << p->count;
       break;
     case pbft::Kind::kFetch:
       os << " wanted=" << p->wanted.size();

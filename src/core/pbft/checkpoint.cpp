@@ -12,6 +12,7 @@ namespace {
 
 constexpr size_t kClaimsPerReplica = 4;  // checkpoint claims kept per replica
 constexpr uint64_t kFetchedWindows = 4;  // bodies kept ahead of execution, in log windows
+                                         // (as far as commits are taken: normal_case.cpp)
 
 }  // namespace
 
@@ -65,12 +66,23 @@ void Pbft::make_stable(Index seq, const Digest& d) {
 
 // --- Catching up -----------------------------------------------------------------------------
 
-void Pbft::send_status() {
+Msg Pbft::make_status() const {
   Msg s = make(Kind::kStatus);
   s.seq = log_.committed();
   s.stable = stable_;
   s.changing = changing_;
-  broadcast(s, /*immediate=*/true);
+  // Bodies already at hand past what executed: peers send the ones after them.
+  uint32_t held = 0;
+  for (auto it = fetched_.find(log_.committed() + 1);
+       it != fetched_.end() && it->first == log_.committed() + 1 + held; ++it) {
+    ++held;
+  }
+  s.count = held;
+  return s;
+}
+
+void Pbft::send_status() {
+  broadcast(make_status(), /*immediate=*/true);
 }
 
 // Answers a peer's STATUS with what it lacks: the new view it missed, this replica's view
@@ -101,7 +113,7 @@ void Pbft::on_status(const Msg& m) {
       send(offer, peer, true);
     } else {
       Msg bodies = make(Kind::kBodies);
-      bodies.bodies = bodies_between(m.seq + 1, log_.committed(), cfg_.max_batch);
+      bodies.bodies = bodies_between(m.seq + 1 + m.count, log_.committed(), cfg_.log_window);
       if (!bodies.bodies.empty()) send(bodies, peer, true);
       for (const auto& [key, votes] : runs_) {
         if (!votes.commits.contains(cfg_.id) || key.last() <= m.seq) continue;
@@ -150,6 +162,8 @@ void Pbft::on_fetch(const Msg& m) {
 // Bodies are kept untrusted until a certificate vouches for them: the commits of their run
 // (check_committed) or the stable checkpoint's chain digest (catch_up_to_checkpoint).
 void Pbft::on_bodies(const Msg& m) {
+  const Index before = log_.committed();
+  const uint32_t held = make_status().count;
   const Index horizon = log_.committed() + kFetchedWindows * cfg_.log_window;
   for (const Body& b : m.bodies) {
     if (!b.request.request.is_null()) bodies_.try_emplace(digest(b.request.request), b.request);
@@ -163,6 +177,11 @@ void Pbft::on_bodies(const Msg& m) {
   }
   for (const RunKey& key : waiting) check_committed(key);
   maybe_send_new_view();
+  // Progress: ask the same peer for the next stretch at once (this ends when one brings none).
+  const Msg status = make_status();
+  if (log_.committed() > before || status.count > held) {
+    send(status, m.sender, /*immediate=*/true);
+  }
 }
 
 // Executes up to the stable checkpoint on bodies from peers, once their chain digest from what

@@ -182,6 +182,7 @@ void put_body(ByteWriter& w, const Msg& m) {
       break;
     case Kind::kStatus:
       w.u64(m.seq.value);
+      w.u32(m.count);
       w.u64(m.stable.value);
       w.u8(m.changing ? 1 : 0);
       break;
@@ -242,6 +243,7 @@ bool get_body(ByteReader& in, Msg& m) {
       break;
     case Kind::kStatus:
       m.seq = Index(in.u64());
+      m.count = in.u32();
       m.stable = Index(in.u64());
       m.changing = in.u8() != 0;
       break;

@@ -141,7 +141,7 @@ struct Msg {
   NodeId sender;
   Index seq;       // PrePrepare/Prepare/Commit: the run's first; Checkpoint, Snapshot: its
                    // seq; Status: the last executed
-  uint32_t count = 0;   // Prepare/Commit: the run's length
+  uint32_t count = 0;   // Prepare/Commit: the run's length; Status: bodies held past seq
   Digest digest{};      // Prepare/Commit: the run's digest; Checkpoint, Snapshot: the chain's
   Index stable;         // Status: the sender's stable checkpoint
   bool changing = false;  // Status: the sender waits for a new view

@@ -12,6 +12,7 @@ constexpr size_t kMaxRuns = 1 << 16;             // runs tracked at once (votes 
                                                  // replica cannot grow it past this)
 constexpr size_t kExecutedMemory = 1 << 14;      // digests remembered as executed
 constexpr size_t kMaxEarlierClaims = 4;          // digests remembered per seq from earlier views
+constexpr uint64_t kCatchUpWindows = 4;          // how far past its window a replica catches up
 
 // Adds `c` to a replica's Q claims for one seq: one claim per digest, at its newest view,
 // the newest few kept (thesis 3.2.4 bounds Q the same way).
@@ -231,7 +232,9 @@ void Pbft::check_prepared(const RunKey& key) {
 
 void Pbft::on_commit(const Msg& m) {
   if (m.view > view_ || m.seq + (m.count - 1) <= log_.committed()) return;
-  if (!in_window(m.seq, m.count) || runs_.size() >= kMaxRuns) return;
+  // A replica behind its peers takes commits past its window too: they are how it catches up.
+  const Index horizon = std::max(stable_, log_.committed()) + kCatchUpWindows * cfg_.log_window;
+  if (m.seq <= stable_ || m.seq + (m.count - 1) > horizon || runs_.size() >= kMaxRuns) return;
   const RunKey key{m.view, m.seq, m.count, m.digest};
   runs_[key].commits.insert(m.sender);
   check_committed(key);

@@ -208,6 +208,7 @@ class Pbft final : public Engine {
   void take_checkpoint(Index seq);
   void on_checkpoint(const Msg& m);
   void make_stable(Index seq, const Digest& d);
+  Msg make_status() const;
   void send_status();
   void on_status(const Msg& m);
   void on_fetch(const Msg& m);
