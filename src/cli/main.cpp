@@ -240,7 +240,12 @@ int main(int argc, char** argv) {
   if (sim->parsed()) {
     std::string error;
     opts.swarm = faults == synod::sim::kSwarm;
-    if (auto engine = synod::replica::parse_engine(sim_engine)) {
+    if (auto engine = synod::replica::parse_engine(sim_engine);
+        engine == synod::replica::EngineKind::kPbft) {
+      std::cerr << "synod sim: --engine pbft is not in the simulator yet (use raft or "
+                   "multipaxos)\n";
+      return 2;
+    } else if (engine) {
       opts.engine = *engine;
     } else {
       std::cerr << "synod sim: unknown engine '" << sim_engine << "' (known: raft, multipaxos)\n";

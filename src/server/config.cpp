@@ -133,8 +133,13 @@ std::optional<ResolvedConfig> resolve(ServerConfig config, std::string* error) {
       !list("initial-advertise-peer-urls", config.initial_advertise_peer_urls, &r.advertise_peer)) {
     return std::nullopt;
   }
-  if (!replica::parse_engine(config.engine)) {
+  const std::optional<replica::EngineKind> engine = replica::parse_engine(config.engine);
+  if (!engine) {
     *error = "--engine must be 'raft' or 'multipaxos', got '" + config.engine + "'";
+    return std::nullopt;
+  }
+  if (*engine == replica::EngineKind::kPbft) {
+    *error = "--engine pbft is not served by synod server yet (use raft or multipaxos)";
     return std::nullopt;
   }
   if (config.initial_cluster_state != "new" && config.initial_cluster_state != "existing") {

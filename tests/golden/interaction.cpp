@@ -304,8 +304,8 @@ std::unique_ptr<Engine> Interaction::make(Node& n, const raft::EngineConfig& con
     for (NodeId v : config.initial_conf.voters) {
       replicas[v.value] = pbft::make_keys_from_seed(1, v.value).pub;
     }
-    n.pbft.keys = std::make_shared<pbft::Keyring>(
-        pbft::make_keys_from_seed(1, config.id.value), std::move(replicas));
+    n.pbft.keys = std::make_shared<pbft::Keyring>(pbft::make_keys_from_seed(1, config.id.value),
+                                                  std::move(replicas));
   }
   return replica::make_engine(n.kind, config, n.durable, n.bugs, n.pbft);
 }
@@ -421,8 +421,8 @@ std::string Interaction::status(uint64_t id) {
 std::string Interaction::paxos_status(uint64_t id, const paxos::MultiPaxos& p) {
   const Node& n = nodes_.at(id);
   std::ostringstream out;
-  const char* role = p.role() == raft::Role::kLeader      ? "leader"
-                     : p.role() == raft::Role::kCandidate ? "phase1"
+  const char* role = p.role() == raft::Role::kLeader         ? "leader"
+                     : p.role() == raft::Role::kCandidate    ? "phase1"
                      : p.role() == raft::Role::kPreCandidate ? "pre-prepare"
                                                              : "acceptor";
   out << "n" << id << ": " << role << " round=" << p.term() << " promised-to=" << p.vote()
@@ -571,7 +571,8 @@ std::string Interaction::run(const Command& c) {
     if (n.up && n.engine->has_ready()) {
       raft::Ready rd = n.engine->ready();
       out << "> n" << id << " lost its Ready:";
-      if (rd.hard_state) out << " HardState term=" << rd.hard_state->term << " vote=" << rd.hard_state->vote;
+      if (rd.hard_state)
+        out << " HardState term=" << rd.hard_state->term << " vote=" << rd.hard_state->vote;
       if (!rd.entries.empty()) out << " entries=" << rd.entries.size();
       out << " messages=" << rd.messages.size() << "\n";
       for (const Message& m : rd.immediate_messages) {

@@ -124,5 +124,21 @@ TEST(Log, OverwriteLeavesChosenSlotsAndSameRoundSlotsAlone) {
   EXPECT_EQ(log.last_index(), Index(3));
 }
 
+// PBFT: a run is written over whatever the slots held (a new view's choice, a prepared mark in
+// the same view), the slots after it stay, and the log is handed out again from its first.
+TEST(Log, ReplaceWritesWhateverTheSlotsHeldAndKeepsTheRest) {
+  Log log = log_of({e(1, 1, "a"), e(1, 2, "b"), e(1, 3, "c")});
+  log.mark_sent(Index(3));
+  log.persisted_to(Index(3), Term(1));
+  log.replace({e(1, 2, "b prepared"), e(0, 3, "c'"), e(2, 4, "d")});
+  EXPECT_EQ(log.at(Index(2)).data, "b prepared");
+  EXPECT_EQ(log.term(Index(3)), Term(0));  // any term: the engine decides what may replace
+  EXPECT_EQ(log.last_index(), Index(4));
+  EXPECT_EQ(log.unsent_from(), Index(2));
+  EXPECT_EQ(log.persisted(), Index(1));
+  log.replace({e(2, 2, "B")});
+  EXPECT_EQ(log.at(Index(4)).data, "d");  // kept
+}
+
 }  // namespace
 }  // namespace synod::raft

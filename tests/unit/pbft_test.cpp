@@ -155,9 +155,8 @@ TEST(PbftDecide, APreparedRequestNoQuorumContradictsIsChosen) {
 TEST(PbftDecide, TheHigherViewWins) {
   const Claim old{Index(1), d(1), View(1)};
   const Claim newer{Index(1), d(2), View(3)};
-  auto decision =
-      Pbft::decide({vc(1, {old}, {old}), vc(2, {newer}, {newer, old}), vc(3, {}, {newer})}, 3, 2,
-                   16);
+  auto decision = Pbft::decide(
+      {vc(1, {old}, {old}), vc(2, {newer}, {newer, old}), vc(3, {}, {newer})}, 3, 2, 16);
   ASSERT_TRUE(decision.has_value());
   EXPECT_EQ(decision->chosen[0].second, d(2));
 }
@@ -169,8 +168,8 @@ TEST(PbftDecide, A2NeedsFPlusOnePrePrepares) {
   const Claim lie{Index(1), d(9), View(4)};
   auto waits = Pbft::decide({vc(1, {lie}, {lie}), vc(2, {}, {}), vc(3, {}, {})}, 3, 2, 16);
   EXPECT_FALSE(waits.has_value());
-  auto null = Pbft::decide({vc(1, {lie}, {lie}), vc(2, {}, {}), vc(3, {}, {}), vc(4, {}, {})}, 3,
-                           2, 16);
+  auto null =
+      Pbft::decide({vc(1, {lie}, {lie}), vc(2, {}, {}), vc(3, {}, {}), vc(4, {}, {})}, 3, 2, 16);
   ASSERT_TRUE(null.has_value());
   EXPECT_EQ(null->chosen[0].second, null_digest());
 }

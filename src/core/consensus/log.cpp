@@ -5,8 +5,7 @@
 
 namespace synod::raft {
 
-Log::Log(const SnapshotMeta& snapshot, std::vector<Entry> entries, Index committed,
-                 Index applied)
+Log::Log(const SnapshotMeta& snapshot, std::vector<Entry> entries, Index committed, Index applied)
     : snapshot_(snapshot), entries_(std::move(entries)) {
   for (size_t i = 0; i < entries_.size(); ++i) {
     assert(entries_[i].index == snapshot_.index + (i + 1));
@@ -66,7 +65,7 @@ void Log::truncate_after(Index i) {
 }
 
 std::optional<Index> Log::maybe_append(Index prev_index, Term prev_term,
-                                           const std::vector<Entry>& entries) {
+                                       const std::vector<Entry>& entries) {
   if (prev_index < snapshot_.index) {
     // The prefix up to our snapshot is committed and therefore matches the leader's log
     // (Log Matching); skip the entries our snapshot already covers.

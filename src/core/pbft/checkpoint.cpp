@@ -139,9 +139,8 @@ void Pbft::on_status(const Msg& m) {
 
 std::vector<Body> Pbft::bodies_between(Index from, Index to, size_t max) const {
   std::vector<Body> out;
-  for (Index seq = std::max(from, log_.first_index()); seq <= std::min(to, log_.last_index()) &&
-                                                       out.size() < max;
-       ++seq) {
+  for (Index seq = std::max(from, log_.first_index());
+       seq <= std::min(to, log_.last_index()) && out.size() < max; ++seq) {
     const Entry& e = log_.at(seq);
     out.push_back(Body{seq, e.term, decode_record(e.data)->request});
   }
@@ -215,8 +214,7 @@ void Pbft::on_snapshot(const Msg& m) {
   if (m.seq <= log_.committed() || m.seq <= log_.snapshot().index) return;
   std::set<raft::NodeId>& offered = offers_[{m.seq, m.digest}];
   offered.insert(m.sender);
-  const bool vouched =
-      (m.seq == stable_ && m.digest == stable_digest_) || offered.size() >= f_ + 1;
+  const bool vouched = (m.seq == stable_ && m.digest == stable_digest_) || offered.size() >= f_ + 1;
   if (!vouched) return;
   install(m.seq, m.digest, m.data);
 }

@@ -101,8 +101,7 @@ std::optional<Digest> shared_key(const std::array<uint8_t, 32>& my_kx_secret,
 Mac mac(const Digest& key, std::string_view bytes) {
   init();
   Mac tag;
-  crypto_generichash(tag.data(), tag.size(), bytes_of(bytes), bytes.size(), key.data(),
-                     key.size());
+  crypto_generichash(tag.data(), tag.size(), bytes_of(bytes), bytes.size(), key.data(), key.size());
   return tag;
 }
 

@@ -81,8 +81,7 @@ class Keyring {
   bool check_mac_from(uint64_t replica, std::string_view bytes, const Mac& tag) const;
   // MACs with a client, named by its X25519 public key; false for a key that makes no MAC key.
   std::optional<Mac> mac_for_client(const PublicKey& client, std::string_view bytes) const;
-  bool check_mac_from_client(const PublicKey& client, std::string_view bytes,
-                             const Mac& tag) const;
+  bool check_mac_from_client(const PublicKey& client, std::string_view bytes, const Mac& tag) const;
   Signature sign(std::string_view bytes) const;
   bool check_signature_of(uint64_t replica, std::string_view bytes, const Signature& sig) const;
 

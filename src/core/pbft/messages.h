@@ -26,9 +26,9 @@ using View = raft::Term;
 
 // Bounds on what a decoder accepts.
 inline constexpr uint64_t kMaxOpBytes = 8 << 20;
-inline constexpr uint32_t kMaxBatch = 4096;       // requests in one pre-prepare
-inline constexpr uint32_t kMaxClaims = 1 << 16;   // entries in a view change's sets
-inline constexpr uint32_t kMaxReplicas = 1024;    // MACs in an authenticator, proofs in a new view
+inline constexpr uint32_t kMaxBatch = 4096;      // requests in one pre-prepare
+inline constexpr uint32_t kMaxClaims = 1 << 16;  // entries in a view change's sets
+inline constexpr uint32_t kMaxReplicas = 1024;   // MACs in an authenticator, proofs in a new view
 
 // A client's operation (TOCS 4.2: <REQUEST, o, t, c>). The null request (all zero, empty op)
 // fills a sequence number a new view assigns nothing to (TOCS 4.5.2).
@@ -73,9 +73,9 @@ struct Claim {
 
 // <VIEW-CHANGE, v+1, h, C, P, Q, i> signed by i (TOCS 4.5.1).
 struct ViewChange {
-  View view;      // the view being moved to
+  View view;  // the view being moved to
   NodeId replica;
-  Index stable;   // h: the replica's stable checkpoint
+  Index stable;                                       // h: the replica's stable checkpoint
   std::vector<std::pair<Index, Digest>> checkpoints;  // C: checkpoints it holds, from h on
   std::vector<Claim> prepared;                        // P: the newest prepared claim per seq
   std::vector<Claim> preprepared;                     // Q: pre-prepared claims per seq
@@ -115,11 +115,11 @@ enum class Kind : uint8_t {
   kCheckpoint,   // the sender executed through seq; the digest of that sequence (TOCS 4.3)
   kViewChange,
   kNewView,
-  kStatus,       // the sender's view and progress; peers answer with what it lacks (TOCS 5.2)
-  kFetch,        // asks for the bodies of requests by sequence number
-  kBodies,       // requests by sequence number, with the view they were ordered in
-  kSnapshot,     // the sender's log starts at its snapshot `seq` (chain digest `digest`):
-                 // a replica behind it installs the snapshot (`data`: its state reference)
+  kStatus,    // the sender's view and progress; peers answer with what it lacks (TOCS 5.2)
+  kFetch,     // asks for the bodies of requests by sequence number
+  kBodies,    // requests by sequence number, with the view they were ordered in
+  kSnapshot,  // the sender's log starts at its snapshot `seq` (chain digest `digest`):
+              // a replica behind it installs the snapshot (`data`: its state reference)
 };
 inline constexpr Kind kLastKind = Kind::kSnapshot;
 const char* to_string(Kind k);
@@ -137,13 +137,13 @@ struct Body {
 // A replica-to-replica message. Fields are used by kind as the comments say; the rest stay zero.
 struct Msg {
   Kind kind = Kind::kStatus;
-  View view;       // the sender's view (kViewChange: the view moved to)
+  View view;  // the sender's view (kViewChange: the view moved to)
   NodeId sender;
-  Index seq;       // PrePrepare/Prepare/Commit: the run's first; Checkpoint, Snapshot: its
-                   // seq; Status: the last executed
-  uint32_t count = 0;   // Prepare/Commit: the run's length; Status: bodies held past seq
-  Digest digest{};      // Prepare/Commit: the run's digest; Checkpoint, Snapshot: the chain's
-  Index stable;         // Status: the sender's stable checkpoint
+  Index seq;              // PrePrepare/Prepare/Commit: the run's first; Checkpoint, Snapshot: its
+                          // seq; Status: the last executed
+  uint32_t count = 0;     // Prepare/Commit: the run's length; Status: bodies held past seq
+  Digest digest{};        // Prepare/Commit: the run's digest; Checkpoint, Snapshot: the chain's
+  Index stable;           // Status: the sender's stable checkpoint
   bool changing = false;  // Status: the sender waits for a new view
   std::vector<AuthenticatedRequest> requests;  // Request (one), PrePrepare (the batch)
   std::vector<Body> bodies;                    // Bodies
@@ -176,8 +176,8 @@ std::optional<Msg> open(std::string_view payload, const Keyring& keys, NodeId fr
 // what it promised: what it pre-prepared (its prepares), what it prepared (its commits).
 struct SlotRecord {
   AuthenticatedRequest request;
-  bool prepared = false;                 // prepared in the entry's view
-  std::optional<Claim> earlier_prepared;  // the newest prepared claim from an earlier view
+  bool prepared = false;                   // prepared in the entry's view
+  std::optional<Claim> earlier_prepared;   // the newest prepared claim from an earlier view
   std::vector<Claim> earlier_preprepared;  // other digests pre-prepared in earlier views
 
   bool operator==(const SlotRecord&) const = default;

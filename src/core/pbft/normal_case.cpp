@@ -8,11 +8,11 @@ namespace synod::pbft {
 
 namespace {
 
-constexpr size_t kMaxRuns = 1 << 16;             // runs tracked at once (votes of a faulty
-                                                 // replica cannot grow it past this)
-constexpr size_t kExecutedMemory = 1 << 14;      // digests remembered as executed
-constexpr size_t kMaxEarlierClaims = 4;          // digests remembered per seq from earlier views
-constexpr uint64_t kCatchUpWindows = 4;          // how far past its window a replica catches up
+constexpr size_t kMaxRuns = 1 << 16;         // runs tracked at once (votes of a faulty
+                                             // replica cannot grow it past this)
+constexpr size_t kExecutedMemory = 1 << 14;  // digests remembered as executed
+constexpr size_t kMaxEarlierClaims = 4;      // digests remembered per seq from earlier views
+constexpr uint64_t kCatchUpWindows = 4;      // how far past its window a replica catches up
 
 // Adds `c` to a replica's Q claims for one seq: one claim per digest, at its newest view,
 // the newest few kept (thesis 3.2.4 bounds Q the same way).
@@ -187,8 +187,7 @@ std::optional<Pbft::RunKey> Pbft::accept_run(View view, Index first,
   for (size_t i = 0; i < requests.size(); ++i) {
     if (!requests[i].request.is_null()) bodies_[digests[i]] = requests[i];
   }
-  const RunKey key{view, first, static_cast<uint32_t>(requests.size()),
-                   run_digest(first, digests)};
+  const RunKey key{view, first, static_cast<uint32_t>(requests.size()), run_digest(first, digests)};
   runs_[key].accepted = true;
   return key;
 }

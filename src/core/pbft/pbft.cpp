@@ -43,8 +43,8 @@ void Pbft::restore(const Persisted& persisted) {
     meta = persisted.snapshot->meta;
     local_snapshot_ = persisted.snapshot;
   }
-  log_ = Log(meta, persisted.entries, persisted.hard_state.commit,
-             std::max(cfg_.applied, meta.index));
+  log_ =
+      Log(meta, persisted.entries, persisted.hard_state.commit, std::max(cfg_.applied, meta.index));
   // The snapshot is at a stable checkpoint (compact() takes no other), so its digest is the
   // stable certificate's; the executed history past it is replayed from the log.
   stable_ = meta.index;

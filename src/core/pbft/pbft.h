@@ -251,7 +251,7 @@ class Pbft final : public Engine {
 
   // Normal case.
   std::map<RunKey, RunVotes> runs_;
-  std::map<Index, Future> future_;    // by first sequence number
+  std::map<Index, Future> future_;     // by first sequence number
   std::map<Digest, Pending> pending_;  // requests received and not yet executed
   std::deque<Digest> queue_;           // primary: requests to order, in arrival order
   std::set<Digest> ordered_;           // primary: in a pre-prepare of this view, not executed
@@ -266,7 +266,7 @@ class Pbft final : public Engine {
   Index stable_;
   Digest stable_digest_{};
   std::map<raft::NodeId, std::map<Index, Digest>> checkpoint_claims_;
-  std::map<Index, Body> fetched_;           // bodies from peers, not yet trusted
+  std::map<Index, Body> fetched_;                  // bodies from peers, not yet trusted
   std::map<Digest, AuthenticatedRequest> bodies_;  // requests by digest (new-view bodies)
   std::optional<raft::Snapshot> local_snapshot_;
   std::map<std::pair<Index, Digest>, std::set<raft::NodeId>> offers_;  // snapshot offers

@@ -220,8 +220,7 @@ std::optional<AuthenticatedRequest> Pbft::body_of(Index seq, const Digest& d) co
     SlotRecord rec = *decode_record(log_.at(seq).data);
     if (digest(rec.request.request) == d) return rec.request;
   }
-  if (auto f = fetched_.find(seq);
-      f != fetched_.end() && digest(f->second.request.request) == d) {
+  if (auto f = fetched_.find(seq); f != fetched_.end() && digest(f->second.request.request) == d) {
     return f->second.request;
   }
   return std::nullopt;
