@@ -168,7 +168,10 @@ int main(int argc, char** argv) {
   bool lease_reads = false;
   std::string sim_engine = "raft";
   CLI::App* sim = app.add_subcommand("sim", "run the deterministic cluster simulator");
-  sim->add_option("--engine", sim_engine, "consensus engine: raft or multipaxos");
+  sim->add_option("--engine", sim_engine, "consensus engine: raft, multipaxos or pbft");
+  sim->add_option("--byzantine", opts.byzantine,
+                  "with --faults byzantine: Byzantine replicas, and the f the replicas tolerate")
+      ->check(CLI::Range(1, 6));
   std::string adversary;
   sim->add_option("--adversary", adversary,
                   "duel: hold every leader's traffic until a rival preempts it (FLP), then heal");
@@ -179,8 +182,8 @@ int main(int argc, char** argv) {
   sim->add_option("--nodes", opts.nodes, "cluster size")->check(CLI::Range(3, 7));
   sim->add_option("--faults", faults,
                   "comma list: partition,crash,pause,loss,dup,reorder,latency,drift,topology,"
-                  "membership,transfer, or all / none; swarm (the default): each seed draws its "
-                  "own mix, nemesis intensities and BUGGIFY sites");
+                  "membership,transfer, or all / none; byzantine (PBFT); swarm (the default): each "
+                  "seed draws its own mix, nemesis intensities and BUGGIFY sites");
   sim->add_option("--ops", opts.ops, "client operations in the fault phase")
       ->check(CLI::Range(1, 1000000));
   sim->add_option("--clients", opts.clients, "concurrent clients")->check(CLI::Range(1, 64));
@@ -240,15 +243,11 @@ int main(int argc, char** argv) {
   if (sim->parsed()) {
     std::string error;
     opts.swarm = faults == synod::sim::kSwarm;
-    if (auto engine = synod::replica::parse_engine(sim_engine);
-        engine == synod::replica::EngineKind::kPbft) {
-      std::cerr << "synod sim: --engine pbft is not in the simulator yet (use raft or "
-                   "multipaxos)\n";
-      return 2;
-    } else if (engine) {
+    if (auto engine = synod::replica::parse_engine(sim_engine)) {
       opts.engine = *engine;
     } else {
-      std::cerr << "synod sim: unknown engine '" << sim_engine << "' (known: raft, multipaxos)\n";
+      std::cerr << "synod sim: unknown engine '" << sim_engine
+                << "' (known: raft, multipaxos, pbft)\n";
       return 2;
     }
     if (adversary == "duel") {
@@ -276,6 +275,10 @@ int main(int argc, char** argv) {
     }
     if (lease_reads) opts.read_mode = synod::raft::ReadMode::kLease;
     if (opts.trace) opts.verbose = true;
+    if (!synod::sim::check_options(opts, error)) {
+      std::cerr << "synod sim: " << error << "\n";
+      return 2;
+    }
     return run_sim(opts, seeds, history_out);
   }
   return 2;

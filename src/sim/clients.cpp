@@ -1,6 +1,7 @@
 #include "sim/clients.h"
 
 #include "base/assert.h"
+#include "core/pbft/messages.h"
 
 namespace synod::sim {
 
@@ -111,8 +112,48 @@ void Clients::next(Client& c) {
   send_request(c, std::move(req), 0);
 }
 
-// Sends after a network delay, plus `wait_us` on the client's side first.
+// PBFT: a write goes to the replicas as the client's own request, with a MAC for each
+// (OSDI 4.1); the timestamp is the client's operation number.
+std::string Clients::authenticate(Client& c, const KvCommand& req) {
+  if (!c.keys) {
+    std::map<uint64_t, pbft::PublicKeys> replicas;
+    for (int i = 1; i <= o_.nodes; ++i) {
+      replicas[static_cast<uint64_t>(i)] = pbft::make_keys_from_seed(o_.seed, i).pub;
+    }
+    c.keys = std::make_unique<pbft::ClientKeys>(
+        pbft::make_keys_from_seed(o_.seed, 1'000'000 + c.id), replicas);
+  }
+  pbft::AuthenticatedRequest r;
+  r.request = pbft::Request{c.keys->id(), req.seq, req.encode()};
+  const std::string bytes = pbft::request_auth_bytes(r.request);
+  for (int i = 1; i <= o_.nodes; ++i) {
+    r.macs.emplace_back(i, c.keys->mac_for(static_cast<uint64_t>(i), bytes));
+  }
+  return pbft::encode_client_request(r);
+}
+
+// Sends after a network delay, plus `wait_us` on the client's side first. A PBFT client sends
+// to every replica (OSDI 4.1: a client that does not trust the primary).
 void Clients::send_request(Client& c, KvCommand req, uint64_t wait_us) {
+  if (o_.engine == replica::EngineKind::kPbft) {
+    c.votes.clear();
+    const bool write = req.op != KvOp::kGet && req.op != KvOp::kRange;
+    const std::string bft = write ? authenticate(c, req) : std::string();
+    const uint64_t send_at = world_.now() + wait_us;
+    c.sent_us = send_at;
+    for (int node = 1; node <= o_.nodes; ++node) {
+      Event& e = world_.schedule(send_at + world_.client_rng.range(200, 1000),
+                                 EventType::kClientRequest);
+      e.node = node;
+      e.request = req;
+      e.bft = bft;
+    }
+    Event& t =
+        world_.schedule(world_.now() + wait_us + o_.client_timeout_us, EventType::kClientTimeout);
+    t.client = static_cast<int>(c.id);
+    t.gen = c.seq;
+    return;
+  }
   int target = c.leader_hint;
   c.keepalive_outstanding = req.op == KvOp::kKeepAlive;
   if (c.keepalive_outstanding && c.keepalive_node != 0) {
@@ -192,8 +233,23 @@ void Clients::finish_op(Client& c, check::Outcome outcome) {
   e.client = static_cast<int>(c.id);
 }
 
+// A PBFT client takes a result once f + 1 replicas sent it: one of them is honest (OSDI 4.1).
+// Refusals are not results: the operation waits for its timeout.
+bool Clients::take_bft_reply(Client& c, const ClientReply& r) {
+  if (r.status != ReplyStatus::kOk) return false;
+  std::string what = r.result.value ? "v" + *r.result.value : "-";
+  what += r.result.cas_succeeded ? "/cas" : "/";
+  what += r.result.error ? "/e" + *r.result.error : "/";
+  std::set<int>& from = c.votes[what];
+  from.insert(r.from);
+  const size_t needed =
+      o_.workload_bugs.client_accepts_one_reply ? 1 : static_cast<size_t>(pbft_faults(o_)) + 1;
+  return from.size() >= needed;
+}
+
 void Clients::on_reply(Client& c, const ClientReply& r) {
   if (!c.busy || r.seq != c.seq) return;  // answer to an operation that already timed out
+  if (o_.engine == replica::EngineKind::kPbft && !take_bft_reply(c, r)) return;
   c.leader_hint = r.leader_hint;
   if (c.recipe) {
     c.busy = false;

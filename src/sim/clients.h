@@ -8,10 +8,12 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "check/linearizability.h"
+#include "core/pbft/crypto.h"
 #include "sim/recipe_client.h"
 #include "sim/truth.h"
 #include "sim/world.h"
@@ -33,6 +35,9 @@ struct Client {
   // Keep-alives go over one stream to one member, as clientv3's do, until it fails.
   int keepalive_node = 0;
   bool keepalive_outstanding = false;
+  // PBFT: the client's keys, and the replies to its outstanding request by what they say.
+  std::unique_ptr<pbft::ClientKeys> keys;
+  std::map<std::string, std::set<int>> votes;
 };
 
 class Clients {
@@ -65,6 +70,8 @@ class Clients {
   void recipe_next(Client& c);
   void send_request(Client& c, KvCommand req, uint64_t wait_us);
   void on_reply(Client& c, const ClientReply& r);
+  bool take_bft_reply(Client& c, const ClientReply& r);
+  std::string authenticate(Client& c, const KvCommand& req);
   void on_timeout(Client& c, uint64_t seq);
   void finish_op(Client& c, check::Outcome outcome);
 

@@ -16,6 +16,8 @@ void Nemesis::inject_fault() {
   if (!world_.fault_phase()) return;
   std::vector<Fault> enabled(o_.faults.begin(), o_.faults.end());
   enabled.erase(std::remove(enabled.begin(), enabled.end(), Fault::kDrift), enabled.end());
+  // Byzantine replicas misbehave all along (sim/byzantine.h); nothing to inject.
+  enabled.erase(std::remove(enabled.begin(), enabled.end(), Fault::kByzantine), enabled.end());
   if (!enabled.empty()) {
     const Fault f = enabled[world_.fault_rng.uniform(enabled.size())];
     const uint64_t duration = world_.fault_rng.range(100'000, 1'500'000);
@@ -132,6 +134,7 @@ void Nemesis::inject_fault() {
           break;
         }
         case Fault::kDrift:
+        case Fault::kByzantine:
           injected = false;
           break;
       }
@@ -226,6 +229,12 @@ void Nemesis::draw_swarm() {
     // not the protocol (docs/raft.md), so a lease-read run draws no pauses.
     if (o.read_mode == raft::ReadMode::kLease) o.faults.erase(Fault::kPause);
     if (o.faults.empty()) o.faults.insert(Fault::kPartition);
+    if (o.engine == replica::EngineKind::kPbft) {
+      // A fixed membership; and a PBFT run is a run with Byzantine replicas.
+      o.faults.erase(Fault::kMembership);
+      o.faults.erase(Fault::kTransfer);
+      o.faults.insert(Fault::kByzantine);
+    }
     static constexpr double kCrashChances[] = {0.0, 0.25, 0.6, 1.0, 1.0};
     static constexpr uint64_t kDelaysUs[] = {500, 3'000, 20'000, 20'000};
     static constexpr uint64_t kGapsUs[] = {200'000, 600'000, 1'500'000};

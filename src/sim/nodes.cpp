@@ -5,6 +5,7 @@
 
 #include "base/assert.h"
 #include "check/paxos_invariants.h"
+#include "check/pbft_invariants.h"
 #include "check/raft_invariants.h"
 #include "replica/memory_log.h"
 
@@ -121,6 +122,24 @@ raft::EngineConfig Nodes::node_config(int id) const {
   return c;
 }
 
+// PBFT replicas hold keys drawn from the run's seed; every one knows the founding members'
+// public keys. Checkpoints and the log window are small so that runs cross many of them.
+replica::PbftOptions Nodes::pbft_options(const Node& n) const {
+  replica::PbftOptions p;
+  std::map<uint64_t, pbft::PublicKeys> replicas;
+  for (NodeId v : initial_conf_.voters) {
+    replicas[v.value] = pbft::make_keys_from_seed(o_.seed, v.value).pub;
+  }
+  p.keys = std::make_shared<pbft::Keyring>(pbft::make_keys_from_seed(o_.seed, n.member.value),
+                                           std::move(replicas));
+  p.faults = static_cast<uint32_t>(pbft_faults(o_));
+  p.checkpoint_interval = 8;
+  p.log_window = 32;
+  p.max_batch = 8;
+  p.status_ticks = 3;
+  return p;
+}
+
 void Nodes::start(int id) {
   Node& n = nodes_[id];
   n.up = true;
@@ -154,7 +173,9 @@ void Nodes::start(int id) {
   // --initial-cluster-state new, even if it died before its first fsync; a member added later
   // learns its membership from the leader.
   if (n.founding) c.initial_conf = initial_conf_;
-  n.engine = replica::make_engine(o_.engine, c, n.durable, o_.bugs);
+  n.engine = replica::make_engine(o_.engine, c, n.durable, o_.bugs,
+                                  o_.engine == replica::EngineKind::kPbft ? pbft_options(n)
+                                                                          : replica::PbftOptions{});
   n.host = std::make_unique<NodeHost>(*this, n);
   replica::DriverOptions driver_options;
   driver_options.snapshot_entries = o_.compact_every;
@@ -462,7 +483,7 @@ bool Nodes::blocked(const Event& e) {
   return false;
 }
 
-void Nodes::on_client_request(Node& n, const KvCommand& req) {
+void Nodes::on_client_request(Node& n, const KvCommand& req, const std::string& bft) {
   if (o_.trace) world_.at() << "n" << n.id << " <- c" << req.client << " #" << req.seq << "\n";
   if (req.op == KvOp::kKeepAlive && n.engine->role() != raft::Role::kLeader) {
     reply(n, req, ReplyStatus::kRejected, {});  // only the leader renews (the server's kNotLeader)
@@ -482,7 +503,7 @@ void Nodes::on_client_request(Node& n, const KvCommand& req) {
         },
         timeout_ticks);
   } else {
-    const raft::ProposeResult r = n.engine->propose(req.encode());
+    const raft::ProposeResult r = n.engine->propose(bft.empty() ? req.encode() : bft);
     if (r.status == raft::Status::kOk || r.status == raft::Status::kForwarded) {
       n.writes.emplace(std::make_pair(req.client, req.seq), req);
     } else {
@@ -533,12 +554,15 @@ void Nodes::reply(Node& n, const KvCommand& req, ReplyStatus status, KvResult re
   e.reply.status = status;
   e.reply.result = std::move(result);
   e.reply.leader_hint = slot_of(n.engine->leader());
+  e.reply.from = n.id;
 }
 
 Nodes::Nodes(World& world, Truth& truth, NodeObserver& observer)
     : world_(world), o_(world.options), truth_(truth), observer_(observer) {
   if (o_.engine == replica::EngineKind::kMultiPaxos) {
     inv_ = std::make_unique<check::PaxosInvariants>();
+  } else if (o_.engine == replica::EngineKind::kPbft) {
+    inv_ = std::make_unique<check::PbftInvariants>();
   } else {
     inv_ = std::make_unique<check::RaftInvariants>();
   }
@@ -558,10 +582,25 @@ void Nodes::start_all() {
   max_msg_bytes_ = kMsgBytes[shape_rng.uniform(3)];
   max_inflight_msgs_ = kWindows[shape_rng.uniform(4)];
   if (o_.max_inflight_msgs != 0) max_inflight_msgs_ = o_.max_inflight_msgs;
+  if (o_.faults.contains(Fault::kByzantine)) {
+    // The Byzantine replicas, drawn from the seed: any of them, the first primary included.
+    Rng pick = world_.rng.fork();
+    std::vector<int> slots;
+    for (int i = 1; i <= o_.nodes; ++i) slots.push_back(i);
+    std::set<NodeId> members;
+    for (int k = 0; k < o_.byzantine && !slots.empty(); ++k) {
+      const size_t at = pick.uniform(slots.size());
+      byzantine_.insert(slots[at]);
+      members.insert(NodeId(slots[at]));
+      slots.erase(slots.begin() + static_cast<std::ptrdiff_t>(at));
+    }
+    static_cast<check::PbftInvariants&>(*inv_).set_byzantine(members);
+  }
   for (int i = 1; i <= o_.nodes; ++i) {
     Node& n = nodes_[i];
     n.id = i;
     n.member = NodeId(i);
+    n.byzantine = byzantine_.contains(i);
     n.tick_us = o_.tick_us;
     if (o_.faults.contains(Fault::kDrift)) {
       // Up to 15% faster or slower than nominal.
@@ -620,7 +659,7 @@ void Nodes::handle(const Event& e) {
     }
     case EventType::kClientRequest:
       if (blocked(e)) return;
-      on_client_request(nodes_[e.node], e.request);
+      on_client_request(nodes_[e.node], e.request, e.bft);
       return;
     default:
       SYNOD_ASSERT(false && "not a node event");

@@ -55,6 +55,7 @@ struct Node {
   // The store's durable image, as a flush (or RocksDB on its own) last left it; empty: none.
   std::string store_image;
   bool founding = true;                // started with the founding membership (not added later)
+  bool byzantine = false;              // PBFT: runs the adversary's behaviours (sim/byzantine.h)
   std::unique_ptr<KvMachine> kv;       // the replica's kv::Store; its applied index is the node's
   std::unique_ptr<kv::Lessor> lessor;  // lease expiry, as the server's Node runs it
   std::unique_ptr<kv::WatchHub> hub;   // the node's watchers
@@ -115,6 +116,8 @@ class Nodes {
   void set_duel(Duel* duel) { duel_ = duel; }
   // When a leader was first seen after the heal (0: not yet).
   uint64_t first_leader_after_heal() const { return first_leader_after_heal_; }
+  // PBFT: the replicas the run made Byzantine (empty otherwise).
+  const std::set<int>& byzantine() const { return byzantine_; }
   // One line per member: role, term, log and apply positions, what its driver waits for.
   std::string describe() const;
 
@@ -122,6 +125,7 @@ class Nodes {
   friend class NodeHost;
 
   raft::EngineConfig node_config(int id) const;
+  replica::PbftOptions pbft_options(const Node& n) const;
   void start(int id);
   void observe(Node& n);
   bool blocked(const Event& e);
@@ -136,7 +140,7 @@ class Nodes {
   void send(Node& n, const std::vector<raft::Message>& msgs);
   void transmit(int from, int to, const raft::Message& m);
   void duel_step();
-  void on_client_request(Node& n, const KvCommand& req);
+  void on_client_request(Node& n, const KvCommand& req, const std::string& bft);
   void reply(Node& n, const KvCommand& req, ReplyStatus status, KvResult result);
   void answer_keepalive(Node& n, const KvCommand& req);
   void lessor_tick(Node& n);
@@ -154,6 +158,7 @@ class Nodes {
   uint32_t max_inflight_msgs_ = 4;
   uint64_t next_member_ = 0;  // the next new member ID
   Duel* duel_ = nullptr;
+  std::set<int> byzantine_;
 };
 
 }  // namespace synod::sim

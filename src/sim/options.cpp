@@ -19,7 +19,7 @@ constexpr FaultName kFaultNames[] = {
     {Fault::kDuplicate, "dup"},       {Fault::kReorder, "reorder"},
     {Fault::kLatency, "latency"},     {Fault::kDrift, "drift"},
     {Fault::kTopology, "topology"},   {Fault::kMembership, "membership"},
-    {Fault::kTransfer, "transfer"},
+    {Fault::kTransfer, "transfer"},   {Fault::kByzantine, "byzantine"},
 };
 
 }  // namespace
@@ -39,7 +39,7 @@ bool parse_faults(const std::string& list, std::set<Fault>& out, std::string& er
   while (std::getline(ss, item, ',')) {
     if (item.empty() || item == "none") continue;
     if (item == "all") {
-      for (const auto& [fault, name] : kFaultNames) out.insert(fault);
+      for (Fault fault : kAllFaults) out.insert(fault);
       continue;
     }
     bool found = false;
@@ -79,6 +79,7 @@ struct BugName {
   bool raft::PlantedBugs::*raft_flag;
   bool paxos::PlantedBugs::*paxos_flag;
   bool WorkloadBugs::*workload_flag;
+  bool pbft::PlantedBugs::*pbft_flag = nullptr;
 };
 constexpr BugName kBugNames[] = {
     {"vote-without-log-check", &raft::PlantedBugs::vote_without_log_check, nullptr, nullptr},
@@ -94,6 +95,11 @@ constexpr BugName kBugNames[] = {
     {"lessor-keeps-deadlines", nullptr, nullptr, &WorkloadBugs::lessor_keeps_deadlines},
     {"watch-resume-gap", nullptr, nullptr, &WorkloadBugs::watch_resume_gap},
     {"watch-resume-duplicate", nullptr, nullptr, &WorkloadBugs::watch_resume_duplicate},
+    {"small-quorums", nullptr, nullptr, nullptr, &pbft::PlantedBugs::small_quorums},
+    {"skip-mac-check", nullptr, nullptr, nullptr, &pbft::PlantedBugs::skip_mac_check},
+    {"drop-prepared-in-view-change", nullptr, nullptr, nullptr,
+     &pbft::PlantedBugs::drop_prepared_in_view_change},
+    {"client-accepts-one-reply", nullptr, nullptr, &WorkloadBugs::client_accepts_one_reply},
 };
 
 }  // namespace
@@ -122,12 +128,41 @@ bool parse_bug(const std::string& name, SimOptions& options, std::string& error)
     if (b.raft_flag != nullptr) options.bugs.raft.*b.raft_flag = true;
     if (b.paxos_flag != nullptr) options.bugs.paxos.*b.paxos_flag = true;
     if (b.workload_flag != nullptr) options.workload_bugs.*b.workload_flag = true;
+    if (b.pbft_flag != nullptr) options.bugs.pbft.*b.pbft_flag = true;
     return true;
   }
   std::string known;
   for (const BugName& b : kBugNames) known += std::string(known.empty() ? "" : ", ") + b.name;
   error = "unknown bug '" + name + "' (known: " + known + ")";
   return false;
+}
+
+int pbft_faults(const SimOptions& o) {
+  return o.faults.contains(Fault::kByzantine) ? o.byzantine : (o.nodes - 1) / 3;
+}
+
+bool check_options(const SimOptions& o, std::string& error) {
+  const bool pbft = o.engine == replica::EngineKind::kPbft;
+  if (o.faults.contains(Fault::kByzantine) && !pbft) {
+    error = "--faults byzantine needs --engine pbft (Raft and Multi-Paxos tolerate crashes "
+            "and omissions only)";
+    return false;
+  }
+  if (!pbft) return true;
+  if (o.workload != Workload::kRegister) {
+    error = "--engine pbft runs the register workload: leases, locks and semaphores expire by "
+            "the primary's clock, which a Byzantine primary controls";
+    return false;
+  }
+  if (o.faults.contains(Fault::kMembership) || o.faults.contains(Fault::kTransfer) || o.duel) {
+    error = "--engine pbft has a fixed membership and no leadership transfer or duel";
+    return false;
+  }
+  if (o.faults.contains(Fault::kByzantine) && o.byzantine >= o.nodes) {
+    error = "--byzantine must leave at least one honest replica";
+    return false;
+  }
+  return true;
 }
 
 std::string replay_command(const SimOptions& o) {
@@ -140,10 +175,14 @@ std::string replay_command(const SimOptions& o) {
   if (o.workload != Workload::kRegister) os << " --workload " << to_string(o.workload);
   if (o.workload == Workload::kSemaphore) os << " --permits " << o.permits;
   if (o.watchers != 0) os << " --watchers " << o.watchers;
+  if (o.faults.contains(Fault::kByzantine) && o.byzantine != SimOptions{}.byzantine) {
+    os << " --byzantine " << o.byzantine;
+  }
   for (const BugName& b : kBugNames) {
     if ((b.raft_flag != nullptr && o.bugs.raft.*b.raft_flag) ||
         (b.paxos_flag != nullptr && o.bugs.paxos.*b.paxos_flag) ||
-        (b.workload_flag != nullptr && o.workload_bugs.*b.workload_flag)) {
+        (b.workload_flag != nullptr && o.workload_bugs.*b.workload_flag) ||
+        (b.pbft_flag != nullptr && o.bugs.pbft.*b.pbft_flag)) {
       os << " --bug " << b.name;
     }
   }

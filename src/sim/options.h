@@ -22,6 +22,7 @@ enum class Fault : uint8_t {
   kTopology,    // route over a ring, star or tree instead of a full mesh
   kMembership,  // remove a voter, re-add it as a learner, promote it
   kTransfer,    // leadership transfer to a random voter
+  kByzantine,   // PBFT: `byzantine` replicas run adversarial behaviours (sim/byzantine.h)
 };
 const char* to_string(Fault f);
 // Parses "partition,crash" (or "all", "none"). On error returns false and sets `error`.
@@ -29,7 +30,8 @@ bool parse_faults(const std::string& list, std::set<Fault>& out, std::string& er
 // What a sweep runs when no fault list is given: swarm testing, each seed its own mix.
 inline constexpr const char* kSwarm = "swarm";
 std::string fault_list(const std::set<Fault>& faults);
-// Every fault, in the order of the enum.
+// Every crash and omission fault, in the order of the enum ("all" and the swarm's menu);
+// Byzantine faults are asked for by name.
 inline constexpr Fault kAllFaults[] = {
     Fault::kPartition, Fault::kCrash,      Fault::kPause,    Fault::kLoss,
     Fault::kDuplicate, Fault::kReorder,    Fault::kLatency,  Fault::kDrift,
@@ -50,6 +52,7 @@ struct WorkloadBugs {
   bool lessor_keeps_deadlines = false;  // a new leader does not restart leases (kv::LessorBugs)
   bool watch_resume_gap = false;        // a watcher resumes at its last revision + 2
   bool watch_resume_duplicate = false;  // a watcher resumes at its last revision
+  bool client_accepts_one_reply = false;  // a PBFT client takes the first reply, not f + 1
 };
 
 struct SimOptions;
@@ -65,6 +68,10 @@ struct SimOptions {
   bool duel = false;
   uint64_t duel_rounds = 10'000;
   std::set<Fault> faults;
+  // PBFT with Byzantine faults: how many replicas are Byzantine, and the f the replicas are
+  // configured to tolerate (quorums of nodes - f). At nodes < 3f + 1 quorums need not meet in
+  // an honest replica: the simulator shows what breaks.
+  int byzantine = 1;
   // Swarm testing (Groce et al., ISSTA 2012): the run draws its own fault mix and intensities
   // from its seed (the faults and nemesis options below are then ignored), and turns on the
   // BUGGIFY sites of the fake disk and network at random. A sweep over seeds so covers corners
@@ -101,6 +108,13 @@ struct SimOptions {
   bool verbose = false;                 // elections, faults, heals
   bool trace = false;                   // every message and client event
 };
+
+// PBFT: the f the replicas are configured to tolerate: the Byzantine count in a run with
+// Byzantine faults, otherwise the most the cluster's size tolerates, (nodes - 1) / 3.
+int pbft_faults(const SimOptions& options);
+
+// What makes no sense together (Byzantine faults without PBFT, ...): false and why.
+bool check_options(const SimOptions& options, std::string& error);
 
 // The command line that replays `options` exactly.
 std::string replay_command(const SimOptions& options);

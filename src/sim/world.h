@@ -49,6 +49,7 @@ struct ClientReply {
   ReplyStatus status = ReplyStatus::kOk;
   KvResult result;
   int leader_hint = 0;
+  int from = 0;  // the node that answered
 };
 
 struct Event {
@@ -61,6 +62,7 @@ struct Event {
   int tag = 0;       // fault kind for kHeal
   raft::Message msg;
   KvCommand request;
+  std::string bft;  // kClientRequest, PBFT: the client's authenticated request (writes)
   ClientReply reply;
   etcdserverpb::WatchResponse watch;  // kWatchDeliver; gen is the stream
   uint64_t index = 0;                 // kFetchServe: min index; kStoreFlushed: applied

@@ -74,6 +74,8 @@ size_t Pbft::runs_in_flight() const {
 // open, requests gather into the next batch (OSDI 4.2, "batching").
 void Pbft::maybe_pre_prepare() {
   if (changing_ || primary(view_) != cfg_.id) return;
+  // Catching up may have executed past what this primary assigned (runs of earlier views).
+  next_seq_ = std::max(next_seq_, log_.committed() + 1);
   while (!queue_.empty() && runs_in_flight() < cfg_.max_runs_in_flight) {
     const Index high = stable_ + cfg_.log_window;
     if (next_seq_ > high || next_seq_ > log_.last_index() + 1) return;
@@ -188,8 +190,43 @@ std::optional<Pbft::RunKey> Pbft::accept_run(View view, Index first,
     if (!requests[i].request.is_null()) bodies_[digests[i]] = requests[i];
   }
   const RunKey key{view, first, static_cast<uint32_t>(requests.size()), run_digest(first, digests)};
-  runs_[key].accepted = true;
+  RunVotes& votes = runs_[key];
+  if (!votes.accepted) votes.since = now_;
+  votes.accepted = true;
   return key;
+}
+
+// Messages get lost; a run of this view still open a while after this replica accepted it is
+// sent again: its pre-prepare by the primary, this replica's prepare or commit (thesis 5.2,
+// retransmission). Bounded by the runs in the log window.
+void Pbft::retransmit_open_runs() {
+  if (changing_) return;
+  for (const auto& [key, votes] : runs_) {
+    if (key.view != view_ || !votes.accepted || votes.committed) continue;
+    if (now_ < votes.since + cfg_.status_ticks) continue;
+    // Only what is durable is promised again (the first send waited for the fsync too).
+    if (key.last() > log_.persisted()) continue;
+    Msg m = make(Kind::kCommit);
+    m.seq = key.first;
+    m.count = key.count;
+    m.digest = key.digest;
+    if (votes.prepared) {
+      broadcast(m, /*immediate=*/true);  // its prepared mark is durable already
+      continue;
+    }
+    if (primary(view_) != cfg_.id) {
+      m.kind = Kind::kPrepare;
+      broadcast(m, /*immediate=*/true);
+      continue;
+    }
+    if (key.first < log_.first_index() || key.last() > log_.last_index()) continue;
+    Msg pp = make(Kind::kPrePrepare);
+    pp.seq = key.first;
+    for (Index seq = key.first; seq <= key.last(); ++seq) {
+      pp.requests.push_back(decode_record(log_.at(seq).data)->request);
+    }
+    broadcast(pp, /*immediate=*/true);
+  }
 }
 
 // --- Prepare and commit ----------------------------------------------------------------------

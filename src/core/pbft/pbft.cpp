@@ -59,7 +59,6 @@ void Pbft::restore(const Persisted& persisted) {
   changing_ = view_ > View(0) && persisted.hard_state.vote == raft::kNoNode;
   next_seq_ = log_.last_index() + 1;
   if (changing_) {
-    timer_started_ = 1;
     ViewChange vc = make_view_change();
     vc.signature = cfg_.keys->sign(view_change_bytes(vc));
     view_changes_[cfg_.id] = vc;
@@ -104,7 +103,10 @@ Entry Pbft::make_entry(Index seq, View view, SlotRecord record) const {
 
 void Pbft::tick() {
   ++now_;
-  if (now_ % cfg_.status_ticks == 0) send_status();
+  if (now_ % cfg_.status_ticks == 0) {
+    send_status();
+    retransmit_open_runs();
+  }
   tick_view_change();
   maybe_pre_prepare();
 }

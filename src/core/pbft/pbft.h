@@ -164,6 +164,7 @@ class Pbft final : public Engine {
     bool accepted = false;   // the run is in this replica's log at its view
     bool prepared = false;   // this replica sent its commit
     bool committed = false;  // n - f commits and the bodies
+    uint64_t since = 0;      // tick this replica accepted the run
   };
   // A pre-prepare of the current view past the log's end, kept until the log reaches it.
   struct Future {
@@ -195,6 +196,7 @@ class Pbft final : public Engine {
   std::optional<RunKey> accept_run(View view, Index first,
                                    const std::vector<AuthenticatedRequest>& requests);
   void drain_future();
+  void retransmit_open_runs();
   void on_prepare(const Msg& m);
   void on_commit(const Msg& m);
   void check_prepared(const RunKey& key);
@@ -224,6 +226,7 @@ class Pbft final : public Engine {
   void on_view_change(const Msg& m);
   bool valid_view_change(const ViewChange& vc) const;
   void maybe_join_view_change();
+  void maybe_start_view_change_timer();
   void maybe_send_new_view();
   void on_new_view(const Msg& m);
   bool valid_new_view(const NewView& nv, std::string* why) const;

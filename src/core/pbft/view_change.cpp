@@ -10,7 +10,9 @@ namespace synod::pbft {
 
 namespace {
 
-constexpr uint32_t kMaxTimerDoublings = 6;
+// The timeout stops doubling at 16 times the base: long enough for any delay the network
+// settles to after it heals, short enough that replicas regroup soon after.
+constexpr uint32_t kMaxTimerDoublings = 4;
 
 const Claim* claim_at(const std::vector<Claim>& claims, Index seq) {
   for (const Claim& c : claims) {
@@ -39,7 +41,7 @@ void Pbft::start_view_change(View v) {
   view_ = v;
   changing_ = true;
   ++view_change_attempts_;
-  timer_started_ = now_;
+  timer_started_ = 0;  // until n - f replicas ask for this view too (maybe_start_timer)
   queue_.clear();
   ordered_.clear();
   future_.clear();
@@ -49,6 +51,7 @@ void Pbft::start_view_change(View v) {
   Msg m = make(Kind::kViewChange);
   m.view_change = vc;
   broadcast(m, /*immediate=*/false);  // after the new view is durable
+  maybe_start_view_change_timer();
   maybe_send_new_view();
 }
 
@@ -113,7 +116,19 @@ void Pbft::on_view_change(const Msg& m) {
   if (!valid_view_change(vc)) return drop("a view change that does not check");
   view_changes_[vc.replica] = vc;
   maybe_join_view_change();
+  maybe_start_view_change_timer();
   maybe_send_new_view();
+}
+
+// A replica waiting for view v starts its timer only once n - f replicas asked for v (OSDI
+// 4.5.2): one that moved up alone then waits for the others instead of moving further away.
+void Pbft::maybe_start_view_change_timer() {
+  if (!changing_ || timer_started_ != 0) return;
+  size_t asking = 0;
+  for (const auto& [replica, vc] : view_changes_) {
+    if (vc.view == view_) ++asking;
+  }
+  if (asking >= quorum_) timer_started_ = now_;
 }
 
 // f + 1 replicas asking for views above this one include an honest one: join the smallest view
