@@ -11,8 +11,6 @@ namespace synod::pbft {
 namespace {
 
 constexpr size_t kClaimsPerReplica = 4;  // checkpoint claims kept per replica
-constexpr uint64_t kFetchedWindows = 4;  // bodies kept ahead of execution, in log windows
-                                         // (as far as commits are taken: normal_case.cpp)
 
 }  // namespace
 
@@ -163,7 +161,7 @@ void Pbft::on_fetch(const Msg& m) {
 void Pbft::on_bodies(const Msg& m) {
   const Index before = log_.committed();
   const uint32_t held = make_status().count;
-  const Index horizon = log_.committed() + kFetchedWindows * cfg_.log_window;
+  const Index horizon = log_.committed() + kCatchUpWindows * cfg_.log_window;
   for (const Body& b : m.bodies) {
     if (!b.request.request.is_null()) bodies_.try_emplace(digest(b.request.request), b.request);
     if (b.seq <= log_.committed() || b.seq > horizon) continue;
@@ -195,6 +193,7 @@ void Pbft::catch_up_to_checkpoint() {
     d = chain(d, seq, digest(it->second.request.request));
     SlotRecord rec;
     rec.request = it->second.request;
+    rec.prepared = true;  // committed: a view change must report it even after a restart
     writes.push_back(make_entry(seq, it->second.view, std::move(rec)));
   }
   if (d != stable_digest_) {
@@ -203,6 +202,7 @@ void Pbft::catch_up_to_checkpoint() {
     return drop("bodies that do not match the stable checkpoint");
   }
   log_.replace(writes);
+  if (getenv("PBFT_DEBUG")) fprintf(stderr, "CHAIN n%lu %lu..%lu\n", cfg_.id.value, writes.front().index.value, stable_.value);
   committed_runs_[writes.front().index] = stable_;
   execute();
 }
@@ -220,6 +220,7 @@ void Pbft::on_snapshot(const Msg& m) {
 }
 
 void Pbft::install(Index seq, const Digest& d, std::string data) {
+  if (getenv("PBFT_DEBUG")) fprintf(stderr, "INSTALL n%lu %lu\n", cfg_.id.value, seq.value);
   SnapshotMeta meta{seq, View(0), conf_, std::string(d.begin(), d.end())};
   log_.restore(meta);
   executed_digest_ = d;

@@ -12,7 +12,6 @@ constexpr size_t kMaxRuns = 1 << 16;         // runs tracked at once (votes of a
                                              // replica cannot grow it past this)
 constexpr size_t kExecutedMemory = 1 << 14;  // digests remembered as executed
 constexpr size_t kMaxEarlierClaims = 4;      // digests remembered per seq from earlier views
-constexpr uint64_t kCatchUpWindows = 4;      // how far past its window a replica catches up
 
 // Adds `c` to a replica's Q claims for one seq: one claim per digest, at its newest view,
 // the newest few kept (thesis 3.2.4 bounds Q the same way).
@@ -248,14 +247,25 @@ void Pbft::check_prepared(const RunKey& key) {
   RunVotes& v = it->second;
   if (v.prepared || !v.accepted || key.view != view_ || changing_) return;
   if (v.prepares.size() + 1 < quorum_) return;
-  v.prepared = true;
+  // The run must still be in the log at this view (a snapshot installed since may have taken
+  // it): the prepared mark goes on what was pre-prepared.
   std::vector<Entry> rewrite;
-  for (Index seq = std::max(key.first, log_.committed() + 1); seq <= key.last(); ++seq) {
-    const Entry& e = log_.at(seq);
-    SlotRecord rec = *decode_record(e.data);
+  std::vector<Digest> digests;
+  for (Index seq = key.first; seq <= key.last(); ++seq) {
+    if (seq <= log_.committed()) {
+      std::optional<Digest> d = digest_at(seq);
+      if (!d) return;
+      digests.push_back(*d);
+      continue;
+    }
+    if (seq > log_.last_index() || log_.at(seq).term != key.view) return;
+    SlotRecord rec = *decode_record(log_.at(seq).data);
+    digests.push_back(digest(rec.request.request));
     rec.prepared = true;
-    rewrite.push_back(make_entry(seq, e.term, std::move(rec)));
+    rewrite.push_back(make_entry(seq, key.view, std::move(rec)));
   }
+  if (run_digest(key.first, digests) != key.digest) return;
+  v.prepared = true;
   log_.replace(rewrite);
   Msg c = make(Kind::kCommit);
   c.seq = key.first;
@@ -276,29 +286,58 @@ void Pbft::on_commit(const Msg& m) {
   check_committed(key);
 }
 
-// The digests of a run's requests, from what this replica executed, its log, or bodies peers
-// sent, checked against the run's digest. Entries to write (bodies not yet in the log at the
-// run's view) go to `to_write`. False if the bodies are not all at hand or do not match.
+// The requests of a run, from what this replica executed, its log, or bodies peers sent,
+// checked against the run's digest. For every slot past the executed ones that does not
+// already hold its request prepared at the run's view, `to_write` gets the record to write:
+// a committed request is reported as prepared by every later view change, even after a
+// restart (n - f commits show f + 1 honest replicas prepared it). False if the bodies are not
+// all at hand or do not match.
 bool Pbft::run_bodies(const RunKey& key, std::vector<Entry>* to_write) const {
   std::vector<Digest> digests;
+  std::vector<Entry> writes;  // every slot past the executed ones, contiguous
+  bool changed = false;
   for (Index seq = key.first; seq <= key.last(); ++seq) {
-    std::optional<Digest> d;
     const bool in_log = seq >= log_.first_index() && seq <= log_.last_index();
-    if (seq <= log_.committed() || (in_log && log_.at(seq).term == key.view)) {
-      d = digest_at(seq);
-    } else if (auto f = fetched_.find(seq); f != fetched_.end() && f->second.view == key.view) {
-      d = digest(f->second.request.request);
-      SlotRecord rec;
-      rec.request = f->second.request;
-      rec.prepared = true;  // committed: n - f replicas, f + 1 of them honest, prepared it
-      to_write->push_back(make_entry(seq, key.view, std::move(rec)));
-    } else if (in_log) {
-      d = digest_at(seq);
+    if (seq <= log_.committed()) {
+      digests.push_back(*digest_at(seq));
+      continue;
     }
-    if (!d) return false;
-    digests.push_back(*d);
+    std::optional<SlotRecord> held = in_log ? decode_record(log_.at(seq).data) : std::nullopt;
+    const Entry* entry = in_log ? &log_.at(seq) : nullptr;
+    auto fetched = fetched_.find(seq);
+    std::optional<AuthenticatedRequest> body;
+    if (held && entry->term == key.view) {
+      body = held->request;
+    } else if (fetched != fetched_.end() && fetched->second.view == key.view) {
+      body = fetched->second.request;
+    } else if (held) {
+      body = held->request;
+    }
+    if (!body) return false;
+    digests.push_back(digest(body->request));
+    if (held && entry->term == key.view && held->prepared && held->request == *body) {
+      writes.push_back(*entry);
+      continue;
+    }
+    changed = true;
+    SlotRecord rec;
+    rec.request = *body;
+    rec.prepared = true;
+    if (held && entry->term != key.view) {
+      const Digest before = digest(held->request.request);
+      rec.earlier_prepared =
+          held->prepared ? Claim{seq, before, entry->term} : held->earlier_prepared;
+      rec.earlier_preprepared = held->earlier_preprepared;
+      remember(rec.earlier_preprepared, Claim{seq, before, entry->term});
+    } else if (held) {
+      rec.earlier_prepared = held->earlier_prepared;
+      rec.earlier_preprepared = held->earlier_preprepared;
+    }
+    writes.push_back(make_entry(seq, key.view, std::move(rec)));
   }
-  return run_digest(key.first, digests) == key.digest;
+  if (run_digest(key.first, digests) != key.digest) return false;
+  if (changed) *to_write = std::move(writes);
+  return true;
 }
 
 // committed-local (OSDI 4.2): n - f matching commits, and the run's requests at hand. A
@@ -312,17 +351,8 @@ void Pbft::check_committed(const RunKey& key) {
   if (key.last() > log_.committed()) {
     std::vector<Entry> writes;
     if (!run_bodies(key, &writes)) return;
-    if (!writes.empty()) {
-      // Only a contiguous suffix can be written without leaving holes.
-      std::vector<Entry> tail;
-      for (Entry& e : writes) {
-        if (e.index <= log_.committed()) continue;
-        if (!tail.empty() && e.index != tail.back().index + 1) return;
-        tail.push_back(std::move(e));
-      }
-      if (!tail.empty() && tail.front().index > log_.last_index() + 1) return;
-      log_.replace(tail);
-    }
+    if (!writes.empty() && writes.front().index > log_.last_index() + 1) return;  // a hole
+    log_.replace(writes);
     committed_runs_[key.first] = std::max(committed_runs_[key.first], key.last());
   }
   v.committed = true;
@@ -347,6 +377,7 @@ void Pbft::execute() {
     if (last < next || last > log_.last_index()) break;
     for (Index seq = next; seq <= last; ++seq) {
       const Digest d = *digest_at(seq);
+      if (getenv("PBFT_DEBUG")) fprintf(stderr, "EXEC n%lu seq %lu term %lu d %s view %lu\n", cfg_.id.value, seq.value, log_.at(seq).term.value, short_hex(d).c_str(), view_.value);
       executed_digest_ = chain(executed_digest_, seq, d);
       chain_[seq] = executed_digest_;
       pending_.erase(d);

@@ -95,6 +95,11 @@ struct Config : raft::EngineConfig {
 
 class Pbft final : public Engine {
  public:
+  // How far past its stable checkpoint, in log windows, a replica takes bodies and commits to
+  // catch up, and reports claims in a view change: after a restart its stable checkpoint is
+  // its snapshot's, which may lag what its log holds.
+  static constexpr uint64_t kCatchUpWindows = 4;
+
   Pbft(const Config& config, const Persisted& persisted);
 
   // Inputs.

@@ -48,6 +48,7 @@ void Pbft::start_view_change(View v) {
   ViewChange vc = make_view_change();
   vc.signature = cfg_.keys->sign(view_change_bytes(vc));
   view_changes_[cfg_.id] = vc;
+  if (getenv("PBFT_DEBUG")) fprintf(stderr, "VC n%lu view %lu stable %lu committed %lu last %lu P=%zu (%lu..%lu) Q=%zu\n", cfg_.id.value, vc.view.value, vc.stable.value, log_.committed().value, log_.last_index().value, vc.prepared.size(), vc.prepared.empty() ? 0 : vc.prepared.front().seq.value, vc.prepared.empty() ? 0 : vc.prepared.back().seq.value, vc.preprepared.size());
   Msg m = make(Kind::kViewChange);
   m.view_change = vc;
   broadcast(m, /*immediate=*/false);  // after the new view is durable
@@ -69,8 +70,10 @@ ViewChange Pbft::make_view_change() const {
       vc.checkpoints.emplace_back(seq, d);
     }
   }
+  // Everything the log holds past the stable checkpoint: after a restart that checkpoint is the
+  // snapshot's, and the log may reach past its window.
   const Index from = std::max(stable_ + 1, log_.first_index());
-  const Index to = std::min(log_.last_index(), stable_ + cfg_.log_window);
+  const Index to = std::min(log_.last_index(), stable_ + kCatchUpWindows * cfg_.log_window);
   for (Index seq = from; seq <= to; ++seq) {
     const Entry& e = log_.at(seq);
     const SlotRecord rec = *decode_record(e.data);
@@ -92,7 +95,7 @@ bool Pbft::valid_view_change(const ViewChange& vc) const {
   if (!cfg_.keys->check_signature_of(vc.replica.value, view_change_bytes(vc), vc.signature)) {
     return false;
   }
-  const Index high = vc.stable + cfg_.log_window;
+  const Index high = vc.stable + kCatchUpWindows * cfg_.log_window;
   std::set<Index> prepared;
   for (const Claim& c : vc.prepared) {
     if (c.seq <= vc.stable || c.seq > high || c.view >= vc.view) return false;
@@ -249,7 +252,7 @@ void Pbft::maybe_send_new_view() {
   for (const auto& [replica, vc] : view_changes_) {
     if (vc.view == view_) s.push_back(vc);
   }
-  std::optional<NewViewDecision> decision = decide(s, quorum_, f_ + 1, cfg_.log_window);
+  std::optional<NewViewDecision> decision = decide(s, quorum_, f_ + 1, kCatchUpWindows * cfg_.log_window);
   if (!decision) return;
   NewView nv;
   nv.view = view_;
@@ -275,6 +278,7 @@ void Pbft::maybe_send_new_view() {
     }
     return;
   }
+  if (getenv("PBFT_DEBUG")) { fprintf(stderr, "NV n%lu view %lu from", cfg_.id.value, nv.view.value); for (auto& v : nv.proofs) fprintf(stderr, " n%lu(stable %lu P %zu)", v.replica.value, v.stable.value, v.prepared.size()); fprintf(stderr, "\n"); }
   nv.signature = cfg_.keys->sign(new_view_bytes(nv));
   Msg m = make(Kind::kNewView);
   m.new_view = nv;
@@ -308,7 +312,7 @@ bool Pbft::valid_new_view(const NewView& nv, std::string* why) const {
       return false;
     }
   }
-  std::optional<NewViewDecision> decision = decide(nv.proofs, quorum_, f_ + 1, cfg_.log_window);
+  std::optional<NewViewDecision> decision = decide(nv.proofs, quorum_, f_ + 1, kCatchUpWindows * cfg_.log_window);
   if (!decision || *decision != nv.decision) {
     *why = "its decision is not the view changes'";
     return false;
@@ -332,6 +336,7 @@ bool Pbft::valid_new_view(const NewView& nv, std::string* why) const {
 // Enters the new view: its checkpoint becomes stable here, its chosen requests are pre-prepared
 // at the new view (a backup prepares them), and what was waiting is ordered again.
 void Pbft::enter_view(const NewView& nv) {
+  if (getenv("PBFT_DEBUG")) { fprintf(stderr, "ENTER n%lu view %lu ckpt %lu chosen", cfg_.id.value, nv.view.value, nv.decision.checkpoint.value); for (auto& [s, d] : nv.decision.chosen) fprintf(stderr, " %lu:%s", s.value, short_hex(d, 4).c_str()); fprintf(stderr, " committed %lu\n", log_.committed().value); }
   view_ = nv.view;
   changing_ = false;
   new_view_ = nv;
