@@ -161,6 +161,18 @@ TEST(PbftDecide, TheHigherViewWins) {
   EXPECT_EQ(decision->chosen[0].second, d(2));
 }
 
+// Two replicas executed d(1) at view 2 and keep it there; the third prepared it again in view
+// 5 after a new view re-proposed it. The same request at a later view contradicts nothing.
+TEST(PbftDecide, TheSameRequestAtALaterViewDoesNotContradict) {
+  const Claim early{Index(1), d(1), View(2)};
+  const Claim late{Index(1), d(1), View(4)};
+  auto decision = Pbft::decide({vc(1, {early}, {early}), vc(2, {late}, {late, early}),
+                                vc(3, {early}, {early})},
+                               3, 2, 16);
+  ASSERT_TRUE(decision.has_value());
+  EXPECT_EQ(decision->chosen[0].second, d(1));
+}
+
 TEST(PbftDecide, A2NeedsFPlusOnePrePrepares) {
   // One replica claims d(9) prepared in view 4 but nobody else pre-prepared it: a lie by a
   // faulty replica cannot choose it; the quorum without a P entry chooses null (B) only if it

@@ -10,9 +10,9 @@ namespace synod::pbft {
 
 namespace {
 
-// The timeout stops doubling at 16 times the base: long enough for any delay the network
+// The timeout stops doubling at 8 times the base: long enough for any delay the network
 // settles to after it heals, short enough that replicas regroup soon after.
-constexpr uint32_t kMaxTimerDoublings = 4;
+constexpr uint32_t kMaxTimerDoublings = 3;
 
 const Claim* claim_at(const std::vector<Claim>& claims, Index seq) {
   for (const Claim& c : claims) {
@@ -185,8 +185,9 @@ std::optional<NewViewDecision> Pbft::decide(const std::vector<ViewChange>& s, si
     }
   }
   for (Index n = h + 1; n <= last; ++n) {
-    // A: a request prepared at n in view v that no quorum contradicts (A1) and that f + 1
-    // replicas pre-prepared at v or later (A2). Candidates are tried from the highest view.
+    // A: a request prepared at n in view v that n - f replicas do not contradict (A1: nothing
+    // prepared there, or earlier, or the same request) and that f + 1 replicas pre-prepared at
+    // v or later (A2). Candidates are tried from the highest view.
     std::vector<Claim> candidates;
     for (const ViewChange& m : s) {
       if (const Claim* c = claim_at(m.prepared, n)) candidates.push_back(*c);
@@ -200,8 +201,11 @@ std::optional<NewViewDecision> Pbft::decide(const std::vector<ViewChange>& s, si
       size_t a2 = 0;
       for (const ViewChange& m : s) {
         const Claim* p = claim_at(m.prepared, n);
-        if (m.stable < n && (p == nullptr || p->view < cand.view ||
-                             (p->view == cand.view && p->digest == cand.digest))) {
+        // A claim for the same request does not contradict it, whatever its view: a replica
+        // keeps an executed request at the view it executed it in, while others may have
+        // prepared it again in a later view (thesis A1 asks v' < v, or v' = v and d' = d).
+        if (m.stable < n &&
+            (p == nullptr || p->view < cand.view || p->digest == cand.digest)) {
           ++a1;
         }
         bool q = p != nullptr && p->digest == cand.digest && p->view >= cand.view;
@@ -253,7 +257,10 @@ void Pbft::maybe_send_new_view() {
     if (vc.view == view_) s.push_back(vc);
   }
   std::optional<NewViewDecision> decision = decide(s, quorum_, f_ + 1, kCatchUpWindows * cfg_.log_window);
-  if (!decision) return;
+  if (!decision) {
+    if (getenv("PBFT_DEBUG") && s.size() >= quorum_) { fprintf(stderr, "UNDECIDED n%lu view %lu:", cfg_.id.value, view_.value); for (auto& v : s) { fprintf(stderr, " [n%lu st%lu P", v.replica.value, v.stable.value); for (auto& c : v.prepared) fprintf(stderr, " %lu@%lu:%s", c.seq.value, c.view.value, short_hex(c.digest,4).c_str()); fprintf(stderr, " Q"); for (auto& c : v.preprepared) fprintf(stderr, " %lu@%lu:%s", c.seq.value, c.view.value, short_hex(c.digest,4).c_str()); fprintf(stderr, "]"); } fprintf(stderr, "\n"); }
+    return;
+  }
   NewView nv;
   nv.view = view_;
   nv.primary = cfg_.id;
