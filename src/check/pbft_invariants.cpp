@@ -25,9 +25,8 @@ void PbftInvariants::on_step(const Engine& engine) {
   fail("HonestHistoriesAgree", "honest replicas n" + std::to_string(it->second.node.value) +
                                    " and n" + std::to_string(p->id().value) +
                                    " hold different histories through sequence number " +
-                                   std::to_string(seq) + " (" +
-                                   pbft::short_hex(it->second.digest) + " vs " +
-                                   pbft::short_hex(p->executed_digest()) + ")");
+                                   std::to_string(seq) + " (" + pbft::short_hex(it->second.digest) +
+                                   " vs " + pbft::short_hex(p->executed_digest()) + ")");
 }
 
 }  // namespace synod::check

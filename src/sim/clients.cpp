@@ -142,8 +142,8 @@ void Clients::send_request(Client& c, KvCommand req, uint64_t wait_us) {
     const uint64_t send_at = world_.now() + wait_us;
     c.sent_us = send_at;
     for (int node = 1; node <= o_.nodes; ++node) {
-      Event& e = world_.schedule(send_at + world_.client_rng.range(200, 1000),
-                                 EventType::kClientRequest);
+      Event& e =
+          world_.schedule(send_at + world_.client_rng.range(200, 1000), EventType::kClientRequest);
       e.node = node;
       e.request = req;
       e.bft = bft;

@@ -81,8 +81,7 @@ std::vector<Duel::Held> Duel::observe(const std::vector<Member>& members, uint64
   return deliver;
 }
 
-void Duel::log_split_votes(const std::vector<Member>& members, uint64_t now_us,
-                           std::ostream& log) {
+void Duel::log_split_votes(const std::vector<Member>& members, uint64_t now_us, std::ostream& log) {
   // Candidates seen per term; a term is over once every live member has moved past it. With no
   // leader in it, its vote was split: each candidate held its own vote only.
   uint64_t lowest = UINT64_MAX;
@@ -109,8 +108,8 @@ void Duel::release(uint64_t now_us, std::ostream& log) {
   active_ = false;
   released_at_us_ = now_us;
   release_committed_ = start_committed_ + chosen_during_duel_;
-  log << "[" << now_us / 1000 << "ms] duel over after " << rounds_ << " rounds: "
-      << chosen_during_duel_ << " values chosen, " << refused_
+  log << "[" << now_us / 1000 << "ms] duel over after " << rounds_
+      << " rounds: " << chosen_during_duel_ << " values chosen, " << refused_
       << " held messages delivered late and refused, " << held_.size()
       << " lost; the network is timely from now on\n";
   held_.clear();

@@ -24,8 +24,8 @@
 #include <cstdint>
 #include <deque>
 #include <map>
-#include <set>
 #include <ostream>
+#include <set>
 #include <vector>
 
 #include "core/consensus/types.h"
@@ -79,7 +79,7 @@ class Duel {
   uint64_t max_rounds_;
   bool active_ = true;
   bool started_ = false;
-  uint64_t start_committed_ = 0;   // the highest chosen index when the duel began
+  uint64_t start_committed_ = 0;    // the highest chosen index when the duel began
   uint64_t release_committed_ = 0;  // and when it ended
   uint64_t rounds_ = 0;
   uint64_t leader_term_ = 0;  // the round of the newest winner
@@ -89,7 +89,7 @@ class Duel {
   uint64_t released_at_us_ = 0;
   uint64_t first_chosen_after_us_ = 0;
   std::deque<Held> held_;
-  uint64_t held_this_round_ = 0;  // messages of the newest winner held so far
+  uint64_t held_this_round_ = 0;                  // messages of the newest winner held so far
   std::map<uint64_t, std::set<int>> candidates_;  // Raft: the candidates seen in each open term
 };
 

@@ -173,9 +173,9 @@ void Nodes::start(int id) {
   // --initial-cluster-state new, even if it died before its first fsync; a member added later
   // learns its membership from the leader.
   if (n.founding) c.initial_conf = initial_conf_;
-  n.engine = replica::make_engine(o_.engine, c, n.durable, o_.bugs,
-                                  o_.engine == replica::EngineKind::kPbft ? pbft_options(n)
-                                                                          : replica::PbftOptions{});
+  n.engine = replica::make_engine(
+      o_.engine, c, n.durable, o_.bugs,
+      o_.engine == replica::EngineKind::kPbft ? pbft_options(n) : replica::PbftOptions{});
   n.host = std::make_unique<NodeHost>(*this, n);
   replica::DriverOptions driver_options;
   driver_options.snapshot_entries = o_.compact_every;
@@ -184,9 +184,8 @@ void Nodes::start(int id) {
   n.driver = std::make_unique<replica::Driver>(
       *n.engine, *n.host, driver_options,
       n.durable.snapshot ? n.durable.snapshot->meta.index.value : 0);
-  n.driver->set_ready_observer([this](const Engine& engine, const raft::Ready& rd) {
-    inv_->on_ready(engine, rd);
-  });
+  n.driver->set_ready_observer(
+      [this](const Engine& engine, const raft::Ready& rd) { inv_->on_ready(engine, rd); });
   Event& t = world_.schedule(world_.now() + n.tick_us, EventType::kTick);
   t.node = id;
   t.gen = n.gen;
@@ -515,8 +514,8 @@ void Nodes::on_client_request(Node& n, const KvCommand& req, const std::string& 
 
 void Nodes::answer_keepalive(Node& n, const KvCommand& req) {
   const auto now = static_cast<int64_t>(world_.now());
-  n.lessor->set_leader(n.engine->role() == raft::Role::kLeader, n.engine->term().value, n.kv->store(),
-                       now);
+  n.lessor->set_leader(n.engine->role() == raft::Role::kLeader, n.engine->term().value,
+                       n.kv->store(), now);
   if (!n.lessor->serving(n.kv->store())) return reply(n, req, ReplyStatus::kRejected, {});
   KvResult r;
   r.ttl = n.lessor->renew(req.lease, n.kv->store(), now);
@@ -531,8 +530,8 @@ void Nodes::answer_keepalive(Node& n, const KvCommand& req) {
 // At every tick, as Node::check_leases: the leader proposes the revokes of expired leases.
 void Nodes::lessor_tick(Node& n) {
   const auto now = static_cast<int64_t>(world_.now());
-  n.lessor->set_leader(n.engine->role() == raft::Role::kLeader, n.engine->term().value, n.kv->store(),
-                       now);
+  n.lessor->set_leader(n.engine->role() == raft::Role::kLeader, n.engine->term().value,
+                       n.kv->store(), now);
   if (n.lessor->epoch_due(n.kv->store(), now)) {
     synodpb::Request epoch;
     epoch.set_lessor_epoch(n.lessor->term());

@@ -150,7 +150,7 @@ class Nodes {
   Truth& truth_;
   NodeObserver& observer_;
   std::unique_ptr<check::EngineInvariants> inv_;  // the engine's own checker
-  std::vector<Node> nodes_;  // index 0 unused
+  std::vector<Node> nodes_;                       // index 0 unused
   raft::ConfState initial_conf_;
   std::set<std::pair<uint64_t, int>> leaders_seen_;
   uint64_t first_leader_after_heal_ = 0;

@@ -144,14 +144,16 @@ int pbft_faults(const SimOptions& o) {
 bool check_options(const SimOptions& o, std::string& error) {
   const bool pbft = o.engine == replica::EngineKind::kPbft;
   if (o.faults.contains(Fault::kByzantine) && !pbft) {
-    error = "--faults byzantine needs --engine pbft (Raft and Multi-Paxos tolerate crashes "
-            "and omissions only)";
+    error =
+        "--faults byzantine needs --engine pbft (Raft and Multi-Paxos tolerate crashes "
+        "and omissions only)";
     return false;
   }
   if (!pbft) return true;
   if (o.workload != Workload::kRegister) {
-    error = "--engine pbft runs the register workload: leases, locks and semaphores expire by "
-            "the primary's clock, which a Byzantine primary controls";
+    error =
+        "--engine pbft runs the register workload: leases, locks and semaphores expire by "
+        "the primary's clock, which a Byzantine primary controls";
     return false;
   }
   if (o.faults.contains(Fault::kMembership) || o.faults.contains(Fault::kTransfer) || o.duel) {
@@ -169,9 +171,8 @@ std::string replay_command(const SimOptions& o) {
   std::ostringstream os;
   os << "synod sim --seed " << o.seed;
   if (o.engine != replica::EngineKind::kRaft) os << " --engine " << replica::to_string(o.engine);
-  os << " --nodes " << o.nodes << " --faults "
-     << (o.swarm ? kSwarm : fault_list(o.faults)) << " --ops " << o.ops << " --clients "
-     << o.clients;
+  os << " --nodes " << o.nodes << " --faults " << (o.swarm ? kSwarm : fault_list(o.faults))
+     << " --ops " << o.ops << " --clients " << o.clients;
   if (o.workload != Workload::kRegister) os << " --workload " << to_string(o.workload);
   if (o.workload == Workload::kSemaphore) os << " --permits " << o.permits;
   if (o.watchers != 0) os << " --watchers " << o.watchers;

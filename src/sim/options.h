@@ -47,11 +47,11 @@ bool parse_workload(const std::string& name, Workload& out, std::string& error);
 
 // Bugs planted outside the Raft core, to prove the coordination and watch checkers fail.
 struct WorkloadBugs {
-  bool unfenced = false;                // lock holders write with a plain put
-  bool extra_permit = false;            // semaphore clients count one permit too many
-  bool lessor_keeps_deadlines = false;  // a new leader does not restart leases (kv::LessorBugs)
-  bool watch_resume_gap = false;        // a watcher resumes at its last revision + 2
-  bool watch_resume_duplicate = false;  // a watcher resumes at its last revision
+  bool unfenced = false;                  // lock holders write with a plain put
+  bool extra_permit = false;              // semaphore clients count one permit too many
+  bool lessor_keeps_deadlines = false;    // a new leader does not restart leases (kv::LessorBugs)
+  bool watch_resume_gap = false;          // a watcher resumes at its last revision + 2
+  bool watch_resume_duplicate = false;    // a watcher resumes at its last revision
   bool client_accepts_one_reply = false;  // a PBFT client takes the first reply, not f + 1
 };
 

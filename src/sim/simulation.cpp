@@ -173,7 +173,9 @@ void Sim::verdict() {
     result.duel_refused = duel_->refused();
     result.duel_decided_after = duel_->first_chosen_after_us() != 0;
     result.duel_first_chosen_ms =
-        duel_->first_chosen_after_us() ? (duel_->first_chosen_after_us() - duel_->released_at_us()) / 1000 : 0;
+        duel_->first_chosen_after_us()
+            ? (duel_->first_chosen_after_us() - duel_->released_at_us()) / 1000
+            : 0;
     if (duel_->chosen_during_duel() > 0) {
       world_.flag("DuelDecided", std::to_string(duel_->chosen_during_duel()) +
                                      " values were chosen while the adversary ran");
@@ -246,12 +248,10 @@ void print_summary(const SimOptions& o, const SimResult& r, std::ostream& out) {
   }
   if (o.duel) {
     out << "  duel         " << r.duel_rounds << " rounds, " << r.duel_chosen
-        << " values chosen while it ran, " << r.duel_refused
-        << " held messages refused; "
-        << (r.duel_decided_after
-                ? "first value chosen " + std::to_string(r.duel_first_chosen_ms) +
-                      " ms after the release"
-                : std::string("no value chosen after the release"))
+        << " values chosen while it ran, " << r.duel_refused << " held messages refused; "
+        << (r.duel_decided_after ? "first value chosen " + std::to_string(r.duel_first_chosen_ms) +
+                                       " ms after the release"
+                                 : std::string("no value chosen after the release"))
         << "\n";
   }
   out << "  liveness     " << (r.liveness_ok ? "ok" : "VIOLATED") << ": " << r.liveness_detail

@@ -166,9 +166,8 @@ TEST(PbftDecide, TheHigherViewWins) {
 TEST(PbftDecide, TheSameRequestAtALaterViewDoesNotContradict) {
   const Claim early{Index(1), d(1), View(2)};
   const Claim late{Index(1), d(1), View(4)};
-  auto decision = Pbft::decide({vc(1, {early}, {early}), vc(2, {late}, {late, early}),
-                                vc(3, {early}, {early})},
-                               3, 2, 16);
+  auto decision = Pbft::decide(
+      {vc(1, {early}, {early}), vc(2, {late}, {late, early}), vc(3, {early}, {early})}, 3, 2, 16);
   ASSERT_TRUE(decision.has_value());
   EXPECT_EQ(decision->chosen[0].second, d(1));
 }

@@ -140,7 +140,9 @@ std::vector<Body> Pbft::bodies_between(Index from, Index to, size_t max) const {
   for (Index seq = std::max(from, log_.first_index());
        seq <= std::min(to, log_.last_index()) && out.size() < max; ++seq) {
     const Entry& e = log_.at(seq);
-    out.push_back(Body{seq, e.term, decode_record(e.data)->request});
+    SlotRecord rec = *decode_record(e.data);
+    if (rec.installed_through) break;  // not executed here: nothing to vouch for
+    out.push_back(Body{seq, e.term, std::move(rec.request)});
   }
   return out;
 }
@@ -150,7 +152,9 @@ void Pbft::on_fetch(const Msg& m) {
   for (Index seq : m.wanted) {
     if (seq < log_.first_index() || seq > log_.last_index()) continue;
     const Entry& e = log_.at(seq);
-    reply.bodies.push_back(Body{seq, e.term, decode_record(e.data)->request});
+    SlotRecord rec = *decode_record(e.data);
+    if (rec.installed_through) continue;
+    reply.bodies.push_back(Body{seq, e.term, std::move(rec.request)});
     if (reply.bodies.size() >= cfg_.max_batch) break;
   }
   if (!reply.bodies.empty()) send(reply, m.sender, /*immediate=*/true);
@@ -202,7 +206,6 @@ void Pbft::catch_up_to_checkpoint() {
     return drop("bodies that do not match the stable checkpoint");
   }
   log_.replace(writes);
-  if (getenv("PBFT_DEBUG")) fprintf(stderr, "CHAIN n%lu %lu..%lu\n", cfg_.id.value, writes.front().index.value, stable_.value);
   committed_runs_[writes.front().index] = stable_;
   execute();
 }
@@ -219,9 +222,34 @@ void Pbft::on_snapshot(const Msg& m) {
   install(m.seq, m.digest, m.data);
 }
 
+// Installing takes two Readys. The first marks every slot up to the snapshot as not executed
+// here (its records name the snapshot); once that is durable, the second installs the
+// snapshot, whose state the driver then fetches. A restart in between, or after the state is
+// restored but before the snapshot's record is, finds the marks (restore()).
 void Pbft::install(Index seq, const Digest& d, std::string data) {
-  if (getenv("PBFT_DEBUG")) fprintf(stderr, "INSTALL n%lu %lu\n", cfg_.id.value, seq.value);
-  SnapshotMeta meta{seq, View(0), conf_, std::string(d.begin(), d.end())};
+  if (installing_) return;
+  std::vector<Entry> marks;
+  for (Index s = log_.committed() + 1; s <= seq; ++s) {
+    SlotRecord rec;
+    rec.installed_through = seq;
+    rec.installed_digest = d;
+    marks.push_back(make_entry(s, View(0), std::move(rec)));
+  }
+  log_.replace(marks);
+  installing_ = Install{seq, d, std::move(data)};
+}
+
+void Pbft::finish_install() {
+  const Install inst = std::move(*installing_);
+  installing_.reset();
+  if (inst.seq <= log_.committed()) return;  // caught up meanwhile
+  const Index seq = inst.seq;
+  const Digest& d = inst.digest;
+  std::string data = inst.data;
+  // Nothing of the log survives: its slots past the snapshot are not what the state holds
+  // (a term no slot has makes Log::restore drop them all).
+  const Term unmatched = log_.term(seq).value_or(Term(0)) + 1;
+  SnapshotMeta meta{seq, unmatched, conf_, std::string(d.begin(), d.end())};
   log_.restore(meta);
   executed_digest_ = d;
   chain_.clear();

@@ -419,6 +419,11 @@ std::string encode_record(const SlotRecord& r) {
   w.u8(r.earlier_prepared ? 1 : 0);
   if (r.earlier_prepared) put_claims(w, {*r.earlier_prepared});
   put_claims(w, r.earlier_preprepared);
+  w.u8(r.installed_through ? 1 : 0);
+  if (r.installed_through) {
+    w.u64(r.installed_through->value);
+    w.array(r.installed_digest);
+  }
   return out;
 }
 
@@ -434,6 +439,10 @@ std::optional<SlotRecord> decode_record(std::string_view bytes) {
     r.earlier_prepared = one.front();
   }
   r.earlier_preprepared = get_claims(in);
+  if (in.u8() != 0) {
+    r.installed_through = Index(in.u64());
+    r.installed_digest = in.array<32>();
+  }
   if (!in.done()) return std::nullopt;
   return r;
 }

@@ -179,6 +179,12 @@ struct SlotRecord {
   bool prepared = false;                   // prepared in the entry's view
   std::optional<Claim> earlier_prepared;   // the newest prepared claim from an earlier view
   std::vector<Claim> earlier_preprepared;  // other digests pre-prepared in earlier views
+  // A slot this replica never executed: a snapshot through `installed_through` (chain digest
+  // `installed_digest`) is being installed. Written before the state is fetched, so that a
+  // crash between the state's restore and the snapshot's record never leaves slots that were
+  // not executed looking executed.
+  std::optional<Index> installed_through;
+  Digest installed_digest{};
 
   bool operator==(const SlotRecord&) const = default;
 };

@@ -377,7 +377,6 @@ void Pbft::execute() {
     if (last < next || last > log_.last_index()) break;
     for (Index seq = next; seq <= last; ++seq) {
       const Digest d = *digest_at(seq);
-      if (getenv("PBFT_DEBUG")) fprintf(stderr, "EXEC n%lu seq %lu term %lu d %s view %lu\n", cfg_.id.value, seq.value, log_.at(seq).term.value, short_hex(d).c_str(), view_.value);
       executed_digest_ = chain(executed_digest_, seq, d);
       chain_[seq] = executed_digest_;
       pending_.erase(d);

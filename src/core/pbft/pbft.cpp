@@ -52,7 +52,24 @@ void Pbft::restore(const Persisted& persisted) {
   executed_digest_ = stable_digest_;
   chain_[meta.index] = executed_digest_;
   for (Index s = meta.index + 1; s <= log_.committed(); ++s) {
-    executed_digest_ = chain(executed_digest_, s, *digest_at(s));
+    const SlotRecord rec = *decode_record(log_.at(s).data);
+    if (rec.installed_through) {
+      // A snapshot was being installed: what the state holds through it came from the
+      // snapshot, not from these slots. If the state got there, the history resumes at it;
+      // otherwise this replica executed only what precedes the marks.
+      if (*rec.installed_through > log_.committed()) {
+        log_ = Log(meta, persisted.entries, s - 1, std::max(cfg_.applied, meta.index));
+        break;
+      }
+      s = *rec.installed_through;
+      executed_digest_ = rec.installed_digest;
+      stable_ = std::max(stable_, s);
+      stable_digest_ = rec.installed_digest;
+      chain_.clear();
+      chain_[s] = executed_digest_;
+      continue;
+    }
+    executed_digest_ = chain(executed_digest_, s, digest(rec.request.request));
     chain_[s] = executed_digest_;
   }
   view_ = persisted.hard_state.term;
@@ -224,6 +241,7 @@ Ready Pbft::ready() {
 
 void Pbft::advance() {
   ready_.advance(log_);
+  if (installing_ && log_.persisted() >= installing_->seq) finish_install();
   assert_invariants();
 }
 

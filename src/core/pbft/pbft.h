@@ -222,6 +222,7 @@ class Pbft final : public Engine {
   void on_bodies(const Msg& m);
   void on_snapshot(const Msg& m);
   void install(Index seq, const Digest& d, std::string data);
+  void finish_install();
   void catch_up_to_checkpoint();
   std::vector<Body> bodies_between(Index from, Index to, size_t max) const;
 
@@ -278,6 +279,12 @@ class Pbft final : public Engine {
   std::map<Digest, AuthenticatedRequest> bodies_;  // requests by digest (new-view bodies)
   std::optional<raft::Snapshot> local_snapshot_;
   std::map<std::pair<Index, Digest>, std::set<raft::NodeId>> offers_;  // snapshot offers
+  struct Install {
+    Index seq;
+    Digest digest{};
+    std::string data;
+  };
+  std::optional<Install> installing_;      // its slots are being marked; installed at advance()
   std::map<Index, Index> committed_runs_;  // first -> last of committed runs not yet executed
 
   // View changes.

@@ -48,7 +48,6 @@ void Pbft::start_view_change(View v) {
   ViewChange vc = make_view_change();
   vc.signature = cfg_.keys->sign(view_change_bytes(vc));
   view_changes_[cfg_.id] = vc;
-  if (getenv("PBFT_DEBUG")) fprintf(stderr, "VC n%lu view %lu stable %lu committed %lu last %lu P=%zu (%lu..%lu) Q=%zu\n", cfg_.id.value, vc.view.value, vc.stable.value, log_.committed().value, log_.last_index().value, vc.prepared.size(), vc.prepared.empty() ? 0 : vc.prepared.front().seq.value, vc.prepared.empty() ? 0 : vc.prepared.back().seq.value, vc.preprepared.size());
   Msg m = make(Kind::kViewChange);
   m.view_change = vc;
   broadcast(m, /*immediate=*/false);  // after the new view is durable
@@ -77,6 +76,7 @@ ViewChange Pbft::make_view_change() const {
   for (Index seq = from; seq <= to; ++seq) {
     const Entry& e = log_.at(seq);
     const SlotRecord rec = *decode_record(e.data);
+    if (rec.installed_through) continue;  // covered by the snapshot's checkpoint, not claimed
     const Claim current{seq, digest(rec.request.request), e.term};
     if (seq <= log_.committed() || rec.prepared) {
       vc.prepared.push_back(current);
@@ -204,8 +204,7 @@ std::optional<NewViewDecision> Pbft::decide(const std::vector<ViewChange>& s, si
         // A claim for the same request does not contradict it, whatever its view: a replica
         // keeps an executed request at the view it executed it in, while others may have
         // prepared it again in a later view (thesis A1 asks v' < v, or v' = v and d' = d).
-        if (m.stable < n &&
-            (p == nullptr || p->view < cand.view || p->digest == cand.digest)) {
+        if (m.stable < n && (p == nullptr || p->view < cand.view || p->digest == cand.digest)) {
           ++a1;
         }
         bool q = p != nullptr && p->digest == cand.digest && p->view >= cand.view;
@@ -256,11 +255,9 @@ void Pbft::maybe_send_new_view() {
   for (const auto& [replica, vc] : view_changes_) {
     if (vc.view == view_) s.push_back(vc);
   }
-  std::optional<NewViewDecision> decision = decide(s, quorum_, f_ + 1, kCatchUpWindows * cfg_.log_window);
-  if (!decision) {
-    if (getenv("PBFT_DEBUG") && s.size() >= quorum_) { fprintf(stderr, "UNDECIDED n%lu view %lu:", cfg_.id.value, view_.value); for (auto& v : s) { fprintf(stderr, " [n%lu st%lu P", v.replica.value, v.stable.value); for (auto& c : v.prepared) fprintf(stderr, " %lu@%lu:%s", c.seq.value, c.view.value, short_hex(c.digest,4).c_str()); fprintf(stderr, " Q"); for (auto& c : v.preprepared) fprintf(stderr, " %lu@%lu:%s", c.seq.value, c.view.value, short_hex(c.digest,4).c_str()); fprintf(stderr, "]"); } fprintf(stderr, "\n"); }
-    return;
-  }
+  std::optional<NewViewDecision> decision =
+      decide(s, quorum_, f_ + 1, kCatchUpWindows * cfg_.log_window);
+  if (!decision) return;
   NewView nv;
   nv.view = view_;
   nv.primary = cfg_.id;
@@ -285,7 +282,6 @@ void Pbft::maybe_send_new_view() {
     }
     return;
   }
-  if (getenv("PBFT_DEBUG")) { fprintf(stderr, "NV n%lu view %lu from", cfg_.id.value, nv.view.value); for (auto& v : nv.proofs) fprintf(stderr, " n%lu(stable %lu P %zu)", v.replica.value, v.stable.value, v.prepared.size()); fprintf(stderr, "\n"); }
   nv.signature = cfg_.keys->sign(new_view_bytes(nv));
   Msg m = make(Kind::kNewView);
   m.new_view = nv;
@@ -319,7 +315,8 @@ bool Pbft::valid_new_view(const NewView& nv, std::string* why) const {
       return false;
     }
   }
-  std::optional<NewViewDecision> decision = decide(nv.proofs, quorum_, f_ + 1, kCatchUpWindows * cfg_.log_window);
+  std::optional<NewViewDecision> decision =
+      decide(nv.proofs, quorum_, f_ + 1, kCatchUpWindows * cfg_.log_window);
   if (!decision || *decision != nv.decision) {
     *why = "its decision is not the view changes'";
     return false;
@@ -343,7 +340,6 @@ bool Pbft::valid_new_view(const NewView& nv, std::string* why) const {
 // Enters the new view: its checkpoint becomes stable here, its chosen requests are pre-prepared
 // at the new view (a backup prepares them), and what was waiting is ordered again.
 void Pbft::enter_view(const NewView& nv) {
-  if (getenv("PBFT_DEBUG")) { fprintf(stderr, "ENTER n%lu view %lu ckpt %lu chosen", cfg_.id.value, nv.view.value, nv.decision.checkpoint.value); for (auto& [s, d] : nv.decision.chosen) fprintf(stderr, " %lu:%s", s.value, short_hex(d, 4).c_str()); fprintf(stderr, " committed %lu\n", log_.committed().value); }
   view_ = nv.view;
   changing_ = false;
   new_view_ = nv;
