@@ -419,12 +419,20 @@ void Nodes::send(Node& n, const std::vector<raft::Message>& msgs) {
       }
       continue;
     }
+    if (n.byzantine && adversary_ != nullptr) {
+      const bool primary = n.engine->role() == raft::Role::kLeader;
+      for (const Adversary::Out& o : adversary_->outgoing(n.id, primary, m)) {
+        transmit(n.id, to, o.msg, o.delay_us);
+      }
+      continue;
+    }
     transmit(n.id, to, m);
   }
 }
 
-void Nodes::transmit(int from, int to, const raft::Message& m) {
+void Nodes::transmit(int from, int to, const raft::Message& m, uint64_t extra_delay_us) {
   auto times = world_.net.send(from, to, m.byte_size(), world_.now(), world_.net_rng);
+  for (uint64_t& t : times) t += extra_delay_us;
   if (times.empty()) ++world_.result.messages_dropped;
   if (times.size() > 1) ++world_.result.messages_duplicated;
   if (o_.trace) {
@@ -546,6 +554,9 @@ void Nodes::lessor_tick(Node& n) {
 }
 
 void Nodes::reply(Node& n, const KvCommand& req, ReplyStatus status, KvResult result) {
+  if (n.byzantine && adversary_ != nullptr && status == ReplyStatus::kOk) {
+    adversary_->reply(n.id, result);
+  }
   Event& e = world_.schedule(world_.now() + world_.client_rng.range(200, 1000),
                              EventType::kClientResponse);
   e.client = static_cast<int>(req.client);
@@ -594,6 +605,8 @@ void Nodes::start_all() {
       slots.erase(slots.begin() + static_cast<std::ptrdiff_t>(at));
     }
     static_cast<check::PbftInvariants&>(*inv_).set_byzantine(members);
+    adversary_ = std::make_unique<Adversary>(world_, byzantine_, o_.nodes);
+    if (o_.verbose) world_.at() << adversary_->describe() << "\n";
   }
   for (int i = 1; i <= o_.nodes; ++i) {
     Node& n = nodes_[i];

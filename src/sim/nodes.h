@@ -23,6 +23,7 @@
 #include "kv/lessor.h"
 #include "kv/watch_hub.h"
 #include "replica/driver.h"
+#include "sim/byzantine.h"
 #include "sim/duel.h"
 #include "sim/kv_machine.h"
 #include "sim/truth.h"
@@ -138,7 +139,7 @@ class Nodes {
   void serve_state(const Event& e);
   void state_fetched(const Event& e);
   void send(Node& n, const std::vector<raft::Message>& msgs);
-  void transmit(int from, int to, const raft::Message& m);
+  void transmit(int from, int to, const raft::Message& m, uint64_t extra_delay_us = 0);
   void duel_step();
   void on_client_request(Node& n, const KvCommand& req, const std::string& bft);
   void reply(Node& n, const KvCommand& req, ReplyStatus status, KvResult result);
@@ -159,6 +160,7 @@ class Nodes {
   uint64_t next_member_ = 0;  // the next new member ID
   Duel* duel_ = nullptr;
   std::set<int> byzantine_;
+  std::unique_ptr<Adversary> adversary_;  // what the Byzantine replicas do (null: none)
 };
 
 }  // namespace synod::sim
