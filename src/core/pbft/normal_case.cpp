@@ -38,8 +38,8 @@ void Pbft::receive_request(const AuthenticatedRequest& r, bool local) {
   if (executed_set_.contains(d)) return;
   auto [it, fresh] = pending_.try_emplace(d, Pending{r, local});
   if (!fresh) return;
+  if (changing_) return;  // the view change's own timer runs (maybe_start_view_change_timer)
   if (timer_started_ == 0) timer_started_ = now_;
-  if (changing_) return;
   if (primary(view_) == cfg_.id) {
     queue_.push_back(d);
     maybe_pre_prepare();
@@ -124,7 +124,7 @@ void Pbft::pre_prepare(Index first, const std::vector<AuthenticatedRequest>& req
   for (const AuthenticatedRequest& r : requests) {
     if (!r.request.is_null()) pending_.try_emplace(digest(r.request), Pending{r, false});
   }
-  if (timer_started_ == 0 && !pending_.empty()) timer_started_ = now_;
+  if (timer_started_ == 0 && !pending_.empty() && !changing_) timer_started_ = now_;
   if (primary(view_) != cfg_.id) {
     Msg p = make(Kind::kPrepare);
     p.seq = key->first;

@@ -283,10 +283,12 @@ void Pbft::drop(const char*) {
   ++dropped_;
 }
 
-// The view-change timer runs while this replica waits for a request to execute (OSDI 4.4), or
-// for a new view; it restarts whenever a request executes.
+// The view-change timer runs while this replica waits for a request to execute (OSDI 4.4); it
+// restarts whenever a request executes. Waiting for a new view has its own start
+// (maybe_start_view_change_timer).
 void Pbft::reset_timer() {
-  timer_started_ = (pending_.empty() && !changing_) ? 0 : now_;
+  if (changing_) return;
+  timer_started_ = pending_.empty() ? 0 : now_;
 }
 
 void Pbft::assert_invariants() const {
