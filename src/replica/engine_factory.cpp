@@ -1,5 +1,7 @@
 #include "replica/engine_factory.h"
 
+#include "replica/driver.h"
+
 namespace synod::replica {
 
 const char* to_string(EngineKind kind) {
@@ -19,6 +21,10 @@ std::optional<EngineKind> parse_engine(std::string_view name) {
   if (name == "multipaxos") return EngineKind::kMultiPaxos;
   if (name == "pbft") return EngineKind::kPbft;
   return std::nullopt;
+}
+
+void recover_commit(EngineKind kind, raft::Persisted& disk, uint64_t applied) {
+  if (kind != EngineKind::kPbft) Driver::recover_commit(disk, applied);
 }
 
 std::unique_ptr<Engine> make_engine(EngineKind kind, const raft::EngineConfig& config,

@@ -37,6 +37,13 @@ struct PbftOptions {
   uint32_t status_ticks = 3;
 };
 
+// The commit index a member restarts with. Raft and Multi-Paxos raise the log's hint to what
+// the state machine applied (Driver::recover_commit: whatever it applied was committed, and the
+// log holds those entries). PBFT keeps its own hint: a state fetched from a peer may run ahead of
+// the replica's log, whose slots there may hold requests it never executed; it re-learns them on
+// certificates and the driver skips what the state already holds.
+void recover_commit(EngineKind kind, raft::Persisted& disk, uint64_t applied);
+
 std::unique_ptr<Engine> make_engine(EngineKind kind, const raft::EngineConfig& config,
                                     const raft::Persisted& persisted, const EngineBugs& bugs = {},
                                     const PbftOptions& pbft = {});
