@@ -1,7 +1,9 @@
 // The CI sweep: a 5,000-operation history, and every cell of engine {raft, multipaxos} x nodes
 // {3, 5, 7} x workload {register, lock, semaphore} x nemesis {swarm, swarm with lease reads, all
 // faults with a crash after every election} runs its own range of seeds, and every seed must
-// pass (safety, the engine's invariants, the checkers, liveness after the heal).
+// pass (safety, the engine's invariants, the checkers, liveness after the heal). PBFT runs at
+// 4 and 7 replicas with f = 1 and 2 Byzantine ones, under {swarm, Byzantine faults alone, all
+// faults with a crash after every election}, the register workload.
 // scripts/sweep runs the same matrix over many more seeds offline.
 #include <gtest/gtest.h>
 
@@ -12,7 +14,7 @@
 namespace synod::sim {
 namespace {
 
-enum class Nemesis : uint8_t { kSwarm, kSwarmLeaseReads, kElectionCrash };
+enum class Nemesis : uint8_t { kSwarm, kSwarmLeaseReads, kElectionCrash, kByzantineOnly };
 
 struct Cell {
   replica::EngineKind engine;
@@ -22,7 +24,8 @@ struct Cell {
 };
 
 std::string cell_name(const Cell& c) {
-  static constexpr const char* kNemesis[] = {"swarm", "lease_reads", "election_crash"};
+  static constexpr const char* kNemesis[] = {"swarm", "lease_reads", "election_crash",
+                                             "byzantine_only"};
   return std::string(replica::to_string(c.engine)) + "_" + std::to_string(c.nodes) + "_nodes_" +
          to_string(c.workload) + "_" + kNemesis[static_cast<int>(c.nemesis)];
 }
@@ -30,8 +33,18 @@ std::string cell_name(const Cell& c) {
 #if defined(__SANITIZE_ADDRESS__)
 uint64_t seeds_per_cell(const Cell& c) { return c.engine == replica::EngineKind::kRaft ? 8 : 4; }
 #else
-// 27 cells per engine: 3,024 seeds for Raft, 1,080 for Multi-Paxos.
-uint64_t seeds_per_cell(const Cell& c) { return c.engine == replica::EngineKind::kRaft ? 112 : 40; }
+// 27 cells per engine: 3,024 seeds for Raft, 1,080 for Multi-Paxos; 6 cells of PBFT, 1,020.
+uint64_t seeds_per_cell(const Cell& c) {
+  switch (c.engine) {
+    case replica::EngineKind::kRaft:
+      return 112;
+    case replica::EngineKind::kMultiPaxos:
+      return 40;
+    case replica::EngineKind::kPbft:
+      return 170;
+  }
+  return 0;
+}
 #endif
 
 SimOptions cell_options(const Cell& c, uint64_t seed) {
@@ -42,10 +55,21 @@ SimOptions cell_options(const Cell& c, uint64_t seed) {
   o.workload = c.workload;
   o.ops = c.workload == Workload::kRegister ? 200 : 300;
   o.watchers = seed % 3 == 0 ? 2 : 0;
+  if (c.engine == replica::EngineKind::kPbft) {
+    o.byzantine = (c.nodes - 1) / 3;
+    o.watchers = 0;
+  }
+  std::string error;
   if (c.nemesis == Nemesis::kElectionCrash) {
-    std::string error;
     EXPECT_TRUE(parse_faults("all", o.faults, error)) << error;
     o.election_crash_probability = 1.0;
+    if (c.engine == replica::EngineKind::kPbft) {
+      o.faults.erase(Fault::kMembership);
+      o.faults.erase(Fault::kTransfer);
+      o.faults.insert(Fault::kByzantine);
+    }
+  } else if (c.nemesis == Nemesis::kByzantineOnly) {
+    EXPECT_TRUE(parse_faults("byzantine", o.faults, error)) << error;
   } else {
     o.swarm = true;
   }
@@ -61,7 +85,7 @@ TEST_P(SweepMatrix, EverySeedPasses) {
   const uint64_t first =
       500'000 + 1'000 * static_cast<uint64_t>(c.nodes * 100 + static_cast<int>(c.workload) * 10 +
                                               static_cast<int>(c.nemesis)) +
-      (c.engine == replica::EngineKind::kRaft ? 0 : 1'000'000);
+      1'000'000 * static_cast<uint64_t>(c.engine);
   const uint64_t count = seeds_per_cell(c);
   std::cout << cell_name(c) << ": seeds " << first << ".." << first + count - 1 << "\n";
   uint64_t failures = 0;
@@ -87,6 +111,11 @@ std::vector<Cell> all_cells() {
           cells.push_back({e, nodes, w, n});
         }
       }
+    }
+  }
+  for (int nodes : {4, 7}) {
+    for (Nemesis n : {Nemesis::kSwarm, Nemesis::kByzantineOnly, Nemesis::kElectionCrash}) {
+      cells.push_back({replica::EngineKind::kPbft, nodes, Workload::kRegister, n});
     }
   }
   return cells;
