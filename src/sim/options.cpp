@@ -137,6 +137,10 @@ bool parse_bug(const std::string& name, SimOptions& options, std::string& error)
   return false;
 }
 
+uint32_t liveness_bound_ticks(const SimOptions& o) {
+  return o.engine == replica::EngineKind::kPbft ? 2 * o.liveness_ticks : o.liveness_ticks;
+}
+
 int pbft_faults(const SimOptions& o) {
   return o.faults.contains(Fault::kByzantine) ? o.byzantine : (o.nodes - 1) / 3;
 }

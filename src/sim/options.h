@@ -96,6 +96,7 @@ struct SimOptions {
   uint64_t tick_us = 10'000;  // one tick is 10 ms of virtual time
   uint64_t client_timeout_us = 300'000;
   uint32_t liveness_ticks = 300;  // after the heal: leader and all final ops within this
+                                  // (PBFT: twice this, liveness_bound_ticks)
   uint64_t compact_every = 40;    // entries applied between snapshots
   // With crash faults: chance that a node is killed within 3 ms of each election.
   double election_crash_probability = 0.25;
@@ -112,6 +113,10 @@ struct SimOptions {
 // PBFT: the f the replicas are configured to tolerate: the Byzantine count in a run with
 // Byzantine faults, otherwise the most the cluster's size tolerates, (nodes - 1) / 3.
 int pbft_faults(const SimOptions& options);
+
+// The liveness bound of a run: PBFT gets twice the others' (three phases a request, and a
+// Byzantine replica that may be slow is in every quorum when an honest one is slow too).
+uint32_t liveness_bound_ticks(const SimOptions& options);
 
 // What makes no sense together (Byzantine faults without PBFT, ...): false and why.
 bool check_options(const SimOptions& options, std::string& error);

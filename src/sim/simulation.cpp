@@ -92,12 +92,12 @@ void Sim::heal_all() {
 
 bool Sim::final_phase_over() {
   if (clients_.all_done() && nemesis_.membership_idle()) return true;
-  const uint64_t liveness_us = o_.liveness_ticks * o_.tick_us;
+  const uint64_t liveness_us = liveness_bound_ticks(o_) * o_.tick_us;
   if (world_.now() <= world_.heal_time() + liveness_us) return false;
   SimResult& result = world_.result;
   result.liveness_ok = false;
   std::ostringstream os;
-  os << "cluster did not finish within " << o_.liveness_ticks << " ticks of the heal (";
+  os << "cluster did not finish within " << liveness_bound_ticks(o_) << " ticks of the heal (";
   os << (nodes_.first_leader_after_heal() ? "a leader was elected" : "no leader elected");
   os << ", " << clients_.unfinished() << " client(s) unfinished";
   if (!nemesis_.membership_idle()) {
@@ -162,7 +162,7 @@ void Sim::verdict() {
     os << "leader "
        << (first_leader >= heal && first_leader ? (first_leader - heal) / o_.tick_us : 0)
        << " ticks after the heal; clients finished " << (world_.now() - heal) / o_.tick_us
-       << " ticks after (bound " << o_.liveness_ticks << ")";
+       << " ticks after (bound " << liveness_bound_ticks(o_) << ")";
     result.liveness_detail = os.str();
   }
   if (!watchers_.empty()) watchers_.finish();
