@@ -18,6 +18,7 @@ constexpr size_t kClaimsPerReplica = 4;  // checkpoint claims kept per replica
 
 void Pbft::take_checkpoint(Index seq) {
   const Digest& d = chain_.at(seq);
+  last_checkpoint_ = std::max(last_checkpoint_, seq);  // synced before the message leaves
   checkpoint_claims_[cfg_.id][seq] = d;
   Msg c = make(Kind::kCheckpoint);
   c.seq = seq;
@@ -265,6 +266,7 @@ void Pbft::finish_install() {
   future_.erase(future_.begin(), future_.upper_bound(seq));
   local_snapshot_ = raft::Snapshot{meta, std::move(data)};
   ready_.persist_snapshot(*local_snapshot_);
+  last_checkpoint_ = std::max(last_checkpoint_, seq);
   if (next_seq_ <= seq) next_seq_ = seq + 1;
   execute();
 }

@@ -43,8 +43,12 @@ void Pbft::restore(const Persisted& persisted) {
     meta = persisted.snapshot->meta;
     local_snapshot_ = persisted.snapshot;
   }
-  log_ =
-      Log(meta, persisted.entries, persisted.hard_state.commit, std::max(cfg_.applied, meta.index));
+  // The commit index is a hint written without an fsync; the last checkpoint this replica
+  // executed is durable (it is in `vote`, whose changes are synced before the checkpoint's
+  // message leaves), so a restart never forgets a checkpoint it announced.
+  const Index checkpointed(persisted.hard_state.vote.value >> 1);
+  log_ = Log(meta, persisted.entries, std::max(persisted.hard_state.commit, checkpointed),
+             std::max(cfg_.applied, meta.index));
   // The snapshot is at a stable checkpoint (compact() takes no other), so its digest is the
   // stable certificate's; the executed history past it is replayed from the log.
   stable_ = meta.index;
@@ -73,7 +77,8 @@ void Pbft::restore(const Persisted& persisted) {
     chain_[s] = executed_digest_;
   }
   view_ = persisted.hard_state.term;
-  changing_ = view_ > View(0) && persisted.hard_state.vote == raft::kNoNode;
+  changing_ = (persisted.hard_state.vote.value & 1) != 0;
+  last_checkpoint_ = std::min(checkpointed, log_.committed());
   next_seq_ = log_.last_index() + 1;
   if (changing_) {
     ViewChange vc = make_view_change();
@@ -82,8 +87,11 @@ void Pbft::restore(const Persisted& persisted) {
   }
 }
 
+// PBFT's durable word (HardState.vote): the last checkpoint this replica executed, and whether
+// it waits for a new view. The driver syncs every change of it before the Ready's messages leave.
 HardState Pbft::hard_state() const {
-  return {view_, changing_ ? raft::kNoNode : primary(view_), log_.committed()};
+  return {view_, raft::NodeId((last_checkpoint_.value << 1) | (changing_ ? 1 : 0)),
+          log_.committed()};
 }
 
 raft::NodeId Pbft::primary(View v) const {

@@ -274,6 +274,7 @@ class Pbft final : public Engine {
   std::map<Index, Digest> chain_;  // chain digest at every executed seq past the snapshot
   Index stable_;
   Digest stable_digest_{};
+  Index last_checkpoint_;  // the last checkpoint executed (or installed) here: durable
   std::map<raft::NodeId, std::map<Index, Digest>> checkpoint_claims_;
   std::map<Index, Body> fetched_;                  // bodies from peers, not yet trusted
   std::map<Digest, AuthenticatedRequest> bodies_;  // requests by digest (new-view bodies)
