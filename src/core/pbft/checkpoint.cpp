@@ -116,6 +116,8 @@ void Pbft::on_status(const Msg& m) {
       if (!bodies.bodies.empty()) send(bodies, peer, true);
       for (const auto& [key, votes] : runs_) {
         if (!votes.commits.contains(cfg_.id) || key.last() <= m.seq) continue;
+        // A commit promises the prepared mark: only once it is durable.
+        if (key.last() > log_.persisted()) continue;
         Msg c = make(Kind::kCommit);
         c.view = key.view;
         c.seq = key.first;
@@ -229,6 +231,10 @@ void Pbft::on_snapshot(const Msg& m) {
 // restored but before the snapshot's record is, finds the marks (restore()).
 void Pbft::install(Index seq, const Digest& d, std::string data) {
   if (installing_) return;
+  // The checkpoint is vouched for (this replica's stable one, or f + 1 replicas' snapshot): it
+  // is stable, and from now on view changes report this replica's state from it (the marks
+  // below replace what the slots held).
+  make_stable(seq, d);
   std::vector<Entry> marks;
   for (Index s = log_.committed() + 1; s <= seq; ++s) {
     SlotRecord rec;

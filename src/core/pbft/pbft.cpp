@@ -63,6 +63,9 @@ void Pbft::restore(const Persisted& persisted) {
       // otherwise this replica executed only what precedes the marks.
       if (*rec.installed_through > log_.committed()) {
         log_ = Log(meta, persisted.entries, s - 1, std::max(cfg_.applied, meta.index));
+        // The snapshot was vouched for: stable, though this replica must still catch up to it.
+        stable_ = *rec.installed_through;
+        stable_digest_ = rec.installed_digest;
         break;
       }
       s = *rec.installed_through;
