@@ -19,6 +19,7 @@ struct Planted {
   Workload workload = Workload::kRegister;
   int watchers = 0;
   replica::EngineKind engine = replica::EngineKind::kRaft;
+  int nodes = 0;  // 0: the default
 };
 
 // Returns the first seed in [1, kSeeds] whose run reports a violation, or 0.
@@ -30,6 +31,7 @@ uint64_t first_failing_seed(const Planted& p, SimResult& failing) {
     o.engine = p.engine;
     o.workload = p.workload;
     o.watchers = p.watchers;
+    if (p.nodes != 0) o.nodes = p.nodes;
     if (p.workload != Workload::kRegister) o.ops = 300;
     std::string error;
     EXPECT_TRUE(parse_bug(p.bug, o, error)) << error;
@@ -161,6 +163,51 @@ TEST(PlantedBugs, SkippingPhase1AfterARoundChangeBreaksRoundSafety) {
   ASSERT_NE(seed, 0u);
   EXPECT_TRUE(has(r, "RoundSafety") || has(r, "ChosenNeverChanges") ||
               has(r, "LearnedIsChosen") || has(r, "OneValuePerRound"));
+}
+
+// PBFT, four replicas, one of them Byzantine (the swarm makes every PBFT run a Byzantine one).
+constexpr replica::EngineKind kPbft = replica::EngineKind::kPbft;
+
+bool honest_replicas_disagree(const SimResult& r) {
+  return has(r, "HonestReplicasAgree") || has(r, "HonestHistoriesAgree");
+}
+
+TEST(PlantedBugs, QuorumsOf2fLetAnEquivocatingPrimarySplitTheHonestReplicas) {
+  SimResult r;
+  const uint64_t seed =
+      first_failing_seed({"small-quorums", Workload::kRegister, 0, kPbft, 4}, r);
+  std::cout << "caught at seed " << seed << "\n";
+  ASSERT_NE(seed, 0u);
+  EXPECT_TRUE(honest_replicas_disagree(r));
+}
+
+// Forged votes commit the victims' side of an equivocation, or an altered message's garbage
+// reaches the state machine.
+TEST(PlantedBugs, AcceptingMessagesWithoutCheckingMacsActsOnForgedOrAlteredOnes) {
+  SimResult r;
+  const uint64_t seed =
+      first_failing_seed({"skip-mac-check", Workload::kRegister, 0, kPbft, 4}, r);
+  std::cout << "caught at seed " << seed << "\n";
+  ASSERT_NE(seed, 0u);
+  EXPECT_TRUE(honest_replicas_disagree(r) || has(r, "StoreApply"));
+}
+
+TEST(PlantedBugs, AViewChangeDroppingPreparedCertificatesLosesACommittedRequest) {
+  SimResult r;
+  const uint64_t seed =
+      first_failing_seed({"drop-prepared-in-view-change", Workload::kRegister, 0, kPbft, 4}, r);
+  std::cout << "caught at seed " << seed << "\n";
+  ASSERT_NE(seed, 0u);
+  EXPECT_TRUE(honest_replicas_disagree(r));
+}
+
+TEST(PlantedBugs, AClientAcceptingOneReplyTakesAByzantineReplicasLie) {
+  SimResult r;
+  const uint64_t seed =
+      first_failing_seed({"client-accepts-one-reply", Workload::kRegister, 0, kPbft, 4}, r);
+  std::cout << "caught at seed " << seed << "\n";
+  ASSERT_NE(seed, 0u);
+  EXPECT_EQ(r.linearizability.verdict, check::Verdict::kNotLinearizable);
 }
 
 }  // namespace
