@@ -196,6 +196,11 @@ void Adversary::equivocate(int from, pbft::Msg& pp, std::vector<Out>& out,
   pp.requests = std::move(other);
   out.push_back({reseal(from, pp, m.to), 0});
   count(Behaviour::kEquivocate);
+  if (world_.options.verbose) {
+    world_.at() << "n" << from << " equivocates: view " << pp.view << " seq " << pp.seq << "+"
+                << pp.requests.size() << " to n" << m.to << " is run " << pbft::short_hex(side)
+                << ", not what the others get\n";
+  }
   if (has(from, Behaviour::kForge)) {
     pbft::Msg vote;
     vote.kind = pbft::Kind::kPrepare;
