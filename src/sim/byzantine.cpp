@@ -7,7 +7,7 @@ namespace synod::sim {
 
 namespace {
 
-constexpr Behaviour kMenu[] = {Behaviour::kEquivocate,   Behaviour::kForge, Behaviour::kAlter,
+constexpr Behaviour kMenu[] = {Behaviour::kEquivocate,   Behaviour::kForge,  Behaviour::kAlter,
                                Behaviour::kWrongReplies, Behaviour::kSilent, Behaviour::kSlow,
                                Behaviour::kReplay,       Behaviour::kLie};
 constexpr size_t kReplayMemory = 256;
@@ -98,8 +98,7 @@ raft::Message Adversary::reseal(int from, const pbft::Msg& m, raft::NodeId to) c
   return out;
 }
 
-std::vector<Adversary::Out> Adversary::outgoing(int from, bool is_primary,
-                                                const raft::Message& m) {
+std::vector<Adversary::Out> Adversary::outgoing(int from, bool is_primary, const raft::Message& m) {
   Replica& rep = replicas_.at(from);
   std::vector<Out> out;
   if (m.type != raft::MessageType::kPbft) return {{m, 0}};
@@ -173,8 +172,7 @@ std::vector<Adversary::Out> Adversary::outgoing(int from, bool is_primary,
 
 // The victims get another batch for the same sequence numbers: reordered, or with another
 // client's request in place of the only one. Every request still carries its client's MACs.
-void Adversary::equivocate(int from, pbft::Msg& pp, std::vector<Out>& out,
-                           const raft::Message& m) {
+void Adversary::equivocate(int from, pbft::Msg& pp, std::vector<Out>& out, const raft::Message& m) {
   std::vector<pbft::AuthenticatedRequest> other = pp.requests;
   if (other.size() >= 2) {
     std::reverse(other.begin(), other.end());

@@ -149,8 +149,7 @@ TEST(PlantedBugs, ALeaderIgnoringPromisedValuesChangesAChosenValue) {
       first_failing_seed({"ignore-promised-values", Workload::kRegister, 0, kPaxos}, r);
   std::cout << "caught at seed " << seed << "\n";
   ASSERT_NE(seed, 0u);
-  EXPECT_TRUE(has(r, "ChosenNeverChanges") || has(r, "LearnedIsChosen") ||
-              has(r, "ChosenDurable"));
+  EXPECT_TRUE(has(r, "ChosenNeverChanges") || has(r, "LearnedIsChosen") || has(r, "ChosenDurable"));
 }
 
 TEST(PlantedBugs, SkippingPhase1AfterARoundChangeBreaksRoundSafety) {
@@ -161,8 +160,8 @@ TEST(PlantedBugs, SkippingPhase1AfterARoundChangeBreaksRoundSafety) {
       first_failing_seed({"skip-phase1-on-round-change", Workload::kRegister, 0, kPaxos}, r);
   std::cout << "caught at seed " << seed << "\n";
   ASSERT_NE(seed, 0u);
-  EXPECT_TRUE(has(r, "RoundSafety") || has(r, "ChosenNeverChanges") ||
-              has(r, "LearnedIsChosen") || has(r, "OneValuePerRound"));
+  EXPECT_TRUE(has(r, "RoundSafety") || has(r, "ChosenNeverChanges") || has(r, "LearnedIsChosen") ||
+              has(r, "OneValuePerRound"));
 }
 
 // PBFT, four replicas, one of them Byzantine (the swarm makes every PBFT run a Byzantine one).
@@ -174,8 +173,7 @@ bool honest_replicas_disagree(const SimResult& r) {
 
 TEST(PlantedBugs, QuorumsOf2fLetAnEquivocatingPrimarySplitTheHonestReplicas) {
   SimResult r;
-  const uint64_t seed =
-      first_failing_seed({"small-quorums", Workload::kRegister, 0, kPbft, 4}, r);
+  const uint64_t seed = first_failing_seed({"small-quorums", Workload::kRegister, 0, kPbft, 4}, r);
   std::cout << "caught at seed " << seed << "\n";
   ASSERT_NE(seed, 0u);
   EXPECT_TRUE(honest_replicas_disagree(r));
@@ -185,8 +183,7 @@ TEST(PlantedBugs, QuorumsOf2fLetAnEquivocatingPrimarySplitTheHonestReplicas) {
 // reaches the state machine.
 TEST(PlantedBugs, AcceptingMessagesWithoutCheckingMacsActsOnForgedOrAlteredOnes) {
   SimResult r;
-  const uint64_t seed =
-      first_failing_seed({"skip-mac-check", Workload::kRegister, 0, kPbft, 4}, r);
+  const uint64_t seed = first_failing_seed({"skip-mac-check", Workload::kRegister, 0, kPbft, 4}, r);
   std::cout << "caught at seed " << seed << "\n";
   ASSERT_NE(seed, 0u);
   EXPECT_TRUE(honest_replicas_disagree(r) || has(r, "StoreApply"));

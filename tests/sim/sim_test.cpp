@@ -152,7 +152,8 @@ TEST(SimLiveness, ClusterRecoversAfterHeal) {
 // 1,000 rounds while every invariant holds, and once it stops a value is chosen within the
 // liveness bound (partial synchrony). Both engines, 3 and 5 members.
 TEST(SimDuel, NoValueIsChosenWhileTheAdversaryRunsAndOneIsOnceItStops) {
-  for (replica::EngineKind engine : {replica::EngineKind::kRaft, replica::EngineKind::kMultiPaxos}) {
+  for (replica::EngineKind engine :
+       {replica::EngineKind::kRaft, replica::EngineKind::kMultiPaxos}) {
     for (int nodes : {3, 5}) {
       SimOptions o = options(21, "none", nodes);
       o.engine = engine;

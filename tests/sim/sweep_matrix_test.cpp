@@ -31,7 +31,9 @@ std::string cell_name(const Cell& c) {
 }
 
 #if defined(__SANITIZE_ADDRESS__)
-uint64_t seeds_per_cell(const Cell& c) { return c.engine == replica::EngineKind::kRaft ? 8 : 4; }
+uint64_t seeds_per_cell(const Cell& c) {
+  return c.engine == replica::EngineKind::kRaft ? 8 : 4;
+}
 #else
 // 27 cells per engine: 3,024 seeds for Raft, 1,080 for Multi-Paxos; 6 cells of PBFT, 1,020.
 uint64_t seeds_per_cell(const Cell& c) {
@@ -83,8 +85,9 @@ TEST_P(SweepMatrix, EverySeedPasses) {
   const Cell& c = GetParam();
   // Each cell its own seeds, so the matrix covers distinct runs.
   const uint64_t first =
-      500'000 + 1'000 * static_cast<uint64_t>(c.nodes * 100 + static_cast<int>(c.workload) * 10 +
-                                              static_cast<int>(c.nemesis)) +
+      500'000 +
+      1'000 * static_cast<uint64_t>(c.nodes * 100 + static_cast<int>(c.workload) * 10 +
+                                    static_cast<int>(c.nemesis)) +
       1'000'000 * static_cast<uint64_t>(c.engine);
   const uint64_t count = seeds_per_cell(c);
   std::cout << cell_name(c) << ": seeds " << first << ".." << first + count - 1 << "\n";

@@ -38,7 +38,12 @@ void Pbft::tick_view_change() {
 
 void Pbft::start_view_change(View v) {
   SYNOD_ASSERT(v > view_);
-  if (getenv("PBFT_DEBUG")) { fprintf(stderr, "SVC n%lu t%lu %lu->%lu changing=%d vcs:", cfg_.id.value, now_, view_.value, v.value, changing_); for (auto& [r, vc] : view_changes_) fprintf(stderr, " n%lu@%lu", r.value, vc.view.value); fprintf(stderr, "\n"); }
+  if (getenv("PBFT_DEBUG")) {
+    fprintf(stderr, "SVC n%lu t%lu %lu->%lu changing=%d vcs:", cfg_.id.value, now_, view_.value,
+            v.value, changing_);
+    for (auto& [r, vc] : view_changes_) fprintf(stderr, " n%lu@%lu", r.value, vc.view.value);
+    fprintf(stderr, "\n");
+  }
   view_ = v;
   changing_ = true;
   ++view_change_attempts_;
