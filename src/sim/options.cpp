@@ -180,9 +180,8 @@ std::string replay_command(const SimOptions& o) {
   if (o.workload != Workload::kRegister) os << " --workload " << to_string(o.workload);
   if (o.workload == Workload::kSemaphore) os << " --permits " << o.permits;
   if (o.watchers != 0) os << " --watchers " << o.watchers;
-  if (o.faults.contains(Fault::kByzantine) && o.byzantine != SimOptions{}.byzantine) {
-    os << " --byzantine " << o.byzantine;
-  }
+  // Also for a swarm run: a PBFT swarm run has Byzantine faults, drawn once the run starts.
+  if (o.byzantine != SimOptions{}.byzantine) os << " --byzantine " << o.byzantine;
   for (const BugName& b : kBugNames) {
     if ((b.raft_flag != nullptr && o.bugs.raft.*b.raft_flag) ||
         (b.paxos_flag != nullptr && o.bugs.paxos.*b.paxos_flag) ||
