@@ -120,11 +120,11 @@ std::string Clients::authenticate(Client& c, const KvCommand& req) {
     for (int i = 1; i <= o_.nodes; ++i) {
       replicas[static_cast<uint64_t>(i)] = pbft::make_keys_from_seed(o_.seed, i).pub;
     }
-    c.keys = std::make_unique<pbft::ClientKeys>(
-        pbft::make_keys_from_seed(o_.seed, 1'000'000 + c.id), replicas);
+    c.keys = std::make_unique<pbft::Keyring>(pbft::make_keys_from_seed(o_.seed, 1'000'000 + c.id),
+                                             replicas);
   }
   pbft::AuthenticatedRequest r;
-  r.request = pbft::Request{c.keys->id(), req.seq, req.encode()};
+  r.request = pbft::Request{c.keys->public_keys().kx, req.seq, req.encode()};
   const std::string bytes = pbft::request_auth_bytes(r.request);
   for (int i = 1; i <= o_.nodes; ++i) {
     r.macs.emplace_back(i, c.keys->mac_for(static_cast<uint64_t>(i), bytes));

@@ -36,7 +36,7 @@ struct Client {
   int keepalive_node = 0;
   bool keepalive_outstanding = false;
   // PBFT: the client's keys, and the replies to its outstanding request by what they say.
-  std::unique_ptr<pbft::ClientKeys> keys;
+  std::unique_ptr<pbft::Keyring> keys;
   std::map<std::string, std::set<int>> votes;
 };
 

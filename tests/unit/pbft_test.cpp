@@ -48,7 +48,7 @@ TEST(PbftCrypto, SeededKeysAreDeterministicAndDistinct) {
 
 TEST(PbftCrypto, ClientsAndReplicasShareKeys) {
   const SecretKeys client = make_keys_from_seed(99, 1);
-  ClientKeys c(client, group(4));
+  Keyring c(client, group(4));
   Keyring r = keyring(3);
   const Mac tag = c.mac_for(3, "req");
   EXPECT_TRUE(r.check_mac_from_client(client.pub.kx, "req", tag));

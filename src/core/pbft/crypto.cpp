@@ -177,26 +177,4 @@ bool Keyring::check_signature_of(uint64_t replica, std::string_view bytes,
   return it != replicas_.end() && check_signature(it->second.sign, bytes, sig);
 }
 
-// --- ClientKeys -------------------------------------------------------------------------------
-
-ClientKeys::ClientKeys(SecretKeys mine, const std::map<uint64_t, PublicKeys>& replicas)
-    : mine_(mine) {
-  for (const auto& [id, pub] : replicas) {
-    if (std::optional<Digest> key = shared_key(mine_.kx, mine_.pub.kx, pub.kx)) {
-      keys_.emplace(id, *key);
-    }
-  }
-}
-
-Mac ClientKeys::mac_for(uint64_t replica, std::string_view bytes) const {
-  auto it = keys_.find(replica);
-  SYNOD_ASSERT(it != keys_.end());
-  return mac(it->second, bytes);
-}
-
-bool ClientKeys::check_mac_from(uint64_t replica, std::string_view bytes, const Mac& tag) const {
-  auto it = keys_.find(replica);
-  return it != keys_.end() && check_mac(it->second, bytes, tag);
-}
-
 }  // namespace synod::pbft

@@ -67,7 +67,9 @@ bool check_mac(const Digest& key, std::string_view bytes, const Mac& tag);
 Signature sign(const std::array<uint8_t, 64>& sign_secret, std::string_view bytes);
 bool check_signature(const PublicKey& sign_public, std::string_view bytes, const Signature& sig);
 
-// A replica's keys and the public keys of the group's replicas, by replica ID.
+// A principal's keys and the public keys of the group's replicas, by replica ID: a replica's
+// (MACs with its peers and its clients, signatures), or a client's (its MACs with each replica;
+// its identity is public_keys().kx).
 class Keyring {
  public:
   Keyring(SecretKeys mine, std::map<uint64_t, PublicKeys> replicas);
@@ -92,20 +94,6 @@ class Keyring {
   std::map<uint64_t, PublicKeys> replicas_;
   std::map<uint64_t, Digest> replica_keys_;
   mutable std::map<PublicKey, Digest> client_keys_;  // bounded cache
-};
-
-// A client's keys and the replicas' public keys: it authenticates requests to every replica
-// and checks each reply's MAC.
-class ClientKeys {
- public:
-  ClientKeys(SecretKeys mine, const std::map<uint64_t, PublicKeys>& replicas);
-  const PublicKey& id() const { return mine_.pub.kx; }
-  Mac mac_for(uint64_t replica, std::string_view bytes) const;
-  bool check_mac_from(uint64_t replica, std::string_view bytes, const Mac& tag) const;
-
- private:
-  SecretKeys mine_;
-  std::map<uint64_t, Digest> keys_;
 };
 
 }  // namespace synod::pbft

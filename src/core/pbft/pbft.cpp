@@ -181,15 +181,21 @@ ProposeResult Pbft::propose(std::string data) {
     if (!decoded) return {Status::kInvalid, {}, {}};
     r = std::move(*decoded);
   } else {
-    // The replica as a client: its MAC key with each replica is the pair's key.
-    r.request = Request{cfg_.keys->public_keys().kx, ++next_timestamp_, std::move(data)};
-    const std::string bytes = request_auth_bytes(r.request);
-    for (raft::NodeId replica : replicas_) {
-      r.macs.emplace_back(replica.value, cfg_.keys->mac_for(replica.value, bytes));
-    }
+    r = own_request(std::move(data));
   }
   receive_request(r, /*local=*/true);
   return {Status::kForwarded, {}, view_};
+}
+
+// A request from this replica as a client: its MAC key with each replica is the pair's key.
+AuthenticatedRequest Pbft::own_request(std::string op) {
+  AuthenticatedRequest r;
+  r.request = Request{cfg_.keys->public_keys().kx, ++next_timestamp_, std::move(op)};
+  const std::string bytes = request_auth_bytes(r.request);
+  for (raft::NodeId replica : replicas_) {
+    r.macs.emplace_back(replica.value, cfg_.keys->mac_for(replica.value, bytes));
+  }
+  return r;
 }
 
 ProposeResult Pbft::propose_conf_change(const ConfChange&) {
@@ -200,12 +206,7 @@ Status Pbft::read_index(uint64_t context) {
   if (pending_.size() >= cfg_.max_pending_requests) return Status::kNotReady;
   // A no-op ordered like any request: once it executes, every request ordered before the read
   // was asked has executed too (the read is linearizable at the barrier's sequence number).
-  AuthenticatedRequest r;
-  r.request = Request{cfg_.keys->public_keys().kx, ++next_timestamp_, ""};
-  const std::string bytes = request_auth_bytes(r.request);
-  for (raft::NodeId replica : replicas_) {
-    r.macs.emplace_back(replica.value, cfg_.keys->mac_for(replica.value, bytes));
-  }
+  const AuthenticatedRequest r = own_request("");
   reads_[digest(r.request)] = context;
   receive_request(r, /*local=*/true);
   return Status::kOk;

@@ -187,6 +187,7 @@ class Pbft final : public Engine {
   void broadcast(const Msg& m, bool immediate);
   Msg make(Kind kind) const;
   bool check_request(const AuthenticatedRequest& r) const;
+  AuthenticatedRequest own_request(std::string op);
   void drop(const char* why);
   Entry make_entry(Index seq, View view, SlotRecord record) const;
   std::optional<Digest> digest_at(Index seq) const;
