@@ -38,16 +38,10 @@ void Pbft::tick_view_change() {
 
 void Pbft::start_view_change(View v) {
   SYNOD_ASSERT(v > view_);
-  if (getenv("PBFT_DEBUG")) {
-    fprintf(stderr, "SVC n%lu t%lu %lu->%lu changing=%d vcs:", cfg_.id.value, now_, view_.value,
-            v.value, changing_);
-    for (auto& [r, vc] : view_changes_) fprintf(stderr, " n%lu@%lu", r.value, vc.view.value);
-    fprintf(stderr, "\n");
-  }
   view_ = v;
   changing_ = true;
   ++view_change_attempts_;
-  timer_started_ = 0;  // until n - f replicas ask for this view too (maybe_start_timer)
+  timer_started_ = 0;  // until n - f replicas ask for this view (maybe_start_view_change_timer)
   queue_.clear();
   ordered_.clear();
   future_.clear();
