@@ -11,6 +11,7 @@
 #include "storage/wal_codec.h"
 #include "storage/wal_crc32c.h"
 #include "storage/wal_fs.h"
+#include "storage/wal_record.h"
 
 namespace synod::storage {
 namespace {
@@ -26,6 +27,7 @@ std::string encode_preamble(const raft::Snapshot& snapshot) {
   ByteWriter m(meta);
   m.meta(snapshot.meta);
   m.u64(snapshot.data.size());
+  if (!snapshot.meta.digest.empty()) m.str(snapshot.meta.digest);  // PBFT only
   std::string out(kMagic);
   ByteWriter w(out);
   w.u32(kVersion);
@@ -69,6 +71,9 @@ WalStatus parse_preamble(const std::string& path, std::string_view file,
   ByteReader mr(meta);
   summary->meta = mr.meta();
   summary->data_bytes = mr.u64();
+  if (!mr.failed() && mr.remaining() > 0) {
+    summary->meta.digest = std::string(mr.str(kMaxDigestBytes));
+  }
   if (!mr.done()) return corrupt(path, "malformed metadata");
   *data_at = kMagic.size() + covered + 4;
   return {};

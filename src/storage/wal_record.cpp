@@ -37,6 +37,7 @@ void write_marker(ByteWriter& w, const SnapshotMarker& m) {
   w.u8(m.keep_suffix ? 1 : 0);
   w.u64(m.data_bytes);
   w.u32(m.data_crc32c);
+  if (!m.meta.digest.empty()) w.str(m.meta.digest);  // PBFT only; absent in older WALs
 }
 
 bool read_marker(ByteReader& r, SnapshotMarker* m) {
@@ -45,6 +46,7 @@ bool read_marker(ByteReader& r, SnapshotMarker* m) {
   m->keep_suffix = keep == 1;
   m->data_bytes = r.u64();
   m->data_crc32c = r.u32();
+  if (!r.failed() && r.remaining() > 0) m->meta.digest = std::string(r.str(kMaxDigestBytes));
   return !r.failed() && keep <= 1;
 }
 

@@ -17,7 +17,8 @@
 //                    data length u32, data
 //   kHardState       term u64, vote u64, commit u64
 //   kSnapshotMarker  snapshot index u64, term u64, conf (voters: count u32 + ids u64,
-//                    learners: same), keep_suffix u8, data bytes u64, data CRC32C u32
+//                    learners: same), keep_suffix u8, data bytes u64, data CRC32C u32,
+//                    then (PBFT only) the checkpoint digest as a length-prefixed string
 #pragma once
 
 #include <cstddef>
@@ -39,6 +40,7 @@ enum class RecordType : uint8_t {
 };
 
 inline constexpr size_t kRecordHeaderBytes = 12;
+inline constexpr uint64_t kMaxDigestBytes = 64;  // a snapshot's checkpoint digest (PBFT)
 inline constexpr uint32_t kMaxRecordPayloadBytes = 1u << 30;
 // One entry's data must fit in a record with room for the entries framing.
 inline constexpr uint64_t kMaxEntryDataBytes = kMaxRecordPayloadBytes - 64;

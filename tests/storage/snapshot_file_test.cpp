@@ -44,6 +44,19 @@ TEST(SnapshotFile, RoundTripsALargeImageWrittenInChunks) {
   EXPECT_EQ(read.data_bytes, s.data.size());
 }
 
+TEST(SnapshotFile, RoundTripsAPbftCheckpointDigest) {
+  TempDir dir;
+  raft::Snapshot s = sample(100);
+  s.meta.digest = std::string(32, '\x5a');
+  SnapshotFileSummary written;
+  ASSERT_TRUE(write_snapshot_file(dir.path(), s, &written).ok());
+  raft::Snapshot back;
+  SnapshotFileSummary read;
+  ASSERT_TRUE(read_snapshot_file(dir.path() + "/" + snapshot_file_name(s.meta), &back, &read).ok());
+  EXPECT_EQ(back, s);
+  EXPECT_EQ(read.meta.digest, s.meta.digest);
+}
+
 TEST(SnapshotFile, EveryFlippedByteIsDetected) {
   TempDir dir;
   const raft::Snapshot s = sample(64);

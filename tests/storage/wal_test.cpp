@@ -420,6 +420,21 @@ TEST(Wal, SnapshotThenReopenReturnsTheSnapshotAndOnlyTheEntriesAfterIt) {
   EXPECT_EQ(p.hard_state, hard_state(3, 1, 15));
 }
 
+TEST(Wal, SnapshotKeepsAPbftCheckpointDigestAcrossReopenAndRotation) {
+  TempDir dir;
+  auto wal = open_ok(options(dir.path(), 256));
+  append_sync(*wal, make_entries(1, 20, 3), hard_state(3, 1, 15));
+  raft::Snapshot snap = snapshot_at(10, 3);
+  snap.meta.digest = std::string(32, '\x11');
+  ASSERT_TRUE(wal->save_snapshot(snap).ok());
+  append_sync(*wal, make_entries(21, 40, 3));  // rotates: the marker moves to a segment header
+  wal.reset();
+  raft::Persisted p = reopen(options(dir.path(), 256));
+  ASSERT_TRUE(p.snapshot);
+  EXPECT_EQ(p.snapshot->meta.digest, snap.meta.digest);
+  EXPECT_EQ(*p.snapshot, snap);
+}
+
 TEST(Wal, SnapshotWhoseTermDoesNotMatchTheLogDiscardsTheWholeLog) {
   TempDir dir;
   auto wal = open_ok(options(dir.path()));
