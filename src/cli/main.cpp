@@ -13,6 +13,7 @@
 #include "cli/bench.h"
 #include "cli/check.h"
 #include "cli/ctl.h"
+#include "cli/keys.h"
 #include "server/config.h"
 #include "server/server.h"
 #include "sim/simulation.h"
@@ -224,6 +225,7 @@ int main(int argc, char** argv) {
   auto run_bench = synod::cli::add_bench_command(app);
   auto run_ctl = synod::cli::add_ctl_command(app);
   auto run_check = synod::cli::add_check_command(app);
+  auto run_keys = synod::cli::add_keys_command(app);
   synod::server::ServerConfig server_config;
   std::string config_file;
   CLI::App* server = app.add_subcommand("server", "run a cluster member (etcd-compatible flags)");
@@ -239,6 +241,7 @@ int main(int argc, char** argv) {
   if (app.got_subcommand("bench")) return run_bench();
   if (app.got_subcommand("ctl")) return run_ctl();
   if (app.got_subcommand("check")) return run_check();
+  if (app.got_subcommand("keys")) return run_keys();
   if (server->parsed()) return run_server_command(*server, server_config, config_file);
   if (sim->parsed()) {
     std::string error;

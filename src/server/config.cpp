@@ -135,11 +135,7 @@ std::optional<ResolvedConfig> resolve(ServerConfig config, std::string* error) {
   }
   const std::optional<replica::EngineKind> engine = replica::parse_engine(config.engine);
   if (!engine) {
-    *error = "--engine must be 'raft' or 'multipaxos', got '" + config.engine + "'";
-    return std::nullopt;
-  }
-  if (*engine == replica::EngineKind::kPbft) {
-    *error = "--engine pbft is not served by synod server yet (use raft or multipaxos)";
+    *error = "--engine must be 'raft', 'multipaxos' or 'pbft', got '" + config.engine + "'";
     return std::nullopt;
   }
   if (config.initial_cluster_state != "new" && config.initial_cluster_state != "existing") {
@@ -185,6 +181,13 @@ std::optional<ResolvedConfig> resolve(ServerConfig config, std::string* error) {
       config.election_timeout_ms < 5 * config.heartbeat_interval_ms) {
     *error = "--election-timeout must be at least 5 times --heartbeat-interval";
     return std::nullopt;
+  }
+  if (*engine == replica::EngineKind::kPbft) {
+    if (r.initial_cluster.size() < 4) {
+      *error = "--engine pbft needs at least 4 members in --initial-cluster (n >= 3f + 1 to "
+               "tolerate f >= 1 Byzantine members)";
+      return std::nullopt;
+    }
   }
   r.raw = config;
   return r;

@@ -35,7 +35,7 @@ struct ServerConfig {
   uint32_t election_timeout_ms = 1000;
   uint64_t snapshot_count = 10000;
   std::string log_level = "info";
-  std::string engine = "raft";  // consensus engine: raft or multipaxos (fixed for a data dir)
+  std::string engine = "raft";  // consensus engine: raft, multipaxos or pbft (fixed for a data dir)
 };
 
 // The validated, parsed form.

@@ -56,6 +56,7 @@ struct NodeOptions {
   std::string data_dir;
   raft::ConfState initial_conf;       // founding members (fresh start with state "new"); else empty
   replica::EngineKind engine = replica::EngineKind::kRaft;
+  replica::PbftOptions pbft;          // engine kPbft: the member's keys (required) and tuning
   uint32_t tick_ms = 100;             // etcd's default heartbeat interval
   uint32_t election_ticks = 10;       // etcd's default election timeout: 1 s
   uint64_t snapshot_entries = 10000;  // compact the Raft log after this many applied entries

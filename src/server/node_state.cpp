@@ -49,7 +49,7 @@ bool Node::recover(std::string* error) {
     }
   }
   const uint64_t snapshot_index = persisted.snapshot ? persisted.snapshot->meta.index.value : 0;
-  replica::Driver::recover_commit(persisted, store_->applied_index());
+  replica::recover_commit(options_.engine, persisted, store_->applied_index());
 
   raft::EngineConfig cfg;
   cfg.id = options_.id;
@@ -58,7 +58,7 @@ bool Node::recover(std::string* error) {
   cfg.applied = raft::Index(store_->applied_index());
   cfg.election_ticks = options_.election_ticks;
   cfg.heartbeat_ticks = 1;
-  raft_ = replica::make_engine(options_.engine, cfg, persisted);
+  raft_ = replica::make_engine(options_.engine, cfg, persisted, {}, options_.pbft);
   replica::DriverOptions driver_options;
   driver_options.snapshot_entries = options_.snapshot_entries;
   driver_options.fetch_retry_ticks = std::max<uint32_t>(1, 500 / options_.tick_ms);

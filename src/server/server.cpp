@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "server/apply_result.h"
+#include "server/pbft_keys.h"
 #include "server/services.h"
 
 namespace synod::server {
@@ -417,6 +418,13 @@ int run_server(const ResolvedConfig& config) {
   install_crash_handler();
   std::string error;
   Identity identity;
+  if (config.raw.engine == "pbft" && !config.new_cluster &&
+      !fs::exists(config.raw.data_dir + "/member/identity")) {
+    spdlog::error(
+        "synod server: --engine pbft: the membership is fixed; a PBFT cluster cannot be joined "
+        "(start every member of --initial-cluster with --initial-cluster-state new)");
+    return 1;
+  }
   if (!establish_identity(config, &identity, &error)) {
     spdlog::error("synod server: {}", error);
     return 1;
@@ -440,6 +448,23 @@ int run_server(const ResolvedConfig& config) {
   options.tick_ms = config.raw.heartbeat_interval_ms;
   options.election_ticks = config.raw.election_timeout_ms / config.raw.heartbeat_interval_ms;
   options.snapshot_entries = config.raw.snapshot_count;
+  if (options.engine == replica::EngineKind::kPbft) {
+    // The membership is fixed: the founders, on every start; and the keys of each of them.
+    std::vector<std::pair<std::string, uint64_t>> members;
+    options.initial_conf = {};
+    for (const ClusterMember& cm : config.initial_cluster) {
+      const uint64_t id =
+          founding_member_id(identity.ids, cm, config.raw.initial_cluster_token);
+      members.emplace_back(cm.name, id);
+      options.initial_conf.voters.emplace_back(id);
+    }
+    options.pbft.keys =
+        load_member_keyring(config.raw.data_dir, config.raw.name, members, &error);
+    if (!options.pbft.keys) {
+      spdlog::error("synod server: {}", error);
+      return 1;
+    }
+  }
   std::unique_ptr<Node> node = Node::open(options, transport, &error);
   if (!node) {
     spdlog::error("synod server: {}", error);

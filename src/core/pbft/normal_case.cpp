@@ -44,14 +44,36 @@ void Pbft::receive_request(const AuthenticatedRequest& r, bool local) {
     queue_.push_back(d);
     maybe_pre_prepare();
   } else if (local) {
+    it->second.relayed = now_;
     Msg m = make(Kind::kRequest);
     m.requests = {r};
     send(m, primary(view_), /*immediate=*/true);
   }
 }
 
+// A relayed request that has not executed goes again, now to every replica, as a PBFT client
+// retransmits (OSDI 4.1; this replica is the client of its own requests): the first copy may
+// have been lost (a peer connection not up yet), and if the primary is faulty every backup
+// must know of the request to time out with this one (OSDI 4.4), or this replica would ask
+// for a view change alone.
+void Pbft::relay_waiting_requests() {
+  if (changing_ || primary(view_) == cfg_.id) return;
+  constexpr size_t kMaxRelayedPerRound = 64;
+  size_t sent = 0;
+  for (auto& [d, p] : pending_) {
+    if (!p.local || now_ < p.relayed + 2 * cfg_.status_ticks) continue;
+    p.relayed = now_;
+    Msg m = make(Kind::kRequest);
+    m.requests = {p.request};
+    broadcast(m, /*immediate=*/true);
+    if (++sent == kMaxRelayedPerRound) break;
+  }
+}
+
+// At the primary a relayed request joins the queue; at a backup it starts the view-change timer
+// (OSDI 4.4: a backup that knows of a request the primary does not order suspects it).
 void Pbft::on_request(const Msg& m) {
-  if (changing_ || primary(view_) != cfg_.id) return;
+  if (changing_) return;
   receive_request(m.requests.front(), /*local=*/false);
 }
 
@@ -121,8 +143,13 @@ void Pbft::pre_prepare(Index first, const std::vector<AuthenticatedRequest>& req
   }
   std::optional<RunKey> key = accept_run(view_, first, requests);
   if (!key) return;
+  // What the run orders is awaited, except what executed here already (a new view re-issues
+  // the slots after its checkpoint, which this replica may have executed): it would hold the
+  // view-change timer on with nothing left to wait for.
   for (const AuthenticatedRequest& r : requests) {
-    if (!r.request.is_null()) pending_.try_emplace(digest(r.request), Pending{r, false});
+    if (r.request.is_null()) continue;
+    const Digest d = digest(r.request);
+    if (!executed_set_.contains(d)) pending_.try_emplace(d, Pending{r, false});
   }
   if (timer_started_ == 0 && !pending_.empty() && !changing_) timer_started_ = now_;
   if (primary(view_) != cfg_.id) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "base/assert.h"
+#include "core/rand.h"
 
 namespace synod::pbft {
 
@@ -32,6 +33,10 @@ Pbft::Pbft(const Config& config, const Persisted& persisted) : cfg_(config) {
   SYNOD_ASSERT(f_ < n);
   quorum_ = n - f_;
   if (cfg_.bugs.small_quorums && quorum_ > 1) --quorum_;
+  // This replica's own requests carry timestamps that no earlier process of it used: a request
+  // equal to one executed before a restart would be taken for a duplicate and never execute.
+  // A random start from the seed (a fresh one per process) below 2^63, counting up.
+  next_timestamp_ = (Rng(cfg_.seed).next() >> 1) & ~uint64_t{0xFFFFFF};
   restore(persisted);
   ready_ = raft::ReadyTracker(hard_state());
   assert_invariants();
@@ -134,6 +139,7 @@ void Pbft::tick() {
   if (now_ % cfg_.status_ticks == 0) {
     send_status();
     retransmit_open_runs();
+    relay_waiting_requests();
   }
   tick_view_change();
   maybe_pre_prepare();

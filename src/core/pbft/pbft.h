@@ -178,7 +178,8 @@ class Pbft final : public Engine {
   };
   struct Pending {
     AuthenticatedRequest request;
-    bool local = false;  // proposed at this replica (relayed to the primary)
+    bool local = false;    // proposed at this replica (relayed to the primary)
+    uint64_t relayed = 0;  // tick it last went to the primary
   };
 
   // Plumbing (pbft.cpp).
@@ -203,6 +204,7 @@ class Pbft final : public Engine {
                                    const std::vector<AuthenticatedRequest>& requests);
   void drain_future();
   void retransmit_open_runs();
+  void relay_waiting_requests();
   void on_prepare(const Msg& m);
   void on_commit(const Msg& m);
   void check_prepared(const RunKey& key);
