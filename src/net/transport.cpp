@@ -15,7 +15,7 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 constexpr std::chrono::milliseconds kFirstBackoff = 50ms;
-constexpr std::chrono::milliseconds kMaxBackoff = 1000ms;
+constexpr std::chrono::milliseconds kMaxBackoff = 250ms;
 }  // namespace
 
 class Transport::Peer {
@@ -138,7 +138,7 @@ class Transport::Peer {
       grpc::ChannelArguments args;
       args.SetMaxSendMessageSize(64 << 20);
       args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-      args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+      args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 250);
       channel_ = grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), args);
       stub_ = synodpb::Peer::NewStub(channel_);
     }

@@ -10,7 +10,6 @@ namespace {
 
 constexpr size_t kMaxRuns = 1 << 16;         // runs tracked at once (votes of a faulty
                                              // replica cannot grow it past this)
-constexpr size_t kExecutedMemory = 1 << 14;  // digests remembered as executed
 constexpr size_t kMaxEarlierClaims = 4;      // digests remembered per seq from earlier views
 
 // Adds `c` to a replica's Q claims for one seq: one claim per digest, at its newest view,
@@ -39,11 +38,19 @@ void Pbft::receive_request(const AuthenticatedRequest& r, bool local) {
   auto [it, fresh] = pending_.try_emplace(d, Pending{r, local});
   if (!fresh) return;
   if (changing_) return;  // the view change's own timer runs (maybe_start_view_change_timer)
-  if (timer_started_ == 0) timer_started_ = now_;
   if (primary(view_) == cfg_.id) {
+    if (timer_started_ == 0) timer_started_ = now_;
     queue_.push_back(d);
     maybe_pre_prepare();
-  } else if (local) {
+  } else if (!local) {
+    if (timer_started_ == 0) timer_started_ = now_;
+  } else {
+    // This replica's own request is, until it goes to every replica, as a PBFT client's first
+    // send to the primary (OSDI 4.1): no backup suspects the primary over it yet, this one
+    // included, so a replica cut off from its peers (or just restarted) does not time out
+    // into a view change alone.
+    it->second.quiet = true;
+    ++quiet_;
     it->second.relayed = now_;
     Msg m = make(Kind::kRequest);
     m.requests = {r};
@@ -63,6 +70,11 @@ void Pbft::relay_waiting_requests() {
   for (auto& [d, p] : pending_) {
     if (!p.local || now_ < p.relayed + 2 * cfg_.status_ticks) continue;
     p.relayed = now_;
+    if (p.quiet) {
+      p.quiet = false;
+      --quiet_;
+      if (timer_started_ == 0) timer_started_ = now_;
+    }
     Msg m = make(Kind::kRequest);
     m.requests = {p.request};
     broadcast(m, /*immediate=*/true);
@@ -144,14 +156,15 @@ void Pbft::pre_prepare(Index first, const std::vector<AuthenticatedRequest>& req
   std::optional<RunKey> key = accept_run(view_, first, requests);
   if (!key) return;
   // What the run orders is awaited, except what executed here already (a new view re-issues
-  // the slots after its checkpoint, which this replica may have executed): it would hold the
-  // view-change timer on with nothing left to wait for.
-  for (const AuthenticatedRequest& r : requests) {
-    if (r.request.is_null()) continue;
+  // the slots after its checkpoint, which this replica may have executed, before a restart
+  // too): it would hold the view-change timer on with nothing left to wait for.
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const AuthenticatedRequest& r = requests[i];
+    if (r.request.is_null() || first + i <= log_.committed()) continue;
     const Digest d = digest(r.request);
     if (!executed_set_.contains(d)) pending_.try_emplace(d, Pending{r, false});
   }
-  if (timer_started_ == 0 && !pending_.empty() && !changing_) timer_started_ = now_;
+  if (timer_started_ == 0 && pending_.size() > quiet_ && !changing_) timer_started_ = now_;
   if (primary(view_) != cfg_.id) {
     Msg p = make(Kind::kPrepare);
     p.seq = key->first;
@@ -406,13 +419,12 @@ void Pbft::execute() {
       const Digest d = *digest_at(seq);
       executed_digest_ = chain(executed_digest_, seq, d);
       chain_[seq] = executed_digest_;
-      pending_.erase(d);
-      ordered_.erase(d);
-      if (executed_set_.insert(d).second) executed_recently_.push_back(d);
-      if (executed_recently_.size() > kExecutedMemory) {
-        executed_set_.erase(executed_recently_.front());
-        executed_recently_.pop_front();
+      if (auto p = pending_.find(d); p != pending_.end()) {
+        if (p->second.quiet) --quiet_;
+        pending_.erase(p);
       }
+      ordered_.erase(d);
+      remember_executed(d);
       if (auto read = reads_.find(d); read != reads_.end()) {
         ready_.read_state({read->second, seq});
         reads_.erase(read);
@@ -425,6 +437,15 @@ void Pbft::execute() {
   view_change_attempts_ = 0;
   reset_timer();
   maybe_pre_prepare();
+}
+
+// The newest executed requests, so that a retransmitted one is not taken for a new one.
+void Pbft::remember_executed(const Digest& d) {
+  if (executed_set_.insert(d).second) executed_recently_.push_back(d);
+  if (executed_recently_.size() > kExecutedMemory) {
+    executed_set_.erase(executed_recently_.front());
+    executed_recently_.pop_front();
+  }
 }
 
 }  // namespace synod::pbft

@@ -81,8 +81,10 @@ void Pbft::restore(const Persisted& persisted) {
       chain_[s] = executed_digest_;
       continue;
     }
-    executed_digest_ = chain(executed_digest_, s, digest(rec.request.request));
+    const Digest d = digest(rec.request.request);
+    executed_digest_ = chain(executed_digest_, s, d);
     chain_[s] = executed_digest_;
+    remember_executed(d);
   }
   view_ = persisted.hard_state.term;
   changing_ = (persisted.hard_state.vote.value & 1) != 0;
@@ -301,18 +303,19 @@ void Pbft::drop(const char*) {
   ++dropped_;
 }
 
-// The view-change timer runs while this replica waits for a request to execute (OSDI 4.4); it
-// restarts whenever a request executes. Waiting for a new view has its own start
+// The view-change timer runs while this replica waits for a request to execute (OSDI 4.4), its
+// own quiet ones aside; it restarts whenever a request executes. Waiting for a new view has its own start
 // (maybe_start_view_change_timer).
 void Pbft::reset_timer() {
   if (changing_) return;
-  timer_started_ = pending_.empty() ? 0 : now_;
+  timer_started_ = pending_.size() > quiet_ ? now_ : 0;
 }
 
 void Pbft::assert_invariants() const {
   SYNOD_ASSERT(log_.applied() <= log_.committed() && log_.committed() <= log_.last_index());
   SYNOD_ASSERT(log_.snapshot().index <= stable_ || stable_ == Index(0));
   SYNOD_ASSERT(quorum_ >= 1 && quorum_ <= replicas_.size());
+  SYNOD_ASSERT(quiet_ <= pending_.size());
 }
 
 }  // namespace synod::pbft

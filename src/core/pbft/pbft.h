@@ -99,6 +99,8 @@ class Pbft final : public Engine {
   // catch up, and reports claims in a view change: after a restart its stable checkpoint is
   // its snapshot's, which may lag what its log holds.
   static constexpr uint64_t kCatchUpWindows = 4;
+  // Executed requests remembered by digest (retransmissions of them are not new requests).
+  static constexpr size_t kExecutedMemory = 1 << 14;
 
   Pbft(const Config& config, const Persisted& persisted);
 
@@ -179,6 +181,7 @@ class Pbft final : public Engine {
   struct Pending {
     AuthenticatedRequest request;
     bool local = false;    // proposed at this replica (relayed to the primary)
+    bool quiet = false;    // local, not yet sent to every replica: no timer waits for it
     uint64_t relayed = 0;  // tick it last went to the primary
   };
 
@@ -211,6 +214,7 @@ class Pbft final : public Engine {
   void check_committed(const RunKey& key);
   bool run_bodies(const RunKey& key, std::vector<Entry>* to_write) const;
   void execute();
+  void remember_executed(const Digest& d);
   bool in_window(Index first, uint32_t count) const;
   size_t runs_in_flight() const;
 
@@ -265,6 +269,7 @@ class Pbft final : public Engine {
   std::map<RunKey, RunVotes> runs_;
   std::map<Index, Future> future_;     // by first sequence number
   std::map<Digest, Pending> pending_;  // requests received and not yet executed
+  size_t quiet_ = 0;                   // how many of them are quiet
   std::deque<Digest> queue_;           // primary: requests to order, in arrival order
   std::set<Digest> ordered_;           // primary: in a pre-prepare of this view, not executed
   Index next_seq_;                     // primary: the next sequence number to assign
