@@ -42,7 +42,11 @@ void Pbft::on_checkpoint(const Msg& m) {
     auto it = theirs.find(m.seq);
     if (it != theirs.end() && it->second == m.digest) ++matching;
   }
-  if (matching >= quorum_) make_stable(m.seq, m.digest);  // the stable certificate
+  if (matching >= quorum_) {
+    make_stable(m.seq, m.digest);  // the stable certificate
+  } else {
+    catch_up_to_checkpoint();  // maybe a weak certificate now
+  }
 }
 
 // A checkpoint with n - f matching claims is stable: the low watermark moves to it, and the
@@ -136,6 +140,16 @@ void Pbft::on_status(const Msg& m) {
       send(c, peer, true);
     }
   }
+  // The newest checkpoint executed here, when it is not stable yet: with f other replicas'
+  // it lets the peer catch up (catch_up_target) though no n - f certificate formed.
+  if (last_checkpoint_ > stable_ && m.seq < last_checkpoint_) {
+    if (auto mine = chain_.find(last_checkpoint_); mine != chain_.end()) {
+      Msg c = make(Kind::kCheckpoint);
+      c.seq = last_checkpoint_;
+      c.digest = mine->second;
+      send(c, peer, true);
+    }
+  }
 }
 
 std::vector<Body> Pbft::bodies_between(Index from, Index to, size_t max) const {
@@ -188,13 +202,37 @@ void Pbft::on_bodies(const Msg& m) {
   }
 }
 
-// Executes up to the stable checkpoint on bodies from peers, once their chain digest from what
-// this replica executed reaches the checkpoint's: the certificate vouches for every one.
+// The checkpoint a replica behind its peers executes up to: its stable checkpoint, or one that
+// f + 1 peers claim with the same digest (a weak certificate, thesis 5.3.2: one of them is
+// honest, and an honest replica executed that history, every request of it committed). The
+// weak one need not be stable anywhere: a faulty replica withholding its checkpoint must not
+// keep an honest one from catching up (n - f would need it then).
+std::optional<std::pair<Index, Digest>> Pbft::catch_up_target() const {
+  std::optional<std::pair<Index, Digest>> best;
+  if (stable_ > log_.committed()) best = {stable_, stable_digest_};
+  std::map<std::pair<Index, Digest>, size_t> votes;
+  for (const auto& [replica, claims] : checkpoint_claims_) {
+    if (replica == cfg_.id) continue;
+    for (const auto& [seq, d] : claims) {
+      if (seq > log_.committed() && (!best || seq > best->first)) ++votes[{seq, d}];
+    }
+  }
+  for (const auto& [claim, count] : votes) {
+    if (count >= f_ + 1 && (!best || claim.first > best->first)) best = claim;
+  }
+  return best;
+}
+
+// Executes up to the catch-up checkpoint on bodies from peers, once their chain digest from
+// what this replica executed reaches the checkpoint's: the certificate vouches for every one.
 void Pbft::catch_up_to_checkpoint() {
-  if (stable_ <= log_.committed()) return;
+  if (executing_) return;  // execute() calls again when its pass is over
+  const std::optional<std::pair<Index, Digest>> target = catch_up_target();
+  if (!target) return;
+  const auto& [to, target_digest] = *target;
   Digest d = executed_digest_;
   std::vector<Entry> writes;
-  for (Index seq = log_.committed() + 1; seq <= stable_; ++seq) {
+  for (Index seq = log_.committed() + 1; seq <= to; ++seq) {
     auto it = fetched_.find(seq);
     if (it == fetched_.end()) return;
     d = chain(d, seq, digest(it->second.request.request));
@@ -203,13 +241,13 @@ void Pbft::catch_up_to_checkpoint() {
     rec.prepared = true;  // committed: a view change must report it even after a restart
     writes.push_back(make_entry(seq, it->second.view, std::move(rec)));
   }
-  if (d != stable_digest_) {
+  if (d != target_digest) {
     // A faulty peer's bodies: drop them all and let the next answers bring honest ones.
     fetched_.clear();
-    return drop("bodies that do not match the stable checkpoint");
+    return drop("bodies that do not match the checkpoint");
   }
   log_.replace(writes);
-  committed_runs_[writes.front().index] = stable_;
+  committed_runs_[writes.front().index] = to;
   execute();
 }
 

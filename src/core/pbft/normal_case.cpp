@@ -402,6 +402,10 @@ void Pbft::check_committed(const RunKey& key) {
 // Executes committed runs in sequence order (OSDI 4.2: "executes the operation ... after all
 // requests with lower sequence numbers have been executed").
 void Pbft::execute() {
+  // A checkpoint taken below may make one stable, which catches up (catch_up_to_checkpoint)
+  // and executes again: that waits until this pass is over.
+  if (executing_) return;
+  executing_ = true;
   const Index before = log_.committed();
   for (size_t guard = 0; guard <= committed_runs_.size(); ++guard) {
     const Index next = log_.committed() + 1;
@@ -433,9 +437,11 @@ void Pbft::execute() {
       if (seq.value % cfg_.checkpoint_interval == 0) take_checkpoint(seq);
     }
   }
+  executing_ = false;
   if (log_.committed() == before) return;
   view_change_attempts_ = 0;
   reset_timer();
+  catch_up_to_checkpoint();
   maybe_pre_prepare();
 }
 

@@ -230,6 +230,7 @@ class Pbft final : public Engine {
   void on_snapshot(const Msg& m);
   void install(Index seq, const Digest& d, std::string data);
   void finish_install();
+  std::optional<std::pair<Index, Digest>> catch_up_target() const;
   void catch_up_to_checkpoint();
   std::vector<Body> bodies_between(Index from, Index to, size_t max) const;
 
@@ -295,6 +296,7 @@ class Pbft final : public Engine {
   };
   std::optional<Install> installing_;      // its slots are being marked; installed at advance()
   std::map<Index, Index> committed_runs_;  // first -> last of committed runs not yet executed
+  bool executing_ = false;                 // in execute(), which does not nest
 
   // View changes.
   std::map<raft::NodeId, ViewChange> view_changes_;  // each replica's newest, verified
