@@ -227,7 +227,9 @@ void Node::read(Done done) {
 void Node::publish_status() {
   NodeStatus s;
   s.leader = raft_->leader();
-  s.term = raft_->term();
+  // etcd's terms start at 1 and clients read a 0 as "no term" (the field is then left out of
+  // their JSON); PBFT's views start at 0, so a PBFT member reports view + 1.
+  s.term = raft_->term() + (options_.engine == replica::EngineKind::kPbft ? 1 : 0);
   s.role = raft_->role();
   s.last_index = raft_->last_index().value;
   s.committed = raft_->committed_index().value;

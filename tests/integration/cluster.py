@@ -312,7 +312,33 @@ class Cluster:
             raise ClusterError(f"cannot start {m.name}: {argv[0]}: {e}") from None
 
     # ---- lifecycle ----------------------------------------------------------------------
+    def engine(self) -> str:
+        """The consensus engine of a synod cluster (SYNOD_ENGINE or --engine in server_args)."""
+        for a in self.server_args:
+            if a.startswith("--engine="):
+                return a.split("=", 1)[1]
+        return os.environ.get("SYNOD_ENGINE", "raft")
+
+    def make_pbft_keys(self) -> None:
+        """PBFT members start only with keys: each member's made in its data dir by `synod keys
+        new`, and every member's public file copied into every other's, as an operator does."""
+        for m in self.members.values():
+            if os.path.exists(os.path.join(m.data_dir, "pbft", "secret.key")):
+                continue
+            r = subprocess.run([self.binary, "keys", "new", f"--data-dir={m.data_dir}",
+                                f"--name={m.name}"], capture_output=True, text=True, timeout=30)
+            if r.returncode != 0:
+                raise ClusterError(f"synod keys new for {m.name}: {r.stderr.strip()}")
+        for m in self.members.values():
+            for other in self.members.values():
+                if other is m:
+                    continue
+                shutil.copy(os.path.join(other.data_dir, "pbft", "public", f"{other.name}.pub"),
+                            os.path.join(m.data_dir, "pbft", "public", f"{other.name}.pub"))
+
     def start(self, timeout: Optional[float] = None) -> "Cluster":
+        if self.kind == "synod" and self.engine() == "pbft":
+            self.make_pbft_keys()
         for m in self.members.values():
             self._spawn(m, m.initial_state)
         self.wait_healthy(timeout=timeout or self.start_timeout)

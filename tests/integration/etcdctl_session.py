@@ -161,9 +161,13 @@ class Normalizer:
         return lines
 
 
+SECTIONS = ("members", "move-leader")   # sections --skip can leave out
+
+
 class Session:
-    def __init__(self, c: Cluster, raw: bool = False):
+    def __init__(self, c: Cluster, raw: bool = False, skip: Optional[List[str]] = None):
         self.c = c
+        self.skip = set(skip or [])
         self.n = Normalizer(c)
         self.raw = raw
         self.lines: List[str] = []
@@ -374,37 +378,21 @@ class Session:
         # ---- members ----
         self.run("member", "list", sort=True)
         self.run("member", "list", "-w", "json", post=self.sort_members_json)
-        # etcd refuses to add a voter until its peers have been connected for 5 s
-        wait_s = 6.0 - (time.monotonic() - self.started)
-        if wait_s > 0:
-            time.sleep(wait_s)
-        extra_url = f"http://127.0.0.1:{n.extra_peer_port}"
-        r = self.run_member_add(extra_url)
-        n.learn()
-        if r.returncode == 0:
-            # member add output names IDs learnt only now: redo its normalization
-            pass
-        self.run("member", "list", sort=True)
-        extra_id = next((i for i, lab in n.ids.items() if lab == EXTRA), None)
-        if extra_id is None:
-            self.note("the added member is not in member list")
-        else:
-            self.run("member", "remove", f"{extra_id:x}")
-        self.run("member", "remove", "ffff")
-        self.run("member", "list", sort=True)
+        if "members" not in self.skip:
+            self.membership_changes()
         # ---- move-leader (leader made m1 first, out of the transcript) ----
-        self.ensure_leader("m1")
-        self.note("leader is m1")
-        self.run("move-leader", f"{self.c.members['m2'].member_id:x}", all_eps=True)
-        wait_until(lambda: self.c.leader() == "m2", 15, 0.3, "m2 to become leader")
-        self.run("move-leader", f"{self.c.members['m2'].member_id:x}", all_eps=True)
-        self.run("move-leader", f"{self.c.members['m3'].member_id:x}",
-                 eps=[self.c.members["m1"].endpoint])   # no leader among the endpoints
-        self.run("move-leader", "ffff", all_eps=True)
+        if "move-leader" not in self.skip:
+            self.move_leader()
         # ---- endpoint ----
         self.sync()
-        self.run("endpoint", "status", all_eps=True, post=self.status_table)
-        self.run("endpoint", "status", "-w", "json", all_eps=True)
+        if "move-leader" in self.skip:
+            # no leader was chosen for the transcript: which member leads is the election's
+            self.run("endpoint", "status", all_eps=True,
+                     post=lambda ls: self.any_leader(self.status_table(ls)))
+            self.run("endpoint", "status", "-w", "json", all_eps=True, post=self.any_leader)
+        else:
+            self.run("endpoint", "status", all_eps=True, post=self.status_table)
+            self.run("endpoint", "status", "-w", "json", all_eps=True)
         self.run("endpoint", "health", all_eps=True, sort=True)
         r = self.c.etcdctl("endpoint", "hashkv", "-w", "json", endpoints=self.c.endpoints())
         hashes = {e["HashKV"]["hash"] for e in json.loads(r.stdout)}
@@ -423,6 +411,37 @@ class Session:
         self.run("get", "", "--from-key")
         self.run("get", "", "--from-key", "--keys-only", "-w", "json")
         return self.lines
+
+    def membership_changes(self) -> None:
+        n = self.n
+        # etcd refuses to add a voter until its peers have been connected for 5 s
+        wait_s = 6.0 - (time.monotonic() - self.started)
+        if wait_s > 0:
+            time.sleep(wait_s)
+        extra_url = f"http://127.0.0.1:{n.extra_peer_port}"
+        r = self.run_member_add(extra_url)
+        n.learn()
+        if r.returncode == 0:
+            # member add output names IDs learnt only now: redo its normalization
+            pass
+        self.run("member", "list", sort=True)
+        extra_id = next((i for i, lab in n.ids.items() if lab == EXTRA), None)
+        if extra_id is None:
+            self.note("the added member is not in member list")
+        else:
+            self.run("member", "remove", f"{extra_id:x}")
+        self.run("member", "remove", "ffff")
+        self.run("member", "list", sort=True)
+
+    def move_leader(self) -> None:
+        self.ensure_leader("m1")
+        self.note("leader is m1")
+        self.run("move-leader", f"{self.c.members['m2'].member_id:x}", all_eps=True)
+        wait_until(lambda: self.c.leader() == "m2", 15, 0.3, "m2 to become leader")
+        self.run("move-leader", f"{self.c.members['m2'].member_id:x}", all_eps=True)
+        self.run("move-leader", f"{self.c.members['m3'].member_id:x}",
+                 eps=[self.c.members["m1"].endpoint])   # no leader among the endpoints
+        self.run("move-leader", "ffff", all_eps=True)
 
     def run_member_add(self, url: str):
         for _ in range(20):
@@ -476,17 +495,29 @@ class Session:
         return out
 
     @staticmethod
+    def any_leader(lines: List[str]) -> List[str]:
+        """The leader's identity left out: the is-leader column, and "leader" in JSON."""
+        out = []
+        for line in lines:
+            f = line.split(", ")
+            if len(f) >= 9 and f[4] in ("true", "false"):
+                f[4] = "<IS_LEADER>"
+                line = ", ".join(f)
+            out.append(re.sub(r'"leader":"<ID:m\d+>"', '"leader":"<LEADER>"', line))
+        return out
+
+    @staticmethod
     def hash_table(lines: List[str]) -> List[str]:
         return [re.sub(r", \d+$", ", <HASH>", x) for x in lines]
 
 
 def run_once(kind: str, binary: Optional[str], base_port: int, keep: bool, raw: bool,
-             label: str) -> List[str]:
+             label: str, size: int = 3, skip: Optional[List[str]] = None) -> List[str]:
     t0 = time.monotonic()
-    with Cluster(kind, binary, 3, base_port, keep=keep, label=label) as c:
+    with Cluster(kind, binary, size, base_port, keep=keep, label=label) as c:
         log(f"[{label}] {kind} cluster healthy in {time.monotonic() - t0:.1f}s on ports "
             f"{base_port}..")
-        s = Session(c, raw=raw)
+        s = Session(c, raw=raw, skip=skip)
         lines = s.script()
     log(f"[{label}] session done in {time.monotonic() - t0:.1f}s ({len(lines)} lines)")
     return lines
@@ -501,12 +532,21 @@ def main() -> int:
     p.add_argument("--raw", action="store_true", help="print the transcript un-normalized")
     p.add_argument("--out", default=None, help="directory to write the transcripts to")
     p.add_argument("--quiet", action="store_true", help="do not print the transcript")
+    p.add_argument("--size", type=int, default=3, help="members in each cluster (3)")
+    p.add_argument("--skip", default="",
+                   help=f"comma list of sections to leave out: {', '.join(SECTIONS)} (a PBFT "
+                        "cluster has a fixed membership and no leadership transfer)")
     a = p.parse_args()
     if not os.access(ETCDCTL, os.X_OK):
         print(f"FAIL: {ETCDCTL} not found", file=sys.stderr)
         return 2
     try:
-        first = run_once(a.kind, a.binary, a.base_port, a.keep, a.raw, "a")
+        skip = [x for x in a.skip.split(",") if x]
+        unknown = set(skip) - set(SECTIONS)
+        if unknown:
+            print(f"FAIL: unknown --skip sections {sorted(unknown)}", file=sys.stderr)
+            return 2
+        first = run_once(a.kind, a.binary, a.base_port, a.keep, a.raw, "a", a.size, skip)
         if not a.quiet:
             print("\n".join(first))
         if a.out:
@@ -515,7 +555,8 @@ def main() -> int:
                 f.write("\n".join(first) + "\n")
         if not a.compare_with:
             return 0
-        second = run_once(a.compare_with, a.compare_binary, a.base_port + 20, a.keep, a.raw, "b")
+        second = run_once(a.compare_with, a.compare_binary, a.base_port + 20, a.keep, a.raw, "b",
+                          a.size, skip)
         if a.out:
             with open(os.path.join(a.out, f"transcript-b-{a.compare_with}.txt"), "w") as f:
                 f.write("\n".join(second) + "\n")
