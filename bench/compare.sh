@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Client API side by side: a 3-node etcd 3.4 cluster and a 3-node Synod cluster on this machine,
+# Client API side by side: an etcd 3.4 cluster and a Synod cluster (3 members each by default) on this machine,
 # driven by the same `synod bench` commands, alternating system by system for every workload so
 # that both see the same machine load. Every run gets a fresh cluster (fresh data dirs).
 #
 # Recorded per run: throughput, p50/p99/p99.9 latency (from `synod bench --json`), the server CPU
-# time of the 3 members (utime+stime from /proc/<pid>/stat, before and after the run) per 10,000
+# time of the members (utime+stime from /proc/<pid>/stat, before and after the run) per 10,000
 # requests, and the peak RSS of each member (VmHWM from /proc/<pid>/status) after the run.
 # Output: a markdown table with both systems and the ratio Synod/etcd, on stdout (and --out).
 # With --baseline the reference is another Synod build instead of etcd (an A/B of a change on
@@ -20,10 +20,13 @@
 #   --clients "64 1"    client counts to run each workload at, default "64"
 #   --total N           requests per run, default 10000
 #   --workloads LIST    default "put range-l range-s txn-put"
-#   --engine "raft multipaxos"
+#   --engine "raft multipaxos pbft"
 #                       Synod's consensus engines to run, each a system of its own (its own
 #                       fresh cluster per run, alternating with the others), default "raft";
-#                       with two, the report adds the Multi-Paxos/Raft ratio
+#                       with Raft and another, the report adds that engine's ratio to Raft.
+#                       PBFT members get keys (`synod keys new`) before their first start
+#   --members N         members per cluster, every system alike; default 3, or 4 when PBFT
+#                       is among the engines (n = 3f + 1 with f = 1)
 #   --memory            also load 1M keys of 256-byte values and report RSS per node (long)
 #   --memory-keys N     keys of the memory load, default 1000000 (smaller: to try the script)
 #   --run-timeout S     bound on one bench run, default 300 (the memory load gets 6x)
@@ -32,8 +35,8 @@
 #   --results FILE      also keep the raw results (one JSON object per run) in FILE
 #   --keep              keep the work dir (data and logs) on exit
 #
-# Ports: etcd members on 32379/32380, 32389/32390, 32399/32400 (client/peer), Synod members on
-# 33379/33380, 33389/33390, 33399/33400. Everything listens on 127.0.0.1 only.
+# Ports: etcd members on 32379/32380, 32389/32390, ... (client/peer, 10 apart), Synod members
+# on 33379/33380, 33389/33390, ... Everything listens on 127.0.0.1 only.
 set -euo pipefail
 
 SYNOD=build/synod
@@ -45,6 +48,7 @@ CLIENTS_LIST="64"
 TOTAL=10000
 WORKLOADS="put range-l range-s txn-put"
 ENGINES="raft"
+MEMBERS=""
 MEMORY=0
 RUN_TIMEOUT=300
 DATA_ROOT="${TMPDIR:-/tmp}"
@@ -69,6 +73,7 @@ while [[ $# -gt 0 ]]; do
     --total) TOTAL="$2"; shift 2 ;;
     --workloads) WORKLOADS="$2"; shift 2 ;;
     --engine) ENGINES="$2"; shift 2 ;;
+    --members) MEMBERS="$2"; shift 2 ;;
     --memory) MEMORY=1; shift ;;
     --memory-keys) MEMORY_KEYS="$2"; shift 2 ;;
     --run-timeout) RUN_TIMEOUT="$2"; shift 2 ;;
@@ -108,10 +113,17 @@ for e in $ENGINES; do
   case "$e" in
     raft) SYNOD_SYSTEMS+="${SYNOD_SYSTEMS:+ }synod" ;;
     multipaxos) SYNOD_SYSTEMS+="${SYNOD_SYSTEMS:+ }synod-multipaxos" ;;
-    *) die "--engine: unknown '$e' (raft, multipaxos)" ;;
+    pbft) SYNOD_SYSTEMS+="${SYNOD_SYSTEMS:+ }synod-pbft" ;;
+    *) die "--engine: unknown '$e' (raft, multipaxos, pbft)" ;;
   esac
 done
-[[ -n "$SYNOD_SYSTEMS" ]] || die "--engine wants raft, multipaxos or both"
+[[ -n "$SYNOD_SYSTEMS" ]] || die "--engine wants raft, multipaxos or pbft (or several)"
+if [[ -z "$MEMBERS" ]]; then
+  MEMBERS=3
+  [[ " $SYNOD_SYSTEMS " == *" synod-pbft "* ]] && MEMBERS=4
+fi
+[[ "$MEMBERS" =~ ^[1-9]$ ]] || die "--members wants 1..9"
+[[ " $SYNOD_SYSTEMS " != *" synod-pbft "* || $MEMBERS -ge 4 ]] || die "PBFT needs --members 4 or more"
 [[ -z "$BASELINE" || "$SYNOD_SYSTEMS" == synod ]] || die "--baseline compares Raft builds only"
 SYSTEMS="$REF"
 SYNOD_SKIPPED=""
@@ -159,7 +171,20 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# start_cluster SYSTEM RUN_DIR: three members with etcd's flags; sets PIDS and ENDPOINTS.
+# pbft_keys RUN_DIR: every member's keys in its data dir, every public file in every member's.
+pbft_keys() {
+  local dir="$1" i j
+  for i in $(seq "$MEMBERS"); do
+    "$SYNOD" keys new --data-dir "$dir/n$i" --name "n$i" >/dev/null || die "synod keys new failed"
+  done
+  for i in $(seq "$MEMBERS"); do
+    for j in $(seq "$MEMBERS"); do
+      [[ $i == "$j" ]] || cp "$dir/n$j/pbft/public/n$j.pub" "$dir/n$i/pbft/public/"
+    done
+  done
+}
+
+# start_cluster SYSTEM RUN_DIR: MEMBERS members with etcd's flags; sets PIDS and ENDPOINTS.
 start_cluster() {
   local system="$1" dir="$2" base cmd i client peer initial=""
   if [[ "$system" == etcd ]]; then
@@ -168,16 +193,19 @@ start_cluster() {
     base=$ETCD_BASE_PORT cmd=("$BASELINE" server)
   elif [[ "$system" == synod-multipaxos ]]; then
     base=$SYNOD_BASE_PORT cmd=("$SYNOD" server --engine multipaxos)
+  elif [[ "$system" == synod-pbft ]]; then
+    base=$SYNOD_BASE_PORT cmd=("$SYNOD" server --engine pbft)
   else
     base=$SYNOD_BASE_PORT cmd=("$SYNOD" server)
   fi
   ENDPOINTS=""
-  for i in 1 2 3; do
+  for i in $(seq "$MEMBERS"); do
     peer=$((base + 10 * (i - 1) + 1))
     initial+="${initial:+,}n$i=http://127.0.0.1:$peer"
   done
   mkdir -p "$dir"
-  for i in 1 2 3; do
+  [[ "$system" != synod-pbft ]] || pbft_keys "$dir"
+  for i in $(seq "$MEMBERS"); do
     client=$((base + 10 * (i - 1)))
     peer=$((client + 1))
     "${cmd[@]}" --name "n$i" --data-dir "$dir/n$i" \
@@ -191,7 +219,7 @@ start_cluster() {
   wait_ready "$system" "$dir"
 }
 
-# Ready: a linearizable read answered by each of the three members (so a leader exists).
+# Ready: a linearizable read answered by each of the members (so a leader exists).
 wait_ready() {
   local system="$1" dir="$2" deadline=$((SECONDS + START_TIMEOUT_S)) pid
   while [[ $SECONDS -lt $deadline ]]; do
@@ -308,7 +336,7 @@ fi
 
 [[ -z "$RESULTS" ]] || cp "$RESULTS_TMP" "$RESULTS"
 report_args=(--results "$RESULTS_TMP" --total "$TOTAL" --memory-keys "$MEMORY_KEYS" --reference "$REF"
-             --engines "$SYNOD_SYSTEMS")
+             --engines "$SYNOD_SYSTEMS" --members "$MEMBERS")
 [[ -z "$SYNOD_SKIPPED" ]] || report_args+=(--synod-skipped "$SYNOD_SKIPPED")
 if [[ -n "$OUT" ]]; then
   python3 "$REPORT_PY" "${report_args[@]}" | tee "$OUT"

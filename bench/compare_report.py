@@ -27,9 +27,10 @@ WORKLOAD_TITLES = {
     "txn-put": "txn-put (1 put per txn)",
 }
 TITLES = {"etcd": "etcd 3.4", "baseline": "baseline", "synod": "Synod",
-          "synod-multipaxos": "Synod Multi-Paxos"}
+          "synod-multipaxos": "Synod Multi-Paxos", "synod-pbft": "Synod PBFT"}
 SHORT = {"etcd": "etcd", "baseline": "baseline", "synod": "raft",
-         "synod-multipaxos": "multipaxos"}  # in the ratios' column titles
+         "synod-multipaxos": "multipaxos", "synod-pbft": "pbft"}  # in the ratios' column titles
+MEMBERS = 3  # main() sets it
 SYSTEMS = ("etcd", "synod")  # (the reference, then Synod's engines); main() sets them
 
 
@@ -102,11 +103,12 @@ def main_table(runs: list[dict]) -> list[str]:
     if engines == ("synod",):
         titles = ["Synod"]
         ratios = [("synod", ref, f"Synod/{SHORT[ref]}")]
-    else:  # several engines: each against the reference, and Multi-Paxos against Raft
+    else:  # several engines: each against the reference, and the others against Raft
         titles = [("Synod " + SHORT[e]) for e in engines]
         ratios = [(e, ref, f"{SHORT[e]}/{SHORT[ref]}") for e in engines]
-        if "synod" in engines and "synod-multipaxos" in engines:
-            ratios.append(("synod-multipaxos", "synod", "multipaxos/raft"))
+        for other in ("synod-multipaxos", "synod-pbft"):
+            if "synod" in engines and other in engines:
+                ratios.append((other, "synod", f"{SHORT[other]}/raft"))
     columns = [TITLES[ref]] + titles + [title for _, _, title in ratios]
     lines = ["| workload | clients | metric | " + " | ".join(columns) + " |",
              "|---|---|---|" + "---|" * len(columns)]
@@ -179,7 +181,7 @@ def header(runs: list[dict], total: int, synod_skipped: str) -> list[str]:
     rounds = max(r.get("round", 1) for r in runs)
     medians = f"; {rounds} rounds, each figure the median of its runs" if rounds > 1 else ""
     lines = [f"Machine: {os.cpu_count()} cores, {platform.machine()}, {platform.release()}; "
-             f"{reference}; {total} requests per run; every run on a fresh 3-node cluster, "
+             f"{reference}; {total} requests per run; every run on a fresh {MEMBERS}-node cluster, "
              f"systems alternating{medians}.", ""]
     if synod_skipped:
         lines += [f"Synod not measured: {synod_skipped}.", ""]
@@ -190,7 +192,7 @@ def header(runs: list[dict], total: int, synod_skipped: str) -> list[str]:
         command = r["command"].replace(endpoints, names)
         if command not in commands:
             commands.append(command)
-    lines += ["Bench commands (E1.. = the three client endpoints):", "", "```"]
+    lines += [f"Bench commands (E1.. = the {MEMBERS} client endpoints):", "", "```"]
     lines += commands + ["```", ""]
     return lines
 
@@ -203,10 +205,13 @@ def main() -> int:
     p.add_argument("--memory-keys", type=int, default=1000000)
     p.add_argument("--reference", choices=("etcd", "baseline"), default="etcd")
     p.add_argument("--engines", default="synod",
-                   help="Synod's systems, space-separated: synod (Raft), synod-multipaxos")
+                   help="Synod's systems, space-separated: synod (Raft), synod-multipaxos, "
+                        "synod-pbft")
+    p.add_argument("--members", type=int, default=3)
     args = p.parse_args()
-    global SYSTEMS
+    global SYSTEMS, MEMBERS
     SYSTEMS = (args.reference, *args.engines.split())
+    MEMBERS = args.members
     with open(args.results, encoding="utf-8") as f:
         runs = [json.loads(line) for line in f if line.strip()]
     if not runs:

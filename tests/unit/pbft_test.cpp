@@ -119,7 +119,12 @@ TEST(PbftCodec, RecordsAndClientRequestsRoundTrip) {
   r.prepared = true;
   r.earlier_prepared = Claim{Index(4), digest(r.request.request), View(1)};
   r.earlier_preprepared = {Claim{Index(4), null_digest(), View(0)}};
+  r.earlier_bodies = {r.request};
   EXPECT_EQ(decode_record(encode_record(r)), r);
+  const std::string bytes = encode_record(r);
+  for (size_t cut = 0; cut < bytes.size(); ++cut) {
+    EXPECT_FALSE(decode_record(bytes.substr(0, cut))) << "cut at " << cut;
+  }
   const std::string wire = encode_client_request(r.request);
   EXPECT_TRUE(is_client_request(wire));
   EXPECT_EQ(decode_client_request(wire), r.request);

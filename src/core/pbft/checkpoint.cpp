@@ -2,6 +2,7 @@
 // behind catches up: retransmission on STATUS (thesis 5.2), and state transfer through a
 // snapshot when peers no longer hold the log it misses.
 #include <algorithm>
+#include <set>
 
 #include "base/assert.h"
 #include "core/pbft/pbft.h"
@@ -171,8 +172,12 @@ void Pbft::on_fetch(const Msg& m) {
     const Entry& e = log_.at(seq);
     SlotRecord rec = *decode_record(e.data);
     if (rec.installed_through) continue;
+    if (reply.bodies.size() + 1 + rec.earlier_bodies.size() > cfg_.max_batch) break;
     reply.bodies.push_back(Body{seq, e.term, std::move(rec.request)});
-    if (reply.bodies.size() >= cfg_.max_batch) break;
+    // What earlier views pre-prepared there too: the new primary may have chosen one of them.
+    for (AuthenticatedRequest& b : rec.earlier_bodies) {
+      reply.bodies.push_back(Body{seq, e.term, std::move(b)});
+    }
   }
   if (!reply.bodies.empty()) send(reply, m.sender, /*immediate=*/true);
 }
@@ -183,9 +188,10 @@ void Pbft::on_bodies(const Msg& m) {
   const Index before = log_.committed();
   const uint32_t held = make_status().count;
   const Index horizon = log_.committed() + kCatchUpWindows * cfg_.log_window;
+  std::set<Index> seen;  // a slot's first body is its request; the others are earlier ones
   for (const Body& b : m.bodies) {
     if (!b.request.request.is_null()) bodies_.try_emplace(digest(b.request.request), b.request);
-    if (b.seq <= log_.committed() || b.seq > horizon) continue;
+    if (b.seq <= log_.committed() || b.seq > horizon || !seen.insert(b.seq).second) continue;
     fetched_[b.seq] = b;
   }
   catch_up_to_checkpoint();

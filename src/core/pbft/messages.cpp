@@ -11,7 +11,8 @@ using base::ByteReader;
 using base::ByteWriter;
 
 constexpr uint8_t kClientRequestMagic = 0xFF;
-constexpr uint8_t kRecordVersion = 1;
+constexpr uint8_t kRecordVersion = 2;
+constexpr uint32_t kMaxEarlierBodies = 16;
 
 void put_request(ByteWriter& w, const Request& r) {
   w.array(r.client);
@@ -424,6 +425,8 @@ std::string encode_record(const SlotRecord& r) {
     w.u64(r.installed_through->value);
     w.array(r.installed_digest);
   }
+  w.u32(static_cast<uint32_t>(r.earlier_bodies.size()));
+  for (const AuthenticatedRequest& b : r.earlier_bodies) put_authenticated(w, b);
   return out;
 }
 
@@ -442,6 +445,10 @@ std::optional<SlotRecord> decode_record(std::string_view bytes) {
   if (in.u8() != 0) {
     r.installed_through = Index(in.u64());
     r.installed_digest = in.array<32>();
+  }
+  const uint32_t bodies = in.count(kMaxEarlierBodies, 8);
+  for (uint32_t i = 0; i < bodies && !in.failed(); ++i) {
+    r.earlier_bodies.push_back(get_authenticated(in));
   }
   if (!in.done()) return std::nullopt;
   return r;

@@ -185,6 +185,9 @@ struct SlotRecord {
   // not executed looking executed.
   std::optional<Index> installed_through;
   Digest installed_digest{};
+  // The bodies of the requests the earlier claims name (not null): a new view may choose one of
+  // them, and its primary must then send the body (thesis 3.2.4, A3), after a restart too.
+  std::vector<AuthenticatedRequest> earlier_bodies;
 
   bool operator==(const SlotRecord&) const = default;
 };

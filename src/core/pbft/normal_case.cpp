@@ -27,6 +27,28 @@ void remember(std::vector<Claim>& claims, const Claim& c) {
   if (claims.size() > kMaxEarlierClaims) claims.resize(kMaxEarlierClaims);
 }
 
+// A slot's record passes from one view to a later one: what it held becomes an earlier claim,
+// and the bodies of the requests the claims name go along (only those).
+void carry_earlier(SlotRecord& rec, const SlotRecord& before, const Claim& old_claim,
+                   bool old_prepared) {
+  rec.earlier_prepared = old_prepared ? old_claim : before.earlier_prepared;
+  rec.earlier_preprepared = before.earlier_preprepared;
+  remember(rec.earlier_preprepared, old_claim);
+  std::vector<AuthenticatedRequest> bodies = before.earlier_bodies;
+  if (!before.request.request.is_null()) bodies.push_back(before.request);
+  rec.earlier_bodies.clear();
+  for (const AuthenticatedRequest& b : bodies) {
+    const Digest d = digest(b.request);
+    const bool named =
+        (rec.earlier_prepared && rec.earlier_prepared->digest == d) ||
+        std::any_of(rec.earlier_preprepared.begin(), rec.earlier_preprepared.end(),
+                    [&](const Claim& c) { return c.digest == d; });
+    const bool kept = std::any_of(rec.earlier_bodies.begin(), rec.earlier_bodies.end(),
+                                  [&](const AuthenticatedRequest& x) { return x == b; });
+    if (named && !kept) rec.earlier_bodies.push_back(b);
+  }
+}
+
 }  // namespace
 
 // --- Requests (OSDI 4.1) ---------------------------------------------------------------------
@@ -213,10 +235,7 @@ std::optional<Pbft::RunKey> Pbft::accept_run(View view, Index first,
         if (old_digest != d) return std::nullopt;  // an equivocating primary
         rec = std::move(before);
       } else {
-        rec.earlier_prepared =
-            before.prepared ? Claim{seq, old_digest, old.term} : before.earlier_prepared;
-        rec.earlier_preprepared = std::move(before.earlier_preprepared);
-        remember(rec.earlier_preprepared, Claim{seq, old_digest, old.term});
+        carry_earlier(rec, before, Claim{seq, old_digest, old.term}, before.prepared);
       }
     }
     writes.push_back(make_entry(seq, view, std::move(rec)));
@@ -364,14 +383,12 @@ bool Pbft::run_bodies(const RunKey& key, std::vector<Entry>* to_write) const {
     rec.request = *body;
     rec.prepared = true;
     if (held && entry->term != key.view) {
-      const Digest before = digest(held->request.request);
-      rec.earlier_prepared =
-          held->prepared ? Claim{seq, before, entry->term} : held->earlier_prepared;
-      rec.earlier_preprepared = held->earlier_preprepared;
-      remember(rec.earlier_preprepared, Claim{seq, before, entry->term});
+      carry_earlier(rec, *held, Claim{seq, digest(held->request.request), entry->term},
+                    held->prepared);
     } else if (held) {
       rec.earlier_prepared = held->earlier_prepared;
       rec.earlier_preprepared = held->earlier_preprepared;
+      rec.earlier_bodies = held->earlier_bodies;
     }
     writes.push_back(make_entry(seq, key.view, std::move(rec)));
   }

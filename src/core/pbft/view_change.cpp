@@ -240,6 +240,9 @@ std::optional<AuthenticatedRequest> Pbft::body_of(Index seq, const Digest& d) co
   if (seq >= log_.first_index() && seq <= log_.last_index()) {
     SlotRecord rec = *decode_record(log_.at(seq).data);
     if (digest(rec.request.request) == d) return rec.request;
+    for (const AuthenticatedRequest& b : rec.earlier_bodies) {
+      if (digest(b.request) == d) return b;
+    }
   }
   if (auto f = fetched_.find(seq); f != fetched_.end() && digest(f->second.request.request) == d) {
     return f->second.request;
