@@ -80,6 +80,11 @@ void add_common_flags(CLI::App& bench, BenchFlags& f) {
   bench.add_option("--conns", o.conns, "gRPC connections (per endpoint); clients are spread")
       ->capture_default_str();
   bench.add_option("--total", o.total, "requests in the run")->capture_default_str();
+  bench.add_flag("--bft", o.bft,
+                 "a PBFT cluster through the BFT client (every member asked, f + 1 matching "
+                 "MAC'd replies; a serializable range is read unordered with 2f + 1)");
+  bench.add_option("--bft-keys", o.bft_keys,
+                   "with --bft: the directory of the members' NAME.pub files (synod keys new)");
   bench.add_option("--rate", o.rate_rps, "maximum requests per second (0: unlimited)")
       ->capture_default_str();
   bench

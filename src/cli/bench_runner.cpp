@@ -351,6 +351,7 @@ nlohmann::json config_json(const BenchOptions& o) {
     j["sequential_keys"] = o.sequential_keys;
   }
   if (o.kind == WorkloadKind::kTxnPut) j["txn_ops"] = o.txn_ops;
+  if (o.bft) j["bft"] = true;
   return j;
 }
 
@@ -383,6 +384,8 @@ const char* workload_name(WorkloadKind kind) {
   return "?";
 }
 
+nlohmann::json bench_config(const BenchOptions& o) { return config_json(o); }
+
 std::string validate(const BenchOptions& o) {
   if (o.endpoints.empty()) return "--endpoints: at least one endpoint is needed";
   if (o.clients < 1 || o.clients > kMaxClients)
@@ -394,6 +397,8 @@ std::string validate(const BenchOptions& o) {
     return "--client-threads must be in 1.." + std::to_string(kMaxClientThreads);
   }
   if (o.rate_rps < 0) return "--rate must be >= 0";
+  if (o.bft && o.bft_keys.empty()) return "--bft needs --bft-keys DIR (the members' NAME.pub files)";
+  if (o.bft && o.clients > 1024) return "--bft: at most 1024 clients (a thread each)";
   if (o.kind == WorkloadKind::kRange) {
     if (o.range_key.empty()) return "range: a key is needed (synod bench range KEY [END])";
     return "";
@@ -413,6 +418,7 @@ std::string validate(const BenchOptions& o) {
 
 int run_bench(const BenchOptions& options, std::ostream& out, std::ostream& err) {
   assert(validate(options).empty());
+  if (options.bft) return run_bft_bench(options, out, err);
   std::vector<Conn> conns = open_conns(options);
   if (!connect_all(options, conns, err)) return kExitUnreachable;
   Shared shared{options, conns, Clock::now(), Clock::now()};

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace synod::cli::bench {
 
 enum class WorkloadKind { kPut, kRange, kTxnPut };
@@ -40,6 +42,11 @@ struct BenchOptions {
   uint64_t seed = 1;
   bool json = false;
   bool progress = true;
+  // A PBFT cluster through the BFT client (src/cli/bft_client.h): every request to every
+  // member, f + 1 matching replies (2f + 1 for a serializable range, read unordered). Each
+  // client is a thread of its own.
+  bool bft = false;
+  std::string bft_keys;  // the members' NAME.pub files
 };
 
 // Exit codes of a run.
@@ -54,5 +61,9 @@ std::string validate(const BenchOptions& options);
 // Runs the workload: the report goes to `out`, progress and errors to `err`.
 // Precondition: validate(options) is empty.
 int run_bench(const BenchOptions& options, std::ostream& out, std::ostream& err);
+// The same, through the BFT client (options.bft).
+int run_bft_bench(const BenchOptions& options, std::ostream& out, std::ostream& err);
+// What was run, for the JSON report.
+nlohmann::json bench_config(const BenchOptions& options);
 
 }  // namespace synod::cli::bench

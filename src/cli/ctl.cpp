@@ -14,7 +14,9 @@
 #include <cstdlib>
 #include <thread>
 
+#include "cli/bft_client.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
+#include "kv/recipe.h"
 #include "synodpb/fence.grpc.pb.h"
 #include "synodpb/semaphore.grpc.pb.h"
 
@@ -40,6 +42,14 @@ struct CtlFlags {
   int64_t ttl_s = 10;
   int64_t timeout_ms = 0;
   std::vector<std::string> command;
+  // BFT client (--bft): put, get, del.
+  bool bft = false;
+  std::string bft_keys;
+  CLI::App* put = nullptr;
+  CLI::App* get = nullptr;
+  CLI::App* del = nullptr;
+  bool prefix = false;
+  bool prev_kv = false;
 };
 
 // The endpoints in order ("host:port" or "http://host:port").
@@ -274,6 +284,79 @@ int run_semaphore_extend(const CtlFlags& f) {
   });
 }
 
+// --- BFT client (PBFT clusters) -----------------------------------------------------------
+
+std::unique_ptr<BftClient> bft_connect(const CtlFlags& f) {
+  if (!f.bft || f.bft_keys.empty()) {
+    std::cerr << "Error: put, get and del are the BFT client's: give --bft --bft-keys DIR (the "
+                 "members' NAME.pub files); etcdctl does the same trusting one member\n";
+    return nullptr;
+  }
+  BftClient::Options o;
+  o.endpoints = parse_endpoints(f.endpoints);
+  o.key_dir = f.bft_keys;
+  o.timeout = std::chrono::seconds(f.timeout_s);
+  std::string error;
+  std::unique_ptr<BftClient> c = BftClient::connect(o, &error);
+  if (!c) std::cerr << "Error: " << error << "\n";
+  return c;
+}
+
+void print_kv(const mvccpb::KeyValue& kv) { std::cout << kv.key() << "\n" << kv.value() << "\n"; }
+
+int bft_done(const std::optional<synodpb::BftResult>& r, const std::string& error) {
+  if (!r) {
+    std::cerr << "Error: " << error << "\n";
+    return 3;
+  }
+  if (r->has_error()) {
+    std::cerr << "Error: " << r->error() << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+int run_bft_put(const CtlFlags& f) {
+  std::unique_ptr<BftClient> c = bft_connect(f);
+  if (!c) return 3;
+  synodpb::Request op;
+  op.mutable_put()->set_key(f.key);
+  op.mutable_put()->set_value(f.value);
+  op.mutable_put()->set_prev_kv(f.prev_kv);
+  std::string error;
+  auto r = c->write(std::move(op), &error);
+  if (int code = bft_done(r, error); code != 0) return code;
+  std::cout << "OK\n";
+  if (f.prev_kv && r->put().has_prev_kv()) print_kv(r->put().prev_kv());
+  return 0;
+}
+
+int run_bft_get(const CtlFlags& f) {
+  std::unique_ptr<BftClient> c = bft_connect(f);
+  if (!c) return 3;
+  etcdserverpb::RangeRequest range;
+  range.set_key(f.key);
+  if (f.prefix) range.set_range_end(kv::recipe::prefix_end(f.key));
+  std::string error;
+  auto r = c->read(range, &error);
+  if (int code = bft_done(r, error); code != 0) return code;
+  for (const mvccpb::KeyValue& kv : r->range().kvs()) print_kv(kv);
+  return 0;
+}
+
+int run_bft_del(const CtlFlags& f) {
+  std::unique_ptr<BftClient> c = bft_connect(f);
+  if (!c) return 3;
+  synodpb::Request op;
+  op.mutable_delete_range()->set_key(f.key);
+  if (f.prefix) op.mutable_delete_range()->set_range_end(kv::recipe::prefix_end(f.key));
+  std::string error;
+  auto r = c->write(std::move(op), &error);
+  if (int code = bft_done(r, error); code != 0) return code;
+  std::cout << r->delete_range().deleted() << "\n";
+  return 0;
+}
+
 }  // namespace
 
 std::function<int()> add_ctl_command(CLI::App& app) {
@@ -310,11 +393,29 @@ std::function<int()> add_ctl_command(CLI::App& app) {
   f->sem_list->add_option("name", f->key, "the semaphore's name")->required();
   f->sem_extend = sem->add_subcommand("extend", "keep a holder's lease alive once");
   f->sem_extend->add_option("lease", f->lease, "lease ID (decimal)")->required();
-  for (CLI::App* sub :
-       {f->fenced_put, f->lock_token, f->sem_acquire, f->sem_release, f->sem_list, f->sem_extend})
+  ctl->add_flag("--bft", f->bft,
+                "put/get/del as a BFT client of a PBFT cluster: every member asked, f + 1 "
+                "matching MAC'd replies taken (2f + 1 for a read answered unordered)");
+  ctl->add_option("--bft-keys", f->bft_keys,
+                  "with --bft: the directory of the members' NAME.pub files (synod keys new)");
+  f->put = ctl->add_subcommand("put", "put KEY VALUE (--bft)");
+  f->put->add_option("key", f->key, "key")->required();
+  f->put->add_option("value", f->value, "value")->required();
+  f->put->add_flag("--prev-kv", f->prev_kv, "print the previous key-value");
+  f->get = ctl->add_subcommand("get", "get KEY (--bft)");
+  f->get->add_option("key", f->key, "key")->required();
+  f->get->add_flag("--prefix", f->prefix, "every key with KEY as prefix");
+  f->del = ctl->add_subcommand("del", "delete KEY (--bft); prints how many keys went");
+  f->del->add_option("key", f->key, "key")->required();
+  f->del->add_flag("--prefix", f->prefix, "every key with KEY as prefix");
+  for (CLI::App* sub : {f->fenced_put, f->lock_token, f->sem_acquire, f->sem_release,
+                        f->sem_list, f->sem_extend, f->put, f->get, f->del})
     sub->fallthrough();
   sem->fallthrough();
   return [f]() {
+    if (f->put->parsed()) return run_bft_put(*f);
+    if (f->get->parsed()) return run_bft_get(*f);
+    if (f->del->parsed()) return run_bft_del(*f);
     if (f->fenced_put->parsed()) return run_fenced_put(*f);
     if (f->lock_token->parsed()) return run_lock_token(*f);
     if (f->sem_acquire->parsed()) return run_semaphore_acquire(*f);

@@ -82,6 +82,11 @@ void Node::propose(synodpb::Request request, ApplyDone done) {
   post(Proposal{std::move(request), std::move(done), Clock::now() + options_.request_timeout});
 }
 
+void Node::propose_raw(synodpb::Request request, std::string raw, ApplyDone done) {
+  post(Proposal{std::move(request), std::move(done), Clock::now() + options_.request_timeout,
+                std::move(raw)});
+}
+
 void Node::read_barrier(Done done) {
   post(ReadInput{std::move(done)});
 }

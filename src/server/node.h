@@ -94,6 +94,10 @@ class Node : private replica::Host {
 
   // Replicates `request` (its id is assigned here) and calls `done` once it is applied here.
   void propose(synodpb::Request request, ApplyDone done);
+  // PBFT: proposes a BFT client's request (`raw`, encoded for the engine) whose op is
+  // `request`; `done` gets the result of applying it here, matched by the client's
+  // request.id(). A second one with the same id while the first waits is refused.
+  void propose_raw(synodpb::Request request, std::string raw, ApplyDone done);
   // Calls `done` once this member's state machine reflects every write committed before the
   // call (ReadIndex, thesis 6.4).
   void read_barrier(Done done);
@@ -188,6 +192,7 @@ class Node : private replica::Host {
     synodpb::Request request;
     ApplyDone done;
     Clock::time_point deadline;
+    std::string raw;  // propose_raw: the bytes proposed (request.id() is the client's)
   };
   struct ReadInput {
     Done done;

@@ -49,7 +49,7 @@ void Node::accept_proposal(Proposal&& p) {
 }
 
 void Node::queue_proposal(Proposal&& p) {
-  p.request.set_id(++next_request_id_);
+  if (p.raw.empty()) p.request.set_id(++next_request_id_);
   const uint64_t arrival = ++next_arrival_;
   deadlines_.add(p.deadline, {WaiterKind::kUnsentProposal, arrival});
   unsent_.emplace_hint(unsent_.end(), arrival, std::move(p));
@@ -59,7 +59,14 @@ void Node::submit_proposals() {
   while (!unsent_.empty()) {
     auto first = unsent_.begin();
     Proposal& p = first->second;
-    raft::ProposeResult r = raft_->propose(p.request.SerializeAsString());
+    if (!p.raw.empty() && waiting_apply_.contains(p.request.id())) {
+      // A client's retransmission while its request waits: the first call gets the answer.
+      forget_deadline({WaiterKind::kUnsentProposal, first->first});
+      p.done(failed(kv::errors::too_many_requests()));
+      unsent_.erase(first);
+      continue;
+    }
+    raft::ProposeResult r = raft_->propose(p.raw.empty() ? p.request.SerializeAsString() : p.raw);
     if (should_retry(r.status)) return;  // the whole queue waits for a leader, in order
     const WaiterKey unsent{WaiterKind::kUnsentProposal, first->first};
     if (r.status != raft::Status::kOk && r.status != raft::Status::kForwarded) {

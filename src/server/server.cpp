@@ -496,6 +496,12 @@ int run_server(const ResolvedConfig& config) {
     watch_service.deliver(std::move(out));
   });
   PeerService peer_service(ctx);
+  std::unique_ptr<BftService> bft_service;
+  if (options.engine == replica::EngineKind::kPbft) {
+    const auto n = static_cast<uint32_t>(options.initial_conf.voters.size());
+    bft_service = std::make_unique<BftService>(
+        ctx, std::make_shared<pbft::Keyring>(*options.pbft.keys), n, (n - 1) / 3);
+  }
 
   grpc::ServerBuilder peer_builder;
   for (const Url& u : config.listen_peer) {
@@ -554,6 +560,7 @@ int run_server(const ResolvedConfig& config) {
     client_builder.RegisterService(&lock_service);
     client_builder.RegisterService(&election_service);
     client_builder.RegisterService(&semaphore_service);
+    if (bft_service) client_builder.RegisterService(bft_service.get());
     client_server = client_builder.BuildAndStart();
     if (!client_server) {
       spdlog::error("synod server: cannot listen on --listen-client-urls {}",

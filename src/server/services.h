@@ -10,6 +10,8 @@
 
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "server/context.h"
+#include "core/pbft/crypto.h"
+#include "synodpb/bft.grpc.pb.h"
 #include "synodpb/fence.grpc.pb.h"
 #include "synodpb/peer.grpc.pb.h"
 #include "synodpb/semaphore.grpc.pb.h"
@@ -117,6 +119,36 @@ class LeaseService final : public etcdserverpb::Lease::CallbackService {
 
 // synodpb.Fence: puts that only a lock's current holder may make (checked in the state
 // machine at apply time, against the lock's keys as they are then).
+// synodpb.Bft on a PBFT member: BFT clients' writes go through the log as their own requests
+// (the engine checks their MACs); reads answer from this member's state. Every reply is MAC'd
+// for the client that sent the request. docs/pbft.md, "Clients".
+class BftService final : public synodpb::Bft::CallbackService {
+ public:
+  // `keys`: this member's (a copy of its engine's: a Keyring is used by one thread at a time).
+  BftService(ServerContext& ctx, std::shared_ptr<pbft::Keyring> keys, uint32_t members,
+             uint32_t faults)
+      : ctx_(ctx), keys_(std::move(keys)), members_(members), faults_(faults) {}
+  grpc::ServerUnaryReactor* Hello(grpc::CallbackServerContext* c,
+                                  const synodpb::BftHelloRequest* req,
+                                  synodpb::BftHello* resp) override;
+  grpc::ServerUnaryReactor* Submit(grpc::CallbackServerContext* c, const synodpb::BftRequest* req,
+                                   synodpb::BftReply* resp) override;
+  grpc::ServerUnaryReactor* Read(grpc::CallbackServerContext* c, const synodpb::BftRequest* req,
+                                 synodpb::BftReply* resp) override;
+
+ private:
+  // The request if its MAC for this member checks, else nullopt and `why`.
+  std::optional<pbft::AuthenticatedRequest> authentic(const std::string& bytes, std::string* why);
+  void sign(const pbft::AuthenticatedRequest& r, const synodpb::BftResult& result,
+            synodpb::BftReply* reply);
+
+  ServerContext& ctx_;
+  std::mutex mu_;  // guards keys_
+  std::shared_ptr<pbft::Keyring> keys_;
+  uint32_t members_;
+  uint32_t faults_;
+};
+
 class FenceService final : public synodpb::Fence::CallbackService {
  public:
   explicit FenceService(ServerContext& ctx) : ctx_(ctx) {}

@@ -411,6 +411,15 @@ std::optional<Msg> open(std::string_view payload, const Keyring& keys, NodeId fr
   return m;
 }
 
+std::string reply_auth_bytes(uint64_t replica, uint64_t timestamp, std::string_view result) {
+  std::string out = "synod-pbft-reply";
+  ByteWriter w(out);
+  w.u64(replica);
+  w.u64(timestamp);
+  w.str(result);
+  return out;
+}
+
 std::string encode_record(const SlotRecord& r) {
   std::string out;
   ByteWriter w(out);

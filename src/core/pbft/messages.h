@@ -60,6 +60,9 @@ std::string request_auth_bytes(const Request& r);
 std::string encode_client_request(const AuthenticatedRequest& r);
 std::optional<AuthenticatedRequest> decode_client_request(std::string_view bytes);
 bool is_client_request(std::string_view bytes);
+// The bytes a replica's reply MAC covers (TOCS 4.1: <REPLY, v, t, c, i, r> MAC'd for c): the
+// replica, the request's timestamp and the result.
+std::string reply_auth_bytes(uint64_t replica, uint64_t timestamp, std::string_view result);
 
 // One replica's claim about one sequence number in a view change: request `digest` prepared
 // (set P) or pre-prepared (set Q) at `seq` in `view` (TOCS 4.5.1).
