@@ -17,6 +17,9 @@
 #include "server/config.h"
 #include "server/server.h"
 #include "sim/simulation.h"
+#ifdef SYNOD_BYZANTINE_TEST
+#include "byzantine_member.h"
+#endif
 
 namespace {
 
@@ -230,6 +233,12 @@ int main(int argc, char** argv) {
   std::string config_file;
   CLI::App* server = app.add_subcommand("server", "run a cluster member (etcd-compatible flags)");
   add_server_flags(*server, server_config, config_file);
+#ifdef SYNOD_BYZANTINE_TEST
+  std::string byzantine_modes;
+  server->add_option("--byzantine-test", byzantine_modes,
+                     "test build only: run as a Byzantine PBFT member (equivocate, lie, alter, "
+                     "replay, silent, all)");
+#endif
 
   try {
     app.parse(argc, argv);
@@ -242,6 +251,15 @@ int main(int argc, char** argv) {
   if (app.got_subcommand("ctl")) return run_ctl();
   if (app.got_subcommand("check")) return run_check();
   if (app.got_subcommand("keys")) return run_keys();
+#ifdef SYNOD_BYZANTINE_TEST
+  if (server->parsed() && !byzantine_modes.empty()) {
+    const std::string error = synod::fault::install_byzantine_member(byzantine_modes);
+    if (!error.empty()) {
+      std::cerr << "synod server: " << error << "\n";
+      return 2;
+    }
+  }
+#endif
   if (server->parsed()) return run_server_command(*server, server_config, config_file);
   if (sim->parsed()) {
     std::string error;

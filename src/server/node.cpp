@@ -271,6 +271,7 @@ void Node::save_snapshot(const raft::Snapshot& snapshot) {
 }
 
 void Node::send(std::vector<raft::Message> messages) {
+  if (outbound_filter_) outbound_filter_(messages);
   transport_.send(std::move(messages));
 }
 

@@ -109,6 +109,10 @@ class Node : private replica::Host {
   void watch_closed(uint64_t stream);
   using WatchSink = std::function<void(std::vector<kv::WatchOutput>&&)>;
   void set_watch_sink(WatchSink sink) { watch_sink_ = std::move(sink); }
+  // A test seam (server.h, OutboundFilter): set before start(), applied to every send.
+  void set_outbound_filter(std::function<void(std::vector<raft::Message>&)> filter) {
+    outbound_filter_ = std::move(filter);
+  }
 
   // Leases. Their state (ID, granted TTL, keys) is the store's; when each expires is decided
   // by the leader alone, which proposes the revoke (kv::Lessor). A new leader extends every
@@ -299,7 +303,8 @@ class Node : private replica::Host {
   std::unique_ptr<kv::BufferedBackend> buffered_;  // over backend_; the store writes here
   std::unique_ptr<kv::Store> store_;
   mutable std::shared_mutex store_mu_;
-  std::unique_ptr<Engine> raft_;  // the consensus engine (Raft or Multi-Paxos)
+  std::unique_ptr<Engine> raft_;  // the consensus engine (Raft, Multi-Paxos or PBFT)
+  std::function<void(std::vector<raft::Message>&)> outbound_filter_;  // tests only
   std::unique_ptr<replica::Driver> driver_;
 
   // Inbox: filled by any thread, drained by the raft thread.

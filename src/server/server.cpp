@@ -411,6 +411,17 @@ void sync_peers(net::Transport& transport, ServerContext& ctx, const Identity& i
 
 }  // namespace
 
+namespace {
+OutboundFilterFactory& outbound_filter_factory() {
+  static OutboundFilterFactory factory;
+  return factory;
+}
+}  // namespace
+
+void set_outbound_filter_factory(OutboundFilterFactory factory) {
+  outbound_filter_factory() = std::move(factory);
+}
+
 int run_server(const ResolvedConfig& config) {
   // gRPC's mutexes are absl's; Debian builds absl with its deadlock detector on, which costs a
   // lock-graph update on every acquisition (a few percent of a busy member's CPU).
@@ -469,6 +480,9 @@ int run_server(const ResolvedConfig& config) {
   if (!node) {
     spdlog::error("synod server: {}", error);
     return 1;
+  }
+  if (outbound_filter_factory()) {
+    node->set_outbound_filter(outbound_filter_factory()(identity.member_id, options.pbft.keys));
   }
   Executor executor(2);
   ServerContext ctx;

@@ -3,9 +3,24 @@
 // raft thread, flushes the backend).
 #pragma once
 
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "core/consensus/types.h"
+#include "core/pbft/crypto.h"
 #include "server/config.h"
 
 namespace synod::server {
+
+// A test seam: what a member sends to its peers passes through this, if set, before the
+// transport. Only test builds set one (tests/fault/byzantine_member.cpp: a Byzantine PBFT
+// member for the fault campaign); the shipped binary never does.
+using OutboundFilter = std::function<void(std::vector<raft::Message>&)>;
+using OutboundFilterFactory = std::function<OutboundFilter(
+    uint64_t member_id, std::shared_ptr<const pbft::Keyring> pbft_keys)>;
+void set_outbound_filter_factory(OutboundFilterFactory factory);
 
 // Returns the process exit code: 0 after a clean shutdown, 1 when startup fails (the reason
 // is logged on one line).

@@ -57,11 +57,28 @@ class FaultCluster(Cluster):
     """Members placed in the network's namespaces; a re-added member takes the slot (host and
     namespace) of the one it replaces."""
 
-    def __init__(self, net: Network, **kw):
+    def __init__(self, net: Network, byzantine: Optional[tuple] = None, **kw):
         self.net = net
         self.next_slot: Optional[int] = None
         self.slot_of: Dict[int, int] = {}
+        # (member name, binary, modes): that member runs a Byzantine build (PBFT only). Clients,
+        # hashes and convergence then look at the honest members only.
+        self.byzantine = byzantine
         super().__init__(**kw)
+
+    def _argv(self, m, state: str) -> List[str]:
+        argv = super()._argv(m, state)
+        if self.byzantine and m.name == self.byzantine[0]:
+            argv = [os.path.abspath(self.byzantine[1])] + argv[1:] + \
+                [f"--byzantine-test={self.byzantine[2]}"]
+        return argv
+
+    def endpoints(self, names=None, running_only: bool = True) -> List[str]:
+        eps = super().endpoints(names, running_only)
+        if self.byzantine:
+            liar = self.members[self.byzantine[0]].endpoint
+            eps = [e for e in eps if e != liar]
+        return eps
 
     def placement(self, index: int):
         slot = self.next_slot if self.next_slot is not None else index
@@ -280,7 +297,13 @@ def run(a) -> int:
     binary = a.binary if a.kind == "synod" else (a.binary or "/usr/bin/etcd")
     t_start = time.monotonic()
     try:
-        with FaultCluster(net, kind=a.kind, binary=binary, size=a.size, base_port=a.base_port,
+        byzantine = None
+        if a.byzantine:
+            byzantine = (f"m{a.size}", a.byzantine, a.byzantine_modes)
+            summary["byzantine"] = {"member": byzantine[0], "modes": a.byzantine_modes}
+            log(f"{byzantine[0]} is Byzantine ({a.byzantine_modes}); clients use the others")
+        with FaultCluster(net, byzantine=byzantine, kind=a.kind, binary=binary, size=a.size,
+                          base_port=a.base_port,
                           data_root=os.path.join(out, "nodes"), keep=True, start_timeout=60,
                           label="fault") as c:
             eps = [c.endpoints()]
@@ -487,6 +510,11 @@ def main() -> int:
     p.add_argument("--nemeses", help=f"comma-separated subset of {','.join(NEMESES)}")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--size", type=int, default=5)
+    p.add_argument("--byzantine", default=None,
+                   help="PBFT (SYNOD_ENGINE=pbft): the last member runs this Byzantine build "
+                        "(synod_byzantine); the checks cover the honest members")
+    p.add_argument("--byzantine-modes", default="all",
+                   help="its behaviours: equivocate, lie, alter, replay, silent, all")
     p.add_argument("--net", type=int, default=None, help="use subnet 198.18.<net>.0/24")
     p.add_argument("--bug", help="planted bugs, comma-separated: serializable-reads (the "
                    "register's reads are local, no quorum), unfenced-lock (the lock's write is a "
