@@ -9,7 +9,11 @@
 // Everything it sends is MAC'd with its own keys: it lies as itself, as a faulty replica can.
 #include "byzantine_member.h"
 
+#include <spdlog/spdlog.h>
+
+#include <chrono>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <random>
 #include <set>
@@ -30,6 +34,18 @@ struct Adversary {
   std::mt19937_64 rng{std::random_device{}()};
   std::deque<raft::Message> sent;
   std::deque<pbft::AuthenticatedRequest> seen;
+  std::map<std::string, uint64_t> done;  // what it did, by behaviour
+  std::chrono::steady_clock::time_point last_report = std::chrono::steady_clock::now();
+
+  // One line every few seconds: the campaign reads the last one to see that it lied.
+  void report() {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_report < std::chrono::seconds(2)) return;
+    last_report = now;
+    std::string line;
+    for (const auto& [what, n] : done) line += " " + what + "=" + std::to_string(n);
+    spdlog::warn("byzantine member:{}", line);
+  }
 
   bool has(const char* mode) const { return modes.contains(mode); }
   bool chance(double p) { return std::uniform_real_distribution<double>(0, 1)(rng) < p; }
@@ -65,7 +81,10 @@ struct Adversary {
           if (!r.request.is_null()) seen.push_back(r);
           if (seen.size() > 256) seen.pop_front();
         }
-        if (has("silent")) continue;
+        if (has("silent")) {
+          ++done["silent"];
+          continue;
+        }
         if (has("equivocate") && m.to.value % 2 == 0) {
           pbft::Msg other = *msg;
           if (other.requests.size() > 1) {
@@ -74,6 +93,7 @@ struct Adversary {
             other.requests.front() = seen[rng() % seen.size()];
           }
           out.push_back(reseal(m, other));
+          ++done["equivocate"];
           continue;
         }
       }
@@ -82,18 +102,22 @@ struct Adversary {
         pbft::Msg lie = *msg;
         lie.digest = random_digest();
         out.push_back(reseal(m, lie));
+        ++done["lie"];
       }
       if (has("replay") && !sent.empty() && chance(0.05)) {
         out.push_back(sent[rng() % sent.size()]);
+        ++done["replay"];
       }
       sent.push_back(m);
       if (sent.size() > 512) sent.pop_front();
       if (has("alter") && chance(0.1) && !m.payload.empty()) {
         m.payload[rng() % m.payload.size()] ^= static_cast<char>(1 + rng() % 255);
+        ++done["alter"];
       }
       out.push_back(std::move(m));
     }
     messages = std::move(out);
+    report();
   }
 };
 
