@@ -384,7 +384,9 @@ const char* workload_name(WorkloadKind kind) {
   return "?";
 }
 
-nlohmann::json bench_config(const BenchOptions& o) { return config_json(o); }
+nlohmann::json bench_config(const BenchOptions& o) {
+  return config_json(o);
+}
 
 std::string validate(const BenchOptions& o) {
   if (o.endpoints.empty()) return "--endpoints: at least one endpoint is needed";
@@ -397,7 +399,8 @@ std::string validate(const BenchOptions& o) {
     return "--client-threads must be in 1.." + std::to_string(kMaxClientThreads);
   }
   if (o.rate_rps < 0) return "--rate must be >= 0";
-  if (o.bft && o.bft_keys.empty()) return "--bft needs --bft-keys DIR (the members' NAME.pub files)";
+  if (o.bft && o.bft_keys.empty())
+    return "--bft needs --bft-keys DIR (the members' NAME.pub files)";
   if (o.bft && o.clients > 1024) return "--bft: at most 1024 clients (a thread each)";
   if (o.kind == WorkloadKind::kRange) {
     if (o.range_key.empty()) return "range: a key is needed (synod bench range KEY [END])";

@@ -44,8 +44,8 @@ std::unique_ptr<BftClient> BftClient::connect(const Options& options, std::strin
   std::map<uint64_t, pbft::PublicKeys> replicas;
   std::string unreachable;
   for (const std::string& endpoint : options.endpoints) {
-    auto stub = synodpb::Bft::NewStub(
-        grpc::CreateChannel(endpoint, grpc::InsecureChannelCredentials()));
+    auto stub =
+        synodpb::Bft::NewStub(grpc::CreateChannel(endpoint, grpc::InsecureChannelCredentials()));
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + options.timeout);
     synodpb::BftHello hello;
@@ -72,10 +72,10 @@ std::unique_ptr<BftClient> BftClient::connect(const Options& options, std::strin
   }
   c->keys_ = std::make_shared<const pbft::Keyring>(pbft::make_keys(), std::move(replicas));
   // Timestamps and ids that no other client process uses: from the clock and a random start.
-  c->next_timestamp_ = static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(
-          std::chrono::system_clock::now().time_since_epoch())
-          .count());
+  c->next_timestamp_ =
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count());
   std::random_device random;
   c->next_id_ = (uint64_t{random()} << 32) | random();
   return c;
@@ -153,11 +153,11 @@ std::optional<synodpb::BftResult> BftClient::collect(Method method, const std::s
       return false;
     });
     if (!accepted && Clock::now() >= deadline) {
-      *error = "no " + std::to_string(needed) + " members sent the same result in time" +
-               (round->bad_macs ? " (" + std::to_string(round->bad_macs) +
-                                      " replies failed their MACs)"
-                                : "") +
-               (round->last_error.empty() ? "" : "; last error: " + round->last_error);
+      *error =
+          "no " + std::to_string(needed) + " members sent the same result in time" +
+          (round->bad_macs ? " (" + std::to_string(round->bad_macs) + " replies failed their MACs)"
+                           : "") +
+          (round->last_error.empty() ? "" : "; last error: " + round->last_error);
       break;
     }
   }

@@ -56,12 +56,11 @@ class BftClient {
   // same authenticated result; nullopt when the deadline passes first.
   std::optional<synodpb::BftResult> collect(Method method, const std::string& request,
                                             uint64_t timestamp, size_t needed,
-                                            std::chrono::milliseconds timeout,
-                                            std::string* error);
+                                            std::chrono::milliseconds timeout, std::string* error);
 
   Options options_;
   std::shared_ptr<const pbft::Keyring> keys_;  // mac_for and check_mac_from only: const
-  std::vector<uint64_t> ids_;  // member ID per endpoint
+  std::vector<uint64_t> ids_;                  // member ID per endpoint
   std::vector<std::unique_ptr<synodpb::Bft::Stub>> stubs_;
   size_t f_ = 0;
   std::atomic<uint64_t> next_timestamp_{0};

@@ -302,7 +302,9 @@ std::unique_ptr<BftClient> bft_connect(const CtlFlags& f) {
   return c;
 }
 
-void print_kv(const mvccpb::KeyValue& kv) { std::cout << kv.key() << "\n" << kv.value() << "\n"; }
+void print_kv(const mvccpb::KeyValue& kv) {
+  std::cout << kv.key() << "\n" << kv.value() << "\n";
+}
 
 int bft_done(const std::optional<synodpb::BftResult>& r, const std::string& error) {
   if (!r) {
@@ -408,8 +410,8 @@ std::function<int()> add_ctl_command(CLI::App& app) {
   f->del = ctl->add_subcommand("del", "delete KEY (--bft); prints how many keys went");
   f->del->add_option("key", f->key, "key")->required();
   f->del->add_flag("--prefix", f->prefix, "every key with KEY as prefix");
-  for (CLI::App* sub : {f->fenced_put, f->lock_token, f->sem_acquire, f->sem_release,
-                        f->sem_list, f->sem_extend, f->put, f->get, f->del})
+  for (CLI::App* sub : {f->fenced_put, f->lock_token, f->sem_acquire, f->sem_release, f->sem_list,
+                        f->sem_extend, f->put, f->get, f->del})
     sub->fallthrough();
   sem->fallthrough();
   return [f]() {

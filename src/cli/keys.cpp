@@ -26,9 +26,9 @@ int run_new(const KeysFlags& f) {
     std::cerr << "synod keys new: " << error << "\n";
     return 1;
   }
-  std::cout << "made the PBFT keys of member " << f.name << ":\n  secret: "
-            << server::pbft_secret_path(dir) << " (stays on this member)\n  public: "
-            << public_path << "\ncopy " << f.name
+  std::cout << "made the PBFT keys of member " << f.name
+            << ":\n  secret: " << server::pbft_secret_path(dir)
+            << " (stays on this member)\n  public: " << public_path << "\ncopy " << f.name
             << ".pub into the pbft/public/ directory of every other member's data dir, and "
                "theirs into "
             << server::pbft_public_dir(dir) << "; BFT clients take the directory of all of them\n";

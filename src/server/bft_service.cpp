@@ -59,9 +59,8 @@ std::optional<pbft::AuthenticatedRequest> BftService::authentic(const std::strin
   }
   const pbft::Mac* mac = r->mac_for(ctx_.self_id);
   std::lock_guard lock(mu_);
-  if (mac == nullptr ||
-      !keys_->check_mac_from_client(r->request.client, pbft::request_auth_bytes(r->request),
-                                    *mac)) {
+  if (mac == nullptr || !keys_->check_mac_from_client(r->request.client,
+                                                      pbft::request_auth_bytes(r->request), *mac)) {
     *why = "synod: the request's MAC for this member does not check";
     return std::nullopt;
   }
@@ -148,9 +147,8 @@ grpc::ServerUnaryReactor* BftService::Read(grpc::CallbackServerContext* c,
     return reactor;
   }
   synodpb::BftResult result;
-  std::optional<kv::Error> e = ctx_.node->read_store([&](const kv::Store& store) {
-    return range_into(store, range, result.mutable_range());
-  });
+  std::optional<kv::Error> e = ctx_.node->read_store(
+      [&](const kv::Store& store) { return range_into(store, range, result.mutable_range()); });
   if (e) {
     result.set_error(e->message);
   } else {

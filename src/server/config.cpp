@@ -184,8 +184,9 @@ std::optional<ResolvedConfig> resolve(ServerConfig config, std::string* error) {
   }
   if (*engine == replica::EngineKind::kPbft) {
     if (r.initial_cluster.size() < 4) {
-      *error = "--engine pbft needs at least 4 members in --initial-cluster (n >= 3f + 1 to "
-               "tolerate f >= 1 Byzantine members)";
+      *error =
+          "--engine pbft needs at least 4 members in --initial-cluster (n >= 3f + 1 to "
+          "tolerate f >= 1 Byzantine members)";
       return std::nullopt;
     }
   }

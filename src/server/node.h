@@ -31,13 +31,13 @@
 
 #include "base/deadline_table.h"
 #include "core/engine.h"
-#include "replica/engine_factory.h"
 #include "kv/buffered_backend.h"
 #include "kv/lessor.h"
 #include "kv/store.h"
 #include "kv/watch_hub.h"
 #include "net/transport.h"
 #include "replica/driver.h"
+#include "replica/engine_factory.h"
 #include "replica/host.h"
 #include "synodpb/request.pb.h"
 
@@ -54,7 +54,7 @@ struct NodeOptions {
   raft::NodeId id;
   uint64_t cluster_id = 0;
   std::string data_dir;
-  raft::ConfState initial_conf;       // founding members (fresh start with state "new"); else empty
+  raft::ConfState initial_conf;  // founding members (fresh start with state "new"); else empty
   replica::EngineKind engine = replica::EngineKind::kRaft;
   replica::PbftOptions pbft;          // engine kPbft: the member's keys (required) and tuning
   uint32_t tick_ms = 100;             // etcd's default heartbeat interval

@@ -71,8 +71,7 @@ std::optional<std::string> read_small_file(const std::string& path, std::string*
   return text;
 }
 
-bool write_file(const std::string& path, const std::string& text, mode_t mode,
-                std::string* error) {
+bool write_file(const std::string& path, const std::string& text, mode_t mode, std::string* error) {
   const std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
@@ -106,7 +105,9 @@ bool valid_name(const std::string& name) {
 
 }  // namespace
 
-std::string pbft_key_dir(const std::string& data_dir) { return data_dir + "/pbft"; }
+std::string pbft_key_dir(const std::string& data_dir) {
+  return data_dir + "/pbft";
+}
 std::string pbft_secret_path(const std::string& data_dir) {
   return pbft_key_dir(data_dir) + "/secret.key";
 }
@@ -159,11 +160,11 @@ bool generate_member_keys(const std::string& data_dir, const std::string& name, 
     return false;
   }
   const pbft::SecretKeys keys = pbft::make_keys();
-  const std::string secret =
-      "# Synod PBFT secret keys of member " + name +
-      ": never copy this file off the member\nname " + name + "\nkx-secret " +
-      pbft::to_hex(keys.kx) + "\nsign-secret " + pbft::to_hex(keys.sign) + "\nkx " +
-      pbft::to_hex(keys.pub.kx) + "\nsign " + pbft::to_hex(keys.pub.sign) + "\n";
+  const std::string secret = "# Synod PBFT secret keys of member " + name +
+                             ": never copy this file off the member\nname " + name +
+                             "\nkx-secret " + pbft::to_hex(keys.kx) + "\nsign-secret " +
+                             pbft::to_hex(keys.sign) + "\nkx " + pbft::to_hex(keys.pub.kx) +
+                             "\nsign " + pbft::to_hex(keys.pub.sign) + "\n";
   if (!write_file(secret_path, secret, 0600, error)) return false;
   *public_path = pbft_public_dir(data_dir) + "/" + name + ".pub";
   return write_file(*public_path, format_public_keys(name, keys.pub), 0644, error);
@@ -190,8 +191,8 @@ std::optional<std::map<std::string, pbft::PublicKeys>> read_public_keys(const st
       return std::nullopt;
     }
     if (parsed->first + ".pub" != e.path().filename().string()) {
-      *error = path + " names member '" + parsed->first + "' (the file should be " +
-               parsed->first + ".pub)";
+      *error = path + " names member '" + parsed->first + "' (the file should be " + parsed->first +
+               ".pub)";
       return std::nullopt;
     }
     out.emplace(parsed->first, parsed->second);
@@ -203,8 +204,8 @@ std::shared_ptr<const pbft::Keyring> load_member_keyring(
     const std::string& data_dir, const std::string& name,
     const std::vector<std::pair<std::string, uint64_t>>& members, std::string* error) {
   const std::string secret_path = pbft_secret_path(data_dir);
-  const std::string hint = " (make keys with `synod keys new --data-dir " + data_dir +
-                           " --name " + name + "` and share the public files)";
+  const std::string hint = " (make keys with `synod keys new --data-dir " + data_dir + " --name " +
+                           name + "` and share the public files)";
   if (!fs::exists(secret_path)) {
     *error = "PBFT member '" + name + "' has no keys: " + secret_path + " is missing" + hint;
     return nullptr;
@@ -214,17 +215,16 @@ std::shared_ptr<const pbft::Keyring> load_member_keyring(
   std::string why;
   auto lines = parse_lines(*text, &why);
   pbft::SecretKeys mine;
-  if (!lines || !lines->count("kx-secret") || !lines->count("sign-secret") ||
-      !lines->count("kx") || !lines->count("sign") ||
-      !from_hex(lines->at("kx-secret"), &mine.kx) ||
+  if (!lines || !lines->count("kx-secret") || !lines->count("sign-secret") || !lines->count("kx") ||
+      !lines->count("sign") || !from_hex(lines->at("kx-secret"), &mine.kx) ||
       !from_hex(lines->at("sign-secret"), &mine.sign) || !from_hex(lines->at("kx"), &mine.pub.kx) ||
       !from_hex(lines->at("sign"), &mine.pub.sign)) {
     *error = secret_path + " is malformed" + (why.empty() ? "" : ": " + why);
     return nullptr;
   }
   if (lines->count("name") && lines->at("name") != name) {
-    *error = secret_path + " holds the keys of member '" + lines->at("name") +
-             "', not of --name " + name;
+    *error = secret_path + " holds the keys of member '" + lines->at("name") + "', not of --name " +
+             name;
     return nullptr;
   }
   auto publics = read_public_keys(pbft_public_dir(data_dir), error);
@@ -233,9 +233,9 @@ std::shared_ptr<const pbft::Keyring> load_member_keyring(
   for (const auto& [member, id] : members) {
     auto it = publics->find(member);
     if (it == publics->end()) {
-      *error = "PBFT member '" + name + "' lacks the public keys of member '" + member + "': copy " +
-               member + ".pub (made by `synod keys new` in " + member + "'s data dir) into " +
-               pbft_public_dir(data_dir);
+      *error = "PBFT member '" + name + "' lacks the public keys of member '" + member +
+               "': copy " + member + ".pub (made by `synod keys new` in " + member +
+               "'s data dir) into " + pbft_public_dir(data_dir);
       return nullptr;
     }
     if (member == name && it->second != mine.pub) {

@@ -464,13 +464,11 @@ int run_server(const ResolvedConfig& config) {
     std::vector<std::pair<std::string, uint64_t>> members;
     options.initial_conf = {};
     for (const ClusterMember& cm : config.initial_cluster) {
-      const uint64_t id =
-          founding_member_id(identity.ids, cm, config.raw.initial_cluster_token);
+      const uint64_t id = founding_member_id(identity.ids, cm, config.raw.initial_cluster_token);
       members.emplace_back(cm.name, id);
       options.initial_conf.voters.emplace_back(id);
     }
-    options.pbft.keys =
-        load_member_keyring(config.raw.data_dir, config.raw.name, members, &error);
+    options.pbft.keys = load_member_keyring(config.raw.data_dir, config.raw.name, members, &error);
     if (!options.pbft.keys) {
       spdlog::error("synod server: {}", error);
       return 1;

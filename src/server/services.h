@@ -8,9 +8,9 @@
 #include <mutex>
 #include <vector>
 
+#include "core/pbft/crypto.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "server/context.h"
-#include "core/pbft/crypto.h"
 #include "synodpb/bft.grpc.pb.h"
 #include "synodpb/fence.grpc.pb.h"
 #include "synodpb/peer.grpc.pb.h"

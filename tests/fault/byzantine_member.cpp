@@ -140,8 +140,8 @@ std::string install_byzantine_member(const std::string& modes) {
     }
   }
   server::set_outbound_filter_factory(
-      [chosen](uint64_t member_id, std::shared_ptr<const pbft::Keyring> keys)
-          -> server::OutboundFilter {
+      [chosen](uint64_t member_id,
+               std::shared_ptr<const pbft::Keyring> keys) -> server::OutboundFilter {
         if (!keys) return {};  // not a PBFT member: nothing to lie about
         auto adversary = std::make_shared<Adversary>();
         adversary->self = member_id;

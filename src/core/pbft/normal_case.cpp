@@ -8,9 +8,9 @@ namespace synod::pbft {
 
 namespace {
 
-constexpr size_t kMaxRuns = 1 << 16;         // runs tracked at once (votes of a faulty
-                                             // replica cannot grow it past this)
-constexpr size_t kMaxEarlierClaims = 4;      // digests remembered per seq from earlier views
+constexpr size_t kMaxRuns = 1 << 16;     // runs tracked at once (votes of a faulty
+                                         // replica cannot grow it past this)
+constexpr size_t kMaxEarlierClaims = 4;  // digests remembered per seq from earlier views
 
 // Adds `c` to a replica's Q claims for one seq: one claim per digest, at its newest view,
 // the newest few kept (thesis 3.2.4 bounds Q the same way).
@@ -39,10 +39,9 @@ void carry_earlier(SlotRecord& rec, const SlotRecord& before, const Claim& old_c
   rec.earlier_bodies.clear();
   for (const AuthenticatedRequest& b : bodies) {
     const Digest d = digest(b.request);
-    const bool named =
-        (rec.earlier_prepared && rec.earlier_prepared->digest == d) ||
-        std::any_of(rec.earlier_preprepared.begin(), rec.earlier_preprepared.end(),
-                    [&](const Claim& c) { return c.digest == d; });
+    const bool named = (rec.earlier_prepared && rec.earlier_prepared->digest == d) ||
+                       std::any_of(rec.earlier_preprepared.begin(), rec.earlier_preprepared.end(),
+                                   [&](const Claim& c) { return c.digest == d; });
     const bool kept = std::any_of(rec.earlier_bodies.begin(), rec.earlier_bodies.end(),
                                   [&](const AuthenticatedRequest& x) { return x == b; });
     if (named && !kept) rec.earlier_bodies.push_back(b);

@@ -304,8 +304,8 @@ void Pbft::drop(const char*) {
 }
 
 // The view-change timer runs while this replica waits for a request to execute (OSDI 4.4), its
-// own quiet ones aside; it restarts whenever a request executes. Waiting for a new view has its own start
-// (maybe_start_view_change_timer).
+// own quiet ones aside; it restarts whenever a request executes. Waiting for a new view has its own
+// start (maybe_start_view_change_timer).
 void Pbft::reset_timer() {
   if (changing_) return;
   timer_started_ = pending_.size() > quiet_ ? now_ : 0;
