@@ -23,9 +23,15 @@ struct Round {
   std::map<std::string, std::set<uint64_t>> votes;  // result bytes -> members that sent them
   std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
   std::vector<std::unique_ptr<synodpb::BftReply>> replies;
-  std::string last_error;
+  std::set<std::string> errors;  // the members' errors, each once
   uint64_t bad_macs = 0;
 };
+
+std::string join(const std::set<std::string>& items) {
+  std::string out;
+  for (const std::string& s : items) out += (out.empty() ? "" : "; ") + s;
+  return out;
+}
 
 }  // namespace
 
@@ -115,7 +121,7 @@ std::optional<synodpb::BftResult> BftClient::collect(Method method, const std::s
       auto done = [keys = keys_, round, out, timestamp, needed](grpc::Status s) {
         std::lock_guard lock(round->mu);
         if (!s.ok()) {
-          round->last_error = s.error_message();
+          if (round->errors.size() < 4) round->errors.insert(s.error_message());
           return;
         }
         // Only what the member MAC'd for this client, for this request, counts.
@@ -157,7 +163,7 @@ std::optional<synodpb::BftResult> BftClient::collect(Method method, const std::s
           "no " + std::to_string(needed) + " members sent the same result in time" +
           (round->bad_macs ? " (" + std::to_string(round->bad_macs) + " replies failed their MACs)"
                            : "") +
-          (round->last_error.empty() ? "" : "; last error: " + round->last_error);
+          (round->errors.empty() ? "" : "; members said: " + join(round->errors));
       break;
     }
   }

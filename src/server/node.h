@@ -18,6 +18,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -26,6 +27,7 @@
 #include <shared_mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <variant>
 #include <vector>
 
@@ -305,6 +307,12 @@ class Node : private replica::Host {
   mutable std::shared_mutex store_mu_;
   std::unique_ptr<Engine> raft_;  // the consensus engine (Raft, Multi-Paxos or PBFT)
   std::function<void(std::vector<raft::Message>&)> outbound_filter_;  // tests only
+  // PBFT: the results of requests applied here that no one here waited for, by request ID, the
+  // newest few thousand. A BFT client's request reaches every member, and it may execute at a
+  // member before the client's copy arrives there; that copy is answered from here (TOCS 4.2:
+  // replicas keep the last reply to each client and send it again).
+  std::unordered_map<uint64_t, kv::ApplyResult> recent_results_;
+  std::deque<uint64_t> recent_order_;
   std::unique_ptr<replica::Driver> driver_;
 
   // Inbox: filled by any thread, drained by the raft thread.

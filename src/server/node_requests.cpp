@@ -59,6 +59,15 @@ void Node::submit_proposals() {
   while (!unsent_.empty()) {
     auto first = unsent_.begin();
     Proposal& p = first->second;
+    if (!p.raw.empty()) {
+      if (auto done = recent_results_.find(p.request.id()); done != recent_results_.end()) {
+        // Executed here before this copy of the client's request arrived.
+        forget_deadline({WaiterKind::kUnsentProposal, first->first});
+        p.done(done->second);
+        unsent_.erase(first);
+        continue;
+      }
+    }
     if (!p.raw.empty() && waiting_apply_.contains(p.request.id())) {
       // A client's retransmission while its request waits: the first call gets the answer.
       forget_deadline({WaiterKind::kUnsentProposal, first->first});
@@ -85,7 +94,19 @@ void Node::submit_proposals() {
 void Node::answer_applied(uint64_t request_id, kv::ApplyResult&& result,
                           std::vector<std::pair<ApplyDone, kv::ApplyResult>>& replies) {
   auto it = waiting_apply_.find(request_id);
-  if (it == waiting_apply_.end()) return;  // proposed elsewhere, or answered already
+  if (it == waiting_apply_.end()) {  // proposed elsewhere, or answered already
+    if (options_.engine == replica::EngineKind::kPbft && !result.skipped) {
+      constexpr size_t kRecentResults = 4096;
+      if (recent_results_.insert_or_assign(request_id, std::move(result)).second) {
+        recent_order_.push_back(request_id);
+      }
+      if (recent_order_.size() > kRecentResults) {
+        recent_results_.erase(recent_order_.front());
+        recent_order_.pop_front();
+      }
+    }
+    return;
+  }
   forget_deadline({WaiterKind::kProposal, request_id});
   replies.emplace_back(std::move(it->second.done), std::move(result));
   waiting_apply_.erase(it);

@@ -391,11 +391,12 @@ void Nodes::state_fetched(const Event& e) {
 
 void Nodes::check_store_convergence() {
   // Replicas that applied the same prefix of the log hold byte-identical stores (kv::Store is
-  // deterministic), however each got there: by entries, by snapshot, across restarts.
+  // deterministic), however each got there: by entries, by snapshot, across restarts. A
+  // Byzantine replica's store is no claim of the system's: only honest ones are compared.
   std::map<Index, std::pair<int, std::string>> image_at;  // applied index -> (node, image)
   for (size_t i = 1; i < nodes_.size(); ++i) {
     Node& n = nodes_[i];
-    if (!n.up) continue;
+    if (!n.up || n.byzantine) continue;
     std::string image = n.kv->image();
     auto [it, inserted] = image_at.try_emplace(n.kv->applied(), n.id, image);
     if (inserted || it->second.second == image) continue;
