@@ -511,25 +511,6 @@ def recheck(out: str, synod: str, time_limit: int) -> int:
             failures.append(f"{w} history ({hist}): {res['verdict']}\n  " +
                             "\n  ".join(res["output"]))
     summary["failures"] = failures
-    if a.byzantine:
-        # The liar must have lied: its last report counts what it did.
-        path = os.path.join(out, "nodes", f"m{a.size}.log")
-        try:
-            with open(path, "rb") as f:
-                lines = [ln for ln in f.read().decode(errors="replace").splitlines()
-                         if "byzantine member:" in ln]
-        except OSError:
-            lines = []
-        acts = {}
-        if lines:
-            for part in lines[-1].split("byzantine member:")[1].split('"')[0].split():
-                k, _, v = part.partition("=")
-                if v.isdigit():
-                    acts[k] = int(v)
-        summary["byzantine"]["acts"] = acts
-        log(f"the Byzantine member did: {acts}")
-        if not any(acts.values()):
-            failures.append(f"the Byzantine member reported nothing it did ({path})")
     summary["violations"] = len(failures)
     summary["rechecked_with"] = synod
     with open(path, "w") as f:
