@@ -254,5 +254,84 @@ TEST(PbftEngine, MembershipAndTransferAreRefused) {
   EXPECT_EQ(p.faults(), 1u);
 }
 
+// --- The view-change timer of a replica that is behind -----------------------------------------
+
+raft::Message sealed(const Msg& m, uint64_t from, uint64_t to) {
+  raft::Message out;
+  out.type = raft::MessageType::kPbft;
+  out.from = NodeId(from);
+  out.to = NodeId(to);
+  out.payload = seal(m, keyring(from), NodeId(to));
+  return out;
+}
+
+// Backup 2 learns of a request from replica 3 (as a client) and waits for it to execute;
+// `ahead` peers then report having executed through 40.
+Pbft waiting_backup(size_t ahead) {
+  Pbft backup(engine_config(2), {});
+  Keyring client = keyring(3);
+  AuthenticatedRequest r;
+  r.request = Request{client.public_keys().kx, 1, "put k v"};
+  r.macs.emplace_back(2, client.mac_for(2, request_auth_bytes(r.request)));
+  Msg request;
+  request.kind = Kind::kRequest;
+  request.sender = NodeId(3);
+  request.requests = {r};
+  backup.step(sealed(request, 3, 2));
+  for (uint64_t peer = 3; peer < 3 + ahead; ++peer) {
+    Msg status;
+    status.kind = Kind::kStatus;
+    status.sender = NodeId(peer);
+    status.seq = Index(40);
+    backup.step(sealed(status, peer, 2));
+  }
+  EXPECT_EQ(backup.dropped_messages(), 0u);
+  return backup;
+}
+
+// Ticks until the backup asks for a view change; the count, or 0 if it did not within `limit`.
+uint64_t ticks_to_view_change(Pbft& p, uint64_t limit) {
+  for (uint64_t t = 1; t <= limit; ++t) {
+    p.tick();
+    if (p.changing_view()) return t;
+  }
+  return 0;
+}
+
+TEST(PbftEngine, AReplicaUpToDateSuspectsThePrimaryAtItsTimeout) {
+  Pbft backup = waiting_backup(/*ahead=*/1);  // f peers ahead prove nothing
+  const uint64_t timeout = engine_config(2).election_ticks;
+  EXPECT_EQ(ticks_to_view_change(backup, 10 * timeout), timeout);
+  EXPECT_EQ(backup.view(), View(1));
+}
+
+TEST(PbftEngine, AReplicaBehindFPlusOnePeersDefersItsTimeoutBoundedly) {
+  Pbft backup = waiting_backup(/*ahead=*/2);
+  const uint64_t timeout = engine_config(2).election_ticks;
+  // It catches up rather than suspect the primary, but not for ever.
+  EXPECT_EQ(ticks_to_view_change(backup, 10 * timeout), (Pbft::kMaxDeferrals + 1) * timeout);
+}
+
+// A replica waiting for a new view still sends its clients' requests on, to every replica: the
+// others may order them in their view.
+TEST(PbftEngine, AReplicaInAViewChangeSendsItsOwnRequestsToEveryReplica) {
+  Pbft backup = waiting_backup(/*ahead=*/0);
+  ASSERT_NE(ticks_to_view_change(backup, 100), 0u);
+  while (backup.has_ready()) {
+    backup.ready();
+    backup.advance();
+  }
+  EXPECT_EQ(backup.propose("put a b").status, raft::Status::kForwarded);
+  std::set<uint64_t> sent_to;
+  const raft::Ready rd = backup.ready();
+  for (const raft::Message& m : rd.immediate_messages) {
+    std::string why;
+    std::optional<Msg> msg = open(m.payload, keyring(m.to.value), NodeId(2), &why, true);
+    ASSERT_TRUE(msg.has_value()) << why;
+    if (msg->kind == Kind::kRequest) sent_to.insert(m.to.value);
+  }
+  EXPECT_EQ(sent_to, (std::set<uint64_t>{1, 3, 4}));
+}
+
 }  // namespace
 }  // namespace synod::pbft

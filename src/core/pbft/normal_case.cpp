@@ -58,7 +58,19 @@ void Pbft::receive_request(const AuthenticatedRequest& r, bool local) {
   if (executed_set_.contains(d)) return;
   auto [it, fresh] = pending_.try_emplace(d, Pending{r, local});
   if (!fresh) return;
-  if (changing_) return;  // the view change's own timer runs (maybe_start_view_change_timer)
+  if (changing_) {
+    // The view change's own timer runs (maybe_start_view_change_timer). This replica's own
+    // request goes to every replica, as a client's retransmission does: a replica that waits
+    // alone for a new view must not hold its clients' requests back, the others may order
+    // them in their view, and this one executes them once it has their commits.
+    if (local) {
+      it->second.relayed = now_;
+      Msg m = make(Kind::kRequest);
+      m.requests = {r};
+      broadcast(m, /*immediate=*/true);
+    }
+    return;
+  }
   if (primary(view_) == cfg_.id) {
     if (timer_started_ == 0) timer_started_ = now_;
     queue_.push_back(d);
@@ -456,6 +468,7 @@ void Pbft::execute() {
   executing_ = false;
   if (log_.committed() == before) return;
   view_change_attempts_ = 0;
+  deferrals_ = 0;
   reset_timer();
   catch_up_to_checkpoint();
   maybe_pre_prepare();
