@@ -102,8 +102,9 @@ class Pbft final : public Engine {
   // Executed requests remembered by digest (retransmissions of them are not new requests).
   static constexpr size_t kExecutedMemory = 1 << 14;
   // Timeouts a replica behind f + 1 of its peers lets pass while it catches up, before it
-  // suspects the primary all the same.
-  static constexpr uint32_t kMaxDeferrals = 2;
+  // suspects the primary all the same (only before its first view change since it last
+  // executed a request).
+  static constexpr uint32_t kMaxDeferrals = 1;
 
   Pbft(const Config& config, const Persisted& persisted);
 

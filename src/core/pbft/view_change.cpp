@@ -31,18 +31,19 @@ const Claim* claim_at(const std::vector<Claim>& claims, Index seq) {
 //
 // A replica that f + 1 peers say executed further than it did (one of them honest, so the view
 // is making progress) is catching up, not seeing a faulty primary: its requests wait on its own
-// lag. It lets kMaxDeferrals timeouts pass before it asks for a view change. Otherwise a member
-// restarted while one peer is faulty would ask alone, wait alone for a new view that no other
-// honest replica wants (it must not go back to the view it left), and leave the quorum to the
-// faulty replica's goodwill. The deferral is bounded, so a replica that cannot catch up in the
-// current view (the bodies it lacks are not to be had) still asks for the next.
+// lag. Before its first view change since it last executed, it lets kMaxDeferrals timeouts
+// pass. Otherwise a member restarted while one peer is faulty would ask alone, wait alone for a
+// new view that no other honest replica wants (it must not go back to the view it left), and
+// leave the quorum to the faulty replica's goodwill. The deferral is short and only once, so a
+// replica that cannot catch up in the current view (the commits it lacks need honest votes it
+// is one of) soon asks for the next all the same.
 void Pbft::tick_view_change() {
   if (changing_ && primary(view_) == cfg_.id) maybe_send_new_view();
   if (timer_started_ == 0) return;
   const uint64_t timeout = uint64_t(cfg_.election_ticks)
                            << std::min(view_change_attempts_, kMaxTimerDoublings);
   if (now_ - timer_started_ < timeout) return;
-  if (!changing_ && deferrals_ < kMaxDeferrals && behind_peers()) {
+  if (!changing_ && view_change_attempts_ == 0 && deferrals_ < kMaxDeferrals && behind_peers()) {
     ++deferrals_;
     timer_started_ = now_;
     return;
