@@ -133,6 +133,10 @@ std::optional<ResolvedConfig> resolve(ServerConfig config, std::string* error) {
       !list("initial-advertise-peer-urls", config.initial_advertise_peer_urls, &r.advertise_peer)) {
     return std::nullopt;
   }
+  if (!config.listen_metrics_urls.empty() &&
+      !list("listen-metrics-urls", config.listen_metrics_urls, &r.listen_metrics)) {
+    return std::nullopt;
+  }
   const std::optional<replica::EngineKind> engine = replica::parse_engine(config.engine);
   if (!engine) {
     *error = "--engine must be 'raft', 'multipaxos' or 'pbft', got '" + config.engine + "'";
@@ -229,6 +233,8 @@ bool load_config_file(const std::string& path, ServerConfig* config, std::string
       config->advertise_client_urls = value;
     else if (key == "listen-peer-urls")
       config->listen_peer_urls = value;
+    else if (key == "listen-metrics-urls")
+      config->listen_metrics_urls = value;
     else if (key == "initial-advertise-peer-urls")
       config->initial_advertise_peer_urls = value;
     else if (key == "initial-cluster")

@@ -28,6 +28,8 @@ struct ServerConfig {
   std::string advertise_client_urls = "http://localhost:2379";
   std::string listen_peer_urls = "http://localhost:2380";
   std::string initial_advertise_peer_urls = "http://localhost:2380";
+  // More URLs serving /metrics and /health over plain HTTP (the client URLs serve them too).
+  std::string listen_metrics_urls;
   std::string initial_cluster;  // default: <name>=<initial-advertise-peer-urls>
   std::string initial_cluster_state = "new";
   std::string initial_cluster_token = "etcd-cluster";
@@ -50,6 +52,7 @@ struct ResolvedConfig {
   std::vector<Url> advertise_client;
   std::vector<Url> listen_peer;
   std::vector<Url> advertise_peer;
+  std::vector<Url> listen_metrics;
   std::vector<ClusterMember> initial_cluster;
   bool new_cluster = true;
 };

@@ -17,6 +17,10 @@
 
 namespace synod::server {
 
+// The etcd API level a member reports (Maintenance.Status, /version, /metrics); clients gate
+// features on it.
+inline constexpr const char* kApiVersion = "3.4.0";
+
 // The request size limit etcd enforces (--max-request-bytes default, 1.5 MiB).
 inline constexpr size_t kMaxRequestBytes = 1536 * 1024;
 // gRPC's own receive limit sits above it, as in etcd, so the etcd error text is what clients see.

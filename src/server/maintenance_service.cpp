@@ -10,8 +10,6 @@ namespace synod::server {
 
 namespace {
 
-// The etcd API level Synod serves; clients gate features on it.
-constexpr const char* kApiVersion = "3.4.0";
 constexpr size_t kSnapshotChunkBytes = 32 * 1024;
 
 }  // namespace

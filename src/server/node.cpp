@@ -241,6 +241,7 @@ void Node::publish_status() {
   s.applied = store_->applied_index();
   s.conf = raft_->conf();
   std::lock_guard lock(status_mu_);
+  if (s.leader != raft::kNoNode && s.leader != status_.leader) metrics_.leader_changes.add();
   if (s.leader != status_.leader || s.term != status_.term) {
     spdlog::info("raft: term {} leader {:x} ({} here)", s.term.value, s.leader.value,
                  raft::to_string(s.role));
@@ -253,7 +254,11 @@ void Node::publish_status() {
 bool Node::persist(const std::vector<raft::Entry>& entries,
                    const std::optional<raft::HardState>& hard_state, bool sync) {
   auto s = wal_->append(entries, hard_state);
-  if (s.ok() && sync) s = wal_->sync();
+  if (s.ok() && sync) {
+    const auto start = Clock::now();
+    s = wal_->sync();
+    metrics_.wal_fsync.observe(std::chrono::duration<double>(Clock::now() - start).count());
+  }
   if (!s.ok()) {
     // Durability rule: a member that cannot fsync must not acknowledge anything.
     spdlog::critical("wal: {}", s.message());
@@ -320,7 +325,9 @@ void Node::apply(std::span<const raft::Entry> entries) {
       answer_applied(request.id(), std::move(result), replies);
     }
     // One storage write for the whole batch; the clients are answered only after it.
+    const auto start = Clock::now();
     buffered_->flush();
+    metrics_.backend_commit.observe(std::chrono::duration<double>(Clock::now() - start).count());
   }
   for (auto& [done, result] : replies) done(result);
 }

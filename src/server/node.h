@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "base/deadline_table.h"
+#include "base/metrics.h"
 #include "core/engine.h"
 #include "kv/buffered_backend.h"
 #include "kv/lessor.h"
@@ -69,6 +70,16 @@ struct NodeOptions {
 
 // An error as etcd sends it: gRPC status code and message.
 using Error = kv::Error;
+
+// What a member counts and times for /metrics; updated on the raft thread, read by any.
+struct NodeMetrics {
+  metrics::Counter leader_changes;    // a leader (other than none) seen, new or changed
+  metrics::Counter proposals_failed;  // proposals answered with a timeout or no leader
+  metrics::Counter health_success;    // /health answered true
+  metrics::Counter health_failures;   // and false
+  metrics::Histogram wal_fsync{metrics::exponential_buckets(0.001, 2, 14)};       // seconds
+  metrics::Histogram backend_commit{metrics::exponential_buckets(0.001, 2, 14)};  // seconds
+};
 
 struct NodeStatus {
   raft::NodeId leader;
@@ -142,6 +153,7 @@ class Node : private replica::Host {
   void receive(std::vector<raft::Message> messages);
 
   NodeStatus status() const;
+  NodeMetrics& metrics() { return metrics_; }
   raft::NodeId id() const { return options_.id; }
   uint64_t cluster_id() const { return options_.cluster_id; }
   // The consensus engine this member runs: "raft" or "multipaxos".
@@ -352,6 +364,7 @@ class Node : private replica::Host {
 
   mutable std::mutex status_mu_;
   NodeStatus status_;
+  NodeMetrics metrics_;
 };
 
 }  // namespace synod::server

@@ -205,9 +205,11 @@ void Node::expire(Clock::time_point now) {
   for (const WaiterKey& key : deadlines_.pop_expired(now)) {
     switch (key.kind) {
       case WaiterKind::kUnsentProposal:
+        metrics_.proposals_failed.add();
         take(unsent_, key.id).done(failed(kv::errors::no_leader()));
         break;
       case WaiterKind::kProposal:
+        metrics_.proposals_failed.add();
         take(waiting_apply_, key.id).done(failed(kv::errors::timed_out()));
         break;
       case WaiterKind::kUnsentConf:

@@ -17,6 +17,8 @@
 #include <thread>
 
 #include "server/apply_result.h"
+#include "server/client_listener.h"
+#include "server/http_endpoints.h"
 #include "server/pbft_keys.h"
 #include "server/services.h"
 
@@ -529,6 +531,20 @@ int run_server(const ResolvedConfig& config) {
     return 1;
   }
 
+  // --listen-metrics-urls: /metrics and /health over HTTP from the start, before this member
+  // serves clients.
+  std::unique_ptr<ClientListener> metrics_listener;
+  if (!config.listen_metrics.empty()) {
+    std::string listen_error;
+    metrics_listener = ClientListener::open(config.listen_metrics, &listen_error);
+    if (!metrics_listener) {
+      spdlog::error("synod server: --listen-metrics-urls: {}", listen_error);
+      peer_server->Shutdown(std::chrono::system_clock::now());
+      return 1;
+    }
+    metrics_listener->start(nullptr, make_http_handler(ctx));
+  }
+
   node->start();
   sync_peers(transport, ctx, identity, directory);
   std::signal(SIGTERM, on_signal);
@@ -551,16 +567,15 @@ int run_server(const ResolvedConfig& config) {
     keep_published();
   }
   std::unique_ptr<grpc::Server> client_server;
+  std::unique_ptr<ClientListener> client_listener;
   int exit_code = 0;
   if (!g_stop.load()) {
     grpc::EnableDefaultHealthCheckService(true);
+    // The client URLs are the listener's (client_listener.h): it hands gRPC its connections and
+    // serves /metrics, /health and /version itself. The gRPC server has no port of its own.
+    std::string listen_error;
+    client_listener = ClientListener::open(config.listen_client, &listen_error);
     grpc::ServerBuilder client_builder;
-    for (const Url& u : config.listen_client) {
-      client_builder.AddListeningPort(u.host_port(), grpc::InsecureServerCredentials());
-    }
-    // Without this gRPC binds with SO_REUSEPORT, and a second member started on the same URL
-    // would quietly share the port instead of failing.
-    client_builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
     client_builder.SetMaxReceiveMessageSize(kMaxReceiveBytes);
     client_builder.SetMaxSendMessageSize(INT32_MAX);
     client_builder.RegisterService(&kv_service);
@@ -573,13 +588,15 @@ int run_server(const ResolvedConfig& config) {
     client_builder.RegisterService(&election_service);
     client_builder.RegisterService(&semaphore_service);
     if (bft_service) client_builder.RegisterService(bft_service.get());
-    client_server = client_builder.BuildAndStart();
-    if (!client_server) {
-      spdlog::error("synod server: cannot listen on --listen-client-urls {}",
-                    config.raw.listen_client_urls);
+    if (client_listener) client_server = client_builder.BuildAndStart();
+    if (!client_listener || !client_server) {
+      spdlog::error("synod server: cannot listen on --listen-client-urls {}: {}",
+                    config.raw.listen_client_urls,
+                    client_listener ? "the gRPC server did not start" : listen_error);
       exit_code = 1;
       g_stop.store(true);
     } else {
+      client_listener->start(client_server.get(), make_http_handler(ctx));
       spdlog::info("synod server: serving clients on {}, peers on {}",
                    config.raw.listen_client_urls, config.raw.listen_peer_urls);
     }
@@ -589,6 +606,8 @@ int run_server(const ResolvedConfig& config) {
     keep_published();
   }
   spdlog::info("synod server: shutting down");
+  if (client_listener) client_listener->stop();
+  if (metrics_listener) metrics_listener->stop();
   if (client_server) {
     watch_service.close_all();
     client_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));

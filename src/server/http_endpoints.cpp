@@ -1,0 +1,135 @@
+#include "server/http_endpoints.h"
+
+#include <chrono>
+#include <future>
+#include <memory>
+
+#include "base/metrics.h"
+#include "server/node.h"
+
+namespace synod::server {
+
+namespace {
+
+constexpr auto kHealthReadTimeout = std::chrono::seconds(1);  // etcd's QGET deadline
+
+HttpResponse method_not_allowed() {
+  return {405, "text/plain; charset=utf-8", "Method Not Allowed\n"};
+}
+
+std::string hex_id(uint64_t id) {
+  std::string out;
+  static const char* kDigits = "0123456789abcdef";
+  do {
+    out.insert(out.begin(), kDigits[id & 0xF]);
+    id >>= 4;
+  } while (id != 0);
+  return out;
+}
+
+// etcd 3.4's health check: no leader, or a quorum read that does not finish within a second,
+// is unhealthy.
+bool healthy(Node& node) {
+  if (node.status().leader == raft::kNoNode) return false;
+  auto answer = std::make_shared<std::promise<bool>>();
+  std::future<bool> result = answer->get_future();
+  node.read_barrier([answer](std::optional<Error> e) { answer->set_value(!e.has_value()); });
+  return result.wait_for(kHealthReadTimeout) == std::future_status::ready && result.get();
+}
+
+std::string render_metrics(const ServerContext& ctx) {
+  Node& node = *ctx.node;
+  const NodeStatus s = node.status();
+  const NodeMetrics& m = node.metrics();
+  metrics::Exposition e;
+  // etcd's names.
+  e.family("etcd_server_has_leader", "Whether or not a leader exists. 1 is existence, 0 is not.",
+           "gauge");
+  e.sample("etcd_server_has_leader", s.leader != raft::kNoNode ? 1 : 0);
+  e.family("etcd_server_is_leader", "Whether or not this member is a leader. 1 if is, 0 otherwise.",
+           "gauge");
+  e.sample("etcd_server_is_leader", s.role == raft::Role::kLeader ? 1 : 0);
+  e.family("etcd_server_is_learner",
+           "Whether or not this member is a learner. 1 if is, 0 otherwise.", "gauge");
+  e.sample("etcd_server_is_learner", s.conf.is_learner(raft::NodeId(ctx.self_id)) ? 1 : 0);
+  e.family("etcd_server_id",
+           "Server or member ID in hexadecimal format. 1 for 'server_id' label with current ID.",
+           "gauge");
+  e.sample("etcd_server_id", {{"server_id", hex_id(ctx.self_id)}}, 1);
+  e.family("etcd_server_version",
+           "Which version is running. 1 for 'server_version' label with current version.", "gauge");
+  e.sample("etcd_server_version", {{"server_version", kApiVersion}}, 1);
+  e.family("etcd_server_leader_changes_seen_total", "The number of leader changes seen.",
+           "counter");
+  e.sample("etcd_server_leader_changes_seen_total", static_cast<double>(m.leader_changes.value()));
+  e.family("etcd_server_proposals_committed_total",
+           "The total number of consensus proposals committed.", "gauge");
+  e.sample("etcd_server_proposals_committed_total", static_cast<double>(s.committed));
+  e.family("etcd_server_proposals_applied_total",
+           "The total number of consensus proposals applied.", "gauge");
+  e.sample("etcd_server_proposals_applied_total", static_cast<double>(s.applied));
+  e.family("etcd_server_proposals_failed_total", "The total number of failed proposals seen.",
+           "counter");
+  e.sample("etcd_server_proposals_failed_total", static_cast<double>(m.proposals_failed.value()));
+  e.family("etcd_server_health_success", "The total number of successful health checks", "counter");
+  e.sample("etcd_server_health_success", static_cast<double>(m.health_success.value()));
+  e.family("etcd_server_health_failures", "The total number of failed health checks", "counter");
+  e.sample("etcd_server_health_failures", static_cast<double>(m.health_failures.value()));
+  e.histogram("etcd_disk_wal_fsync_duration_seconds",
+              "The latency distributions of fsync called by WAL.", m.wal_fsync);
+  e.histogram("etcd_disk_backend_commit_duration_seconds",
+              "The latency distributions of commit called by backend.", m.backend_commit);
+  const auto db_size = static_cast<double>(node.backend_size_bytes());
+  e.family("etcd_mvcc_db_total_size_in_bytes",
+           "Total size of the underlying database physically allocated in bytes.", "gauge");
+  e.sample("etcd_mvcc_db_total_size_in_bytes", db_size);
+  e.family("etcd_debugging_mvcc_current_revision", "The current revision of store.", "gauge");
+  e.sample("etcd_debugging_mvcc_current_revision", static_cast<double>(ctx.revision()));
+  // Synod's own.
+  e.family("synod_server_engine", "The consensus engine this member runs (1 for its label).",
+           "gauge");
+  e.sample("synod_server_engine", {{"engine", node.engine_name()}}, 1);
+  e.family("synod_server_term",
+           "The current term (Raft), ballot round (Multi-Paxos) or view + 1 "
+           "(PBFT).",
+           "gauge");
+  e.sample("synod_server_term", static_cast<double>(s.term.value));
+  e.family("synod_server_apply_lag",
+           "Entries committed and not yet applied to the state machine here.", "gauge");
+  e.sample("synod_server_apply_lag",
+           static_cast<double>(s.committed > s.applied ? s.committed - s.applied : 0));
+  e.family("synod_server_voters", "Voting members in this member's configuration.", "gauge");
+  e.sample("synod_server_voters", static_cast<double>(s.conf.voters.size()));
+  e.family("synod_server_learners", "Learners in this member's configuration.", "gauge");
+  e.sample("synod_server_learners", static_cast<double>(s.conf.learners.size()));
+  return e.take();
+}
+
+}  // namespace
+
+HttpHandler make_http_handler(const ServerContext& ctx) {
+  return [&ctx](const HttpRequest& req) -> HttpResponse {
+    if (req.path == "/version") {
+      if (req.method != "GET" && req.method != "HEAD") return method_not_allowed();
+      return {200, "application/json",
+              std::string("{\"etcdserver\":\"") + kApiVersion + "\",\"etcdcluster\":\"" +
+                  kApiVersion + "\"}"};
+    }
+    if (req.path == "/health") {
+      if (req.method != "GET" && req.method != "HEAD") return method_not_allowed();
+      if (healthy(*ctx.node)) {
+        ctx.node->metrics().health_success.add();
+        return {200, "text/plain; charset=utf-8", "{\"health\":\"true\"}"};
+      }
+      ctx.node->metrics().health_failures.add();
+      return {503, "text/plain; charset=utf-8", "{\"health\":\"false\"}\n"};
+    }
+    if (req.path == "/metrics") {
+      if (req.method != "GET" && req.method != "HEAD") return method_not_allowed();
+      return {200, "text/plain; version=0.0.4; charset=utf-8", render_metrics(ctx)};
+    }
+    return {404, "text/plain; charset=utf-8", "404 page not found\n"};
+  };
+}
+
+}  // namespace synod::server
