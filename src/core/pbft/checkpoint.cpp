@@ -94,7 +94,6 @@ void Pbft::send_status() {
 // holds them), and the checkpoint that makes its low watermark move.
 void Pbft::on_status(const Msg& m) {
   const raft::NodeId peer = m.sender;
-  peer_executed_[peer] = m.seq;
   if (!changing_ && new_view_ && (m.view < view_ || (m.view == view_ && m.changing))) {
     Msg nv = make(Kind::kNewView);
     nv.new_view = new_view_;

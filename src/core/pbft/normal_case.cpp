@@ -468,7 +468,6 @@ void Pbft::execute() {
   executing_ = false;
   if (log_.committed() == before) return;
   view_change_attempts_ = 0;
-  deferrals_ = 0;
   reset_timer();
   catch_up_to_checkpoint();
   maybe_pre_prepare();

@@ -101,10 +101,6 @@ class Pbft final : public Engine {
   static constexpr uint64_t kCatchUpWindows = 4;
   // Executed requests remembered by digest (retransmissions of them are not new requests).
   static constexpr size_t kExecutedMemory = 1 << 14;
-  // Timeouts a replica behind f + 1 of its peers lets pass while it catches up, before it
-  // suspects the primary all the same (only before its first view change since it last
-  // executed a request).
-  static constexpr uint32_t kMaxDeferrals = 1;
 
   Pbft(const Config& config, const Persisted& persisted);
 
@@ -250,7 +246,6 @@ class Pbft final : public Engine {
   bool valid_new_view(const NewView& nv, std::string* why) const;
   void enter_view(const NewView& nv);
   void tick_view_change();
-  bool behind_peers() const;
   std::optional<AuthenticatedRequest> body_of(Index seq, const Digest& d) const;
 
   void assert_invariants() const;
@@ -270,8 +265,6 @@ class Pbft final : public Engine {
   bool changing_ = false;
   uint32_t view_change_attempts_ = 0;  // view changes since a request last executed
   uint64_t timer_started_ = 0;         // tick the view-change timer (re)started; 0: stopped
-  uint32_t deferrals_ = 0;             // timeouts deferred since a request last executed
-  std::map<raft::NodeId, Index> peer_executed_;  // what each peer's last STATUS said it executed
 
   // Normal case.
   std::map<RunKey, RunVotes> runs_;

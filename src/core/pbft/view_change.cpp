@@ -28,36 +28,12 @@ const Claim* claim_at(const std::vector<Claim>& claims, Index seq) {
 // The timer runs while a request waits to execute; when it runs out the replica asks for the
 // next view. Each view change that does not end in a new view doubles the wait for the next
 // (OSDI 4.5.2), so that honest replicas eventually agree on a view long enough to make progress.
-//
-// A replica that f + 1 peers say executed further than it did (one of them honest, so the view
-// is making progress) is catching up, not seeing a faulty primary: its requests wait on its own
-// lag. Before its first view change since it last executed, it lets kMaxDeferrals timeouts
-// pass. Otherwise a member restarted while one peer is faulty would ask alone, wait alone for a
-// new view that no other honest replica wants (it must not go back to the view it left), and
-// leave the quorum to the faulty replica's goodwill. The deferral is short and only once, so a
-// replica that cannot catch up in the current view (the commits it lacks need honest votes it
-// is one of) soon asks for the next all the same.
 void Pbft::tick_view_change() {
   if (changing_ && primary(view_) == cfg_.id) maybe_send_new_view();
   if (timer_started_ == 0) return;
   const uint64_t timeout = uint64_t(cfg_.election_ticks)
                            << std::min(view_change_attempts_, kMaxTimerDoublings);
-  if (now_ - timer_started_ < timeout) return;
-  if (!changing_ && view_change_attempts_ == 0 && deferrals_ < kMaxDeferrals && behind_peers()) {
-    ++deferrals_;
-    timer_started_ = now_;
-    return;
-  }
-  start_view_change(view_ + 1);
-}
-
-// Whether f + 1 peers reported executing past what this replica executed.
-bool Pbft::behind_peers() const {
-  size_t ahead = 0;
-  for (const auto& [peer, executed] : peer_executed_) {
-    if (executed > log_.committed()) ++ahead;
-  }
-  return ahead >= f_ + 1;
+  if (now_ - timer_started_ >= timeout) start_view_change(view_ + 1);
 }
 
 void Pbft::start_view_change(View v) {
