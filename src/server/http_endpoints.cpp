@@ -37,7 +37,7 @@ bool healthy(Node& node) {
   return result.wait_for(kHealthReadTimeout) == std::future_status::ready && result.get();
 }
 
-std::string render_metrics(const ServerContext& ctx) {
+std::string render_metrics(const ServerContext& ctx, const GrpcMetrics* grpc_metrics) {
   Node& node = *ctx.node;
   const NodeStatus s = node.status();
   const NodeMetrics& m = node.metrics();
@@ -102,13 +102,14 @@ std::string render_metrics(const ServerContext& ctx) {
   e.sample("synod_server_voters", static_cast<double>(s.conf.voters.size()));
   e.family("synod_server_learners", "Learners in this member's configuration.", "gauge");
   e.sample("synod_server_learners", static_cast<double>(s.conf.learners.size()));
+  if (grpc_metrics != nullptr) grpc_metrics->render(e);
   return e.take();
 }
 
 }  // namespace
 
-HttpHandler make_http_handler(const ServerContext& ctx) {
-  return [&ctx](const HttpRequest& req) -> HttpResponse {
+HttpHandler make_http_handler(const ServerContext& ctx, const GrpcMetrics* grpc_metrics) {
+  return [&ctx, grpc_metrics](const HttpRequest& req) -> HttpResponse {
     if (req.path == "/version") {
       if (req.method != "GET" && req.method != "HEAD") return method_not_allowed();
       return {200, "application/json",
@@ -126,7 +127,7 @@ HttpHandler make_http_handler(const ServerContext& ctx) {
     }
     if (req.path == "/metrics") {
       if (req.method != "GET" && req.method != "HEAD") return method_not_allowed();
-      return {200, "text/plain; version=0.0.4; charset=utf-8", render_metrics(ctx)};
+      return {200, "text/plain; version=0.0.4; charset=utf-8", render_metrics(ctx, grpc_metrics)};
     }
     return {404, "text/plain; charset=utf-8", "404 page not found\n"};
   };

@@ -5,9 +5,11 @@
 
 #include "server/client_listener.h"
 #include "server/context.h"
+#include "server/grpc_metrics.h"
 
 namespace synod::server {
 
-HttpHandler make_http_handler(const ServerContext& ctx);
+// `grpc_metrics` (may be null) adds the client RPC counters; both must outlive the handler.
+HttpHandler make_http_handler(const ServerContext& ctx, const GrpcMetrics* grpc_metrics);
 
 }  // namespace synod::server

@@ -18,6 +18,7 @@
 
 #include "server/apply_result.h"
 #include "server/client_listener.h"
+#include "server/grpc_metrics.h"
 #include "server/http_endpoints.h"
 #include "server/pbft_keys.h"
 #include "server/services.h"
@@ -533,6 +534,10 @@ int run_server(const ResolvedConfig& config) {
 
   // --listen-metrics-urls: /metrics and /health over HTTP from the start, before this member
   // serves clients.
+  GrpcMetrics grpc_metrics({"etcdserverpb.KV", "etcdserverpb.Watch", "etcdserverpb.Lease",
+                            "etcdserverpb.Cluster", "etcdserverpb.Maintenance", "v3lockpb.Lock",
+                            "v3electionpb.Election", "synodpb.Fence", "synodpb.Semaphore",
+                            "synodpb.Bft"});
   std::unique_ptr<ClientListener> metrics_listener;
   if (!config.listen_metrics.empty()) {
     std::string listen_error;
@@ -542,7 +547,7 @@ int run_server(const ResolvedConfig& config) {
       peer_server->Shutdown(std::chrono::system_clock::now());
       return 1;
     }
-    metrics_listener->start(nullptr, make_http_handler(ctx));
+    metrics_listener->start(nullptr, make_http_handler(ctx, &grpc_metrics));
   }
 
   node->start();
@@ -576,6 +581,9 @@ int run_server(const ResolvedConfig& config) {
     std::string listen_error;
     client_listener = ClientListener::open(config.listen_client, &listen_error);
     grpc::ServerBuilder client_builder;
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> counting;
+    counting.push_back(grpc_metrics.interceptor_factory());
+    client_builder.experimental().SetInterceptorCreators(std::move(counting));
     client_builder.SetMaxReceiveMessageSize(kMaxReceiveBytes);
     client_builder.SetMaxSendMessageSize(INT32_MAX);
     client_builder.RegisterService(&kv_service);
@@ -596,7 +604,7 @@ int run_server(const ResolvedConfig& config) {
       exit_code = 1;
       g_stop.store(true);
     } else {
-      client_listener->start(client_server.get(), make_http_handler(ctx));
+      client_listener->start(client_server.get(), make_http_handler(ctx, &grpc_metrics));
       spdlog::info("synod server: serving clients on {}, peers on {}",
                    config.raw.listen_client_urls, config.raw.listen_peer_urls);
     }

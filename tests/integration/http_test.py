@@ -9,7 +9,8 @@ as etcd 3.4 serves them, with gRPC clients on the same port.
      a TYPE; etcd's names for leader, proposals, fsync and backend commit histograms and db size;
      exactly one member leads); a wrong path is 404 and POST /health is 405
   3. 50 puts through etcdctl (gRPC on the same port): every member's committed proposals and
-     WAL fsync count grow, and /metrics on the metrics URL says the same as on the client URL
+     WAL fsync count grow, the members' grpc_server_handled_total for Put with code OK grows by
+     50, and the metrics URL answers /metrics and /health
   4. two members stopped: the last one's /health is 503 {"health":"false"}, and its
      etcd_server_has_leader drops to 0
 Runs against etcd too (--kind etcd), which is the reference for every answer.
@@ -44,7 +45,11 @@ REQUIRED = (
     "etcd_disk_backend_commit_duration_seconds_count",
     "etcd_mvcc_db_total_size_in_bytes",
     "etcd_server_health_success",
+    "grpc_server_started_total",
+    "grpc_server_handled_total",
 )
+PUTS_OK = ('grpc_server_handled_total{grpc_code="OK",grpc_method="Put",'
+           'grpc_service="etcdserverpb.KV",grpc_type="unary"}')
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$')
 
 
@@ -172,7 +177,11 @@ def main() -> int:
             status, _, body = get(c.metrics_url(n) + "/health")
             if status != 200:
                 failures.append(f"{n} --listen-metrics-urls /health: {status} {body!r}")
-        log("50 puts: committed proposals and fsyncs grew on every member; metrics URLs answer")
+        puts = sum(after[n].get(PUTS_OK, 0) - before[n].get(PUTS_OK, 0) for n in names)
+        if puts < 50:
+            failures.append(f"grpc_server_handled_total for Put/OK grew by {puts} over the "
+                            "members, want >= 50")
+        log("50 puts: committed proposals, fsyncs and gRPC counters grew; metrics URLs answer")
 
         last = names[-1]
         for n in names[:-1]:
