@@ -319,5 +319,47 @@ TEST(PbftEngine, AReplicaInAViewChangeSendsItsOwnRequestsToEveryReplica) {
   EXPECT_EQ(sent_to, (std::set<uint64_t>{1, 3, 4}));
 }
 
+// A request from replica `client` (as a client) that replica 2 can authenticate.
+AuthenticatedRequest request_for_2(uint64_t client, uint64_t timestamp, const std::string& op) {
+  Keyring k = keyring(client);
+  AuthenticatedRequest r;
+  r.request = Request{k.public_keys().kx, timestamp, op};
+  r.macs.emplace_back(2, k.mac_for(2, request_auth_bytes(r.request)));
+  return r;
+}
+
+// A faulty primary pre-prepared one request at backup 2 and another at the others, who
+// committed theirs. Backup 2 executes what was committed, from a peer's body checked against
+// the commits' digest, not the request its own log holds at that view.
+TEST(PbftEngine, ABackupExecutesTheCommittedRequestNotTheOneItWasPrePrepared) {
+  Pbft backup(engine_config(2), {});
+  const AuthenticatedRequest told = request_for_2(3, 1, "put k told-to-2");
+  const AuthenticatedRequest committed = request_for_2(3, 2, "put k committed");
+  Msg pp;
+  pp.kind = Kind::kPrePrepare;
+  pp.sender = NodeId(1);
+  pp.seq = Index(1);
+  pp.requests = {told};
+  backup.step(sealed(pp, 1, 2));
+  ASSERT_EQ(backup.last_index(), Index(1));
+  Msg bodies;
+  bodies.kind = Kind::kBodies;
+  bodies.sender = NodeId(3);
+  bodies.bodies = {Body{Index(1), View(0), committed}};
+  backup.step(sealed(bodies, 3, 2));
+  for (uint64_t peer : {1, 3, 4}) {
+    Msg c;
+    c.kind = Kind::kCommit;
+    c.sender = NodeId(peer);
+    c.seq = Index(1);
+    c.count = 1;
+    c.digest = run_digest(Index(1), {digest(committed.request)});
+    backup.step(sealed(c, peer, 2));
+  }
+  EXPECT_EQ(backup.dropped_messages(), 0u);
+  ASSERT_EQ(backup.committed_index(), Index(1));
+  EXPECT_EQ(backup.record(Index(1))->request, committed);
+}
+
 }  // namespace
 }  // namespace synod::pbft

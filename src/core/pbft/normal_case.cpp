@@ -362,7 +362,15 @@ void Pbft::on_commit(const Msg& m) {
 // a committed request is reported as prepared by every later view change, even after a
 // restart (n - f commits show f + 1 honest replicas prepared it). False if the bodies are not
 // all at hand or do not match.
+//
+// The log's own request at the run's view is tried first, then the bodies peers sent: a
+// faulty primary may have pre-prepared something else here than what the others committed.
 bool Pbft::run_bodies(const RunKey& key, std::vector<Entry>* to_write) const {
+  return run_bodies(key, /*prefer_fetched=*/false, to_write) ||
+         run_bodies(key, /*prefer_fetched=*/true, to_write);
+}
+
+bool Pbft::run_bodies(const RunKey& key, bool prefer_fetched, std::vector<Entry>* to_write) const {
   std::vector<Digest> digests;
   std::vector<Entry> writes;  // every slot past the executed ones, contiguous
   bool changed = false;
@@ -375,10 +383,13 @@ bool Pbft::run_bodies(const RunKey& key, std::vector<Entry>* to_write) const {
     std::optional<SlotRecord> held = in_log ? decode_record(log_.at(seq).data) : std::nullopt;
     const Entry* entry = in_log ? &log_.at(seq) : nullptr;
     auto fetched = fetched_.find(seq);
+    const bool fetched_at_view = fetched != fetched_.end() && fetched->second.view == key.view;
     std::optional<AuthenticatedRequest> body;
-    if (held && entry->term == key.view) {
+    if (prefer_fetched && fetched_at_view) {
+      body = fetched->second.request;
+    } else if (held && entry->term == key.view) {
       body = held->request;
-    } else if (fetched != fetched_.end() && fetched->second.view == key.view) {
+    } else if (fetched_at_view) {
       body = fetched->second.request;
     } else if (held) {
       body = held->request;

@@ -213,6 +213,7 @@ class Pbft final : public Engine {
   void check_prepared(const RunKey& key);
   void check_committed(const RunKey& key);
   bool run_bodies(const RunKey& key, std::vector<Entry>* to_write) const;
+  bool run_bodies(const RunKey& key, bool prefer_fetched, std::vector<Entry>* to_write) const;
   void execute();
   void remember_executed(const Digest& d);
   bool in_window(Index first, uint32_t count) const;
