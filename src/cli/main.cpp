@@ -87,6 +87,8 @@ void add_server_flags(CLI::App& cmd, synod::server::ServerConfig& c, std::string
   cmd.add_option("--listen-peer-urls", c.listen_peer_urls, "URLs to serve peers on");
   cmd.add_option("--listen-metrics-urls", c.listen_metrics_urls,
                  "more URLs serving /metrics and /health over HTTP (the client URLs do too)");
+  cmd.add_option("--metrics", c.metrics,
+                 "'basic' or 'extensive' (adds per-RPC gRPC counters, at a CPU cost per request)");
   cmd.add_option("--initial-advertise-peer-urls", c.initial_advertise_peer_urls,
                  "peer URLs advertised to the cluster");
   cmd.add_option("--initial-cluster", c.initial_cluster,
@@ -122,6 +124,7 @@ int run_server_command(CLI::App& cmd, synod::server::ServerConfig flags,
       config.advertise_client_urls = flags.advertise_client_urls;
     if (given("--listen-peer-urls")) config.listen_peer_urls = flags.listen_peer_urls;
     if (given("--listen-metrics-urls")) config.listen_metrics_urls = flags.listen_metrics_urls;
+    if (given("--metrics")) config.metrics = flags.metrics;
     if (given("--initial-advertise-peer-urls"))
       config.initial_advertise_peer_urls = flags.initial_advertise_peer_urls;
     if (given("--initial-cluster")) config.initial_cluster = flags.initial_cluster;

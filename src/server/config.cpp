@@ -133,6 +133,10 @@ std::optional<ResolvedConfig> resolve(ServerConfig config, std::string* error) {
       !list("initial-advertise-peer-urls", config.initial_advertise_peer_urls, &r.advertise_peer)) {
     return std::nullopt;
   }
+  if (config.metrics != "basic" && config.metrics != "extensive") {
+    *error = "--metrics must be 'basic' or 'extensive', got '" + config.metrics + "'";
+    return std::nullopt;
+  }
   if (!config.listen_metrics_urls.empty() &&
       !list("listen-metrics-urls", config.listen_metrics_urls, &r.listen_metrics)) {
     return std::nullopt;
@@ -235,6 +239,8 @@ bool load_config_file(const std::string& path, ServerConfig* config, std::string
       config->listen_peer_urls = value;
     else if (key == "listen-metrics-urls")
       config->listen_metrics_urls = value;
+    else if (key == "metrics")
+      config->metrics = value;
     else if (key == "initial-advertise-peer-urls")
       config->initial_advertise_peer_urls = value;
     else if (key == "initial-cluster")

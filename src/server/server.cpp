@@ -538,6 +538,8 @@ int run_server(const ResolvedConfig& config) {
                             "etcdserverpb.Cluster", "etcdserverpb.Maintenance", "v3lockpb.Lock",
                             "v3electionpb.Election", "synodpb.Fence", "synodpb.Semaphore",
                             "synodpb.Bft"});
+  // With --metrics extensive only: the interceptor that counts costs every request.
+  const GrpcMetrics* rpc_counts = config.raw.metrics == "extensive" ? &grpc_metrics : nullptr;
   std::unique_ptr<ClientListener> metrics_listener;
   if (!config.listen_metrics.empty()) {
     std::string listen_error;
@@ -547,7 +549,7 @@ int run_server(const ResolvedConfig& config) {
       peer_server->Shutdown(std::chrono::system_clock::now());
       return 1;
     }
-    metrics_listener->start(nullptr, make_http_handler(ctx, &grpc_metrics));
+    metrics_listener->start(nullptr, make_http_handler(ctx, rpc_counts));
   }
 
   node->start();
@@ -581,9 +583,11 @@ int run_server(const ResolvedConfig& config) {
     std::string listen_error;
     client_listener = ClientListener::open(config.listen_client, &listen_error);
     grpc::ServerBuilder client_builder;
-    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> counting;
-    counting.push_back(grpc_metrics.interceptor_factory());
-    client_builder.experimental().SetInterceptorCreators(std::move(counting));
+    if (rpc_counts != nullptr) {
+      std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> counting;
+      counting.push_back(grpc_metrics.interceptor_factory());
+      client_builder.experimental().SetInterceptorCreators(std::move(counting));
+    }
     client_builder.SetMaxReceiveMessageSize(kMaxReceiveBytes);
     client_builder.SetMaxSendMessageSize(INT32_MAX);
     client_builder.RegisterService(&kv_service);
@@ -604,7 +608,7 @@ int run_server(const ResolvedConfig& config) {
       exit_code = 1;
       g_stop.store(true);
     } else {
-      client_listener->start(client_server.get(), make_http_handler(ctx, &grpc_metrics));
+      client_listener->start(client_server.get(), make_http_handler(ctx, rpc_counts));
       spdlog::info("synod server: serving clients on {}, peers on {}",
                    config.raw.listen_client_urls, config.raw.listen_peer_urls);
     }

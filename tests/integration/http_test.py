@@ -3,7 +3,8 @@ as etcd 3.4 serves them, with gRPC clients on the same port.
 
     /usr/bin/python3 tests/integration/http_test.py --kind synod --binary build/synod
 
-  1. a 3-member cluster, each member also given --listen-metrics-urls
+  1. a 3-member cluster started with --metrics extensive (the gRPC counters), each member
+     also given --listen-metrics-urls
   2. on every member's client URL: GET /version (JSON with etcdserver and etcdcluster), GET
      /health ({"health":"true"}), GET /metrics (the text format: every sample under a HELP and
      a TYPE; etcd's names for leader, proposals, fsync and backend commit histograms and db size;
@@ -146,7 +147,8 @@ def main() -> int:
     add_common_args(p)
     a = p.parse_args()
     failures: List[str] = []
-    with MetricsCluster(a.kind, a.binary, 3, a.base_port, keep=a.keep, label="http") as c:
+    with MetricsCluster(a.kind, a.binary, 3, a.base_port, keep=a.keep, label="http",
+                        server_args=["--metrics=extensive"]) as c:
         names = sorted(c.members)
         before = {n: check_member(c, n, failures) for n in names}
         leaders = [n for n in names if value(before[n], "etcd_server_is_leader") == 1]
