@@ -79,15 +79,18 @@ std::string format_value(double v) {
   return out;
 }
 
-std::string escape_label_value(std::string_view v) {
+namespace {
+
+// \ and newlines escaped, and " too in label values.
+std::string escape(std::string_view v, bool quotes) {
   std::string out;
   for (char c : v) {
     if (c == '\\') {
       out += "\\\\";
-    } else if (c == '"') {
-      out += "\\\"";
     } else if (c == '\n') {
       out += "\\n";
+    } else if (c == '"' && quotes) {
+      out += "\\\"";
     } else {
       out += c;
     }
@@ -95,18 +98,14 @@ std::string escape_label_value(std::string_view v) {
   return out;
 }
 
+}  // namespace
+
+std::string escape_label_value(std::string_view v) {
+  return escape(v, /*quotes=*/true);
+}
+
 std::string escape_help(std::string_view v) {
-  std::string out;
-  for (char c : v) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
-    }
-  }
-  return out;
+  return escape(v, /*quotes=*/false);
 }
 
 void Exposition::family(std::string_view name, std::string_view help, std::string_view type) {

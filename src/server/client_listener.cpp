@@ -247,7 +247,7 @@ void ClientListener::serve(int fd) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));  // a partial first segment
   }
   if (n > 0 && looks_like_http1(first, static_cast<size_t>(n))) {
-    serve_http(fd, {});
+    serve_http(fd);
     return;
   }
   if (n > 0 && grpc_ != nullptr && !stopping_.load()) {
@@ -259,8 +259,9 @@ void ClientListener::serve(int fd) {
   ::close(fd);
 }
 
-void ClientListener::serve_http(int fd, std::string received) {
+void ClientListener::serve_http(int fd) {
   const auto deadline = Clock::now() + kHttpRequestWait;
+  std::string received;
   while (received.find("\r\n\r\n") == std::string::npos && received.size() < kMaxHead) {
     if (!readable(fd, deadline)) break;
     char buf[2048];

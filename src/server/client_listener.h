@@ -64,7 +64,7 @@ class ClientListener {
   explicit ClientListener(std::vector<int> fds) : listen_fds_(std::move(fds)) {}
   void accept_loop(int listen_fd);
   void serve(int fd);
-  void serve_http(int fd, std::string received);
+  void serve_http(int fd);
 
   std::vector<int> listen_fds_;
   std::vector<std::thread> acceptors_;

@@ -4,6 +4,8 @@
 #include <future>
 #include <memory>
 
+#include <spdlog/fmt/fmt.h>
+
 #include "base/metrics.h"
 #include "server/node.h"
 
@@ -15,16 +17,6 @@ constexpr auto kHealthReadTimeout = std::chrono::seconds(1);  // etcd's QGET dea
 
 HttpResponse method_not_allowed() {
   return {405, "text/plain; charset=utf-8", "Method Not Allowed\n"};
-}
-
-std::string hex_id(uint64_t id) {
-  std::string out;
-  static const char* kDigits = "0123456789abcdef";
-  do {
-    out.insert(out.begin(), kDigits[id & 0xF]);
-    id >>= 4;
-  } while (id != 0);
-  return out;
 }
 
 // etcd 3.4's health check: no leader, or a quorum read that does not finish within a second,
@@ -55,7 +47,7 @@ std::string render_metrics(const ServerContext& ctx, const GrpcMetrics* grpc_met
   e.family("etcd_server_id",
            "Server or member ID in hexadecimal format. 1 for 'server_id' label with current ID.",
            "gauge");
-  e.sample("etcd_server_id", {{"server_id", hex_id(ctx.self_id)}}, 1);
+  e.sample("etcd_server_id", {{"server_id", fmt::format("{:x}", ctx.self_id)}}, 1);
   e.family("etcd_server_version",
            "Which version is running. 1 for 'server_version' label with current version.", "gauge");
   e.sample("etcd_server_version", {{"server_version", kApiVersion}}, 1);
