@@ -89,6 +89,9 @@ void add_server_flags(CLI::App& cmd, synod::server::ServerConfig& c, std::string
                  "more URLs serving /metrics and /health over HTTP (the client URLs do too)");
   cmd.add_option("--metrics", c.metrics,
                  "'basic' or 'extensive' (adds per-RPC gRPC counters, at a CPU cost per request)");
+  cmd.add_option("--auth-token", c.auth_token, "kind of auth token: 'simple' (the default)");
+  cmd.add_option("--auth-token-ttl", c.auth_token_ttl_s,
+                 "seconds an unused auth token stays valid (default 300)");
   cmd.add_option("--initial-advertise-peer-urls", c.initial_advertise_peer_urls,
                  "peer URLs advertised to the cluster");
   cmd.add_option("--initial-cluster", c.initial_cluster,
@@ -125,6 +128,8 @@ int run_server_command(CLI::App& cmd, synod::server::ServerConfig flags,
     if (given("--listen-peer-urls")) config.listen_peer_urls = flags.listen_peer_urls;
     if (given("--listen-metrics-urls")) config.listen_metrics_urls = flags.listen_metrics_urls;
     if (given("--metrics")) config.metrics = flags.metrics;
+    if (given("--auth-token")) config.auth_token = flags.auth_token;
+    if (given("--auth-token-ttl")) config.auth_token_ttl_s = flags.auth_token_ttl_s;
     if (given("--initial-advertise-peer-urls"))
       config.initial_advertise_peer_urls = flags.initial_advertise_peer_urls;
     if (given("--initial-cluster")) config.initial_cluster = flags.initial_cluster;

@@ -4,6 +4,7 @@
 // message of its own.
 #pragma once
 
+#include <iterator>
 #include <string>
 
 namespace synod::kv {
@@ -11,14 +12,28 @@ namespace synod::kv {
 // gRPC status codes, by number (grpc/status.h), so kv/ needs no gRPC headers.
 enum GrpcCode : int {
   kGrpcOk = 0,
+  kGrpcUnknown = 2,
   kGrpcInvalidArgument = 3,
   kGrpcDeadlineExceeded = 4,
   kGrpcNotFound = 5,
+  kGrpcPermissionDenied = 7,
   kGrpcResourceExhausted = 8,
   kGrpcFailedPrecondition = 9,
   kGrpcOutOfRange = 11,
   kGrpcUnavailable = 14,
+  kGrpcUnauthenticated = 16,
 };
+
+// A status code's name as Go's codes.Code.String() writes it ("PermissionDenied"); nullptr for
+// a code gRPC does not define.
+inline const char* grpc_code_name(int code) {
+  static constexpr const char* kNames[] = {
+      "OK",       "Canceled",       "Unknown",          "InvalidArgument",   "DeadlineExceeded",
+      "NotFound", "AlreadyExists",  "PermissionDenied", "ResourceExhausted", "FailedPrecondition",
+      "Aborted",  "OutOfRange",     "Unimplemented",    "Internal",          "Unavailable",
+      "DataLoss", "Unauthenticated"};
+  return code >= 0 && code < static_cast<int>(std::size(kNames)) ? kNames[code] : nullptr;
+}
 
 struct Error {
   int grpc_code = kGrpcOk;
@@ -114,6 +129,55 @@ inline Error request_too_large() {
 }
 inline Error invalid_membership_change() {
   return {kGrpcInvalidArgument, "etcdserver: invalid membership change"};
+}
+// Authentication and authorization (etcd's auth store).
+inline Error root_user_missing() {
+  return {kGrpcFailedPrecondition, "etcdserver: root user does not exist"};
+}
+inline Error root_role_missing() {
+  return {kGrpcFailedPrecondition, "etcdserver: root user does not have root role"};
+}
+inline Error user_exists() {
+  return {kGrpcFailedPrecondition, "etcdserver: user name already exists"};
+}
+inline Error user_empty() {
+  return {kGrpcInvalidArgument, "etcdserver: user name is empty"};
+}
+inline Error user_not_found() {
+  return {kGrpcFailedPrecondition, "etcdserver: user name not found"};
+}
+inline Error role_exists() {
+  return {kGrpcFailedPrecondition, "etcdserver: role name already exists"};
+}
+inline Error role_not_found() {
+  return {kGrpcFailedPrecondition, "etcdserver: role name not found"};
+}
+inline Error role_empty() {
+  return {kGrpcInvalidArgument, "etcdserver: role name is empty"};
+}
+inline Error auth_failed() {
+  return {kGrpcInvalidArgument, "etcdserver: authentication failed, invalid user ID or password"};
+}
+inline Error permission_denied() {
+  return {kGrpcPermissionDenied, "etcdserver: permission denied"};
+}
+inline Error role_not_granted() {
+  return {kGrpcFailedPrecondition, "etcdserver: role is not granted to the user"};
+}
+inline Error permission_not_granted() {
+  return {kGrpcFailedPrecondition, "etcdserver: permission is not granted to the role"};
+}
+inline Error auth_not_enabled() {
+  return {kGrpcFailedPrecondition, "etcdserver: authentication is not enabled"};
+}
+inline Error invalid_auth_token() {
+  return {kGrpcUnauthenticated, "etcdserver: invalid auth token"};
+}
+inline Error invalid_auth_management() {
+  return {kGrpcInvalidArgument, "etcdserver: invalid auth management"};
+}
+inline Error auth_old_revision() {
+  return {kGrpcInvalidArgument, "etcdserver: revision of auth store is old"};
 }
 // Not an etcd error: a log entry whose Request carries no operation (etcd has no such entry).
 inline Error empty_request() {

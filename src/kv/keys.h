@@ -7,6 +7,7 @@
 //   m<name>                                       -> store metadata (be64 numbers)
 //   n<member id be64>                             -> synodpb.Member
 //   l<lease id be64>                              -> synodpb.Lease
+//   a<...>                                        -> the auth store (kv/auth_store.h)
 //
 // Escaping (0x00 -> 00 FF, terminated by 00 01) keeps history entries grouped per key, in user
 // key order, and within a key in revision order, even for keys containing zero bytes.
@@ -26,8 +27,9 @@ inline constexpr char kRevLog = 'r';
 inline constexpr char kMeta = 'm';
 inline constexpr char kMember = 'n';
 inline constexpr char kLease = 'l';
-inline constexpr std::array<char, 6> kAllTables = {kCurrent, kHistory, kLease,
-                                                   kMember,  kMeta,    kRevLog};
+inline constexpr char kAuth = 'a';
+inline constexpr std::array<char, 7> kAllTables = {kAuth,   kCurrent, kHistory, kLease,
+                                                   kMember, kMeta,    kRevLog};
 
 inline constexpr std::string_view kMetaAppliedIndex = "mapplied_index";
 inline constexpr std::string_view kMetaRevision = "mrevision";

@@ -65,6 +65,7 @@ void Store::load() {
   applied_index_ = meta->applied_index;
   revision_ = meta->revision;
   compact_revision_ = meta->compact_revision;
+  auth_ = AuthStore::load(backend_);
   rebuild_index();
   check_invariants();
 }
@@ -142,6 +143,7 @@ bool Store::advance_applied(uint64_t raft_index) {
 
 ApplyResult::Outcome Store::execute(const synodpb::Request& req, WriteTxn& txn,
                                     int64_t& compact_revision) {
+  if (auto e = authorize(req)) return *e;
   switch (req.op_case()) {
     case synodpb::Request::kPut: {
       const etcdserverpb::PutRequest& put = req.put();
@@ -184,9 +186,106 @@ ApplyResult::Outcome Store::execute(const synodpb::Request& req, WriteTxn& txn,
         txn.view().put(std::string(keys::kMetaLessorEpoch), keys::encode_u64(req.lessor_epoch()));
       }
       return std::monostate{};
+    case synodpb::Request::kAuth:
+      if (auto e = auth_.apply(req.auth(), txn.view())) return *e;
+      return AuthApplied{};
     default:
       return errors::empty_request();
   }
+}
+
+std::optional<Error> Store::authorize(const synodpb::Request& req) const {
+  if (!auth_.enabled()) return std::nullopt;
+  const Caller caller{req.auth_user(), req.auth_revision()};
+  // A fenced request reads its lock's contenders, "<lock>/" and below.
+  auto lock_readable = [&](const std::string& lock) {
+    std::string end = lock + "0";  // '/' + 1
+    return auth_.check(caller, lock + "/", end, Access::kRead);
+  };
+  switch (req.op_case()) {
+    case synodpb::Request::kPut:
+      return authorize_put(caller, req.put());
+    case synodpb::Request::kDeleteRange: {
+      const etcdserverpb::DeleteRangeRequest& del = req.delete_range();
+      if (auto e = auth_.check(caller, del.key(), del.range_end(), Access::kWrite)) return e;
+      if (del.prev_kv()) return auth_.check(caller, del.key(), del.range_end(), Access::kRead);
+      return std::nullopt;
+    }
+    case synodpb::Request::kTxn:
+      return authorize_txn(caller, req.txn());
+    case synodpb::Request::kFencedPut:
+      if (auto e = lock_readable(req.fenced_put().lock())) return e;
+      return authorize_put(caller, req.fenced_put().put());
+    case synodpb::Request::kFencedTxn:
+      if (auto e = lock_readable(req.fenced_txn().lock())) return e;
+      return authorize_txn(caller, req.fenced_txn().txn());
+    case synodpb::Request::kLeaseRevoke:
+      // An expiry is the leader's decision, not a caller's.
+      if (req.expiry_epoch() != 0) return std::nullopt;
+      return authorize_lease(caller, req.lease_revoke().id());
+    case synodpb::Request::kAuth:
+      if (req.auth().has_login()) return std::nullopt;
+      return auth_.check_admin(caller);
+    default:
+      return std::nullopt;  // compaction, leases granted, members: as etcd, not checked here
+  }
+}
+
+std::optional<Error> Store::authorize_put(const Caller& caller,
+                                          const etcdserverpb::PutRequest& put) const {
+  if (auto e = auth_.check(caller, put.key(), "", Access::kWrite)) return e;
+  // Attaching a lease to a key lets its revoker delete the key, so the caller must be able to
+  // write every key already on the lease (etcd's checkLeasePuts).
+  if (put.lease() != 0) {
+    if (auto e = authorize_lease(caller, put.lease())) return e;
+  }
+  if (put.prev_kv()) return auth_.check(caller, put.key(), "", Access::kRead);
+  return std::nullopt;
+}
+
+std::optional<Error> Store::authorize_txn(const Caller& caller,
+                                          const etcdserverpb::TxnRequest& txn) const {
+  for (const etcdserverpb::Compare& c : txn.compare()) {
+    if (auto e = auth_.check(caller, c.key(), c.range_end(), Access::kRead)) return e;
+  }
+  for (const auto* ops : {&txn.success(), &txn.failure()}) {
+    for (const etcdserverpb::RequestOp& op : *ops) {
+      std::optional<Error> e;
+      switch (op.request_case()) {
+        case etcdserverpb::RequestOp::kRequestRange:
+          e = auth_.check(caller, op.request_range().key(), op.request_range().range_end(),
+                          Access::kRead);
+          break;
+        case etcdserverpb::RequestOp::kRequestPut:
+          e = authorize_put(caller, op.request_put());
+          break;
+        case etcdserverpb::RequestOp::kRequestDeleteRange: {
+          const etcdserverpb::DeleteRangeRequest& del = op.request_delete_range();
+          e = auth_.check(caller, del.key(), del.range_end(), Access::kWrite);
+          if (!e && del.prev_kv())
+            e = auth_.check(caller, del.key(), del.range_end(), Access::kRead);
+          break;
+        }
+        case etcdserverpb::RequestOp::kRequestTxn:
+          e = authorize_txn(caller, op.request_txn());
+          break;
+        default:
+          break;
+      }
+      if (e) return e;
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<Error> Store::authorize_lease(const Caller& caller, int64_t lease) const {
+  if (caller.revision == 0) return errors::user_empty();
+  auto it = lease_keys_.find(lease);
+  if (it == lease_keys_.end()) return std::nullopt;
+  for (const std::string& key : it->second) {
+    if (auto e = auth_.check(caller, key, "", Access::kWrite)) return e;
+  }
+  return std::nullopt;
 }
 
 ApplyResult::Outcome Store::apply_compaction(const etcdserverpb::CompactionRequest& req,

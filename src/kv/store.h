@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "etcdserverpb/rpc.pb.h"
+#include "kv/auth_store.h"
 #include "kv/backend.h"
 #include "kv/errors.h"
 #include "kv/expected.h"
@@ -45,11 +46,14 @@ struct MembersResponse {
   std::vector<synodpb::Member> members;
 };
 
+// The answer to an auth request that applied (the responses carry nothing but a header).
+struct AuthApplied {};
+
 struct ApplyResult {
-  using Outcome = std::variant<std::monostate, Error, etcdserverpb::PutResponse,
-                               etcdserverpb::DeleteRangeResponse, etcdserverpb::TxnResponse,
-                               etcdserverpb::CompactionResponse, MembersResponse,
-                               etcdserverpb::LeaseGrantResponse, etcdserverpb::LeaseRevokeResponse>;
+  using Outcome = std::variant<
+      std::monostate, Error, etcdserverpb::PutResponse, etcdserverpb::DeleteRangeResponse,
+      etcdserverpb::TxnResponse, etcdserverpb::CompactionResponse, MembersResponse,
+      etcdserverpb::LeaseGrantResponse, etcdserverpb::LeaseRevokeResponse, AuthApplied>;
 
   // True when raft_index <= applied_index(): the entry was applied before; nothing changed and
   // outcome is monostate.
@@ -120,6 +124,10 @@ class Store {
 
   std::vector<synodpb::Member> members() const;
 
+  // Users, roles and permissions. While authentication is enabled, apply() checks every
+  // request against the permissions of the caller it carries (auth_user, auth_revision).
+  const AuthStore& auth() const { return auth_; }
+
   // The term of the newest leader whose lessor epoch has applied (0: none yet).
   uint64_t lessor_epoch() const;
   // Leases: every ID the store holds (in ID byte order), and one lease with its keys.
@@ -171,6 +179,14 @@ class Store {
   ApplyResult::Outcome apply_compaction(const etcdserverpb::CompactionRequest& req, WriteTxn& txn,
                                         int64_t& compact_revision);
   ApplyResult::Outcome apply_member(const synodpb::Request& req, WriteTxn& txn);
+  // etcd's authApplierV3: the caller's permissions for the request (nullopt: allowed).
+  std::optional<Error> authorize(const synodpb::Request& req) const;
+  std::optional<Error> authorize_put(const Caller& caller,
+                                     const etcdserverpb::PutRequest& put) const;
+  std::optional<Error> authorize_txn(const Caller& caller,
+                                     const etcdserverpb::TxnRequest& txn) const;
+  // Write access to every key attached to the lease (revoking it deletes them).
+  std::optional<Error> authorize_lease(const Caller& caller, int64_t lease) const;
   // The holder of `lock` (its live key with the smallest create revision) has this token.
   std::optional<Error> check_fence(const std::string& lock, int64_t token,
                                    const WriteTxn& txn) const;
@@ -184,6 +200,7 @@ class Store {
   Backend& backend_;
   KeyIndex index_;                                       // equal to the backend's current table
   std::map<int64_t, std::set<std::string>> lease_keys_;  // lease -> its keys, from index_
+  AuthStore auth_;
   int max_txn_ops_;
   uint64_t applied_index_ = 0;
   int64_t revision_ = 1;

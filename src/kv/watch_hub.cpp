@@ -40,18 +40,21 @@ WatchOutput WatchHub::response_for(const Watcher& w, int64_t header_revision) {
   return o;
 }
 
+void WatchHub::refuse(uint64_t stream, const std::string& reason, const Store& store,
+                      std::vector<WatchOutput>* out) const {
+  WatchOutput o;
+  o.stream = stream;
+  o.response.mutable_header()->set_revision(store.revision());
+  o.response.set_watch_id(kInvalidWatchId);
+  o.response.set_created(true);
+  o.response.set_canceled(true);
+  o.response.set_cancel_reason(reason);
+  out->push_back(std::move(o));
+}
+
 void WatchHub::create(uint64_t stream, const etcdserverpb::WatchCreateRequest& req,
                       const Store& store, std::vector<WatchOutput>* out) {
-  auto refuse = [&](const char* reason) {
-    WatchOutput o;
-    o.stream = stream;
-    o.response.mutable_header()->set_revision(store.revision());
-    o.response.set_watch_id(kInvalidWatchId);
-    o.response.set_created(true);
-    o.response.set_canceled(true);
-    o.response.set_cancel_reason(reason);
-    out->push_back(std::move(o));
-  };
+  auto refuse = [&](const char* reason) { this->refuse(stream, reason, store, out); };
   if (req.start_revision() < 0) return refuse(kCompacted);
   int64_t id = req.watch_id();
   if (id != 0) {  // 0 is etcd's AutoWatchID

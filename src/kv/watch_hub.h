@@ -52,6 +52,9 @@ class WatchHub {
   void create(uint64_t stream, const etcdserverpb::WatchCreateRequest& req, const Store& store,
               std::vector<WatchOutput>* out);
   // Cancels a watcher of the stream (answers canceled); an unknown id gets no answer, as etcd.
+  // Answers a create on `stream` with created+canceled, watch_id -1 and `reason`.
+  void refuse(uint64_t stream, const std::string& reason, const Store& store,
+              std::vector<WatchOutput>* out) const;
   void cancel(uint64_t stream, int64_t watch_id, const Store& store, std::vector<WatchOutput>* out);
   // A WatchProgressRequest: one response with watch_id -1 and the store's revision.
   void progress(uint64_t stream, const Store& store, std::vector<WatchOutput>* out);

@@ -67,6 +67,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberList(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* ClusterService::MemberAdd(grpc::CallbackServerContext* c,
                                                     const etcdserverpb::MemberAddRequest* req,
                                                     etcdserverpb::MemberAddResponse* resp) {
+  if (auto e = check_admin(ctx_, *c)) return finish_with(c, *e);
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
   auto call = [](auto* a, auto* c, auto* q, auto* r, auto cb) {
     a->MemberAdd(c, q, r, std::move(cb));
@@ -124,6 +125,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberAdd(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* ClusterService::MemberRemove(grpc::CallbackServerContext* c,
                                                        const etcdserverpb::MemberRemoveRequest* req,
                                                        etcdserverpb::MemberRemoveResponse* resp) {
+  if (auto e = check_admin(ctx_, *c)) return finish_with(c, *e);
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
   auto call = [](auto* a, auto* c, auto* q, auto* r, auto cb) {
     a->MemberRemove(c, q, r, std::move(cb));
@@ -141,6 +143,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberRemove(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* ClusterService::MemberUpdate(grpc::CallbackServerContext* c,
                                                        const etcdserverpb::MemberUpdateRequest* req,
                                                        etcdserverpb::MemberUpdateResponse* resp) {
+  if (auto e = check_admin(ctx_, *c)) return finish_with(c, *e);
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
   std::optional<synodpb::Member> record =
       ctx_.node->read_store([&](const kv::Store& s) -> std::optional<synodpb::Member> {
@@ -165,6 +168,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberUpdate(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* ClusterService::MemberPromote(
     grpc::CallbackServerContext* c, const etcdserverpb::MemberPromoteRequest* req,
     etcdserverpb::MemberPromoteResponse* resp) {
+  if (auto e = check_admin(ctx_, *c)) return finish_with(c, *e);
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
   auto call = [](auto* a, auto* c, auto* q, auto* r, auto cb) {
     a->MemberPromote(c, q, r, std::move(cb));

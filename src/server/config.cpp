@@ -137,6 +137,15 @@ std::optional<ResolvedConfig> resolve(ServerConfig config, std::string* error) {
     *error = "--metrics must be 'basic' or 'extensive', got '" + config.metrics + "'";
     return std::nullopt;
   }
+  if (config.auth_token != "simple") {
+    *error = "--auth-token must be 'simple' (Synod makes no JWT tokens), got '" +
+             config.auth_token + "'";
+    return std::nullopt;
+  }
+  if (config.auth_token_ttl_s == 0) {
+    *error = "--auth-token-ttl must be at least 1 second";
+    return std::nullopt;
+  }
   if (!config.listen_metrics_urls.empty() &&
       !list("listen-metrics-urls", config.listen_metrics_urls, &r.listen_metrics)) {
     return std::nullopt;
@@ -241,6 +250,10 @@ bool load_config_file(const std::string& path, ServerConfig* config, std::string
       config->listen_metrics_urls = value;
     else if (key == "metrics")
       config->metrics = value;
+    else if (key == "auth-token")
+      config->auth_token = value;
+    else if (key == "auth-token-ttl")
+      ok = number_value(&config->auth_token_ttl_s);
     else if (key == "initial-advertise-peer-urls")
       config->initial_advertise_peer_urls = value;
     else if (key == "initial-cluster")

@@ -41,6 +41,10 @@ struct ServerConfig {
   uint64_t snapshot_count = 10000;
   std::string log_level = "info";
   std::string engine = "raft";  // consensus engine: raft, multipaxos or pbft (fixed for a data dir)
+  // Tokens handed out by Authenticate: "simple" (etcd's default; the only kind Synod makes),
+  // forgotten after auth_token_ttl seconds without use.
+  std::string auth_token = "simple";
+  uint32_t auth_token_ttl_s = 300;
 };
 
 // The validated, parsed form.

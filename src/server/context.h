@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "etcdserverpb/rpc.pb.h"
+#include "server/auth.h"
 #include "server/config.h"
 #include "server/executor.h"
 #include "server/node.h"
@@ -30,10 +31,18 @@ inline grpc::Status to_status(const Error& e) {
   return grpc::Status(static_cast<grpc::StatusCode>(e.grpc_code), e.message);
 }
 
+// Answers a unary call with an error at once.
+inline grpc::ServerUnaryReactor* finish_with(grpc::CallbackServerContext* call, const Error& e) {
+  grpc::ServerUnaryReactor* reactor = call->DefaultReactor();
+  reactor->Finish(to_status(e));
+  return reactor;
+}
+
 struct ServerContext {
   ResolvedConfig config;
   Node* node = nullptr;
   Executor* executor = nullptr;
+  Tokens* tokens = nullptr;
   uint64_t self_id = 0;
   // The --initial-cluster members' peer URLs by id: a founding member that has not published
   // itself in the member table yet is listed (and reached) with these.

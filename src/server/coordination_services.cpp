@@ -50,15 +50,24 @@ void read_linearizable(
       });
 }
 
+// The caller's read access to an election's prefix (Leader, Observe).
+std::optional<Error> check_prefix_read(ServerContext& ctx, const kv::Caller& caller,
+                                       const std::string& prefix) {
+  return ctx.node->read_store(
+      [&](const kv::Store& s) { return check_read(s.auth(), caller, prefix, prefix_end(prefix)); });
+}
+
 // Proclaim and Resign: runs `op` in a txn "if the leader key still has the campaign's create
 // revision" and answers with the txn's header. `must_hold`: a campaign that no longer leads is
 // answered "election: not leader" (Proclaim); otherwise nothing happens and that is fine
 // (Resign), as concurrency.Election does.
-void if_still_leader(ServerContext& ctx, grpc::ServerUnaryReactor* reactor, bool has_leader,
+void if_still_leader(ServerContext& ctx, const kv::Caller& caller,
+                     grpc::ServerUnaryReactor* reactor, bool has_leader,
                      const v3electionpb::LeaderKey& leader, etcdserverpb::RequestOp op,
                      bool must_hold, etcdserverpb::ResponseHeader* header) {
   if (!has_leader) return reactor->Finish(unknown(kMissingLeaderKey));
   synodpb::Request r;
+  stamp(caller, &r);
   etcdserverpb::Compare* cmp = r.mutable_txn()->add_compare();
   cmp->set_key(leader.key());
   cmp->set_target(etcdserverpb::Compare::CREATE);
@@ -110,21 +119,24 @@ class InternalWatch {
   uint64_t stream_ = 0;
 };
 
-synodpb::Request delete_request(const std::string& key) {
+synodpb::Request delete_request(const std::string& key, const kv::Caller& caller) {
   synodpb::Request del;
   del.mutable_delete_range()->set_key(key);
+  stamp(caller, &del);
   return del;
 }
 
 // Deletes `key` and answers `reactor` with the delete's header (Unlock, Semaphore.Release).
-void delete_and_answer(ServerContext& ctx, const std::string& key,
+void delete_and_answer(ServerContext& ctx, const kv::Caller& caller, const std::string& key,
                        grpc::ServerUnaryReactor* reactor, etcdserverpb::ResponseHeader* header) {
-  ctx.node->propose(delete_request(key), [&ctx, reactor, header](const kv::ApplyResult& result) {
-    if (const Error* e = result_error(result)) return reactor->Finish(to_status(*e));
-    const auto* d = result_as<etcdserverpb::DeleteRangeResponse>(result);
-    ctx.fill_header(header, d != nullptr ? d->header().revision() : 0);
-    reactor->Finish(grpc::Status::OK);
-  });
+  ctx.node->propose(delete_request(key, caller),
+                    [&ctx, reactor, header](const kv::ApplyResult& result) {
+                      if (const Error* e = result_error(result))
+                        return reactor->Finish(to_status(*e));
+                      const auto* d = result_as<etcdserverpb::DeleteRangeResponse>(result);
+                      ctx.fill_header(header, d != nullptr ? d->header().revision() : 0);
+                      reactor->Finish(grpc::Status::OK);
+                    });
 }
 
 // What a contender learns when it holds the lock (wins the election).
@@ -145,9 +157,13 @@ class ContendCall final : public grpc::ServerUnaryReactor,
   // value is re-proclaimed first, as concurrency.Election.Campaign does.
   // Semaphore mode (permits > 0): the key `name` must hold `permits` (the first Acquire writes
   // it), and the first `permits` contenders hold; timeout_ms > 0 bounds the wait.
-  ContendCall(ServerContext& ctx, WatchService& watches, const std::string& name, int64_t lease,
-              std::string value, Won won, int64_t permits = 0, int64_t timeout_ms = 0)
+  // The caller's permissions are checked as each step applies (its later steps carry the auth
+  // revision of their own time, so a long wait outlives changes to unrelated users).
+  ContendCall(ServerContext& ctx, WatchService& watches, kv::Caller caller, const std::string& name,
+              int64_t lease, std::string value, Won won, int64_t permits = 0,
+              int64_t timeout_ms = 0)
       : ctx_(ctx),
+        caller_(std::move(caller)),
         watch_(ctx, watches),
         name_(name),
         lease_(lease),
@@ -183,6 +199,7 @@ class ContendCall final : public grpc::ServerUnaryReactor,
   void check_permits() {
     synodpb::Request r;
     *r.mutable_txn() = kv::recipe::permits_txn(name_, permits_);
+    stamp(now(), &r);
     ctx_.node->propose(std::move(r), [call = shared_from_this()](const kv::ApplyResult& result) {
       if (const Error* e = result_error(result)) return call->finish(to_status(*e));
       const auto* t = result_as<etcdserverpb::TxnResponse>(result);
@@ -200,6 +217,7 @@ class ContendCall final : public grpc::ServerUnaryReactor,
     if (finishing()) return;
     synodpb::Request request;
     *request.mutable_txn() = kv::recipe::contend_txn(name_, lease_, value_);
+    stamp(now(), &request);
     ctx_.node->propose(
         std::move(request),
         [call = shared_from_this()](const kv::ApplyResult& result) { call->contended(result); });
@@ -227,6 +245,7 @@ class ContendCall final : public grpc::ServerUnaryReactor,
       put.mutable_put()->set_key(key_);
       put.mutable_put()->set_value(value_);
       put.mutable_put()->set_lease(lease_);
+      stamp(now(), &put);
       ctx_.node->propose(std::move(put), [call = shared_from_this(), first,
                                           revision = txn_revision_](const kv::ApplyResult& r) {
         if (const Error* e = result_error(r)) {
@@ -239,7 +258,7 @@ class ContendCall final : public grpc::ServerUnaryReactor,
     }
     if (finishing()) {
       // Gave up (timeout, cancel) while the txn was in flight: take the key back out.
-      ctx_.node->propose(delete_request(key_), [](const kv::ApplyResult&) {});
+      ctx_.node->propose(delete_request(key_, now()), [](const kv::ApplyResult&) {});
       return;
     }
     if (first) return acquired(txn_revision_);
@@ -296,6 +315,11 @@ class ContendCall final : public grpc::ServerUnaryReactor,
     return finished_;
   }
 
+  kv::Caller now() const {
+    if (caller_.revision == 0) return caller_;
+    return kv::Caller{caller_.user, ctx_.node->auth_revision()};
+  }
+
   // A contender that gives up (error, cancel, timeout) removes its key, as clientv3's
   // Mutex.Lock does, so it keeps no place in the queue.
   void finish(const grpc::Status& status) {
@@ -307,12 +331,13 @@ class ContendCall final : public grpc::ServerUnaryReactor,
     watch_.close();
     if (timeout_ms_ > 0) alarm_.Cancel();
     if (!status.ok() && my_revision_ > 0) {
-      ctx_.node->propose(delete_request(key_), [](const kv::ApplyResult&) {});
+      ctx_.node->propose(delete_request(key_, now()), [](const kv::ApplyResult&) {});
     }
     Finish(status);
   }
 
   ServerContext& ctx_;
+  const kv::Caller caller_;
   InternalWatch watch_;  // on the predecessor (the prefix, for a semaphore) while waiting
   const std::string name_;
   const int64_t lease_;
@@ -331,14 +356,17 @@ class ContendCall final : public grpc::ServerUnaryReactor,
 
 }  // namespace
 
-grpc::ServerUnaryReactor* LockService::Lock(grpc::CallbackServerContext*,
+grpc::ServerUnaryReactor* LockService::Lock(grpc::CallbackServerContext* c,
                                             const v3lockpb::LockRequest* req,
                                             v3lockpb::LockResponse* resp) {
-  auto call = std::make_shared<ContendCall>(
-      ctx_, watches_, req->name(), req->lease(), std::string(), [this, resp](const Held& held) {
-        resp->set_key(held.key);
-        ctx_.fill_header(resp->mutable_header(), held.revision);
-      });
+  auto caller = caller_of(ctx_, *c);
+  if (!caller) return finish_with(c, caller.error());
+  auto call =
+      std::make_shared<ContendCall>(ctx_, watches_, std::move(*caller), req->name(), req->lease(),
+                                    std::string(), [this, resp](const Held& held) {
+                                      resp->set_key(held.key);
+                                      ctx_.fill_header(resp->mutable_header(), held.revision);
+                                    });
   call->start(call);
   return call.get();
 }
@@ -346,8 +374,10 @@ grpc::ServerUnaryReactor* LockService::Lock(grpc::CallbackServerContext*,
 grpc::ServerUnaryReactor* LockService::Unlock(grpc::CallbackServerContext* c,
                                               const v3lockpb::UnlockRequest* req,
                                               v3lockpb::UnlockResponse* resp) {
+  auto caller = caller_of(ctx_, *c);
+  if (!caller) return finish_with(c, caller.error());
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
-  delete_and_answer(ctx_, req->key(), reactor, resp->mutable_header());
+  delete_and_answer(ctx_, *caller, req->key(), reactor, resp->mutable_header());
   return reactor;
 }
 
@@ -366,6 +396,11 @@ class ObserveStream final
     me_ = self;
     hold_self(std::move(self));
     find_leader();
+  }
+  // Ends the stream at once with `status`, observing nothing.
+  void refuse(std::shared_ptr<ObserveStream> self, const grpc::Status& status) {
+    hold_self(std::move(self));
+    end(status);
   }
 
   void OnCancel() override { end(grpc::Status::CANCELLED); }
@@ -443,11 +478,14 @@ class ObserveStream final
 
 }  // namespace
 
-grpc::ServerUnaryReactor* ElectionService::Campaign(grpc::CallbackServerContext*,
+grpc::ServerUnaryReactor* ElectionService::Campaign(grpc::CallbackServerContext* c,
                                                     const v3electionpb::CampaignRequest* req,
                                                     v3electionpb::CampaignResponse* resp) {
+  auto caller = caller_of(ctx_, *c);
+  if (!caller) return finish_with(c, caller.error());
   auto call = std::make_shared<ContendCall>(
-      ctx_, watches_, req->name(), req->lease(), req->value(), [this, req, resp](const Held& held) {
+      ctx_, watches_, std::move(*caller), req->name(), req->lease(), req->value(),
+      [this, req, resp](const Held& held) {
         v3electionpb::LeaderKey* leader = resp->mutable_leader();
         leader->set_name(req->name());
         leader->set_key(held.key);
@@ -462,12 +500,14 @@ grpc::ServerUnaryReactor* ElectionService::Campaign(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* ElectionService::Proclaim(grpc::CallbackServerContext* c,
                                                     const v3electionpb::ProclaimRequest* req,
                                                     v3electionpb::ProclaimResponse* resp) {
+  auto caller = caller_of(ctx_, *c);
+  if (!caller) return finish_with(c, caller.error());
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
   etcdserverpb::RequestOp put;
   put.mutable_request_put()->set_key(req->leader().key());
   put.mutable_request_put()->set_value(req->value());
   put.mutable_request_put()->set_lease(req->leader().lease());
-  if_still_leader(ctx_, reactor, req->has_leader(), req->leader(), std::move(put),
+  if_still_leader(ctx_, *caller, reactor, req->has_leader(), req->leader(), std::move(put),
                   /*must_hold=*/true, resp->mutable_header());
   return reactor;
 }
@@ -475,6 +515,9 @@ grpc::ServerUnaryReactor* ElectionService::Proclaim(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* ElectionService::Leader(grpc::CallbackServerContext* c,
                                                   const v3electionpb::LeaderRequest* req,
                                                   v3electionpb::LeaderResponse* resp) {
+  auto caller = caller_of(ctx_, *c);
+  if (!caller) return finish_with(c, caller.error());
+  if (auto e = check_prefix_read(ctx_, *caller, req->name() + "/")) return finish_with(c, *e);
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
   read_linearizable(ctx_, first_created(req->name() + "/"),
                     [this, reactor, resp](std::optional<Error> e, etcdserverpb::RangeResponse&& r) {
@@ -488,8 +531,15 @@ grpc::ServerUnaryReactor* ElectionService::Leader(grpc::CallbackServerContext* c
 }
 
 grpc::ServerWriteReactor<v3electionpb::LeaderResponse>* ElectionService::Observe(
-    grpc::CallbackServerContext*, const v3electionpb::LeaderRequest* req) {
+    grpc::CallbackServerContext* c, const v3electionpb::LeaderRequest* req) {
   auto stream = std::make_shared<ObserveStream>(ctx_, watches_, req->name());
+  auto caller = caller_of(ctx_, *c);
+  std::optional<Error> refused = caller ? check_prefix_read(ctx_, *caller, req->name() + "/")
+                                        : std::optional<Error>(caller.error());
+  if (refused) {
+    stream->refuse(stream, to_status(*refused));
+    return stream.get();
+  }
   stream->start(stream);
   return stream.get();
 }
@@ -497,10 +547,12 @@ grpc::ServerWriteReactor<v3electionpb::LeaderResponse>* ElectionService::Observe
 grpc::ServerUnaryReactor* ElectionService::Resign(grpc::CallbackServerContext* c,
                                                   const v3electionpb::ResignRequest* req,
                                                   v3electionpb::ResignResponse* resp) {
+  auto caller = caller_of(ctx_, *c);
+  if (!caller) return finish_with(c, caller.error());
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
   etcdserverpb::RequestOp del;
   del.mutable_request_delete_range()->set_key(req->leader().key());
-  if_still_leader(ctx_, reactor, req->has_leader(), req->leader(), std::move(del),
+  if_still_leader(ctx_, *caller, reactor, req->has_leader(), req->leader(), std::move(del),
                   /*must_hold=*/false, resp->mutable_header());
   return reactor;
 }
@@ -515,8 +567,10 @@ grpc::ServerUnaryReactor* SemaphoreService::Acquire(grpc::CallbackServerContext*
                                                      : "synod: permits must be at least 1"));
     return reactor;
   }
+  auto caller = caller_of(ctx_, *c);
+  if (!caller) return finish_with(c, caller.error());
   auto call = std::make_shared<ContendCall>(
-      ctx_, watches_, req->name(), req->lease(), std::string(),
+      ctx_, watches_, std::move(*caller), req->name(), req->lease(), std::string(),
       [this, resp](const Held& held) {
         resp->set_key(held.key);
         resp->set_token(held.create_revision);
@@ -530,40 +584,47 @@ grpc::ServerUnaryReactor* SemaphoreService::Acquire(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* SemaphoreService::Release(grpc::CallbackServerContext* c,
                                                     const synodpb::SemaphoreReleaseRequest* req,
                                                     synodpb::SemaphoreReleaseResponse* resp) {
+  auto caller = caller_of(ctx_, *c);
+  if (!caller) return finish_with(c, caller.error());
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
-  delete_and_answer(ctx_, req->key(), reactor, resp->mutable_header());
+  delete_and_answer(ctx_, *caller, req->key(), reactor, resp->mutable_header());
   return reactor;
 }
 
 grpc::ServerUnaryReactor* SemaphoreService::Describe(grpc::CallbackServerContext* c,
                                                      const synodpb::SemaphoreDescribeRequest* req,
                                                      synodpb::SemaphoreDescribeResponse* resp) {
+  auto caller = caller_of(ctx_, *c);
+  if (!caller) return finish_with(c, caller.error());
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
   const std::string name = req->name();
-  ctx_.node->read_barrier([this, reactor, resp, name](std::optional<Error> e) {
-    if (e) return reactor->Finish(to_status(*e));
-    etcdserverpb::RangeRequest permits;
-    permits.set_key(name);
-    etcdserverpb::RangeRequest contenders = first_created(name + "/");
-    contenders.set_limit(0);
-    etcdserverpb::RangeResponse p, r;
-    std::optional<Error> err = ctx_.node->read_store([&](const kv::Store& s) {
-      if (auto e1 = range_into(s, permits, &p)) return e1;
-      return range_into(s, contenders, &r);
-    });
-    if (err) return reactor->Finish(to_status(*err));
-    int64_t n = 0;
-    if (p.kvs_size() > 0) n = std::strtoll(p.kvs(0).value().c_str(), nullptr, 10);
-    resp->set_permits(n);
-    for (int i = 0; i < r.kvs_size(); ++i) {
-      synodpb::SemaphoreContender* x = i < n ? resp->add_holders() : resp->add_waiters();
-      x->set_key(r.kvs(i).key());
-      x->set_token(r.kvs(i).create_revision());
-      x->set_lease(r.kvs(i).lease());
-    }
-    ctx_.fill_header(resp->mutable_header(), r.header().revision());
-    reactor->Finish(grpc::Status::OK);
-  });
+  ctx_.node->read_barrier(
+      [this, reactor, resp, name, caller = std::move(*caller)](std::optional<Error> e) {
+        if (e) return reactor->Finish(to_status(*e));
+        etcdserverpb::RangeRequest permits;
+        permits.set_key(name);
+        etcdserverpb::RangeRequest contenders = first_created(name + "/");
+        contenders.set_limit(0);
+        etcdserverpb::RangeResponse p, r;
+        std::optional<Error> err = ctx_.node->read_store([&](const kv::Store& s) {
+          if (auto e0 = check_read(s.auth(), caller, name, "")) return e0;
+          if (auto e0 = check_read(s.auth(), caller, name + "/", prefix_end(name + "/"))) return e0;
+          if (auto e1 = range_into(s, permits, &p)) return e1;
+          return range_into(s, contenders, &r);
+        });
+        if (err) return reactor->Finish(to_status(*err));
+        int64_t n = 0;
+        if (p.kvs_size() > 0) n = std::strtoll(p.kvs(0).value().c_str(), nullptr, 10);
+        resp->set_permits(n);
+        for (int i = 0; i < r.kvs_size(); ++i) {
+          synodpb::SemaphoreContender* x = i < n ? resp->add_holders() : resp->add_waiters();
+          x->set_key(r.kvs(i).key());
+          x->set_token(r.kvs(i).create_revision());
+          x->set_lease(r.kvs(i).lease());
+        }
+        ctx_.fill_header(resp->mutable_header(), r.header().revision());
+        reactor->Finish(grpc::Status::OK);
+      });
   return reactor;
 }
 

@@ -13,7 +13,8 @@ grpc::ServerUnaryReactor* FenceService::Put(grpc::CallbackServerContext* c,
     reactor->Finish(to_status(*e));
     return reactor;
   }
-  replicate(ctx_, reactor, resp, [req](synodpb::Request* r) { *r->mutable_fenced_put() = *req; });
+  replicate(ctx_, *c, reactor, resp,
+            [req](synodpb::Request* r) { *r->mutable_fenced_put() = *req; });
   return reactor;
 }
 
@@ -25,7 +26,8 @@ grpc::ServerUnaryReactor* FenceService::Txn(grpc::CallbackServerContext* c,
     reactor->Finish(to_status(*e));
     return reactor;
   }
-  replicate(ctx_, reactor, resp, [req](synodpb::Request* r) { *r->mutable_fenced_txn() = *req; });
+  replicate(ctx_, *c, reactor, resp,
+            [req](synodpb::Request* r) { *r->mutable_fenced_txn() = *req; });
   return reactor;
 }
 

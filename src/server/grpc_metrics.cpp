@@ -2,18 +2,13 @@
 
 #include <google/protobuf/descriptor.h>
 
+#include "kv/errors.h"
+
 namespace synod::server {
 
 namespace {
 
 using grpc::experimental::InterceptionHookPoints;
-
-// grpc::StatusCode's names as Go's codes.Code.String() writes them.
-constexpr std::array<const char*, 17> kCodeNames = {
-    "OK",       "Canceled",       "Unknown",          "InvalidArgument",   "DeadlineExceeded",
-    "NotFound", "AlreadyExists",  "PermissionDenied", "ResourceExhausted", "FailedPrecondition",
-    "Aborted",  "OutOfRange",     "Unimplemented",    "Internal",          "Unavailable",
-    "DataLoss", "Unauthenticated"};
 
 class Counting final : public grpc::experimental::Interceptor {
  public:
@@ -88,9 +83,9 @@ void GrpcMetrics::render(metrics::Exposition& e) const {
            "Total number of RPCs completed on the server, regardless of success or failure.",
            "counter");
   for (const auto& [path, m] : methods_) {
-    for (size_t code = 0; code < kCodeNames.size(); ++code) {
+    for (size_t code = 0; code < m->handled.size(); ++code) {
       metrics::Labels l = labels(*m);
-      l.insert(l.begin(), {"grpc_code", kCodeNames[code]});
+      l.insert(l.begin(), {"grpc_code", kv::grpc_code_name(static_cast<int>(code))});
       e.sample("grpc_server_handled_total", l, static_cast<double>(m->handled[code].value()));
     }
   }

@@ -16,9 +16,16 @@ grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* c,
     reactor->Finish(to_status(*e));
     return reactor;
   }
-  auto serve = [this, req, resp, reactor] {
-    std::optional<Error> error = ctx_.node->read_store(
-        [&](const kv::Store& store) { return range_into(store, *req, resp); });
+  auto caller = caller_of(ctx_, *c);
+  if (!caller) {
+    reactor->Finish(to_status(caller.error()));
+    return reactor;
+  }
+  auto serve = [this, req, resp, reactor, caller = std::move(*caller)] {
+    std::optional<Error> error = ctx_.node->read_store([&](const kv::Store& store) {
+      if (auto e = check_read(store.auth(), caller, req->key(), req->range_end())) return e;
+      return range_into(store, *req, resp);
+    });
     if (error) {
       reactor->Finish(to_status(*error));
       return;
@@ -56,7 +63,7 @@ grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* c,
     reactor->Finish(to_status(*e));
     return reactor;
   }
-  replicate(ctx_, reactor, resp, [req](synodpb::Request* r) { *r->mutable_put() = *req; });
+  replicate(ctx_, *c, reactor, resp, [req](synodpb::Request* r) { *r->mutable_put() = *req; });
   return reactor;
 }
 
@@ -68,7 +75,8 @@ grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* c,
     reactor->Finish(to_status(*e));
     return reactor;
   }
-  replicate(ctx_, reactor, resp, [req](synodpb::Request* r) { *r->mutable_delete_range() = *req; });
+  replicate(ctx_, *c, reactor, resp,
+            [req](synodpb::Request* r) { *r->mutable_delete_range() = *req; });
   return reactor;
 }
 
@@ -80,7 +88,7 @@ grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* c,
     reactor->Finish(to_status(*e));
     return reactor;
   }
-  replicate(ctx_, reactor, resp, [req](synodpb::Request* r) { *r->mutable_txn() = *req; });
+  replicate(ctx_, *c, reactor, resp, [req](synodpb::Request* r) { *r->mutable_txn() = *req; });
   return reactor;
 }
 
@@ -88,7 +96,8 @@ grpc::ServerUnaryReactor* KvService::Compact(grpc::CallbackServerContext* c,
                                              const etcdserverpb::CompactionRequest* req,
                                              etcdserverpb::CompactionResponse* resp) {
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
-  replicate(ctx_, reactor, resp, [req](synodpb::Request* r) { *r->mutable_compaction() = *req; });
+  replicate(ctx_, *c, reactor, resp,
+            [req](synodpb::Request* r) { *r->mutable_compaction() = *req; });
   return reactor;
 }
 

@@ -108,7 +108,7 @@ grpc::ServerUnaryReactor* LeaseService::LeaseGrant(grpc::CallbackServerContext* 
   // the same grant.
   const int64_t id = req->id() != 0 ? req->id() : new_lease_id();
   const int64_t ttl = std::max(req->ttl(), ctx_.node->min_lease_ttl_seconds());
-  replicate(ctx_, reactor, resp, [&](synodpb::Request* r) {
+  replicate(ctx_, *c, reactor, resp, [&](synodpb::Request* r) {
     r->mutable_lease_grant()->set_id(id);
     r->mutable_lease_grant()->set_ttl(ttl);
   });
@@ -119,7 +119,7 @@ grpc::ServerUnaryReactor* LeaseService::LeaseRevoke(grpc::CallbackServerContext*
                                                     const etcdserverpb::LeaseRevokeRequest* req,
                                                     etcdserverpb::LeaseRevokeResponse* resp) {
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
-  replicate(ctx_, reactor, resp,
+  replicate(ctx_, *c, reactor, resp,
             [req](synodpb::Request* r) { r->mutable_lease_revoke()->set_id(req->id()); });
   return reactor;
 }

@@ -48,6 +48,7 @@ grpc::ServerUnaryReactor* MaintenanceService::Status(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* MaintenanceService::Defragment(grpc::CallbackServerContext* c,
                                                          const etcdserverpb::DefragmentRequest*,
                                                          etcdserverpb::DefragmentResponse* resp) {
+  if (auto e = check_admin(ctx_, *c, AdminErrors::kRaw)) return finish_with(c, *e);
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
   ctx_.executor->post([this, reactor, resp] {
     ctx_.node->defragment();
@@ -60,6 +61,7 @@ grpc::ServerUnaryReactor* MaintenanceService::Defragment(grpc::CallbackServerCon
 grpc::ServerUnaryReactor* MaintenanceService::Hash(grpc::CallbackServerContext* c,
                                                    const etcdserverpb::HashRequest*,
                                                    etcdserverpb::HashResponse* resp) {
+  if (auto e = check_admin(ctx_, *c, AdminErrors::kRaw)) return finish_with(c, *e);
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
   HashKvResult h = ctx_.node->read_store([](const kv::Store& s) { return store_hash_kv(s, 0); });
   resp->set_hash(h.hash);
@@ -71,6 +73,7 @@ grpc::ServerUnaryReactor* MaintenanceService::Hash(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* MaintenanceService::HashKV(grpc::CallbackServerContext* c,
                                                      const etcdserverpb::HashKVRequest* req,
                                                      etcdserverpb::HashKVResponse* resp) {
+  if (auto e = check_admin(ctx_, *c, AdminErrors::kRaw)) return finish_with(c, *e);
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
   std::optional<Error> error;
   HashKvResult h = ctx_.node->read_store(
@@ -133,16 +136,25 @@ class SnapshotWriter final : public grpc::ServerWriteReactor<etcdserverpb::Snaps
   etcdserverpb::SnapshotResponse response_;
 };
 
+// A snapshot the caller may not take: the stream ends at once with the error.
+class RefusedSnapshot final : public grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse> {
+ public:
+  explicit RefusedSnapshot(const grpc::Status& status) { Finish(status); }
+  void OnDone() override { delete this; }
+};
+
 }  // namespace
 
 grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse>* MaintenanceService::Snapshot(
-    grpc::CallbackServerContext*, const etcdserverpb::SnapshotRequest*) {
+    grpc::CallbackServerContext* c, const etcdserverpb::SnapshotRequest*) {
+  if (auto e = check_admin(ctx_, *c, AdminErrors::kRaw)) return new RefusedSnapshot(to_status(*e));
   return new SnapshotWriter(ctx_, ctx_.node->snapshot_image());
 }
 
 grpc::ServerUnaryReactor* MaintenanceService::MoveLeader(grpc::CallbackServerContext* c,
                                                          const etcdserverpb::MoveLeaderRequest* req,
                                                          etcdserverpb::MoveLeaderResponse* resp) {
+  if (auto e = check_admin(ctx_, *c, AdminErrors::kRaw)) return finish_with(c, *e);
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
   const NodeStatus s = ctx_.node->status();
   if (s.role != raft::Role::kLeader) {

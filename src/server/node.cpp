@@ -107,12 +107,12 @@ void Node::lease_time_to_live(int64_t id, std::function<void(std::optional<Lease
   post(LeaseInput{id, {}, std::move(done)});
 }
 
-void Node::watch(uint64_t stream, const etcdserverpb::WatchRequest& request) {
-  post(WatchInput{stream, false, request});
+void Node::watch(uint64_t stream, const etcdserverpb::WatchRequest& request, WatchCaller caller) {
+  post(WatchInput{stream, false, request, std::move(caller)});
 }
 
 void Node::watch_closed(uint64_t stream) {
-  post(WatchInput{stream, true, {}});
+  post(WatchInput{stream, true, {}, std::nullopt});
 }
 
 void Node::receive(std::vector<raft::Message> messages) {
@@ -322,6 +322,10 @@ void Node::apply(std::span<const raft::Entry> entries) {
       }
       apply_events_.clear();
       if (request.has_lease_grant() || request.has_lease_revoke()) lease_applied(request, result);
+      if (request.has_auth() && result.ok()) {
+        publish_auth();
+        if (on_auth_applied_) on_auth_applied_(request.auth());
+      }
       answer_applied(request.id(), std::move(result), replies);
     }
     // One storage write for the whole batch; the clients are answered only after it.
@@ -367,7 +371,13 @@ bool Node::restore(const raft::SnapshotMeta& meta, const std::string& image) {
   }
   buffered_->sync();
   watch_hub_.on_restore();
+  publish_auth();
   return true;
+}
+
+void Node::publish_auth() {
+  auth_revision_.store(store_->auth().revision(), std::memory_order_release);
+  auth_enabled_.store(store_->auth().enabled(), std::memory_order_release);
 }
 
 void Node::flush_state(uint64_t applied) {

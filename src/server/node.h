@@ -118,7 +118,11 @@ class Node : private replica::Host {
   void transfer_leadership(raft::NodeId target, Done done);
   // Watch streams (etcdserverpb.Watch): a stream's create, cancel and progress requests, and
   // its end. Answers and events reach the sink, on the raft thread, in order per stream.
-  void watch(uint64_t stream, const etcdserverpb::WatchRequest& request);
+  // A client's stream passes its caller (or the error resolving it) and a create is refused
+  // unless the caller may read the watched range; a member's own watches pass nullopt.
+  using WatchCaller = std::optional<kv::Expected<kv::Caller, Error>>;
+  void watch(uint64_t stream, const etcdserverpb::WatchRequest& request,
+             WatchCaller caller = std::nullopt);
   void watch_closed(uint64_t stream);
   using WatchSink = std::function<void(std::vector<kv::WatchOutput>&&)>;
   void set_watch_sink(WatchSink sink) { watch_sink_ = std::move(sink); }
@@ -172,6 +176,13 @@ class Node : private replica::Host {
   uint64_t backend_size_bytes() const;
   // Called on the raft thread after every applied membership change.
   void set_on_conf_change(std::function<void(const raft::ConfState&)> f);
+  // Called on the raft thread after every auth request applied without error. Set before start().
+  void set_on_auth_applied(std::function<void(const synodpb::AuthRequest&)> f) {
+    on_auth_applied_ = std::move(f);
+  }
+  // The auth store's state as of the last apply, readable without the store's lock.
+  bool auth_enabled() const { return auth_enabled_.load(std::memory_order_acquire); }
+  uint64_t auth_revision() const { return auth_revision_.load(std::memory_order_acquire); }
 
   // Raft log compaction keeps only a reference to the store in the Raft snapshot (the store
   // itself is flushed and is the state): a follower that installs such a snapshot fetches the
@@ -234,6 +245,7 @@ class Node : private replica::Host {
     uint64_t stream = 0;
     bool closed = false;  // the stream ended; request unused
     etcdserverpb::WatchRequest request;
+    WatchCaller caller;
   };
   struct StoreFlushed {  // the store is durable through this applied index
     uint64_t applied = 0;
@@ -304,9 +316,14 @@ class Node : private replica::Host {
   void wait_background();
   // node_leases.cpp: leases and watches.
   void handle_watch(WatchInput& input);
+  // Why the caller may not create this watch (etcd's isWatchPermitted), as a cancel reason.
+  std::optional<std::string> watch_refusal(const WatchCaller& caller,
+                                           const etcdserverpb::WatchCreateRequest& create) const;
   void handle_lease(LeaseInput& input);
   void check_leases(Clock::time_point now);
   void lease_applied(const synodpb::Request& request, const kv::ApplyResult& result);
+  // Publishes the store's auth state to auth_enabled() and auth_revision().
+  void publish_auth();
   void notify_watch_progress(Clock::time_point now);
   void emit_watch_output();
 
@@ -317,6 +334,9 @@ class Node : private replica::Host {
   std::unique_ptr<kv::BufferedBackend> buffered_;  // over backend_; the store writes here
   std::unique_ptr<kv::Store> store_;
   mutable std::shared_mutex store_mu_;
+  std::function<void(const synodpb::AuthRequest&)> on_auth_applied_;
+  std::atomic<bool> auth_enabled_{false};
+  std::atomic<uint64_t> auth_revision_{0};
   std::unique_ptr<Engine> raft_;  // the consensus engine (Raft, Multi-Paxos or PBFT)
   std::function<void(std::vector<raft::Message>&)> outbound_filter_;  // tests only
   // PBFT: the results of requests applied here that no one here waited for, by request ID, the

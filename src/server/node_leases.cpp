@@ -3,6 +3,8 @@
 // are served from the store by the watch hub as entries apply.
 #include "server/node.h"
 
+#include "server/auth.h"
+
 namespace synod::server {
 
 namespace {
@@ -21,12 +23,31 @@ void Node::handle_watch(WatchInput& input) {
   }
   const etcdserverpb::WatchRequest& r = input.request;
   if (r.has_create_request()) {
+    if (auto reason = watch_refusal(input.caller, r.create_request())) {
+      watch_hub_.refuse(input.stream, *reason, *store_, &watch_out_);
+      return;
+    }
     watch_hub_.create(input.stream, r.create_request(), *store_, &watch_out_);
   } else if (r.has_cancel_request()) {
     watch_hub_.cancel(input.stream, r.cancel_request().watch_id(), *store_, &watch_out_);
   } else if (r.has_progress_request()) {
     watch_hub_.progress(input.stream, *store_, &watch_out_);
   }
+}
+
+std::optional<std::string> Node::watch_refusal(
+    const WatchCaller& caller, const etcdserverpb::WatchCreateRequest& create) const {
+  if (!caller) return std::nullopt;
+  std::optional<Error> error;
+  if (!*caller) {
+    error = caller->error();
+  } else {
+    // An empty key watches from the smallest key, "\0" (etcd's watch server).
+    const std::string key = create.key().empty() ? std::string(1, '\0') : create.key();
+    error = check_read(store_->auth(), **caller, key, create.range_end());
+  }
+  if (!error) return std::nullopt;
+  return grpc_error_text(*error);
 }
 
 void Node::notify_watch_progress(Clock::time_point now) {

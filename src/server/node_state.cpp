@@ -48,6 +48,7 @@ bool Node::recover(std::string* error) {
       return false;
     }
   }
+  publish_auth();
   const uint64_t snapshot_index = persisted.snapshot ? persisted.snapshot->meta.index.value : 0;
   replica::recover_commit(options_.engine, persisted, store_->applied_index());
 

@@ -6,12 +6,19 @@
 
 namespace synod::server {
 
-// Proposes `op` and finishes `reactor` with the typed response once it is applied.
+// Proposes `op`, stamped with the call's caller, and finishes `reactor` with the typed response
+// once it is applied.
 template <typename Response, typename Setter>
-void replicate(ServerContext& ctx, grpc::ServerUnaryReactor* reactor, Response* resp,
-               Setter set_op) {
+void replicate(ServerContext& ctx, const grpc::ServerContextBase& call,
+               grpc::ServerUnaryReactor* reactor, Response* resp, Setter set_op) {
+  auto caller = caller_of(ctx, call);
+  if (!caller) {
+    reactor->Finish(to_status(caller.error()));
+    return;
+  }
   synodpb::Request request;
   set_op(&request);
+  stamp(*caller, &request);
   if (request.ByteSizeLong() > kMaxRequestBytes) {
     reactor->Finish(to_status(kv::errors::request_too_large()));
     return;

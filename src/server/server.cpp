@@ -486,10 +486,13 @@ int run_server(const ResolvedConfig& config) {
     node->set_outbound_filter(outbound_filter_factory()(identity.member_id, options.pbft.keys));
   }
   Executor executor(2);
+  Tokens tokens(std::chrono::seconds(config.raw.auth_token_ttl_s));
+  node->set_on_auth_applied([&tokens](const synodpb::AuthRequest& r) { tokens.on_applied(r); });
   ServerContext ctx;
   ctx.config = config;
   ctx.node = node.get();
   ctx.executor = &executor;
+  ctx.tokens = &tokens;
   ctx.self_id = identity.member_id;
   ctx.founding_peer_urls = identity.founding_peer_urls;
 
@@ -499,6 +502,7 @@ int run_server(const ResolvedConfig& config) {
                    std::string* e) { return fetch_state(directory, from, min_index, cancel, e); });
 
   KvService kv_service(ctx);
+  AuthService auth_service(ctx);
   ClusterService cluster_service(ctx);
   MaintenanceService maintenance_service(ctx);
   WatchService watch_service(ctx);
@@ -591,6 +595,7 @@ int run_server(const ResolvedConfig& config) {
     client_builder.SetMaxReceiveMessageSize(kMaxReceiveBytes);
     client_builder.SetMaxSendMessageSize(INT32_MAX);
     client_builder.RegisterService(&kv_service);
+    client_builder.RegisterService(&auth_service);
     client_builder.RegisterService(&cluster_service);
     client_builder.RegisterService(&maintenance_service);
     client_builder.RegisterService(&watch_service);

@@ -41,6 +41,77 @@ class KvService final : public etcdserverpb::KV::CallbackService {
   ServerContext& ctx_;
 };
 
+// etcdserverpb.Auth: users, roles and permissions (changes through the log, reads after a
+// ReadIndex barrier) and logins, which hand out simple tokens (server/auth.h).
+class AuthService final : public etcdserverpb::Auth::CallbackService {
+ public:
+  explicit AuthService(ServerContext& ctx) : ctx_(ctx) {}
+  grpc::ServerUnaryReactor* AuthEnable(grpc::CallbackServerContext* c,
+                                       const etcdserverpb::AuthEnableRequest* req,
+                                       etcdserverpb::AuthEnableResponse* resp) override;
+  grpc::ServerUnaryReactor* AuthDisable(grpc::CallbackServerContext* c,
+                                        const etcdserverpb::AuthDisableRequest* req,
+                                        etcdserverpb::AuthDisableResponse* resp) override;
+  grpc::ServerUnaryReactor* Authenticate(grpc::CallbackServerContext* c,
+                                         const etcdserverpb::AuthenticateRequest* req,
+                                         etcdserverpb::AuthenticateResponse* resp) override;
+  grpc::ServerUnaryReactor* UserAdd(grpc::CallbackServerContext* c,
+                                    const etcdserverpb::AuthUserAddRequest* req,
+                                    etcdserverpb::AuthUserAddResponse* resp) override;
+  grpc::ServerUnaryReactor* UserGet(grpc::CallbackServerContext* c,
+                                    const etcdserverpb::AuthUserGetRequest* req,
+                                    etcdserverpb::AuthUserGetResponse* resp) override;
+  grpc::ServerUnaryReactor* UserList(grpc::CallbackServerContext* c,
+                                     const etcdserverpb::AuthUserListRequest* req,
+                                     etcdserverpb::AuthUserListResponse* resp) override;
+  grpc::ServerUnaryReactor* UserDelete(grpc::CallbackServerContext* c,
+                                       const etcdserverpb::AuthUserDeleteRequest* req,
+                                       etcdserverpb::AuthUserDeleteResponse* resp) override;
+  grpc::ServerUnaryReactor* UserChangePassword(
+      grpc::CallbackServerContext* c, const etcdserverpb::AuthUserChangePasswordRequest* req,
+      etcdserverpb::AuthUserChangePasswordResponse* resp) override;
+  grpc::ServerUnaryReactor* UserGrantRole(grpc::CallbackServerContext* c,
+                                          const etcdserverpb::AuthUserGrantRoleRequest* req,
+                                          etcdserverpb::AuthUserGrantRoleResponse* resp) override;
+  grpc::ServerUnaryReactor* UserRevokeRole(grpc::CallbackServerContext* c,
+                                           const etcdserverpb::AuthUserRevokeRoleRequest* req,
+                                           etcdserverpb::AuthUserRevokeRoleResponse* resp) override;
+  grpc::ServerUnaryReactor* RoleAdd(grpc::CallbackServerContext* c,
+                                    const etcdserverpb::AuthRoleAddRequest* req,
+                                    etcdserverpb::AuthRoleAddResponse* resp) override;
+  grpc::ServerUnaryReactor* RoleGet(grpc::CallbackServerContext* c,
+                                    const etcdserverpb::AuthRoleGetRequest* req,
+                                    etcdserverpb::AuthRoleGetResponse* resp) override;
+  grpc::ServerUnaryReactor* RoleList(grpc::CallbackServerContext* c,
+                                     const etcdserverpb::AuthRoleListRequest* req,
+                                     etcdserverpb::AuthRoleListResponse* resp) override;
+  grpc::ServerUnaryReactor* RoleDelete(grpc::CallbackServerContext* c,
+                                       const etcdserverpb::AuthRoleDeleteRequest* req,
+                                       etcdserverpb::AuthRoleDeleteResponse* resp) override;
+  grpc::ServerUnaryReactor* RoleGrantPermission(
+      grpc::CallbackServerContext* c, const etcdserverpb::AuthRoleGrantPermissionRequest* req,
+      etcdserverpb::AuthRoleGrantPermissionResponse* resp) override;
+  grpc::ServerUnaryReactor* RoleRevokePermission(
+      grpc::CallbackServerContext* c, const etcdserverpb::AuthRoleRevokePermissionRequest* req,
+      etcdserverpb::AuthRoleRevokePermissionResponse* resp) override;
+
+ private:
+  // Proposes an auth change on the caller's behalf and answers with an empty response.
+  template <typename Response>
+  void change(grpc::CallbackServerContext* c, grpc::ServerUnaryReactor* reactor, Response* resp,
+              synodpb::AuthRequest op);
+  // Checks the password (off the gRPC threads) and proposes the login; retried when the auth
+  // store changed between the check and the login's apply.
+  void login(grpc::ServerUnaryReactor* reactor, const etcdserverpb::AuthenticateRequest* req,
+             etcdserverpb::AuthenticateResponse* resp, int attempt);
+  // Runs `read` over the auth store after a ReadIndex barrier and answers with its error.
+  void read(grpc::CallbackServerContext* c, grpc::ServerUnaryReactor* reactor,
+            std::function<std::optional<Error>(const kv::AuthStore&, const kv::Caller&)> read,
+            etcdserverpb::ResponseHeader* header);
+
+  ServerContext& ctx_;
+};
+
 class ClusterService final : public etcdserverpb::Cluster::CallbackService {
  public:
   explicit ClusterService(ServerContext& ctx) : ctx_(ctx) {}

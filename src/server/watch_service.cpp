@@ -7,11 +7,14 @@ namespace synod::server {
 class WatchStream final
     : public BidiStream<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse> {
  public:
-  WatchStream(WatchService& service, uint64_t id) : service_(service), id_(id) {}
+  WatchStream(WatchService& service, uint64_t id, const grpc::CallbackServerContext& call)
+      : service_(service), id_(id), call_(call) {}
 
  private:
   void on_request(etcdserverpb::WatchRequest& request) override {
-    service_.ctx_.node->watch(id_, request);
+    Node::WatchCaller caller;
+    if (request.has_create_request()) caller = caller_of(service_.ctx_, call_);
+    service_.ctx_.node->watch(id_, request, std::move(caller));
   }
   void on_done() override {
     service_.forget(id_);
@@ -21,6 +24,7 @@ class WatchStream final
 
   WatchService& service_;
   const uint64_t id_;
+  const grpc::CallbackServerContext& call_;  // lives until the stream's OnDone
 };
 
 WatchService::WatchService(ServerContext& ctx) : ctx_(ctx) {}
@@ -28,12 +32,12 @@ WatchService::WatchService(ServerContext& ctx) : ctx_(ctx) {}
 WatchService::~WatchService() = default;
 
 grpc::ServerBidiReactor<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>*
-WatchService::Watch(grpc::CallbackServerContext*) {
+WatchService::Watch(grpc::CallbackServerContext* c) {
   std::shared_ptr<WatchStream> stream;
   {
     std::lock_guard lock(mu_);
     const uint64_t id = next_id_++;
-    stream = std::make_shared<WatchStream>(*this, id);
+    stream = std::make_shared<WatchStream>(*this, id, *c);
     streams_.emplace(id, stream);
   }
   stream->start(stream);
