@@ -89,6 +89,19 @@ void add_server_flags(CLI::App& cmd, synod::server::ServerConfig& c, std::string
                  "more URLs serving /metrics and /health over HTTP (the client URLs do too)");
   cmd.add_option("--metrics", c.metrics,
                  "'basic' or 'extensive' (adds per-RPC gRPC counters, at a CPU cost per request)");
+  cmd.add_option("--cert-file", c.cert_file, "TLS certificate for https:// client URLs (PEM)");
+  cmd.add_option("--key-file", c.key_file, "its private key (PEM)");
+  cmd.add_option("--trusted-ca-file", c.trusted_ca_file,
+                 "CA that signs the client certificates --client-cert-auth accepts");
+  cmd.add_flag("--client-cert-auth", c.client_cert_auth,
+               "refuse clients without a certificate signed by --trusted-ca-file");
+  cmd.add_option("--peer-cert-file", c.peer_cert_file,
+                 "TLS certificate for https:// peer URLs, also shown to peers (PEM)");
+  cmd.add_option("--peer-key-file", c.peer_key_file, "its private key (PEM)");
+  cmd.add_option("--peer-trusted-ca-file", c.peer_trusted_ca_file,
+                 "CA that signs the members' peer certificates");
+  cmd.add_flag("--peer-client-cert-auth", c.peer_client_cert_auth,
+               "refuse peers without a certificate signed by --peer-trusted-ca-file");
   cmd.add_option("--auth-token", c.auth_token, "kind of auth token: 'simple' (the default)");
   cmd.add_option("--auth-token-ttl", c.auth_token_ttl_s,
                  "seconds an unused auth token stays valid (default 300)");
@@ -129,6 +142,15 @@ int run_server_command(CLI::App& cmd, synod::server::ServerConfig flags,
     if (given("--listen-metrics-urls")) config.listen_metrics_urls = flags.listen_metrics_urls;
     if (given("--metrics")) config.metrics = flags.metrics;
     if (given("--auth-token")) config.auth_token = flags.auth_token;
+    if (given("--cert-file")) config.cert_file = flags.cert_file;
+    if (given("--key-file")) config.key_file = flags.key_file;
+    if (given("--trusted-ca-file")) config.trusted_ca_file = flags.trusted_ca_file;
+    if (given("--client-cert-auth")) config.client_cert_auth = flags.client_cert_auth;
+    if (given("--peer-cert-file")) config.peer_cert_file = flags.peer_cert_file;
+    if (given("--peer-key-file")) config.peer_key_file = flags.peer_key_file;
+    if (given("--peer-trusted-ca-file")) config.peer_trusted_ca_file = flags.peer_trusted_ca_file;
+    if (given("--peer-client-cert-auth"))
+      config.peer_client_cert_auth = flags.peer_client_cert_auth;
     if (given("--auth-token-ttl")) config.auth_token_ttl_s = flags.auth_token_ttl_s;
     if (given("--initial-advertise-peer-urls"))
       config.initial_advertise_peer_urls = flags.initial_advertise_peer_urls;

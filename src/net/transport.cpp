@@ -21,11 +21,12 @@ constexpr std::chrono::milliseconds kMaxBackoff = 250ms;
 class Transport::Peer {
  public:
   Peer(raft::NodeId self, raft::NodeId id, uint64_t cluster_id, std::string engine,
-       std::string address)
+       std::shared_ptr<grpc::ChannelCredentials> credentials, std::string address)
       : self_(self),
         id_(id),
         cluster_id_(cluster_id),
         engine_(std::move(engine)),
+        credentials_(std::move(credentials)),
         address_(std::move(address)) {}
 
   // Waits until gRPC is done with the stream (OnDone), so no reaction runs on a destroyed peer.
@@ -139,7 +140,7 @@ class Transport::Peer {
       args.SetMaxSendMessageSize(64 << 20);
       args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
       args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 250);
-      channel_ = grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), args);
+      channel_ = grpc::CreateCustomChannel(address_, credentials_, args);
       stub_ = synodpb::Peer::NewStub(channel_);
     }
     auto* call = new Call(*this);
@@ -219,6 +220,7 @@ class Transport::Peer {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<raft::Message> queue_;
+  const std::shared_ptr<grpc::ChannelCredentials> credentials_;
   std::string address_;
   bool stopping_ = false;
   std::shared_ptr<grpc::Channel> channel_;
@@ -230,8 +232,12 @@ class Transport::Peer {
   uint64_t dropped_ = 0;
 };
 
-Transport::Transport(raft::NodeId self, uint64_t cluster_id, std::string engine)
-    : self_(self), cluster_id_(cluster_id), engine_(std::move(engine)) {}
+Transport::Transport(raft::NodeId self, uint64_t cluster_id, std::string engine,
+                     std::shared_ptr<grpc::ChannelCredentials> credentials)
+    : self_(self),
+      cluster_id_(cluster_id),
+      engine_(std::move(engine)),
+      credentials_(credentials ? std::move(credentials) : grpc::InsecureChannelCredentials()) {}
 
 Transport::~Transport() {
   stop();
@@ -245,7 +251,8 @@ void Transport::set_peer(raft::NodeId id, const std::string& address) {
     it->second->set_address(address);
     return;
   }
-  peers_.emplace(id, std::make_unique<Peer>(self_, id, cluster_id_, engine_, address));
+  peers_.emplace(id,
+                 std::make_unique<Peer>(self_, id, cluster_id_, engine_, credentials_, address));
 }
 
 void Transport::remove_peer(raft::NodeId id) {

@@ -24,12 +24,18 @@
 
 #include "core/consensus/types.h"
 
+namespace grpc {
+class ChannelCredentials;
+}  // namespace grpc
+
 namespace synod::net {
 
 class Transport {
  public:
   // `engine` names the consensus engine this member runs; every frame carries it.
-  Transport(raft::NodeId self, uint64_t cluster_id, std::string engine = "raft");
+  // `credentials`: how to reach peers (null: plaintext; TLS with --peer-cert-file).
+  Transport(raft::NodeId self, uint64_t cluster_id, std::string engine = "raft",
+            std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr);
   ~Transport();
   Transport(const Transport&) = delete;
   Transport& operator=(const Transport&) = delete;
@@ -53,6 +59,7 @@ class Transport {
   raft::NodeId self_;
   uint64_t cluster_id_;
   std::string engine_;
+  std::shared_ptr<grpc::ChannelCredentials> credentials_;
   mutable std::mutex mu_;
   std::map<raft::NodeId, std::unique_ptr<Peer>> peers_;
   std::vector<std::unique_ptr<Peer>> retired_;  // removed; their streams end in stop()

@@ -76,7 +76,19 @@ kv::Expected<kv::Caller, kv::Error> caller_of(const ServerContext& ctx,
   if (!ctx.node->auth_enabled()) return kv::Caller{};
   const auto& metadata = call.client_metadata();
   auto it = metadata.find("token");
-  if (it == metadata.end()) return kv::Caller{};
+  if (it == metadata.end()) {
+    // With --client-cert-auth, a verified client certificate's common name is the user when no
+    // token is given (etcd's AuthInfoFromTLS).
+    std::shared_ptr<const grpc::AuthContext> auth = call.auth_context();
+    if (auth && auth->IsPeerAuthenticated()) {
+      std::vector<grpc::string_ref> names = auth->FindPropertyValues("x509_common_name");
+      if (!names.empty() && names.front().size() > 0) {
+        return kv::Caller{std::string(names.front().data(), names.front().size()),
+                          ctx.node->auth_revision()};
+      }
+    }
+    return kv::Caller{};
+  }
   std::optional<std::string> user =
       ctx.tokens->user_of(std::string_view(it->second.data(), it->second.size()));
   if (!user) return kv::Unexpected(kv::errors::invalid_auth_token());

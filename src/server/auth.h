@@ -60,8 +60,9 @@ class Tokens {
   size_t swept_size_ = 0;
 };
 
-// The caller of a call, for the auth store's checks: the user its "token" metadata names and
-// the auth revision now. With authentication disabled the caller is nobody (nothing is checked).
+// The caller of a call, for the auth store's checks: the user its "token" metadata names (or,
+// without a token, the common name of its verified client certificate) and the auth revision
+// now. With authentication disabled the caller is nobody (nothing is checked).
 // Errors: a token this member does not know (invalid auth token).
 kv::Expected<kv::Caller, kv::Error> caller_of(const ServerContext& ctx,
                                               const grpc::ServerContextBase& call);

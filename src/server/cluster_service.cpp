@@ -72,7 +72,8 @@ grpc::ServerUnaryReactor* ClusterService::MemberAdd(grpc::CallbackServerContext*
   auto call = [](auto* a, auto* c, auto* q, auto* r, auto cb) {
     a->MemberAdd(c, q, r, std::move(cb));
   };
-  if (forward_unless_leader<etcdserverpb::Cluster>(ctx_, reactor, req, resp, call)) return reactor;
+  if (forward_unless_leader<etcdserverpb::Cluster>(ctx_, *c, reactor, req, resp, call))
+    return reactor;
   std::vector<Url> urls;
   for (const std::string& u : req->peerurls()) {
     std::string error;
@@ -130,7 +131,8 @@ grpc::ServerUnaryReactor* ClusterService::MemberRemove(grpc::CallbackServerConte
   auto call = [](auto* a, auto* c, auto* q, auto* r, auto cb) {
     a->MemberRemove(c, q, r, std::move(cb));
   };
-  if (forward_unless_leader<etcdserverpb::Cluster>(ctx_, reactor, req, resp, call)) return reactor;
+  if (forward_unless_leader<etcdserverpb::Cluster>(ctx_, *c, reactor, req, resp, call))
+    return reactor;
   if (!ctx_.node->status().conf.contains(raft::NodeId(req->id()))) {
     reactor->Finish(to_status(kv::errors::member_not_found()));
     return reactor;
@@ -173,7 +175,8 @@ grpc::ServerUnaryReactor* ClusterService::MemberPromote(
   auto call = [](auto* a, auto* c, auto* q, auto* r, auto cb) {
     a->MemberPromote(c, q, r, std::move(cb));
   };
-  if (forward_unless_leader<etcdserverpb::Cluster>(ctx_, reactor, req, resp, call)) return reactor;
+  if (forward_unless_leader<etcdserverpb::Cluster>(ctx_, *c, reactor, req, resp, call))
+    return reactor;
   const raft::ConfState conf = ctx_.node->status().conf;
   if (!conf.contains(raft::NodeId(req->id()))) {
     reactor->Finish(to_status(kv::errors::member_not_found()));

@@ -65,13 +65,13 @@ std::optional<Url> parse_url(const std::string& text, std::string* error) {
   const std::string scheme_sep = "://";
   size_t p = text.find(scheme_sep);
   if (p == std::string::npos) {
-    *error = "URL '" + text + "' has no scheme (expected http://host:port)";
+    *error = "URL '" + text + "' has no scheme (expected http://host:port or https://host:port)";
     return std::nullopt;
   }
   Url url;
   url.scheme = text.substr(0, p);
-  if (url.scheme != "http") {
-    *error = "URL '" + text + "': scheme '" + url.scheme + "' is not supported (use http)";
+  if (url.scheme != "http" && url.scheme != "https") {
+    *error = "URL '" + text + "': scheme '" + url.scheme + "' is not supported (use http or https)";
     return std::nullopt;
   }
   std::string rest = text.substr(p + scheme_sep.size());
@@ -107,6 +107,48 @@ std::optional<std::vector<Url>> parse_url_list(const std::string& text, std::str
   return urls;
 }
 
+namespace {
+
+// https:// URLs need a certificate and key; requiring client certificates needs a CA to check
+// them with. A file given for plaintext URLs is an error too: it would not be used.
+std::optional<std::string> check_tls(const ServerConfig& c, const ResolvedConfig& r) {
+  auto any_https = [](const std::vector<Url>& urls) {
+    return std::any_of(urls.begin(), urls.end(), [](const Url& u) { return u.scheme == "https"; });
+  };
+  auto check = [&](const std::vector<Url>& listen, const std::vector<Url>& advertise,
+                   const char* urls, const std::string& cert, const std::string& key,
+                   const std::string& ca, bool cert_auth,
+                   const char* prefix) -> std::optional<std::string> {
+    const bool tls = any_https(listen);
+    if (tls != any_https(advertise)) {
+      return std::string("--") + urls + " and the advertised URLs must all be http or all https";
+    }
+    if (tls && (cert.empty() || key.empty())) {
+      return std::string("https:// in --") + urls + " needs --" + prefix + "cert-file and --" +
+             prefix + "key-file";
+    }
+    if (!tls && (!cert.empty() || !key.empty() || cert_auth)) {
+      return std::string("--") + prefix + "cert-file, --" + prefix + "key-file and --" + prefix +
+             "client-cert-auth need https:// in --" + urls;
+    }
+    if (cert_auth && ca.empty()) {
+      return std::string("--") + prefix + "client-cert-auth needs --" + prefix + "trusted-ca-file";
+    }
+    return std::nullopt;
+  };
+  if (any_https(r.listen_metrics)) {
+    return std::string("--listen-metrics-urls serve plain HTTP only (use http://)");
+  }
+  if (auto e = check(r.listen_client, r.advertise_client, "listen-client-urls", c.cert_file,
+                     c.key_file, c.trusted_ca_file, c.client_cert_auth, "")) {
+    return e;
+  }
+  return check(r.listen_peer, r.advertise_peer, "listen-peer-urls", c.peer_cert_file,
+               c.peer_key_file, c.peer_trusted_ca_file, c.peer_client_cert_auth, "peer-");
+}
+
+}  // namespace
+
 std::optional<ResolvedConfig> resolve(ServerConfig config, std::string* error) {
   ResolvedConfig r;
   if (config.name.empty()) {
@@ -135,6 +177,10 @@ std::optional<ResolvedConfig> resolve(ServerConfig config, std::string* error) {
   }
   if (config.metrics != "basic" && config.metrics != "extensive") {
     *error = "--metrics must be 'basic' or 'extensive', got '" + config.metrics + "'";
+    return std::nullopt;
+  }
+  if (auto tls_error = check_tls(config, r)) {
+    *error = *tls_error;
     return std::nullopt;
   }
   if (config.auth_token != "simple") {
@@ -231,6 +277,11 @@ bool load_config_file(const std::string& path, ServerConfig* config, std::string
     }
     const std::string key = trim(line.substr(0, colon));
     const std::string value = trim(line.substr(colon + 1));
+    auto bool_value = [&](bool* out) {
+      if (value != "true" && value != "false") return false;
+      *out = value == "true";
+      return true;
+    };
     auto number_value = [&](auto* out) {
       auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), *out);
       return ec == std::errc() && end == value.data() + value.size();
@@ -250,6 +301,22 @@ bool load_config_file(const std::string& path, ServerConfig* config, std::string
       config->listen_metrics_urls = value;
     else if (key == "metrics")
       config->metrics = value;
+    else if (key == "cert-file")
+      config->cert_file = value;
+    else if (key == "key-file")
+      config->key_file = value;
+    else if (key == "trusted-ca-file")
+      config->trusted_ca_file = value;
+    else if (key == "client-cert-auth")
+      ok = bool_value(&config->client_cert_auth);
+    else if (key == "peer-cert-file")
+      config->peer_cert_file = value;
+    else if (key == "peer-key-file")
+      config->peer_key_file = value;
+    else if (key == "peer-trusted-ca-file")
+      config->peer_trusted_ca_file = value;
+    else if (key == "peer-client-cert-auth")
+      ok = bool_value(&config->peer_client_cert_auth);
     else if (key == "auth-token")
       config->auth_token = value;
     else if (key == "auth-token-ttl")

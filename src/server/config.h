@@ -10,14 +10,15 @@
 namespace synod::server {
 
 struct Url {
-  std::string scheme;  // "http" (TLS comes later)
+  std::string scheme;  // "http" or "https"
   std::string host;
   uint16_t port = 0;
   std::string host_port() const { return host + ":" + std::to_string(port); }
   std::string str() const { return scheme + "://" + host_port(); }
 };
 
-// Parses "http://host:port". Returns nullopt and sets `error` on anything else.
+// Parses "http://host:port" or "https://host:port". Returns nullopt and sets `error` on
+// anything else.
 std::optional<Url> parse_url(const std::string& text, std::string* error);
 std::optional<std::vector<Url>> parse_url_list(const std::string& text, std::string* error);
 
@@ -45,6 +46,17 @@ struct ServerConfig {
   // forgotten after auth_token_ttl seconds without use.
   std::string auth_token = "simple";
   uint32_t auth_token_ttl_s = 300;
+  // TLS (PEM files, read at start): https:// client URLs serve with cert_file/key_file, and
+  // with client_cert_auth require a client certificate signed by trusted_ca_file; the peer_*
+  // set does the same between members (https:// peer URLs).
+  std::string cert_file;
+  std::string key_file;
+  std::string trusted_ca_file;
+  bool client_cert_auth = false;
+  std::string peer_cert_file;
+  std::string peer_key_file;
+  std::string peer_trusted_ca_file;
+  bool peer_client_cert_auth = false;
 };
 
 // The validated, parsed form.

@@ -43,6 +43,10 @@ struct ServerContext {
   Node* node = nullptr;
   Executor* executor = nullptr;
   Tokens* tokens = nullptr;
+  // How this member reaches other members' client URLs (leader forwarding): TLS with the
+  // client certificate and CA when the client URLs are https.
+  std::shared_ptr<grpc::ChannelCredentials> client_channel_credentials =
+      grpc::InsecureChannelCredentials();
   uint64_t self_id = 0;
   // The --initial-cluster members' peer URLs by id: a founding member that has not published
   // itself in the member table yet is listed (and reached) with these.

@@ -14,15 +14,21 @@
 namespace synod::server {
 
 // Calls `method` (e.g. a lambda over Service::Stub::async_interface) on the leader and
-// finishes `reactor` with its answer. Returns false if no leader is known.
+// finishes `reactor` with its answer. The caller's auth token goes along (tokens are known to
+// every member). Returns false if no leader is known.
 template <typename Service, typename Req, typename Resp, typename Method>
-bool forward_to_leader(ServerContext& ctx, grpc::ServerUnaryReactor* reactor, const Req* req,
-                       Resp* resp, Method method) {
+bool forward_to_leader(ServerContext& ctx, const grpc::ServerContextBase& incoming,
+                       grpc::ServerUnaryReactor* reactor, const Req* req, Resp* resp,
+                       Method method) {
   std::optional<std::string> leader = ctx.leader_client_address();
   if (!leader) return false;
-  auto channel = grpc::CreateChannel(*leader, grpc::InsecureChannelCredentials());
+  auto channel = grpc::CreateChannel(*leader, ctx.client_channel_credentials);
   auto stub = std::shared_ptr<typename Service::Stub>(Service::NewStub(channel));
   auto client = std::make_shared<grpc::ClientContext>();
+  auto token = incoming.client_metadata().find("token");
+  if (token != incoming.client_metadata().end()) {
+    client->AddMetadata("token", std::string(token->second.data(), token->second.size()));
+  }
   client->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   method(stub->async(), client.get(), req, resp,
          [stub, client, reactor](grpc::Status s) { reactor->Finish(s); });
@@ -32,10 +38,11 @@ bool forward_to_leader(ServerContext& ctx, grpc::ServerUnaryReactor* reactor, co
 // On a follower, forwards the call to the leader, or answers "no leader" when none is known.
 // Returns true when the call was handled that way (this member is not the leader).
 template <typename Service, typename Req, typename Resp, typename Method>
-bool forward_unless_leader(ServerContext& ctx, grpc::ServerUnaryReactor* reactor, const Req* req,
-                           Resp* resp, Method method) {
+bool forward_unless_leader(ServerContext& ctx, const grpc::ServerContextBase& incoming,
+                           grpc::ServerUnaryReactor* reactor, const Req* req, Resp* resp,
+                           Method method) {
   if (ctx.node->status().role == raft::Role::kLeader) return false;
-  if (!forward_to_leader<Service>(ctx, reactor, req, resp, method)) {
+  if (!forward_to_leader<Service>(ctx, incoming, reactor, req, resp, method)) {
     reactor->Finish(to_status(kv::errors::no_leader()));
   }
   return true;

@@ -25,10 +25,10 @@ int64_t new_lease_id() {
 
 // Renews one lease on the leader through a short keep-alive stream (the follower's client
 // stays on its own stream). Blocking: runs on the executor.
-std::optional<etcdserverpb::LeaseKeepAliveResponse> renew_on_leader(const std::string& leader,
-                                                                    int64_t id) {
-  auto stub =
-      etcdserverpb::Lease::NewStub(grpc::CreateChannel(leader, grpc::InsecureChannelCredentials()));
+std::optional<etcdserverpb::LeaseKeepAliveResponse> renew_on_leader(
+    const std::string& leader, const std::shared_ptr<grpc::ChannelCredentials>& credentials,
+    int64_t id) {
+  auto stub = etcdserverpb::Lease::NewStub(grpc::CreateChannel(leader, credentials));
   grpc::ClientContext client;
   client.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
   auto stream = stub->LeaseKeepAlive(&client);
@@ -69,7 +69,8 @@ class KeepAliveStream final
         return;
       }
       ctx_.executor->post([this, self, id, leader = *leader] {
-        std::optional<etcdserverpb::LeaseKeepAliveResponse> r = renew_on_leader(leader, id);
+        std::optional<etcdserverpb::LeaseKeepAliveResponse> r =
+            renew_on_leader(leader, ctx_.client_channel_credentials, id);
         if (!r) {
           end(to_status(kv::errors::no_leader()));
           return;
@@ -136,12 +137,12 @@ grpc::ServerUnaryReactor* LeaseService::LeaseTimeToLive(
     etcdserverpb::LeaseTimeToLiveResponse* resp) {
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
   ctx_.node->lease_time_to_live(
-      req->id(), [this, reactor, req, resp](std::optional<Node::LeaseTtl> ttl) {
+      req->id(), [this, c, reactor, req, resp](std::optional<Node::LeaseTtl> ttl) {
         if (!ttl) {
           auto call = [](auto* stub, grpc::ClientContext* cc, const auto* rq, auto* rs, auto done) {
             stub->LeaseTimeToLive(cc, rq, rs, std::move(done));
           };
-          if (!forward_to_leader<etcdserverpb::Lease>(ctx_, reactor, req, resp, call)) {
+          if (!forward_to_leader<etcdserverpb::Lease>(ctx_, *c, reactor, req, resp, call)) {
             reactor->Finish(to_status(kv::errors::no_leader()));
           }
           return;

@@ -22,6 +22,7 @@
 #include "server/http_endpoints.h"
 #include "server/pbft_keys.h"
 #include "server/services.h"
+#include "server/tls.h"
 
 namespace synod::server {
 
@@ -148,15 +149,15 @@ bool read_identity(const std::string& dir, Identity* id) {
 }
 
 // Asks the listed peers for the member directory, for a member joining an existing cluster.
-bool discover(const ResolvedConfig& config, Identity* id, std::string* error) {
+bool discover(const ResolvedConfig& config, const std::shared_ptr<grpc::ChannelCredentials>& peer,
+              Identity* id, std::string* error) {
   std::vector<std::string> mine;
   for (const Url& u : config.advertise_peer) mine.push_back(u.str());
   for (int attempt = 0; attempt < 30; ++attempt) {
     for (const ClusterMember& cm : config.initial_cluster) {
       if (cm.name == config.raw.name) continue;
       for (const Url& u : cm.peer_urls) {
-        auto stub = synodpb::Peer::NewStub(
-            grpc::CreateChannel(u.host_port(), grpc::InsecureChannelCredentials()));
+        auto stub = synodpb::Peer::NewStub(grpc::CreateChannel(u.host_port(), peer));
         grpc::ClientContext ctx;
         ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
         synodpb::MembersRequest req;
@@ -198,7 +199,9 @@ IdScheme discovered_scheme(const ResolvedConfig& config, const Identity& id) {
   return IdScheme::kEtcd;
 }
 
-bool establish_identity(const ResolvedConfig& config, Identity* id, std::string* error) {
+bool establish_identity(const ResolvedConfig& config,
+                        const std::shared_ptr<grpc::ChannelCredentials>& peer, Identity* id,
+                        std::string* error) {
   const std::string& dir = config.raw.data_dir;
   std::error_code ec;
   fs::create_directories(dir + "/member", ec);
@@ -223,7 +226,7 @@ bool establish_identity(const ResolvedConfig& config, Identity* id, std::string*
     id->member_id = member_id(config.advertise_peer, token);
     id->cluster_id = cluster_id(ids);
   } else {
-    if (!discover(config, id, error)) return false;
+    if (!discover(config, peer, id, error)) return false;
     id->ids = discovered_scheme(config, *id);
   }
   for (const ClusterMember& cm : config.initial_cluster) {
@@ -331,6 +334,7 @@ void install_crash_handler() {
 struct PeerDirectory {
   std::mutex mu;
   std::map<uint64_t, std::string> addresses;
+  std::shared_ptr<grpc::ChannelCredentials> credentials;  // how peers are reached
 };
 
 std::optional<std::string> fetch_state(PeerDirectory& dir, raft::NodeId from, uint64_t min_index,
@@ -347,8 +351,7 @@ std::optional<std::string> fetch_state(PeerDirectory& dir, raft::NodeId from, ui
   }
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);
-  auto stub = synodpb::Peer::NewStub(
-      grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+  auto stub = synodpb::Peer::NewStub(grpc::CreateCustomChannel(address, dir.credentials, args));
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(5));
   synodpb::FetchStateRequest req;
@@ -439,7 +442,30 @@ int run_server(const ResolvedConfig& config) {
         "(start every member of --initial-cluster with --initial-cluster-state new)");
     return 1;
   }
-  if (!establish_identity(config, &identity, &error)) {
+  // TLS files are read once, here: a restart takes up replaced certificates.
+  std::optional<TlsFiles> client_tls;
+  std::optional<TlsFiles> peer_tls;
+  if (!config.raw.cert_file.empty()) {
+    client_tls = load_tls_files(config.raw.cert_file, config.raw.key_file,
+                                config.raw.trusted_ca_file, config.raw.client_cert_auth, &error);
+    if (!client_tls) {
+      spdlog::error("synod server: --cert-file/--key-file/--trusted-ca-file: {}", error);
+      return 1;
+    }
+  }
+  if (!config.raw.peer_cert_file.empty()) {
+    peer_tls =
+        load_tls_files(config.raw.peer_cert_file, config.raw.peer_key_file,
+                       config.raw.peer_trusted_ca_file, config.raw.peer_client_cert_auth, &error);
+    if (!peer_tls) {
+      spdlog::error("synod server: --peer-cert-file/--peer-key-file/--peer-trusted-ca-file: {}",
+                    error);
+      return 1;
+    }
+  }
+  const std::shared_ptr<grpc::ChannelCredentials> peer_channel =
+      peer_tls ? channel_credentials(*peer_tls) : grpc::InsecureChannelCredentials();
+  if (!establish_identity(config, peer_channel, &identity, &error)) {
     spdlog::error("synod server: {}", error);
     return 1;
   }
@@ -451,8 +477,8 @@ int run_server(const ResolvedConfig& config) {
                identity.member_id, config.raw.name, identity.cluster_id, config.raw.engine,
                config.raw.data_dir);
 
-  net::Transport transport(raft::NodeId(identity.member_id), identity.cluster_id,
-                           config.raw.engine);
+  net::Transport transport(raft::NodeId(identity.member_id), identity.cluster_id, config.raw.engine,
+                           peer_channel);
   NodeOptions options;
   options.id = raft::NodeId(identity.member_id);
   options.cluster_id = identity.cluster_id;
@@ -493,10 +519,12 @@ int run_server(const ResolvedConfig& config) {
   ctx.node = node.get();
   ctx.executor = &executor;
   ctx.tokens = &tokens;
+  if (client_tls) ctx.client_channel_credentials = channel_credentials(*client_tls);
   ctx.self_id = identity.member_id;
   ctx.founding_peer_urls = identity.founding_peer_urls;
 
   PeerDirectory directory;
+  directory.credentials = peer_channel;
   node->set_fetch_state(
       [&directory](raft::NodeId from, uint64_t min_index, Node::FetchCancel& cancel,
                    std::string* e) { return fetch_state(directory, from, min_index, cancel, e); });
@@ -524,7 +552,8 @@ int run_server(const ResolvedConfig& config) {
 
   grpc::ServerBuilder peer_builder;
   for (const Url& u : config.listen_peer) {
-    peer_builder.AddListeningPort(u.host_port(), grpc::InsecureServerCredentials());
+    peer_builder.AddListeningPort(u.host_port(), peer_tls ? server_credentials(*peer_tls)
+                                                          : grpc::InsecureServerCredentials());
   }
   peer_builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   peer_builder.SetMaxReceiveMessageSize(INT32_MAX);
@@ -582,11 +611,24 @@ int run_server(const ResolvedConfig& config) {
   int exit_code = 0;
   if (!g_stop.load()) {
     grpc::EnableDefaultHealthCheckService(true);
-    // The client URLs are the listener's (client_listener.h): it hands gRPC its connections and
-    // serves /metrics, /health and /version itself. The gRPC server has no port of its own.
-    std::string listen_error;
-    client_listener = ClientListener::open(config.listen_client, &listen_error);
+    // The http:// client URLs are the listener's (client_listener.h): it hands gRPC its
+    // connections and serves /metrics, /health and /version itself. gRPC listens on the
+    // https:// ones with TLS (the HTTP endpoints are then on --listen-metrics-urls).
+    std::vector<Url> plain;
     grpc::ServerBuilder client_builder;
+    for (const Url& u : config.listen_client) {
+      if (u.scheme == "https") {
+        client_builder.AddListeningPort(u.host_port(), server_credentials(*client_tls));
+      } else {
+        plain.push_back(u);
+      }
+    }
+    std::string listen_error;
+    bool listening = true;
+    if (!plain.empty()) {
+      client_listener = ClientListener::open(plain, &listen_error);
+      listening = client_listener != nullptr;
+    }
     if (rpc_counts != nullptr) {
       std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> counting;
       counting.push_back(grpc_metrics.interceptor_factory());
@@ -605,15 +647,17 @@ int run_server(const ResolvedConfig& config) {
     client_builder.RegisterService(&election_service);
     client_builder.RegisterService(&semaphore_service);
     if (bft_service) client_builder.RegisterService(bft_service.get());
-    if (client_listener) client_server = client_builder.BuildAndStart();
-    if (!client_listener || !client_server) {
+    if (listening) client_server = client_builder.BuildAndStart();
+    if (!listening || !client_server) {
       spdlog::error("synod server: cannot listen on --listen-client-urls {}: {}",
                     config.raw.listen_client_urls,
-                    client_listener ? "the gRPC server did not start" : listen_error);
+                    listening ? "the gRPC server did not start" : listen_error);
       exit_code = 1;
       g_stop.store(true);
     } else {
-      client_listener->start(client_server.get(), make_http_handler(ctx, rpc_counts));
+      if (client_listener) {
+        client_listener->start(client_server.get(), make_http_handler(ctx, rpc_counts));
+      }
       spdlog::info("synod server: serving clients on {}, peers on {}",
                    config.raw.listen_client_urls, config.raw.listen_peer_urls);
     }

@@ -147,14 +147,17 @@ class Member:
     # 127.0.0.1 in the harness's own namespace.
     host: str = HOST
     netns: Optional[str] = None
+    # "https" for TLS (tests/integration/tls_test.py)
+    client_scheme: str = "http"
+    peer_scheme: str = "http"
 
     @property
     def client_url(self) -> str:
-        return f"http://{self.host}:{self.client_port}"
+        return f"{self.client_scheme}://{self.host}:{self.client_port}"
 
     @property
     def peer_url(self) -> str:
-        return f"http://{self.host}:{self.peer_port}"
+        return f"{self.peer_scheme}://{self.host}:{self.peer_port}"
 
     @property
     def endpoint(self) -> str:
@@ -256,6 +259,14 @@ class Cluster:
         elsewhere (tests/fault/campaign.py puts each in a namespace of its own)."""
         return HOST, None
 
+    def schemes(self):
+        """(client, peer) URL schemes of the members; a TLS cluster says https."""
+        return "http", "http"
+
+    def etcdctl_flags(self) -> List[str]:
+        """Extra etcdctl flags on every call (a TLS cluster's certificates)."""
+        return []
+
     def _new_member(self, name: str, initial_cluster: str, state: str) -> Member:
         if name in self.members:
             raise ClusterError(f"member name {name} already used")
@@ -269,6 +280,7 @@ class Cluster:
                    log_path=os.path.join(self.data_root, f"{name}.log"),
                    initial_cluster=initial_cluster, initial_state=state)
         m.host, m.netns = self.placement(i)
+        m.client_scheme, m.peer_scheme = self.schemes()
         self.members[name] = m
         return m
 
@@ -423,7 +435,7 @@ class Cluster:
                 command_timeout: str = "5s") -> subprocess.CompletedProcess:
         eps = endpoints or self.endpoints()
         argv = [ETCDCTL, f"--endpoints={','.join(eps)}", f"--command-timeout={command_timeout}",
-                "--dial-timeout=2s"] + list(args)
+                "--dial-timeout=2s"] + self.etcdctl_flags() + list(args)
         env = dict(os.environ, ETCDCTL_API="3")
         try:
             r = subprocess.run(argv, input=stdin, capture_output=True, text=True,

@@ -34,7 +34,43 @@ TEST(Config, RefusesUrlsWithoutSchemeOrPort) {
   EXPECT_NE(error.find("no scheme"), std::string::npos);
   EXPECT_FALSE(parse_url("http://127.0.0.1", &error));
   EXPECT_FALSE(parse_url("http://127.0.0.1:99999", &error));
-  EXPECT_FALSE(parse_url("https://127.0.0.1:2379", &error));
+  EXPECT_FALSE(parse_url("unix://127.0.0.1:2379", &error));
+  EXPECT_NE(error.find("not supported"), std::string::npos);
+}
+
+TEST(Config, HttpsUrlsNeedACertificateAndKey) {
+  std::string error;
+  ServerConfig c = three_members("b", 1);
+  c.listen_client_urls = c.advertise_client_urls = "https://127.0.0.1:2389";
+  EXPECT_FALSE(resolve(c, &error));
+  EXPECT_NE(error.find("--cert-file"), std::string::npos) << error;
+  c.cert_file = "member.crt";
+  c.key_file = "member.key";
+  EXPECT_TRUE(resolve(c, &error)) << error;
+  c.client_cert_auth = true;
+  EXPECT_FALSE(resolve(c, &error));
+  EXPECT_NE(error.find("--trusted-ca-file"), std::string::npos) << error;
+  c.trusted_ca_file = "ca.crt";
+  EXPECT_TRUE(resolve(c, &error)) << error;
+}
+
+TEST(Config, TlsFilesWithoutHttpsAreRefused) {
+  std::string error;
+  ServerConfig c = three_members("b", 1);
+  c.peer_cert_file = "member.crt";
+  c.peer_key_file = "member.key";
+  EXPECT_FALSE(resolve(c, &error));
+  EXPECT_NE(error.find("need https:// in --listen-peer-urls"), std::string::npos) << error;
+}
+
+TEST(Config, ListenAndAdvertisedUrlsAgreeOnTls) {
+  std::string error;
+  ServerConfig c = three_members("b", 1);
+  c.listen_client_urls = "https://127.0.0.1:2389";
+  c.cert_file = "member.crt";
+  c.key_file = "member.key";
+  EXPECT_FALSE(resolve(c, &error));
+  EXPECT_NE(error.find("must all be http or all https"), std::string::npos) << error;
 }
 
 TEST(Config, ResolvesAThreeMemberCluster) {
@@ -123,7 +159,8 @@ TEST(Config, LoadsAConfigFileAndRefusesUnknownKeys) {
   close(fd);
   {
     std::ofstream out(path);
-    out << "# a member\nname: s1\ndata-dir: /tmp/s1\nelection-timeout: 2000\n";
+    out << "# a member\nname: s1\ndata-dir: /tmp/s1\nelection-timeout: 2000\n"
+        << "cert-file: /etc/synod/member.crt\nclient-cert-auth: true\nauth-token-ttl: 60\n";
   }
   ServerConfig c;
   std::string error;
@@ -131,6 +168,14 @@ TEST(Config, LoadsAConfigFileAndRefusesUnknownKeys) {
   EXPECT_EQ(c.name, "s1");
   EXPECT_EQ(c.data_dir, "/tmp/s1");
   EXPECT_EQ(c.election_timeout_ms, 2000u);
+  EXPECT_EQ(c.cert_file, "/etc/synod/member.crt");
+  EXPECT_TRUE(c.client_cert_auth);
+  EXPECT_EQ(c.auth_token_ttl_s, 60u);
+  {
+    std::ofstream out(path);
+    out << "client-cert-auth: yes\n";
+  }
+  EXPECT_FALSE(load_config_file(path, &c, &error));
   {
     std::ofstream out(path);
     out << "nmae: s1\n";
