@@ -15,6 +15,7 @@
 #include "cli/ctl.h"
 #include "cli/keys.h"
 #include "server/config.h"
+#include "server/context.h"
 #include "server/server.h"
 #include "sim/simulation.h"
 #ifdef SYNOD_BYZANTINE_TEST
@@ -192,8 +193,25 @@ int run_server_command(CLI::App& cmd, synod::server::ServerConfig flags,
 
 }  // namespace
 
+#ifndef SYNOD_VERSION
+#define SYNOD_VERSION "unknown"
+#endif
+#ifndef SYNOD_GIT_SHA
+#define SYNOD_GIT_SHA ""
+#endif
+
+// What `synod --version` prints.
+std::string version_text() {
+  std::string text = std::string("synod version ") + SYNOD_VERSION;
+  if (std::string_view(SYNOD_GIT_SHA).size() > 0) text += std::string(" (git ") + SYNOD_GIT_SHA + ")";
+  text += std::string("\netcd API version: ") + synod::server::kApiVersion;
+  text += "\nengines: raft, multipaxos, pbft";
+  return text;
+}
+
 int main(int argc, char** argv) {
   CLI::App app{"Synod: distributed coordination and storage"};
+  app.set_version_flag("--version", version_text());
   app.require_subcommand(1);
 
   synod::sim::SimOptions opts;

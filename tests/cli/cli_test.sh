@@ -21,6 +21,15 @@ expect_error "wants A..B" sim --seeds 9..3
 expect_error "unknown bug" sim --bug nope
 expect_error "unknown workload 'nope'" sim --workload nope
 expect_error "subcommand" 
+expect_error "needs --cert-file and --key-file" server --data-dir /nonexistent/synod \
+  --listen-client-urls https://127.0.0.1:45999 --advertise-client-urls https://127.0.0.1:45999
+expect_error "--auth-token must be 'simple'" server --data-dir /nonexistent/synod --auth-token jwt
+
+version=$("$synod" --version)
+if [ $? -ne 0 ] || ! grep -q "^synod version " <<<"$version"; then
+  echo "FAIL: synod --version: '$version'"
+  fail=1
+fi
 histories="$(dirname "$0")/../check/histories"
 expect_error "line 2: unknown f \"increment\"" check "$histories/malformed.jsonl"
 expect_error "cannot open" check "$histories/no-such-file.jsonl"
