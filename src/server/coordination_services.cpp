@@ -175,6 +175,7 @@ class ContendCall final : public grpc::ServerUnaryReactor,
 
   void start(std::shared_ptr<ContendCall> self) {
     self_ = std::move(self);
+    ctx_.node->metrics().lock_waiters.fetch_add(1, std::memory_order_relaxed);
     if (timeout_ms_ > 0) {
       alarm_.Set(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms_),
                  [call = shared_from_this()](bool fired) {
@@ -189,6 +190,7 @@ class ContendCall final : public grpc::ServerUnaryReactor,
 
   void OnCancel() override { finish(grpc::Status::CANCELLED); }
   void OnDone() override {
+    ctx_.node->metrics().lock_waiters.fetch_sub(1, std::memory_order_relaxed);
     std::shared_ptr<ContendCall> keep;
     std::lock_guard lock(mu_);
     keep.swap(self_);

@@ -1,5 +1,7 @@
 #include "server/http_endpoints.h"
 
+#include "server/dashboard.h"
+
 #include <chrono>
 #include <future>
 #include <memory>
@@ -94,6 +96,19 @@ std::string render_metrics(const ServerContext& ctx, const GrpcMetrics* grpc_met
   e.sample("synod_server_voters", static_cast<double>(s.conf.voters.size()));
   e.family("synod_server_learners", "Learners in this member's configuration.", "gauge");
   e.sample("synod_server_learners", static_cast<double>(s.conf.learners.size()));
+  e.histogram("synod_server_write_duration_seconds",
+              "Client writes through the log, from arrival to answer.", m.write_latency);
+  e.histogram("synod_server_read_duration_seconds",
+              "Client KV reads, from arrival to answer (a linearizable one's barrier included).",
+              m.read_latency);
+  e.family("synod_server_watch_streams", "Client watch streams open.", "gauge");
+  e.sample("synod_server_watch_streams", static_cast<double>(m.watch_streams.load()));
+  e.family("synod_server_lock_waiters",
+           "Lock, election campaign and semaphore acquire calls waiting for an answer.", "gauge");
+  e.sample("synod_server_lock_waiters", static_cast<double>(m.lock_waiters.load()));
+  e.family("synod_server_leases", "Leases the store holds.", "gauge");
+  e.sample("synod_server_leases", static_cast<double>(ctx.node->read_store(
+                                      [](const kv::Store& st) { return st.lease_ids().size(); })));
   if (grpc_metrics != nullptr) grpc_metrics->render(e);
   return e.take();
 }
@@ -121,6 +136,7 @@ HttpHandler make_http_handler(const ServerContext& ctx, const GrpcMetrics* grpc_
       if (req.method != "GET" && req.method != "HEAD") return method_not_allowed();
       return {200, "text/plain; version=0.0.4; charset=utf-8", render_metrics(ctx, grpc_metrics)};
     }
+    if (std::optional<HttpResponse> page = serve_dashboard(ctx, req)) return *page;
     return {404, "text/plain; charset=utf-8", "404 page not found\n"};
   };
 }

@@ -21,11 +21,13 @@ grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* c,
     reactor->Finish(to_status(caller.error()));
     return reactor;
   }
-  auto serve = [this, req, resp, reactor, caller = std::move(*caller)] {
+  auto serve = [this, req, resp, reactor, caller = std::move(*caller), start = Clock::now()] {
     std::optional<Error> error = ctx_.node->read_store([&](const kv::Store& store) {
       if (auto e = check_read(store.auth(), caller, req->key(), req->range_end())) return e;
       return range_into(store, *req, resp);
     });
+    ctx_.node->metrics().read_latency.observe(
+        std::chrono::duration<double>(Clock::now() - start).count());
     if (error) {
       reactor->Finish(to_status(*error));
       return;

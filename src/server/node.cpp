@@ -241,12 +241,31 @@ void Node::publish_status() {
   s.applied = store_->applied_index();
   s.conf = raft_->conf();
   std::lock_guard lock(status_mu_);
-  if (s.leader != raft::kNoNode && s.leader != status_.leader) metrics_.leader_changes.add();
+  if (s.leader != raft::kNoNode && s.leader != status_.leader) {
+    metrics_.leader_changes.add();
+    record_event_locked(fmt::format("term {}: {:x} leads", s.term.value, s.leader.value));
+  }
   if (s.leader != status_.leader || s.term != status_.term) {
     spdlog::info("raft: term {} leader {:x} ({} here)", s.term.value, s.leader.value,
                  raft::to_string(s.role));
   }
+  if (s.conf.voters != status_.conf.voters || s.conf.learners != status_.conf.learners) {
+    std::string text = "members:";
+    for (raft::NodeId v : s.conf.voters) text += fmt::format(" {:x}", v.value);
+    for (raft::NodeId l : s.conf.learners) text += fmt::format(" {:x} (learner)", l.value);
+    record_event_locked(std::move(text));
+  }
   status_ = std::move(s);
+}
+
+void Node::record_event_locked(std::string text) {
+  events_.push_back(NodeEvent{std::chrono::system_clock::now(), std::move(text)});
+  while (events_.size() > kMaxEvents) events_.pop_front();
+}
+
+std::vector<NodeEvent> Node::recent_events() const {
+  std::lock_guard lock(status_mu_);
+  return {events_.begin(), events_.end()};
 }
 
 // --- replica::Host ----------------------------------------------------------------------------

@@ -79,6 +79,18 @@ struct NodeMetrics {
   metrics::Counter health_failures;   // and false
   metrics::Histogram wal_fsync{metrics::exponential_buckets(0.001, 2, 14)};       // seconds
   metrics::Histogram backend_commit{metrics::exponential_buckets(0.001, 2, 14)};  // seconds
+  // Client requests this member answered, from arrival to answer (seconds): writes through the
+  // log, and reads (KV Range, serializable or not).
+  metrics::Histogram write_latency{metrics::exponential_buckets(0.0001, 2, 16)};
+  metrics::Histogram read_latency{metrics::exponential_buckets(0.0001, 2, 16)};
+  std::atomic<int64_t> watch_streams{0};  // client watch streams open
+  std::atomic<int64_t> lock_waiters{0};   // Lock, Campaign and Acquire calls not yet answered
+};
+
+// Something an operator wants to see in the dashboard: a leader elected, the membership changed.
+struct NodeEvent {
+  std::chrono::system_clock::time_point time;
+  std::string text;
 };
 
 struct NodeStatus {
@@ -158,6 +170,10 @@ class Node : private replica::Host {
 
   NodeStatus status() const;
   NodeMetrics& metrics() { return metrics_; }
+  // The most recent leader changes and membership changes seen here, oldest first (at most
+  // kMaxEvents).
+  static constexpr size_t kMaxEvents = 32;
+  std::vector<NodeEvent> recent_events() const;
   raft::NodeId id() const { return options_.id; }
   uint64_t cluster_id() const { return options_.cluster_id; }
   // The consensus engine this member runs: "raft" or "multipaxos".
@@ -322,6 +338,7 @@ class Node : private replica::Host {
   void handle_lease(LeaseInput& input);
   void check_leases(Clock::time_point now);
   void lease_applied(const synodpb::Request& request, const kv::ApplyResult& result);
+  void record_event_locked(std::string text);  // status_mu_ held
   // Publishes the store's auth state to auth_enabled() and auth_revision().
   void publish_auth();
   void notify_watch_progress(Clock::time_point now);
@@ -333,6 +350,7 @@ class Node : private replica::Host {
   std::unique_ptr<storage::RocksBackend> backend_;
   std::unique_ptr<kv::BufferedBackend> buffered_;  // over backend_; the store writes here
   std::unique_ptr<kv::Store> store_;
+  std::deque<NodeEvent> events_;  // guarded by status_mu_
   mutable std::shared_mutex store_mu_;
   std::function<void(const synodpb::AuthRequest&)> on_auth_applied_;
   std::atomic<bool> auth_enabled_{false};

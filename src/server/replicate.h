@@ -23,7 +23,11 @@ void replicate(ServerContext& ctx, const grpc::ServerContextBase& call,
     reactor->Finish(to_status(kv::errors::request_too_large()));
     return;
   }
-  ctx.node->propose(std::move(request), [&ctx, reactor, resp](const kv::ApplyResult& result) {
+  const Clock::time_point start = Clock::now();
+  ctx.node->propose(std::move(request), [&ctx, reactor, resp,
+                                         start](const kv::ApplyResult& result) {
+    ctx.node->metrics().write_latency.observe(
+        std::chrono::duration<double>(Clock::now() - start).count());
     if (const Error* e = result_error(result)) {
       reactor->Finish(to_status(*e));
       return;

@@ -39,6 +39,7 @@ WatchService::Watch(grpc::CallbackServerContext* c) {
     const uint64_t id = next_id_++;
     stream = std::make_shared<WatchStream>(*this, id, *c);
     streams_.emplace(id, stream);
+    ctx_.node->metrics().watch_streams.fetch_add(1, std::memory_order_relaxed);
   }
   stream->start(stream);
   return stream.get();
@@ -46,7 +47,8 @@ WatchService::Watch(grpc::CallbackServerContext* c) {
 
 void WatchService::forget(uint64_t id) {
   std::lock_guard lock(mu_);
-  streams_.erase(id);
+  if (streams_.erase(id) > 0)
+    ctx_.node->metrics().watch_streams.fetch_sub(1, std::memory_order_relaxed);
 }
 
 uint64_t WatchService::open_internal(InternalSink sink) {
