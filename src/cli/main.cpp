@@ -103,6 +103,10 @@ void add_server_flags(CLI::App& cmd, synod::server::ServerConfig& c, std::string
                  "CA that signs the members' peer certificates");
   cmd.add_flag("--peer-client-cert-auth", c.peer_client_cert_auth,
                "refuse peers without a certificate signed by --peer-trusted-ca-file");
+  cmd.add_option("--max-request-bytes", c.max_request_bytes,
+                 "largest client request accepted, in bytes (default 1572864)");
+  cmd.add_option("--max-txn-ops", c.max_txn_ops,
+                 "most operations in one txn, nested ones included (default 128)");
   cmd.add_option("--auth-token", c.auth_token, "kind of auth token: 'simple' (the default)");
   cmd.add_option("--auth-token-ttl", c.auth_token_ttl_s,
                  "seconds an unused auth token stays valid (default 300)");
@@ -143,6 +147,8 @@ int run_server_command(CLI::App& cmd, synod::server::ServerConfig flags,
     if (given("--listen-metrics-urls")) config.listen_metrics_urls = flags.listen_metrics_urls;
     if (given("--metrics")) config.metrics = flags.metrics;
     if (given("--auth-token")) config.auth_token = flags.auth_token;
+    if (given("--max-request-bytes")) config.max_request_bytes = flags.max_request_bytes;
+    if (given("--max-txn-ops")) config.max_txn_ops = flags.max_txn_ops;
     if (given("--cert-file")) config.cert_file = flags.cert_file;
     if (given("--key-file")) config.key_file = flags.key_file;
     if (given("--trusted-ca-file")) config.trusted_ca_file = flags.trusted_ca_file;
@@ -203,7 +209,8 @@ int run_server_command(CLI::App& cmd, synod::server::ServerConfig flags,
 // What `synod --version` prints.
 std::string version_text() {
   std::string text = std::string("synod version ") + SYNOD_VERSION;
-  if (std::string_view(SYNOD_GIT_SHA).size() > 0) text += std::string(" (git ") + SYNOD_GIT_SHA + ")";
+  if (std::string_view(SYNOD_GIT_SHA).size() > 0)
+    text += std::string(" (git ") + SYNOD_GIT_SHA + ")";
   text += std::string("\netcd API version: ") + synod::server::kApiVersion;
   text += "\nengines: raft, multipaxos, pbft";
   return text;

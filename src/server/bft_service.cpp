@@ -48,7 +48,8 @@ std::string serialize(const synodpb::BftResult& result) {
 
 std::optional<pbft::AuthenticatedRequest> BftService::authentic(const std::string& bytes,
                                                                 std::string* why) {
-  if (bytes.size() > kMaxRequestBytes + 64 * 1024) {  // the op, and MACs for the members
+  if (bytes.size() >
+      ctx_.config.raw.max_request_bytes + 64 * 1024) {  // the op, and MACs for the members
     *why = "etcdserver: request is too large";
     return std::nullopt;
   }

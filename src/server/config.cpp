@@ -183,6 +183,14 @@ std::optional<ResolvedConfig> resolve(ServerConfig config, std::string* error) {
     *error = *tls_error;
     return std::nullopt;
   }
+  if (config.max_txn_ops == 0) {
+    *error = "--max-txn-ops must be at least 1";
+    return std::nullopt;
+  }
+  if (config.max_request_bytes == 0 || config.max_request_bytes > (1u << 30)) {
+    *error = "--max-request-bytes must be in 1..1073741824";
+    return std::nullopt;
+  }
   if (config.auth_token != "simple") {
     *error = "--auth-token must be 'simple' (Synod makes no JWT tokens), got '" +
              config.auth_token + "'";
@@ -317,6 +325,10 @@ bool load_config_file(const std::string& path, ServerConfig* config, std::string
       config->peer_trusted_ca_file = value;
     else if (key == "peer-client-cert-auth")
       ok = bool_value(&config->peer_client_cert_auth);
+    else if (key == "max-request-bytes")
+      ok = number_value(&config->max_request_bytes);
+    else if (key == "max-txn-ops")
+      ok = number_value(&config->max_txn_ops);
     else if (key == "auth-token")
       config->auth_token = value;
     else if (key == "auth-token-ttl")

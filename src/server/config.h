@@ -44,6 +44,10 @@ struct ServerConfig {
   std::string engine = "raft";  // consensus engine: raft, multipaxos or pbft (fixed for a data dir)
   // Tokens handed out by Authenticate: "simple" (etcd's default; the only kind Synod makes),
   // forgotten after auth_token_ttl seconds without use.
+  // etcd's request limits: a request bigger than this (after encoding) is refused with
+  // "etcdserver: request is too large"; a txn with more operations with "too many operations".
+  uint64_t max_request_bytes = 1536 * 1024;
+  uint32_t max_txn_ops = 128;
   std::string auth_token = "simple";
   uint32_t auth_token_ttl_s = 300;
   // TLS (PEM files, read at start): https:// client URLs serve with cert_file/key_file, and

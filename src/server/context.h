@@ -22,10 +22,9 @@ namespace synod::server {
 // features on it.
 inline constexpr const char* kApiVersion = "3.4.0";
 
-// The request size limit etcd enforces (--max-request-bytes default, 1.5 MiB).
-inline constexpr size_t kMaxRequestBytes = 1536 * 1024;
-// gRPC's own receive limit sits above it, as in etcd, so the etcd error text is what clients see.
-inline constexpr int kMaxReceiveBytes = kMaxRequestBytes + 512 * 1024;
+// gRPC's own receive limit sits this far above --max-request-bytes, as in etcd, so that the
+// etcd error text is what clients see.
+inline constexpr size_t kReceiveSlackBytes = 512 * 1024;
 
 inline grpc::Status to_status(const Error& e) {
   return grpc::Status(static_cast<grpc::StatusCode>(e.grpc_code), e.message);

@@ -86,7 +86,7 @@ grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* c,
                                          const etcdserverpb::TxnRequest* req,
                                          etcdserverpb::TxnResponse* resp) {
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
-  if (auto e = kv::validate(*req)) {
+  if (auto e = kv::validate(*req, static_cast<int>(ctx_.config.raw.max_txn_ops))) {
     reactor->Finish(to_status(*e));
     return reactor;
   }

@@ -6,6 +6,8 @@
 
 #include "replica/state_ref.h"
 #include "server/node.h"
+
+#include <limits>
 #include "storage/etcd_snapshot.h"
 #include "storage/rocks_backend.h"
 #include "storage/wal.h"
@@ -30,7 +32,9 @@ bool Node::recover(std::string* error) {
   }
   backend_ = std::move(*backend);
   buffered_ = std::make_unique<kv::BufferedBackend>(*backend_);
-  store_ = std::make_unique<kv::Store>(*buffered_);
+  // --max-txn-ops is checked where a request arrives; applying must not depend on a flag that
+  // may differ between members, so the store takes any number of operations.
+  store_ = std::make_unique<kv::Store>(*buffered_, std::numeric_limits<int>::max());
   if (persisted.snapshot && store_->applied_index() < persisted.snapshot->meta.index.value) {
     if (replica::decode_state_ref(persisted.snapshot->data)) {
       // The store is flushed before the WAL records a reference to it, so this means the data

@@ -19,7 +19,7 @@ void replicate(ServerContext& ctx, const grpc::ServerContextBase& call,
   synodpb::Request request;
   set_op(&request);
   stamp(*caller, &request);
-  if (request.ByteSizeLong() > kMaxRequestBytes) {
+  if (request.ByteSizeLong() > ctx.config.raw.max_request_bytes) {
     reactor->Finish(to_status(kv::errors::request_too_large()));
     return;
   }

@@ -634,7 +634,8 @@ int run_server(const ResolvedConfig& config) {
       counting.push_back(grpc_metrics.interceptor_factory());
       client_builder.experimental().SetInterceptorCreators(std::move(counting));
     }
-    client_builder.SetMaxReceiveMessageSize(kMaxReceiveBytes);
+    client_builder.SetMaxReceiveMessageSize(
+        static_cast<int>(config.raw.max_request_bytes + kReceiveSlackBytes));
     client_builder.SetMaxSendMessageSize(INT32_MAX);
     client_builder.RegisterService(&kv_service);
     client_builder.RegisterService(&auth_service);

@@ -80,9 +80,10 @@ namespace {
 
 // etcd's sendFragments: a response over the request limit, with more than one event, is split
 // into pieces that fit; every piece but the last has fragment set.
-std::vector<etcdserverpb::WatchResponse> fragments(etcdserverpb::WatchResponse&& whole) {
+std::vector<etcdserverpb::WatchResponse> fragments(etcdserverpb::WatchResponse&& whole,
+                                                   size_t limit) {
   std::vector<etcdserverpb::WatchResponse> out;
-  if (whole.ByteSizeLong() < kMaxRequestBytes || whole.events_size() < 2) {
+  if (whole.ByteSizeLong() < limit || whole.events_size() < 2) {
     out.push_back(std::move(whole));
     return out;
   }
@@ -95,7 +96,7 @@ std::vector<etcdserverpb::WatchResponse> fragments(etcdserverpb::WatchResponse&&
   start_piece();
   for (mvccpb::Event& e : *whole.mutable_events()) {
     const size_t size = e.ByteSizeLong();
-    if (piece.events_size() > 0 && piece.ByteSizeLong() + size >= kMaxRequestBytes) {
+    if (piece.events_size() > 0 && piece.ByteSizeLong() + size >= limit) {
       piece.set_fragment(true);
       out.push_back(std::move(piece));
       start_piece();
@@ -116,7 +117,8 @@ void WatchService::deliver(std::vector<kv::WatchOutput>&& out) {
     ctx_.fill_header(o.response.mutable_header(), o.response.header().revision(), term);
     auto& dst = by_stream[o.stream];
     if (o.fragment) {
-      for (auto& piece : fragments(std::move(o.response))) dst.push_back(std::move(piece));
+      for (auto& piece : fragments(std::move(o.response), ctx_.config.raw.max_request_bytes))
+        dst.push_back(std::move(piece));
     } else {
       dst.push_back(std::move(o.response));
     }

@@ -24,6 +24,7 @@ expect_error "subcommand"
 expect_error "needs --cert-file and --key-file" server --data-dir /nonexistent/synod \
   --listen-client-urls https://127.0.0.1:45999 --advertise-client-urls https://127.0.0.1:45999
 expect_error "--auth-token must be 'simple'" server --data-dir /nonexistent/synod --auth-token jwt
+expect_error "--max-txn-ops must be at least 1" server --data-dir /nonexistent/synod --max-txn-ops 0
 
 version=$("$synod" --version)
 if [ $? -ne 0 ] || ! grep -q "^synod version " <<<"$version"; then

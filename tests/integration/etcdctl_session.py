@@ -178,7 +178,7 @@ class Session:
     # one transcript entry
     def run(self, *args: str, stdin: Optional[str] = None, all_eps: bool = False,
             eps: Optional[List[str]] = None, sort: bool = False,
-            post=None) -> subprocess.CompletedProcess:
+            post=None, show_stdin: bool = True) -> subprocess.CompletedProcess:
         endpoints = eps or (self.c.endpoints() if all_eps else self.m1)
         try:
             r = self.c.etcdctl(*args, endpoints=endpoints, stdin=stdin, check=False, timeout=20)
@@ -203,8 +203,10 @@ class Session:
                 out = post(out)
             if sort:
                 out, err = sorted(out), sorted(err)
-        if stdin is not None:
+        if stdin is not None and show_stdin:
             self.lines += [f"stdin| {x}" for x in stdin.splitlines()]
+        elif stdin is not None:
+            self.lines.append(f"stdin| <{len(stdin)} bytes>")
         self.lines += out
         self.lines += [f"stderr| {x}" for x in err]
         self.lines.append(f"[exit {r.returncode}]")
@@ -329,6 +331,17 @@ class Session:
                        'put t1 yes\n\nput t1 no\n\n')
         self.run("txn", "-w", "json", stdin='value("foo") > "a"\n\nget t1\n\n\n')
         self.run("get", "t1")
+        # ---- limits: refused, and nothing written ----
+        self.run("put", "big", stdin="v" * (1536 * 1024 + 1), show_stdin=False)
+        self.run("put", "big", stdin="v" * (1536 * 1024 - 64), show_stdin=False)
+        self.run("get", "big", "--keys-only")
+        self.run("del", "big")
+        self.run("txn", stdin="\n" + "".join(f"put many{i} x\n" for i in range(129)) + "\n\n",
+                 show_stdin=False)
+        self.run("txn", stdin="\n" + "".join(f"put many{i} x\n" for i in range(128)) + "\n\n",
+                 show_stdin=False)
+        self.run("get", "many", "--prefix", "--keys-only", "--limit=1", "-w", "json")
+        self.run("del", "many", "--prefix")
         # ---- watch ----
         self.watch("foo", "--rev=1", lines=9)                     # foo's history: 3 puts
         self.watch("k", "--prefix", "--rev=1", "--prev-kv", lines=51)
