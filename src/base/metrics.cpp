@@ -140,14 +140,24 @@ void Exposition::sample(std::string_view name, const Labels& labels, double valu
 
 void Exposition::histogram(std::string_view name, std::string_view help, const Histogram& h) {
   family(name, help, "histogram");
+  histogram_samples(name, {}, h);
+}
+
+void Exposition::histogram_samples(std::string_view name, const Labels& labels,
+                                   const Histogram& h) {
   const std::vector<uint64_t> counts = h.cumulative();
   const std::string bucket = std::string(name) + "_bucket";
+  auto with_le = [&](std::string le) {
+    Labels l = labels;
+    l.emplace_back("le", std::move(le));
+    return l;
+  };
   for (size_t i = 0; i < h.bounds().size(); ++i) {
-    sample(bucket, {{"le", format_value(h.bounds()[i])}}, static_cast<double>(counts[i]));
+    sample(bucket, with_le(format_value(h.bounds()[i])), static_cast<double>(counts[i]));
   }
-  sample(bucket, {{"le", "+Inf"}}, static_cast<double>(counts.back()));
-  sample(std::string(name) + "_sum", h.sum());
-  sample(std::string(name) + "_count", static_cast<double>(counts.back()));
+  sample(bucket, with_le("+Inf"), static_cast<double>(counts.back()));
+  sample(std::string(name) + "_sum", labels, h.sum());
+  sample(std::string(name) + "_count", labels, static_cast<double>(counts.back()));
 }
 
 }  // namespace synod::metrics

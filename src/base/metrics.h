@@ -57,6 +57,8 @@ class Exposition {
   void sample(std::string_view name, double value) { sample(name, {}, value); }
   // A whole histogram family: HELP, TYPE, the _bucket, _sum and _count samples.
   void histogram(std::string_view name, std::string_view help, const Histogram& h);
+  // One labelled series of a histogram family announced with family(name, help, "histogram").
+  void histogram_samples(std::string_view name, const Labels& labels, const Histogram& h);
   std::string take() { return std::move(out_); }
 
  private:

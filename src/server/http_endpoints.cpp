@@ -101,6 +101,16 @@ std::string render_metrics(const ServerContext& ctx, const GrpcMetrics* grpc_met
   e.histogram("synod_server_read_duration_seconds",
               "Client KV reads, from arrival to answer (a linearizable one's barrier included).",
               m.read_latency);
+  bool rtt_family = false;  // as Prometheus's Go client: no family without a series
+  m.for_each_peer_rtt([&](uint64_t peer, const metrics::Histogram& h) {
+    if (!rtt_family) {
+      e.family("etcd_network_peer_round_trip_time_seconds",
+               "Round-Trip-Time histogram between peers", "histogram");
+      rtt_family = true;
+    }
+    e.histogram_samples("etcd_network_peer_round_trip_time_seconds",
+                        {{"To", fmt::format("{:x}", peer)}}, h);
+  });
   e.family("synod_server_watch_streams", "Client watch streams open.", "gauge");
   e.sample("synod_server_watch_streams", static_cast<double>(m.watch_streams.load()));
   e.family("synod_server_lock_waiters",

@@ -85,6 +85,24 @@ struct NodeMetrics {
   metrics::Histogram read_latency{metrics::exponential_buckets(0.0001, 2, 16)};
   std::atomic<int64_t> watch_streams{0};  // client watch streams open
   std::atomic<int64_t> lock_waiters{0};   // Lock, Campaign and Acquire calls not yet answered
+
+  // Round trips to each peer (seconds), from a probe every few seconds (etcd's
+  // etcd_network_peer_round_trip_time_seconds, labelled with the peer's ID).
+  void observe_peer_rtt(uint64_t peer, double seconds) {
+    std::lock_guard lock(peer_rtt_mu_);
+    auto& h = peer_rtt_[peer];
+    if (!h) h = std::make_unique<metrics::Histogram>(metrics::exponential_buckets(0.0001, 2, 16));
+    h->observe(seconds);
+  }
+  template <typename F>  // f(uint64_t peer, const metrics::Histogram&), in peer order
+  void for_each_peer_rtt(F&& f) const {
+    std::lock_guard lock(peer_rtt_mu_);
+    for (const auto& [peer, h] : peer_rtt_) f(peer, *h);
+  }
+
+ private:
+  mutable std::mutex peer_rtt_mu_;
+  std::map<uint64_t, std::unique_ptr<metrics::Histogram>> peer_rtt_;
 };
 
 // Something an operator wants to see in the dashboard: a leader elected, the membership changed.

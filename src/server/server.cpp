@@ -8,10 +8,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -385,6 +387,60 @@ std::optional<std::string> fetch_state(PeerDirectory& dir, raft::NodeId from, ui
   return image;
 }
 
+// Probes every known peer every 4 s (etcd's prober interval) with a Members call and records
+// the round trip in the node's metrics. Its own thread; stops with the object.
+class PeerProber {
+ public:
+  PeerProber(ServerContext& ctx, PeerDirectory& directory)
+      : ctx_(ctx), directory_(directory), thread_([this] { run(); }) {}
+  ~PeerProber() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  void run() {
+    std::map<std::string, std::unique_ptr<synodpb::Peer::Stub>> stubs;  // by address
+    std::unique_lock lock(mu_);
+    while (!cv_.wait_for(lock, std::chrono::seconds(4), [&] { return stopping_; })) {
+      lock.unlock();
+      std::map<uint64_t, std::string> peers;
+      std::shared_ptr<grpc::ChannelCredentials> credentials;
+      {
+        std::lock_guard dir_lock(directory_.mu);
+        peers = directory_.addresses;
+        credentials = directory_.credentials;
+      }
+      peers.erase(ctx_.self_id);
+      for (const auto& [id, address] : peers) {
+        auto& stub = stubs[address];
+        if (!stub) stub = synodpb::Peer::NewStub(grpc::CreateChannel(address, credentials));
+        grpc::ClientContext call;
+        call.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
+        synodpb::MembersRequest req;
+        synodpb::MembersResponse resp;
+        const auto start = Clock::now();
+        if (stub->Members(&call, req, &resp).ok()) {
+          ctx_.node->metrics().observe_peer_rtt(
+              id, std::chrono::duration<double>(Clock::now() - start).count());
+        }
+      }
+      lock.lock();
+    }
+  }
+
+  ServerContext& ctx_;
+  PeerDirectory& directory_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::thread thread_;  // last: starts once the rest is set
+};
+
 void sync_peers(net::Transport& transport, ServerContext& ctx, const Identity& identity,
                 PeerDirectory& directory) {
   const NodeStatus s = ctx.node->status();
@@ -587,6 +643,8 @@ int run_server(const ResolvedConfig& config) {
 
   node->start();
   sync_peers(transport, ctx, identity, directory);
+  std::optional<PeerProber> prober;
+  prober.emplace(ctx, directory);
   std::signal(SIGTERM, on_signal);
   std::signal(SIGINT, on_signal);
 
@@ -674,6 +732,7 @@ int run_server(const ResolvedConfig& config) {
     watch_service.close_all();
     client_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   }
+  prober.reset();
   peer_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   node->stop();
   transport.stop();

@@ -62,6 +62,21 @@ TEST(MetricsHistogram, BucketsAreCumulativeWithSumAndCount) {
             "d_count 4\n");
 }
 
+TEST(MetricsHistogram, LabelledSeriesPutTheirLabelsBeforeLe) {
+  Histogram h(exponential_buckets(0.001, 2, 1));
+  h.observe(0.0005);
+  Exposition e;
+  e.family("rtt", "Round trips.", "histogram");
+  e.histogram_samples("rtt", {{"To", "a1"}}, h);
+  EXPECT_EQ(e.take(),
+            "# HELP rtt Round trips.\n"
+            "# TYPE rtt histogram\n"
+            "rtt_bucket{To=\"a1\",le=\"0.001\"} 1\n"
+            "rtt_bucket{To=\"a1\",le=\"+Inf\"} 1\n"
+            "rtt_sum{To=\"a1\"} 0.0005\n"
+            "rtt_count{To=\"a1\"} 1\n");
+}
+
 TEST(MetricsCounter, Adds) {
   Counter c;
   c.add();

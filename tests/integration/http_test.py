@@ -8,7 +8,8 @@ as etcd 3.4 serves them, with gRPC clients on the same port.
   2. on every member's client URL: GET /version (JSON with etcdserver and etcdcluster), GET
      /health ({"health":"true"}), GET /metrics (the text format: every sample under a HELP and
      a TYPE; etcd's names for leader, proposals, fsync and backend commit histograms and db size;
-     exactly one member leads); a wrong path is 404 and POST /health is 405
+     exactly one member leads); a wrong path is 404 and POST /health is 405; the round trip
+     to each peer (etcd_network_peer_round_trip_time_seconds{To=...})
   3. 50 puts through etcdctl (gRPC on the same port): every member's committed proposals and
      WAL fsync count grow, the members' grpc_server_handled_total for Put with code OK grows by
      50, and the metrics URL answers /metrics and /health
@@ -184,6 +185,18 @@ def main() -> int:
             failures.append(f"grpc_server_handled_total for Put/OK grew by {puts} over the "
                             "members, want >= 50")
         log("50 puts: committed proposals, fsyncs and gRPC counters grew; metrics URLs answer")
+
+        # The peers' round trips: one series per peer (label To, the peer's ID in hex), each
+        # with probes counted (etcd probes every 4 s).
+        for n in names:
+            def probed(n=n):
+                s = parse_metrics(get(c.members[n].client_url + "/metrics")[2], [], n)
+                counts = [v for k, v in s.items()
+                          if k.startswith('etcd_network_peer_round_trip_time_seconds_count{To="')]
+                return len(counts) == len(names) - 1 and min(counts) > 0
+            if not eventually(probed, timeout=20):
+                failures.append(f"{n}: no etcd_network_peer_round_trip_time_seconds per peer")
+        log("every member measured its round trips to both peers")
 
         last = names[-1]
         for n in names[:-1]:
