@@ -2,9 +2,17 @@
 
 #include "server/dashboard.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <chrono>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
 #include <future>
+#include <iterator>
 #include <memory>
+#include <sstream>
 
 #include <spdlog/fmt/fmt.h>
 
@@ -29,6 +37,49 @@ bool healthy(Node& node) {
   std::future<bool> result = answer->get_future();
   node.read_barrier([answer](std::optional<Error> e) { answer->set_value(!e.has_value()); });
   return result.wait_for(kHealthReadTimeout) == std::future_status::ready && result.get();
+}
+
+// The process collector's metrics every Prometheus Go client (so etcd) exports, from /proc.
+void process_metrics(metrics::Exposition& e) {
+  std::ifstream stat_file("/proc/self/stat");
+  std::string stat((std::istreambuf_iterator<char>(stat_file)), std::istreambuf_iterator<char>());
+  // Fields after the command (which may hold spaces), from field 3 (state) on.
+  const size_t close = stat.rfind(')');
+  if (close == std::string::npos) return;
+  std::istringstream fields(stat.substr(close + 2));
+  std::vector<std::string> f{std::istream_iterator<std::string>(fields), {}};
+  if (f.size() < 22) return;
+  const double ticks = static_cast<double>(::sysconf(_SC_CLK_TCK));
+  const double page = static_cast<double>(::sysconf(_SC_PAGESIZE));
+  // f[k] is field k + 3 of proc(5): utime 14, stime 15, starttime 22, vsize 23, rss 24.
+  const double cpu = (std::stod(f[11]) + std::stod(f[12])) / ticks;
+  e.family("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
+           "counter");
+  e.sample("process_cpu_seconds_total", cpu);
+  std::ifstream uptime_file("/proc/uptime");
+  double uptime = 0;
+  uptime_file >> uptime;
+  const double boot = static_cast<double>(std::time(nullptr)) - uptime;
+  e.family("process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
+           "gauge");
+  e.sample("process_start_time_seconds", boot + std::stod(f[19]) / ticks);
+  e.family("process_virtual_memory_bytes", "Virtual memory size in bytes.", "gauge");
+  e.sample("process_virtual_memory_bytes", std::stod(f[20]));
+  e.family("process_resident_memory_bytes", "Resident memory size in bytes.", "gauge");
+  e.sample("process_resident_memory_bytes", std::stod(f[21]) * page);
+  size_t fds = 0;
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    ++fds;
+  }
+  e.family("process_open_fds", "Number of open file descriptors.", "gauge");
+  e.sample("process_open_fds", static_cast<double>(fds));
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0) {
+    e.family("process_max_fds", "Maximum number of open file descriptors.", "gauge");
+    e.sample("process_max_fds", static_cast<double>(limit.rlim_cur));
+  }
 }
 
 std::string render_metrics(const ServerContext& ctx, const GrpcMetrics* grpc_metrics) {
@@ -120,6 +171,7 @@ std::string render_metrics(const ServerContext& ctx, const GrpcMetrics* grpc_met
   e.sample("synod_server_leases", static_cast<double>(ctx.node->read_store(
                                       [](const kv::Store& st) { return st.lease_ids().size(); })));
   if (grpc_metrics != nullptr) grpc_metrics->render(e);
+  process_metrics(e);
   return e.take();
 }
 

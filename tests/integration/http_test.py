@@ -49,6 +49,9 @@ REQUIRED = (
     "etcd_server_health_success",
     "grpc_server_started_total",
     "grpc_server_handled_total",
+    "process_resident_memory_bytes",
+    "process_cpu_seconds_total",
+    "process_open_fds",
 )
 PUTS_OK = ('grpc_server_handled_total{grpc_code="OK",grpc_method="Put",'
            'grpc_service="etcdserverpb.KV",grpc_type="unary"}')
