@@ -115,6 +115,13 @@ class Reader {
     if (open_.contains(process)) {
       return "process " + std::to_string(process) + " invokes while its previous operation is open";
     }
+    // One operation at a time per process holds in time too, not only in line order: the
+    // checkers order a process's operations by their times.
+    if (auto last = completed_at_.find(process);
+        last != completed_at_.end() && time < last->second) {
+      return "process " + std::to_string(process) + " invokes at time " + std::to_string(time) +
+             ", before its previous operation completed (" + std::to_string(last->second) + ")";
+    }
     Open o;
     o.f = f;
     o.op.client = process;
@@ -183,6 +190,7 @@ class Reader {
         o.op.elements.push_back(*v);
       }
     }
+    completed_at_[process] = time;
     emit(std::move(o.op), outcome, time);
     return std::nullopt;
   }
@@ -213,6 +221,7 @@ class Reader {
   const ObjectModel model_;
   const bool independent_;
   std::map<uint32_t, Open> open_;
+  std::map<uint32_t, uint64_t> completed_at_;  // per process: when its last operation completed
   std::set<int64_t> processes_;
   std::set<std::string> keys_;
 };
@@ -408,13 +417,18 @@ void write_history_jsonl(const std::vector<Operation>& history, std::ostream& ou
     uint64_t time;
     int order;  // completions (0) before invocations (1) at one instant
     const Operation* op;
+    bool invoke;
   };
   std::vector<Event> events;
   events.reserve(2 * history.size());
   for (const Operation& op : history) {
-    events.push_back({op.invoke_time, 1, &op});
+    events.push_back({op.invoke_time, 1, &op, true});
     // An indeterminate operation's "info" goes where its client gave up on it, if known.
-    events.push_back({std::max(op.invoke_time, op.complete_time), 0, &op});
+    const uint64_t completed = std::max(op.invoke_time, op.complete_time);
+    // A completion at its own invocation's instant (an "info" whose time is not known) follows
+    // that invocation: the stable sort keeps it right after it, and before the next invocation
+    // of its process, which completed later and so comes later in the history.
+    events.push_back({completed, completed == op.invoke_time ? 1 : 0, &op, false});
   }
   std::stable_sort(events.begin(), events.end(), [](const Event& a, const Event& b) {
     return a.time != b.time ? a.time < b.time : a.order < b.order;
@@ -423,7 +437,7 @@ void write_history_jsonl(const std::vector<Operation>& history, std::ostream& ou
     const Operation& op = *e.op;
     json line;
     line["process"] = op.client;
-    const bool invoke = e.order == 1;
+    const bool invoke = e.invoke;
     line["type"] = invoke                                         ? "invoke"
                    : op.outcome == Outcome::kInfo                 ? "info"
                    : op.outcome == Outcome::kFail                 ? "fail"
