@@ -366,6 +366,41 @@ std::optional<HistoryFormat> parse_history_format(const std::string& name) {
   return std::nullopt;
 }
 
+// Whether `text` is well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, at most
+// U+10FFFF). JSON text is; Jepsen's files should be, but nothing made them so, and an operation
+// read from them must be writable as JSON again.
+bool is_utf8(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    const auto byte = [&](size_t k) { return static_cast<uint8_t>(text[k]); };
+    const uint8_t b = byte(i);
+    size_t n = 0;
+    uint8_t lo = 0x80, hi = 0xBF;  // the allowed range of the second byte
+    if (b < 0x80) {
+      ++i;
+      continue;
+    } else if (b >= 0xC2 && b <= 0xDF) {
+      n = 1;
+    } else if (b >= 0xE0 && b <= 0xEF) {
+      n = 2;
+      if (b == 0xE0) lo = 0xA0;  // overlong
+      if (b == 0xED) hi = 0x9F;  // surrogates
+    } else if (b >= 0xF0 && b <= 0xF4) {
+      n = 3;
+      if (b == 0xF0) lo = 0x90;  // overlong
+      if (b == 0xF4) hi = 0x8F;  // past U+10FFFF
+    } else {
+      return false;
+    }
+    if (i + n >= text.size()) return false;  // cut off
+    if (byte(i + 1) < lo || byte(i + 1) > hi) return false;
+    for (size_t k = 2; k <= n; ++k)
+      if ((byte(i + k) & 0xC0) != 0x80) return false;
+    i += n + 1;
+  }
+  return true;
+}
+
 // One line as an event in Synod's format, or nullopt for a line an importer skips (another
 // logger, the nemesis); `error` is set for a malformed line.
 std::optional<json> parse_line(HistoryFormat format, const std::string& text, std::string& error) {
@@ -379,6 +414,10 @@ std::optional<json> parse_line(HistoryFormat format, const std::string& text, st
   std::optional<json> e = format == HistoryFormat::kJepsenLog ? parse_jepsen_log_line(text, error)
                                                               : EdnLine(text).parse(error);
   if (!e || !(*e)["process"].is_number_integer()) return std::nullopt;  // not a client's
+  if (!is_utf8(text)) {
+    error = "not UTF-8 text";
+    return std::nullopt;
+  }
   return e;
 }
 
