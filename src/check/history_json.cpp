@@ -115,6 +115,13 @@ class Reader {
     if (open_.contains(process)) {
       return "process " + std::to_string(process) + " invokes while its previous operation is open";
     }
+    // One operation at a time per process holds in time too, not only in line order: the
+    // checkers order a process's operations by their times.
+    if (auto last = completed_at_.find(process);
+        last != completed_at_.end() && time < last->second) {
+      return "process " + std::to_string(process) + " invokes at time " + std::to_string(time) +
+             ", before its previous operation completed (" + std::to_string(last->second) + ")";
+    }
     Open o;
     o.f = f;
     o.op.client = process;
@@ -183,6 +190,7 @@ class Reader {
         o.op.elements.push_back(*v);
       }
     }
+    completed_at_[process] = time;
     emit(std::move(o.op), outcome, time);
     return std::nullopt;
   }
@@ -213,6 +221,7 @@ class Reader {
   const ObjectModel model_;
   const bool independent_;
   std::map<uint32_t, Open> open_;
+  std::map<uint32_t, uint64_t> completed_at_;  // per process: when its last operation completed
   std::set<int64_t> processes_;
   std::set<std::string> keys_;
 };
@@ -357,6 +366,41 @@ std::optional<HistoryFormat> parse_history_format(const std::string& name) {
   return std::nullopt;
 }
 
+// Whether `text` is well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, at most
+// U+10FFFF). JSON text is; Jepsen's files should be, but nothing made them so, and an operation
+// read from them must be writable as JSON again.
+bool is_utf8(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    const auto byte = [&](size_t k) { return static_cast<uint8_t>(text[k]); };
+    const uint8_t b = byte(i);
+    size_t n = 0;
+    uint8_t lo = 0x80, hi = 0xBF;  // the allowed range of the second byte
+    if (b < 0x80) {
+      ++i;
+      continue;
+    } else if (b >= 0xC2 && b <= 0xDF) {
+      n = 1;
+    } else if (b >= 0xE0 && b <= 0xEF) {
+      n = 2;
+      if (b == 0xE0) lo = 0xA0;  // overlong
+      if (b == 0xED) hi = 0x9F;  // surrogates
+    } else if (b >= 0xF0 && b <= 0xF4) {
+      n = 3;
+      if (b == 0xF0) lo = 0x90;  // overlong
+      if (b == 0xF4) hi = 0x8F;  // past U+10FFFF
+    } else {
+      return false;
+    }
+    if (i + n >= text.size()) return false;  // cut off
+    if (byte(i + 1) < lo || byte(i + 1) > hi) return false;
+    for (size_t k = 2; k <= n; ++k)
+      if ((byte(i + k) & 0xC0) != 0x80) return false;
+    i += n + 1;
+  }
+  return true;
+}
+
 // One line as an event in Synod's format, or nullopt for a line an importer skips (another
 // logger, the nemesis); `error` is set for a malformed line.
 std::optional<json> parse_line(HistoryFormat format, const std::string& text, std::string& error) {
@@ -370,6 +414,10 @@ std::optional<json> parse_line(HistoryFormat format, const std::string& text, st
   std::optional<json> e = format == HistoryFormat::kJepsenLog ? parse_jepsen_log_line(text, error)
                                                               : EdnLine(text).parse(error);
   if (!e || !(*e)["process"].is_number_integer()) return std::nullopt;  // not a client's
+  if (!is_utf8(text)) {
+    error = "not UTF-8 text";
+    return std::nullopt;
+  }
   return e;
 }
 
@@ -408,13 +456,18 @@ void write_history_jsonl(const std::vector<Operation>& history, std::ostream& ou
     uint64_t time;
     int order;  // completions (0) before invocations (1) at one instant
     const Operation* op;
+    bool invoke;
   };
   std::vector<Event> events;
   events.reserve(2 * history.size());
   for (const Operation& op : history) {
-    events.push_back({op.invoke_time, 1, &op});
+    events.push_back({op.invoke_time, 1, &op, true});
     // An indeterminate operation's "info" goes where its client gave up on it, if known.
-    events.push_back({std::max(op.invoke_time, op.complete_time), 0, &op});
+    const uint64_t completed = std::max(op.invoke_time, op.complete_time);
+    // A completion at its own invocation's instant (an "info" whose time is not known) follows
+    // that invocation: the stable sort keeps it right after it, and before the next invocation
+    // of its process, which completed later and so comes later in the history.
+    events.push_back({completed, completed == op.invoke_time ? 1 : 0, &op, false});
   }
   std::stable_sort(events.begin(), events.end(), [](const Event& a, const Event& b) {
     return a.time != b.time ? a.time < b.time : a.order < b.order;
@@ -423,7 +476,7 @@ void write_history_jsonl(const std::vector<Operation>& history, std::ostream& ou
     const Operation& op = *e.op;
     json line;
     line["process"] = op.client;
-    const bool invoke = e.order == 1;
+    const bool invoke = e.invoke;
     line["type"] = invoke                                         ? "invoke"
                    : op.outcome == Outcome::kInfo                 ? "info"
                    : op.outcome == Outcome::kFail                 ? "fail"

@@ -33,25 +33,44 @@ Error permission_not_given() {
 AuthStore::AuthStore() = default;
 
 AuthStore AuthStore::load(const Backend& backend) {
+  std::string why;
+  std::optional<AuthStore> store = decode(backend, &why);
+  if (!store) records::corrupted(why);
+  return std::move(*store);
+}
+
+std::optional<AuthStore> AuthStore::decode(const Backend& backend, std::string* why) {
   AuthStore store;
   if (std::optional<std::string> v = backend.get(kEnabledKey)) store.enabled_ = *v == "\x01";
   if (std::optional<std::string> v = backend.get(kRevisionKey)) {
     std::optional<uint64_t> revision = keys::decode_u64(*v);
-    if (!revision) records::corrupted("auth revision");
+    if (!revision) {
+      *why = "auth revision";
+      return std::nullopt;
+    }
     store.revision_ = *revision;
   }
+  bool ok = true;
   backend.scan(kUserPrefix, prefix_end(kUserPrefix), [&](std::string_view k, std::string_view v) {
     authpb::User user;
-    if (!user.ParseFromArray(v.data(), static_cast<int>(v.size()))) records::corrupted("auth user");
-    store.users_.emplace(std::string(k.substr(kUserPrefix.size())), std::move(user));
-    return true;
+    ok = user.ParseFromArray(v.data(), static_cast<int>(v.size()));
+    if (ok) store.users_.emplace(std::string(k.substr(kUserPrefix.size())), std::move(user));
+    return ok;
   });
+  if (!ok) {
+    *why = "auth user";
+    return std::nullopt;
+  }
   backend.scan(kRolePrefix, prefix_end(kRolePrefix), [&](std::string_view k, std::string_view v) {
     authpb::Role role;
-    if (!role.ParseFromArray(v.data(), static_cast<int>(v.size()))) records::corrupted("auth role");
-    store.roles_.emplace(std::string(k.substr(kRolePrefix.size())), std::move(role));
-    return true;
+    ok = role.ParseFromArray(v.data(), static_cast<int>(v.size()));
+    if (ok) store.roles_.emplace(std::string(k.substr(kRolePrefix.size())), std::move(role));
+    return ok;
   });
+  if (!ok) {
+    *why = "auth role";
+    return std::nullopt;
+  }
   store.refresh_permissions();
   return store;
 }

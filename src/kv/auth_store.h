@@ -46,8 +46,12 @@ class AuthStore {
  public:
   // An empty store: disabled, revision 1 (etcd commits revision 1 when it creates the store).
   AuthStore();
-  // The store a backend holds (an empty backend holds the empty store).
+  // The store a backend holds (an empty backend holds the empty store). Aborts on a record that
+  // does not decode: the backend is this member's own, so that is on-disk corruption.
   static AuthStore load(const Backend& backend);
+  // The same for tables that came from outside (a peer's image): nullopt, with the record at
+  // fault in `why`, on a record that does not decode.
+  static std::optional<AuthStore> decode(const Backend& backend, std::string* why);
 
   bool enabled() const { return enabled_; }
   uint64_t revision() const { return revision_; }

@@ -80,7 +80,7 @@ etcdserverpb::TxnRequest contend_txn(const std::string& name, int64_t lease,
 
 Expected<Contended, std::string> read_contended(const etcdserverpb::TxnResponse& response,
                                                 const std::string& value, int64_t permits) {
-  if (response.responses_size() != 2) return Unexpected(std::string("lock: unexpected txn result"));
+  if (response.responses_size() != 2) return Unexpected{std::string("lock: unexpected txn result")};
   Contended c;
   c.txn_revision = response.header().revision();
   const auto& mine = response.responses(0).response_range();
@@ -90,7 +90,7 @@ Expected<Contended, std::string> read_contended(const etcdserverpb::TxnResponse&
     c.my_revision = mine.kvs(0).create_revision();
     c.reproclaim = mine.kvs(0).value() != value;
   } else {
-    return Unexpected(std::string("lock: contender key vanished"));
+    return Unexpected{std::string("lock: contender key vanished")};
   }
   const auto& owner = response.responses(1).response_range();
   c.first =

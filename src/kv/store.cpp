@@ -4,11 +4,13 @@
 #include <cassert>
 #include <functional>
 #include <map>
+#include <set>
 
 #include "kv/compaction.h"
 #include "kv/crc32c.h"
 #include "kv/image.h"
 #include "kv/keys.h"
+#include "kv/mem_backend.h"
 #include "kv/range.h"
 #include "kv/records.h"
 #include "kv/requests.h"
@@ -34,6 +36,74 @@ Store::Lookup lookup_in(const std::map<std::string, std::string, std::less<>>& m
   };
 }
 
+template <typename Message>
+bool parses(std::string_view bytes) {
+  Message m;
+  return m.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
+}
+
+// A revision a store can hold: revisions start at 1, and keys order revisions as unsigned
+// numbers, which matches their order only when both parts are non-negative.
+bool valid_revision(const keys::Revision& rev, int64_t revision) {
+  return rev.main >= 1 && rev.sub >= 0 && rev.main <= revision;
+}
+
+// Why an image's records could not be a store's, or nullopt. The store trusts its own tables
+// (records::corrupted stops the member on a bad one: that is a broken disk), but an image comes
+// from a peer, so everything load() and the reads decode is checked here before it replaces
+// anything.
+std::optional<std::string> image_defect(const ImageEntries& entries, int64_t revision,
+                                        int64_t compact_revision) {
+  std::set<std::string_view> history_keys;
+  for (const auto& [k, v] : entries)
+    if (k[0] == keys::kHistory) history_keys.insert(k);
+  MemBackend auth_tables;
+  WriteBatch auth_batch;
+  for (const auto& [k, v] : entries) {
+    switch (k[0]) {
+      case keys::kCurrent:
+        if (!parses<mvccpb::KeyValue>(v)) return "current key value";
+        break;
+      case keys::kHistory: {
+        const std::optional<keys::HistoryKey> parsed = keys::parse_history(k);
+        if (!parsed || !valid_revision(parsed->rev, revision)) return "history key";
+        if (v.empty() || (v[0] != records::kPutTag && v[0] != records::kDeleteTag) ||
+            !parses<mvccpb::KeyValue>(std::string_view(v).substr(1))) {
+          return "history value";
+        }
+        break;
+      }
+      case keys::kRevLog: {
+        // Compaction drops the log up to the compacted revision.
+        const std::optional<keys::Revision> rev = keys::parse_rev_log(k);
+        if (!rev || !valid_revision(*rev, revision) || rev->main <= compact_revision)
+          return "revision log key";
+        if (!history_keys.contains(keys::history(v, *rev)))
+          return "revision log entry without history";
+        break;
+      }
+      case keys::kLease:
+        if (!parses<synodpb::Lease>(v)) return "lease";
+        break;
+      case keys::kMember:
+        if (!parses<synodpb::Member>(v)) return "member";
+        break;
+      case keys::kMeta:
+        if (k == keys::kMetaLessorEpoch && !keys::decode_u64(v)) return "lessor epoch";
+        break;
+      case keys::kAuth:
+        auth_batch.put(k, v);
+        break;
+      default:
+        return "unknown table";
+    }
+  }
+  auth_tables.write(std::move(auth_batch));
+  std::string why;
+  if (!AuthStore::decode(auth_tables, &why)) return why;
+  return std::nullopt;
+}
+
 std::string encode_i64(int64_t v) {
   return keys::encode_u64(static_cast<uint64_t>(v));
 }
@@ -55,7 +125,12 @@ std::optional<Store::Meta> Store::parse_meta(const Lookup& lookup) {
   if (auto v = read_u64(lookup, keys::kMetaCompactRevision, malformed)) {
     meta.compact_revision = static_cast<int64_t>(*v);
   }
-  if (malformed || meta.revision < 1 || meta.compact_revision > meta.revision) return std::nullopt;
+  // Compacted: never (-1), or at a revision the store has reached.
+  if (malformed || meta.revision < 1 ||
+      (meta.compact_revision != -1 &&
+       (meta.compact_revision < 1 || meta.compact_revision > meta.revision))) {
+    return std::nullopt;
+  }
   return meta;
 }
 
@@ -526,7 +601,8 @@ bool Store::restore(std::string_view image) {
     if (!known) return false;
     if (k[0] == keys::kMeta) meta.emplace(k, v);
   }
-  if (!parse_meta(lookup_in(meta))) return false;
+  const std::optional<Meta> parsed = parse_meta(lookup_in(meta));
+  if (!parsed || image_defect(*entries, parsed->revision, parsed->compact_revision)) return false;
 
   WriteBatch batch;
   for (char table : keys::kAllTables) {

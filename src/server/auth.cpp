@@ -91,7 +91,7 @@ kv::Expected<kv::Caller, kv::Error> caller_of(const ServerContext& ctx,
   }
   std::optional<std::string> user =
       ctx.tokens->user_of(std::string_view(it->second.data(), it->second.size()));
-  if (!user) return kv::Unexpected(kv::errors::invalid_auth_token());
+  if (!user) return kv::Unexpected{kv::errors::invalid_auth_token()};
   return kv::Caller{std::move(*user), ctx.node->auth_revision()};
 }
 
