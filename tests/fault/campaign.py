@@ -259,6 +259,8 @@ def final_reads(eps: List[str], hist: Dict[str, workloads.History], timeout: flo
 
 def run(a) -> int:
     prof = dict(PROFILES[a.profile])
+    if a.set_clients is not None:
+        prof["set"] = a.set_clients
     duration = a.duration if a.duration is not None else prof["duration"]
     rng = random.Random(a.seed)
     out = a.out or tempfile.mkdtemp(prefix=f"synod-fault-{a.kind}-")
@@ -526,6 +528,9 @@ def main() -> int:
     p.add_argument("--synod", help="synod binary for `synod check` (default: --binary)")
     p.add_argument("--profile", choices=sorted(PROFILES), default="short")
     p.add_argument("--duration", type=float, help="seconds of faults (long profile: 600)")
+    p.add_argument("--set-clients", type=int, default=None,
+                   help="clients of the set workload (the profile's, 2, by default); fewer "
+                        "keep a history with many unknown adds checkable in time")
     p.add_argument("--nemeses", help=f"comma-separated subset of {','.join(NEMESES)}")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--size", type=int, default=5)
