@@ -3,7 +3,6 @@
 #include <sodium.h>
 
 #include <atomic>
-#include <stdexcept>
 
 #include "server/context.h"
 
@@ -63,7 +62,6 @@ std::string Tokens::generate() {
   static constexpr std::string_view kLetters =
       "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
   static std::atomic<uint64_t> counter{0};
-  if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialize");
   std::string token;
   for (int i = 0; i < 16; ++i) {
     token += kLetters[randombytes_uniform(static_cast<uint32_t>(kLetters.size()))];
@@ -117,14 +115,14 @@ std::string grpc_error_text(const kv::Error& error) {
   return "rpc error: code = " + code + " desc = " + error.message;
 }
 
-std::string hash_password(std::string_view password) {
-  if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialize");
+std::optional<std::string> hash_password(std::string_view password) {
+  if (sodium_init() < 0) return std::nullopt;
   char hash[crypto_pwhash_STRBYTES];
   if (crypto_pwhash_str(hash, password.data(), password.size(), crypto_pwhash_OPSLIMIT_INTERACTIVE,
                         crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
-    throw std::runtime_error("password hashing ran out of memory");
+    return std::nullopt;
   }
-  return hash;
+  return std::string(hash);
 }
 
 bool password_matches(std::string_view hash, std::string_view password) {

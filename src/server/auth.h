@@ -42,9 +42,10 @@ class Tokens {
   // Follows an applied auth change: a login adds its token, a user deleted or given a new
   // password loses its tokens, disabling authentication forgets them all.
   void on_applied(const synodpb::AuthRequest& req);
-  size_t size() const;
+  size_t size() const;  // tokens held, expired ones not yet swept included
 
-  // A new random token (etcd's form: 16 letters, a dot, a number).
+  // A new random token (etcd's form: 16 letters, a dot, a number). libsodium must have been
+  // initialized (run_server does, at start).
   static std::string generate();
 
  private:
@@ -93,7 +94,8 @@ std::string grpc_error_text(const kv::Error& error);
 
 // Argon2id hash of a password, in crypto_pwhash_str's encoded form. Costs about a tenth of a
 // second and 64 MiB: call it off the gRPC and raft threads.
-std::string hash_password(std::string_view password);
+// nullopt when libsodium cannot (the hash needs 64 MiB): the caller answers with an error.
+std::optional<std::string> hash_password(std::string_view password);
 bool password_matches(std::string_view hash, std::string_view password);
 
 }  // namespace synod::server

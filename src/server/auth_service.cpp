@@ -13,6 +13,10 @@ namespace {
 // store's answer (revision of auth store is old); etcd retries without a bound.
 constexpr int kLoginAttempts = 5;
 
+// The answer when the member cannot hash a password (libsodium out of memory): nothing proposed.
+const grpc::Status kHashFailed(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                               "synod: cannot hash the password now; try again");
+
 }  // namespace
 
 template <typename Response>
@@ -137,7 +141,11 @@ grpc::ServerUnaryReactor* AuthService::UserAdd(grpc::CallbackServerContext* c,
     synodpb::UserAdd* add = op.mutable_user_add();
     add->set_name(req->name());
     *add->mutable_options() = req->options();
-    if (!req->options().no_password()) add->set_password_hash(hash_password(req->password()));
+    if (!req->options().no_password()) {
+      std::optional<std::string> hash = hash_password(req->password());
+      if (!hash) return reactor->Finish(kHashFailed);
+      add->set_password_hash(std::move(*hash));
+    }
     change(c, reactor, resp, std::move(op));
   });
   return reactor;
@@ -150,7 +158,9 @@ grpc::ServerUnaryReactor* AuthService::UserChangePassword(
   ctx_.executor->post([this, c, reactor, req, resp] {
     synodpb::AuthRequest op;
     op.mutable_user_change_password()->set_name(req->name());
-    op.mutable_user_change_password()->set_password_hash(hash_password(req->password()));
+    std::optional<std::string> hash = hash_password(req->password());
+    if (!hash) return reactor->Finish(kHashFailed);
+    op.mutable_user_change_password()->set_password_hash(std::move(*hash));
     change(c, reactor, resp, std::move(op));
   });
   return reactor;

@@ -4,6 +4,7 @@
 #include <execinfo.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <sodium.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -489,6 +490,10 @@ int run_server(const ResolvedConfig& config) {
   // lock-graph update on every acquisition (a few percent of a busy member's CPU).
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   install_crash_handler();
+  if (sodium_init() < 0) {
+    spdlog::error("synod server: libsodium failed to initialize");
+    return 1;
+  }
   std::string error;
   Identity identity;
   if (config.raw.engine == "pbft" && !config.new_cluster &&
