@@ -10,10 +10,15 @@
 
 #include <chrono>
 #include <cstring>
+#include <functional>
 
 #include <grpcpp/server.h>
 #include <grpcpp/server_posix.h>
+#include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
+
+#include "server/relay.h"
+#include "server/tls.h"
 
 namespace synod::server {
 
@@ -41,6 +46,12 @@ bool readable(int fd, Clock::time_point deadline) {
     if (errno != EINTR) return false;
   }
 }
+
+// What an HTTP exchange needs of a connection, plain or TLS.
+struct Stream {
+  std::function<ssize_t(char*, size_t)> read_some;  // > 0 bytes read; <= 0 end, error or late
+  std::function<bool(const std::string&)> write_all;
+};
 
 bool write_all(int fd, const std::string& bytes) {
   size_t done = 0;
@@ -90,6 +101,54 @@ const char* reason(int status) {
     default:
       return "Error";
   }
+}
+
+// Reads one request head from `stream`, answers it with `handler` and writes the response.
+void answer_http(const Stream& stream, const HttpHandler& handler) {
+  std::string received;
+  while (received.find("\r\n\r\n") == std::string::npos && received.size() < kMaxHead) {
+    char buf[2048];
+    const ssize_t n = stream.read_some(buf, sizeof buf);
+    if (n <= 0) break;
+    received.append(buf, static_cast<size_t>(n));
+  }
+  HttpRequest req;
+  HttpResponse resp;
+  if (received.find("\r\n\r\n") == std::string::npos || !parse_http_request(received, &req)) {
+    resp.status = 400;
+    resp.body = "400 Bad Request";
+  } else {
+    try {
+      resp = handler(req);
+    } catch (const std::exception& e) {
+      spdlog::error("http: {} {}: {}", req.method, req.path, e.what());
+      resp = HttpResponse{503, "text/plain; charset=utf-8", "internal error\n"};
+    }
+    if (req.method == "HEAD") resp.body.clear();
+  }
+  stream.write_all(render_http_response(resp));
+}
+
+// Peeks at what a client sent first, without taking it, until `enough` says it is enough or
+// the deadline (or `stopping`) ends the wait. Returns the bytes seen.
+std::string peek(int fd, size_t most, const std::function<bool(const std::string&)>& enough,
+                 const std::atomic<bool>& stopping) {
+  std::string seen(most, '\0');
+  size_t n = 0;
+  const auto deadline = Clock::now() + kFirstBytesWait;
+  while (!stopping.load() && Clock::now() < deadline) {
+    if (!readable(fd, std::min(deadline, Clock::now() + std::chrono::milliseconds(200)))) continue;
+    const ssize_t got = ::recv(fd, seen.data(), most, MSG_PEEK);
+    if (got <= 0) {
+      n = 0;
+      break;
+    }
+    n = static_cast<size_t>(got);
+    if (n == most || enough(seen.substr(0, n))) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));  // a partial first segment
+  }
+  seen.resize(n);
+  return seen;
 }
 
 }  // namespace
@@ -149,9 +208,9 @@ std::string render_http_response(const HttpResponse& r) {
 
 std::unique_ptr<ClientListener> ClientListener::open(const std::vector<Url>& urls,
                                                      std::string* error) {
-  std::vector<int> fds;
+  std::vector<Socket> sockets;
   auto fail = [&](const std::string& what) {
-    for (int fd : fds) ::close(fd);
+    for (const Socket& s : sockets) ::close(s.fd);
     *error = what;
     return nullptr;
   };
@@ -178,40 +237,40 @@ std::unique_ptr<ClientListener> ClientListener::open(const std::vector<Url>& url
         ::close(fd);
         continue;
       }
-      fds.push_back(fd);
+      sockets.push_back({fd, u.scheme == "https"});
       ++bound;
     }
     ::freeaddrinfo(found);
     if (bound == 0) return fail("cannot listen on " + u.str() + ": " + last_error);
   }
-  return std::unique_ptr<ClientListener>(new ClientListener(std::move(fds)));
+  return std::unique_ptr<ClientListener>(new ClientListener(std::move(sockets)));
 }
 
 ClientListener::~ClientListener() {
   stop();
 }
 
-void ClientListener::start(grpc::Server* grpc_server, HttpHandler handler) {
-  grpc_ = grpc_server;
+void ClientListener::start(Backends backends, HttpHandler handler) {
+  backends_ = backends;
   handler_ = std::move(handler);
-  for (int fd : listen_fds_) acceptors_.emplace_back([this, fd] { accept_loop(fd); });
+  for (const Socket& s : listening_) acceptors_.emplace_back([this, s] { accept_loop(s); });
 }
 
 void ClientListener::stop() {
   stopping_.store(true);
   for (std::thread& t : acceptors_) t.join();
   acceptors_.clear();
-  for (int fd : listen_fds_) ::close(fd);
-  listen_fds_.clear();
+  for (const Socket& s : listening_) ::close(s.fd);
+  listening_.clear();
   std::unique_lock lock(mu_);
   idle_.wait(lock, [&] { return in_flight_ == 0; });
 }
 
-void ClientListener::accept_loop(int listen_fd) {
+void ClientListener::accept_loop(Socket listening) {
   while (!stopping_.load()) {
-    pollfd p{listen_fd, POLLIN, 0};
+    pollfd p{listening.fd, POLLIN, 0};
     if (::poll(&p, 1, 100) <= 0) continue;
-    const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+    const int fd = ::accept4(listening.fd, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) continue;
     {
       std::lock_guard lock(mu_);
@@ -221,8 +280,12 @@ void ClientListener::accept_loop(int listen_fd) {
       }
       ++in_flight_;
     }
-    std::thread([this, fd] {
-      serve(fd);
+    std::thread([this, fd, tls = listening.tls] {
+      if (tls) {
+        serve_tls(fd);
+      } else {
+        serve(fd);
+      }
       std::lock_guard lock(mu_);
       if (--in_flight_ == 0) idle_.notify_all();
     }).detach();
@@ -233,58 +296,81 @@ void ClientListener::serve(int fd) {
   const int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   // Peek at the first bytes without taking them: gRPC must read them itself.
-  char first[4];
-  ssize_t n = 0;
-  const auto deadline = Clock::now() + kFirstBytesWait;
-  while (!stopping_.load()) {
-    if (!readable(fd, std::min(deadline, Clock::now() + std::chrono::milliseconds(200)))) {
-      if (Clock::now() >= deadline) break;
-      continue;
-    }
-    n = ::recv(fd, first, sizeof first, MSG_PEEK);
-    if (n <= 0 || static_cast<size_t>(n) == sizeof first) break;
-    if (Clock::now() >= deadline) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));  // a partial first segment
-  }
-  if (n > 0 && looks_like_http1(first, static_cast<size_t>(n))) {
-    serve_http(fd);
-    return;
-  }
-  if (n > 0 && grpc_ != nullptr && !stopping_.load()) {
+  const std::string first = peek(
+      fd, 4, [](const std::string&) { return false; }, stopping_);
+  if (looks_like_http1(first.data(), first.size())) {
+    const auto deadline = Clock::now() + kHttpRequestWait;
+    Stream plain;
+    plain.read_some = [&](char* buf, size_t size) -> ssize_t {
+      if (!readable(fd, deadline)) return -1;
+      return ::recv(fd, buf, size, 0);
+    };
+    plain.write_all = [&](const std::string& bytes) { return write_all(fd, bytes); };
+    answer_http(plain, handler_);
+    ::shutdown(fd, SHUT_WR);
+  } else if (!first.empty() && backends_.grpc != nullptr && !stopping_.load()) {
     const int flags = ::fcntl(fd, F_GETFL);
     ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
-    grpc::AddInsecureChannelFromFd(grpc_, fd);  // gRPC owns the socket now
+    grpc::AddInsecureChannelFromFd(backends_.grpc, fd);  // gRPC owns the socket now
     return;
   }
   ::close(fd);
 }
 
-void ClientListener::serve_http(int fd) {
-  const auto deadline = Clock::now() + kHttpRequestWait;
-  std::string received;
-  while (received.find("\r\n\r\n") == std::string::npos && received.size() < kMaxHead) {
-    if (!readable(fd, deadline)) break;
-    char buf[2048];
-    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) break;
-    received.append(buf, static_cast<size_t>(n));
+void ClientListener::serve_tls(int fd) {
+  const int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  auto decided = [](const std::string& seen) {
+    return route_client_hello(reinterpret_cast<const uint8_t*>(seen.data()), seen.size()) !=
+           TlsRoute::kNeedMore;
+  };
+  const std::string first = peek(fd, kMaxClientHelloBytes, decided, stopping_);
+  switch (route_client_hello(reinterpret_cast<const uint8_t*>(first.data()), first.size())) {
+    case TlsRoute::kHttp:
+      if (backends_.https != nullptr) return serve_https(fd);
+      break;
+    case TlsRoute::kGrpc:
+      // The relay owns the socket now, or closed it.
+      if (backends_.tls_grpc != nullptr && !stopping_.load()) {
+        backends_.tls_grpc->add(fd);
+        return;
+      }
+      break;
+    case TlsRoute::kPlainHttp:
+      // What Go's HTTP server (and so etcd) answers.
+      write_all(fd,
+                "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS "
+                "server.\n");
+      ::shutdown(fd, SHUT_WR);
+      break;
+    case TlsRoute::kNeedMore:
+    case TlsRoute::kNotTls:
+      break;
   }
-  HttpRequest req;
-  HttpResponse resp;
-  if (received.find("\r\n\r\n") == std::string::npos || !parse_http_request(received, &req)) {
-    resp.status = 400;
-    resp.body = "400 Bad Request";
-  } else {
-    try {
-      resp = handler_(req);
-    } catch (const std::exception& e) {
-      spdlog::error("http: {} {}: {}", req.method, req.path, e.what());
-      resp = HttpResponse{503, "text/plain; charset=utf-8", "internal error\n"};
-    }
-    if (req.method == "HEAD") resp.body.clear();
+  ::close(fd);
+}
+
+void ClientListener::serve_https(int fd) {
+  // The socket is blocking: these bound every handshake read and write.
+  const timeval wait{static_cast<time_t>(kHttpRequestWait.count()), 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &wait, sizeof wait);
+  SSL* ssl = SSL_new(backends_.https->get());
+  if (ssl != nullptr && SSL_set_fd(ssl, fd) == 1 && SSL_accept(ssl) == 1) {
+    const auto deadline = Clock::now() + kHttpRequestWait;
+    Stream tls;
+    tls.read_some = [&](char* buf, size_t size) -> ssize_t {
+      if (Clock::now() >= deadline) return -1;
+      return SSL_read(ssl, buf, static_cast<int>(size));
+    };
+    tls.write_all = [&](const std::string& bytes) {
+      return SSL_write(ssl, bytes.data(), static_cast<int>(bytes.size())) ==
+             static_cast<int>(bytes.size());
+    };
+    answer_http(tls, handler_);
+    SSL_shutdown(ssl);
   }
-  write_all(fd, render_http_response(resp));
-  ::shutdown(fd, SHUT_WR);
+  SSL_free(ssl);
   ::close(fd);
 }
 

@@ -1,7 +1,10 @@
-// The client URLs' listener. As etcd does (its cmux), one port serves both gRPC and plain
-// HTTP/1.1: each accepted connection is told apart by its first bytes. A connection that opens
-// with an HTTP/1.x request line gets the HTTP handler (/metrics, /health, /version); any other
-// (gRPC's HTTP/2 preface) is handed to the gRPC server, which then owns the socket.
+// The client URLs' listener. As etcd does (its cmux), one port serves both gRPC and HTTP/1.1:
+// each accepted connection is told apart by its first bytes. On an http:// URL a connection that
+// opens with an HTTP/1.x request line gets the HTTP handler (/metrics, /health, /version, the
+// dashboard); any other (gRPC's HTTP/2 preface) is handed to the gRPC server, which then owns the
+// socket. On an https:// URL the TLS ClientHello decides (tls.h): an HTTP/1.1 client's TLS is
+// terminated here and it gets the HTTP handler; a gRPC client is relayed to gRPC's own TLS
+// listener (relay.h).
 //
 // Each connection is told apart, and an HTTP one served (one request, Connection: close), on a
 // thread of its own, with a bound on how many at once and on how long a client may take to send.
@@ -24,6 +27,9 @@ class Server;
 }
 
 namespace synod::server {
+
+class HttpsContext;
+class Relay;
 
 struct HttpRequest {
   std::string method;
@@ -54,21 +60,32 @@ class ClientListener {
   static std::unique_ptr<ClientListener> open(const std::vector<Url>& urls, std::string* error);
   ~ClientListener();
 
-  // Starts accepting. `grpc_server` (started, with no ports of its own) takes the gRPC
-  // connections; without one, every connection is HTTP (the metrics URLs).
-  void start(grpc::Server* grpc_server, HttpHandler handler);
+  // Who answers what, beyond the HTTP handler. Each may be null: a connection nobody takes is
+  // closed.
+  struct Backends {
+    grpc::Server* grpc = nullptr;         // started, no ports of its own: plain gRPC
+    Relay* tls_grpc = nullptr;            // gRPC over TLS
+    const HttpsContext* https = nullptr;  // HTTP/1.1 over TLS, for the https:// URLs
+  };
+  // Starts accepting; the backends must outlive stop().
+  void start(Backends backends, HttpHandler handler);
   // Stops accepting and waits for the HTTP connections in progress.
   void stop();
 
  private:
-  explicit ClientListener(std::vector<int> fds) : listen_fds_(std::move(fds)) {}
-  void accept_loop(int listen_fd);
+  struct Socket {
+    int fd;
+    bool tls;
+  };
+  explicit ClientListener(std::vector<Socket> sockets) : listening_(std::move(sockets)) {}
+  void accept_loop(Socket listening);
   void serve(int fd);
-  void serve_http(int fd);
+  void serve_tls(int fd);
+  void serve_https(int fd);
 
-  std::vector<int> listen_fds_;
+  std::vector<Socket> listening_;
   std::vector<std::thread> acceptors_;
-  grpc::Server* grpc_ = nullptr;
+  Backends backends_;
   HttpHandler handler_;
   std::atomic<bool> stopping_{false};
   std::mutex mu_;

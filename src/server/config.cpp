@@ -136,8 +136,10 @@ std::optional<std::string> check_tls(const ServerConfig& c, const ResolvedConfig
     }
     return std::nullopt;
   };
-  if (any_https(r.listen_metrics)) {
-    return std::string("--listen-metrics-urls serve plain HTTP only (use http://)");
+  // As etcd: https:// metrics URLs show the client certificate (and ask for clients' own under
+  // --client-cert-auth).
+  if (any_https(r.listen_metrics) && (c.cert_file.empty() || c.key_file.empty())) {
+    return std::string("https:// in --listen-metrics-urls needs --cert-file and --key-file");
   }
   if (auto e = check(r.listen_client, r.advertise_client, "listen-client-urls", c.cert_file,
                      c.key_file, c.trusted_ca_file, c.client_cert_auth, "")) {
@@ -179,6 +181,10 @@ std::optional<ResolvedConfig> resolve(ServerConfig config, std::string* error) {
     *error = "--metrics must be 'basic' or 'extensive', got '" + config.metrics + "'";
     return std::nullopt;
   }
+  if (!config.listen_metrics_urls.empty() &&
+      !list("listen-metrics-urls", config.listen_metrics_urls, &r.listen_metrics)) {
+    return std::nullopt;
+  }
   if (auto tls_error = check_tls(config, r)) {
     *error = *tls_error;
     return std::nullopt;
@@ -198,10 +204,6 @@ std::optional<ResolvedConfig> resolve(ServerConfig config, std::string* error) {
   }
   if (config.auth_token_ttl_s == 0) {
     *error = "--auth-token-ttl must be at least 1 second";
-    return std::nullopt;
-  }
-  if (!config.listen_metrics_urls.empty() &&
-      !list("listen-metrics-urls", config.listen_metrics_urls, &r.listen_metrics)) {
     return std::nullopt;
   }
   const std::optional<replica::EngineKind> engine = replica::parse_engine(config.engine);

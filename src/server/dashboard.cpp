@@ -80,11 +80,11 @@ std::optional<HttpResponse> serve_dashboard(const ServerContext& ctx, const Http
 namespace {
 
 // The page: plain HTML, CSS and JavaScript. Every second it fetches /dashboard/status from this
-// member and from every member whose client URL is http://, and shows the members (role, term,
-// commit and applied indices, lag behind the leader's log), the cluster's request rates and
-// latencies over the last second (from the difference of two polls), a minute of write rates,
-// and the recent leader and membership changes. Elements carry ids and data-* attributes that
-// tests/integration/dashboard_test.py reads.
+// member and from every member with a client URL of the page's own scheme, and shows the members
+// (role, term, commit and applied indices, lag behind the leader's log), the cluster's request
+// rates and latencies over the last second (from the difference of two polls), a minute of write
+// rates, and the recent leader and membership changes. Elements carry ids and data-* attributes
+// that tests/integration/dashboard_test.py reads.
 const char* const kPage = R"PAGE(<!doctype html>
 <html lang="en">
 <head>
@@ -221,7 +221,7 @@ async function poll() {
     for (const m of self.members) names[m.id] = m.name || m.id;
     const others = await Promise.all(self.members.map(m => {
       if (m.id === self.id) return Promise.resolve(self);
-      const url = (m.client_urls || []).find(u => u.startsWith("http://"));
+      const url = (m.client_urls || []).find(u => u.startsWith(location.protocol + "//"));
       return url ? fetchStatus(url) : Promise.resolve(null);
     }));
     render(self, others, t);

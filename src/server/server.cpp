@@ -9,12 +9,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -24,6 +26,7 @@
 #include "server/grpc_metrics.h"
 #include "server/http_endpoints.h"
 #include "server/pbft_keys.h"
+#include "server/relay.h"
 #include "server/services.h"
 #include "server/tls.h"
 
@@ -634,6 +637,17 @@ int run_server(const ResolvedConfig& config) {
                             "synodpb.Bft"});
   // With --metrics extensive only: the interceptor that counts costs every request.
   const GrpcMetrics* rpc_counts = config.raw.metrics == "extensive" ? &grpc_metrics : nullptr;
+  // HTTP/1.1 over TLS on the https:// client and metrics URLs.
+  std::unique_ptr<HttpsContext> https;
+  if (client_tls) {
+    std::string tls_error;
+    https = HttpsContext::make(*client_tls, &tls_error);
+    if (!https) {
+      spdlog::error("synod server: --cert-file/--key-file: {}", tls_error);
+      peer_server->Shutdown(std::chrono::system_clock::now());
+      return 1;
+    }
+  }
   std::unique_ptr<ClientListener> metrics_listener;
   if (!config.listen_metrics.empty()) {
     std::string listen_error;
@@ -643,7 +657,7 @@ int run_server(const ResolvedConfig& config) {
       peer_server->Shutdown(std::chrono::system_clock::now());
       return 1;
     }
-    metrics_listener->start(nullptr, make_http_handler(ctx, rpc_counts));
+    metrics_listener->start({nullptr, nullptr, https.get()}, make_http_handler(ctx, rpc_counts));
   }
 
   node->start();
@@ -671,27 +685,26 @@ int run_server(const ResolvedConfig& config) {
   }
   std::unique_ptr<grpc::Server> client_server;
   std::unique_ptr<ClientListener> client_listener;
+  std::unique_ptr<Relay> tls_relay;  // gRPC over TLS, after the listener
   int exit_code = 0;
   if (!g_stop.load()) {
     grpc::EnableDefaultHealthCheckService(true);
-    // The http:// client URLs are the listener's (client_listener.h): it hands gRPC its
-    // connections and serves /metrics, /health and /version itself. gRPC listens on the
-    // https:// ones with TLS (the HTTP endpoints are then on --listen-metrics-urls).
-    std::vector<Url> plain;
+    // The client URLs are the listener's (client_listener.h): it hands gRPC its connections
+    // and serves the HTTP endpoints itself. For the https:// ones gRPC listens with TLS on an
+    // abstract unix socket of this process, and the listener relays gRPC clients to it.
     grpc::ServerBuilder client_builder;
-    for (const Url& u : config.listen_client) {
-      if (u.scheme == "https") {
-        client_builder.AddListeningPort(u.host_port(), server_credentials(*client_tls));
-      } else {
-        plain.push_back(u);
-      }
-    }
     std::string listen_error;
-    bool listening = true;
-    if (!plain.empty()) {
-      client_listener = ClientListener::open(plain, &listen_error);
-      listening = client_listener != nullptr;
+    const bool any_https = std::any_of(config.listen_client.begin(), config.listen_client.end(),
+                                       [](const Url& u) { return u.scheme == "https"; });
+    if (any_https) {
+      const std::string socket_name = "synod-grpc-tls-" + std::to_string(::getpid()) + "-" +
+                                      std::to_string(std::random_device{}());
+      client_builder.AddListeningPort("unix-abstract:" + socket_name,
+                                      server_credentials(*client_tls));
+      tls_relay = Relay::start(socket_name, &listen_error);
     }
+    client_listener = ClientListener::open(config.listen_client, &listen_error);
+    bool listening = client_listener != nullptr && (!any_https || tls_relay != nullptr);
     if (rpc_counts != nullptr) {
       std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> counting;
       counting.push_back(grpc_metrics.interceptor_factory());
@@ -720,7 +733,8 @@ int run_server(const ResolvedConfig& config) {
       g_stop.store(true);
     } else {
       if (client_listener) {
-        client_listener->start(client_server.get(), make_http_handler(ctx, rpc_counts));
+        client_listener->start({client_server.get(), tls_relay.get(), https.get()},
+                               make_http_handler(ctx, rpc_counts));
       }
       spdlog::info("synod server: serving clients on {}, peers on {}",
                    config.raw.listen_client_urls, config.raw.listen_peer_urls);
@@ -732,6 +746,7 @@ int run_server(const ResolvedConfig& config) {
   }
   spdlog::info("synod server: shutting down");
   if (client_listener) client_listener->stop();
+  tls_relay.reset();
   if (metrics_listener) metrics_listener->stop();
   if (client_server) {
     watch_service.close_all();

@@ -15,6 +15,8 @@ the openssl command, and etcdctl and python3-etcd3 as the clients.
   5. python3-etcd3 over TLS logs in with user and password and works (its call credentials need
      a secure channel)
   6. a member restarted after its certificate was reissued serves the new one
+  7. /metrics, /health and /version answered over TLS on the client URL, to curl with a client
+     certificate (offering HTTP/2 and HTTP/1.1, and HTTP/1.1 only); refused without one
 Runs against etcd too (--kind etcd), the reference for every answer.
 """
 
@@ -106,6 +108,15 @@ def served_serial(port: int) -> str:
     r = subprocess.run(["openssl", "x509", "-noout", "-serial"], input=pem, capture_output=True,
                        text=True, check=True)
     return r.stdout.strip()
+
+
+def curl(tls: List[str], *args: str) -> subprocess.CompletedProcess:
+    """curl with these TLS flags (etcdctl's spelling, as Pki.client_flags gives them)."""
+    flags = [f.replace("--cacert=", "--cacert\0").replace("--cert=", "--cert\0")
+             .replace("--key=", "--key\0") for f in tls]
+    argv = [part for f in flags for part in f.split("\0")]
+    return subprocess.run(["curl", "-sS", "--max-time", "10"] + argv + list(args),
+                          capture_output=True, text=True, timeout=30)
 
 
 def main() -> int:
@@ -208,6 +219,25 @@ def main() -> int:
                   f"m1 serves the new certificate ({before} -> {after}, file {pki.serial('member')})")
             r = c.etcdctl("put", "k", "v2", endpoints=ep, check=False)
             check(r.returncode == 0, f"put after the restart: {r.stderr.strip()}")
+
+            log("7. the HTTP endpoints on the https:// client URL")
+            url = f"https://{HOST}:{m1.client_port}"
+            for version in ("--http2", "--http1.1"):
+                r = curl(pki.client_flags("root"), version, f"{url}/metrics")
+                check(r.returncode == 0 and "\netcd_server_has_leader 1\n" in r.stdout,
+                      f"curl {version} /metrics over TLS: {r.returncode} {r.stderr.strip()}")
+            r = curl(pki.client_flags("root"), f"{url}/health")
+            check(r.returncode == 0 and '"health":"true"' in r.stdout.replace(" ", ""),
+                  f"curl /health over TLS: {r.stdout!r} {r.stderr.strip()}")
+            r = curl(pki.client_flags("root"), f"{url}/version")
+            check(r.returncode == 0 and '"etcdserver":"3.4' in r.stdout.replace(" ", ""),
+                  f"curl /version over TLS: {r.stdout!r} {r.stderr.strip()}")
+            r = curl([f"--cacert={pki.path('ca.crt')}"], f"{url}/metrics")
+            check(r.returncode != 0 and "etcd_server" not in r.stdout,
+                  f"curl /metrics without a client certificate is refused: {r.returncode}")
+            r = curl([], f"http://{HOST}:{m1.client_port}/metrics")
+            check("etcd_server" not in r.stdout,
+                  f"plain HTTP at the TLS port is refused: {r.stdout[:80]!r}")
     except ClusterError as e:
         failures.append(str(e))
     finally:

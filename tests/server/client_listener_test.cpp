@@ -65,7 +65,7 @@ TEST(ClientListener, ServesHttpOnARealSocket) {
   ::close(probe);
   auto listener = ClientListener::open({url}, &error);
   ASSERT_NE(listener, nullptr) << error;
-  listener->start(nullptr, [](const HttpRequest& r) {
+  listener->start({}, [](const HttpRequest& r) {
     return HttpResponse{200, "text/plain; charset=utf-8", "path=" + r.path};
   });
   auto ask = [&](const std::string& bytes) {

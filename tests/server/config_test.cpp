@@ -54,6 +54,19 @@ TEST(Config, HttpsUrlsNeedACertificateAndKey) {
   EXPECT_TRUE(resolve(c, &error)) << error;
 }
 
+TEST(Config, HttpsMetricsUrlsUseTheClientCertificate) {
+  std::string error;
+  ServerConfig c = three_members("b", 1);
+  c.listen_metrics_urls = "https://127.0.0.1:2381";
+  EXPECT_FALSE(resolve(c, &error));
+  EXPECT_NE(error.find("https:// in --listen-metrics-urls needs --cert-file"), std::string::npos)
+      << error;
+  c.listen_client_urls = c.advertise_client_urls = "https://127.0.0.1:2389";
+  c.cert_file = "member.crt";
+  c.key_file = "member.key";
+  EXPECT_TRUE(resolve(c, &error)) << error;
+}
+
 TEST(Config, TlsFilesWithoutHttpsAreRefused) {
   std::string error;
   ServerConfig c = three_members("b", 1);
