@@ -107,7 +107,9 @@ void add_server_flags(CLI::App& cmd, synod::server::ServerConfig& c, std::string
                  "largest client request accepted, in bytes (default 1572864)");
   cmd.add_option("--max-txn-ops", c.max_txn_ops,
                  "most operations in one txn, nested ones included (default 128)");
-  cmd.add_option("--auth-token", c.auth_token, "kind of auth token: 'simple' (the default)");
+  cmd.add_option("--auth-token", c.auth_token,
+                 "auth tokens: 'simple' (the default) or "
+                 "'jwt,pub-key=PATH,priv-key=PATH,sign-method=RS256|PS256|ES256|...[,ttl=5m]'");
   cmd.add_option("--auth-token-ttl", c.auth_token_ttl_s,
                  "seconds an unused auth token stays valid (default 300)");
   cmd.add_option("--initial-advertise-peer-urls", c.initial_advertise_peer_urls,

@@ -38,6 +38,9 @@ inline constexpr std::string_view kRootRole = "root";
 struct Caller {
   std::string user;
   uint64_t revision = 0;
+  // The revision came with the credential (a JWT's claim), so a read checks it as it is; without
+  // it, reads take the store's revision at the check (the caller was resolved just before).
+  bool revision_from_token = false;
 };
 
 enum class Access { kRead, kWrite };

@@ -69,6 +69,12 @@ std::string Tokens::generate() {
   return token + "." + std::to_string(counter.fetch_add(1) + 1);
 }
 
+int64_t unix_now_s() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 kv::Expected<kv::Caller, kv::Error> caller_of(const ServerContext& ctx,
                                               const grpc::ServerContextBase& call) {
   if (!ctx.node->auth_enabled()) return kv::Caller{};
@@ -87,8 +93,16 @@ kv::Expected<kv::Caller, kv::Error> caller_of(const ServerContext& ctx,
     }
     return kv::Caller{};
   }
-  std::optional<std::string> user =
-      ctx.tokens->user_of(std::string_view(it->second.data(), it->second.size()));
+  const std::string_view token(it->second.data(), it->second.size());
+  if (ctx.jwt != nullptr) {
+    // A signed token carries the auth revision it was made at: a request made with it after
+    // the permissions changed is refused at apply (auth: revision in header is old), and the
+    // client logs in again.
+    std::optional<JwtClaims> claims = ctx.jwt->verify(token, unix_now_s());
+    if (!claims) return kv::Unexpected{kv::errors::invalid_auth_token()};
+    return kv::Caller{std::move(claims->user), claims->revision, true};
+  }
+  std::optional<std::string> user = ctx.tokens->user_of(token);
   if (!user) return kv::Unexpected{kv::errors::invalid_auth_token()};
   return kv::Caller{std::move(*user), ctx.node->auth_revision()};
 }

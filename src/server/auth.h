@@ -61,6 +61,9 @@ class Tokens {
   size_t swept_size_ = 0;
 };
 
+// Seconds since the Unix epoch, by the system clock (JWT "exp").
+int64_t unix_now_s();
+
 // The caller of a call, for the auth store's checks: the user its "token" metadata names (or,
 // without a token, the common name of its verified client certificate) and the auth revision
 // now. With authentication disabled the caller is nobody (nothing is checked).
@@ -81,10 +84,11 @@ inline void stamp(const kv::Caller& caller, synodpb::Request* request) {
 }
 
 // Checks a read done under the store's lock: the caller reads with the permissions in force
-// then, so its auth revision is the store's.
+// then, so its auth revision is the store's (a JWT's own revision excepted: etcd refuses a read
+// made with a token older than the permissions).
 inline std::optional<kv::Error> check_read(const kv::AuthStore& auth, kv::Caller caller,
                                            std::string_view key, std::string_view range_end) {
-  if (caller.revision != 0) caller.revision = auth.revision();
+  if (caller.revision != 0 && !caller.revision_from_token) caller.revision = auth.revision();
   return auth.check(caller, key, range_end, kv::Access::kRead);
 }
 

@@ -12,6 +12,9 @@ namespace {
 // A login retried this often when the auth store keeps changing under it gives up with the
 // store's answer (revision of auth store is old); etcd retries without a bound.
 constexpr int kLoginAttempts = 5;
+// etcd's words when a member given only the JWT public key is asked to log someone in.
+constexpr const char* kVerifyOnly = "auth: token signing attempted with verify-only key";
+constexpr const char* kSignFailed = "auth: failed to sign the token";
 
 // The answer when the member cannot hash a password (libsodium out of memory): nothing proposed.
 const grpc::Status kHashFailed(grpc::StatusCode::RESOURCE_EXHAUSTED,
@@ -107,7 +110,16 @@ void AuthService::login(grpc::ServerUnaryReactor* reactor,
     spdlog::warn("auth: authentication failed for user {}", req->name());
     return reactor->Finish(to_status(kv::errors::auth_failed()));
   }
-  const std::string token = Tokens::generate();
+  std::string token;
+  if (ctx_.jwt == nullptr) {
+    token = Tokens::generate();
+  } else if (std::optional<std::string> signed_token =
+                 ctx_.jwt->sign(req->name(), revision, unix_now_s())) {
+    token = std::move(*signed_token);
+  } else {
+    return reactor->Finish(
+        to_status(Error{kv::kGrpcUnknown, ctx_.jwt->can_sign() ? kSignFailed : kVerifyOnly}));
+  }
   synodpb::Request request;
   synodpb::Login* entry = request.mutable_auth()->mutable_login();
   entry->set_name(req->name());

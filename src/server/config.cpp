@@ -197,9 +197,14 @@ std::optional<ResolvedConfig> resolve(ServerConfig config, std::string* error) {
     *error = "--max-request-bytes must be in 1..1073741824";
     return std::nullopt;
   }
-  if (config.auth_token != "simple") {
-    *error = "--auth-token must be 'simple' (Synod makes no JWT tokens), got '" +
-             config.auth_token + "'";
+  if (config.auth_token.starts_with("jwt,") || config.auth_token == "jwt") {
+    r.jwt = parse_jwt_options(std::string_view(config.auth_token).substr(3), error);
+    if (!r.jwt) return std::nullopt;
+  } else if (config.auth_token != "simple") {
+    *error =
+        "--auth-token must be 'simple' or 'jwt,pub-key=PATH,priv-key=PATH,sign-method=RS256"
+        "[,ttl=5m]', got '" +
+        config.auth_token + "'";
     return std::nullopt;
   }
   if (config.auth_token_ttl_s == 0) {

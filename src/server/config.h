@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "server/jwt.h"
+
 namespace synod::server {
 
 struct Url {
@@ -42,12 +44,13 @@ struct ServerConfig {
   uint64_t snapshot_count = 10000;
   std::string log_level = "info";
   std::string engine = "raft";  // consensus engine: raft, multipaxos or pbft (fixed for a data dir)
-  // Tokens handed out by Authenticate: "simple" (etcd's default; the only kind Synod makes),
-  // forgotten after auth_token_ttl seconds without use.
   // etcd's request limits: a request bigger than this (after encoding) is refused with
   // "etcdserver: request is too large"; a txn with more operations with "too many operations".
   uint64_t max_request_bytes = 1536 * 1024;
   uint32_t max_txn_ops = 128;
+  // Tokens handed out by Authenticate: "simple" (etcd's default), forgotten after
+  // auth_token_ttl seconds without use; or "jwt,pub-key=...,priv-key=...,sign-method=...,ttl=..."
+  // (jwt.h), signed tokens any member verifies.
   std::string auth_token = "simple";
   uint32_t auth_token_ttl_s = 300;
   // TLS (PEM files, read at start): https:// client URLs serve with cert_file/key_file, and
@@ -78,6 +81,7 @@ struct ResolvedConfig {
   std::vector<Url> listen_metrics;
   std::vector<ClusterMember> initial_cluster;
   bool new_cluster = true;
+  std::optional<JwtOptions> jwt;  // --auth-token jwt,...
 };
 
 // Validates and fills defaults. On error returns nullopt with a one-line message naming the

@@ -42,6 +42,7 @@ struct ServerContext {
   Node* node = nullptr;
   Executor* executor = nullptr;
   Tokens* tokens = nullptr;
+  const JwtTokens* jwt = nullptr;  // with --auth-token jwt: tokens are these, not `tokens`
   // How this member reaches other members' client URLs (leader forwarding): TLS with the
   // client certificate and CA when the client URLs are https.
   std::shared_ptr<grpc::ChannelCredentials> client_channel_credentials =

@@ -506,7 +506,16 @@ int run_server(const ResolvedConfig& config) {
         "(start every member of --initial-cluster with --initial-cluster-state new)");
     return 1;
   }
-  // TLS files are read once, here: a restart takes up replaced certificates.
+  // Key and TLS files are read once, here: a restart takes up replaced ones.
+  std::unique_ptr<JwtTokens> jwt;
+  if (config.jwt) {
+    std::string jwt_error;
+    jwt = JwtTokens::make(*config.jwt, &jwt_error);
+    if (!jwt) {
+      spdlog::error("synod server: {}", jwt_error);
+      return 1;
+    }
+  }
   std::optional<TlsFiles> client_tls;
   std::optional<TlsFiles> peer_tls;
   if (!config.raw.cert_file.empty()) {
@@ -577,12 +586,15 @@ int run_server(const ResolvedConfig& config) {
   }
   Executor executor(2);
   Tokens tokens(std::chrono::seconds(config.raw.auth_token_ttl_s));
-  node->set_on_auth_applied([&tokens](const synodpb::AuthRequest& r) { tokens.on_applied(r); });
+  if (!jwt) {
+    node->set_on_auth_applied([&tokens](const synodpb::AuthRequest& r) { tokens.on_applied(r); });
+  }
   ServerContext ctx;
   ctx.config = config;
   ctx.node = node.get();
   ctx.executor = &executor;
   ctx.tokens = &tokens;
+  ctx.jwt = jwt.get();
   if (client_tls) ctx.client_channel_credentials = channel_credentials(*client_tls);
   ctx.self_id = identity.member_id;
   ctx.founding_peer_urls = identity.founding_peer_urls;

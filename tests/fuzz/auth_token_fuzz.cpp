@@ -5,25 +5,59 @@
 //   Tokens: up to 64 operations, each an op byte and its strings: a login (user, token)
 //   applied, a user deleted or given a new password, authentication disabled, or a token looked
 //   up (user_of), which must name the user of the last login that made it unless something
-//   since forgot it.
+//   since forgot it. The same bytes go to a JWT verifier (jwt.h, ES256 with a key made at
+//   start): a looked-up token must not verify, and a login's user, signed, must verify as
+//   itself.
 //   Auth tables: up to 64 (key, value) pairs under table 'a' (the key is 'a' + bytes), taken as
 //   a restore takes them: the records are decoded (AuthStore::decode) and an accepted set is
 //   loaded; then check() and check_admin() for every user, and for a caller and ranges from the
 //   input.
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <map>
+#include <memory>
 #include <string>
 
 #include "fuzz_support.h"
 #include "kv/auth_store.h"
 #include "kv/mem_backend.h"
 #include "server/auth.h"
+#include "server/jwt.h"
 
 namespace synod {
 namespace {
 
 constexpr size_t kMaxOps = 64;
+constexpr int64_t kNow = 1'800'000'000;
+
+// An ES256 verifier and signer whose key pair is made once, in files under /tmp.
+const server::JwtTokens& jwt() {
+  static const std::unique_ptr<server::JwtTokens> tokens = [] {
+    const std::string base = "/tmp/synod-fuzz-jwt-" + std::to_string(::getpid());
+    const std::string pub = base + ".pub";
+    const std::string priv = base + ".key";
+    EVP_PKEY* key = EVP_EC_gen("P-256");
+    FILE* f = std::fopen(pub.c_str(), "w");
+    PEM_write_PUBKEY(f, key);
+    std::fclose(f);
+    f = std::fopen(priv.c_str(), "w");
+    PEM_write_PrivateKey(f, key, nullptr, nullptr, 0, nullptr, nullptr);
+    std::fclose(f);
+    EVP_PKEY_free(key);
+    std::string error;
+    auto made = server::JwtTokens::make({pub, priv, "ES256", std::chrono::seconds(300)}, &error);
+    std::remove(pub.c_str());
+    std::remove(priv.c_str());
+    if (!made) fuzz::property_failed(("no JWT signer: " + error).c_str());
+    return made;
+  }();
+  return *tokens;
+}
 
 void fuzz_tokens(fuzz::ByteReader in) {
   server::Tokens tokens(std::chrono::seconds(300));
@@ -38,6 +72,12 @@ void fuzz_tokens(fuzz::ByteReader in) {
       req.mutable_login()->set_token(token);
       tokens.on_applied(req);
       expected[token] = user;
+      // A name that is not UTF-8 text is not signed (JSON cannot carry it).
+      if (const std::optional<std::string> signed_token = jwt().sign(user, n + 1, kNow)) {
+        const std::optional<server::JwtClaims> claims = jwt().verify(*signed_token, kNow);
+        if (!claims || claims->user != user || claims->revision != n + 1)
+          fuzz::property_failed("a signed token does not verify as its user");
+      }
     } else if (op == 1 || op == 2) {
       const std::string user(in.short_string(32));
       if (op == 1) {
@@ -57,6 +97,7 @@ void fuzz_tokens(fuzz::ByteReader in) {
       const auto it = expected.find(token);
       if (user.has_value() != (it != expected.end()) || (user && *user != it->second))
         fuzz::property_failed("user_of disagrees with the logins applied");
+      if (jwt().verify(token, kNow)) fuzz::property_failed("input bytes verified as a JWT");
     }
   }
   if (tokens.size() != expected.size())
