@@ -2,6 +2,7 @@
 
 #include <absl/synchronization/mutex.h>
 #include <execinfo.h>
+#include <google/protobuf/stubs/logging.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <sodium.h>
@@ -478,6 +479,36 @@ void sync_peers(net::Transport& transport, ServerContext& ctx, const Identity& i
 }  // namespace
 
 namespace {
+
+// protobuf's own complaints go to the member's log, at most one a second with a count of those
+// dropped: it logs one on every parse of a string field that is not UTF-8, so a peer or client
+// sending such fields would otherwise fill the member's log as fast as it sends.
+void log_protobuf(google::protobuf::LogLevel level, const char*, int, const std::string& message) {
+  static std::mutex mu;
+  static Clock::time_point last;
+  static uint64_t dropped = 0;
+  std::string text = message;
+  std::replace(text.begin(), text.end(), '\n', ' ');
+  std::replace(text.begin(), text.end(), '"', '\'');
+  if (level == google::protobuf::LOGLEVEL_FATAL) {
+    spdlog::critical("protobuf: {}", text);
+    return;
+  }
+  std::lock_guard lock(mu);
+  const Clock::time_point now = Clock::now();
+  if (now - last < std::chrono::seconds(1)) {
+    ++dropped;
+    return;
+  }
+  last = now;
+  if (dropped == 0) {
+    spdlog::warn("protobuf: {}", text);
+  } else {
+    spdlog::warn("protobuf: {} ({} more in the last second not logged)", text, dropped);
+  }
+  dropped = 0;
+}
+
 OutboundFilterFactory& outbound_filter_factory() {
   static OutboundFilterFactory factory;
   return factory;
@@ -493,6 +524,7 @@ int run_server(const ResolvedConfig& config) {
   // lock-graph update on every acquisition (a few percent of a busy member's CPU).
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   install_crash_handler();
+  google::protobuf::SetLogHandler(&log_protobuf);
   if (sodium_init() < 0) {
     spdlog::error("synod server: libsodium failed to initialize");
     return 1;
