@@ -27,6 +27,9 @@
 #                       PBFT members get keys (`synod keys new`) before their first start
 #   --members N         members per cluster, every system alike; default 3, or 4 when PBFT
 #                       is among the engines (n = 3f + 1 with f = 1)
+#   --tls               https:// client URLs on every system (a CA and a member certificate made
+#                       with openssl in the work dir; no client certificates; peers plain):
+#                       the bench connects with --cacert
 #   --memory            also load 1M keys of 256-byte values and report RSS per node (long)
 #   --memory-keys N     keys of the memory load, default 1000000 (smaller: to try the script)
 #   --run-timeout S     bound on one bench run, default 300 (the memory load gets 6x)
@@ -50,6 +53,7 @@ WORKLOADS="put range-l range-s txn-put"
 ENGINES="raft"
 MEMBERS=""
 MEMORY=0
+TLS=0
 RUN_TIMEOUT=300
 DATA_ROOT="${TMPDIR:-/tmp}"
 OUT=""
@@ -75,6 +79,7 @@ while [[ $# -gt 0 ]]; do
     --engine) ENGINES="$2"; shift 2 ;;
     --members) MEMBERS="$2"; shift 2 ;;
     --memory) MEMORY=1; shift ;;
+    --tls) TLS=1; shift ;;
     --memory-keys) MEMORY_KEYS="$2"; shift 2 ;;
     --run-timeout) RUN_TIMEOUT="$2"; shift 2 ;;
     --data-root) DATA_ROOT="$2"; shift 2 ;;
@@ -144,6 +149,25 @@ RESULTS_TMP="$WORK/results.jsonl"
 PIDS=()
 ENDPOINTS=""
 BENCH_PID=""
+SCHEME=http
+SERVER_TLS=()
+BENCH_TLS=""
+if [[ $TLS -eq 1 ]]; then
+  # A CA and one certificate for 127.0.0.1 that every member shows.
+  pki="$WORK/pki"
+  mkdir -p "$pki"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=compare-ca" \
+    -keyout "$pki/ca.key" -out "$pki/ca.crt" >/dev/null 2>&1 || die "openssl: cannot make the CA"
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=member" -keyout "$pki/member.key" \
+    -out "$pki/member.csr" >/dev/null 2>&1 || die "openssl: cannot make the member key"
+  printf 'subjectAltName=IP:127.0.0.1\n' >"$pki/san.ext"
+  openssl x509 -req -in "$pki/member.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
+    -days 2 -extfile "$pki/san.ext" -out "$pki/member.crt" >/dev/null 2>&1 ||
+    die "openssl: cannot sign the member certificate"
+  SCHEME=https
+  SERVER_TLS=(--cert-file "$pki/member.crt" --key-file "$pki/member.key")
+  BENCH_TLS="--cacert $pki/ca.crt"
+fi
 
 stop_cluster() {
   [[ ${#PIDS[@]} -gt 0 ]] || return 0
@@ -209,12 +233,12 @@ start_cluster() {
     client=$((base + 10 * (i - 1)))
     peer=$((client + 1))
     "${cmd[@]}" --name "n$i" --data-dir "$dir/n$i" \
-      --listen-client-urls "http://127.0.0.1:$client" --advertise-client-urls "http://127.0.0.1:$client" \
+      --listen-client-urls "$SCHEME://127.0.0.1:$client" --advertise-client-urls "$SCHEME://127.0.0.1:$client" \
       --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
       --initial-cluster "$initial" --initial-cluster-state new --initial-cluster-token "compare-$system" \
-      >"$dir/n$i.log" 2>&1 &
+      "${SERVER_TLS[@]}" >"$dir/n$i.log" 2>&1 &
     PIDS+=($!)
-    ENDPOINTS+="${ENDPOINTS:+,}127.0.0.1:$client"
+    ENDPOINTS+="${ENDPOINTS:+,}$SCHEME://127.0.0.1:$client"
   done
   wait_ready "$system" "$dir"
 }
@@ -226,7 +250,8 @@ wait_ready() {
     for pid in "${PIDS[@]}"; do
       kill -0 "$pid" 2>/dev/null || { tail -n 20 "$dir"/n*.log >&2; die "$system member $pid exited during start"; }
     done
-    if "$BENCH" bench range compare-health --endpoints "$ENDPOINTS" --total 3 --dial-timeout 1s \
+    # shellcheck disable=SC2086 # BENCH_TLS is words
+    if "$BENCH" bench range compare-health --endpoints "$ENDPOINTS" $BENCH_TLS --total 3 --dial-timeout 1s \
       --request-timeout 2s --no-progress --json >/dev/null 2>&1; then
       return 0
     fi
@@ -260,13 +285,13 @@ status_kb() {  # status_kb FIELD: the FIELD (VmHWM, VmRSS) of each member in kB,
 
 # bench_args WORKLOAD CLIENTS: the `synod bench` arguments of one run.
 bench_args() {
-  local common="--endpoints $ENDPOINTS --clients $2 --conns $(( $2 < 8 ? 1 : 8 )) --total $TOTAL"
+  local common="--endpoints $ENDPOINTS $BENCH_TLS --clients $2 --conns $(( $2 < 8 ? 1 : 8 )) --total $TOTAL"
   case "$1" in
     put) echo "put $common --key-size 8 --val-size $VAL_SIZE --key-space-size 100000" ;;
     range-l) echo "range 00000000 $common --consistency l" ;;
     range-s) echo "range 00000000 $common --consistency s" ;;
     txn-put) echo "txn-put $common --key-size 8 --val-size $VAL_SIZE --key-space-size 100000 --txn-ops 1" ;;
-    memory) echo "put --endpoints $ENDPOINTS --clients $2 --conns 8 --total $MEMORY_KEYS --key-size 8 --val-size $VAL_SIZE --key-space-size $MEMORY_KEYS --sequential-keys" ;;
+    memory) echo "put --endpoints $ENDPOINTS $BENCH_TLS --clients $2 --conns 8 --total $MEMORY_KEYS --key-size 8 --val-size $VAL_SIZE --key-space-size $MEMORY_KEYS --sequential-keys" ;;
   esac
 }
 
@@ -279,7 +304,8 @@ run_one() {
   note "$system: $workload, --clients $clients$of"
   start_cluster "$system" "$dir"
   if [[ "$workload" == range-* ]]; then  # the key read: one value written first
-    "$BENCH" bench put --endpoints "$ENDPOINTS" --total 1 --key-space-size 1 --val-size "$VAL_SIZE" \
+    # shellcheck disable=SC2086
+    "$BENCH" bench put --endpoints "$ENDPOINTS" $BENCH_TLS --total 1 --key-space-size 1 --val-size "$VAL_SIZE" \
       --no-progress >/dev/null
   fi
   [[ "$workload" == memory ]] && timeout_s=$((RUN_TIMEOUT * 6))

@@ -1,9 +1,11 @@
 #include "cli/bench.h"
 
 #include <charconv>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <string_view>
 
@@ -23,6 +25,9 @@ struct BenchFlags {
   std::string consistency = "l";
   std::string dial_timeout = "5s";
   std::string request_timeout = "10s";
+  std::string cacert;  // etcdctl's TLS flags: PEM files
+  std::string cert;
+  std::string key;
   bool no_progress = false;
   CLI::App* put = nullptr;
   CLI::App* range = nullptr;
@@ -48,9 +53,11 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
   return std::chrono::milliseconds(static_cast<int64_t>(number * ms_per_unit));
 }
 
-// Splits "a:1,http://b:2" into host:port endpoints; an empty string on success, else the error.
-std::string parse_endpoints(std::string_view list, std::vector<std::string>& out) {
+// Splits "a:1,http://b:2" into host:port endpoints, noting whether they are https:// ones; an
+// empty string on success, else the error.
+std::string parse_endpoints(std::string_view list, std::vector<std::string>& out, bool* https) {
   out.clear();
+  size_t secure = 0;
   size_t start = 0;
   while (start <= list.size() && out.size() < 1000) {
     size_t comma = std::min(list.find(',', start), list.size());
@@ -58,9 +65,11 @@ std::string parse_endpoints(std::string_view list, std::vector<std::string>& out
     start = comma + 1;
     if (endpoint.empty()) continue;
     if (endpoint.starts_with("https://")) {
-      return "--endpoints: TLS is not supported yet (" + std::string(endpoint) + ")";
+      endpoint.remove_prefix(8);
+      ++secure;
+    } else if (endpoint.starts_with("http://")) {
+      endpoint.remove_prefix(7);
     }
-    if (endpoint.starts_with("http://")) endpoint.remove_prefix(7);
     if (endpoint.ends_with("/")) endpoint.remove_suffix(1);
     size_t colon = endpoint.rfind(':');
     if (colon == std::string_view::npos || colon == 0 || colon + 1 == endpoint.size()) {
@@ -69,13 +78,29 @@ std::string parse_endpoints(std::string_view list, std::vector<std::string>& out
     out.emplace_back(endpoint);
   }
   if (out.empty()) return "--endpoints: no endpoint given";
+  if (secure != 0 && secure != out.size()) return "--endpoints: all https:// or none";
+  *https = secure != 0;
   return "";
+}
+
+// The contents of a PEM file a TLS flag names ("" when the flag was not given).
+std::string read_pem(const std::string& flag, const std::string& path, std::string* error) {
+  if (path.empty()) return "";
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  if (!in || !(text << in.rdbuf())) *error = flag + ": cannot read '" + path + "'";
+  return text.str();
 }
 
 void add_common_flags(CLI::App& bench, BenchFlags& f) {
   BenchOptions& o = f.options;
-  bench.add_option("--endpoints", f.endpoints, "comma list of host:port or http://host:port")
+  bench
+      .add_option("--endpoints", f.endpoints,
+                  "comma list of host:port, http://host:port or https://host:port")
       ->capture_default_str();
+  bench.add_option("--cacert", f.cacert, "with https:// endpoints: the CA certificate (PEM)");
+  bench.add_option("--cert", f.cert, "with https:// endpoints: a client certificate (PEM)");
+  bench.add_option("--key", f.key, "with https:// endpoints: the client certificate's key (PEM)");
   bench.add_option("--clients", o.clients, "concurrent closed-loop clients")->capture_default_str();
   bench.add_option("--conns", o.conns, "gRPC connections (per endpoint); clients are spread")
       ->capture_default_str();
@@ -136,8 +161,16 @@ std::string finish_options(BenchFlags& f) {
   if (f.txn_put->parsed()) o.kind = WorkloadKind::kTxnPut;
   o.serializable = f.consistency == "s";
   o.progress = !f.no_progress;
-  std::string error = parse_endpoints(f.endpoints, o.endpoints);
+  std::string error = parse_endpoints(f.endpoints, o.endpoints, &o.tls);
   if (!error.empty()) return error;
+  o.tls_ca = read_pem("--cacert", f.cacert, &error);
+  o.tls_cert = read_pem("--cert", f.cert, &error);
+  o.tls_key = read_pem("--key", f.key, &error);
+  if (!error.empty()) return error;
+  if (!o.tls && !(f.cacert.empty() && f.cert.empty() && f.key.empty())) {
+    return "--cacert, --cert and --key need https:// endpoints";
+  }
+  if (f.cert.empty() != f.key.empty()) return "--cert and --key go together";
   auto dial = parse_duration(f.dial_timeout);
   auto request = parse_duration(f.request_timeout);
   if (!dial || dial->count() <= 0) return "--dial-timeout: want a duration like 5s or 500ms";

@@ -42,7 +42,15 @@ std::vector<Conn> open_conns(const BenchOptions& options) {
       grpc::ChannelArguments args;
       args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
       args.SetMaxReceiveMessageSize(-1);
-      auto channel = grpc::CreateCustomChannel(endpoint, grpc::InsecureChannelCredentials(), args);
+      std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+      if (options.tls) {
+        grpc::SslCredentialsOptions tls;
+        tls.pem_root_certs = options.tls_ca;
+        tls.pem_cert_chain = options.tls_cert;
+        tls.pem_private_key = options.tls_key;
+        credentials = grpc::SslCredentials(tls);
+      }
+      auto channel = grpc::CreateCustomChannel(endpoint, credentials, args);
       conn.stubs.push_back(KV::NewStub(channel));
       conn.channels.push_back(std::move(channel));
     }

@@ -23,7 +23,11 @@ const char* workload_name(WorkloadKind kind);
 
 struct BenchOptions {
   WorkloadKind kind = WorkloadKind::kPut;
-  std::vector<std::string> endpoints;  // host:port, already stripped of http://
+  std::vector<std::string> endpoints;  // host:port, already stripped of http:// or https://
+  bool tls = false;                    // https:// endpoints
+  std::string tls_ca;                  // PEM contents; empty: the system's roots
+  std::string tls_cert;                // a client certificate, or empty
+  std::string tls_key;
   uint32_t clients = 1;
   uint32_t conns = 1;
   uint64_t total = 10000;

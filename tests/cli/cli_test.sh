@@ -23,7 +23,10 @@ expect_error "unknown workload 'nope'" sim --workload nope
 expect_error "subcommand" 
 expect_error "needs --cert-file and --key-file" server --data-dir /nonexistent/synod \
   --listen-client-urls https://127.0.0.1:45999 --advertise-client-urls https://127.0.0.1:45999
-expect_error "--auth-token must be 'simple'" server --data-dir /nonexistent/synod --auth-token jwt
+expect_error "--auth-token must be 'simple' or 'jwt," server --data-dir /nonexistent/synod --auth-token bogus
+expect_error "jwt needs sign-method" server --data-dir /nonexistent/synod --auth-token jwt
+expect_error "unknown jwt option 'colour'" server --data-dir /nonexistent/synod \
+  --auth-token jwt,pub-key=k.pub,sign-method=RS256,colour=red
 expect_error "--max-txn-ops must be at least 1" server --data-dir /nonexistent/synod --max-txn-ops 0
 
 version=$("$synod" --version)
