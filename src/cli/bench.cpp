@@ -1,15 +1,14 @@
 #include "cli/bench.h"
 
 #include <charconv>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <string_view>
 
 #include "cli/bench_runner.h"
+#include "server/tls.h"
 
 namespace synod::cli {
 
@@ -84,12 +83,9 @@ std::string parse_endpoints(std::string_view list, std::vector<std::string>& out
 }
 
 // The contents of a PEM file a TLS flag names ("" when the flag was not given).
-std::string read_pem(const std::string& flag, const std::string& path, std::string* error) {
+std::string read_pem(const char* flag, const std::string& path, std::string* error) {
   if (path.empty()) return "";
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  if (!in || !(text << in.rdbuf())) *error = flag + ": cannot read '" + path + "'";
-  return text.str();
+  return server::read_pem_file(path, flag, error).value_or("");
 }
 
 void add_common_flags(CLI::App& bench, BenchFlags& f) {

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstring>
 #include <functional>
+#include <string_view>
 
 #include <grpcpp/server.h>
 #include <grpcpp/server_posix.h>
@@ -131,7 +132,7 @@ void answer_http(const Stream& stream, const HttpHandler& handler) {
 
 // Peeks at what a client sent first, without taking it, until `enough` says it is enough or
 // the deadline (or `stopping`) ends the wait. Returns the bytes seen.
-std::string peek(int fd, size_t most, const std::function<bool(const std::string&)>& enough,
+std::string peek(int fd, size_t most, const std::function<bool(std::string_view)>& enough,
                  const std::atomic<bool>& stopping) {
   std::string seen(most, '\0');
   size_t n = 0;
@@ -144,7 +145,7 @@ std::string peek(int fd, size_t most, const std::function<bool(const std::string
       break;
     }
     n = static_cast<size_t>(got);
-    if (n == most || enough(seen.substr(0, n))) break;
+    if (n == most || enough(std::string_view(seen).substr(0, n))) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(1));  // a partial first segment
   }
   seen.resize(n);
@@ -281,6 +282,8 @@ void ClientListener::accept_loop(Socket listening) {
       ++in_flight_;
     }
     std::thread([this, fd, tls = listening.tls] {
+      const int one = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
       if (tls) {
         serve_tls(fd);
       } else {
@@ -293,11 +296,9 @@ void ClientListener::accept_loop(Socket listening) {
 }
 
 void ClientListener::serve(int fd) {
-  const int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   // Peek at the first bytes without taking them: gRPC must read them itself.
   const std::string first = peek(
-      fd, 4, [](const std::string&) { return false; }, stopping_);
+      fd, 4, [](std::string_view) { return false; }, stopping_);
   if (looks_like_http1(first.data(), first.size())) {
     const auto deadline = Clock::now() + kHttpRequestWait;
     Stream plain;
@@ -318,9 +319,7 @@ void ClientListener::serve(int fd) {
 }
 
 void ClientListener::serve_tls(int fd) {
-  const int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  auto decided = [](const std::string& seen) {
+  auto decided = [](std::string_view seen) {
     return route_client_hello(reinterpret_cast<const uint8_t*>(seen.data()), seen.size()) !=
            TlsRoute::kNeedMore;
   };

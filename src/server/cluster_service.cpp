@@ -95,10 +95,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberAdd(grpc::CallbackServerContext*
     }
   }
   // etcd derives an added member's id from its URLs and the time of the request, in seconds.
-  const int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count();
-  const uint64_t id = added_member_id(urls, now_s);
+  const uint64_t id = added_member_id(urls, unix_now_s());
   synodpb::Member member;
   member.set_id(id);
   for (const std::string& u : req->peerurls()) member.add_peer_urls(u);

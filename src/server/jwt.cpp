@@ -8,10 +8,10 @@
 #include <openssl/rsa.h>
 #include <sodium.h>
 
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <vector>
+
+#include "server/tls.h"
 
 namespace synod::server {
 
@@ -96,16 +96,13 @@ std::optional<std::chrono::seconds> parse_duration(std::string_view text) {
 }
 
 EVP_PKEY* read_key(const std::string& path, bool is_private, std::string* error) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    *error = "--auth-token: cannot read " + std::string(is_private ? "priv-key" : "pub-key") +
-             " '" + path + "'";
+  const std::optional<std::string> pem =
+      read_pem_file(path, is_private ? "priv-key" : "pub-key", error);
+  if (!pem) {
+    *error = "--auth-token: " + *error;
     return nullptr;
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  const std::string pem = text.str();
-  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  BIO* bio = BIO_new_mem_buf(pem->data(), static_cast<int>(pem->size()));
   EVP_PKEY* key = nullptr;
   if (bio != nullptr) {
     key = is_private ? PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr)

@@ -17,18 +17,6 @@ namespace synod::server {
 
 namespace {
 
-std::optional<std::string> read_file(const std::string& path, const char* what,
-                                     std::string* error) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    *error = std::string("cannot read ") + what + " '" + path + "'";
-    return std::nullopt;
-  }
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
 // Whether `pem` holds at least one object PEM_read_bio_X509 (certificates) or
 // PEM_read_bio_PrivateKey (keys) accepts: a wrong file gets a clear error at start rather than a
 // TLS handshake that fails later.
@@ -159,6 +147,17 @@ std::string openssl_error() {
 
 }  // namespace
 
+std::optional<std::string> read_pem_file(const std::string& path, const char* what,
+                                         std::string* error) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream out;
+  if (!in || !(out << in.rdbuf())) {
+    *error = std::string("cannot read ") + what + " '" + path + "'";
+    return std::nullopt;
+  }
+  return out.str();
+}
+
 TlsRoute route_client_hello(const uint8_t* data, size_t size) {
   if (looks_like_http1(reinterpret_cast<const char*>(data), size)) {
     return TlsRoute::kPlainHttp;
@@ -246,7 +245,7 @@ std::optional<TlsFiles> load_tls_files(const std::string& cert_path, const std::
        {Item{cert_path, &files.cert, "certificate", false}, Item{key_path, &files.key, "key", true},
         Item{ca_path, &files.ca, "CA certificate", false}}) {
     if (item.path.empty()) continue;
-    std::optional<std::string> pem = read_file(item.path, item.what, error);
+    std::optional<std::string> pem = read_pem_file(item.path, item.what, error);
     if (!pem) return std::nullopt;
     if (!parses(*pem, item.key)) {
       *error = std::string(item.what) + " '" + item.path + "' is not a PEM " +

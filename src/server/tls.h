@@ -26,6 +26,10 @@ struct TlsFiles {
   bool require_client_cert = false;  // servers only
 };
 
+// The whole of a PEM file (a certificate or a key); nullopt with "cannot read WHAT 'PATH'".
+std::optional<std::string> read_pem_file(const std::string& path, const char* what,
+                                         std::string* error);
+
 // Reads the PEM files (ca_path may be empty). Returns nullopt with a one-line `error` naming the
 // unreadable or malformed file.
 std::optional<TlsFiles> load_tls_files(const std::string& cert_path, const std::string& key_path,

@@ -39,6 +39,15 @@ ETCD = os.environ.get("ETCD", "/usr/bin/etcd")
 HOST = "127.0.0.1"
 MAX_MEMBERS = 8
 KINDS = ("etcd", "synod")
+# The etcdctl commands the auth tests start from: root (password rootpw) with the root role,
+# alice (alicepw) with readwrite on the prefix app/, then authentication on.
+APP_AUTH_SETUP = (("user", "add", "root:rootpw", "--interactive=false"),
+                  ("user", "grant-role", "root", "root"),
+                  ("user", "add", "alice:alicepw", "--interactive=false"),
+                  ("role", "add", "app"),
+                  ("role", "grant-permission", "app", "readwrite", "app/", "--prefix=true"),
+                  ("user", "grant-role", "alice", "app"),
+                  ("auth", "enable"))
 
 
 class ClusterError(RuntimeError):

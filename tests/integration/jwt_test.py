@@ -27,8 +27,8 @@ import time
 from typing import List
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cluster import (HOST, Cluster, ClusterError, add_common_args, log, report,  # noqa: E402
-                     wait_until)
+from cluster import (APP_AUTH_SETUP, HOST, Cluster, ClusterError, add_common_args,  # noqa: E402
+                     log, report, wait_until)
 
 
 def openssl(*args: str) -> None:
@@ -76,13 +76,7 @@ def main() -> int:
             m1, m2 = c.members["m1"], c.members["m2"]
 
             log("2. users, a role, auth enable; etcdctl --user")
-            for argv in (("user", "add", "root:rootpw", "--interactive=false"),
-                         ("user", "grant-role", "root", "root"),
-                         ("user", "add", "alice:alicepw", "--interactive=false"),
-                         ("role", "add", "app"),
-                         ("role", "grant-permission", "app", "readwrite", "app/", "--prefix=true"),
-                         ("user", "grant-role", "alice", "app"),
-                         ("auth", "enable")):
+            for argv in APP_AUTH_SETUP:
                 r = c.etcdctl(*argv, check=False)
                 check(r.returncode == 0, f"etcdctl {' '.join(argv)}: {r.stderr.strip()}")
             r = c.etcdctl("--user=alice:alicepw", "put", "app/x", "1", check=False)

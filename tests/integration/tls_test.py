@@ -28,12 +28,11 @@ import ssl
 import subprocess
 import sys
 import tempfile
-import time
 from typing import List
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cluster import (ETCDCTL, HOST, Cluster, ClusterError, add_common_args, log,  # noqa: E402
-                     report)
+from cluster import (APP_AUTH_SETUP, ETCDCTL, HOST, Cluster, ClusterError,  # noqa: E402
+                     add_common_args, log, report)
 
 
 def openssl(*args: str, cwd: str) -> None:
@@ -166,13 +165,7 @@ def main() -> int:
                   f"no refused write landed: {r.stdout!r}")
 
             log("4. the certificate's common name is the user")
-            for argv in (("user", "add", "root:rootpw", "--interactive=false"),
-                         ("user", "grant-role", "root", "root"),
-                         ("user", "add", "alice:alicepw", "--interactive=false"),
-                         ("role", "add", "app"),
-                         ("role", "grant-permission", "app", "readwrite", "app/", "--prefix=true"),
-                         ("user", "grant-role", "alice", "app"),
-                         ("auth", "enable")):
+            for argv in APP_AUTH_SETUP:
                 r = c.etcdctl(*argv, endpoints=ep, check=False)
                 check(r.returncode == 0, f"etcdctl {' '.join(argv)}: {r.stderr.strip()}")
             alice = pki.client_flags("alice")
