@@ -209,9 +209,9 @@ void Pbft::on_bodies(const Msg& m) {
 }
 
 // The checkpoint a replica behind its peers executes up to: its stable one (n - f matching
-// claims). A checkpoint only f + 1 peers claim (the thesis's weak certificate) is not used: in
-// the simulator it let an honest replica execute a history the others did not (seed 5327 of
-// the 4-node swarm), and why is not understood yet.
+// claims). A checkpoint only f + 1 peers claim (the thesis's weak certificate, 5.3.2) would let
+// a replica catch up while a faulty one withholds its checkpoint; with it, the simulator's 7-node
+// swarm misses its liveness bound (seed 237: view changes then never complete), so it is off.
 std::optional<std::pair<Index, Digest>> Pbft::catch_up_target() const {
   if (stable_ > log_.committed()) return std::make_pair(stable_, stable_digest_);
   return std::nullopt;

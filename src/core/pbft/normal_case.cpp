@@ -140,12 +140,17 @@ size_t Pbft::runs_in_flight() const {
 // open, requests gather into the next batch (OSDI 4.2, "batching").
 void Pbft::maybe_pre_prepare() {
   if (changing_ || primary(view_) != cfg_.id) return;
-  // Catching up may have executed past what this primary assigned (runs of earlier views).
+  // Catching up may have executed past what this primary assigned (runs of earlier views), or
+  // certified slots it has yet to execute: those are settled.
   next_seq_ = std::max(next_seq_, log_.committed() + 1);
   while (!queue_.empty() && runs_in_flight() < cfg_.max_runs_in_flight) {
+    while (std::optional<Index> last = certified_through(next_seq_)) next_seq_ = *last + 1;
     const Index high = stable_ + cfg_.log_window;
     if (next_seq_ > high || next_seq_ > log_.last_index() + 1) return;
-    const uint64_t room = std::min<uint64_t>(cfg_.max_batch, high - next_seq_ + 1);
+    uint64_t room = std::min<uint64_t>(cfg_.max_batch, high - next_seq_ + 1);
+    if (auto next = committed_runs_.upper_bound(next_seq_); next != committed_runs_.end()) {
+      room = std::min<uint64_t>(room, next->first - next_seq_);
+    }
     std::vector<AuthenticatedRequest> batch;
     while (!queue_.empty() && batch.size() < room) {
       const Digest d = queue_.front();
@@ -236,6 +241,8 @@ std::optional<Pbft::RunKey> Pbft::accept_run(View view, Index first,
       if (digest_at(seq) != d) return std::nullopt;  // executed: settled
       continue;
     }
+    // Committed but not yet executed: settled too (the record is rewritten at this view).
+    if (certified_through(seq) && digest_at(seq) != d) return std::nullopt;
     SlotRecord rec;
     rec.request = requests[i];
     if (seq <= log_.last_index()) {

@@ -129,6 +129,14 @@ std::optional<Digest> Pbft::digest_at(Index seq) const {
   return digest(r->request.request);
 }
 
+std::optional<Index> Pbft::certified_through(Index seq) const {
+  for (const auto& [first, last] : committed_runs_) {
+    if (first > seq) break;
+    if (seq <= last) return last;
+  }
+  return std::nullopt;
+}
+
 Entry Pbft::make_entry(Index seq, View view, SlotRecord record) const {
   return Entry{view, seq, raft::EntryType::kNormal, encode_record(record)};
 }

@@ -195,6 +195,9 @@ class Pbft final : public Engine {
   void drop(const char* why);
   Entry make_entry(Index seq, View view, SlotRecord record) const;
   std::optional<Digest> digest_at(Index seq) const;
+  // The committed run, not yet executed, that holds `seq`: its last sequence number. Such a
+  // slot is settled as an executed one is; nothing may write another request into it.
+  std::optional<Index> certified_through(Index seq) const;
   void reset_timer();
 
   // Normal case (normal_case.cpp).
