@@ -12,6 +12,7 @@
 #include "check/history_json.h"
 #include "cli/bench.h"
 #include "cli/check.h"
+#include "cli/commit.h"
 #include "cli/ctl.h"
 #include "cli/keys.h"
 #include "server/config.h"
@@ -289,6 +290,7 @@ int main(int argc, char** argv) {
   auto run_ctl = synod::cli::add_ctl_command(app);
   auto run_check = synod::cli::add_check_command(app);
   auto run_keys = synod::cli::add_keys_command(app);
+  auto run_commit = synod::cli::add_commit_command(app);
   synod::server::ServerConfig server_config;
   std::string config_file;
   CLI::App* server = app.add_subcommand("server", "run a cluster member (etcd-compatible flags)");
@@ -311,6 +313,7 @@ int main(int argc, char** argv) {
   if (app.got_subcommand("ctl")) return run_ctl();
   if (app.got_subcommand("check")) return run_check();
   if (app.got_subcommand("keys")) return run_keys();
+  if (app.got_subcommand("commit")) return run_commit();
 #ifdef SYNOD_BYZANTINE_TEST
   if (server->parsed() && !byzantine_modes.empty()) {
     const std::string error = synod::fault::install_byzantine_member(byzantine_modes);
