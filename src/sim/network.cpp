@@ -170,10 +170,15 @@ std::vector<uint64_t> Network::send(int from, int to, uint64_t bytes, uint64_t n
   const int h = hops(from, to);
   if (h < 0 || !up_[from][to]) return out;
   if (params_.loss > 0 && rng.chance(params_.loss)) return out;
-  // Bandwidth: a message leaves once the link has finished sending the previous ones.
+  // Bandwidth: a message leaves once the link has finished sending the previous ones. The
+  // queue is bounded, as the server's peer transport bounds its own (it drops new messages past
+  // net::Transport::kMaxQueuedMessages): one that would wait more than kMaxQueueUs is dropped,
+  // so a slow link that heals is not left with a backlog of stale messages it takes long to
+  // drain.
   const uint64_t serialize_us =
       bytes * 1000 / std::max<uint64_t>(1, params_.bandwidth_bytes_per_ms);
   uint64_t& busy = busy_until_us_[from][to];
+  if (busy > now_us + kMaxQueueUs) return out;
   const uint64_t departs = std::max(now_us, busy) + serialize_us;
   busy = departs;
   uint64_t latency = 0;

@@ -27,6 +27,8 @@ const char* to_string(PartitionKind k);
 
 class Network {
  public:
+  // The longest a message waits in a link's queue before the link drops it instead.
+  static constexpr uint64_t kMaxQueueUs = 1'000'000;
   // Nodes are numbered 1..nodes.
   explicit Network(int nodes);
 
