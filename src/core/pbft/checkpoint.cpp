@@ -208,13 +208,25 @@ void Pbft::on_bodies(const Msg& m) {
   }
 }
 
-// The checkpoint a replica behind its peers executes up to: its stable one (n - f matching
-// claims). A checkpoint only f + 1 peers claim (the thesis's weak certificate, 5.3.2) would let
-// a replica catch up while a faulty one withholds its checkpoint; with it, the simulator's 7-node
-// swarm misses its liveness bound (seed 237: view changes then never complete), so it is off.
+// The checkpoint a replica behind its peers executes up to: its stable checkpoint, or one that
+// f + 1 peers claim with the same digest (a weak certificate, thesis 5.3.2: one of them is
+// honest, and an honest replica executed that history, every request of it committed). The
+// weak one need not be stable anywhere: a faulty replica withholding its checkpoint must not
+// keep an honest one from catching up (n - f would need it then).
 std::optional<std::pair<Index, Digest>> Pbft::catch_up_target() const {
-  if (stable_ > log_.committed()) return std::make_pair(stable_, stable_digest_);
-  return std::nullopt;
+  std::optional<std::pair<Index, Digest>> best;
+  if (stable_ > log_.committed()) best = {stable_, stable_digest_};
+  std::map<std::pair<Index, Digest>, size_t> votes;
+  for (const auto& [replica, claims] : checkpoint_claims_) {
+    if (replica == cfg_.id) continue;
+    for (const auto& [seq, d] : claims) {
+      if (seq > log_.committed() && (!best || seq > best->first)) ++votes[{seq, d}];
+    }
+  }
+  for (const auto& [claim, count] : votes) {
+    if (count >= f_ + 1 && (!best || claim.first > best->first)) best = claim;
+  }
+  return best;
 }
 
 // Executes up to the catch-up checkpoint on bodies from peers, once their chain digest from
