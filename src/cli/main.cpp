@@ -125,6 +125,9 @@ void add_server_flags(CLI::App& cmd, synod::server::ServerConfig& c, std::string
   cmd.add_option("--election-timeout", c.election_timeout_ms, "election timeout in ms");
   cmd.add_option("--snapshot-count", c.snapshot_count,
                  "applied entries between Raft log compactions");
+  cmd.add_option("--pbft-state-interval", c.pbft_state_interval,
+                 "PBFT: applied entries between retained, digested states (a multiple of 128, "
+                 "equal on every member)");
   cmd.add_option("--log-level", c.log_level, "debug, info, warn or error");
   cmd.add_option("--engine", c.engine,
                  "consensus engine: raft (default) or multipaxos; fixed when the data dir is made");
@@ -172,6 +175,7 @@ int run_server_command(CLI::App& cmd, synod::server::ServerConfig flags,
     if (given("--heartbeat-interval")) config.heartbeat_interval_ms = flags.heartbeat_interval_ms;
     if (given("--election-timeout")) config.election_timeout_ms = flags.election_timeout_ms;
     if (given("--snapshot-count")) config.snapshot_count = flags.snapshot_count;
+    if (given("--pbft-state-interval")) config.pbft_state_interval = flags.pbft_state_interval;
     if (given("--log-level")) config.log_level = flags.log_level;
     if (given("--engine")) config.engine = flags.engine;
   } else {

@@ -21,6 +21,16 @@
 
 namespace synod {
 
+// How the driver trusts a state fetched from another member for a snapshot. By default the
+// member asked serves its current state, taken as it is. An engine whose members may lie sets
+// `retain_interval`: every member then keeps, durably, its state at the last few multiples of
+// the interval it applied (Host::retain_state), tells the engine each one's digest
+// (state_retained), and serves only those; a fetched state is taken only if the engine
+// certifies its digest at its index (state_certified).
+struct StateTrust {
+  uint64_t retain_interval = 0;  // 0: none of the above
+};
+
 class Engine {
  public:
   virtual ~Engine() = default;
@@ -55,6 +65,21 @@ class Engine {
   virtual raft::Index snapshot_index() const = 0;
   // The index of the newest membership entry in the log (or of the snapshot holding it).
   virtual raft::Index conf_index() const = 0;
+
+  // State trust (above). The default trusts a fetched state as the member asked served it.
+  virtual StateTrust state_trust() const { return {}; }
+  // This member keeps its state at `index` (a multiple of the retain interval, applied by it
+  // or restored from a certified image), whose digest is `digest`.
+  virtual void state_retained(raft::Index index, const std::string& digest) {
+    (void)index;
+    (void)digest;
+  }
+  // Whether a state fetched at `index` whose digest is `digest` may be installed.
+  virtual bool state_certified(raft::Index index, const std::string& digest) const {
+    (void)index;
+    (void)digest;
+    return true;
+  }
 };
 
 }  // namespace synod

@@ -26,6 +26,11 @@ Driver::Driver(Engine& engine, Host& host, const DriverOptions& options, uint64_
       next_read_context_(options.first_read_context) {
   SYNOD_ASSERT(options_.snapshot_entries > 0);
   SYNOD_ASSERT(options_.first_read_context != 0);
+  if (engine_.state_trust().retain_interval > 0) {
+    for (const auto& [index, digest] : host_.retained_states()) {
+      engine_.state_retained(raft::Index(index), digest);
+    }
+  }
 }
 
 void Driver::recover_commit(raft::Persisted& disk, uint64_t applied) {
@@ -76,21 +81,43 @@ void Driver::persisted() {
   finish_ready();
 }
 
-void Driver::state_fetched(std::optional<std::string> image, const std::string& error) {
+void Driver::state_fetched(std::optional<std::string> image, uint64_t index,
+                           const std::string& error) {
   assert_owner();
   if (stage_ != Stage::kFetching) return;  // an answer to a fetch given up on
   const raft::SnapshotMeta& meta = ready_->snapshot->meta;
+  const uint64_t interval = engine_.state_trust().retain_interval;
+  std::string why = image ? "the image does not restore" : error;
+  if (image && interval > 0) {
+    // Members may lie: the state is taken only at a retained index, with the digest the engine
+    // certifies there.
+    const std::string digest = host_.image_digest(*image);
+    if (index % interval != 0 || index < meta.index.value ||
+        !engine_.state_certified(raft::Index(index), digest)) {
+      why = "no certified digest matches the state served at index " + std::to_string(index);
+      image.reset();
+    }
+  }
   if (image && host_.restore(meta, *image) && host_.applied_index() >= meta.index.value) {
     host_.note("installed the state at applied index " + std::to_string(host_.applied_index()) +
                " (snapshot " + std::to_string(meta.index.value) + ")");
+    // Others may need this state too.
+    if (interval > 0 && host_.applied_index() % interval == 0) {
+      host_.retain_state(host_.applied_index());
+    }
     finish_install();
   } else {
     ++fetch_failures_;
     host_.note("fetching the state for the snapshot at index " + std::to_string(meta.index.value) +
-               " failed (" + (image ? "the image does not restore" : error) + "); retrying");
+               " failed (" + why + "); retrying");
     stage_ = Stage::kFetchBackoff;
     fetch_retry_at_ = ticks_ + options_.fetch_retry_ticks;
   }
+}
+
+void Driver::state_retained(uint64_t index, const std::string& digest) {
+  assert_owner();
+  engine_.state_retained(raft::Index(index), digest);
 }
 
 void Driver::state_flushed(uint64_t applied) {
@@ -175,7 +202,8 @@ void Driver::start_fetch() {
     return;
   }
   stage_ = Stage::kFetching;
-  host_.fetch_state(sources[fetch_failures_ % sources.size()], ready_->snapshot->meta.index.value);
+  host_.fetch_state(sources[fetch_failures_ % sources.size()], ready_->snapshot->meta.index.value,
+                    engine_.state_trust().retain_interval > 0);
 }
 
 void Driver::finish_install() {
@@ -227,7 +255,22 @@ void Driver::apply(const std::vector<raft::Entry>& committed) {
                             [&](const raft::Entry& e) { return e.index.value > applied; });
   if (first == committed.end()) return;
   SYNOD_ASSERT(first->index.value == applied + 1);
-  host_.apply(std::span<const raft::Entry>(&*first, static_cast<size_t>(committed.end() - first)));
+  const uint64_t interval = engine_.state_trust().retain_interval;
+  while (first != committed.end()) {
+    // With a retain interval, applied in stretches that end at its multiples, each such state
+    // retained.
+    auto end = committed.end();
+    if (interval > 0) {
+      const uint64_t boundary = (first->index.value + interval - 1) / interval * interval;
+      end = std::find_if(first, committed.end(),
+                         [&](const raft::Entry& e) { return e.index.value > boundary; });
+    }
+    host_.apply(std::span<const raft::Entry>(&*first, static_cast<size_t>(end - first)));
+    if (interval > 0 && std::prev(end)->index.value % interval == 0) {
+      host_.retain_state(std::prev(end)->index.value);
+    }
+    first = end;
+  }
   SYNOD_ASSERT(host_.applied_index() == committed.back().index.value);
 }
 
@@ -235,7 +278,9 @@ void Driver::apply(const std::vector<raft::Entry>& committed) {
 
 void Driver::maybe_compact() {
   const uint64_t applied = host_.applied_index();
-  if (flushing_ || applied < snapshot_index_ + options_.snapshot_entries) return;
+  // An engine that retains states compacts only at them: no sooner than one interval on.
+  const uint64_t every = std::max(options_.snapshot_entries, engine_.state_trust().retain_interval);
+  if (flushing_ || applied < snapshot_index_ + every) return;
   // The snapshot replaces log entries, so what it covers must be durable in the state first.
   flushing_ = true;
   host_.flush_state(applied);

@@ -9,6 +9,9 @@
 //     Ready is in flight at a time; inputs keep reaching the engine meanwhile.
 //   - log compaction: after snapshot_entries applied entries the host flushes its state (off
 //     the driver's thread) and the log is compacted to a reference to that state.
+//   - state trust: for an engine whose members may lie (StateTrust in src/core/engine.h), the
+//     state is also retained at each multiple of the engine's interval, its digest handed to
+//     the engine, and a fetched state installed only with a digest the engine certifies.
 //   - linearizable reads (ReadIndex, thesis 6.4): batched into one round per loop, answered
 //     once the state machine has applied the read index, retried when a round is lost, failed
 //     at their deadline.
@@ -68,8 +71,10 @@ class Driver {
   void step(const raft::Message& m);
   // The persist in flight (Host::persist returned false) is durable.
   void persisted();
-  // The answer to Host::fetch_state: the image, or nullopt and why not.
-  void state_fetched(std::optional<std::string> image, const std::string& error);
+  // The answer to Host::fetch_state: the image and its applied index, or nullopt and why not.
+  void state_fetched(std::optional<std::string> image, uint64_t index, const std::string& error);
+  // Host::retain_state(index) is done: the state there is kept, and its digest is `digest`.
+  void state_retained(uint64_t index, const std::string& digest);
   // Host::flush_state(applied) is done: the state is durable through `applied`.
   void state_flushed(uint64_t applied);
   // Runs the Ready loop as far as it can go now: after a batch of the inputs above, and after

@@ -37,6 +37,7 @@ std::unique_ptr<Engine> make_engine(EngineKind kind, const raft::EngineConfig& c
     c.faults = pbft.faults;
     c.checkpoint_interval = pbft.checkpoint_interval;
     c.log_window = pbft.log_window;
+    c.state_interval = pbft.state_interval;
     c.max_batch = pbft.max_batch;
     c.status_ticks = pbft.status_ticks;
     c.bugs = bugs.pbft;

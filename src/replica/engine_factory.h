@@ -33,6 +33,7 @@ struct PbftOptions {
   uint32_t faults = 0;                        // f; 0: (n - 1) / 3
   uint64_t checkpoint_interval = 128;
   uint64_t log_window = 256;
+  uint64_t state_interval = 4096;  // a multiple of checkpoint_interval; equal on every member
   uint32_t max_batch = 256;
   uint32_t status_ticks = 3;
 };

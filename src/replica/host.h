@@ -13,6 +13,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/consensus/types.h"
@@ -38,10 +39,11 @@ class Host {
   // --- The network --------------------------------------------------------------------------
   virtual void send(std::vector<raft::Message> messages) = 0;
   // Asks member `from` (the leader, or another member if that failed) for its state machine's
-  // image at an applied index >= min_index; a member behind that index refuses. The
-  // image, or why there is none, comes back through Driver::state_fetched, never from inside
-  // this call.
-  virtual void fetch_state(raft::NodeId from, uint64_t min_index) = 0;
+  // image at an applied index >= min_index; a member behind that index refuses. With
+  // `retained`, the member serves the oldest state it retained (retain_state) at or past
+  // min_index, and refuses if it kept none. The image and its applied index, or why there is
+  // none, come back through Driver::state_fetched, never from inside this call.
+  virtual void fetch_state(raft::NodeId from, uint64_t min_index, bool retained) = 0;
 
   // --- The state machine --------------------------------------------------------------------
   virtual uint64_t applied_index() const = 0;
@@ -51,6 +53,17 @@ class Host {
   // Replaces the state with `image`, fetched for the snapshot `meta`, and makes it durable.
   // Returns false, changing nothing, if the image does not restore.
   virtual bool restore(const raft::SnapshotMeta& meta, const std::string& image) = 0;
+  // Keeps the state as it is now, applied through `index`, durably (a crash does not lose it
+  // once Driver::state_retained reported it), for retained fetches: the newest
+  // kRetainedStates of them. Its digest comes back through Driver::state_retained(index,
+  // digest), never from inside this call. Called only when the engine's StateTrust has a
+  // retain_interval.
+  static constexpr size_t kRetainedStates = 4;
+  virtual void retain_state(uint64_t index) { (void)index; }
+  // The states an earlier process of this member retained, with their digests, oldest first.
+  virtual std::vector<std::pair<uint64_t, std::string>> retained_states() const { return {}; }
+  // The digest of a state image, as retain_state computes it: equal for equal states.
+  virtual std::string image_digest(const std::string& image) const { return image; }
   // Makes the state durable through at least `applied`, off the driver's thread if that is
   // slow; Driver::state_flushed(applied) follows, never from inside this call.
   virtual void flush_state(uint64_t applied) = 0;

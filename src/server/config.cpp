@@ -267,6 +267,13 @@ std::optional<ResolvedConfig> resolve(ServerConfig config, std::string* error) {
           "tolerate f >= 1 Byzantine members)";
       return std::nullopt;
     }
+    if (config.pbft_state_interval == 0 || config.pbft_state_interval % 128 != 0) {
+      *error =
+          "--pbft-state-interval must be a positive multiple of 128 (the checkpoint "
+          "interval), got " +
+          std::to_string(config.pbft_state_interval);
+      return std::nullopt;
+    }
   }
   r.raw = config;
   return r;
@@ -354,6 +361,8 @@ bool load_config_file(const std::string& path, ServerConfig* config, std::string
       ok = number_value(&config->election_timeout_ms);
     else if (key == "snapshot-count")
       ok = number_value(&config->snapshot_count);
+    else if (key == "pbft-state-interval")
+      ok = number_value(&config->pbft_state_interval);
     else if (key == "log-level")
       config->log_level = value;
     else if (key == "engine")

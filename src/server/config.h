@@ -42,6 +42,9 @@ struct ServerConfig {
   uint32_t heartbeat_interval_ms = 100;
   uint32_t election_timeout_ms = 1000;
   uint64_t snapshot_count = 10000;
+  // PBFT: a member keeps and digests its state every this many applied entries, for others'
+  // verified state transfer; the log is compacted only there. Equal on every member.
+  uint64_t pbft_state_interval = 4096;
   std::string log_level = "info";
   std::string engine = "raft";  // consensus engine: raft, multipaxos or pbft (fixed for a data dir)
   // etcd's request limits: a request bigger than this (after encoding) is refused with

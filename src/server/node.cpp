@@ -201,7 +201,10 @@ void Node::handle(Input&& input) {
     driver_->state_flushed(f->applied);
   } else if (auto* s = std::get_if<StateFetched>(&input)) {
     if (state_fetch_.joinable()) state_fetch_.join();
-    driver_->state_fetched(std::move(s->image), s->error);
+    driver_->state_fetched(std::move(s->image), s->index, s->error);
+  } else if (auto* r = std::get_if<StateRetained>(&input)) {
+    if (state_retain_.joinable()) state_retain_.join();  // it posted this as its last act
+    driver_->state_retained(r->index, r->digest);
   } else if (auto* t = std::get_if<TransferRequest>(&input)) {
     start_transfer(std::move(*t));
   }
@@ -301,13 +304,16 @@ void Node::send(std::vector<raft::Message> messages) {
 
 // The fetch streams the leader's whole state: on a thread of its own, so the raft thread goes
 // on stepping messages meanwhile. The driver asks for one fetch at a time.
-void Node::fetch_state(raft::NodeId from, uint64_t min_index) {
+void Node::fetch_state(raft::NodeId from, uint64_t min_index, bool retained) {
   if (state_fetch_.joinable()) state_fetch_.join();
-  state_fetch_ = std::thread([this, from, min_index] {
+  state_fetch_ = std::thread([this, from, min_index, retained] {
     std::string error = "no state fetcher set";
     std::optional<std::string> image;
-    if (fetch_state_) image = fetch_state_(from, min_index, fetch_cancel_, &error);
-    post(StateFetched{std::move(image), std::move(error)});
+    uint64_t index = 0;
+    if (fetch_state_) {
+      image = fetch_state_(from, min_index, retained, fetch_cancel_, &index, &error);
+    }
+    post(StateFetched{std::move(image), index, std::move(error)});
   });
 }
 

@@ -222,7 +222,9 @@ class Node : private replica::Host {
   // itself is flushed and is the state): a follower that installs such a snapshot fetches the
   // state from the leader through this function, set by the server before start(). It runs on
   // a thread of its own, never the raft thread, and may block; `cancel` set by stop() asks it
-  // to give up. Returns the image (at an applied index >= min_index) or nullopt with `error`.
+  // to give up. Returns the image (at an applied index >= min_index; with `retained`, a state
+  // the member retained, Host::retain_state) and its applied index in `index`, or nullopt with
+  // `error`.
   class FetchCancel {
    public:
     // While a fetch blocks, `interrupt` can make it return (gRPC's TryCancel, say); run now if
@@ -236,11 +238,15 @@ class Node : private replica::Host {
     std::function<void()> interrupt_;
     bool cancelled_ = false;
   };
-  using FetchState = std::function<std::optional<std::string>(
-      raft::NodeId from, uint64_t min_index, FetchCancel& cancel, std::string* error)>;
+  using FetchState = std::function<std::optional<std::string>(raft::NodeId from, uint64_t min_index,
+                                                              bool retained, FetchCancel& cancel,
+                                                              uint64_t* index, std::string* error)>;
   void set_fetch_state(FetchState f) { fetch_state_ = std::move(f); }
   // This member's whole state as a kv::Store image, and the applied index it reflects.
   std::string state_image(uint64_t* applied_index) const;
+  // The oldest state this member retained (Host::retain_state) at or past `min_index`, as an
+  // image, and its applied index; nullopt if it kept none. Any thread.
+  std::optional<std::string> retained_image(uint64_t min_index, uint64_t* applied_index) const;
 
  private:
   // Bounds on what waits on the raft thread. Past them a client gets etcd's "too many
@@ -284,12 +290,17 @@ class Node : private replica::Host {
   struct StoreFlushed {  // the store is durable through this applied index
     uint64_t applied = 0;
   };
+  struct StateRetained {  // a state retained: written out and digested
+    uint64_t index = 0;
+    std::string digest;
+  };
   struct StateFetched {  // the answer to a state fetch
     std::optional<std::string> image;
+    uint64_t index = 0;
     std::string error;
   };
   using Input = std::variant<raft::Message, Proposal, ReadInput, ConfRequest, TransferRequest,
-                             WatchInput, LeaseInput, StoreFlushed, StateFetched>;
+                             WatchInput, LeaseInput, StoreFlushed, StateFetched, StateRetained>;
 
   // What a waiter is waiting for, which decides its answer when its deadline passes.
   enum class WaiterKind : uint8_t {
@@ -321,7 +332,11 @@ class Node : private replica::Host {
                const std::optional<raft::HardState>& hard_state, bool sync) override;
   void save_snapshot(const raft::Snapshot& snapshot) override;
   void send(std::vector<raft::Message> messages) override;
-  void fetch_state(raft::NodeId from, uint64_t min_index) override;
+  void fetch_state(raft::NodeId from, uint64_t min_index, bool retained) override;
+  void retain_state(uint64_t index) override;
+  std::vector<std::pair<uint64_t, std::string>> retained_states() const override;
+  std::string image_digest(const std::string& image) const override;
+  void load_retained_states();
   uint64_t applied_index() const override;
   void apply(std::span<const raft::Entry> entries) override;
   bool restore(const raft::SnapshotMeta& meta, const std::string& image) override;
@@ -405,6 +420,12 @@ class Node : private replica::Host {
   // log compaction (tens of ms of RocksDB writing its memtables out), and a state fetch from the
   // leader for a snapshot (as long as the state takes to stream).
   std::thread store_flush_;
+  std::thread state_retain_;  // writes out and digests a retained state
+  // Retained states (Host::retain_state), by applied index: their digests; the images are
+  // files in states_dir_.
+  std::string states_dir_;
+  mutable std::mutex retained_mu_;
+  std::map<uint64_t, std::string> retained_;
   std::thread state_fetch_;
   FetchCancel fetch_cancel_;
   std::function<void(const raft::ConfState&)> on_conf_change_;

@@ -3,6 +3,7 @@
 
 #include "net/raft_codec.h"
 #include "server/apply_result.h"
+#include "server/server.h"
 #include "server/services.h"
 
 namespace synod::server {
@@ -84,12 +85,23 @@ grpc::Status PeerService::Members(grpc::ServerContext*, const synodpb::MembersRe
 grpc::Status PeerService::FetchState(grpc::ServerContext*, const synodpb::FetchStateRequest* req,
                                      grpc::ServerWriter<synodpb::StateChunk>* writer) {
   uint64_t applied = 0;
-  const std::string image = ctx_.node->state_image(&applied);
+  std::string image;
+  if (req->retained()) {
+    std::optional<std::string> kept = ctx_.node->retained_image(req->min_index(), &applied);
+    if (!kept) {
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                          "no state retained at or past index " + std::to_string(req->min_index()));
+    }
+    image = std::move(*kept);
+  } else {
+    image = ctx_.node->state_image(&applied);
+  }
   if (applied < req->min_index()) {
     return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                         "state at applied index " + std::to_string(applied) + " is behind " +
                             std::to_string(req->min_index()));
   }
+  if (const ServedStateFilter& filter = served_state_filter()) filter(image);  // tests only
   constexpr size_t kChunkBytes = 1 << 20;
   for (size_t offset = 0; offset < image.size() || offset == 0; offset += kChunkBytes) {
     synodpb::StateChunk chunk;

@@ -345,7 +345,8 @@ struct PeerDirectory {
 };
 
 std::optional<std::string> fetch_state(PeerDirectory& dir, raft::NodeId from, uint64_t min_index,
-                                       Node::FetchCancel& cancel, std::string* error) {
+                                       bool retained, Node::FetchCancel& cancel, uint64_t* index,
+                                       std::string* error) {
   std::string address;
   {
     std::lock_guard lock(dir.mu);
@@ -363,6 +364,7 @@ std::optional<std::string> fetch_state(PeerDirectory& dir, raft::NodeId from, ui
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(5));
   synodpb::FetchStateRequest req;
   req.set_min_index(min_index);
+  req.set_retained(retained);
   cancel.set([&ctx] { ctx.TryCancel(); });  // stop() ends the fetch
   auto reader = stub->FetchState(&ctx, req);
   std::string image;
@@ -389,6 +391,7 @@ std::optional<std::string> fetch_state(PeerDirectory& dir, raft::NodeId from, ui
     *error = "from " + address + ": incomplete state";
     return std::nullopt;
   }
+  *index = applied;
   return image;
 }
 
@@ -519,6 +522,21 @@ void set_outbound_filter_factory(OutboundFilterFactory factory) {
   outbound_filter_factory() = std::move(factory);
 }
 
+namespace {
+ServedStateFilter& served_state_filter_slot() {
+  static ServedStateFilter filter;
+  return filter;
+}
+}  // namespace
+
+void set_served_state_filter(ServedStateFilter filter) {
+  served_state_filter_slot() = std::move(filter);
+}
+
+const ServedStateFilter& served_state_filter() {
+  return served_state_filter_slot();
+}
+
 int run_server(const ResolvedConfig& config) {
   // gRPC's mutexes are absl's; Debian builds absl with its deadlock detector on, which costs a
   // lock-graph update on every acquisition (a few percent of a busy member's CPU).
@@ -602,6 +620,7 @@ int run_server(const ResolvedConfig& config) {
       members.emplace_back(cm.name, id);
       options.initial_conf.voters.emplace_back(id);
     }
+    options.pbft.state_interval = config.raw.pbft_state_interval;
     options.pbft.keys = load_member_keyring(config.raw.data_dir, config.raw.name, members, &error);
     if (!options.pbft.keys) {
       spdlog::error("synod server: {}", error);
@@ -633,9 +652,10 @@ int run_server(const ResolvedConfig& config) {
 
   PeerDirectory directory;
   directory.credentials = peer_channel;
-  node->set_fetch_state(
-      [&directory](raft::NodeId from, uint64_t min_index, Node::FetchCancel& cancel,
-                   std::string* e) { return fetch_state(directory, from, min_index, cancel, e); });
+  node->set_fetch_state([&directory](raft::NodeId from, uint64_t min_index, bool retained,
+                                     Node::FetchCancel& cancel, uint64_t* index, std::string* e) {
+    return fetch_state(directory, from, min_index, retained, cancel, index, e);
+  });
 
   KvService kv_service(ctx);
   AuthService auth_service(ctx);

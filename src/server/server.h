@@ -21,6 +21,11 @@ using OutboundFilter = std::function<void(std::vector<raft::Message>&)>;
 using OutboundFilterFactory = std::function<OutboundFilter(
     uint64_t member_id, std::shared_ptr<const pbft::Keyring> pbft_keys)>;
 void set_outbound_filter_factory(OutboundFilterFactory factory);
+// A test seam of the same kind: a state image this member serves to a peer (Peer.FetchState)
+// passes through this, if set.
+using ServedStateFilter = std::function<void(std::string& image)>;
+void set_served_state_filter(ServedStateFilter filter);
+const ServedStateFilter& served_state_filter();
 
 // Returns the process exit code: 0 after a clean shutdown, 1 when startup fails (the reason
 // is logged on one line).

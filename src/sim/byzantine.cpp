@@ -3,13 +3,15 @@
 #include <algorithm>
 #include <sstream>
 
+#include "sim/kv_machine.h"
+
 namespace synod::sim {
 
 namespace {
 
 constexpr Behaviour kMenu[] = {Behaviour::kEquivocate,   Behaviour::kForge,  Behaviour::kAlter,
                                Behaviour::kWrongReplies, Behaviour::kSilent, Behaviour::kSlow,
-                               Behaviour::kReplay,       Behaviour::kLie};
+                               Behaviour::kReplay,       Behaviour::kLie,    Behaviour::kBadState};
 constexpr size_t kReplayMemory = 256;
 constexpr size_t kSeenMemory = 64;
 
@@ -33,6 +35,8 @@ const char* to_string(Behaviour b) {
       return "replay";
     case Behaviour::kLie:
       return "lie";
+    case Behaviour::kBadState:
+      return "bad-state";
   }
   return "?";
 }
@@ -262,6 +266,27 @@ void Adversary::reply(int from, KvResult& result) {
   result.value = "byzantine";
   result.cas_succeeded = !result.cas_succeeded;
   count(Behaviour::kWrongReplies);
+}
+
+// The lie: the state one entry further on, that entry a put of the store's first key (or of a
+// new one) to "byzantine", which no client wrote. The image is well formed and restores.
+void Adversary::state(int from, std::string& image) {
+  if (!has(from, Behaviour::kBadState)) return;
+  KvMachine m;
+  if (!m.restore(image)) return;
+  etcdserverpb::RangeRequest all;
+  all.set_key(std::string(1, '\0'));
+  all.set_range_end(std::string(1, '\0'));
+  all.set_limit(1);
+  const KvResult first = m.range(all);
+  synodpb::Request put;
+  put.mutable_put()->set_key(first.range_response().kvs_size() > 0
+                                 ? first.range_response().kvs(0).key()
+                                 : std::string("byzantine"));
+  put.mutable_put()->set_value("byzantine");
+  m.apply(m.applied() + 1, put.SerializeAsString());
+  image = m.image();
+  count(Behaviour::kBadState);
 }
 
 }  // namespace synod::sim

@@ -14,6 +14,7 @@
 //   slow          everything it sends is delayed by up to 200 ms
 //   replay        old messages sent again, long after
 //   lie           view changes reporting a fabricated request prepared in the latest view
+//   bad-state     a state asked for a snapshot served with a write that never happened
 //
 // The faulty replicas collude: one plan (the victims, the fabricated request) serves them all.
 // Not thread-safe; deterministic given the world's generator.
@@ -42,6 +43,7 @@ enum class Behaviour : uint8_t {
   kSlow,
   kReplay,
   kLie,
+  kBadState,
 };
 const char* to_string(Behaviour b);
 
@@ -59,6 +61,8 @@ class Adversary {
   std::vector<Out> outgoing(int from, bool is_primary, const raft::Message& m);
   // A faulty replica's answer to a client, as it sends it.
   void reply(int from, KvResult& result);
+  // A faulty replica's state (a KvMachine image) served for a snapshot, as it sends it.
+  void state(int from, std::string& image);
   // One line per faulty replica: what it does (for the run's log).
   std::string describe() const;
 

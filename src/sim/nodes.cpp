@@ -7,6 +7,7 @@
 #include "check/paxos_invariants.h"
 #include "check/pbft_invariants.h"
 #include "check/raft_invariants.h"
+#include "core/pbft/crypto.h"
 #include "replica/memory_log.h"
 
 namespace synod::sim {
@@ -25,7 +26,10 @@ class NodeHost final : public replica::Host {
                const std::optional<raft::HardState>& hard_state, bool sync) override;
   void save_snapshot(const raft::Snapshot& snapshot) override;
   void send(std::vector<raft::Message> messages) override;
-  void fetch_state(raft::NodeId from, uint64_t min_index) override;
+  void fetch_state(raft::NodeId from, uint64_t min_index, bool retained) override;
+  void retain_state(uint64_t index) override;
+  std::vector<std::pair<uint64_t, std::string>> retained_states() const override;
+  std::string image_digest(const std::string& image) const override;
   uint64_t applied_index() const override;
   void apply(std::span<const raft::Entry> entries) override;
   bool restore(const raft::SnapshotMeta& meta, const std::string& image) override;
@@ -81,8 +85,34 @@ void NodeHost::send(std::vector<raft::Message> messages) {
   nodes_.send(node_, messages);
 }
 
-void NodeHost::fetch_state(raft::NodeId from, uint64_t min_index) {
-  nodes_.request_state(node_, nodes_.slot_of(from), min_index);
+void NodeHost::fetch_state(raft::NodeId from, uint64_t min_index, bool retained) {
+  nodes_.request_state(node_, nodes_.slot_of(from), min_index, retained);
+}
+
+// Written out durably at once (the image is small); the digest reaches the driver a little
+// later, as the server's hashing off the raft thread does.
+void NodeHost::retain_state(uint64_t index) {
+  std::string image = node_.kv->image();
+  std::string digest = image_digest(image);
+  node_.retained[index] = {std::move(image), digest};
+  while (node_.retained.size() > kRetainedStates) node_.retained.erase(node_.retained.begin());
+  Event& e = nodes_.world_.schedule(nodes_.world_.now() + nodes_.world_.disk_rng.range(100, 5'000),
+                                    EventType::kStateRetained);
+  e.node = node_.id;
+  e.gen = node_.gen;
+  e.index = index;
+  e.image = std::move(digest);
+}
+
+std::vector<std::pair<uint64_t, std::string>> NodeHost::retained_states() const {
+  std::vector<std::pair<uint64_t, std::string>> out;
+  for (const auto& [index, kept] : node_.retained) out.emplace_back(index, kept.second);
+  return out;
+}
+
+std::string NodeHost::image_digest(const std::string& image) const {
+  const pbft::Digest d = pbft::hash(image);
+  return std::string(d.begin(), d.end());
 }
 
 uint64_t NodeHost::applied_index() const {
@@ -135,6 +165,7 @@ replica::PbftOptions Nodes::pbft_options(const Node& n) const {
   p.faults = static_cast<uint32_t>(pbft_faults(o_));
   p.checkpoint_interval = 8;
   p.log_window = 32;
+  p.state_interval = 16;
   p.max_batch = 8;
   p.status_ticks = 3;
   return p;
@@ -331,7 +362,7 @@ bool Nodes::restore_store(Node& n, const raft::SnapshotMeta& meta, const std::st
 // leader over the simulated network, the leader's whole store back. Either leg may be lost, the
 // leader may be down or frozen, or behind the index asked for; the asker then hears of the
 // failure after a timeout and its driver tries again.
-void Nodes::request_state(Node& n, int from, uint64_t min_index) {
+void Nodes::request_state(Node& n, int from, uint64_t min_index, bool retained) {
   ++world_.result.state_fetches;
   auto fail_later = [&](const std::string& why) {
     Event& e = world_.schedule(world_.now() + 200'000, EventType::kStateFetched);
@@ -347,6 +378,7 @@ void Nodes::request_state(Node& n, int from, uint64_t min_index) {
   e.client = n.id;
   e.gen = n.gen;
   e.index = min_index;
+  e.retained = retained;
 }
 
 void Nodes::serve_state(const Event& e) {
@@ -356,15 +388,18 @@ void Nodes::serve_state(const Event& e) {
   answer.node = asker.id;
   answer.gen = e.gen;
   uint64_t at = world_.now() + 200'000;  // a failed fetch shows as a timeout
+  auto kept = server.retained.lower_bound(e.index);
   if (!server.up || server.paused) {
     answer.error = "member down";
-  } else if (server.kv->applied().value < e.index) {
+  } else if (e.retained ? kept == server.retained.end() : server.kv->applied().value < e.index) {
     answer.error = "member is behind the index asked for";
   } else if (world_.fault_phase() && !o_.faults.empty() &&
              world_.fault_rng.chance(world_.sites.failed_fetch ? 0.5 : 0.05)) {
     answer.error = "stream broken";  // a transfer cut short: the asker must try again
   } else {
-    std::string image = server.kv->image();
+    answer.index = e.retained ? kept->first : server.kv->applied().value;
+    std::string image = e.retained ? kept->second.first : server.kv->image();
+    if (server.byzantine && adversary_ != nullptr) adversary_->state(server.id, image);
     const std::vector<uint64_t> times =
         world_.net.send(server.id, asker.id, image.size(), world_.now(), world_.net_rng);
     if (times.empty()) {
@@ -385,7 +420,7 @@ void Nodes::serve_state(const Event& e) {
 void Nodes::state_fetched(const Event& e) {
   Node& n = nodes_[e.node];
   if (!e.image) ++world_.result.state_fetch_failures;
-  n.driver->state_fetched(e.image, e.error);
+  n.driver->state_fetched(e.image, e.index, e.error);
   after_input(n);
 }
 
@@ -670,6 +705,14 @@ void Nodes::handle(const Event& e) {
       after_input(n);
       return;
     }
+    case EventType::kStateRetained: {
+      Node& n = nodes_[e.node];
+      if (!n.up || e.gen != n.gen) return;  // the next process reports it when it starts
+      if (blocked(e)) return;
+      n.driver->state_retained(e.index, *e.image);
+      after_input(n);
+      return;
+    }
     case EventType::kClientRequest:
       if (blocked(e)) return;
       on_client_request(nodes_[e.node], e.request, e.bft);
@@ -690,6 +733,7 @@ void Nodes::wipe(Node& n) {
   n.deferred.clear();
   n.durable = raft::Persisted{};
   n.store_image.clear();
+  n.retained.clear();
   n.founding = false;  // it comes back as a member added later
   n.member = NodeId(next_member_++);
   start(n.id);

@@ -55,6 +55,8 @@ struct Node {
   std::optional<std::pair<std::vector<raft::Entry>, std::optional<raft::HardState>>> writing;
   // The store's durable image, as a flush (or RocksDB on its own) last left it; empty: none.
   std::string store_image;
+  // States retained for state transfer (Host::retain_state), durable: index -> image, digest.
+  std::map<uint64_t, std::pair<std::string, std::string>> retained;
   bool founding = true;                // started with the founding membership (not added later)
   bool byzantine = false;              // PBFT: runs the adversary's behaviours (sim/byzantine.h)
   std::unique_ptr<KvMachine> kv;       // the replica's kv::Store; its applied index is the node's
@@ -135,7 +137,7 @@ class Nodes {
   void serve_read(Node& n, const KvCommand& req);
   void maybe_compact_history(Node& n);
   bool restore_store(Node& n, const raft::SnapshotMeta& meta, const std::string& image);
-  void request_state(Node& n, int from, uint64_t min_index);
+  void request_state(Node& n, int from, uint64_t min_index, bool retained);
   void serve_state(const Event& e);
   void state_fetched(const Event& e);
   void send(Node& n, const std::vector<raft::Message>& msgs);

@@ -99,6 +99,7 @@ constexpr BugName kBugNames[] = {
     {"skip-mac-check", nullptr, nullptr, nullptr, &pbft::PlantedBugs::skip_mac_check},
     {"drop-prepared-in-view-change", nullptr, nullptr, nullptr,
      &pbft::PlantedBugs::drop_prepared_in_view_change},
+    {"unchecked-state", nullptr, nullptr, nullptr, &pbft::PlantedBugs::unchecked_state},
     {"client-accepts-one-reply", nullptr, nullptr, &WorkloadBugs::client_accepts_one_reply},
 };
 

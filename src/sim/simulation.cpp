@@ -67,6 +67,7 @@ void Sim::dispatch(const Event& e) {
     case EventType::kFetchServe:
     case EventType::kStateFetched:
     case EventType::kStoreFlushed:
+    case EventType::kStateRetained:
     case EventType::kClientRequest:
       return nodes_.handle(e);
     case EventType::kClientResponse:

@@ -39,6 +39,7 @@ enum class EventType : uint8_t {
   kFetchServe,       // a state fetch reaches the member asked (node), from `client` (the asker)
   kStateFetched,     // its answer reaches the asker (node)
   kStoreFlushed,     // a node's store flush is done
+  kStateRetained,    // a node's retained state is written and digested (index, image: digest)
   kTargetedIsolate,  // cut a new leader off from the other members
 };
 
@@ -65,9 +66,10 @@ struct Event {
   std::string bft;  // kClientRequest, PBFT: the client's authenticated request (writes)
   ClientReply reply;
   etcdserverpb::WatchResponse watch;  // kWatchDeliver; gen is the stream
-  uint64_t index = 0;                 // kFetchServe: min index; kStoreFlushed: applied
-  std::optional<std::string> image;   // kStateFetched: the state, or nullopt
-  std::string error;                  // kStateFetched: why not
+  uint64_t index = 0;     // kFetchServe: min index; kStoreFlushed: applied; kStateFetched: image's
+  bool retained = false;  // kFetchServe: a retained state is asked for
+  std::optional<std::string> image;  // kStateFetched: the state, or nullopt
+  std::string error;                 // kStateFetched: why not
 };
 
 // BUGGIFY (FoundationDB): fault sites inside the simulated disk and network, each enabled for

@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "base/assert.h"
+
 namespace synod::storage {
 namespace {
 
@@ -90,6 +92,52 @@ void RocksBackend::scan(std::string_view begin, std::string_view end,
     if (!visitor(it->key().ToStringView(), it->value().ToStringView())) break;
   }
   if (!it->status().ok()) fatal("scan", it->status());
+}
+
+namespace {
+
+// A RocksDB snapshot seen as a read-only Backend.
+class PinnedView final : public kv::Backend {
+ public:
+  explicit PinnedView(rocksdb::DB* db) : db_(db), snapshot_(db->GetSnapshot()) {}
+  ~PinnedView() override { db_->ReleaseSnapshot(snapshot_); }
+  PinnedView(const PinnedView&) = delete;
+  PinnedView& operator=(const PinnedView&) = delete;
+
+  std::optional<std::string> get(std::string_view key) const override {
+    rocksdb::ReadOptions read;
+    read.snapshot = snapshot_;
+    std::string value;
+    rocksdb::Status status = db_->Get(read, slice(key), &value);
+    if (status.IsNotFound()) return std::nullopt;
+    if (!status.ok()) fatal("get", status);
+    return value;
+  }
+  void scan(std::string_view begin, std::string_view end, const Visitor& visitor) const override {
+    rocksdb::ReadOptions read;
+    read.snapshot = snapshot_;
+    rocksdb::Slice upper = slice(end);
+    if (!end.empty()) read.iterate_upper_bound = &upper;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read));
+    for (it->Seek(slice(begin)); it->Valid(); it->Next()) {
+      if (!visitor(it->key().ToStringView(), it->value().ToStringView())) break;
+    }
+    if (!it->status().ok()) fatal("scan", it->status());
+  }
+  void write(kv::WriteBatch) override { SYNOD_ASSERT(!"a pinned view is read-only"); }
+  void sync() override {}
+  uint64_t approximate_size_bytes() const override { return 0; }
+  void defragment() override {}
+
+ private:
+  rocksdb::DB* db_;
+  const rocksdb::Snapshot* snapshot_;
+};
+
+}  // namespace
+
+std::shared_ptr<const kv::Backend> RocksBackend::pin() const {
+  return std::make_shared<PinnedView>(db_.get());
 }
 
 void RocksBackend::write(kv::WriteBatch batch) {

@@ -47,6 +47,10 @@ class RocksBackend final : public kv::Backend {
   uint64_t approximate_size_bytes() const override;
   void defragment() override;
 
+  // The data as it is now, read-only, kept (a RocksDB snapshot) while the view lives; writes
+  // after this call do not show in it. Must not outlive this backend.
+  std::shared_ptr<const kv::Backend> pin() const;
+
  private:
   RocksBackend(std::unique_ptr<rocksdb::DB> db, bool use_wal);
 

@@ -6,11 +6,14 @@
 //   alter       a byte of one message in ten flipped (its MAC no longer checks)
 //   replay      one message in twenty is followed by an older one sent again
 //   silent      as primary, no pre-prepare leaves (the others must change view)
+//   bad-state   a state it serves a peer for a snapshot has one row added that no client
+//               wrote (and, with lie, its state claims come with made-up digests besides)
 // Everything it sends is MAC'd with its own keys: it lies as itself, as a faulty replica can.
 #include "byzantine_member.h"
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <chrono>
 #include <deque>
 #include <map>
@@ -20,11 +23,15 @@
 #include <sstream>
 
 #include "core/pbft/messages.h"
+#include "kv/image.h"
+#include "kv/mem_backend.h"
 #include "server/server.h"
 
 namespace synod::fault {
 
 namespace {
+
+std::atomic<uint64_t> bad_states{0};  // states served with a made-up row
 
 struct Adversary {
   uint64_t self = 0;
@@ -43,6 +50,7 @@ struct Adversary {
     if (now - last_report < std::chrono::seconds(2)) return;
     last_report = now;
     std::string line;
+    if (const uint64_t n = bad_states.load()) done["bad-state"] = n;
     for (const auto& [what, n] : done) line += " " + what + "=" + std::to_string(n);
     spdlog::warn("byzantine member:{}", line);
   }
@@ -98,7 +106,7 @@ struct Adversary {
         }
       }
       if (has("lie") && (msg->kind == pbft::Kind::kPrepare || msg->kind == pbft::Kind::kCommit ||
-                         msg->kind == pbft::Kind::kCheckpoint)) {
+                         msg->kind == pbft::Kind::kCheckpoint || msg->kind == pbft::Kind::kState)) {
         pbft::Msg lie = *msg;
         lie.digest = random_digest();
         out.push_back(reseal(m, lie));
@@ -124,7 +132,8 @@ struct Adversary {
 }  // namespace
 
 std::string install_byzantine_member(const std::string& modes) {
-  static const std::set<std::string> kModes = {"equivocate", "lie", "alter", "replay", "silent"};
+  static const std::set<std::string> kModes = {"equivocate", "lie",    "alter",
+                                               "replay",     "silent", "bad-state"};
   auto chosen = std::make_shared<std::set<std::string>>();
   std::stringstream in(modes);
   std::string mode;
@@ -136,8 +145,21 @@ std::string install_byzantine_member(const std::string& modes) {
       chosen->insert(mode);
     } else {
       return "--byzantine-test: unknown mode '" + mode +
-             "' (equivocate, lie, alter, replay, silent, all)";
+             "' (equivocate, lie, alter, replay, silent, bad-state, all)";
     }
+  }
+  if (chosen->contains("bad-state")) {
+    server::set_served_state_filter([](std::string& image) {
+      std::optional<kv::ImageEntries> entries = kv::decode_image(image);
+      if (!entries) return;
+      kv::MemBackend made_up;
+      kv::WriteBatch batch;
+      for (const auto& [key, value] : *entries) batch.put(key, value);
+      batch.put("byzantine", "a row no client wrote");
+      made_up.write(std::move(batch));
+      image = kv::encode_image(made_up);
+      ++bad_states;
+    });
   }
   server::set_outbound_filter_factory(
       [chosen](uint64_t member_id,

@@ -304,8 +304,12 @@ def run(a) -> int:
             byzantine = (f"m{a.size}", a.byzantine, a.byzantine_modes)
             summary["byzantine"] = {"member": byzantine[0], "modes": a.byzantine_modes}
             log(f"{byzantine[0]} is Byzantine ({a.byzantine_modes}); clients use the others")
+        # PBFT: states kept (and logs compacted) often, so that a member killed for a while
+        # installs a snapshot with a state fetched from a peer, maybe the Byzantine one.
+        pbft_args = (["--pbft-state-interval=128", "--snapshot-count=128"]
+                     if a.kind == "synod" and os.environ.get("SYNOD_ENGINE") == "pbft" else [])
         with FaultCluster(net, byzantine=byzantine, kind=a.kind, binary=binary, size=a.size,
-                          base_port=a.base_port,
+                          base_port=a.base_port, server_args=pbft_args,
                           data_root=os.path.join(out, "nodes"), keep=True, start_timeout=60,
                           label="fault") as c:
             eps = [c.endpoints()]
@@ -445,6 +449,20 @@ def run(a) -> int:
         log(f"the Byzantine member did: {acts}")
         if not any(acts.values()):
             failures.append(f"the Byzantine member reported nothing it did ({path})")
+        # State transfers on the honest members: installed ones, and states refused (a made-up
+        # one the Byzantine member served, say).
+        installed = refused = 0
+        for i in range(1, a.size):
+            try:
+                with open(os.path.join(out, "nodes", f"m{i}.log"), "rb") as f:
+                    text = f.read().decode(errors="replace")
+            except OSError:
+                continue
+            installed += text.count("installed the state at applied index")
+            refused += text.count("no certified digest matches")
+        summary["byzantine"]["states_installed"] = installed
+        summary["byzantine"]["states_refused"] = refused
+        log(f"honest members installed {installed} fetched states and refused {refused}")
     summary["violations"] = len(failures)
     summary["failures"] = failures
     with open(os.path.join(out, "summary.json"), "w") as f:

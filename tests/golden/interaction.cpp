@@ -90,6 +90,7 @@ std::string describe_pbft(const Message& m) {
       break;
     case pbft::Kind::kCheckpoint:
     case pbft::Kind::kSnapshot:
+    case pbft::Kind::kState:
       os << " seq=" << p->seq << " digest=" << pbft::short_hex(p->digest, 6);
       break;
     case pbft::Kind::kViewChange: {

@@ -7,8 +7,10 @@
   2. a 4-member cluster (keys from `synod keys new`); `synod ctl --bft` put, get, del: the
      answers, and etcdctl sees the BFT client's writes
   3. `synod bench --bft put`: every request answered
-  4. SIGKILL one member (f = 1): the BFT client and etcdctl still work; restarted, the member
-     catches up and every member's hashkv agrees
+  4. SIGKILL one member (f = 1): the BFT client and etcdctl still work; while it is down the
+     others write past their log compactions (states kept every 128 entries), so restarted, the
+     member installs a snapshot with a state fetched from a peer and checked against f + 1
+     members' digests; every member's hashkv agrees
   5. MACs both ways: with wrong public keys for 3 members the client gets no result (those
      members refuse its MACs, and it would refuse theirs); with 1 wrong it still gets one (f + 1
      others agree)
@@ -72,7 +74,8 @@ def main() -> int:
     work = tempfile.mkdtemp(prefix="synod-pbft-client-")
     try:
         with Cluster(a.kind, a.binary, 4, a.base_port, keep=a.keep, label="pbft",
-                     server_args=["--engine=pbft"]) as c:
+                     server_args=["--engine=pbft", "--pbft-state-interval=128",
+                                  "--snapshot-count=200"]) as c:
             keys = os.path.join(c.members["m1"].data_dir, "pbft", "public")
 
             def ctl(*args, key_dir=keys, eps=None, timeout=30):
@@ -114,6 +117,21 @@ def main() -> int:
             expect(ctl("put", "bft/down", "3 of 4"), "OK\n", "ctl --bft put with m4 down")
             expect(ctl("get", "bft/down"), "bft/down\n3 of 4\n", "ctl --bft get with m4 down")
             c.etcdctl("put", "etcd/down", "yes")
+            r = subprocess.run([synod, "bench", "put", "--bft", "--bft-keys", keys, "--endpoints",
+                                ",".join(c.endpoints()), "--clients", "8", "--total", "900",
+                                "--key-space-size", "100", "--json", "--no-progress"],
+                               capture_output=True, text=True, timeout=180)
+            try:
+                bench = json.loads(r.stdout)
+                if bench.get("errors", 1) != 0 or bench.get("ok") != 900:
+                    failures.append(f"bench --bft put with m4 down: {r.stdout.strip()}")
+            except json.JSONDecodeError:
+                failures.append(f"bench --bft put with m4 down: exit {r.returncode}, "
+                                f"{r.stderr.strip()[-300:]}")
+            states = os.path.join(c.members["m1"].data_dir, "member", "states")
+            kept = sorted(os.listdir(states)) if os.path.isdir(states) else []
+            if not kept or len(kept) > 4 or not all(n.endswith(".state") for n in kept):
+                failures.append(f"m1's retained states: {kept}")
             c.restart("m4")
 
             def hashes_agree():
@@ -127,6 +145,10 @@ def main() -> int:
                 wait_until(hashes_agree, 60, 1.0, "every member's hashkv to agree after m4's restart")
             except Exception as e:  # noqa: BLE001
                 failures.append(str(e))
+            with open(c.members["m4"].log_path, errors="replace") as f:
+                m4_log = f.read()
+            if "installed the state at applied index" not in m4_log:
+                failures.append("m4 caught up without installing a fetched state")
             expect(ctl("get", "bft/down", eps=c.members["m4"].endpoint + "," +
                        c.members["m1"].endpoint + "," + c.members["m2"].endpoint),
                    "bft/down\n3 of 4\n", "ctl --bft get after m4's restart")

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <deque>
+#include <set>
 #include <thread>
 
 #include "core/raft/raft.h"
@@ -30,6 +31,7 @@ class ScriptedHost final : public Host {
   std::vector<std::string> calls;  // in order: "persist", "send", "apply", ...
   std::vector<Message> sent;
   std::vector<std::pair<NodeId, uint64_t>> fetches;
+  std::vector<uint64_t> retained;
   std::vector<uint64_t> flushes;
   std::vector<raft::Snapshot> snapshots;
   uint64_t applied = 0;
@@ -52,10 +54,20 @@ class ScriptedHost final : public Host {
       sent.push_back(m);
     }
   }
-  void fetch_state(NodeId from, uint64_t min_index) override {
-    calls.push_back("fetch");
+  void fetch_state(NodeId from, uint64_t min_index, bool retained) override {
+    calls.push_back(retained ? "fetch retained" : "fetch");
     fetches.emplace_back(from, min_index);
   }
+  void retain_state(uint64_t index) override {
+    calls.push_back("retain " + std::to_string(index));
+    retained.push_back(index);
+  }
+  // The test's images are the applied index they stand for; a digest names it.
+  std::vector<std::pair<uint64_t, std::string>> retained_states() const override {
+    return kept_before;
+  }
+  std::vector<std::pair<uint64_t, std::string>> kept_before;  // by an earlier process
+  std::string image_digest(const std::string& image) const override { return "d" + image; }
   uint64_t applied_index() const override { return applied; }
   void apply(std::span<const Entry> entries) override {
     calls.push_back("apply");
@@ -204,7 +216,7 @@ TEST(Driver, ASnapshotsStateIsFetchedFromTheLeaderWithoutBlocking) {
   EXPECT_TRUE(n.driver.ready_in_flight());
   // The answer to the leader waits for the state: nothing promised before it is installed.
   EXPECT_EQ(position(n.host.calls, "send AppendResp"), n.host.calls.size());
-  n.driver.state_fetched(std::string("12"), "");  // the leader's state was already at 12
+  n.driver.state_fetched(std::string("12"), 12, "");  // the leader's state was already at 12
   n.driver.run();
   EXPECT_FALSE(n.driver.ready_in_flight());
   EXPECT_EQ(n.host.applied, 12u);
@@ -221,7 +233,7 @@ TEST(Driver, AFailedFetchIsTriedAgainAfterItsBackoff) {
   DriverOptions options = test_options();
   options.fetch_retry_ticks = 3;
   FollowerWithSnapshot n(options);
-  n.driver.state_fetched(std::nullopt, "stream broken");
+  n.driver.state_fetched(std::nullopt, 0, "stream broken");
   n.driver.run();
   n.host.restore_ok = false;
   EXPECT_EQ(n.host.fetches.size(), 1u);
@@ -230,14 +242,14 @@ TEST(Driver, AFailedFetchIsTriedAgainAfterItsBackoff) {
     n.driver.run();
   }
   ASSERT_EQ(n.host.fetches.size(), 2u);
-  n.driver.state_fetched(std::string("10"), "");  // an image that does not restore
+  n.driver.state_fetched(std::string("10"), 10, "");  // an image that does not restore
   n.driver.run();
   EXPECT_TRUE(n.driver.ready_in_flight());
   n.host.restore_ok = true;
   for (int i = 0; i < 3; ++i) n.driver.tick();
   n.driver.run();
   ASSERT_EQ(n.host.fetches.size(), 3u);
-  n.driver.state_fetched(std::string("10"), "");
+  n.driver.state_fetched(std::string("10"), 10, "");
   n.driver.run();
   EXPECT_FALSE(n.driver.ready_in_flight());
   EXPECT_EQ(n.host.applied, 10u);
@@ -245,11 +257,145 @@ TEST(Driver, AFailedFetchIsTriedAgainAfterItsBackoff) {
 
 TEST(Driver, AnAnswerToAFetchGivenUpOnIsIgnored) {
   FollowerWithSnapshot n;
-  n.driver.state_fetched(std::nullopt, "lost");
-  n.driver.state_fetched(std::string("10"), "");  // a late duplicate: not what it waits for
+  n.driver.state_fetched(std::nullopt, 0, "lost");
+  n.driver.state_fetched(std::string("10"), 10, "");  // a late duplicate: not what it waits for
   n.driver.run();
   EXPECT_TRUE(n.driver.ready_in_flight());
   EXPECT_EQ(n.host.applied, 0u);
+}
+
+// A Raft engine that asks the driver for the state trust of an engine whose members may lie:
+// it records the state digests the driver gives it and certifies the ones in `certified`.
+class Distrusting final : public Engine {
+ public:
+  Distrusting(const raft::Config& c, uint64_t interval)
+      : raft_(c, raft::Persisted{}), interval_(interval) {}
+  void tick() override { raft_.tick(); }
+  void step(const Message& m) override { raft_.step(m); }
+  raft::ProposeResult propose(std::string data) override { return raft_.propose(std::move(data)); }
+  raft::ProposeResult propose_conf_change(const raft::ConfChange& c) override {
+    return raft_.propose_conf_change(c);
+  }
+  raft::Status read_index(uint64_t context) override { return raft_.read_index(context); }
+  raft::Status transfer_leadership(NodeId target) override {
+    return raft_.transfer_leadership(target);
+  }
+  std::optional<raft::SnapshotMeta> compact(Index index, std::string data) override {
+    return raft_.compact(index, std::move(data));
+  }
+  bool has_ready() const override { return raft_.has_ready(); }
+  raft::Ready ready() override { return raft_.ready(); }
+  void advance() override { raft_.advance(); }
+  NodeId id() const override { return raft_.id(); }
+  raft::Role role() const override { return raft_.role(); }
+  raft::Term term() const override { return raft_.term(); }
+  NodeId leader() const override { return raft_.leader(); }
+  const raft::ConfState& conf() const override { return raft_.conf(); }
+  Index committed_index() const override { return raft_.committed_index(); }
+  Index last_index() const override { return raft_.last_index(); }
+  Index snapshot_index() const override { return raft_.snapshot_index(); }
+  Index conf_index() const override { return raft_.conf_index(); }
+  StateTrust state_trust() const override { return {interval_}; }
+  void state_retained(Index index, const std::string& digest) override {
+    applied.emplace_back(index.value, digest);
+  }
+  bool state_certified(Index index, const std::string& digest) const override {
+    return certified.contains({index.value, digest});
+  }
+
+  std::vector<std::pair<uint64_t, std::string>> applied;
+  std::set<std::pair<uint64_t, std::string>> certified;
+
+ private:
+  raft::Raft raft_;
+  uint64_t interval_;
+};
+
+// Follower 2 of {1, 2, 3, 4}, handed a snapshot at index 10, trusting no single member.
+struct DistrustingFollower {
+  ScriptedHost host;
+  Distrusting engine{config(2, {1, 2, 3, 4}), 5};
+  Driver driver;
+  DistrustingFollower() : driver(engine, host, test_options(), 0) {
+    engine.certified.insert({10, "d10"});
+    Message m;
+    m.type = MessageType::kSnapshot;
+    m.from = NodeId(1);
+    m.to = NodeId(2);
+    m.term = raft::Term(1);
+    m.snapshot_meta.index = Index(10);
+    m.snapshot_meta.term = raft::Term(1);
+    m.snapshot_meta.conf = config(2, {1, 2, 3, 4}).initial_conf;
+    m.snapshot_chunk = encode_state_ref(10);
+    m.snapshot_total = m.snapshot_chunk.size();
+    m.snapshot_done = true;
+    driver.step(m);
+    driver.run();
+  }
+};
+
+// A liar's "11" at index 10 is a different state at the same index: its digest is not the
+// certified one, and the next member is asked.
+TEST(Driver, AFetchedStateIsTakenOnlyWithADigestTheEngineCertifies) {
+  DistrustingFollower n;
+  ASSERT_EQ(n.host.fetches.size(), 1u);
+  EXPECT_EQ(n.host.calls.back(), "fetch retained");
+  n.driver.state_fetched(std::string("11"), 10, "");
+  n.driver.run();
+  EXPECT_EQ(position(n.host.calls, "restore"), n.host.calls.size());
+  EXPECT_TRUE(n.driver.ready_in_flight());
+  for (int i = 0; i < 10 && n.host.fetches.size() < 2; ++i) {
+    n.driver.tick();
+    n.driver.run();
+  }
+  ASSERT_EQ(n.host.fetches.size(), 2u);
+  EXPECT_NE(n.host.fetches[1].first, n.host.fetches[0].first);
+  n.driver.state_fetched(std::string("15"), 15, "");  // a later state nobody certified yet
+  n.driver.run();
+  EXPECT_EQ(position(n.host.calls, "restore"), n.host.calls.size());
+  for (int i = 0; i < 10 && n.host.fetches.size() < 3; ++i) {
+    n.driver.tick();
+    n.driver.run();
+  }
+  ASSERT_EQ(n.host.fetches.size(), 3u);
+  n.driver.state_fetched(std::string("10"), 10, "");
+  n.driver.run();
+  EXPECT_EQ(n.host.applied, 10u);
+  EXPECT_FALSE(n.driver.ready_in_flight());
+  // The installed state is kept for others to fetch: it is at a multiple of the interval.
+  EXPECT_EQ(n.host.retained, std::vector<uint64_t>{10});
+}
+
+TEST(Driver, AnEngineThatRetainsStatesHasThemKeptAndDigestedAtEachMultipleOfItsInterval) {
+  ScriptedHost host;
+  Distrusting engine{config(1, {1}), 5};
+  Driver driver(engine, host, test_options(), 0);
+  for (int i = 0; i < 40 && engine.role() != raft::Role::kLeader; ++i) {
+    driver.tick();
+    driver.run();
+  }
+  ASSERT_EQ(engine.role(), raft::Role::kLeader);
+  for (int i = 0; i < 11; ++i) engine.propose("x");
+  driver.run();
+  EXPECT_EQ(host.applied, 12u);
+  EXPECT_EQ(host.retained, (std::vector<uint64_t>{5, 10}));
+  // The host reports each state kept with its digest; the engine hears of it.
+  driver.state_retained(5, "d5");
+  driver.state_retained(10, "d10");
+  using Applied = std::vector<std::pair<uint64_t, std::string>>;
+  EXPECT_EQ(engine.applied, (Applied{{5, "d5"}, {10, "d10"}}));
+  const size_t at5 = position(host.calls, "retain 5");
+  ASSERT_LT(at5, host.calls.size());
+  EXPECT_EQ(host.calls[at5 - 1], "apply");
+}
+
+TEST(Driver, StatesAnEarlierProcessRetainedAreToldToTheEngineAtStart) {
+  ScriptedHost host;
+  host.kept_before = {{5, "d5"}, {10, "d10"}};
+  Distrusting engine{config(1, {1}), 5};
+  Driver driver(engine, host, test_options(), 0);
+  using Applied = std::vector<std::pair<uint64_t, std::string>>;
+  EXPECT_EQ(engine.applied, (Applied{{5, "d5"}, {10, "d10"}}));
 }
 
 TEST(Driver, TheLogIsCompactedToAReferenceOnceTheStateIsFlushed) {
@@ -277,7 +423,7 @@ TEST(Driver, ASnapshotWaitsForAStateFlushInProgress) {
   DriverOptions options = test_options();
   options.snapshot_entries = 1;
   FollowerWithSnapshot n(options);
-  n.driver.state_fetched(std::string("12"), "");
+  n.driver.state_fetched(std::string("12"), 12, "");
   n.driver.run();
   ASSERT_EQ(n.host.flushes.size(), 1u);  // applied 12 >= 10 + 1: a compaction's flush began
   Message m;                             // a newer snapshot arrives meanwhile

@@ -19,7 +19,8 @@ struct Planted {
   Workload workload = Workload::kRegister;
   int watchers = 0;
   replica::EngineKind engine = replica::EngineKind::kRaft;
-  int nodes = 0;  // 0: the default
+  int nodes = 0;                 // 0: the default
+  const char* faults = nullptr;  // a fixed mix instead of the swarm's
 };
 
 // Returns the first seed in [1, kSeeds] whose run reports a violation, or 0.
@@ -27,7 +28,11 @@ uint64_t first_failing_seed(const Planted& p, SimResult& failing) {
   for (uint64_t s = 1; s <= kSeeds; ++s) {
     SimOptions o;
     o.seed = s;
-    o.swarm = true;
+    o.swarm = p.faults == nullptr;
+    if (p.faults != nullptr) {
+      std::string why;
+      EXPECT_TRUE(parse_faults(p.faults, o.faults, why)) << why;
+    }
     o.engine = p.engine;
     o.workload = p.workload;
     o.watchers = p.watchers;
@@ -196,6 +201,18 @@ TEST(PlantedBugs, AViewChangeDroppingPreparedCertificatesLosesACommittedRequest)
   std::cout << "caught at seed " << seed << "\n";
   ASSERT_NE(seed, 0u);
   EXPECT_TRUE(honest_replicas_disagree(r));
+}
+
+// A member that fell behind the others' compacted logs fetches a state, and a Byzantine member
+// serves one with a write nobody made. Crashes and partitions are what leave members behind.
+TEST(PlantedBugs, InstallingAFetchedStateWithoutCheckingItsDigestTakesAByzantineState) {
+  SimResult r;
+  const uint64_t seed = first_failing_seed(
+      {"unchecked-state", Workload::kRegister, 0, kPbft, 5, "byzantine,crash,partition"}, r);
+  std::cout << "caught at seed " << seed << "\n";
+  ASSERT_NE(seed, 0u);
+  EXPECT_TRUE(has(r, "StoreConvergence") || honest_replicas_disagree(r) ||
+              r.linearizability.verdict == check::Verdict::kNotLinearizable);
 }
 
 TEST(PlantedBugs, AClientAcceptingOneReplyTakesAByzantineReplicasLie) {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <set>
 
 #include "core/pbft/crypto.h"
 #include "core/pbft/messages.h"
@@ -359,6 +360,76 @@ TEST(PbftEngine, ABackupExecutesTheCommittedRequestNotTheOneItWasPrePrepared) {
   EXPECT_EQ(backup.dropped_messages(), 0u);
   ASSERT_EQ(backup.committed_index(), Index(1));
   EXPECT_EQ(backup.record(Index(1))->request, committed);
+}
+
+// --- State transfer: a fetched state is taken on f + 1 claims of its digest --------------------
+
+Msg state_claim(uint64_t from, uint64_t index, uint8_t digest_byte) {
+  Msg m;
+  m.kind = Kind::kState;
+  m.sender = NodeId(from);
+  m.view = View(0);
+  m.seq = Index(index);
+  m.digest = d(digest_byte);
+  return m;
+}
+
+std::string as_string(const Digest& x) {
+  return std::string(x.begin(), x.end());
+}
+
+TEST(PbftEngine, AFetchedStateIsCertifiedByFPlusOneClaimsOfItsDigestAtItsIndex) {
+  Config c = engine_config(4);
+  c.checkpoint_interval = 8;
+  c.log_window = 16;
+  c.state_interval = 16;
+  Pbft p(c, {});
+  EXPECT_EQ(p.state_trust().retain_interval, 16u);
+  p.step(sealed(state_claim(1, 32, 7), 1, 4));
+  EXPECT_FALSE(p.state_certified(Index(32), as_string(d(7))));  // one claim may be a liar's
+  p.step(sealed(state_claim(1, 32, 7), 1, 4));                  // the same one again
+  EXPECT_FALSE(p.state_certified(Index(32), as_string(d(7))));
+  p.step(sealed(state_claim(2, 32, 9), 2, 4));  // another digest
+  EXPECT_FALSE(p.state_certified(Index(32), as_string(d(7))));
+  p.step(sealed(state_claim(3, 32, 7), 3, 4));
+  EXPECT_TRUE(p.state_certified(Index(32), as_string(d(7))));
+  EXPECT_FALSE(p.state_certified(Index(32), as_string(d(9))));
+  EXPECT_FALSE(p.state_certified(Index(48), as_string(d(7))));  // claimed at another index
+  p.step(sealed(state_claim(3, 40, 7), 3, 4));  // not a multiple of the interval: ignored
+  p.step(sealed(state_claim(1, 40, 7), 1, 4));
+  EXPECT_FALSE(p.state_certified(Index(40), as_string(d(7))));
+  EXPECT_EQ(p.dropped_messages(), 0u);
+}
+
+TEST(PbftEngine, AStateThisReplicaKeptIsClaimedToEveryOtherReplica) {
+  Config c = engine_config(2);
+  c.checkpoint_interval = 8;
+  c.log_window = 16;
+  c.state_interval = 16;
+  Pbft p(c, {});
+  p.state_retained(Index(16), as_string(d(5)));
+  raft::Ready rd = p.ready();
+  std::set<uint64_t> to;
+  for (const raft::Message& m : rd.immediate_messages) {
+    std::string why;
+    std::optional<Msg> msg = open(m.payload, keyring(m.to.value), NodeId(2), &why);
+    ASSERT_TRUE(msg) << why;
+    if (msg->kind != Kind::kState) continue;
+    EXPECT_EQ(msg->seq, Index(16));
+    EXPECT_EQ(msg->digest, d(5));
+    to.insert(m.to.value);
+  }
+  EXPECT_EQ(to, (std::set<uint64_t>{1, 3, 4}));
+}
+
+TEST(PbftEngine, ThePlantedUncheckedStateBugCertifiesAnything) {
+  Config c = engine_config(4);
+  c.checkpoint_interval = 8;
+  c.log_window = 16;
+  c.state_interval = 16;
+  c.bugs.unchecked_state = true;
+  Pbft p(c, {});
+  EXPECT_TRUE(p.state_certified(Index(16), "anything"));
 }
 
 }  // namespace

@@ -109,6 +109,7 @@ void Pbft::on_status(const Msg& m) {
   }
   if (m.seq < log_.committed()) {
     if (m.seq < log_.snapshot().index && local_snapshot_) {
+      send_state_claims(peer);  // what its state fetch will be checked against
       Msg offer = make(Kind::kSnapshot);
       offer.seq = local_snapshot_->meta.index;
       std::copy(local_snapshot_->meta.digest.begin(), local_snapshot_->meta.digest.end(),
@@ -259,7 +260,7 @@ void Pbft::catch_up_to_checkpoint() {
 
 // A replica behind a peer's snapshot installs it if the checkpoint is vouched for: it is this
 // replica's stable checkpoint, or f + 1 replicas (one of them honest) offered it. The state
-// itself comes through the driver's state fetch; docs/pbft.md says what that trusts.
+// itself comes through the driver's state fetch, checked against claims (state_certified).
 void Pbft::on_snapshot(const Msg& m) {
   if (m.seq <= log_.committed() || m.seq <= log_.snapshot().index) return;
   std::set<raft::NodeId>& offered = offers_[{m.seq, m.digest}];
@@ -267,6 +268,56 @@ void Pbft::on_snapshot(const Msg& m) {
   const bool vouched = (m.seq == stable_ && m.digest == stable_digest_) || offered.size() >= f_ + 1;
   if (!vouched) return;
   install(m.seq, m.digest, m.data);
+}
+
+// --- States (OSDI 4.3's state transfer) -------------------------------------------------------
+
+// The driver retained this replica's state at `index` (a multiple of the state interval): it
+// claims the state's digest there, so that a replica fetching that state can check it.
+void Pbft::state_retained(Index index, const std::string& digest) {
+  if (index.value % cfg_.state_interval != 0 || digest.size() != Digest{}.size()) return;
+  Msg c = make(Kind::kState);
+  c.seq = index;
+  std::copy(digest.begin(), digest.end(), c.digest.begin());
+  std::map<Index, Digest>& mine = state_claims_[cfg_.id];
+  mine[index] = c.digest;
+  while (mine.size() > kClaimsPerReplica) mine.erase(mine.begin());
+  broadcast(c, /*immediate=*/true);
+}
+
+void Pbft::on_state(const Msg& m) {
+  if (m.seq.value % cfg_.state_interval != 0 || m.sender == cfg_.id) return;
+  std::map<Index, Digest>& claims = state_claims_[m.sender];
+  claims[m.seq] = m.digest;
+  while (claims.size() > kClaimsPerReplica) claims.erase(claims.begin());
+}
+
+void Pbft::send_state_claims(raft::NodeId to) {
+  auto mine = state_claims_.find(cfg_.id);
+  if (mine == state_claims_.end()) return;
+  for (const auto& [index, d] : mine->second) {
+    Msg c = make(Kind::kState);
+    c.seq = index;
+    c.digest = d;
+    send(c, to, /*immediate=*/true);
+  }
+}
+
+// A state fetched at `index` is taken if f + 1 replicas (one of them honest, whose state there
+// is the one every honest replica had) claimed its digest there. Execution is deterministic, so
+// no other state at that index can carry an honest claim. A faulty member that serves a state
+// of its own making is found out here, and the driver asks the next one.
+bool Pbft::state_certified(Index index, const std::string& digest) const {
+  if (cfg_.bugs.unchecked_state) return true;
+  if (digest.size() != Digest{}.size()) return false;
+  Digest d{};
+  std::copy(digest.begin(), digest.end(), d.begin());
+  size_t claimed = 0;
+  for (const auto& [replica, claims] : state_claims_) {
+    auto it = claims.find(index);
+    if (it != claims.end() && it->second == d) ++claimed;
+  }
+  return claimed >= f_ + 1;
 }
 
 // Installing takes two Readys. The first marks every slot up to the snapshot as not executed

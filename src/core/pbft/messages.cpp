@@ -164,6 +164,7 @@ void put_body(ByteWriter& w, const Msg& m) {
       w.array(m.digest);
       break;
     case Kind::kCheckpoint:
+    case Kind::kState:
       w.u64(m.seq.value);
       w.array(m.digest);
       break;
@@ -228,6 +229,7 @@ bool get_body(ByteReader& in, Msg& m) {
       if (m.count == 0 || m.count > kMaxClaims) return false;
       break;
     case Kind::kCheckpoint:
+    case Kind::kState:
       m.seq = Index(in.u64());
       m.digest = in.array<32>();
       break;
@@ -340,6 +342,8 @@ const char* to_string(Kind k) {
       return "Bodies";
     case Kind::kSnapshot:
       return "Snapshot";
+    case Kind::kState:
+      return "State";
   }
   return "?";
 }

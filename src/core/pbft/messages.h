@@ -123,8 +123,9 @@ enum class Kind : uint8_t {
   kBodies,    // requests by sequence number, with the view they were ordered in
   kSnapshot,  // the sender's log starts at its snapshot `seq` (chain digest `digest`):
               // a replica behind it installs the snapshot (`data`: its state reference)
+  kState,     // the sender retained its state at `seq`, whose digest is `digest`
 };
-inline constexpr Kind kLastKind = Kind::kSnapshot;
+inline constexpr Kind kLastKind = Kind::kState;
 const char* to_string(Kind k);
 
 // A body sent in answer to a Status or a Fetch: the request at `seq` as the sender's log holds

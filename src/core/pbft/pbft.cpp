@@ -23,6 +23,7 @@ Digest digest_from(const std::string& bytes) {
 Pbft::Pbft(const Config& config, const Persisted& persisted) : cfg_(config) {
   SYNOD_ASSERT(cfg_.keys != nullptr && cfg_.id != raft::kNoNode);
   SYNOD_ASSERT(cfg_.checkpoint_interval > 0 && cfg_.log_window >= cfg_.checkpoint_interval);
+  SYNOD_ASSERT(cfg_.state_interval > 0 && cfg_.state_interval % cfg_.checkpoint_interval == 0);
   SYNOD_ASSERT(cfg_.max_batch > 0 && cfg_.max_batch <= kMaxBatch && cfg_.status_ticks > 0);
   conf_ = persisted.snapshot ? persisted.snapshot->meta.conf : cfg_.initial_conf;
   replicas_ = conf_.voters;
@@ -54,8 +55,8 @@ void Pbft::restore(const Persisted& persisted) {
   const Index checkpointed(persisted.hard_state.vote.value >> 1);
   log_ = Log(meta, persisted.entries, std::max(persisted.hard_state.commit, checkpointed),
              std::max(cfg_.applied, meta.index));
-  // The snapshot is at a stable checkpoint (compact() takes no other), so its digest is the
-  // stable certificate's; the executed history past it is replayed from the log.
+  // The snapshot is at or below a stable checkpoint (compact() takes no other), so its digest
+  // is certified; the executed history past it is replayed from the log.
   stable_ = meta.index;
   stable_digest_ = digest_from(meta.digest);
   executed_digest_ = stable_digest_;
@@ -186,6 +187,8 @@ void Pbft::step(const Message& m) {
       return on_bodies(*msg);
     case Kind::kSnapshot:
       return on_snapshot(*msg);
+    case Kind::kState:
+      return on_state(*msg);
   }
 }
 
@@ -232,16 +235,19 @@ Status Pbft::transfer_leadership(raft::NodeId) {
   return Status::kInvalid;
 }
 
-// The log is compacted only to a stable checkpoint: its digest is then certified, and a
-// replica that restarts from the snapshot, or installs it, starts from an agreed history.
+// The log is compacted only to a checkpoint at a multiple of the state interval, at or below
+// the stable one: its history's digest is then certified (a prefix of the stable checkpoint's
+// chain), a replica that restarts from the snapshot, or installs it, starts from an agreed
+// history, and every replica that compacted there retained its state there for others to fetch.
 std::optional<SnapshotMeta> Pbft::compact(Index index, std::string snapshot_data) {
-  const Index at = stable_;
-  if (at > index || at <= log_.snapshot().index || at > log_.committed()) return std::nullopt;
+  auto stable = chain_.find(stable_);
+  if (stable == chain_.end() || stable->second != stable_digest_) return std::nullopt;
+  const Index at((std::min(stable_, index).value / cfg_.state_interval) * cfg_.state_interval);
+  if (at <= log_.snapshot().index || at > log_.committed()) return std::nullopt;
   auto c = chain_.find(at);
-  if (c == chain_.end() || c->second != stable_digest_) return std::nullopt;
+  if (c == chain_.end()) return std::nullopt;
   log_.applied_to(std::min(index, log_.committed()));
-  SnapshotMeta meta{at, *log_.term(at), conf_,
-                    std::string(stable_digest_.begin(), stable_digest_.end())};
+  SnapshotMeta meta{at, *log_.term(at), conf_, std::string(c->second.begin(), c->second.end())};
   log_.compact(meta);
   chain_.erase(chain_.begin(), chain_.find(at));
   local_snapshot_ = raft::Snapshot{meta, std::move(snapshot_data)};
