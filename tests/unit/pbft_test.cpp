@@ -432,5 +432,50 @@ TEST(PbftEngine, ThePlantedUncheckedStateBugCertifiesAnything) {
   EXPECT_TRUE(p.state_certified(Index(16), "anything"));
 }
 
+// --- A faulty client's partial authenticator ---------------------------------------------------
+
+// A request from replica 3 (as a client) whose MAC for replica 2 is wrong.
+AuthenticatedRequest not_for_2(uint64_t timestamp) {
+  Keyring k = keyring(3);
+  AuthenticatedRequest r;
+  r.request = Request{k.public_keys().kx, timestamp, "put k partial"};
+  for (uint64_t to : {1, 2, 4})
+    r.macs.emplace_back(to, k.mac_for(to, request_auth_bytes(r.request)));
+  r.macs[1].second[0] ^= 1;
+  return r;
+}
+
+Msg prepare_of(uint64_t from, const AuthenticatedRequest& r) {
+  Msg p;
+  p.kind = Kind::kPrepare;
+  p.sender = NodeId(from);
+  p.seq = Index(1);
+  p.count = 1;
+  p.digest = run_digest(Index(1), {digest(r.request)});
+  return p;
+}
+
+// Backup 2 cannot check the client's MAC in the pre-prepare; it holds the run, neither
+// preparing it nor waiting on it (no view change for a request it cannot vouch for), and takes
+// it once f + 1 other backups prepared it: one of them is honest and checked the MAC.
+TEST(PbftEngine, APrePrepareWithARequestABackupCannotAuthenticateIsTakenOnFPlusOnePrepares) {
+  Pbft backup(engine_config(2), {});
+  const AuthenticatedRequest r = not_for_2(1);
+  Msg pp;
+  pp.kind = Kind::kPrePrepare;
+  pp.sender = NodeId(1);
+  pp.seq = Index(1);
+  pp.requests = {r};
+  backup.step(sealed(pp, 1, 2));
+  EXPECT_EQ(backup.last_index(), Index(0));
+  EXPECT_EQ(backup.dropped_messages(), 1u);
+  EXPECT_EQ(ticks_to_view_change(backup, 200), 0u);  // nothing it waits for
+  backup.step(sealed(prepare_of(3, r), 3, 2));
+  EXPECT_EQ(backup.last_index(), Index(0));  // one prepare may be a faulty backup's
+  backup.step(sealed(prepare_of(4, r), 4, 2));
+  ASSERT_EQ(backup.last_index(), Index(1));
+  EXPECT_EQ(backup.record(Index(1))->request, r);
+}
+
 }  // namespace
 }  // namespace synod::pbft

@@ -62,6 +62,7 @@ void Pbft::make_stable(Index seq, const Digest& d) {
     claims.erase(claims.begin(), claims.upper_bound(seq));
   }
   future_.erase(future_.begin(), future_.upper_bound(seq));
+  std::erase_if(unauthenticated_, [&](const auto& u) { return u.first.second <= seq; });
   std::erase_if(bodies_, [&](const auto& b) { return !pending_.contains(b.first); });
   fetched_.erase(fetched_.begin(), fetched_.upper_bound(log_.committed()));
   catch_up_to_checkpoint();

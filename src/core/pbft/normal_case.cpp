@@ -184,7 +184,15 @@ void Pbft::pre_prepare(Index first, const std::vector<AuthenticatedRequest>& req
                        bool trusted) {
   if (!trusted) {
     for (const AuthenticatedRequest& r : requests) {
-      if (!check_request(r)) return drop("a pre-prepare with a request whose MAC does not check");
+      if (check_request(r)) continue;
+      // A faulty client's authenticator may check at some replicas only. The run is held: once
+      // f + 1 backups prepared it, one of them is honest and authenticated every request in it.
+      drop("a pre-prepare with a request whose MAC does not check");
+      if (unauthenticated_.size() < cfg_.log_window) {
+        unauthenticated_.try_emplace({view_, first}, requests);
+        accept_unauthenticated(view_, first);
+      }
+      return;
     }
   }
   if (first > log_.last_index() + 1) {
@@ -312,7 +320,25 @@ void Pbft::on_prepare(const Msg& m) {
   if (!in_window(m.seq, m.count) || runs_.size() >= kMaxRuns) return;
   const RunKey key{m.view, m.seq, m.count, m.digest};
   runs_[key].prepares.insert(m.sender);
+  accept_unauthenticated(m.view, m.seq);
   check_prepared(key);
+}
+
+// A held pre-prepare (pre_prepare) is taken once f + 1 backups other than this replica
+// prepared its run: at least one of them is honest and checked the requests' MACs.
+void Pbft::accept_unauthenticated(View view, Index first) {
+  auto held = unauthenticated_.find({view, first});
+  if (held == unauthenticated_.end() || view != view_ || changing_) return;
+  std::vector<Digest> digests;
+  for (const AuthenticatedRequest& r : held->second) digests.push_back(digest(r.request));
+  const RunKey key{view, first, static_cast<uint32_t>(digests.size()), run_digest(first, digests)};
+  auto votes = runs_.find(key);
+  if (votes == runs_.end()) return;
+  const size_t others = votes->second.prepares.size() - votes->second.prepares.count(cfg_.id);
+  if (others < f_ + 1) return;
+  std::vector<AuthenticatedRequest> requests = std::move(held->second);
+  unauthenticated_.erase(held);
+  pre_prepare(first, requests, /*trusted=*/true);
 }
 
 // prepared (OSDI 4.2): the pre-prepare and n - f - 1 matching prepares from distinct backups

@@ -225,6 +225,7 @@ class Pbft final : public Engine {
   void retransmit_open_runs();
   void relay_waiting_requests();
   void on_prepare(const Msg& m);
+  void accept_unauthenticated(View view, Index first);
   void on_commit(const Msg& m);
   void check_prepared(const RunKey& key);
   void check_committed(const RunKey& key);
@@ -287,7 +288,10 @@ class Pbft final : public Engine {
 
   // Normal case.
   std::map<RunKey, RunVotes> runs_;
-  std::map<Index, Future> future_;     // by first sequence number
+  std::map<Index, Future> future_;  // by first sequence number
+  // Pre-prepares of this view holding a request whose MAC does not check here, by (view,
+  // first): taken on f + 1 prepares (accept_unauthenticated).
+  std::map<std::pair<View, Index>, std::vector<AuthenticatedRequest>> unauthenticated_;
   std::map<Digest, Pending> pending_;  // requests received and not yet executed
   size_t quiet_ = 0;                   // how many of them are quiet
   std::deque<Digest> queue_;           // primary: requests to order, in arrival order

@@ -348,6 +348,7 @@ void Pbft::enter_view(const NewView& nv) {
   new_view_ = nv;
   std::erase_if(view_changes_, [&](const auto& v) { return v.second.view <= view_; });
   future_.clear();
+  unauthenticated_.clear();
   queue_.clear();
   ordered_.clear();
   if (nv.decision.checkpoint > stable_) {
