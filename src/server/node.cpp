@@ -203,7 +203,7 @@ void Node::handle(Input&& input) {
     if (state_fetch_.joinable()) state_fetch_.join();
     driver_->state_fetched(std::move(s->image), s->index, s->error);
   } else if (auto* r = std::get_if<StateRetained>(&input)) {
-    if (state_retain_.joinable()) state_retain_.join();  // it posted this as its last act
+    // Its thread is joined by the next retain_state (another may have started since).
     driver_->state_retained(r->index, r->digest);
   } else if (auto* t = std::get_if<TransferRequest>(&input)) {
     start_transfer(std::move(*t));
