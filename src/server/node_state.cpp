@@ -114,16 +114,6 @@ std::string Node::state_image(uint64_t* applied_index) const {
 
 namespace {
 
-std::string hex(const std::string& bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : bytes) {
-    out.push_back(kDigits[c >> 4]);
-    out.push_back(kDigits[c & 15]);
-  }
-  return out;
-}
-
 std::optional<std::string> unhex(std::string_view text) {
   if (text.size() % 2 != 0) return std::nullopt;
   std::string out;
@@ -143,7 +133,8 @@ std::optional<std::string> unhex(std::string_view text) {
 std::string retained_file_name(uint64_t index, const std::string& digest) {
   char number[21];
   std::snprintf(number, sizeof(number), "%020" PRIu64, index);
-  return std::string(number) + "-" + hex(digest) + ".state";
+  return std::string(number) + "-" +
+         pbft::to_hex(reinterpret_cast<const uint8_t*>(digest.data()), digest.size()) + ".state";
 }
 
 }  // namespace

@@ -74,27 +74,32 @@ kv::Expected<std::unique_ptr<RocksBackend>, std::string> RocksBackend::open(
       new RocksBackend(std::unique_ptr<rocksdb::DB>(raw), options.use_wal));
 }
 
-std::optional<std::string> RocksBackend::get(std::string_view key) const {
+namespace {
+
+// Reads of the data as it is now (`snapshot` null) or as a RocksDB snapshot holds it.
+std::optional<std::string> get_at(rocksdb::DB* db, const rocksdb::Snapshot* snapshot,
+                                  std::string_view key) {
+  rocksdb::ReadOptions read;
+  read.snapshot = snapshot;
   std::string value;
-  rocksdb::Status status = db_->Get(rocksdb::ReadOptions(), slice(key), &value);
+  rocksdb::Status status = db->Get(read, slice(key), &value);
   if (status.IsNotFound()) return std::nullopt;
   if (!status.ok()) fatal("get", status);
   return value;
 }
 
-void RocksBackend::scan(std::string_view begin, std::string_view end,
-                        const Visitor& visitor) const {
+void scan_at(rocksdb::DB* db, const rocksdb::Snapshot* snapshot, std::string_view begin,
+             std::string_view end, const kv::Backend::Visitor& visitor) {
   rocksdb::ReadOptions read;
+  read.snapshot = snapshot;
   rocksdb::Slice upper = slice(end);
   if (!end.empty()) read.iterate_upper_bound = &upper;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read));
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(read));
   for (it->Seek(slice(begin)); it->Valid(); it->Next()) {
     if (!visitor(it->key().ToStringView(), it->value().ToStringView())) break;
   }
   if (!it->status().ok()) fatal("scan", it->status());
 }
-
-namespace {
 
 // A RocksDB snapshot seen as a read-only Backend.
 class PinnedView final : public kv::Backend {
@@ -105,24 +110,10 @@ class PinnedView final : public kv::Backend {
   PinnedView& operator=(const PinnedView&) = delete;
 
   std::optional<std::string> get(std::string_view key) const override {
-    rocksdb::ReadOptions read;
-    read.snapshot = snapshot_;
-    std::string value;
-    rocksdb::Status status = db_->Get(read, slice(key), &value);
-    if (status.IsNotFound()) return std::nullopt;
-    if (!status.ok()) fatal("get", status);
-    return value;
+    return get_at(db_, snapshot_, key);
   }
   void scan(std::string_view begin, std::string_view end, const Visitor& visitor) const override {
-    rocksdb::ReadOptions read;
-    read.snapshot = snapshot_;
-    rocksdb::Slice upper = slice(end);
-    if (!end.empty()) read.iterate_upper_bound = &upper;
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read));
-    for (it->Seek(slice(begin)); it->Valid(); it->Next()) {
-      if (!visitor(it->key().ToStringView(), it->value().ToStringView())) break;
-    }
-    if (!it->status().ok()) fatal("scan", it->status());
+    scan_at(db_, snapshot_, begin, end, visitor);
   }
   void write(kv::WriteBatch) override { SYNOD_ASSERT(!"a pinned view is read-only"); }
   void sync() override {}
@@ -135,6 +126,15 @@ class PinnedView final : public kv::Backend {
 };
 
 }  // namespace
+
+std::optional<std::string> RocksBackend::get(std::string_view key) const {
+  return get_at(db_.get(), nullptr, key);
+}
+
+void RocksBackend::scan(std::string_view begin, std::string_view end,
+                        const Visitor& visitor) const {
+  scan_at(db_.get(), nullptr, begin, end, visitor);
+}
 
 std::shared_ptr<const kv::Backend> RocksBackend::pin() const {
   return std::make_shared<PinnedView>(db_.get());
