@@ -28,8 +28,9 @@ inline constexpr char kMeta = 'm';
 inline constexpr char kMember = 'n';
 inline constexpr char kLease = 'l';
 inline constexpr char kAuth = 'a';
-inline constexpr std::array<char, 7> kAllTables = {kAuth,   kCurrent, kHistory, kLease,
-                                                   kMember, kMeta,    kRevLog};
+inline constexpr char kSession = 's';  // client public key -> SessionWindow (sessions.h)
+inline constexpr std::array<char, 8> kAllTables = {kAuth,   kCurrent, kHistory, kLease,
+                                                   kMember, kMeta,    kRevLog,  kSession};
 
 inline constexpr std::string_view kMetaAppliedIndex = "mapplied_index";
 inline constexpr std::string_view kMetaRevision = "mrevision";

@@ -14,6 +14,7 @@
 #include "kv/range.h"
 #include "kv/records.h"
 #include "kv/requests.h"
+#include "kv/sessions.h"
 #include "kv/write_txn.h"
 
 namespace synod::kv {
@@ -94,6 +95,9 @@ std::optional<std::string> image_defect(const ImageEntries& entries, int64_t rev
       case keys::kAuth:
         auth_batch.put(k, v);
         break;
+      case keys::kSession:
+        if (!SessionWindow::decode(v)) return "client session";
+        break;
       default:
         return "unknown table";
     }
@@ -164,9 +168,31 @@ void Store::check_invariants() const {
   assert(compact_revision_ == -1 || (compact_revision_ >= 1 && compact_revision_ <= revision_));
 }
 
+uint64_t Store::session_highest(std::string_view client) const {
+  std::string key(1, keys::kSession);
+  key += client;
+  const std::optional<std::string> bytes = backend_.get(key);
+  if (!bytes) return 0;
+  const std::optional<SessionWindow> w = SessionWindow::decode(*bytes);
+  return w ? w->highest() : 0;
+}
+
 ApplyResult Store::apply(uint64_t raft_index, const synodpb::Request& req,
-                         std::vector<mvccpb::Event>* events) {
+                         std::vector<mvccpb::Event>* events, const ClientStamp* once) {
   if (raft_index <= applied_index_) return ApplyResult{.skipped = true, .outcome = {}};
+  std::optional<std::pair<std::string, std::string>> session;
+  if (once != nullptr) {
+    std::string key(1, keys::kSession);
+    key += once->client;
+    const std::optional<std::string> bytes = backend_.get(key);
+    std::optional<SessionWindow> w = bytes ? SessionWindow::decode(*bytes) : SessionWindow();
+    if (!w) records::corrupted("client session");
+    if (!w->admit(once->timestamp)) {
+      advance_applied(raft_index);
+      return ApplyResult{.skipped = false, .duplicate = true, .outcome = {}};
+    }
+    session.emplace(std::move(key), w->encode());
+  }
   WriteTxn txn(backend_, revision_, &index_);
   const size_t events_before = events != nullptr ? events->size() : 0;
   txn.record_events(events);
@@ -176,6 +202,7 @@ ApplyResult Store::apply(uint64_t raft_index, const synodpb::Request& req,
   assert(!result.error() || (txn.view().empty() && compact_revision == compact_revision_));
   if (result.error() && events != nullptr) events->resize(events_before);
   txn.view().put(std::string(keys::kMetaAppliedIndex), keys::encode_u64(raft_index));
+  if (session) txn.view().put(std::move(session->first), std::move(session->second));
   if (txn.changed()) {
     txn.view().put(std::string(keys::kMetaRevision), encode_i64(txn.end_revision()));
   }

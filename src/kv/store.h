@@ -49,6 +49,12 @@ struct MembersResponse {
 // The answer to an auth request that applied (the responses carry nothing but a header).
 struct AuthApplied {};
 
+// Who sent a request and its number (raft::ClientOp): see Store::apply.
+struct ClientStamp {
+  std::string_view client;
+  uint64_t timestamp = 0;
+};
+
 struct ApplyResult {
   using Outcome = std::variant<
       std::monostate, Error, etcdserverpb::PutResponse, etcdserverpb::DeleteRangeResponse,
@@ -58,9 +64,12 @@ struct ApplyResult {
   // True when raft_index <= applied_index(): the entry was applied before; nothing changed and
   // outcome is monostate.
   bool skipped = false;
+  // True when the client's request took effect before (Store::apply's `once`): only the applied
+  // index advanced; outcome is monostate.
+  bool duplicate = false;
   Outcome outcome;
 
-  bool ok() const { return !skipped && !std::holds_alternative<Error>(outcome); }
+  bool ok() const { return !skipped && !duplicate && !std::holds_alternative<Error>(outcome); }
   const Error* error() const { return std::get_if<Error>(&outcome); }
   template <typename T>
   const T* response() const {
@@ -102,8 +111,16 @@ class Store {
   // Response headers carry the revision; cluster_id, member_id and raft_term are the caller's.
   // With `events`, appends the watch events of the write (none for a refused request or a
   // write-free txn), in revision order, prev_kv unset.
+  //
+  // With `once` (an entry a Byzantine fault tolerant engine ordered: its client and timestamp),
+  // the request takes effect at most once per client and timestamp (SessionWindow): a duplicate
+  // advances the applied index only and returns duplicate.
   ApplyResult apply(uint64_t raft_index, const synodpb::Request& req,
-                    std::vector<mvccpb::Event>* events = nullptr);
+                    std::vector<mvccpb::Event>* events = nullptr,
+                    const ClientStamp* once = nullptr);
+  // The highest timestamp applied from `client` (0: none): a restarted member's own requests
+  // number on from above it.
+  uint64_t session_highest(std::string_view client) const;
   // Advances the applied index over an entry with no KV effect (leader no-op, conf change).
   // Returns false, changing nothing, if raft_index <= applied_index().
   bool advance_applied(uint64_t raft_index);

@@ -38,6 +38,7 @@ std::unique_ptr<Engine> make_engine(EngineKind kind, const raft::EngineConfig& c
     c.checkpoint_interval = pbft.checkpoint_interval;
     c.log_window = pbft.log_window;
     c.state_interval = pbft.state_interval;
+    c.timestamp_base = pbft.timestamp_base;
     c.max_batch = pbft.max_batch;
     c.status_ticks = pbft.status_ticks;
     c.bugs = bugs.pbft;

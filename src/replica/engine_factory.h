@@ -36,6 +36,8 @@ struct PbftOptions {
   uint64_t state_interval = 4096;  // a multiple of checkpoint_interval; equal on every member
   uint32_t max_batch = 256;
   uint32_t status_ticks = 3;
+  // Where this replica's own request timestamps start: above any it used before (pbft::Config).
+  uint64_t timestamp_base = 0;
 };
 
 // The commit index a member restarts with. Raft and Multi-Paxos raise the log's hint to what

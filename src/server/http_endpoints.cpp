@@ -116,6 +116,11 @@ std::string render_metrics(const ServerContext& ctx, const GrpcMetrics* grpc_met
   e.family("etcd_server_proposals_failed_total", "The total number of failed proposals seen.",
            "counter");
   e.sample("etcd_server_proposals_failed_total", static_cast<double>(m.proposals_failed.value()));
+  e.family("synod_server_duplicate_requests_total",
+           "PBFT: entries whose client request had taken effect before (ordered again; no effect).",
+           "counter");
+  e.sample("synod_server_duplicate_requests_total",
+           static_cast<double>(m.duplicates_applied.value()));
   e.family("etcd_server_health_success", "The total number of successful health checks", "counter");
   e.sample("etcd_server_health_success", static_cast<double>(m.health_success.value()));
   e.family("etcd_server_health_failures", "The total number of failed health checks", "counter");

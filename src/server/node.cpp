@@ -332,16 +332,29 @@ void Node::apply(std::span<const raft::Entry> entries) {
         lock.lock();
         continue;
       }
+      // A PBFT entry names its client and timestamp: it takes effect once however often it
+      // was ordered.
+      std::optional<raft::ClientOp> client_op;
+      if (e.type == raft::EntryType::kClientOp) client_op = raft::decode_client_op(e.data);
+      const std::string& data = client_op ? client_op->op : e.data;
       synodpb::Request request;
-      if (e.data.empty() || !request.ParseFromString(e.data)) {
-        if (!e.data.empty()) spdlog::error("apply: entry {} is not a request", e.index.value);
+      if (data.empty() || !request.ParseFromString(data)) {
+        if (!data.empty() || (e.type == raft::EntryType::kClientOp && !client_op)) {
+          spdlog::error("apply: entry {} is not a request", e.index.value);
+        }
         store_->advance_applied(e.index.value);
         continue;
       }
+      const kv::ClientStamp stamp{client_op ? std::string_view(client_op->client) : "",
+                                  client_op ? client_op->timestamp : 0};
       const int64_t revision_before = store_->revision();
       const bool watched = !watch_hub_.empty();
-      kv::ApplyResult result =
-          store_->apply(e.index.value, request, watched ? &apply_events_ : nullptr);
+      kv::ApplyResult result = store_->apply(
+          e.index.value, request, watched ? &apply_events_ : nullptr, client_op ? &stamp : nullptr);
+      if (result.duplicate) {
+        metrics_.duplicates_applied.add();
+        continue;  // answered when it took effect
+      }
       if (watched && store_->revision() > revision_before) {
         watch_hub_.on_write(store_->revision(), apply_events_, *store_, &watch_out_);
       }

@@ -75,8 +75,10 @@ using Error = kv::Error;
 struct NodeMetrics {
   metrics::Counter leader_changes;    // a leader (other than none) seen, new or changed
   metrics::Counter proposals_failed;  // proposals answered with a timeout or no leader
-  metrics::Counter health_success;    // /health answered true
-  metrics::Counter health_failures;   // and false
+  // PBFT: entries a client's request took effect in before (ordered again): no effect
+  metrics::Counter duplicates_applied;
+  metrics::Counter health_success;   // /health answered true
+  metrics::Counter health_failures;  // and false
   metrics::Histogram wal_fsync{metrics::exponential_buckets(0.001, 2, 14)};       // seconds
   metrics::Histogram backend_commit{metrics::exponential_buckets(0.001, 2, 14)};  // seconds
   // Client requests this member answered, from arrival to answer (seconds): writes through the

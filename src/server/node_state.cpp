@@ -6,6 +6,8 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cinttypes>
 #include <cstdio>
 #include <limits>
@@ -72,7 +74,18 @@ bool Node::recover(std::string* error) {
   cfg.applied = raft::Index(store_->applied_index());
   cfg.election_ticks = options_.election_ticks;
   cfg.heartbeat_ticks = 1;
-  raft_ = replica::make_engine(options_.engine, cfg, persisted, {}, options_.pbft);
+  replica::PbftOptions pbft = options_.pbft;
+  if (options_.engine == replica::EngineKind::kPbft && pbft.keys) {
+    // This member's requests number on from the clock, and from above the highest the store
+    // applied from it, whatever the clock did across the restart.
+    const pbft::PublicKey& me = pbft.keys->public_keys().kx;
+    const uint64_t applied_from_me = store_->session_highest(
+        std::string_view(reinterpret_cast<const char*>(me.data()), me.size()));
+    const auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+        std::chrono::system_clock::now().time_since_epoch());
+    pbft.timestamp_base = std::max(static_cast<uint64_t>(now.count()), applied_from_me + 1);
+  }
+  raft_ = replica::make_engine(options_.engine, cfg, persisted, {}, pbft);
   replica::DriverOptions driver_options;
   driver_options.snapshot_entries = options_.snapshot_entries;
   driver_options.fetch_retry_ticks = std::max<uint32_t>(1, 500 / options_.tick_ms);

@@ -39,7 +39,7 @@ KvResult result_of(const kv::ApplyResult& applied) {
 
 }  // namespace
 
-KvApplied KvMachine::apply(raft::Index index, std::string_view data) {
+KvApplied KvMachine::apply(raft::Index index, std::string_view data, const kv::ClientStamp* once) {
   assert(index > applied());
   KvApplied out;
   synodpb::Request& request = out.request;
@@ -60,8 +60,9 @@ KvApplied KvMachine::apply(raft::Index index, std::string_view data) {
     }
   }
   const int64_t before = store_.revision();
-  const kv::ApplyResult applied_result = store_.apply(index.value, request, &out.events);
+  const kv::ApplyResult applied_result = store_.apply(index.value, request, &out.events, once);
   assert(!applied_result.skipped);
+  if (applied_result.duplicate) return out;  // ordered again: no effect, no answer
   out.changed = store_.revision() != before;
   if (const kv::Error* error = applied_result.error()) {
     const bool raced_compaction =

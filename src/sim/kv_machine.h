@@ -48,7 +48,8 @@ class KvMachine {
   KvMachine& operator=(const KvMachine&) = delete;
 
   // Applies the committed normal entry at `index`. Precondition: index > applied().
-  KvApplied apply(raft::Index index, std::string_view data);
+  // With `once` (a PBFT entry's client and timestamp), at most once per client and timestamp.
+  KvApplied apply(raft::Index index, std::string_view data, const kv::ClientStamp* once = nullptr);
   // Advances over an entry with no KV effect. Precondition: index > applied().
   void advance(raft::Index index);
   raft::Index applied() const { return raft::Index(store_.applied_index()); }

@@ -168,6 +168,12 @@ replica::PbftOptions Nodes::pbft_options(const Node& n) const {
   p.state_interval = 16;
   p.max_batch = 8;
   p.status_ticks = 3;
+  // As the server's: from the clock (here the simulated one), and above what the state
+  // machine applied from this replica before it restarted.
+  const pbft::PublicKey& me = p.keys->public_keys().kx;
+  const uint64_t applied_from_me = n.kv->store().session_highest(
+      std::string_view(reinterpret_cast<const char*>(me.data()), me.size()));
+  p.timestamp_base = std::max((world_.now() + 1) << 20, applied_from_me + 1);
   return p;
 }
 
@@ -274,11 +280,19 @@ void Nodes::apply(Node& n, std::span<const raft::Entry> entries) {
     SYNOD_ASSERT(e.index > n.kv->applied());
     inv_->on_apply(n.engine->id(), e);
     world_.result.committed = std::max(world_.result.committed, e.index.value);
-    if (e.type != raft::EntryType::kNormal || e.data.empty()) {
+    // A PBFT entry names its client and timestamp: it takes effect once however often it was
+    // ordered (an undecodable one is flagged by StoreApply below, as the server logs it).
+    std::optional<raft::ClientOp> client_op;
+    if (e.type == raft::EntryType::kClientOp) client_op = raft::decode_client_op(e.data);
+    const bool normal = e.type == raft::EntryType::kNormal || e.type == raft::EntryType::kClientOp;
+    const std::string& data = client_op ? client_op->op : e.data;
+    if (!normal || e.data.empty()) {
       n.kv->advance(e.index);  // leader no-op or conf change: no KV effect
       continue;
     }
-    const KvApplied applied = n.kv->apply(e.index, e.data);
+    const kv::ClientStamp stamp{client_op ? std::string_view(client_op->client) : "",
+                                client_op ? client_op->timestamp : 0};
+    const KvApplied applied = n.kv->apply(e.index, data, client_op ? &stamp : nullptr);
     if (applied.store_error) {
       std::ostringstream os;
       os << "n" << n.id << " index " << e.index << ": " << *applied.store_error;

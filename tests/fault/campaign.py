@@ -304,8 +304,12 @@ def run(a) -> int:
             byzantine = (f"m{a.size}", a.byzantine, a.byzantine_modes)
             summary["byzantine"] = {"member": byzantine[0], "modes": a.byzantine_modes}
             log(f"{byzantine[0]} is Byzantine ({a.byzantine_modes}); clients use the others")
+        # PBFT: states kept (and logs compacted) often, so that a member killed for a while
+        # installs a snapshot with a state fetched from a peer, maybe the Byzantine one.
+        pbft_args = (["--pbft-state-interval=128", "--snapshot-count=128"]
+                     if a.kind == "synod" and os.environ.get("SYNOD_ENGINE") == "pbft" else [])
         with FaultCluster(net, byzantine=byzantine, kind=a.kind, binary=binary, size=a.size,
-                          base_port=a.base_port,
+                          base_port=a.base_port, server_args=pbft_args,
                           data_root=os.path.join(out, "nodes"), keep=True, start_timeout=60,
                           label="fault") as c:
             eps = [c.endpoints()]

@@ -47,10 +47,14 @@ class History:
         self.events: List[dict] = []
         self._lock = threading.Lock()
 
-    def add(self, process: int, type_: str, f: str, key, value) -> None:
+    def add(self, process: int, type_: str, f: str, key, value,
+            node: Optional[str] = None) -> None:
+        event = {"process": process, "type": type_, "f": f, "key": key, "value": value}
+        if node is not None:
+            event["node"] = node  # the member that answered (completions only)
         with self._lock:
-            self.events.append({"process": process, "type": type_, "f": f, "key": key,
-                                "value": value, "time": now_ns()})
+            event["time"] = now_ns()
+            self.events.append(event)
 
     def counts(self) -> Dict[str, int]:
         out = {"ok": 0, "fail": 0, "info": 0}
@@ -91,6 +95,7 @@ class Worker(threading.Thread):
         self.pace = pace
         self.process = next(_process_ids)
         self.client = None
+        self.endpoint: Optional[str] = None  # the member the client talks to
         self.node = wid
         self.errors = 0
         self.exc: Optional[BaseException] = None
@@ -100,6 +105,7 @@ class Worker(threading.Thread):
         if self.client is None:
             eps = self.endpoints()
             ep = eps[self.node % len(eps)]
+            self.endpoint = ep
             host, port = ep.rsplit(":", 1)
             self.client = etcd3.client(host=host, port=int(port), timeout=self.op_timeout)
         return self.client
@@ -119,7 +125,7 @@ class Worker(threading.Thread):
         self.h.add(self.process, "invoke", f, key, value)
 
     def done(self, type_: str, f: str, key, value=None) -> None:
-        self.h.add(self.process, type_, f, key, value)
+        self.h.add(self.process, type_, f, key, value, node=self.endpoint)
         if type_ == "info":
             self.process = next(_process_ids)
 

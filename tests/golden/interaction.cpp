@@ -128,7 +128,10 @@ std::string describe_pbft(const Message& m) {
 std::string describe(const Entry& e) {
   std::ostringstream os;
   os << e.term << "/" << e.index;
-  if (std::optional<pbft::SlotRecord> r = pbft::decode_record(e.data)) {
+  if (e.type == EntryType::kClientOp) {
+    std::optional<raft::ClientOp> c = raft::decode_client_op(e.data);
+    os << " " << (c ? quote(c->op) + " (a client's)" : "<malformed client op>");
+  } else if (std::optional<pbft::SlotRecord> r = pbft::decode_record(e.data)) {
     os << " " << describe_record(*r);
   } else if (e.type == EntryType::kConfChange) {
     auto conf = raft::decode_conf(e.data);

@@ -964,3 +964,54 @@ TEST_F(KV_SUITE(StoreTest), MembersAreAddedUpdatedAndRemoved) {
 
 }  // namespace
 }  // namespace synod::kv
+
+// ----- client sessions (a request ordered twice by a Byzantine fault tolerant engine) --------
+
+namespace synod::kv {
+namespace {
+
+TEST_F(KV_SUITE(StoreTest), AClientsRequestOrderedAgainTakesEffectOnce) {
+  synodpb::Request first;
+  *first.mutable_put() = put_req("r", "old");
+  synodpb::Request second;
+  *second.mutable_put() = put_req("r", "new");
+  const ClientStamp a1{"client-a", 41};
+  const ClientStamp a2{"client-a", 42};
+  ASSERT_TRUE(store().apply(1, first, nullptr, &a1).ok());
+  ASSERT_TRUE(store().apply(2, second, nullptr, &a2).ok());
+  // The first again, later in the log (a replay): nothing changes but the applied index.
+  const int64_t revision = store().revision();
+  ApplyResult again = store().apply(3, first, nullptr, &a1);
+  EXPECT_TRUE(again.duplicate);
+  EXPECT_FALSE(again.ok());
+  EXPECT_EQ(store().applied_index(), 3u);
+  EXPECT_EQ(store().revision(), revision);
+  EXPECT_EQ(get_one("r")->value(), "new");
+  // Another client's timestamps are its own.
+  const ClientStamp b1{"client-b", 41};
+  EXPECT_TRUE(store().apply(4, first, nullptr, &b1).ok());
+  EXPECT_EQ(store().session_highest("client-a"), 42u);
+  EXPECT_EQ(store().session_highest("client-b"), 41u);
+  EXPECT_EQ(store().session_highest("client-c"), 0u);
+  // Without a stamp (Raft, Multi-Paxos) every entry applies.
+  EXPECT_TRUE(store().apply(5, first).ok());
+}
+
+TEST_F(KV_SUITE(StoreTest), SessionsSurviveRestartsAndTravelInImages) {
+  synodpb::Request req;
+  *req.mutable_put() = put_req("r", "1");
+  const ClientStamp s{"client", 7};
+  ASSERT_TRUE(store().apply(1, req, nullptr, &s).ok());
+  restart();
+  EXPECT_TRUE(store().apply(2, req, nullptr, &s).duplicate);
+  auto other_backend = testing::make_test_backend();
+  Store other(other_backend->get());
+  ASSERT_TRUE(other.restore(store().image()));
+  EXPECT_EQ(other.session_highest("client"), 7u);
+  EXPECT_TRUE(other.apply(3, req, nullptr, &s).duplicate);
+  const ClientStamp next{"client", 8};
+  EXPECT_TRUE(other.apply(4, req, nullptr, &next).ok());
+}
+
+}  // namespace
+}  // namespace synod::kv

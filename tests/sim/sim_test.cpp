@@ -237,7 +237,7 @@ TEST(PbftBound, ThreeReplicasAgainstOneByzantineBreakSafety) {
 }
 
 TEST(PbftBound, FourReplicasAgainstTheSameAdversaryStaySafeAndLive) {
-  for (uint64_t seed = 1; seed <= 50; ++seed) {
+  for (uint64_t seed = 1; seed <= 50 / kShare; ++seed) {
     std::ostringstream log;
     const SimOptions o = byzantine_only(seed, 4);
     const SimResult r = run_simulation(o, log);

@@ -360,6 +360,33 @@ TEST(PbftEngine, ABackupExecutesTheCommittedRequestNotTheOneItWasPrePrepared) {
   EXPECT_EQ(backup.dropped_messages(), 0u);
   ASSERT_EQ(backup.committed_index(), Index(1));
   EXPECT_EQ(backup.record(Index(1))->request, committed);
+  // The state machine gets the operation with its client and timestamp, so that the same
+  // request ordered again takes effect once (kv::Store's sessions).
+  raft::Ready rd = backup.ready();
+  ASSERT_EQ(rd.committed.size(), 1u);
+  EXPECT_EQ(rd.committed[0].type, raft::EntryType::kClientOp);
+  std::optional<raft::ClientOp> op = raft::decode_client_op(rd.committed[0].data);
+  ASSERT_TRUE(op);
+  const PublicKey& client = committed.request.client;
+  EXPECT_EQ(op->client, std::string(client.begin(), client.end()));
+  EXPECT_EQ(op->timestamp, 2u);
+  EXPECT_EQ(op->op, "put k committed");
+}
+
+// A replica's own requests are numbered from the base its host gives (above any it used before
+// a restart).
+TEST(PbftEngine, OwnRequestsAreNumberedFromTheTimestampBase) {
+  Config c = engine_config(2);
+  c.timestamp_base = 1'000'000;
+  Pbft backup(c, {});
+  ASSERT_EQ(backup.propose("put k v").status, raft::Status::kForwarded);
+  raft::Ready rd = backup.ready();
+  ASSERT_EQ(rd.immediate_messages.size(), 1u);
+  std::string why;
+  std::optional<Msg> m = open(rd.immediate_messages[0].payload, keyring(1), NodeId(2), &why);
+  ASSERT_TRUE(m) << why;
+  ASSERT_EQ(m->requests.size(), 1u);
+  EXPECT_EQ(m->requests[0].request.timestamp, 1'000'001u);
 }
 
 // --- State transfer: a fetched state is taken on f + 1 claims of its digest --------------------

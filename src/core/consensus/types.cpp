@@ -1,6 +1,34 @@
 #include "core/consensus/types.h"
 
+#include <cassert>
+
 namespace synod::raft {
+
+std::string encode_client_op(const ClientOp& c) {
+  assert(c.client.size() <= 255);
+  std::string out;
+  out.reserve(1 + c.client.size() + 8 + c.op.size());
+  out.push_back(static_cast<char>(c.client.size()));
+  out += c.client;
+  for (int shift = 56; shift >= 0; shift -= 8) {
+    out.push_back(static_cast<char>((c.timestamp >> shift) & 0xFF));
+  }
+  out += c.op;
+  return out;
+}
+
+std::optional<ClientOp> decode_client_op(std::string_view data) {
+  if (data.empty()) return std::nullopt;
+  const size_t client_size = static_cast<uint8_t>(data[0]);
+  if (data.size() < 1 + client_size + 8) return std::nullopt;
+  ClientOp c;
+  c.client = std::string(data.substr(1, client_size));
+  for (size_t i = 0; i < 8; ++i) {
+    c.timestamp = (c.timestamp << 8) | static_cast<uint8_t>(data[1 + client_size + i]);
+  }
+  c.op = std::string(data.substr(1 + client_size + 8));
+  return c;
+}
 
 const char* to_string(MessageType t) {
   switch (t) {

@@ -14,6 +14,7 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace synod::raft {
@@ -47,6 +48,10 @@ inline constexpr NodeId kNoNode{0};
 enum class EntryType : uint8_t {
   kNormal = 0,      // application command
   kConfChange = 1,  // data is an encoded ConfChange (see conf.h)
+  // Handed to the state machine only, never logged or sent: data is an encoded ClientOp, an
+  // operation an engine authenticated as its client's, to be applied at most once per (client,
+  // timestamp) however often it is ordered (a Byzantine engine's committed entries).
+  kClientOp = 2,
 };
 
 struct Entry {
@@ -57,6 +62,21 @@ struct Entry {
 
   bool operator==(const Entry&) const = default;
 };
+
+// A client's operation with the client's identity and timestamp (its request number, rising
+// with each request). The state machine keeps each client's recent timestamps (kv::Store's
+// sessions), so that a request ordered twice, replayed by a faulty replica or ordered again
+// by a replica that did not know it had executed, takes effect once.
+struct ClientOp {
+  std::string client;  // the client's public key (at most 255 bytes)
+  uint64_t timestamp = 0;
+  std::string op;
+
+  bool operator==(const ClientOp&) const = default;
+};
+std::string encode_client_op(const ClientOp& c);
+// nullopt on malformed bytes.
+std::optional<ClientOp> decode_client_op(std::string_view data);
 
 // The durable vote and term (thesis 3.8: currentTerm and votedFor are persisted before any
 // message that depends on them leaves), plus the commit index as a recovery hint.

@@ -37,7 +37,10 @@ Pbft::Pbft(const Config& config, const Persisted& persisted) : cfg_(config) {
   // This replica's own requests carry timestamps that no earlier process of it used: a request
   // equal to one executed before a restart would be taken for a duplicate and never execute.
   // A random start from the seed (a fresh one per process) below 2^63, counting up.
-  next_timestamp_ = (Rng(cfg_.seed).next() >> 1) & ~uint64_t{0xFFFFFF};
+  // Own requests number on from above any this replica made before it restarted (the state
+  // machine keeps the highest it applied from each client; see Config::timestamp_base).
+  next_timestamp_ = cfg_.timestamp_base != 0 ? cfg_.timestamp_base
+                                             : (Rng(cfg_.seed).next() >> 1) & ~uint64_t{0xFFFFFF};
   restore(persisted);
   ready_ = raft::ReadyTracker(hard_state());
   assert_invariants();
@@ -263,12 +266,20 @@ bool Pbft::has_ready() const {
 
 Ready Pbft::ready() {
   Ready rd = ready_.take(log_, hard_state());
-  // The log holds records; the state machine gets the requests' operations (a null request
-  // and a read barrier are empty: no-ops).
+  // The log holds records; the state machine gets the requests' operations with their clients
+  // and timestamps, so that a request ordered twice takes effect once (OSDI 4.1: replicas keep
+  // the last reply to each client). A null request and a read barrier are empty: no-ops.
   for (Entry& e : rd.committed) {
     std::optional<SlotRecord> r = decode_record(e.data);
     SYNOD_ASSERT(r.has_value());
-    e.data = std::move(r->request.request.op);
+    Request& req = r->request.request;
+    if (req.op.empty()) {
+      e.data = std::move(req.op);
+      continue;
+    }
+    e.type = raft::EntryType::kClientOp;
+    e.data = raft::encode_client_op(raft::ClientOp{
+        std::string(req.client.begin(), req.client.end()), req.timestamp, std::move(req.op)});
   }
   return rd;
 }

@@ -98,6 +98,10 @@ struct Config : raft::EngineConfig {
   uint32_t max_runs_in_flight = 4;  // the primary batches while this many runs are open
   uint32_t status_ticks = 3;        // a STATUS to every peer this often
   uint32_t max_pending_requests = 65536;
+  // This replica's requests are numbered from here up: above any timestamp it used before (its
+  // host passes the clock, and at least one more than the highest its state machine applied
+  // from it). 0: a start drawn from the seed (tests).
+  uint64_t timestamp_base = 0;
   PlantedBugs bugs;
 };
 
