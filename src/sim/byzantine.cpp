@@ -11,7 +11,8 @@ namespace {
 
 constexpr Behaviour kMenu[] = {Behaviour::kEquivocate,   Behaviour::kForge,  Behaviour::kAlter,
                                Behaviour::kWrongReplies, Behaviour::kSilent, Behaviour::kSlow,
-                               Behaviour::kReplay,       Behaviour::kLie,    Behaviour::kBadState};
+                               Behaviour::kReplay,       Behaviour::kLie,    Behaviour::kBadState,
+                               Behaviour::kReissue};
 constexpr size_t kReplayMemory = 256;
 constexpr size_t kSeenMemory = 64;
 
@@ -37,6 +38,8 @@ const char* to_string(Behaviour b) {
       return "lie";
     case Behaviour::kBadState:
       return "bad-state";
+    case Behaviour::kReissue:
+      return "reissue";
   }
   return "?";
 }
@@ -118,8 +121,11 @@ std::vector<Adversary::Out> Adversary::outgoing(int from, bool is_primary, const
       for (const pbft::AuthenticatedRequest& r : msg->requests) {
         if (seen_.size() < kSeenMemory && !r.request.is_null()) seen_.push_back(r);
       }
+      if (is_primary && has(from, Behaviour::kReissue)) reissue(from, *msg);
       if (has(from, Behaviour::kEquivocate) && victims_.contains(static_cast<int>(m.to.value))) {
         equivocate(from, *msg, out, m);
+      } else if (has(from, Behaviour::kReissue)) {
+        out.push_back({reseal(from, *msg, m.to), 0});
       } else {
         out.push_back({m, 0});
       }
@@ -172,6 +178,27 @@ std::vector<Adversary::Out> Adversary::outgoing(int from, bool is_primary, const
     count(Behaviour::kSlow);
   }
   return out;
+}
+
+// A primary orders again a request ordered long ago (it still carries its client's MACs): one
+// more at the end of some runs, the same for every backup, so the honest replicas commit it.
+// The state machine must not apply it twice.
+void Adversary::reissue(int from, pbft::Msg& pp) {
+  auto [it, fresh] = reissued_.try_emplace({pp.view.value, pp.seq.value});
+  if (fresh && !seen_.empty() && pp.requests.size() < 8 && world_.fault_rng.chance(0.3)) {
+    it->second = seen_[world_.fault_rng.uniform(seen_.size())];
+    if (world_.options.verbose) {
+      world_.at() << "n" << from << " reissues an old request at seq "
+                  << pp.seq + pp.requests.size() << " of view " << pp.view << "\n";
+    }
+  }
+  if (!it->second) return;
+  const pbft::Digest old = pbft::digest(it->second->request);
+  for (const pbft::AuthenticatedRequest& r : pp.requests) {
+    if (pbft::digest(r.request) == old) return;
+  }
+  pp.requests.push_back(*it->second);
+  count(Behaviour::kReissue);
 }
 
 // The victims get another batch for the same sequence numbers: reordered, or with another

@@ -44,6 +44,7 @@ enum class Behaviour : uint8_t {
   kReplay,
   kLie,
   kBadState,
+  kReissue,
 };
 const char* to_string(Behaviour b);
 
@@ -88,6 +89,10 @@ class Adversary {
   // (view, first) of an equivocated run -> the victims' run digest and length.
   std::map<std::pair<uint64_t, uint64_t>, std::pair<pbft::Digest, uint32_t>> other_side_;
   std::vector<pbft::AuthenticatedRequest> seen_;  // requests it has ordered, to swap in
+  // (view, first sequence number) -> the old request a reissuing primary added to that run, or
+  // nothing: every backup gets the same run.
+  std::map<std::pair<uint64_t, uint64_t>, std::optional<pbft::AuthenticatedRequest>> reissued_;
+  void reissue(int from, pbft::Msg& pp);
 };
 
 }  // namespace synod::sim

@@ -49,7 +49,7 @@ KvApplied KvMachine::apply(raft::Index index, std::string_view data, const kv::C
     return out;
   }
   out.id = RequestId::unpack(request.id());
-  if (out.id) {
+  if (out.id && redeliveries_) {
     auto [seq, inserted] = last_seq_.try_emplace(out.id->client, out.id->seq);
     if (!inserted) {
       if (out.id->seq <= seq->second) {

@@ -10,7 +10,9 @@
 // Duplicates: every simulated client has one request outstanding and numbers them in order,
 // so an entry whose (client, seq) is at or below the client's last applied seq is a
 // redelivery (a duplicated forward, say) and has no effect. The table is replicated state: it
-// changes only by applying entries and travels in the image with the store's.
+// changes only by applying entries and travels in the image with the store's. Under PBFT the
+// table is not used: a client's request ordered twice is the store's to refuse (its client
+// sessions, as the server's), which the sweeps must see doing so.
 //
 // Not copyable or movable (the store refers to its backend); not thread-safe.
 #pragma once
@@ -43,7 +45,8 @@ struct KvApplied {
 
 class KvMachine {
  public:
-  KvMachine() : store_(backend_) {}
+  // `redeliveries`: drop redelivered client requests by their ids (not under PBFT).
+  explicit KvMachine(bool redeliveries = true) : store_(backend_), redeliveries_(redeliveries) {}
   KvMachine(const KvMachine&) = delete;
   KvMachine& operator=(const KvMachine&) = delete;
 
@@ -70,6 +73,7 @@ class KvMachine {
  private:
   kv::MemBackend backend_;
   kv::Store store_;
+  bool redeliveries_;
   std::map<uint32_t, uint64_t> last_seq_;  // client -> last applied seq
 };
 

@@ -187,7 +187,7 @@ void Nodes::start(int id) {
   n.writes.clear();
   raft::EngineConfig c = node_config(id);
   c.seed += n.gen * 7919;
-  n.kv = std::make_unique<KvMachine>();
+  n.kv = std::make_unique<KvMachine>(/*redeliveries=*/o_.engine != replica::EngineKind::kPbft);
   // As the server's: a new leader extends leases by the election timeout; a revoke that has
   // not applied is proposed again after a few election timeouts.
   const int64_t election_us = int64_t{o_.election_ticks} * static_cast<int64_t>(o_.tick_us);

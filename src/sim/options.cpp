@@ -100,6 +100,7 @@ constexpr BugName kBugNames[] = {
     {"drop-prepared-in-view-change", nullptr, nullptr, nullptr,
      &pbft::PlantedBugs::drop_prepared_in_view_change},
     {"unchecked-state", nullptr, nullptr, nullptr, &pbft::PlantedBugs::unchecked_state},
+    {"apply-every-copy", nullptr, nullptr, nullptr, &pbft::PlantedBugs::apply_every_copy},
     {"client-accepts-one-reply", nullptr, nullptr, &WorkloadBugs::client_accepts_one_reply},
 };
 

@@ -215,6 +215,18 @@ TEST(PlantedBugs, InstallingAFetchedStateWithoutCheckingItsDigestTakesAByzantine
               r.linearizability.verdict == check::Verdict::kNotLinearizable);
 }
 
+// A request ordered twice (a reissuing Byzantine primary, or an honest replica that installed a
+// fetched state and orders again what that state had executed) must take effect once: without
+// its client and timestamp the state machine cannot tell, and an old write lands again.
+TEST(PlantedBugs, ARequestOrderedTwiceTakesEffectTwiceWithoutItsClientsTimestamp) {
+  SimResult r;
+  const uint64_t seed =
+      first_failing_seed({"apply-every-copy", Workload::kRegister, 0, kPbft, 4}, r);
+  std::cout << "caught at seed " << seed << "\n";
+  ASSERT_NE(seed, 0u);
+  EXPECT_EQ(r.linearizability.verdict, check::Verdict::kNotLinearizable);
+}
+
 TEST(PlantedBugs, AClientAcceptingOneReplyTakesAByzantineReplicasLie) {
   SimResult r;
   const uint64_t seed =

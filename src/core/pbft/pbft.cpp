@@ -273,7 +273,7 @@ Ready Pbft::ready() {
     std::optional<SlotRecord> r = decode_record(e.data);
     SYNOD_ASSERT(r.has_value());
     Request& req = r->request.request;
-    if (req.op.empty()) {
+    if (req.op.empty() || cfg_.bugs.apply_every_copy) {
       e.data = std::move(req.op);
       continue;
     }

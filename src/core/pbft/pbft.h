@@ -84,6 +84,9 @@ struct PlantedBugs {
   bool drop_prepared_in_view_change = false;
   // A state fetched for a snapshot is installed without checking its digest.
   bool unchecked_state = false;
+  // Committed requests reach the state machine without their clients and timestamps, so one
+  // ordered twice takes effect twice.
+  bool apply_every_copy = false;
 };
 
 struct Config : raft::EngineConfig {
