@@ -121,10 +121,11 @@ std::vector<Adversary::Out> Adversary::outgoing(int from, bool is_primary, const
       for (const pbft::AuthenticatedRequest& r : msg->requests) {
         if (seen_.size() < kSeenMemory && !r.request.is_null()) seen_.push_back(r);
       }
+      reissued_now_ = false;
       if (is_primary && has(from, Behaviour::kReissue)) reissue(from, *msg);
       if (has(from, Behaviour::kEquivocate) && victims_.contains(static_cast<int>(m.to.value))) {
         equivocate(from, *msg, out, m);
-      } else if (has(from, Behaviour::kReissue)) {
+      } else if (has(from, Behaviour::kReissue) && reissued_now_) {
         out.push_back({reseal(from, *msg, m.to), 0});
       } else {
         out.push_back({m, 0});
@@ -198,6 +199,7 @@ void Adversary::reissue(int from, pbft::Msg& pp) {
     if (pbft::digest(r.request) == old) return;
   }
   pp.requests.push_back(*it->second);
+  reissued_now_ = true;
   count(Behaviour::kReissue);
 }
 

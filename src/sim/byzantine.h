@@ -93,6 +93,7 @@ class Adversary {
   // nothing: every backup gets the same run.
   std::map<std::pair<uint64_t, uint64_t>, std::optional<pbft::AuthenticatedRequest>> reissued_;
   void reissue(int from, pbft::Msg& pp);
+  bool reissued_now_ = false;
 };
 
 }  // namespace synod::sim
