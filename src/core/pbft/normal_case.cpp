@@ -491,8 +491,16 @@ void Pbft::execute() {
       ++it;
     }
     if (last < next || last > log_.last_index()) break;
+    bool marked = false;
     for (Index seq = next; seq <= last; ++seq) {
-      const Digest d = *digest_at(seq);
+      // A snapshot being installed marked this slot (install()): the state through it comes
+      // from the snapshot, whatever runs were committed there, and the mark is no request.
+      const SlotRecord rec = *record(seq);
+      if (rec.installed_through) {
+        marked = true;
+        break;
+      }
+      const Digest d = digest(rec.request.request);
       executed_digest_ = chain(executed_digest_, seq, d);
       chain_[seq] = executed_digest_;
       if (auto p = pending_.find(d); p != pending_.end()) {
@@ -508,6 +516,7 @@ void Pbft::execute() {
       log_.commit_to(seq);
       if (seq.value % cfg_.checkpoint_interval == 0) take_checkpoint(seq);
     }
+    if (marked) break;
   }
   executing_ = false;
   if (log_.committed() == before) return;
