@@ -339,6 +339,7 @@ void Pbft::install(Index seq, const Digest& d, std::string data) {
     marks.push_back(make_entry(s, View(0), std::move(rec)));
   }
   log_.replace(marks);
+  if (next_seq_ <= seq) next_seq_ = seq + 1;
   installing_ = Install{seq, d, std::move(data)};
 }
 

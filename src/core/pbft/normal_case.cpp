@@ -139,7 +139,9 @@ size_t Pbft::runs_in_flight() const {
 // The primary orders what waits, a batch per pre-prepare; while max_runs_in_flight runs are
 // open, requests gather into the next batch (OSDI 4.2, "batching").
 void Pbft::maybe_pre_prepare() {
-  if (changing_ || primary(view_) != cfg_.id) return;
+  // While a snapshot installs, its marks hold the slots up to it (at view 0): no new run goes
+  // there, nor anywhere until the state is here.
+  if (changing_ || installing_ || primary(view_) != cfg_.id) return;
   // Catching up may have executed past what this primary assigned (runs of earlier views), or
   // certified slots it has yet to execute: those are settled.
   next_seq_ = std::max(next_seq_, log_.committed() + 1);
