@@ -248,7 +248,18 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(uint64_t{1}, uint64_t{1'000'000}));
   sim->add_option("--seed", opts.seed, "seed of the run (replays it exactly)");
   sim->add_option("--seeds", seeds, "sweep a range of seeds, A..B");
-  sim->add_option("--nodes", opts.nodes, "cluster size")->check(CLI::Range(3, 7));
+  sim->add_option("--nodes", opts.nodes, "cluster size (hosts, with --shards)")
+      ->check(CLI::Range(3, synod::sim::kMaxShardedHosts));
+  sim->add_option("--shards", opts.shards,
+                  "shard the keys over this many Raft groups (and a metadata group), placed on "
+                  "the nodes by a consistent-hash ring")
+      ->check(CLI::Range(0, 4096));
+  sim->add_option("--replication", opts.replication, "with --shards: replicas per group")
+      ->check(CLI::Range(1, 7));
+  CLI::Option* keys_option = sim->add_option("--keys", opts.keys,
+                                             "keys the register workload uses (default 3; 16 "
+                                             "with --shards)")
+                                 ->check(CLI::Range(1, 100000));
   sim->add_option("--faults", faults,
                   "comma list: partition,crash,pause,loss,dup,reorder,latency,drift,topology,"
                   "membership,transfer, or all / none; byzantine (PBFT); swarm (the default): each "
@@ -363,6 +374,13 @@ int main(int argc, char** argv) {
     }
     if (lease_reads) opts.read_mode = synod::raft::ReadMode::kLease;
     if (opts.trace) opts.verbose = true;
+    if (opts.shards > 0 && keys_option->count() == 0) opts.keys = 16;
+    if (opts.shards > 0 && opts.faults.contains(synod::sim::Fault::kMembership) &&
+        faults.find("all") != std::string::npos) {
+      // Sharded, "all" moves replicas by rebalancing instead of the membership cycle.
+      opts.faults.erase(synod::sim::Fault::kMembership);
+      opts.faults.insert(synod::sim::Fault::kRebalance);
+    }
     if (!synod::sim::check_options(opts, error)) {
       std::cerr << "synod sim: " << error << "\n";
       return 2;

@@ -1,5 +1,7 @@
 #include "sim/clients.h"
 
+#include <algorithm>
+
 #include "base/assert.h"
 #include "core/pbft/messages.h"
 
@@ -154,9 +156,19 @@ void Clients::send_request(Client& c, KvCommand req, uint64_t wait_us) {
     t.gen = c.seq;
     return;
   }
-  int target = c.leader_hint;
+  const bool keyed = req.op == KvOp::kGet || req.op == KvOp::kPut || req.op == KvOp::kCas;
+  c.group = routing_.group_of && keyed ? routing_.group_of(req.key) : 0;
+  int target = c.leader_hints[c.group];
   c.keepalive_outstanding = req.op == KvOp::kKeepAlive;
-  if (c.keepalive_outstanding && c.keepalive_node != 0) {
+  if (routing_.group_of) {
+    // The group's replicas as the shard map has them now; a hint naming one that moved away
+    // is dropped.
+    const std::vector<int> slots = routing_.slots(c.group);
+    if (std::find(slots.begin(), slots.end(), target) == slots.end() ||
+        world_.client_rng.chance(0.2)) {
+      target = slots[world_.client_rng.uniform(slots.size())];
+    }
+  } else if (c.keepalive_outstanding && c.keepalive_node != 0) {
     target = c.keepalive_node;
   } else if (target < 1 || target > o_.nodes || world_.client_rng.chance(0.2)) {
     target = 1 + static_cast<int>(world_.client_rng.uniform(o_.nodes));
@@ -166,6 +178,7 @@ void Clients::send_request(Client& c, KvCommand req, uint64_t wait_us) {
   c.sent_us = send_at;
   Event& e = world_.schedule(send_at, EventType::kClientRequest);
   e.node = target;
+  e.group = c.group;
   e.request = std::move(req);
   Event& t =
       world_.schedule(world_.now() + wait_us + o_.client_timeout_us, EventType::kClientTimeout);
@@ -250,7 +263,7 @@ bool Clients::take_bft_reply(Client& c, const ClientReply& r) {
 void Clients::on_reply(Client& c, const ClientReply& r) {
   if (!c.busy || r.seq != c.seq) return;  // answer to an operation that already timed out
   if (o_.engine == replica::EngineKind::kPbft && !take_bft_reply(c, r)) return;
-  c.leader_hint = r.leader_hint;
+  c.leader_hints[c.group] = r.leader_hint;
   if (c.recipe) {
     c.busy = false;
     if (r.status == ReplyStatus::kRejected) {
@@ -285,7 +298,7 @@ void Clients::on_reply(Client& c, const ClientReply& r) {
 
 void Clients::on_timeout(Client& c, uint64_t seq) {
   if (!c.busy || seq != c.seq) return;
-  c.leader_hint = 0;
+  c.leader_hints[c.group] = 0;
   if (c.recipe) {
     c.busy = false;
     ++world_.result.ops_info;

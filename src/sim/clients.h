@@ -6,10 +6,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "check/linearizability.h"
@@ -25,7 +27,10 @@ struct Client {
   uint64_t seq = 0;
   bool busy = false;
   bool done = false;
-  int leader_hint = 0;
+  // The leader each group last named (a slot of that group; 0: none known), and the group of
+  // the outstanding request.
+  std::map<uint32_t, int> leader_hints;
+  uint32_t group = 0;
   int final_ok = 0;
   check::Operation op;
   std::map<std::string, std::string> last_seen;  // key -> value this client last saw
@@ -40,9 +45,17 @@ struct Client {
   std::map<std::string, std::set<int>> votes;
 };
 
+// Where requests go. Unsharded: every request to group 0, on every node. Sharded: a key's
+// requests to the group of its shard; lease and lock requests to group 0.
+struct Routing {
+  std::function<uint32_t(std::string_view key)> group_of;  // null: unsharded
+  std::function<std::vector<int>(uint32_t group)> slots;   // a group's replicas (its slots)
+};
+
 class Clients {
  public:
-  Clients(World& world, Truth& truth) : world_(world), o_(world.options), truth_(truth) {}
+  Clients(World& world, Truth& truth, Routing routing = {})
+      : world_(world), o_(world.options), truth_(truth), routing_(std::move(routing)) {}
 
   // Creates `options.clients` clients; each starts shortly after the cluster.
   void start_all();
@@ -78,6 +91,7 @@ class Clients {
   World& world_;
   const SimOptions& o_;
   Truth& truth_;
+  Routing routing_;
   std::vector<Client> clients_;
   std::vector<check::Operation> history_;
   int issued_ = 0;

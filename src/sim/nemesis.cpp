@@ -22,7 +22,7 @@ void Nemesis::inject_fault() {
     const Fault f = enabled[world_.fault_rng.uniform(enabled.size())];
     const uint64_t duration = world_.fault_rng.range(100'000, 1'500'000);
     bool injected = true;
-    Node* lead = nodes_.leader();
+    Node* lead = cluster_.leader(world_.fault_rng);
     // Watchers give up on a connection now and then, and on a frozen node more often.
     watchers_.give_up_some();
     if (f == Fault::kPause && o_.workload != Workload::kRegister && world_.fault_rng.chance(0.5)) {
@@ -37,8 +37,8 @@ void Nemesis::inject_fault() {
           partition_active_ = true;
           std::string desc;
           if (lead != nullptr && world_.fault_rng.chance(0.3)) {
-            world_.net.isolate(lead->id);
-            desc = "isolate leader n" + std::to_string(lead->id);
+            world_.net.isolate(lead->host_id);
+            desc = "isolate leader n" + std::to_string(lead->host_id);
           } else {
             const auto kind = static_cast<PartitionKind>(world_.fault_rng.uniform(4));
             desc =
@@ -49,29 +49,30 @@ void Nemesis::inject_fault() {
         }
         case Fault::kCrash:
         case Fault::kPause: {
-          int down = 0;
-          for (int i = 1; i <= nodes_.count(); ++i) down += (!nodes_[i].up || nodes_[i].paused);
-          if (down >= (o_.nodes - 1) / 2) {
+          // Fewer hosts down than any group's majority needs (every group spans at most
+          // replication hosts, all of them when unsharded).
+          const int span = o_.shards > 0 ? std::min(o_.replication, o_.nodes) : o_.nodes;
+          if (cluster_.down_count() >= (span - 1) / 2) {
             injected = false;
             break;
           }
-          Node* victim = lead;
-          if (victim == nullptr || world_.fault_rng.chance(0.6)) {
-            victim = &nodes_[1 + static_cast<int>(world_.fault_rng.uniform(o_.nodes))];
+          int victim = lead != nullptr ? lead->host_id : 0;
+          if (victim == 0 || world_.fault_rng.chance(0.6)) {
+            victim = 1 + static_cast<int>(world_.fault_rng.uniform(o_.nodes));
           }
-          if (!victim->up || victim->paused) {
+          if (cluster_.down(victim)) {
             injected = false;
             break;
           }
           if (f == Fault::kCrash) {
-            nodes_.crash(*victim);
+            cluster_.crash(victim);
           } else {
-            victim->paused = true;
-            if (o_.verbose) world_.at() << "pause n" << victim->id << "\n";
+            cluster_.pause(victim);
+            if (o_.verbose) world_.at() << "pause n" << victim << "\n";
           }
           Event& h = world_.schedule(world_.now() + duration, EventType::kHeal);
           h.tag = static_cast<int>(f);
-          h.node = victim->id;
+          h.node = victim;
           break;
         }
         case Fault::kLoss:
@@ -110,7 +111,7 @@ void Nemesis::inject_fault() {
           break;
         }
         case Fault::kMembership:
-          if (membership_stage_ != 0 || o_.nodes < 4) {
+          if (membership_stage_ != 0 || o_.nodes < 4 || o_.shards > 0) {
             injected = false;
             break;
           }
@@ -130,9 +131,12 @@ void Nemesis::inject_fault() {
             world_.at() << "transfer leadership n" << lead->id << " -> n" << target << ": "
                         << raft::to_string(st) << "\n";
           }
-          nodes_.after_input(*lead);
+          cluster_.group(lead->group).after_input(*lead);
           break;
         }
+        case Fault::kRebalance:
+          injected = rebalancer_.start_change();
+          break;
         case Fault::kDrift:
         case Fault::kByzantine:
           injected = false;
@@ -141,7 +145,7 @@ void Nemesis::inject_fault() {
       if (injected) {
         ++world_.result.faults_injected[to_string(f)];
         if (f != Fault::kCrash && f != Fault::kPause && f != Fault::kMembership &&
-            f != Fault::kTransfer) {
+            f != Fault::kTransfer && f != Fault::kRebalance) {
           Event& h = world_.schedule(world_.now() + duration, EventType::kHeal);
           h.tag = static_cast<int>(f);
         }
@@ -188,10 +192,9 @@ void Nemesis::heal_all() {
   world_.net.set_params(world_.baseline);
   world_.net.set_topology(Topology::kMesh);
   partition_active_ = net_fault_active_ = topology_active_ = false;
-  for (int i = 1; i <= nodes_.count(); ++i) {
-    Node& n = nodes_[i];
-    if (!n.up) nodes_.restart(n);
-    if (n.paused) nodes_.resume(n);
+  for (int h = 1; h <= cluster_.hosts(); ++h) {
+    cluster_.restart(h);
+    cluster_.resume(h, /*run=*/false);
   }
 }
 
@@ -229,6 +232,11 @@ void Nemesis::draw_swarm() {
     // not the protocol (docs/raft.md), so a lease-read run draws no pauses.
     if (o.read_mode == raft::ReadMode::kLease) o.faults.erase(Fault::kPause);
     if (o.faults.empty()) o.faults.insert(Fault::kPartition);
+    if (o.shards > 0) {
+      // Sharded: replicas move by rebalancing, not by the membership cycle.
+      if (o.faults.erase(Fault::kMembership) > 0 || r.chance(0.5))
+        o.faults.insert(Fault::kRebalance);
+    }
     if (o.engine == replica::EngineKind::kPbft) {
       // A fixed membership; and a PBFT run is a run with Byzantine replicas.
       o.faults.erase(Fault::kMembership);
@@ -340,13 +348,11 @@ void Nemesis::handle(const Event& e) {
     case EventType::kHeal: {
       const auto f = static_cast<Fault>(e.tag);
       if (f == Fault::kCrash) {
-        nodes_.restart(nodes_[e.node]);
+        cluster_.restart(e.node);
       } else if (f == Fault::kPause) {
-        Node& n = nodes_[e.node];
-        if (!n.paused) return;
-        if (o_.verbose) world_.at() << "resume n" << n.id << "\n";
-        nodes_.resume(n);
-        nodes_.after_input(n);
+        if (!cluster_.paused(e.node)) return;
+        if (o_.verbose) world_.at() << "resume n" << e.node << "\n";
+        cluster_.resume(e.node);
       } else {
         heal(f);
       }
@@ -366,34 +372,41 @@ void Nemesis::handle(const Event& e) {
 void Nemesis::elected(const Node& n) {
   // Leader-targeted nemesis: elections are where Raft's subtle bugs live (a vote not yet
   // durable, a new leader's first Appends half-sent), so crash someone right after one.
+  // Sharded, every group elects: the chance is shared out over the groups, so that the
+  // cluster sees as many of these as one group would.
+  const double share = 1.0 / static_cast<double>(cluster_.groups());
   if (world_.fault_phase() && o_.faults.contains(Fault::kCrash) &&
-      world_.fault_rng.chance(o_.election_crash_probability)) {
+      world_.fault_rng.chance(o_.election_crash_probability * share)) {
     Event& e =
         world_.schedule(world_.now() + world_.fault_rng.range(0, o_.election_crash_max_delay_us),
                         EventType::kTargetedCrash);
     e.node = world_.fault_rng.chance(0.5)
-                 ? n.id
+                 ? n.host_id
                  : 1 + static_cast<int>(world_.fault_rng.uniform(o_.nodes));
   }
   // A leader cut off right after its election, while clients still reach it: what a deposed
   // leader may still answer is where stale reads and lost writes show.
   if (world_.fault_phase() && o_.faults.contains(Fault::kPartition) &&
-      world_.fault_rng.chance(o_.election_isolate_probability)) {
+      world_.fault_rng.chance(o_.election_isolate_probability * share)) {
     Event& e =
         world_.schedule(world_.now() + world_.fault_rng.range(0, o_.election_crash_max_delay_us),
                         EventType::kTargetedIsolate);
-    e.node = n.id;
+    e.node = n.host_id;
   }
 }
 
 void Nemesis::targeted_crash(const Event& e) {
-  Node& n = nodes_[e.node];
-  int down = 0;
-  for (int i = 1; i <= nodes_.count(); ++i) down += (!nodes_[i].up || nodes_[i].paused);
+  // A crash inside a vote's fsync names the replica (its group and slot); one after an
+  // election names the host.
+  const int host = e.tag == 1 ? cluster_.group(e.group).host(e.node) : e.node;
   // Unlike random crashes, these may take down a majority for a moment (a rack losing
   // power): that is what Raft figure 8 needs, and it is only liveness that suffers.
-  if (!world_.fault_phase() || !n.up || n.paused || down >= o_.nodes - 1) return;
-  nodes_.crash(n);
+  // Sharded, no more than a group's replicas minus one: every group keeps a replica up.
+  const int most = o_.shards > 0 ? std::min(o_.replication, o_.nodes) - 1 : o_.nodes - 1;
+  if (!world_.fault_phase() || cluster_.down(host) || cluster_.down_count() >= most) {
+    return;
+  }
+  cluster_.crash(host);
   ++world_.result.faults_injected[e.tag == 1 ? "crash-in-vote-fsync" : "crash-after-election"];
   // Half the time the process comes straight back, as under a supervisor.
   const uint64_t downtime = world_.fault_rng.chance(0.5)
@@ -401,7 +414,7 @@ void Nemesis::targeted_crash(const Event& e) {
                                 : world_.fault_rng.range(100'000, 1'000'000);
   Event& h = world_.schedule(world_.now() + downtime, EventType::kHeal);
   h.tag = static_cast<int>(Fault::kCrash);
-  h.node = n.id;
+  h.node = host;
 }
 
 }  // namespace synod::sim

@@ -11,7 +11,9 @@
 
 #include "core/consensus/types.h"
 #include "sim/clients.h"
+#include "sim/cluster.h"
 #include "sim/nodes.h"
+#include "sim/rebalancer.h"
 #include "sim/watchers.h"
 #include "sim/world.h"
 
@@ -19,8 +21,15 @@ namespace synod::sim {
 
 class Nemesis {
  public:
-  Nemesis(World& world, Nodes& nodes, Clients& clients, Watchers& watchers)
-      : world_(world), o_(world.options), nodes_(nodes), clients_(clients), watchers_(watchers) {}
+  Nemesis(World& world, Cluster& cluster, Clients& clients, Watchers& watchers,
+          Rebalancer& rebalancer)
+      : world_(world),
+        o_(world.options),
+        cluster_(cluster),
+        rebalancer_(rebalancer),
+        nodes_(cluster.group(0)),
+        clients_(clients),
+        watchers_(watchers) {}
 
   // Swarm testing: this seed's own fault mix, nemesis intensities and BUGGIFY sites, drawn from
   // a generator of its own so the rest of the run's randomness is as without the swarm. Runs
@@ -47,7 +56,9 @@ class Nemesis {
 
   World& world_;
   const SimOptions& o_;
-  Nodes& nodes_;
+  Cluster& cluster_;
+  Rebalancer& rebalancer_;
+  Nodes& nodes_;  // group 0: the one a membership cycle changes
   Clients& clients_;
   Watchers& watchers_;
   // Faults in effect.

@@ -60,13 +60,11 @@ bool NodeHost::persist(const std::vector<raft::Entry>& entries,
   if (hard_state && (hard_state->vote != was.vote || hard_state->term != was.term) &&
       nodes_.world_.buggify(nodes_.world_.sites.crash_in_vote_fsync, 0.5)) {
     Event& crash =
-        nodes_.world_.schedule(nodes_.world_.now() + nodes_.world_.disk_rng.range(0, fsync_us - 1),
-                               EventType::kTargetedCrash);
-    crash.node = node_.id;
+        nodes_.node_event(nodes_.world_.now() + nodes_.world_.disk_rng.range(0, fsync_us - 1),
+                          EventType::kTargetedCrash, node_.id);
     crash.tag = 1;  // counted apart from the crashes after elections
   }
-  Event& e = nodes_.world_.schedule(nodes_.world_.now() + fsync_us, EventType::kFsyncDone);
-  e.node = node_.id;
+  Event& e = nodes_.node_event(nodes_.world_.now() + fsync_us, EventType::kFsyncDone, node_.id);
   e.gen = node_.gen;
   return false;
 }
@@ -96,9 +94,8 @@ void NodeHost::retain_state(uint64_t index) {
   std::string digest = image_digest(image);
   node_.retained[index] = {std::move(image), digest};
   while (node_.retained.size() > kRetainedStates) node_.retained.erase(node_.retained.begin());
-  Event& e = nodes_.world_.schedule(nodes_.world_.now() + nodes_.world_.disk_rng.range(100, 5'000),
-                                    EventType::kStateRetained);
-  e.node = node_.id;
+  Event& e = nodes_.node_event(nodes_.world_.now() + nodes_.world_.disk_rng.range(100, 5'000),
+                               EventType::kStateRetained, node_.id);
   e.gen = node_.gen;
   e.index = index;
   e.image = std::move(digest);
@@ -129,9 +126,8 @@ bool NodeHost::restore(const raft::SnapshotMeta& meta, const std::string& image)
 
 void NodeHost::flush_state(uint64_t applied) {
   // RocksDB writing its memtables out: a few ms to tens of ms, off the raft thread.
-  Event& e = nodes_.world_.schedule(
-      nodes_.world_.now() + nodes_.world_.disk_rng.range(1'000, 30'000), EventType::kStoreFlushed);
-  e.node = node_.id;
+  Event& e = nodes_.node_event(nodes_.world_.now() + nodes_.world_.disk_rng.range(1'000, 30'000),
+                               EventType::kStoreFlushed, node_.id);
   e.gen = node_.gen;
   e.index = applied;
 }
@@ -223,8 +219,7 @@ void Nodes::start(int id) {
       n.durable.snapshot ? n.durable.snapshot->meta.index.value : 0);
   n.driver->set_ready_observer(
       [this](const Engine& engine, const raft::Ready& rd) { inv_->on_ready(engine, rd); });
-  Event& t = world_.schedule(world_.now() + n.tick_us, EventType::kTick);
-  t.node = id;
+  Event& t = node_event(world_.now() + n.tick_us, EventType::kTick, id);
   t.gen = n.gen;
 }
 
@@ -379,16 +374,15 @@ bool Nodes::restore_store(Node& n, const raft::SnapshotMeta& meta, const std::st
 void Nodes::request_state(Node& n, int from, uint64_t min_index, bool retained) {
   ++world_.result.state_fetches;
   auto fail_later = [&](const std::string& why) {
-    Event& e = world_.schedule(world_.now() + 200'000, EventType::kStateFetched);
-    e.node = n.id;
+    Event& e = node_event(world_.now() + 200'000, EventType::kStateFetched, n.id);
     e.gen = n.gen;
     e.error = why;
   };
   if (from < 1 || from >= static_cast<int>(nodes_.size())) return fail_later("unknown member");
-  const std::vector<uint64_t> times = world_.net.send(n.id, from, 64, world_.now(), world_.net_rng);
+  const std::vector<uint64_t> times =
+      world_.net.send(host(n.id), host(from), 64, world_.now(), world_.net_rng);
   if (times.empty()) return fail_later("request lost");
-  Event& e = world_.schedule(times.front(), EventType::kFetchServe);
-  e.node = from;
+  Event& e = node_event(times.front(), EventType::kFetchServe, from);
   e.client = n.id;
   e.gen = n.gen;
   e.index = min_index;
@@ -400,6 +394,7 @@ void Nodes::serve_state(const Event& e) {
   Node& asker = nodes_[e.client];
   Event answer;
   answer.node = asker.id;
+  answer.group = group_;
   answer.gen = e.gen;
   uint64_t at = world_.now() + 200'000;  // a failed fetch shows as a timeout
   auto kept = server.retained.lower_bound(e.index);
@@ -414,8 +409,8 @@ void Nodes::serve_state(const Event& e) {
     answer.index = e.retained ? kept->first : server.kv->applied().value;
     std::string image = e.retained ? kept->second.first : server.kv->image();
     if (server.byzantine && adversary_ != nullptr) adversary_->state(server.id, image);
-    const std::vector<uint64_t> times =
-        world_.net.send(server.id, asker.id, image.size(), world_.now(), world_.net_rng);
+    const std::vector<uint64_t> times = world_.net.send(host(server.id), host(asker.id),
+                                                        image.size(), world_.now(), world_.net_rng);
     if (times.empty()) {
       answer.error = "answer lost";
     } else {
@@ -481,7 +476,7 @@ void Nodes::send(Node& n, const std::vector<raft::Message>& msgs) {
 }
 
 void Nodes::transmit(int from, int to, const raft::Message& m, uint64_t extra_delay_us) {
-  auto times = world_.net.send(from, to, m.byte_size(), world_.now(), world_.net_rng);
+  auto times = world_.net.send(host(from), host(to), m.byte_size(), world_.now(), world_.net_rng);
   for (uint64_t& t : times) t += extra_delay_us;
   if (times.empty()) ++world_.result.messages_dropped;
   if (times.size() > 1) ++world_.result.messages_duplicated;
@@ -491,8 +486,7 @@ void Nodes::transmit(int from, int to, const raft::Message& m, uint64_t extra_de
                 << (m.reject ? " reject" : "") << (times.empty() ? " DROPPED" : "") << "\n";
   }
   for (uint64_t t : times) {
-    Event& e = world_.schedule(t, EventType::kDeliver);
-    e.node = to;
+    Event& e = node_event(t, EventType::kDeliver, to);
     e.msg = m;
   }
 }
@@ -525,7 +519,7 @@ void Nodes::crash(Node& n) {
 }
 
 void Nodes::restart(Node& n) {
-  if (n.up) return;
+  if (n.up || n.retired) return;
   if (o_.verbose) world_.at() << "restart n" << n.id << "\n";
   start(n.id);
 }
@@ -617,8 +611,16 @@ void Nodes::reply(Node& n, const KvCommand& req, ReplyStatus status, KvResult re
   e.reply.from = n.id;
 }
 
-Nodes::Nodes(World& world, Truth& truth, NodeObserver& observer)
-    : world_(world), o_(world.options), truth_(truth), observer_(observer) {
+Nodes::Nodes(World& world, Truth& truth, NodeObserver& observer, GroupSpec spec)
+    : world_(world),
+      o_(world.options),
+      truth_(truth),
+      observer_(observer),
+      group_(spec.group),
+      hosts_(std::move(spec.hosts)) {
+  if (hosts_.empty()) {
+    for (int i = 1; i <= o_.nodes; ++i) hosts_.push_back(i);
+  }
   if (o_.engine == replica::EngineKind::kMultiPaxos) {
     inv_ = std::make_unique<check::PaxosInvariants>();
   } else if (o_.engine == replica::EngineKind::kPbft) {
@@ -630,10 +632,18 @@ Nodes::Nodes(World& world, Truth& truth, NodeObserver& observer)
 
 Nodes::~Nodes() = default;
 
+Event& Nodes::node_event(uint64_t at, EventType type, int slot) {
+  Event& e = world_.schedule(at, type);
+  e.node = slot;
+  e.group = group_;
+  return e;
+}
+
 void Nodes::start_all() {
-  nodes_.resize(o_.nodes + 1);
+  const int size = static_cast<int>(hosts_.size());
+  nodes_.resize(static_cast<size_t>(size) + 1);
   next_member_ = 10;  // past every founding member's
-  for (int i = 1; i <= o_.nodes; ++i) initial_conf_.voters.push_back(NodeId(i));
+  for (int i = 1; i <= size; ++i) initial_conf_.voters.push_back(NodeId(i));
   inv_->set_initial_conf(initial_conf_);
   Rng drift_rng = world_.rng.fork();
   Rng shape_rng = world_.rng.fork();
@@ -646,7 +656,7 @@ void Nodes::start_all() {
     // The Byzantine replicas, drawn from the seed: any of them, the first primary included.
     Rng pick = world_.rng.fork();
     std::vector<int> slots;
-    for (int i = 1; i <= o_.nodes; ++i) slots.push_back(i);
+    for (int i = 1; i <= size; ++i) slots.push_back(i);
     std::set<NodeId> members;
     for (int k = 0; k < o_.byzantine && !slots.empty(); ++k) {
       const size_t at = pick.uniform(slots.size());
@@ -655,12 +665,14 @@ void Nodes::start_all() {
       slots.erase(slots.begin() + static_cast<std::ptrdiff_t>(at));
     }
     static_cast<check::PbftInvariants&>(*inv_).set_byzantine(members);
-    adversary_ = std::make_unique<Adversary>(world_, byzantine_, o_.nodes);
+    adversary_ = std::make_unique<Adversary>(world_, byzantine_, size);
     if (o_.verbose) world_.at() << adversary_->describe() << "\n";
   }
-  for (int i = 1; i <= o_.nodes; ++i) {
+  for (int i = 1; i <= size; ++i) {
     Node& n = nodes_[i];
     n.id = i;
+    n.host_id = host(i);
+    n.group = group_;
     n.member = NodeId(i);
     n.byzantine = byzantine_.contains(i);
     n.tick_us = o_.tick_us;
@@ -679,8 +691,7 @@ void Nodes::handle(const Event& e) {
     case EventType::kTick: {
       Node& n = nodes_[e.node];
       if (!n.up || e.gen != n.gen) return;
-      Event& next = world_.schedule(world_.now() + n.tick_us, EventType::kTick);
-      next.node = e.node;
+      Event& next = node_event(world_.now() + n.tick_us, EventType::kTick, e.node);
       next.gen = e.gen;
       if (n.paused) return;  // a frozen process does not see time pass
       n.driver->tick();
@@ -751,6 +762,36 @@ void Nodes::wipe(Node& n) {
   n.founding = false;  // it comes back as a member added later
   n.member = NodeId(next_member_++);
   start(n.id);
+}
+
+int Nodes::add_slot(int host) {
+  hosts_.push_back(host);
+  Node& n = nodes_.emplace_back();
+  n.id = count();
+  n.host_id = host;
+  n.group = group_;
+  n.member = NodeId(next_member_++);
+  n.founding = false;
+  n.tick_us = o_.tick_us;
+  n.up = false;
+  start(n.id);
+  return n.id;
+}
+
+void Nodes::retire(Node& n) {
+  if (n.up) crash(n);
+  n.retired = true;
+  n.durable = raft::Persisted{};
+  n.store_image.clear();
+  n.retained.clear();
+}
+
+std::vector<int> Nodes::live_slots() const {
+  std::vector<int> out;
+  for (size_t i = 1; i < nodes_.size(); ++i) {
+    if (!nodes_[i].retired) out.push_back(static_cast<int>(i));
+  }
+  return out;
 }
 
 int Nodes::slot_of(raft::NodeId member) const {

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -38,7 +39,9 @@ class NodeHost;
 // one: an ID is never reused for an empty member, or acknowledgements of its earlier process,
 // still in flight, would be taken for what the new one holds.
 struct Node {
-  int id = 0;           // the slot, 1..nodes
+  int id = 0;           // the slot in its group, 1..size
+  int host_id = 0;      // the host it runs on (the network address), 1..options.nodes
+  uint32_t group = 0;   // the replication group it is a replica of
   raft::NodeId member;  // the Raft ID of the member it runs
   bool up = true;
   bool paused = false;
@@ -58,6 +61,7 @@ struct Node {
   // States retained for state transfer (Host::retain_state), durable: index -> image, digest.
   std::map<uint64_t, std::pair<std::string, std::string>> retained;
   bool founding = true;                // started with the founding membership (not added later)
+  bool retired = false;                // its replica moved away: down for good, its state dropped
   bool byzantine = false;              // PBFT: runs the adversary's behaviours (sim/byzantine.h)
   std::unique_ptr<KvMachine> kv;       // the replica's kv::Store; its applied index is the node's
   std::unique_ptr<kv::Lessor> lessor;  // lease expiry, as the server's Node runs it
@@ -83,15 +87,27 @@ class NodeObserver {
   ~NodeObserver() = default;
 };
 
+// Where a replication group runs: its number (on every event for it) and the hosts (network
+// addresses, 1..options.nodes) of its slots, slot i on hosts[i - 1]. By default the one group
+// of an unsharded run: group 0, slot i on host i, on every host.
+struct GroupSpec {
+  uint32_t group = 0;
+  std::vector<int> hosts;  // empty: every host
+};
+
 class Nodes {
  public:
-  Nodes(World& world, Truth& truth, NodeObserver& observer);
+  Nodes(World& world, Truth& truth, NodeObserver& observer, GroupSpec spec = {});
   ~Nodes();
 
   // Starts `options.nodes` founding members. Draws each node's clock drift and the run's
   // replication shape (message size, window) from the world's generator.
   void start_all();
   int count() const { return static_cast<int>(nodes_.size()) - 1; }
+  uint32_t group() const { return group_; }
+  // The host (network address) slot `slot` of this group runs on.
+  int host(int slot) const { return hosts_[static_cast<size_t>(slot) - 1]; }
+  const std::vector<int>& hosts() const { return hosts_; }
   Node& operator[](int id) { return nodes_[static_cast<size_t>(id)]; }
   const Node& operator[](int id) const { return nodes_[static_cast<size_t>(id)]; }
 
@@ -107,6 +123,14 @@ class Nodes {
   void wipe(Node& n);
   // The slot that runs `member`, or 0 if none does (a removed member's ID).
   int slot_of(raft::NodeId member) const;
+  // A new, empty member on host `host`, under a new member ID, started (to be added to the
+  // group as a learner): its slot.
+  int add_slot(int host);
+  // The slot's replica was removed from the group: its process stops for good and its state
+  // goes. A retired slot is never restarted.
+  void retire(Node& n);
+  // The slots not retired.
+  std::vector<int> live_slots() const;
   // Runs the node's Ready loop after an input from outside (a proposal, a transfer).
   void after_input(Node& n);
   // The up, unpaused leader of the highest term, if any.
@@ -142,6 +166,8 @@ class Nodes {
   void state_fetched(const Event& e);
   void send(Node& n, const std::vector<raft::Message>& msgs);
   void transmit(int from, int to, const raft::Message& m, uint64_t extra_delay_us = 0);
+  // An event for slot `slot` of this group (node and group filled in).
+  Event& node_event(uint64_t at, EventType type, int slot);
   void duel_step();
   void on_client_request(Node& n, const KvCommand& req, const std::string& bft);
   void reply(Node& n, const KvCommand& req, ReplyStatus status, KvResult result);
@@ -152,8 +178,10 @@ class Nodes {
   const SimOptions& o_;
   Truth& truth_;
   NodeObserver& observer_;
+  uint32_t group_ = 0;
+  std::vector<int> hosts_;                        // slot i runs on hosts_[i - 1]
   std::unique_ptr<check::EngineInvariants> inv_;  // the engine's own checker
-  std::vector<Node> nodes_;                       // index 0 unused
+  std::deque<Node> nodes_;  // index 0 unused; a deque, so that adding a slot moves no node
   raft::ConfState initial_conf_;
   std::set<std::pair<uint64_t, int>> leaders_seen_;
   uint64_t first_leader_after_heal_ = 0;

@@ -20,6 +20,7 @@ constexpr FaultName kFaultNames[] = {
     {Fault::kLatency, "latency"},     {Fault::kDrift, "drift"},
     {Fault::kTopology, "topology"},   {Fault::kMembership, "membership"},
     {Fault::kTransfer, "transfer"},   {Fault::kByzantine, "byzantine"},
+    {Fault::kRebalance, "rebalance"},
 };
 
 }  // namespace
@@ -102,6 +103,7 @@ constexpr BugName kBugNames[] = {
     {"unchecked-state", nullptr, nullptr, nullptr, &pbft::PlantedBugs::unchecked_state},
     {"apply-every-copy", nullptr, nullptr, nullptr, &pbft::PlantedBugs::apply_every_copy},
     {"client-accepts-one-reply", nullptr, nullptr, &WorkloadBugs::client_accepts_one_reply},
+    {"remove-before-catch-up", nullptr, nullptr, &WorkloadBugs::remove_before_catch_up},
 };
 
 }  // namespace
@@ -149,6 +151,34 @@ int pbft_faults(const SimOptions& o) {
 
 bool check_options(const SimOptions& o, std::string& error) {
   const bool pbft = o.engine == replica::EngineKind::kPbft;
+  if (o.shards == 0 && o.nodes > 7) {
+    error = "--nodes above 7 needs --shards (one group of at most 7 members)";
+    return false;
+  }
+  if (o.faults.contains(Fault::kRebalance) && o.shards == 0) {
+    error = "--faults rebalance needs --shards (it moves shards between hosts)";
+    return false;
+  }
+  if (o.shards > 0) {
+    if (pbft) {
+      error = "--shards runs Raft or Multi-Paxos groups";
+      return false;
+    }
+    if (o.workload != Workload::kRegister || o.watchers != 0) {
+      error = "--shards runs the register workload, without watchers";
+      return false;
+    }
+    if (o.faults.contains(Fault::kMembership) || o.duel) {
+      error =
+          "--shards has no membership fault or duel (a shard's replicas move by the rebalance "
+          "fault)";
+      return false;
+    }
+    if (o.replication > o.nodes) {
+      error = "--replication must not exceed --nodes";
+      return false;
+    }
+  }
   if (o.faults.contains(Fault::kByzantine) && !pbft) {
     error =
         "--faults byzantine needs --engine pbft (Raft and Multi-Paxos tolerate crashes "
@@ -179,6 +209,8 @@ std::string replay_command(const SimOptions& o) {
   if (o.engine != replica::EngineKind::kRaft) os << " --engine " << replica::to_string(o.engine);
   os << " --nodes " << o.nodes << " --faults " << (o.swarm ? kSwarm : fault_list(o.faults))
      << " --ops " << o.ops << " --clients " << o.clients;
+  if (o.shards > 0) os << " --shards " << o.shards << " --replication " << o.replication;
+  if (o.keys != SimOptions{}.keys) os << " --keys " << o.keys;
   if (o.workload != Workload::kRegister) os << " --workload " << to_string(o.workload);
   if (o.workload == Workload::kSemaphore) os << " --permits " << o.permits;
   if (o.watchers != 0) os << " --watchers " << o.watchers;

@@ -23,6 +23,7 @@ enum class Fault : uint8_t {
   kMembership,  // remove a voter, re-add it as a learner, promote it
   kTransfer,    // leadership transfer to a random voter
   kByzantine,   // PBFT: `byzantine` replicas run adversarial behaviours (sim/byzantine.h)
+  kRebalance,   // sharded: take a host off the ring or put it back; its shards move
 };
 const char* to_string(Fault f);
 // Parses "partition,crash" (or "all", "none"). On error returns false and sets `error`.
@@ -53,11 +54,15 @@ struct WorkloadBugs {
   bool watch_resume_gap = false;          // a watcher resumes at its last revision + 2
   bool watch_resume_duplicate = false;    // a watcher resumes at its last revision
   bool client_accepts_one_reply = false;  // a PBFT client takes the first reply, not f + 1
+  bool remove_before_catch_up = false;    // a move removes the old replica, then adds the new
 };
 
 struct SimOptions;
 // Names of the bugs that tests plant (each engine's PlantedBugs and WorkloadBugs).
 bool parse_bug(const std::string& name, SimOptions& options, std::string& error);
+
+// The most hosts a sharded run may have (an unsharded one: 9).
+inline constexpr int kMaxShardedHosts = 128;
 
 struct SimOptions {
   uint64_t seed = 1;
@@ -86,6 +91,10 @@ struct SimOptions {
   int final_ops = 2;  // successful operations (recipes: whole cycles) each client must finish
                       // after the heal
   int keys = 3;
+  // Sharded: `shards` data groups of `replication` replicas each and a metadata group, placed
+  // on the `nodes` hosts by the consistent-hash ring (sim/cluster.h). 0: one group on every node.
+  int shards = 0;
+  int replication = 3;
   replica::EngineBugs bugs;
   Workload workload = Workload::kRegister;
   int64_t permits = 2;  // semaphore workload

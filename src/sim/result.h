@@ -35,6 +35,8 @@ struct SimResult {
   // and refused, and how long after the release the first value was chosen.
   uint64_t duel_rounds = 0, duel_chosen = 0, duel_refused = 0, duel_first_chosen_ms = 0;
   bool duel_decided_after = false;  // a value was chosen after the release
+  // Sharded runs: replica moves the ring asked for, and those carried out.
+  uint64_t moves_planned = 0, moves_done = 0;
   bool liveness_ok = true;
   std::string liveness_detail;
   uint64_t end_time_us = 0;

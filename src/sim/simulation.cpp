@@ -5,6 +5,7 @@
 
 #include "base/assert.h"
 #include "sim/clients.h"
+#include "sim/cluster.h"
 #include "sim/nemesis.h"
 #include "sim/nodes.h"
 #include "sim/truth.h"
@@ -22,11 +23,12 @@ class Sim final : public NodeObserver {
   Sim(const SimOptions& options, std::ostream& log)
       : world_(options, log),
         o_(world_.options),
-        truth_(world_),
-        nodes_(world_, truth_, *this),
-        clients_(world_, truth_),
-        watchers_(world_, nodes_, truth_),
-        nemesis_(world_, nodes_, clients_, watchers_) {}
+        cluster_(world_, *this),
+        nodes_(cluster_.group(0)),
+        clients_(world_, cluster_.truth(0), routing()),
+        watchers_(world_, nodes_, cluster_.truth(0)),
+        rebalancer_(world_, cluster_),
+        nemesis_(world_, cluster_, clients_, watchers_, rebalancer_) {}
 
   SimResult run();
 
@@ -42,6 +44,12 @@ class Sim final : public NodeObserver {
   void stepped(Node& n) override { watchers_.flush(n); }
   void elected(Node& n) override { nemesis_.elected(n); }
 
+  // Sharded: a key's requests go to its shard's group.
+  Routing routing() const {
+    if (o_.shards == 0) return {};
+    return {[this](std::string_view key) { return cluster_.group_of_key(key); },
+            [this](uint32_t g) { return cluster_.live_slots(g); }};
+  }
   void dispatch(const Event& e);
   void heal_all();
   // After the heal: true once every client finished and no membership change is half done,
@@ -51,10 +59,11 @@ class Sim final : public NodeObserver {
 
   World world_;
   const SimOptions& o_;
-  Truth truth_;
-  Nodes nodes_;
+  Cluster cluster_;
+  Nodes& nodes_;  // group 0: the only one unless sharded
   Clients clients_;
   Watchers watchers_;
+  Rebalancer rebalancer_;
   Nemesis nemesis_;
   std::unique_ptr<Duel> duel_;
 };
@@ -69,7 +78,7 @@ void Sim::dispatch(const Event& e) {
     case EventType::kStoreFlushed:
     case EventType::kStateRetained:
     case EventType::kClientRequest:
-      return nodes_.handle(e);
+      return cluster_.handle(e);
     case EventType::kClientResponse:
     case EventType::kClientTimeout:
     case EventType::kClientNext:
@@ -83,6 +92,8 @@ void Sim::dispatch(const Event& e) {
     case EventType::kTargetedCrash:
     case EventType::kTargetedIsolate:
       return nemesis_.handle(e);
+    case EventType::kRebalance:
+      return rebalancer_.handle(e);
   }
 }
 
@@ -92,33 +103,39 @@ void Sim::heal_all() {
 }
 
 bool Sim::final_phase_over() {
-  if (clients_.all_done() && nemesis_.membership_idle()) return true;
+  if (clients_.all_done() && nemesis_.membership_idle() && rebalancer_.idle()) return true;
   const uint64_t liveness_us = liveness_bound_ticks(o_) * o_.tick_us;
   if (world_.now() <= world_.heal_time() + liveness_us) return false;
   SimResult& result = world_.result;
   result.liveness_ok = false;
   std::ostringstream os;
   os << "cluster did not finish within " << liveness_bound_ticks(o_) << " ticks of the heal (";
-  os << (nodes_.first_leader_after_heal() ? "a leader was elected" : "no leader elected");
+  if (cluster_.groups() == 1) {
+    os << (nodes_.first_leader_after_heal() ? "a leader was elected" : "no leader elected");
+  } else {
+    os << (cluster_.leaders_after_heal() ? "every group elected a leader"
+                                         : "some group elected no leader");
+  }
   os << ", " << clients_.unfinished() << " client(s) unfinished";
   if (!nemesis_.membership_idle()) {
     os << ", membership change stuck at stage " << nemesis_.membership_stage();
   }
+  if (!rebalancer_.idle()) os << ", rebalancing unfinished: " << rebalancer_.describe();
   os << ")";
-  os << nodes_.describe();  // where each member stands, for whoever replays it
+  os << cluster_.describe();  // where each member stands, for whoever replays it
   result.liveness_detail = os.str();
   return true;
 }
 
 SimResult Sim::run() {
-  SYNOD_ASSERT(o_.nodes >= 1 && o_.nodes <= 9);
+  SYNOD_ASSERT(o_.nodes >= 1 && o_.nodes <= (o_.shards > 0 ? kMaxShardedHosts : 9));
   world_.result.seed = o_.seed;
   nemesis_.draw_swarm();
   if (o_.duel) {
     duel_ = std::make_unique<Duel>(o_.engine == replica::EngineKind::kMultiPaxos, o_.duel_rounds);
     nodes_.set_duel(duel_.get());
   }
-  nodes_.start_all();
+  cluster_.start_all();
   world_.watch_rng = world_.rng.fork();
   clients_.start_all();
   watchers_.start_all();
@@ -158,7 +175,7 @@ void Sim::verdict() {
   result.end_time_us = world_.now();
   if (result.liveness_ok) {
     const uint64_t heal = world_.heal_time();
-    const uint64_t first_leader = nodes_.first_leader_after_heal();
+    const uint64_t first_leader = cluster_.leaders_after_heal();
     std::ostringstream os;
     os << "leader "
        << (first_leader >= heal && first_leader ? (first_leader - heal) / o_.tick_us : 0)
@@ -186,9 +203,9 @@ void Sim::verdict() {
                                    std::to_string(o_.duel_rounds) + " rounds in its time bound");
     }
   }
-  truth_.check();
-  nodes_.check_store_convergence();
-  result.violations = nodes_.invariants().violations();
+  cluster_.check_truths();
+  cluster_.check_store_convergence();
+  result.violations = cluster_.violations();
   result.violations.insert(result.violations.end(), world_.violations.begin(),
                            world_.violations.end());
   check::CheckOptions check_options;
@@ -206,13 +223,17 @@ SimResult run_simulation(const SimOptions& options, std::ostream& log) {
 }
 
 void print_summary(const SimOptions& o, const SimResult& r, std::ostream& out) {
-  out << "seed " << o.seed << ": " << o.nodes << " nodes, faults "
-      << (o.swarm ? "swarm" : fault_list(o.faults)) << ", " << o.clients << " clients, workload "
-      << to_string(o.workload) << "\n";
+  out << "seed " << o.seed << ": " << o.nodes << " nodes";
+  if (o.shards > 0) out << ", " << o.shards << " shards of " << o.replication << " replicas";
+  out << ", faults " << (o.swarm ? "swarm" : fault_list(o.faults)) << ", " << o.clients
+      << " clients, workload " << to_string(o.workload) << "\n";
   if (!r.swarm.empty()) out << "  swarm drew   " << r.swarm << "\n";
   out << "  operations   ok=" << r.ops_ok << " fail=" << r.ops_fail << " info=" << r.ops_info
       << "  committed entries=" << r.committed << "\n";
   out << "  elections    " << r.elections << "\n";
+  if (o.shards > 0) {
+    out << "  rebalancing  moves planned=" << r.moves_planned << " done=" << r.moves_done << "\n";
+  }
   out << "  messages     sent=" << r.messages_sent << " dropped=" << r.messages_dropped
       << " duplicated=" << r.messages_duplicated << " snapshot-chunks=" << r.snapshots_sent
       << " state-fetches=" << r.state_fetches << " (failed " << r.state_fetch_failures << ")\n";

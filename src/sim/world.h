@@ -41,6 +41,7 @@ enum class EventType : uint8_t {
   kStoreFlushed,     // a node's store flush is done
   kStateRetained,    // a node's retained state is written and digested (index, image: digest)
   kTargetedIsolate,  // cut a new leader off from the other members
+  kRebalance,        // the rebalancer's next step (sharded runs)
 };
 
 enum class ReplyStatus : uint8_t { kOk, kRejected };
@@ -57,7 +58,8 @@ struct Event {
   uint64_t time = 0;
   uint64_t seq = 0;
   EventType type = EventType::kTick;
-  int node = 0;
+  int node = 0;        // node events: the replica's slot in its group
+  uint32_t group = 0;  // node events: the replication group (0 unless the run is sharded)
   int client = 0;
   uint64_t gen = 0;  // node incarnation, or client op seq
   int tag = 0;       // fault kind for kHeal

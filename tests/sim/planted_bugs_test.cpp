@@ -21,6 +21,7 @@ struct Planted {
   replica::EngineKind engine = replica::EngineKind::kRaft;
   int nodes = 0;                 // 0: the default
   const char* faults = nullptr;  // a fixed mix instead of the swarm's
+  int shards = 0;                // sharded: this many groups over 9 hosts (sim/cluster.h)
 };
 
 // Returns the first seed in [1, kSeeds] whose run reports a violation, or 0.
@@ -38,6 +39,13 @@ uint64_t first_failing_seed(const Planted& p, SimResult& failing) {
     o.watchers = p.watchers;
     if (p.nodes != 0) o.nodes = p.nodes;
     if (p.workload != Workload::kRegister) o.ops = 300;
+    if (p.shards != 0) {
+      o.shards = p.shards;
+      o.nodes = 9;
+      o.keys = 16;
+      o.clients = 8;
+      o.ops = 600;
+    }
     std::string error;
     EXPECT_TRUE(parse_bug(p.bug, o, error)) << error;
     std::ostringstream log;
@@ -84,6 +92,28 @@ TEST(PlantedBugs, ReadIndexWithoutQuorumServesStaleReads) {
   ASSERT_NE(seed, 0u);
   EXPECT_EQ(r.linearizability.verdict, check::Verdict::kNotLinearizable);
   EXPECT_FALSE(r.linearizability.failing_window.empty());
+}
+
+TEST(PlantedBugs, AStaleReadInOneShardIsCaughtInAShardedCluster) {
+  // The same bug in every group of a cluster of 16 shards on 9 hosts: partitions of hosts cut
+  // some group's leader off, and the history, checked key by key, shows the stale read.
+  SimResult r;
+  const uint64_t seed = first_failing_seed(
+      {.bug = "read-index-without-quorum", .faults = "partition,crash", .shards = 16}, r);
+  std::cout << "caught at seed " << seed << "\n";
+  ASSERT_NE(seed, 0u);
+  EXPECT_EQ(r.linearizability.verdict, check::Verdict::kNotLinearizable);
+}
+
+TEST(PlantedBugs, AMoveThatRemovesTheOldReplicaFirstLeavesAGroupUnderReplicated) {
+  // Rebalancing removes the losing host's replica before the new one is added and caught up:
+  // the group commits a configuration with fewer voters than its replication factor.
+  SimResult r;
+  const uint64_t seed = first_failing_seed(
+      {.bug = "remove-before-catch-up", .faults = "rebalance,crash,partition", .shards = 32}, r);
+  std::cout << "caught at seed " << seed << "\n";
+  ASSERT_NE(seed, 0u);
+  EXPECT_TRUE(has(r, "ReplicationKept"));
 }
 
 TEST(PlantedBugs, CommittingAPreviousTermEntryByCountIsReported) {
