@@ -34,6 +34,9 @@ class NodeHost final : public replica::Host {
   void apply(std::span<const raft::Entry> entries) override;
   bool restore(const raft::SnapshotMeta& meta, const std::string& image) override;
   void flush_state(uint64_t applied) override;
+  void note(const std::string& event) override {
+    if (nodes_.o_.verbose) nodes_.world_.at() << "n" << node_.id << ": " << event << "\n";
+  }
 
  private:
   Nodes& nodes_;

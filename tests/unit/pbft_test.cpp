@@ -449,6 +449,37 @@ TEST(PbftEngine, AStateThisReplicaKeptIsClaimedToEveryOtherReplica) {
   EXPECT_EQ(to, (std::set<uint64_t>{1, 3, 4}));
 }
 
+// A peer that fell behind waits for its state and sends nothing meanwhile; the claims it got
+// with the snapshot offer may have been lost. The claims go out again with later STATUS rounds,
+// so its next fetch can be certified.
+TEST(PbftEngine, StateClaimsAreSentAgainWithLaterStatusRounds) {
+  Config c = engine_config(2);
+  c.checkpoint_interval = 8;
+  c.log_window = 16;
+  c.state_interval = 16;
+  Pbft p(c, {});
+  p.state_retained(Index(16), as_string(d(5)));
+  p.ready();  // the first claims: lost
+  p.advance();
+  std::set<uint64_t> to;
+  for (uint64_t t = 0; t < 16 * c.status_ticks && to.size() < 3; ++t) {
+    p.tick();
+    if (!p.has_ready()) continue;
+    raft::Ready rd = p.ready();
+    for (const raft::Message& m : rd.immediate_messages) {
+      std::string why;
+      std::optional<Msg> msg = open(m.payload, keyring(m.to.value), NodeId(2), &why);
+      ASSERT_TRUE(msg) << why;
+      if (msg->kind != Kind::kState) continue;
+      EXPECT_EQ(msg->seq, Index(16));
+      EXPECT_EQ(msg->digest, d(5));
+      to.insert(m.to.value);
+    }
+    p.advance();
+  }
+  EXPECT_EQ(to, (std::set<uint64_t>{1, 3, 4}));
+}
+
 TEST(PbftEngine, ThePlantedUncheckedStateBugCertifiesAnything) {
   Config c = engine_config(4);
   c.checkpoint_interval = 8;

@@ -11,7 +11,8 @@ namespace synod::pbft {
 
 namespace {
 
-constexpr size_t kClaimsPerReplica = 4;  // checkpoint claims kept per replica
+constexpr size_t kClaimsPerReplica = 4;       // checkpoint claims kept per replica
+constexpr uint64_t kClaimsEveryStatuses = 4;  // own claims sent again with every 4th STATUS
 
 }  // namespace
 
@@ -88,6 +89,10 @@ Msg Pbft::make_status() const {
 
 void Pbft::send_status() {
   broadcast(make_status(), /*immediate=*/true);
+  // Every few rounds this replica's state claims go out again too. A peer that fell behind
+  // checks the state it fetches against f + 1 claims; those it got with the snapshot offer
+  // may have been lost, and while it waits for the state it sends nothing, so it cannot ask.
+  if ((now_ / cfg_.status_ticks) % kClaimsEveryStatuses == 0) send_state_claims(raft::kNoNode);
 }
 
 // Answers a peer's STATUS with what it lacks: the new view it missed, this replica's view
@@ -300,7 +305,11 @@ void Pbft::send_state_claims(raft::NodeId to) {
     Msg c = make(Kind::kState);
     c.seq = index;
     c.digest = d;
-    send(c, to, /*immediate=*/true);
+    if (to == raft::kNoNode) {
+      broadcast(c, /*immediate=*/true);
+    } else {
+      send(c, to, /*immediate=*/true);
+    }
   }
 }
 

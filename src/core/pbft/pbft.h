@@ -254,6 +254,7 @@ class Pbft final : public Engine {
   void on_bodies(const Msg& m);
   void on_snapshot(const Msg& m);
   void on_state(const Msg& m);
+  // To `to`, or to every peer (kNoNode).
   void send_state_claims(raft::NodeId to);
   void install(Index seq, const Digest& d, std::string data);
   void finish_install();
