@@ -43,6 +43,15 @@ struct Error {
 };
 
 namespace errors {
+// A key a cross-shard transaction holds between its prepare and its outcome (Synod's own).
+inline Error locked_by_transaction() {
+  return {kGrpcUnavailable, "synod: a key is held by a cross-shard transaction in progress"};
+}
+inline Error bad_transaction_part() {
+  return {kGrpcInvalidArgument,
+          "synod: a cross-shard transaction takes single keys, no nested txn, no leases and no "
+          "range revisions"};
+}
 inline Error empty_key() {
   return {kGrpcInvalidArgument, "etcdserver: key is not provided"};
 }

@@ -29,8 +29,15 @@ inline constexpr char kMember = 'n';
 inline constexpr char kLease = 'l';
 inline constexpr char kAuth = 'a';
 inline constexpr char kSession = 's';  // client public key -> SessionWindow (sessions.h)
-inline constexpr std::array<char, 8> kAllTables = {kAuth,   kCurrent, kHistory, kLease,
-                                                   kMember, kMeta,    kRevLog,  kSession};
+// Cross-shard transactions (store.h): a participant's prepared transactions and its locks, the
+// outcomes it carried out, and the decisions a coordinator group holds.
+inline constexpr char kIntent = 'i';       // transaction ID -> synodpb.TxnIntent
+inline constexpr char kLock = 'k';         // user key -> ID of the transaction holding it
+inline constexpr char kTxnOutcome = 'o';   // transaction ID -> synodpb.TxnDecision carried out
+inline constexpr char kTxnDecision = 'd';  // transaction ID -> synodpb.TxnDecision that stands
+inline constexpr std::array<char, 12> kAllTables = {kAuth,   kCurrent, kHistory,    kLease,
+                                                    kMember, kMeta,    kRevLog,     kSession,
+                                                    kIntent, kLock,    kTxnOutcome, kTxnDecision};
 
 inline constexpr std::string_view kMetaAppliedIndex = "mapplied_index";
 inline constexpr std::string_view kMetaRevision = "mrevision";

@@ -171,6 +171,13 @@ etcdserverpb::DeleteRangeResponse apply_delete_range(WriteTxn& txn,
   return resp;
 }
 
+bool compares_hold(const BatchView& view, const TxnRequest& req) {
+  for (const Compare& c : req.compare()) {
+    if (!compare_holds(view, c)) return false;
+  }
+  return true;
+}
+
 Expected<TxnResponse, Error> apply_txn(WriteTxn& txn, const TxnRequest& req,
                                        int64_t compact_revision) {
   assert(!txn.changed());

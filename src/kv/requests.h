@@ -21,6 +21,9 @@ etcdserverpb::PutResponse apply_put(WriteTxn& txn, const etcdserverpb::PutReques
 etcdserverpb::DeleteRangeResponse apply_delete_range(WriteTxn& txn,
                                                      const etcdserverpb::DeleteRangeRequest& req);
 
+// Whether every top-level compare of `req` holds in `view` (nested txns are not looked at).
+bool compares_hold(const BatchView& view, const etcdserverpb::TxnRequest& req);
+
 // Evaluates every compare (nested ones too) against the state before the txn, checks the ops
 // of the branches taken, then runs them. On error nothing was written to txn.
 // Precondition: validate(req) passed.

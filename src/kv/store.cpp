@@ -98,6 +98,16 @@ std::optional<std::string> image_defect(const ImageEntries& entries, int64_t rev
       case keys::kSession:
         if (!SessionWindow::decode(v)) return "client session";
         break;
+      case keys::kIntent:
+        if (!parses<synodpb::TxnIntent>(v)) return "transaction intent";
+        break;
+      case keys::kLock:
+        if (v.empty() || k.size() < 2) return "transaction lock";
+        break;
+      case keys::kTxnOutcome:
+      case keys::kTxnDecision:
+        if (!parses<synodpb::TxnDecision>(v)) return "transaction decision";
+        break;
       default:
         return "unknown table";
     }
@@ -146,6 +156,7 @@ void Store::load() {
   compact_revision_ = meta->compact_revision;
   auth_ = AuthStore::load(backend_);
   rebuild_index();
+  load_locks();
   check_invariants();
 }
 
@@ -197,7 +208,9 @@ ApplyResult Store::apply(uint64_t raft_index, const synodpb::Request& req,
   const size_t events_before = events != nullptr ? events->size() : 0;
   txn.record_events(events);
   int64_t compact_revision = compact_revision_;
+  lock_changes_.clear();
   ApplyResult result{.skipped = false, .outcome = execute(req, txn, compact_revision)};
+  assert(!result.error() || lock_changes_.empty());
   // A refused request writes nothing but still consumes its log index.
   assert(!result.error() || (txn.view().empty() && compact_revision == compact_revision_));
   if (result.error() && events != nullptr) events->resize(events_before);
@@ -227,6 +240,14 @@ ApplyResult Store::apply(uint64_t raft_index, const synodpb::Request& req,
       index_.erase(key);
     }
   }
+  for (auto& [key, holder] : lock_changes_) {
+    if (holder) {
+      locks_[key] = std::move(*holder);
+    } else {
+      locks_.erase(key);
+    }
+  }
+  lock_changes_.clear();
   applied_index_ = raft_index;
   revision_ = txn.end_revision();
   compact_revision_ = compact_revision;
@@ -246,6 +267,9 @@ bool Store::advance_applied(uint64_t raft_index) {
 ApplyResult::Outcome Store::execute(const synodpb::Request& req, WriteTxn& txn,
                                     int64_t& compact_revision) {
   if (auto e = authorize(req)) return *e;
+  if (!locks_.empty()) {
+    if (auto e = check_locks(req)) return *e;
+  }
   switch (req.op_case()) {
     case synodpb::Request::kPut: {
       const etcdserverpb::PutRequest& put = req.put();
@@ -291,6 +315,12 @@ ApplyResult::Outcome Store::execute(const synodpb::Request& req, WriteTxn& txn,
     case synodpb::Request::kAuth:
       if (auto e = auth_.apply(req.auth(), txn.view())) return *e;
       return AuthApplied{};
+    case synodpb::Request::kTxnPrepare:
+      return apply_txn_prepare(req.txn_prepare(), txn);
+    case synodpb::Request::kTxnDecide:
+      return apply_txn_decide(req.txn_decide(), txn);
+    case synodpb::Request::kTxnResolve:
+      return apply_txn_resolve(req.txn_resolve(), txn);
     default:
       return errors::empty_request();
   }
@@ -519,6 +549,9 @@ ApplyResult::Outcome Store::apply_member(const synodpb::Request& req, WriteTxn& 
 Expected<etcdserverpb::RangeResponse, Error> Store::range(
     const etcdserverpb::RangeRequest& req) const {
   if (auto e = validate(req)) return Unexpected{*e};
+  if (!locks_.empty() && range_locked(req.key(), req.range_end())) {
+    return Unexpected{errors::locked_by_transaction()};
+  }
   BatchView view(backend_);
   return execute_range(view, req, ReadRevisions{revision_, compact_revision_});
 }

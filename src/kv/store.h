@@ -55,11 +55,27 @@ struct ClientStamp {
   uint64_t timestamp = 0;
 };
 
+// A participant group's vote on a cross-shard transaction's prepare.
+struct TxnVote {
+  bool prepared = false;       // its keys are locked for the transaction; false: it cannot commit
+  bool compares_hold = false;  // prepared: this group's compares held
+  std::string reason;          // not prepared: why
+};
+
+// The decision that stands for a transaction (txn_decide in the coordinator group), or the one
+// a participant carried out (txn_resolve), with the responses of the branch it ran.
+struct TxnDecided {
+  bool commit = false;
+  bool succeeded = false;
+  etcdserverpb::TxnResponse response;  // resolve, committed here just now: the branch's ops
+};
+
 struct ApplyResult {
-  using Outcome = std::variant<
-      std::monostate, Error, etcdserverpb::PutResponse, etcdserverpb::DeleteRangeResponse,
-      etcdserverpb::TxnResponse, etcdserverpb::CompactionResponse, MembersResponse,
-      etcdserverpb::LeaseGrantResponse, etcdserverpb::LeaseRevokeResponse, AuthApplied>;
+  using Outcome = std::variant<std::monostate, Error, etcdserverpb::PutResponse,
+                               etcdserverpb::DeleteRangeResponse, etcdserverpb::TxnResponse,
+                               etcdserverpb::CompactionResponse, MembersResponse,
+                               etcdserverpb::LeaseGrantResponse, etcdserverpb::LeaseRevokeResponse,
+                               AuthApplied, TxnVote, TxnDecided>;
 
   // True when raft_index <= applied_index(): the entry was applied before; nothing changed and
   // outcome is monostate.
@@ -121,6 +137,16 @@ class Store {
   // The highest timestamp applied from `client` (0: none): a restarted member's own requests
   // number on from above it.
   uint64_t session_highest(std::string_view client) const;
+
+  // Cross-shard transactions (docs/transactions.md). The keys prepared transactions hold, each
+  // with the transaction's ID; while one is held, ordinary requests and ranges that touch it
+  // are refused (errors::locked_by_transaction), so none sees or overwrites a key a
+  // transaction may still change.
+  const std::map<std::string, std::string, std::less<>>& locks() const { return locks_; }
+  // The transactions prepared here and not yet resolved, in ID order.
+  std::vector<synodpb::TxnIntent> intents() const;
+  // The decision that stands for a transaction this group coordinates, if any.
+  std::optional<TxnDecided> decision(std::string_view txn) const;
   // Advances the applied index over an entry with no KV effect (leader no-op, conf change).
   // Returns false, changing nothing, if raft_index <= applied_index().
   bool advance_applied(uint64_t raft_index);
@@ -188,6 +214,7 @@ class Store {
   };
   static std::optional<Meta> parse_meta(const Lookup& lookup);
   void load();
+  void load_locks();
   void rebuild_index();
 
   // Runs the request in txn; an Error outcome leaves txn without writes.
@@ -212,11 +239,23 @@ class Store {
   ApplyResult::Outcome apply_lease_grant(const etcdserverpb::LeaseGrantRequest& req, WriteTxn& txn);
   ApplyResult::Outcome apply_lease_revoke(const etcdserverpb::LeaseRevokeRequest& req,
                                           WriteTxn& txn);
+  // Cross-shard transactions (store_txn.cpp).
+  ApplyResult::Outcome apply_txn_prepare(const synodpb::TxnPrepare& req, WriteTxn& txn);
+  ApplyResult::Outcome apply_txn_decide(const synodpb::TxnDecision& req, WriteTxn& txn);
+  ApplyResult::Outcome apply_txn_resolve(const synodpb::TxnDecision& req, WriteTxn& txn);
+  // An ordinary request that touches a key a transaction holds is refused.
+  std::optional<Error> check_locks(const synodpb::Request& req) const;
+  bool range_locked(std::string_view key, std::string_view range_end) const;
+  bool ops_locked(const etcdserverpb::TxnRequest& txn) const;
   void check_invariants() const;
 
   Backend& backend_;
   KeyIndex index_;                                       // equal to the backend's current table
   std::map<int64_t, std::set<std::string>> lease_keys_;  // lease -> its keys, from index_
+  // Keys held by prepared transactions -> the transaction (table 'k'), and the changes the
+  // request being applied makes to it (nullopt: released), made once its batch is written.
+  std::map<std::string, std::string, std::less<>> locks_;
+  std::vector<std::pair<std::string, std::optional<std::string>>> lock_changes_;
   AuthStore auth_;
   int max_txn_ops_;
   uint64_t applied_index_ = 0;

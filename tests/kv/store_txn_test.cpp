@@ -1,0 +1,220 @@
+// kv::Store's part in cross-shard transactions: prepare (locks, vote), decide (the first
+// decision stands), resolve (the chosen branch runs, locks go), ordinary requests refused on
+// held keys, and every step idempotent and durable across a restart and an image restore.
+#include <gtest/gtest.h>
+
+#include "kv/keys.h"
+#include "kv/store.h"
+#include "test_backend.h"
+
+namespace synod::kv {
+namespace {
+
+using etcdserverpb::Compare;
+using etcdserverpb::TxnRequest;
+
+class KV_SUITE(StoreTxnTest) : public ::testing::Test {
+ protected:
+  ApplyResult apply(const synodpb::Request& req) { return store_->apply(++index_, req); }
+
+  void put(const std::string& key, const std::string& value) {
+    synodpb::Request req;
+    req.mutable_put()->set_key(key);
+    req.mutable_put()->set_value(value);
+    ASSERT_TRUE(apply(req).ok());
+  }
+  ApplyResult put_result(const std::string& key, const std::string& value) {
+    synodpb::Request req;
+    req.mutable_put()->set_key(key);
+    req.mutable_put()->set_value(value);
+    return apply(req);
+  }
+  std::optional<std::string> get(const std::string& key) {
+    etcdserverpb::RangeRequest r;
+    r.set_key(key);
+    auto resp = store_->range(r);
+    EXPECT_TRUE(resp.has_value()) << (resp ? "" : resp.error().message);
+    if (!resp || resp->kvs().empty()) return std::nullopt;
+    return resp->kvs(0).value();
+  }
+  // A transfer's part on one group: if `key`'s value is `expect`, set it to `to`, else read it.
+  static TxnRequest part(const std::string& key, const std::string& expect, const std::string& to) {
+    TxnRequest t;
+    Compare* c = t.add_compare();
+    c->set_key(key);
+    c->set_target(Compare::VALUE);
+    c->set_result(Compare::EQUAL);
+    c->set_value(expect);
+    auto* p = t.add_success()->mutable_request_put();
+    p->set_key(key);
+    p->set_value(to);
+    t.add_failure()->mutable_request_range()->set_key(key);
+    return t;
+  }
+  TxnVote prepare(const std::string& txn, const TxnRequest& p) {
+    synodpb::Request req;
+    req.mutable_txn_prepare()->set_txn(txn);
+    req.mutable_txn_prepare()->set_coordinator(1);
+    *req.mutable_txn_prepare()->mutable_part() = p;
+    ApplyResult r = apply(req);
+    EXPECT_TRUE(r.ok()) << (r.error() ? r.error()->message : "skipped");
+    return r.ok() ? *r.response<TxnVote>() : TxnVote{};
+  }
+  TxnDecided step(bool resolve, const std::string& txn, bool commit, bool succeeded) {
+    synodpb::Request req;
+    synodpb::TxnDecision* d = resolve ? req.mutable_txn_resolve() : req.mutable_txn_decide();
+    d->set_txn(txn);
+    d->set_commit(commit);
+    d->set_succeeded(succeeded);
+    ApplyResult r = apply(req);
+    EXPECT_TRUE(r.ok()) << (r.error() ? r.error()->message : "skipped");
+    return r.ok() ? *r.response<TxnDecided>() : TxnDecided{};
+  }
+  TxnDecided decide(const std::string& txn, bool commit, bool succeeded) {
+    return step(false, txn, commit, succeeded);
+  }
+  TxnDecided resolve(const std::string& txn, bool commit, bool succeeded) {
+    return step(true, txn, commit, succeeded);
+  }
+  void restart() {
+    store_.reset();
+    tb_->reopen();
+    store_ = std::make_unique<Store>(tb_->get());
+  }
+
+  std::unique_ptr<testing::TestBackend> tb_ = testing::make_test_backend();
+  std::unique_ptr<Store> store_ = std::make_unique<Store>(tb_->get());
+  uint64_t index_ = 0;
+};
+
+TEST_F(KV_SUITE(StoreTxnTest), APreparedKeyIsHeldUntilTheCommitRunsTheBranch) {
+  put("a", "10");
+  const TxnVote vote = prepare("t1", part("a", "10", "7"));
+  EXPECT_TRUE(vote.prepared);
+  EXPECT_TRUE(vote.compares_hold);
+  EXPECT_EQ(store_->locks().size(), 1u);
+  EXPECT_EQ(store_->intents().size(), 1u);
+  // Held: neither written nor read by anyone else.
+  ApplyResult refused = put_result("a", "99");
+  ASSERT_NE(refused.error(), nullptr);
+  EXPECT_EQ(*refused.error(), errors::locked_by_transaction());
+  etcdserverpb::RangeRequest r;
+  r.set_key("a");
+  EXPECT_FALSE(store_->range(r).has_value());
+  r.set_key("0");
+  r.set_range_end("z");
+  EXPECT_FALSE(store_->range(r).has_value());  // a range over it too
+  put("b", "1");                               // other keys are free
+  const int64_t before = store_->revision();
+  const TxnDecided done = resolve("t1", true, true);
+  EXPECT_TRUE(done.commit);
+  EXPECT_EQ(done.response.responses_size(), 1);
+  EXPECT_EQ(store_->revision(), before + 1);
+  EXPECT_EQ(get("a"), "7");
+  EXPECT_TRUE(store_->locks().empty());
+  EXPECT_TRUE(store_->intents().empty());
+}
+
+TEST_F(KV_SUITE(StoreTxnTest), TheFailureBranchRunsWhenSomeParticipantsComparesFailed) {
+  put("a", "10");
+  EXPECT_TRUE(prepare("t1", part("a", "10", "7")).compares_hold);
+  const TxnDecided done = resolve("t1", true, /*succeeded=*/false);
+  EXPECT_FALSE(done.succeeded);
+  ASSERT_EQ(done.response.responses_size(), 1);
+  EXPECT_EQ(done.response.responses(0).response_range().kvs(0).value(), "10");
+  EXPECT_EQ(get("a"), "10");
+}
+
+TEST_F(KV_SUITE(StoreTxnTest), AnAbortWritesNothingAndReleasesTheKeys) {
+  put("a", "10");
+  const int64_t before = store_->revision();
+  EXPECT_TRUE(prepare("t1", part("a", "10", "7")).prepared);
+  EXPECT_FALSE(resolve("t1", false, false).commit);
+  EXPECT_EQ(store_->revision(), before);
+  EXPECT_EQ(get("a"), "10");
+  put("a", "11");
+}
+
+TEST_F(KV_SUITE(StoreTxnTest), AKeyHeldByOneTransactionRefusesAnothersPrepare) {
+  put("a", "10");
+  EXPECT_TRUE(prepare("t1", part("a", "10", "7")).prepared);
+  const TxnVote second = prepare("t2", part("a", "10", "8"));
+  EXPECT_FALSE(second.prepared);
+  EXPECT_FALSE(second.reason.empty());
+  EXPECT_EQ(store_->intents().size(), 1u);
+}
+
+TEST_F(KV_SUITE(StoreTxnTest), EveryStepAppliedAgainReturnsWhatItReturnedFirst) {
+  put("a", "10");
+  EXPECT_TRUE(prepare("t1", part("a", "10", "7")).compares_hold);
+  put("b", "x");
+  EXPECT_TRUE(prepare("t1", part("a", "10", "7")).compares_hold);  // the same vote
+  EXPECT_EQ(store_->intents().size(), 1u);
+  EXPECT_TRUE(resolve("t1", true, true).commit);
+  EXPECT_EQ(get("a"), "7");
+  const int64_t after = store_->revision();
+  // A second resolve (even one saying otherwise) changes nothing and reports what was done.
+  const TxnDecided again = resolve("t1", false, false);
+  EXPECT_TRUE(again.commit);
+  EXPECT_EQ(store_->revision(), after);
+}
+
+TEST_F(KV_SUITE(StoreTxnTest), TheFirstDecisionStands) {
+  EXPECT_FALSE(store_->decision("t1").has_value());
+  EXPECT_FALSE(decide("t1", false, false).commit);   // a resolver aborted it first
+  const TxnDecided late = decide("t1", true, true);  // the coordinator's commit comes too late
+  EXPECT_FALSE(late.commit);
+  ASSERT_TRUE(store_->decision("t1").has_value());
+  EXPECT_FALSE(store_->decision("t1")->commit);
+  EXPECT_TRUE(decide("t2", true, true).succeeded);
+}
+
+TEST_F(KV_SUITE(StoreTxnTest), AResolveBeforeItsPrepareRefusesThePrepare) {
+  put("a", "10");
+  EXPECT_FALSE(resolve("t1", false, false).commit);
+  const TxnVote vote = prepare("t1", part("a", "10", "7"));
+  EXPECT_FALSE(vote.prepared);
+  EXPECT_TRUE(store_->locks().empty());
+}
+
+TEST_F(KV_SUITE(StoreTxnTest), APartOfTheWrongShapeIsRefusedAndChangesNothing) {
+  put("a", "10");
+  TxnRequest ranged = part("a", "10", "7");
+  ranged.mutable_compare(0)->set_range_end("b");
+  synodpb::Request req;
+  req.mutable_txn_prepare()->set_txn("t1");
+  *req.mutable_txn_prepare()->mutable_part() = ranged;
+  ApplyResult r = apply(req);
+  ASSERT_NE(r.error(), nullptr);
+  EXPECT_EQ(*r.error(), errors::bad_transaction_part());
+  TxnRequest leased = part("a", "10", "7");
+  leased.mutable_success(0)->mutable_request_put()->set_lease(5);
+  *req.mutable_txn_prepare()->mutable_part() = leased;
+  EXPECT_NE(apply(req).error(), nullptr);
+  req.mutable_txn_prepare()->set_txn("");
+  EXPECT_NE(apply(req).error(), nullptr);
+  EXPECT_TRUE(store_->locks().empty());
+  EXPECT_TRUE(store_->intents().empty());
+}
+
+TEST_F(KV_SUITE(StoreTxnTest), LocksIntentsAndDecisionsSurviveARestartAndAnImage) {
+  put("a", "10");
+  EXPECT_TRUE(prepare("t1", part("a", "10", "7")).prepared);
+  decide("t9", true, true);
+  restart();
+  EXPECT_EQ(store_->locks().size(), 1u);
+  EXPECT_NE(put_result("a", "1").error(), nullptr);
+  const std::string image = store_->image();
+  auto other_backend = testing::make_test_backend();
+  Store other(other_backend->get());
+  ASSERT_TRUE(other.restore(image));
+  EXPECT_EQ(other.locks().size(), 1u);
+  EXPECT_EQ(other.intents().size(), 1u);
+  ASSERT_TRUE(other.decision("t9").has_value());
+  EXPECT_TRUE(other.decision("t9")->commit);
+  EXPECT_TRUE(resolve("t1", true, true).commit);
+  EXPECT_EQ(get("a"), "7");
+}
+
+}  // namespace
+}  // namespace synod::kv
