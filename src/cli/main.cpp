@@ -256,10 +256,11 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 4096));
   sim->add_option("--replication", opts.replication, "with --shards: replicas per group")
       ->check(CLI::Range(1, 7));
-  CLI::Option* keys_option = sim->add_option("--keys", opts.keys,
-                                             "keys the register workload uses (default 3; 16 "
-                                             "with --shards)")
-                                 ->check(CLI::Range(1, 100000));
+  CLI::Option* keys_option =
+      sim->add_option("--keys", opts.keys,
+                      "keys the register workload uses, or the bank's accounts (default 3; 16 "
+                      "with --shards)")
+          ->check(CLI::Range(1, 100000));
   sim->add_option("--faults", faults,
                   "comma list: partition,crash,pause,loss,dup,reorder,latency,drift,topology,"
                   "membership,transfer, or all / none; byzantine (PBFT); swarm (the default): each "

@@ -11,7 +11,13 @@ void Clients::start_all() {
   clients_.resize(o_.clients);
   for (int c = 0; c < o_.clients; ++c) {
     clients_[c].id = static_cast<uint32_t>(c);
-    if (o_.workload != Workload::kRegister) {
+    if (o_.workload == Workload::kBank) {
+      BankOptions bo;
+      bo.accounts = o_.keys;
+      bo.group_of = routing_.bank_group_of;
+      bo.commit_before_decision = o_.workload_bugs.commit_before_decision;
+      clients_[c].bank = std::make_unique<BankClient>(static_cast<uint32_t>(c), std::move(bo));
+    } else if (o_.workload != Workload::kRegister) {
       RecipeOptions ro;
       ro.recipe = o_.workload == Workload::kLock ? Recipe::kLock : Recipe::kSemaphore;
       ro.permits = o_.permits;
@@ -77,6 +83,7 @@ void Clients::pause_one() {
 
 void Clients::next(Client& c) {
   if (c.recipe) return recipe_next(c);
+  if (c.bank) return bank_next(c);
   if (c.busy || c.done) return;
   if (world_.fault_phase() && issued_ >= o_.ops) return;  // waits for the heal
   if (!world_.fault_phase() && c.final_ok >= o_.final_ops) {
@@ -157,7 +164,15 @@ void Clients::send_request(Client& c, KvCommand req, uint64_t wait_us) {
     return;
   }
   const bool keyed = req.op == KvOp::kGet || req.op == KvOp::kPut || req.op == KvOp::kCas;
-  c.group = routing_.group_of && keyed ? routing_.group_of(req.key) : 0;
+  if (!routing_.group_of) {
+    c.group = 0;
+  } else if (req.group >= 0) {
+    c.group = static_cast<uint32_t>(req.group);
+  } else if (keyed || req.op == KvOp::kRange) {
+    c.group = routing_.group_of(keyed ? req.key : req.range.key());
+  } else {
+    c.group = 0;
+  }
   int target = c.leader_hints[c.group];
   c.keepalive_outstanding = req.op == KvOp::kKeepAlive;
   if (routing_.group_of) {
@@ -212,6 +227,46 @@ void Clients::recipe_next(Client& c) {
   send_request(c, std::move(step.cmd), wait_us);
 }
 
+// A bank client's next request. A new operation counts toward the fault phase's budget.
+void Clients::bank_next(Client& c) {
+  if (c.busy || c.done) return;
+  if (c.bank->idle()) {
+    if (world_.fault_phase() && issued_ >= o_.ops) return;  // waits for the heal
+    if (!world_.fault_phase() && c.final_ok >= o_.final_ops) {
+      c.done = true;
+      return;
+    }
+    ++issued_;
+    c.bank_op_start_us = world_.now();
+  }
+  c.busy = true;
+  ++c.seq;
+  KvCommand cmd = c.bank->next(world_.now() / 1000, world_.client_rng);
+  cmd.client = c.id;
+  cmd.seq = c.seq;
+  send_request(c, std::move(cmd), 0);
+}
+
+// A bank client's request was answered (reply) or timed out (null).
+void Clients::bank_done(Client& c, const ClientReply* reply) {
+  c.busy = false;
+  if (reply != nullptr && reply->status == ReplyStatus::kOk && !reply->result.error) {
+    ++world_.result.ops_ok;
+    c.bank->on_reply(reply->result);
+  } else {
+    ++(reply != nullptr ? world_.result.ops_fail : world_.result.ops_info);
+    c.bank->on_failure();
+  }
+  for (const std::string& bad : c.bank->take_bad_audits()) world_.flag("BankTotal", bad);
+  if (c.bank->take_finished() && !world_.fault_phase() &&
+      c.bank_op_start_us >= world_.heal_time()) {
+    ++c.final_ok;
+  }
+  Event& e =
+      world_.schedule(world_.now() + world_.client_rng.range(0, 2000), EventType::kClientNext);
+  e.client = static_cast<int>(c.id);
+}
+
 void Clients::finish_op(Client& c, check::Outcome outcome) {
   c.op.outcome = outcome;
   c.op.complete_time = world_.now();
@@ -264,6 +319,7 @@ void Clients::on_reply(Client& c, const ClientReply& r) {
   if (!c.busy || r.seq != c.seq) return;  // answer to an operation that already timed out
   if (o_.engine == replica::EngineKind::kPbft && !take_bft_reply(c, r)) return;
   c.leader_hints[c.group] = r.leader_hint;
+  if (c.bank) return bank_done(c, &r);
   if (c.recipe) {
     c.busy = false;
     if (r.status == ReplyStatus::kRejected) {
@@ -299,6 +355,7 @@ void Clients::on_reply(Client& c, const ClientReply& r) {
 void Clients::on_timeout(Client& c, uint64_t seq) {
   if (!c.busy || seq != c.seq) return;
   c.leader_hints[c.group] = 0;
+  if (c.bank) return bank_done(c, nullptr);
   if (c.recipe) {
     c.busy = false;
     ++world_.result.ops_info;
@@ -315,6 +372,11 @@ void Clients::on_timeout(Client& c, uint64_t seq) {
 
 void Clients::add_stats(SimResult& result) const {
   for (const Client& c : clients_) {
+    if (c.bank) {
+      result.transfers += c.bank->transfers();
+      result.cross_shard += c.bank->cross_shard();
+      result.audits += c.bank->audits();
+    }
     if (!c.recipe) continue;
     const RecipeStats& st = c.recipe->stats();
     result.cycles += st.cycles;

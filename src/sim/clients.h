@@ -16,6 +16,7 @@
 
 #include "check/linearizability.h"
 #include "core/pbft/crypto.h"
+#include "sim/bank_client.h"
 #include "sim/recipe_client.h"
 #include "sim/truth.h"
 #include "sim/world.h"
@@ -35,6 +36,8 @@ struct Client {
   check::Operation op;
   std::map<std::string, std::string> last_seen;  // key -> value this client last saw
   std::unique_ptr<RecipeClient> recipe;          // lock and semaphore workloads
+  std::unique_ptr<BankClient> bank;              // bank workload
+  uint64_t bank_op_start_us = 0;                 // when its current operation began
   uint64_t sent_us = 0;                          // when the outstanding request left
   uint64_t pause_next_us = 0;                    // a pause that strikes before its next act
   // Keep-alives go over one stream to one member, as clientv3's do, until it fails.
@@ -50,6 +53,8 @@ struct Client {
 struct Routing {
   std::function<uint32_t(std::string_view key)> group_of;  // null: unsharded
   std::function<std::vector<int>(uint32_t group)> slots;   // a group's replicas (its slots)
+  // The group of a key, for the bank clients (null: unsharded).
+  std::function<uint32_t(const std::string& key)> bank_group_of;
 };
 
 class Clients {
@@ -81,6 +86,8 @@ class Clients {
  private:
   void next(Client& c);
   void recipe_next(Client& c);
+  void bank_next(Client& c);
+  void bank_done(Client& c, const ClientReply* reply);
   void send_request(Client& c, KvCommand req, uint64_t wait_us);
   void on_reply(Client& c, const ClientReply& r);
   bool take_bft_reply(Client& c, const ClientReply& r);

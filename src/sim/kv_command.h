@@ -35,6 +35,7 @@ struct KvCommand {
   synodpb::Request proposal;         // kPropose (its id is set by encode)
   etcdserverpb::RangeRequest range;  // kRange
   int64_t lease = 0;                 // kKeepAlive
+  int group = -1;                    // sharded: the group to send to (-1: the key's, or group 0)
 
   // The serialized synodpb::Request for a put or cas, with id request_id(client, seq):
   //  - put: PutRequest{key, value}.
@@ -59,6 +60,15 @@ struct KvResult {
   std::shared_ptr<const etcdserverpb::TxnResponse> txn;      // a txn's response
   std::shared_ptr<const etcdserverpb::RangeResponse> range;  // kRange
   int64_t ttl = 0;  // kKeepAlive: the renewed TTL, 0 for a lease that is gone
+  // A cross-shard transaction's step (kv::TxnVote of a prepare; kv::TxnDecided of a decide or
+  // a resolve, whose branch's responses are in `txn`).
+  struct TxnStep {
+    bool prepared = false;
+    bool compares_hold = false;
+    bool commit = false;
+    bool succeeded = false;
+  };
+  std::optional<TxnStep> txn_step;
 
   // The responses, or empty ones when there are none.
   const etcdserverpb::TxnResponse& txn_response() const;

@@ -33,6 +33,11 @@ KvResult result_of(const kv::ApplyResult& applied) {
     r.revision = put->header().revision();
   } else if (const auto* del = applied.response<etcdserverpb::DeleteRangeResponse>()) {
     r.revision = del->header().revision();
+  } else if (const auto* vote = applied.response<kv::TxnVote>()) {
+    r.txn_step = KvResult::TxnStep{vote->prepared, vote->compares_hold, false, false};
+  } else if (const auto* decided = applied.response<kv::TxnDecided>()) {
+    r.txn_step = KvResult::TxnStep{false, false, decided->commit, decided->succeeded};
+    r.txn = std::make_shared<const etcdserverpb::TxnResponse>(decided->response);
   }
   return r;
 }
@@ -91,8 +96,12 @@ KvResult KvMachine::read(const std::string& key) const {
   etcdserverpb::RangeRequest req;
   req.set_key(key);
   auto resp = store_.range(req);
-  assert(resp.has_value());  // a non-empty key at the current revision cannot fail
-  if (!resp || resp->kvs_size() == 0) return {};
+  if (!resp) {
+    KvResult r;
+    r.error = resp.error().message;  // a key a cross-shard transaction holds
+    return r;
+  }
+  if (resp->kvs_size() == 0) return {};
   return {resp->kvs(0).value(), false};
 }
 

@@ -25,7 +25,8 @@ void Nemesis::inject_fault() {
     Node* lead = cluster_.leader(world_.fault_rng);
     // Watchers give up on a connection now and then, and on a frozen node more often.
     watchers_.give_up_some();
-    if (f == Fault::kPause && o_.workload != Workload::kRegister && world_.fault_rng.chance(0.5)) {
+    const bool recipes = o_.workload == Workload::kLock || o_.workload == Workload::kSemaphore;
+    if (f == Fault::kPause && recipes && world_.fault_rng.chance(0.5)) {
       clients_.pause_one();
     } else {
       switch (f) {

@@ -72,7 +72,8 @@ namespace {
 
 constexpr std::pair<Workload, const char*> kWorkloadNames[] = {{Workload::kRegister, "register"},
                                                                {Workload::kLock, "lock"},
-                                                               {Workload::kSemaphore, "semaphore"}};
+                                                               {Workload::kSemaphore, "semaphore"},
+                                                               {Workload::kBank, "bank"}};
 
 // Every plantable bug: its name and the flag it sets.
 struct BugName {
@@ -104,6 +105,7 @@ constexpr BugName kBugNames[] = {
     {"apply-every-copy", nullptr, nullptr, nullptr, &pbft::PlantedBugs::apply_every_copy},
     {"client-accepts-one-reply", nullptr, nullptr, &WorkloadBugs::client_accepts_one_reply},
     {"remove-before-catch-up", nullptr, nullptr, &WorkloadBugs::remove_before_catch_up},
+    {"commit-before-decision", nullptr, nullptr, &WorkloadBugs::commit_before_decision},
 };
 
 }  // namespace
@@ -122,7 +124,7 @@ bool parse_workload(const std::string& name, Workload& out, std::string& error) 
       return true;
     }
   }
-  error = "unknown workload '" + name + "' (known: register, lock, semaphore)";
+  error = "unknown workload '" + name + "' (known: register, lock, semaphore, bank)";
   return false;
 }
 
@@ -155,6 +157,10 @@ bool check_options(const SimOptions& o, std::string& error) {
     error = "--nodes above 7 needs --shards (one group of at most 7 members)";
     return false;
   }
+  if (o.workload == Workload::kBank && o.shards == 0) {
+    error = "--workload bank needs --shards (its transfers cross shards)";
+    return false;
+  }
   if (o.faults.contains(Fault::kRebalance) && o.shards == 0) {
     error = "--faults rebalance needs --shards (it moves shards between hosts)";
     return false;
@@ -164,8 +170,8 @@ bool check_options(const SimOptions& o, std::string& error) {
       error = "--shards runs Raft or Multi-Paxos groups";
       return false;
     }
-    if (o.workload != Workload::kRegister || o.watchers != 0) {
-      error = "--shards runs the register workload, without watchers";
+    if ((o.workload != Workload::kRegister && o.workload != Workload::kBank) || o.watchers != 0) {
+      error = "--shards runs the register or bank workload, without watchers";
       return false;
     }
     if (o.faults.contains(Fault::kMembership) || o.duel) {

@@ -42,7 +42,7 @@ inline constexpr Fault kAllFaults[] = {
 // What the clients run: the register workload (get, put, cas over a few keys, checked for
 // linearizability), or a lock or semaphore recipe (sim/recipe_client.h, checked by
 // check/coordination.h).
-enum class Workload : uint8_t { kRegister, kLock, kSemaphore };
+enum class Workload : uint8_t { kRegister, kLock, kSemaphore, kBank };
 const char* to_string(Workload w);
 bool parse_workload(const std::string& name, Workload& out, std::string& error);
 
@@ -55,6 +55,7 @@ struct WorkloadBugs {
   bool watch_resume_duplicate = false;    // a watcher resumes at its last revision
   bool client_accepts_one_reply = false;  // a PBFT client takes the first reply, not f + 1
   bool remove_before_catch_up = false;    // a move removes the old replica, then adds the new
+  bool commit_before_decision = false;    // bank: participants commit before the decision
 };
 
 struct SimOptions;

@@ -37,6 +37,9 @@ struct SimResult {
   bool duel_decided_after = false;  // a value was chosen after the release
   // Sharded runs: replica moves the ring asked for, and those carried out.
   uint64_t moves_planned = 0, moves_done = 0;
+  // The bank workload: transfers (across shards), audits that summed every account, and the
+  // resolver's proposals for transactions their clients left.
+  uint64_t transfers = 0, cross_shard = 0, audits = 0, resolver_proposals = 0;
   bool liveness_ok = true;
   std::string liveness_detail;
   uint64_t end_time_us = 0;

@@ -4,11 +4,13 @@
 #include <sstream>
 
 #include "base/assert.h"
+#include "sim/bank_client.h"
 #include "sim/clients.h"
 #include "sim/cluster.h"
 #include "sim/nemesis.h"
 #include "sim/nodes.h"
 #include "sim/truth.h"
+#include "sim/txn_resolver.h"
 #include "sim/watchers.h"
 #include "sim/world.h"
 
@@ -28,6 +30,7 @@ class Sim final : public NodeObserver {
         clients_(world_, cluster_.truth(0), routing()),
         watchers_(world_, nodes_, cluster_.truth(0)),
         rebalancer_(world_, cluster_),
+        resolver_(world_, cluster_),
         nemesis_(world_, cluster_, clients_, watchers_, rebalancer_) {}
 
   SimResult run();
@@ -48,8 +51,11 @@ class Sim final : public NodeObserver {
   Routing routing() const {
     if (o_.shards == 0) return {};
     return {[this](std::string_view key) { return cluster_.group_of_key(key); },
-            [this](uint32_t g) { return cluster_.live_slots(g); }};
+            [this](uint32_t g) { return cluster_.live_slots(g); },
+            [this](const std::string& key) { return cluster_.group_of_key(key); }};
   }
+  // The bank's accounts, read from each group's leader at the end: their total is what it was.
+  void check_bank_total();
   void dispatch(const Event& e);
   void heal_all();
   // After the heal: true once every client finished and no membership change is half done,
@@ -64,6 +70,7 @@ class Sim final : public NodeObserver {
   Clients clients_;
   Watchers watchers_;
   Rebalancer rebalancer_;
+  TxnResolver resolver_;
   Nemesis nemesis_;
   std::unique_ptr<Duel> duel_;
 };
@@ -94,6 +101,8 @@ void Sim::dispatch(const Event& e) {
       return nemesis_.handle(e);
     case EventType::kRebalance:
       return rebalancer_.handle(e);
+    case EventType::kTxnResolve:
+      return resolver_.handle(e);
   }
 }
 
@@ -103,7 +112,11 @@ void Sim::heal_all() {
 }
 
 bool Sim::final_phase_over() {
-  if (clients_.all_done() && nemesis_.membership_idle() && rebalancer_.idle()) return true;
+  const bool bank = o_.workload == Workload::kBank;
+  if (clients_.all_done() && nemesis_.membership_idle() && rebalancer_.idle() &&
+      (!bank || resolver_.idle())) {
+    return true;
+  }
   const uint64_t liveness_us = liveness_bound_ticks(o_) * o_.tick_us;
   if (world_.now() <= world_.heal_time() + liveness_us) return false;
   SimResult& result = world_.result;
@@ -121,6 +134,7 @@ bool Sim::final_phase_over() {
     os << ", membership change stuck at stage " << nemesis_.membership_stage();
   }
   if (!rebalancer_.idle()) os << ", rebalancing unfinished: " << rebalancer_.describe();
+  if (bank && !resolver_.idle()) os << ", transactions still held:" << resolver_.describe();
   os << ")";
   os << cluster_.describe();  // where each member stands, for whoever replays it
   result.liveness_detail = os.str();
@@ -136,6 +150,7 @@ SimResult Sim::run() {
     nodes_.set_duel(duel_.get());
   }
   cluster_.start_all();
+  if (o_.workload == Workload::kBank) resolver_.start();
   world_.watch_rng = world_.rng.fork();
   clients_.start_all();
   watchers_.start_all();
@@ -168,6 +183,22 @@ SimResult Sim::run() {
   }
   verdict();
   return std::move(world_.result);
+}
+
+void Sim::check_bank_total() {
+  int64_t total = 0;
+  for (int i = 0; i < o_.keys; ++i) {
+    const std::string key = bank_account(i);
+    Node* lead = cluster_.group(cluster_.group_of_key(key)).leader();
+    if (lead == nullptr) return;  // a liveness failure says so already
+    const KvResult r = lead->kv->read(key);
+    if (r.error) return;  // still held: the liveness failure says so
+    total += r.value ? std::stoll(*r.value) : kBankInitialBalance;
+  }
+  if (total != kBankInitialBalance * o_.keys) {
+    world_.flag("BankTotal", "the accounts hold " + std::to_string(total) + " at the end, not " +
+                                 std::to_string(kBankInitialBalance * o_.keys));
+  }
 }
 
 void Sim::verdict() {
@@ -204,6 +235,7 @@ void Sim::verdict() {
     }
   }
   cluster_.check_truths();
+  if (o_.workload == Workload::kBank) check_bank_total();
   cluster_.check_store_convergence();
   result.violations = cluster_.violations();
   result.violations.insert(result.violations.end(), world_.violations.begin(),
@@ -234,6 +266,10 @@ void print_summary(const SimOptions& o, const SimResult& r, std::ostream& out) {
   if (o.shards > 0) {
     out << "  rebalancing  moves planned=" << r.moves_planned << " done=" << r.moves_done << "\n";
   }
+  if (o.workload == Workload::kBank) {
+    out << "  bank         transfers=" << r.transfers << " (cross-shard " << r.cross_shard
+        << ") audits=" << r.audits << " resolver proposals=" << r.resolver_proposals << "\n";
+  }
   out << "  messages     sent=" << r.messages_sent << " dropped=" << r.messages_dropped
       << " duplicated=" << r.messages_duplicated << " snapshot-chunks=" << r.snapshots_sent
       << " state-fetches=" << r.state_fetches << " (failed " << r.state_fetch_failures << ")\n";
@@ -242,7 +278,7 @@ void print_summary(const SimOptions& o, const SimResult& r, std::ostream& out) {
   for (const auto& [name, count] : r.faults_injected) out << " " << name << "=" << count;
   out << "\n";
   out << "  virtual time " << r.end_time_us / 1000 << " ms\n";
-  if (o.workload != Workload::kRegister) {
+  if (o.workload == Workload::kLock || o.workload == Workload::kSemaphore) {
     out << "  " << to_string(o.workload) << (o.workload == Workload::kLock ? "         " : "    ")
         << "cycles=" << r.cycles << " acquisitions=" << r.acquisitions << " acts ok=" << r.acts_ok
         << " refused=" << r.acts_refused << " leases lost=" << r.leases_lost

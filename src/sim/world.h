@@ -42,6 +42,7 @@ enum class EventType : uint8_t {
   kStateRetained,    // a node's retained state is written and digested (index, image: digest)
   kTargetedIsolate,  // cut a new leader off from the other members
   kRebalance,        // the rebalancer's next step (sharded runs)
+  kTxnResolve,       // the transaction resolver's next step (bank workload)
 };
 
 enum class ReplyStatus : uint8_t { kOk, kRejected };

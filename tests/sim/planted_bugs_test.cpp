@@ -116,6 +116,21 @@ TEST(PlantedBugs, AMoveThatRemovesTheOldReplicaFirstLeavesAGroupUnderReplicated)
   EXPECT_TRUE(has(r, "ReplicationKept"));
 }
 
+TEST(PlantedBugs, AParticipantCommittingBeforeTheDecisionIsDurableChangesTheBankTotal) {
+  // Participants commit a transfer before its decision is recorded in the coordinator group;
+  // a client that stops there leaves the rest to the resolver, which finds no decision and
+  // aborts: one side of the transfer happened, the other did not.
+  SimResult r;
+  const uint64_t seed = first_failing_seed({.bug = "commit-before-decision",
+                                            .workload = Workload::kBank,
+                                            .faults = "crash,partition",
+                                            .shards = 8},
+                                           r);
+  std::cout << "caught at seed " << seed << "\n";
+  ASSERT_NE(seed, 0u);
+  EXPECT_TRUE(has(r, "BankTotal"));
+}
+
 TEST(PlantedBugs, CommittingAPreviousTermEntryByCountIsReported) {
   // The leader's commit rule (thesis 3.6.2) is checked where it acts; the loss it leads to
   // (Raft figure 8) needs three leaders in quick succession and shows far more rarely.

@@ -83,6 +83,32 @@ TEST(ShardedSim, RebalancingFinishesEveryMoveTheRingAsksFor) {
   EXPECT_GT(planned, 0u);
 }
 
+// Transfers between accounts on different shards commit by two-phase commit over the groups,
+// under every fault the swarm draws (host crashes, partitions, rebalancing): every audit (a
+// read-only transaction over all shards) and the final state hold the same total, and the
+// transactions clients left behind are settled by the resolver.
+TEST(ShardedSim, BankTransfersAcrossShardsKeepTheTotal) {
+  uint64_t cross = 0, audits = 0, resolved = 0;
+  for (uint64_t s = 1; s <= kSeeds / 2; ++s) {
+    SimOptions o = sharded(s, 9, 16);
+    o.workload = Workload::kBank;
+    o.keys = 16;
+    o.clients = 6;
+    o.ops = 600;
+    std::ostringstream log;
+    const SimResult r = run_simulation(o, log);
+    EXPECT_TRUE(r.passed()) << summary(o, r);
+    cross += r.cross_shard;
+    audits += r.audits;
+    resolved += r.resolver_proposals;
+  }
+  std::cout << cross << " cross-shard transfers, " << audits << " audits, " << resolved
+            << " resolver proposals\n";
+  EXPECT_GT(cross, 0u);
+  EXPECT_GT(audits, 0u);
+  EXPECT_GT(resolved, 0u);
+}
+
 TEST(ShardedSim, AHundredHostsAThousandShards) {
   SimOptions o = sharded(7, 100, 1000);
   o.swarm = false;
@@ -122,6 +148,9 @@ TEST(ShardedSim, OptionsThatMakeNoSenseSharded) {
   o = sharded(1, 9, 8);
   o.workload = Workload::kLock;
   EXPECT_FALSE(check_options(o, error));
+  o = sharded(1, 5, 0);
+  o.workload = Workload::kBank;
+  EXPECT_FALSE(check_options(o, error));  // the bank needs shards
   o = sharded(1, 2, 8);
   EXPECT_FALSE(check_options(o, error));  // 3 replicas on 2 hosts
   EXPECT_NE(error.find("--replication"), std::string::npos) << error;

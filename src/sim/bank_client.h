@@ -1,0 +1,117 @@
+// The bank workload of sharded runs (`--workload bank`): accounts acct0..acctK-1, spread over
+// the shards, each starting at 100 (an absent account holds 100). A client either moves an
+// amount between two accounts or audits them all, and the total never changes:
+//
+//   transfer  reads both accounts (their values and mod revisions), then writes both with a
+//             compare that neither changed since. In one group that is one etcd Txn; across two
+//             it is a cross-shard transaction (kv/store.h, docs/transactions.md): prepare in
+//             each group, the decision in the coordinator group (the first account's), then
+//             resolve in each.
+//   audit     a read-only cross-shard transaction over every group holding accounts: prepared
+//             (every account held), decided, and resolved, each resolve answering its group's
+//             accounts; their sum must be K x 100 (BankTotal).
+//
+// A step that fails or times out is not retried blindly: a transaction whose prepare failed is
+// decided abort; one the client cannot finish is left to the resolver (sim/txn_resolver.h),
+// which finds its held keys and settles it with the coordinator group's decision. The client
+// is a step machine, one request outstanding: next() says what to send, on_reply/on_failure
+// what came of it. Deterministic; draws from the generator it is handed.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/rand.h"
+#include "sim/kv_command.h"
+
+namespace synod::sim {
+
+struct BankOptions {
+  int accounts = 16;
+  // The group of an account's key.
+  std::function<uint32_t(const std::string& key)> group_of;
+  // Plant: participants commit before the decision is durable in the coordinator group.
+  bool commit_before_decision = false;
+};
+
+inline constexpr int64_t kBankInitialBalance = 100;
+std::string bank_account(int i);
+
+class BankClient {
+ public:
+  BankClient(uint32_t id, BankOptions options);
+
+  // The next request (client and seq filled in by the caller), or nullopt when the client is
+  // between operations (the caller then calls next() again later).
+  KvCommand next(uint64_t now_ms, Rng& rng);
+  // What the request last returned said.
+  void on_reply(const KvResult& result);
+  // The request failed (refused, or no answer in time).
+  void on_failure();
+
+  // Between operations: the next call to next() starts one.
+  bool idle() const { return phase_ == Phase::kIdle; }
+  // An operation (transfer or audit) finished, whatever its outcome, since the last call.
+  bool take_finished();
+  // Audits whose sum was not K x 100: their description (for the BankTotal violation).
+  std::vector<std::string> take_bad_audits();
+  uint64_t transfers() const { return transfers_; }
+  uint64_t cross_shard() const { return cross_shard_; }
+  uint64_t audits() const { return audits_; }
+
+ private:
+  enum class Phase : uint8_t {
+    kIdle,
+    kRead,     // reading transfer accounts, reads_ done so far
+    kTxn,      // the one-group Txn
+    kPrepare,  // prepares, prepared_ done so far
+    kDecide,   // the decision, in the coordinator group
+    kResolve,  // resolves, resolved_ done so far
+  };
+  struct Part {
+    uint32_t group = 0;
+    etcdserverpb::TxnRequest part;
+  };
+
+  void start_transfer(Rng& rng);
+  void start_audit();
+  void begin_cross_shard(std::vector<Part> parts);
+  void finish();
+  KvCommand propose(uint32_t group, synodpb::Request request) const;
+
+  uint32_t id_;
+  BankOptions o_;
+  Phase phase_ = Phase::kIdle;
+  bool finished_ = false;
+  uint64_t now_ms_ = 0;
+  uint64_t ops_ = 0;
+  // The transfer in progress.
+  std::string from_, to_;
+  int64_t amount_ = 0;
+  struct Seen {
+    int64_t balance = kBankInitialBalance;
+    int64_t mod_revision = 0;
+  };
+  std::vector<Seen> seen_;
+  size_t reads_ = 0;
+  // The cross-shard transaction in progress.
+  bool audit_ = false;
+  std::string txn_id_;
+  std::vector<Part> parts_;
+  size_t prepared_ = 0, resolved_ = 0;
+  bool all_prepared_ = true, compares_hold_ = true;
+  int decide_tries_ = 0;
+  std::optional<KvResult::TxnStep> decision_;
+  int64_t audit_sum_ = 0;
+  bool audit_complete_ = true;
+  size_t committed_early_ = 0;  // the planted bug: resolves sent before the decision
+
+  uint64_t transfers_ = 0, cross_shard_ = 0, audits_ = 0;
+  std::vector<std::string> bad_audits_;
+};
+
+}  // namespace synod::sim
