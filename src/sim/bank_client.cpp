@@ -10,6 +10,9 @@ namespace {
 
 // Gives up on a decision it cannot learn after this many tries: the resolver settles it.
 constexpr int kDecideTries = 3;
+// An audit that could not read every account (one was held, a step failed) starts over, up to
+// this many times in all.
+constexpr int kAuditAttempts = 5;
 
 int64_t balance_of(const std::string& value) {
   int64_t v = 0;
@@ -54,6 +57,7 @@ KvCommand BankClient::next(uint64_t now_ms, Rng& rng) {
   if (phase_ == Phase::kIdle) {
     ++ops_;
     if (rng.chance(0.125)) {
+      audit_attempts_ = 0;
       start_audit();
     } else {
       start_transfer(rng);
@@ -113,6 +117,7 @@ void BankClient::start_transfer(Rng& rng) {
   from_ = bank_account(a);
   to_ = bank_account(b);
   amount_ = static_cast<int64_t>(rng.range(1, 10));
+  crash_after_prepares_ = rng.chance(o_.coordinator_crash);
   seen_.assign(2, Seen{});
   reads_ = 0;
   phase_ = Phase::kRead;
@@ -129,6 +134,9 @@ void BankClient::start_audit() {
   for (auto& [group, part] : by_group) parts.push_back({group, std::move(part)});
   audit_sum_ = 0;
   audit_complete_ = true;
+  audit_done_ = false;
+  ++audit_attempts_;
+  crash_after_prepares_ = false;  // an audit's coordinator lives: its reads are what it is for
   begin_cross_shard(std::move(parts));
 }
 
@@ -180,6 +188,11 @@ void BankClient::on_reply(const KvResult& r) {
       }
       compares_hold_ = compares_hold_ && r.txn_step->compares_hold;
       if (++prepared_ < parts_.size()) return;
+      if (crash_after_prepares_) {
+        // The coordinator dies holding every participant's yes: nobody hears from it again.
+        ++coordinator_crashes_;
+        return finish();
+      }
       if (o_.commit_before_decision) {
         // The planted bug: the participants commit first, the decision follows.
         decision_ = KvResult::TxnStep{false, false, true, compares_hold_};
@@ -214,6 +227,7 @@ void BankClient::on_reply(const KvResult& r) {
       }
       if (audit_ && decision_->commit && audit_complete_) {
         ++audits_;
+        audit_done_ = true;
         if (audit_sum_ != kBankInitialBalance * o_.accounts) {
           std::ostringstream os;
           os << "c" << id_ << " audit " << txn_id_ << " summed " << audit_sum_ << ", not "
@@ -250,6 +264,10 @@ void BankClient::on_failure() {
 }
 
 void BankClient::finish() {
+  if (audit_ && !audit_done_ && audit_attempts_ < kAuditAttempts) {
+    start_audit();  // the same operation, again
+    return;
+  }
   phase_ = Phase::kIdle;
   finished_ = true;
 }

@@ -36,6 +36,10 @@ struct BankOptions {
   std::function<uint32_t(const std::string& key)> group_of;
   // Plant: participants commit before the decision is durable in the coordinator group.
   bool commit_before_decision = false;
+  // The chance that the client, as a transaction's coordinator, dies once every participant
+  // prepared, before it decides: the classic case where 2PC blocks. Here the decision lives in
+  // a replicated group, and the resolver settles the transaction.
+  double coordinator_crash = 0.05;
 };
 
 inline constexpr int64_t kBankInitialBalance = 100;
@@ -62,6 +66,7 @@ class BankClient {
   uint64_t transfers() const { return transfers_; }
   uint64_t cross_shard() const { return cross_shard_; }
   uint64_t audits() const { return audits_; }
+  uint64_t coordinator_crashes() const { return coordinator_crashes_; }
 
  private:
   enum class Phase : uint8_t {
@@ -108,9 +113,12 @@ class BankClient {
   std::optional<KvResult::TxnStep> decision_;
   int64_t audit_sum_ = 0;
   bool audit_complete_ = true;
+  bool audit_done_ = false;     // summed (whatever the sum)
+  int audit_attempts_ = 0;      // an audit that found a key held tries again, up to kAuditAttempts
   size_t committed_early_ = 0;  // the planted bug: resolves sent before the decision
+  bool crash_after_prepares_ = false;  // drawn when the operation starts
 
-  uint64_t transfers_ = 0, cross_shard_ = 0, audits_ = 0;
+  uint64_t transfers_ = 0, cross_shard_ = 0, audits_ = 0, coordinator_crashes_ = 0;
   std::vector<std::string> bad_audits_;
 };
 

@@ -376,6 +376,7 @@ void Clients::add_stats(SimResult& result) const {
       result.transfers += c.bank->transfers();
       result.cross_shard += c.bank->cross_shard();
       result.audits += c.bank->audits();
+      result.coordinator_crashes += c.bank->coordinator_crashes();
     }
     if (!c.recipe) continue;
     const RecipeStats& st = c.recipe->stats();

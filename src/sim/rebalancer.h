@@ -42,6 +42,10 @@ class Rebalancer {
   void handle(const Event& e);
   // Every move finished and every metadata write landed.
   bool idle() const { return active_.empty() && queued_.empty() && meta_pending_.empty(); }
+  // Moves queued or under way.
+  size_t outstanding() const { return queued_.size() + active_.size(); }
+  // The liveness bound grows by this much per move outstanding at the heal.
+  static constexpr uint32_t kTicksPerMove = 20;
   // Where the work stands, for a liveness failure.
   std::string describe() const;
 

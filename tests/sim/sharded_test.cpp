@@ -88,7 +88,7 @@ TEST(ShardedSim, RebalancingFinishesEveryMoveTheRingAsksFor) {
 // read-only transaction over all shards) and the final state hold the same total, and the
 // transactions clients left behind are settled by the resolver.
 TEST(ShardedSim, BankTransfersAcrossShardsKeepTheTotal) {
-  uint64_t cross = 0, audits = 0, resolved = 0;
+  uint64_t cross = 0, audits = 0, resolved = 0, crashes = 0;
   for (uint64_t s = 1; s <= kSeeds / 2; ++s) {
     SimOptions o = sharded(s, 9, 16);
     o.workload = Workload::kBank;
@@ -101,12 +101,14 @@ TEST(ShardedSim, BankTransfersAcrossShardsKeepTheTotal) {
     cross += r.cross_shard;
     audits += r.audits;
     resolved += r.resolver_proposals;
+    crashes += r.coordinator_crashes;
   }
-  std::cout << cross << " cross-shard transfers, " << audits << " audits, " << resolved
-            << " resolver proposals\n";
+  std::cout << cross << " cross-shard transfers, " << audits << " audits, " << crashes
+            << " coordinators dead after every prepare, " << resolved << " resolver proposals\n";
   EXPECT_GT(cross, 0u);
   EXPECT_GT(audits, 0u);
   EXPECT_GT(resolved, 0u);
+  EXPECT_GT(crashes, 0u);
 }
 
 TEST(ShardedSim, AHundredHostsAThousandShards) {
