@@ -1,6 +1,7 @@
 #include "sim/simulation.h"
 
 #include <memory>
+#include <set>
 #include <sstream>
 
 #include "base/assert.h"
@@ -74,6 +75,7 @@ class Sim final : public NodeObserver {
   Nemesis nemesis_;
   std::unique_ptr<Duel> duel_;
   uint64_t bound_ticks_ = 0;  // the liveness bound, from the heal
+  static constexpr uint64_t kAuditTicksPerGroup = 8;
 };
 
 void Sim::dispatch(const Event& e) {
@@ -113,6 +115,13 @@ void Sim::heal_all() {
   // Moves still to make take their time after the heal too: each is a learner's catch-up, a
   // promotion and a removal, a few at once.
   bound_ticks_ = liveness_bound_ticks(o_) + Rebalancer::kTicksPerMove * rebalancer_.outstanding();
+  if (o_.workload == Workload::kBank) {
+    // A bank client's audit visits every group holding accounts in turn, twice (prepare,
+    // resolve), and starts over when it finds an account held.
+    std::set<uint32_t> groups;
+    for (int i = 0; i < o_.keys; ++i) groups.insert(cluster_.group_of_key(bank_account(i)));
+    bound_ticks_ += kAuditTicksPerGroup * groups.size();
+  }
 }
 
 bool Sim::final_phase_over() {
