@@ -15,7 +15,10 @@ expect_error() {
   fi
 }
 
-expect_error "not in range" sim --nodes 9
+expect_error "not in range" sim --nodes 200
+expect_error "--nodes above 7 needs --shards" sim --nodes 9
+expect_error "--workload bank needs --shards" sim --workload bank
+expect_error "--faults rebalance needs --shards" sim --faults rebalance
 expect_error "unknown fault 'bogus'" sim --faults partition,bogus
 expect_error "wants A..B" sim --seeds 9..3
 expect_error "unknown bug" sim --bug nope
