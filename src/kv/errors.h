@@ -49,8 +49,8 @@ inline Error locked_by_transaction() {
 }
 inline Error bad_transaction_part() {
   return {kGrpcInvalidArgument,
-          "synod: a cross-shard transaction takes single keys, no nested txn, no leases and no "
-          "range revisions"};
+          "synod: a cross-shard transaction's part takes one or more single keys, no nested txn, "
+          "no leases and no range revisions"};
 }
 inline Error empty_key() {
   return {kGrpcInvalidArgument, "etcdserver: key is not provided"};

@@ -143,7 +143,8 @@ class Store {
   // are refused (errors::locked_by_transaction), so none sees or overwrites a key a
   // transaction may still change.
   const std::map<std::string, std::string, std::less<>>& locks() const { return locks_; }
-  // The transactions prepared here and not yet resolved, in ID order.
+  // The transactions prepared here and not yet resolved, in ID order (none iff locks() is
+  // empty: every prepared part holds at least one key).
   std::vector<synodpb::TxnIntent> intents() const;
   // The decision that stands for a transaction this group coordinates, if any.
   std::optional<TxnDecided> decision(std::string_view txn) const;

@@ -112,7 +112,8 @@ ApplyResult::Outcome Store::apply_txn_prepare(const synodpb::TxnPrepare& req, Wr
   }
   if (auto e = validate(req.part())) return *e;
   std::vector<std::string> keys;
-  if (!part_keys(req.part(), keys)) return errors::bad_transaction_part();
+  // At least one key: a prepared transaction always holds some (locks() tells whether any is).
+  if (!part_keys(req.part(), keys) || keys.empty()) return errors::bad_transaction_part();
   for (const std::string& key : keys) {
     auto it = locks_.find(key);
     if (it != locks_.end() && it->second != req.txn()) {

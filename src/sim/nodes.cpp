@@ -621,9 +621,7 @@ Nodes::Nodes(World& world, Truth& truth, NodeObserver& observer, GroupSpec spec)
       observer_(observer),
       group_(spec.group),
       hosts_(std::move(spec.hosts)) {
-  if (hosts_.empty()) {
-    for (int i = 1; i <= o_.nodes; ++i) hosts_.push_back(i);
-  }
+  SYNOD_ASSERT(!hosts_.empty());
   if (o_.engine == replica::EngineKind::kMultiPaxos) {
     inv_ = std::make_unique<check::PaxosInvariants>();
   } else if (o_.engine == replica::EngineKind::kPbft) {

@@ -88,16 +88,15 @@ class NodeObserver {
 };
 
 // Where a replication group runs: its number (on every event for it) and the hosts (network
-// addresses, 1..options.nodes) of its slots, slot i on hosts[i - 1]. By default the one group
-// of an unsharded run: group 0, slot i on host i, on every host.
+// addresses, 1..options.nodes) of its slots, slot i on hosts[i - 1] (sim/cluster.h places them).
 struct GroupSpec {
   uint32_t group = 0;
-  std::vector<int> hosts;  // empty: every host
+  std::vector<int> hosts;
 };
 
 class Nodes {
  public:
-  Nodes(World& world, Truth& truth, NodeObserver& observer, GroupSpec spec = {});
+  Nodes(World& world, Truth& truth, NodeObserver& observer, GroupSpec spec);
   ~Nodes();
 
   // Starts `options.nodes` founding members. Draws each node's clock drift and the run's

@@ -24,7 +24,7 @@ void TxnResolver::handle(const Event& e) {
   const uint64_t now_ms = world_.now() / 1000;
   for (uint32_t g = 0; g < cluster_.groups(); ++g) {
     Node* lead = cluster_.group(g).leader();
-    if (lead == nullptr) continue;
+    if (lead == nullptr || lead->kv->store().locks().empty()) continue;  // nothing prepared
     for (const synodpb::TxnIntent& intent : lead->kv->store().intents()) {
       const synodpb::TxnPrepare& p = intent.prepare();
       if (static_cast<uint64_t>(p.started_at()) + kStaleMs > now_ms) continue;
@@ -60,7 +60,7 @@ void TxnResolver::handle(const Event& e) {
 bool TxnResolver::idle() {
   for (uint32_t g = 0; g < cluster_.groups(); ++g) {
     const Node* lead = cluster_.group(g).leader();
-    if (lead == nullptr || !lead->kv->store().intents().empty()) return false;
+    if (lead == nullptr || !lead->kv->store().locks().empty()) return false;
   }
   return true;
 }
@@ -69,7 +69,7 @@ std::string TxnResolver::describe() {
   std::ostringstream os;
   for (uint32_t g = 0; g < cluster_.groups(); ++g) {
     const Node* lead = cluster_.group(g).leader();
-    if (lead == nullptr) continue;
+    if (lead == nullptr || lead->kv->store().locks().empty()) continue;
     const size_t held = lead->kv->store().intents().size();
     if (held > 0) os << " group " << g << " holds " << held << " transaction(s);";
   }

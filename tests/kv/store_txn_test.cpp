@@ -191,6 +191,8 @@ TEST_F(KV_SUITE(StoreTxnTest), APartOfTheWrongShapeIsRefusedAndChangesNothing) {
   leased.mutable_success(0)->mutable_request_put()->set_lease(5);
   *req.mutable_txn_prepare()->mutable_part() = leased;
   EXPECT_NE(apply(req).error(), nullptr);
+  req.mutable_txn_prepare()->clear_part();  // no key at all
+  EXPECT_NE(apply(req).error(), nullptr);
   req.mutable_txn_prepare()->set_txn("");
   EXPECT_NE(apply(req).error(), nullptr);
   EXPECT_TRUE(store_->locks().empty());

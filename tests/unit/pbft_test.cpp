@@ -428,15 +428,8 @@ TEST(PbftEngine, AFetchedStateIsCertifiedByFPlusOneClaimsOfItsDigestAtItsIndex) 
   EXPECT_EQ(p.dropped_messages(), 0u);
 }
 
-TEST(PbftEngine, AStateThisReplicaKeptIsClaimedToEveryOtherReplica) {
-  Config c = engine_config(2);
-  c.checkpoint_interval = 8;
-  c.log_window = 16;
-  c.state_interval = 16;
-  Pbft p(c, {});
-  p.state_retained(Index(16), as_string(d(5)));
-  raft::Ready rd = p.ready();
-  std::set<uint64_t> to;
+// Replica 2's claims of the state digest d(5) at index 16 in `rd`, added to `to` by receiver.
+void collect_state_claims(const raft::Ready& rd, std::set<uint64_t>& to) {
   for (const raft::Message& m : rd.immediate_messages) {
     std::string why;
     std::optional<Msg> msg = open(m.payload, keyring(m.to.value), NodeId(2), &why);
@@ -446,6 +439,17 @@ TEST(PbftEngine, AStateThisReplicaKeptIsClaimedToEveryOtherReplica) {
     EXPECT_EQ(msg->digest, d(5));
     to.insert(m.to.value);
   }
+}
+
+TEST(PbftEngine, AStateThisReplicaKeptIsClaimedToEveryOtherReplica) {
+  Config c = engine_config(2);
+  c.checkpoint_interval = 8;
+  c.log_window = 16;
+  c.state_interval = 16;
+  Pbft p(c, {});
+  p.state_retained(Index(16), as_string(d(5)));
+  std::set<uint64_t> to;
+  collect_state_claims(p.ready(), to);
   EXPECT_EQ(to, (std::set<uint64_t>{1, 3, 4}));
 }
 
@@ -465,16 +469,7 @@ TEST(PbftEngine, StateClaimsAreSentAgainWithLaterStatusRounds) {
   for (uint64_t t = 0; t < 16 * c.status_ticks && to.size() < 3; ++t) {
     p.tick();
     if (!p.has_ready()) continue;
-    raft::Ready rd = p.ready();
-    for (const raft::Message& m : rd.immediate_messages) {
-      std::string why;
-      std::optional<Msg> msg = open(m.payload, keyring(m.to.value), NodeId(2), &why);
-      ASSERT_TRUE(msg) << why;
-      if (msg->kind != Kind::kState) continue;
-      EXPECT_EQ(msg->seq, Index(16));
-      EXPECT_EQ(msg->digest, d(5));
-      to.insert(m.to.value);
-    }
+    collect_state_claims(p.ready(), to);
     p.advance();
   }
   EXPECT_EQ(to, (std::set<uint64_t>{1, 3, 4}));
