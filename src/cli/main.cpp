@@ -131,6 +131,11 @@ void add_server_flags(CLI::App& cmd, synod::server::ServerConfig& c, std::string
   cmd.add_option("--log-level", c.log_level, "debug, info, warn or error");
   cmd.add_option("--engine", c.engine,
                  "consensus engine: raft (default) or multipaxos; fixed when the data dir is made");
+  cmd.add_option("--shards", c.shards,
+                 "split the keyspace into this many shards, each its own replication group "
+                 "(default 0: one group); fixed when the data dir is made");
+  cmd.add_option("--replication", c.replication,
+                 "with --shards: members replicating each shard (default 3)");
 }
 
 int run_server_command(CLI::App& cmd, synod::server::ServerConfig flags,
@@ -178,6 +183,8 @@ int run_server_command(CLI::App& cmd, synod::server::ServerConfig flags,
     if (given("--pbft-state-interval")) config.pbft_state_interval = flags.pbft_state_interval;
     if (given("--log-level")) config.log_level = flags.log_level;
     if (given("--engine")) config.engine = flags.engine;
+    if (given("--shards")) config.shards = flags.shards;
+    if (given("--replication")) config.replication = flags.replication;
   } else {
     config = flags;
   }

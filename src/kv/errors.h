@@ -52,6 +52,22 @@ inline Error bad_transaction_part() {
           "synod: a cross-shard transaction's part takes one or more single keys, no nested txn, "
           "no leases and no range revisions"};
 }
+// A sharded cluster's cross-shard transaction (or one whose keys span shards) whose shape a
+// part cannot take: ranges, leases or nested txns across shards.
+inline Error cross_shard_txn_shape() {
+  return {kGrpcInvalidArgument,
+          "synod: a transaction across shards names single keys only (no ranges, leases or nested "
+          "txns)"};
+}
+// A cross-shard transaction that could not prepare everywhere (a key held by another one, a
+// participant without a leader) and was aborted: nothing changed; the client may retry.
+inline Error transaction_aborted() {
+  return {kGrpcUnavailable, "synod: cross-shard transaction aborted (a key was held); retry"};
+}
+// A request that needs a shard this member does not replicate and cannot reach.
+inline Error shard_unreachable() {
+  return {kGrpcUnavailable, "synod: a shard this request needs is not replicated by this member"};
+}
 inline Error empty_key() {
   return {kGrpcInvalidArgument, "etcdserver: key is not provided"};
 }

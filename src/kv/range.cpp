@@ -163,4 +163,31 @@ Expected<etcdserverpb::RangeResponse, Error> execute_range(const BatchView& view
   return resp;
 }
 
+etcdserverpb::RangeResponse merge_ranges(const RangeRequest& req,
+                                         std::vector<etcdserverpb::RangeResponse>&& parts) {
+  etcdserverpb::RangeResponse out;
+  int64_t revision = 0;
+  int64_t count = 0;
+  bool more = false;
+  std::vector<KeyValue> kvs;
+  for (etcdserverpb::RangeResponse& part : parts) {
+    revision = std::max(revision, part.header().revision());
+    count += part.count();
+    more = more || part.more();
+    for (KeyValue& kv : *part.mutable_kvs()) kvs.push_back(std::move(kv));
+  }
+  // Key order first, so that ties in another sort target stay in key order, as in one store.
+  sort_by(kvs, false, [](const KeyValue& kv) -> const std::string& { return kv.key(); });
+  sort_kvs(kvs, req.sort_target(), req.sort_order());
+  if (req.limit() > 0 && static_cast<int64_t>(kvs.size()) > req.limit()) {
+    kvs.resize(static_cast<size_t>(req.limit()));
+    more = true;
+  }
+  out.mutable_header()->set_revision(revision);
+  out.set_count(count);
+  out.set_more(more);
+  for (KeyValue& kv : kvs) *out.add_kvs() = std::move(kv);
+  return out;
+}
+
 }  // namespace synod::kv

@@ -37,6 +37,13 @@ Expected<etcdserverpb::RangeResponse, Error> execute_range(const BatchView& view
                                                            const etcdserverpb::RangeRequest& req,
                                                            ReadRevisions revs);
 
+// One RangeResponse from the answers of several disjoint stores (the shards of a sharded
+// cluster) to the same request: their keys in the request's order (key order by default), cut to
+// its limit; count summed; more if any part had more or the cut dropped keys; the header's
+// revision the highest. Each part must be ordered as the request asks (execute_range's output).
+etcdserverpb::RangeResponse merge_ranges(const etcdserverpb::RangeRequest& req,
+                                         std::vector<etcdserverpb::RangeResponse>&& parts);
+
 // Checks a range's revision against the store without reading (etcd's checkRequestRange).
 std::optional<Error> check_range_revision(int64_t revision, ReadRevisions revs);
 

@@ -20,12 +20,13 @@ constexpr std::chrono::milliseconds kMaxBackoff = 250ms;
 
 class Transport::Peer {
  public:
-  Peer(raft::NodeId self, raft::NodeId id, uint64_t cluster_id, std::string engine,
+  Peer(raft::NodeId self, raft::NodeId id, uint64_t cluster_id, std::string engine, uint32_t group,
        std::shared_ptr<grpc::ChannelCredentials> credentials, std::string address)
       : self_(self),
         id_(id),
         cluster_id_(cluster_id),
         engine_(std::move(engine)),
+        group_(group),
         credentials_(std::move(credentials)),
         address_(std::move(address)) {}
 
@@ -166,6 +167,7 @@ class Transport::Peer {
     call->frame.Clear();
     call->frame.set_cluster_id(cluster_id_);
     if (engine_ != "raft") call->frame.set_engine(engine_);  // empty means raft
+    call->frame.set_group(group_);
     call->frame.set_from(self_.value);
     for (const raft::Message& m : batch) encode(m, call->frame.add_messages());
   }
@@ -217,6 +219,7 @@ class Transport::Peer {
   raft::NodeId id_;
   uint64_t cluster_id_;
   std::string engine_;
+  uint32_t group_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<raft::Message> queue_;
@@ -233,10 +236,11 @@ class Transport::Peer {
 };
 
 Transport::Transport(raft::NodeId self, uint64_t cluster_id, std::string engine,
-                     std::shared_ptr<grpc::ChannelCredentials> credentials)
+                     std::shared_ptr<grpc::ChannelCredentials> credentials, uint32_t group)
     : self_(self),
       cluster_id_(cluster_id),
       engine_(std::move(engine)),
+      group_(group),
       credentials_(credentials ? std::move(credentials) : grpc::InsecureChannelCredentials()) {}
 
 Transport::~Transport() {
@@ -251,8 +255,8 @@ void Transport::set_peer(raft::NodeId id, const std::string& address) {
     it->second->set_address(address);
     return;
   }
-  peers_.emplace(id,
-                 std::make_unique<Peer>(self_, id, cluster_id_, engine_, credentials_, address));
+  peers_.emplace(
+      id, std::make_unique<Peer>(self_, id, cluster_id_, engine_, group_, credentials_, address));
 }
 
 void Transport::remove_peer(raft::NodeId id) {

@@ -33,9 +33,11 @@ namespace synod::net {
 class Transport {
  public:
   // `engine` names the consensus engine this member runs; every frame carries it.
-  // `credentials`: how to reach peers (null: plaintext; TLS with --peer-cert-file).
+  // `credentials`: how to reach peers (null: plaintext; TLS with --peer-cert-file). `group`:
+  // the replication group whose messages this transport carries (0: the member's own group;
+  // a sharded member has one transport per data group it hosts), carried by every frame.
   Transport(raft::NodeId self, uint64_t cluster_id, std::string engine = "raft",
-            std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr);
+            std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr, uint32_t group = 0);
   ~Transport();
   Transport(const Transport&) = delete;
   Transport& operator=(const Transport&) = delete;
@@ -59,6 +61,7 @@ class Transport {
   raft::NodeId self_;
   uint64_t cluster_id_;
   std::string engine_;
+  uint32_t group_;
   std::shared_ptr<grpc::ChannelCredentials> credentials_;
   mutable std::mutex mu_;
   std::map<raft::NodeId, std::unique_ptr<Peer>> peers_;

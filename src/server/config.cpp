@@ -275,6 +275,28 @@ std::optional<ResolvedConfig> resolve(ServerConfig config, std::string* error) {
       return std::nullopt;
     }
   }
+  if (config.shards > 0) {
+    if (config.shards > 1024) {
+      *error = "--shards must be at most 1024, got " + std::to_string(config.shards);
+      return std::nullopt;
+    }
+    if (config.replication == 0 || config.replication > r.initial_cluster.size()) {
+      *error = "--replication must be between 1 and the number of members in --initial-cluster (" +
+               std::to_string(r.initial_cluster.size()) + "), got " +
+               std::to_string(config.replication);
+      return std::nullopt;
+    }
+    if (*engine == replica::EngineKind::kPbft) {
+      *error = "--shards works with --engine raft or multipaxos, not pbft";
+      return std::nullopt;
+    }
+    if (!r.new_cluster) {
+      *error =
+          "--shards: a sharded cluster's members are its founders; start every member of "
+          "--initial-cluster with --initial-cluster-state new";
+      return std::nullopt;
+    }
+  }
   r.raw = config;
   return r;
 }
@@ -367,6 +389,10 @@ bool load_config_file(const std::string& path, ServerConfig* config, std::string
       config->log_level = value;
     else if (key == "engine")
       config->engine = value;
+    else if (key == "shards")
+      ok = number_value(&config->shards);
+    else if (key == "replication")
+      ok = number_value(&config->replication);
     else {
       *error = path + ":" + std::to_string(number) + ": unknown key '" + key + "'";
       return false;

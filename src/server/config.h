@@ -47,6 +47,10 @@ struct ServerConfig {
   uint64_t pbft_state_interval = 4096;
   std::string log_level = "info";
   std::string engine = "raft";  // consensus engine: raft, multipaxos or pbft (fixed for a data dir)
+  // Scale-out (shards.h): the keyspace split into this many replication groups of `replication`
+  // members each; 0 keeps one group. Fixed for a data dir and equal on every member.
+  uint32_t shards = 0;
+  uint32_t replication = 3;
   // etcd's request limits: a request bigger than this (after encoding) is refused with
   // "etcdserver: request is too large"; a txn with more operations with "too many operations".
   uint64_t max_request_bytes = 1536 * 1024;

@@ -15,6 +15,7 @@
 #include "server/config.h"
 #include "server/executor.h"
 #include "server/node.h"
+#include "server/shards.h"
 
 namespace synod::server {
 
@@ -39,7 +40,8 @@ inline grpc::ServerUnaryReactor* finish_with(grpc::CallbackServerContext* call, 
 
 struct ServerContext {
   ResolvedConfig config;
-  Node* node = nullptr;
+  Node* node = nullptr;      // group 0: the member's own group (the metadata group when sharded)
+  Shards* shards = nullptr;  // --shards: the data groups; null when unsharded
   Executor* executor = nullptr;
   Tokens* tokens = nullptr;
   const JwtTokens* jwt = nullptr;  // with --auth-token jwt: tokens are these, not `tokens`
@@ -51,6 +53,12 @@ struct ServerContext {
   // The --initial-cluster members' peer URLs by id: a founding member that has not published
   // itself in the member table yet is listed (and reached) with these.
   std::map<uint64_t, std::vector<Url>> founding_peer_urls;
+
+  // The node of replication group `group` hosted here (0: `node`), or nullptr.
+  Node* group_node(uint32_t group) const {
+    if (group == 0) return node;
+    return shards != nullptr ? shards->node(group) : nullptr;
+  }
 
   void fill_header(etcdserverpb::ResponseHeader* h, int64_t revision) const {
     fill_header(h, revision, node->status().term.value);
@@ -71,6 +79,8 @@ struct ServerContext {
   std::vector<etcdserverpb::Member> members() const;
   // The client URL of the current leader, if known and not this member.
   std::optional<std::string> leader_client_address() const;
+  // The first client URL (as "host:port") of member `id`, if it has published one.
+  std::optional<std::string> client_address(uint64_t id) const;
 };
 
 }  // namespace synod::server

@@ -13,16 +13,14 @@
 
 namespace synod::server {
 
-// Calls `method` (e.g. a lambda over Service::Stub::async_interface) on the leader and
-// finishes `reactor` with its answer. The caller's auth token goes along (tokens are known to
-// every member). Returns false if no leader is known.
+// Calls `method` (e.g. a lambda over Service::Stub::async_interface) on the member whose client
+// address ("host:port") is `address` and finishes `reactor` with its answer. The caller's auth
+// token goes along (tokens are known to every member).
 template <typename Service, typename Req, typename Resp, typename Method>
-bool forward_to_leader(ServerContext& ctx, const grpc::ServerContextBase& incoming,
-                       grpc::ServerUnaryReactor* reactor, const Req* req, Resp* resp,
-                       Method method) {
-  std::optional<std::string> leader = ctx.leader_client_address();
-  if (!leader) return false;
-  auto channel = grpc::CreateChannel(*leader, ctx.client_channel_credentials);
+void forward_to(ServerContext& ctx, const std::string& address,
+                const grpc::ServerContextBase& incoming, grpc::ServerUnaryReactor* reactor,
+                const Req* req, Resp* resp, Method method) {
+  auto channel = grpc::CreateChannel(address, ctx.client_channel_credentials);
   auto stub = std::shared_ptr<typename Service::Stub>(Service::NewStub(channel));
   auto client = std::make_shared<grpc::ClientContext>();
   auto token = incoming.client_metadata().find("token");
@@ -32,6 +30,16 @@ bool forward_to_leader(ServerContext& ctx, const grpc::ServerContextBase& incomi
   client->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   method(stub->async(), client.get(), req, resp,
          [stub, client, reactor](grpc::Status s) { reactor->Finish(s); });
+}
+
+// Forwards the call to the leader (forward_to). Returns false if no leader is known.
+template <typename Service, typename Req, typename Resp, typename Method>
+bool forward_to_leader(ServerContext& ctx, const grpc::ServerContextBase& incoming,
+                       grpc::ServerUnaryReactor* reactor, const Req* req, Resp* resp,
+                       Method method) {
+  std::optional<std::string> leader = ctx.leader_client_address();
+  if (!leader) return false;
+  forward_to<Service>(ctx, *leader, incoming, reactor, req, resp, method);
   return true;
 }
 

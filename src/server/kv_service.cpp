@@ -5,6 +5,7 @@
 #include "server/apply_result.h"
 #include "server/replicate.h"
 #include "server/services.h"
+#include "server/sharded_kv.h"
 
 namespace synod::server {
 
@@ -19,6 +20,10 @@ grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* c,
   auto caller = caller_of(ctx_, *c);
   if (!caller) {
     reactor->Finish(to_status(caller.error()));
+    return reactor;
+  }
+  if (ctx_.shards != nullptr) {
+    sharded::range(ctx_, c, reactor, req, resp, *caller);
     return reactor;
   }
   auto serve = [this, req, resp, reactor, caller = std::move(*caller), start = Clock::now()] {
@@ -65,6 +70,10 @@ grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* c,
     reactor->Finish(to_status(*e));
     return reactor;
   }
+  if (ctx_.shards != nullptr) {
+    sharded::put(ctx_, c, reactor, req, resp);
+    return reactor;
+  }
   replicate(ctx_, *c, reactor, resp, [req](synodpb::Request* r) { *r->mutable_put() = *req; });
   return reactor;
 }
@@ -75,6 +84,10 @@ grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* c,
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
   if (auto e = kv::validate(*req)) {
     reactor->Finish(to_status(*e));
+    return reactor;
+  }
+  if (ctx_.shards != nullptr) {
+    sharded::delete_range(ctx_, c, reactor, req, resp);
     return reactor;
   }
   replicate(ctx_, *c, reactor, resp,
@@ -90,6 +103,10 @@ grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* c,
     reactor->Finish(to_status(*e));
     return reactor;
   }
+  if (ctx_.shards != nullptr) {
+    sharded::txn(ctx_, c, reactor, req, resp);
+    return reactor;
+  }
   replicate(ctx_, *c, reactor, resp, [req](synodpb::Request* r) { *r->mutable_txn() = *req; });
   return reactor;
 }
@@ -98,6 +115,10 @@ grpc::ServerUnaryReactor* KvService::Compact(grpc::CallbackServerContext* c,
                                              const etcdserverpb::CompactionRequest* req,
                                              etcdserverpb::CompactionResponse* resp) {
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
+  if (ctx_.shards != nullptr) {
+    sharded::compact(ctx_, c, reactor, req, resp);
+    return reactor;
+  }
   replicate(ctx_, *c, reactor, resp,
             [req](synodpb::Request* r) { *r->mutable_compaction() = *req; });
   return reactor;

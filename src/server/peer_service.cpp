@@ -36,6 +36,15 @@ class StreamReader final : public grpc::ServerReadReactor<synodpb::RaftBatch> {
       Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "consensus engine mismatch"));
       return;
     }
+    Node* target = ctx_.group_node(frame_.group());
+    if (target == nullptr) {
+      if (bad_messages_++ == 0)
+        spdlog::warn(
+            "peer: dropped a frame from {:x} for group {}, which this member does not host",
+            frame_.from(), frame_.group());
+      StartRead(&frame_);
+      return;
+    }
     std::vector<raft::Message> messages;
     messages.reserve(frame_.messages_size());
     for (const synodpb::RaftMessage& pm : frame_.messages()) {
@@ -49,7 +58,7 @@ class StreamReader final : public grpc::ServerReadReactor<synodpb::RaftBatch> {
       }
       messages.push_back(std::move(*m));
     }
-    if (!messages.empty()) ctx_.node->receive(std::move(messages));
+    if (!messages.empty()) target->receive(std::move(messages));
     StartRead(&frame_);
   }
 
@@ -84,17 +93,22 @@ grpc::Status PeerService::Members(grpc::ServerContext*, const synodpb::MembersRe
 
 grpc::Status PeerService::FetchState(grpc::ServerContext*, const synodpb::FetchStateRequest* req,
                                      grpc::ServerWriter<synodpb::StateChunk>* writer) {
+  Node* node = ctx_.group_node(req->group());
+  if (node == nullptr) {
+    return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                        "group " + std::to_string(req->group()) + " is not hosted here");
+  }
   uint64_t applied = 0;
   std::string image;
   if (req->retained()) {
-    std::optional<std::string> kept = ctx_.node->retained_image(req->min_index(), &applied);
+    std::optional<std::string> kept = node->retained_image(req->min_index(), &applied);
     if (!kept) {
       return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                           "no state retained at or past index " + std::to_string(req->min_index()));
     }
     image = std::move(*kept);
   } else {
-    image = ctx_.node->state_image(&applied);
+    image = node->state_image(&applied);
   }
   if (applied < req->min_index()) {
     return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,

@@ -6,11 +6,11 @@
 
 namespace synod::server {
 
-// Proposes `op`, stamped with the call's caller, and finishes `reactor` with the typed response
-// once it is applied.
+// Proposes `op`, stamped with the call's caller, to `node` (a replication group hosted here)
+// and finishes `reactor` with the typed response once it is applied.
 template <typename Response, typename Setter>
-void replicate(ServerContext& ctx, const grpc::ServerContextBase& call,
-               grpc::ServerUnaryReactor* reactor, Response* resp, Setter set_op) {
+void replicate_on(ServerContext& ctx, Node& node, const grpc::ServerContextBase& call,
+                  grpc::ServerUnaryReactor* reactor, Response* resp, Setter set_op) {
   auto caller = caller_of(ctx, call);
   if (!caller) {
     reactor->Finish(to_status(caller.error()));
@@ -24,9 +24,9 @@ void replicate(ServerContext& ctx, const grpc::ServerContextBase& call,
     return;
   }
   const Clock::time_point start = Clock::now();
-  ctx.node->propose(std::move(request), [&ctx, reactor, resp,
-                                         start](const kv::ApplyResult& result) {
-    ctx.node->metrics().write_latency.observe(
+  node.propose(std::move(request), [&ctx, &node, reactor, resp,
+                                    start](const kv::ApplyResult& result) {
+    node.metrics().write_latency.observe(
         std::chrono::duration<double>(Clock::now() - start).count());
     if (const Error* e = result_error(result)) {
       reactor->Finish(to_status(*e));
@@ -39,9 +39,16 @@ void replicate(ServerContext& ctx, const grpc::ServerContextBase& call,
     }
     *resp = *r;
     const int64_t revision = resp->header().revision();
-    ctx.fill_header(resp->mutable_header(), revision);
+    ctx.fill_header(resp->mutable_header(), revision, node.status().term.value);
     reactor->Finish(grpc::Status::OK);
   });
+}
+
+// The same on the member's own group (group 0).
+template <typename Response, typename Setter>
+void replicate(ServerContext& ctx, const grpc::ServerContextBase& call,
+               grpc::ServerUnaryReactor* reactor, Response* resp, Setter set_op) {
+  replicate_on(ctx, *ctx.node, call, reactor, resp, std::move(set_op));
 }
 
 }  // namespace synod::server

@@ -24,6 +24,7 @@
 
 #include "server/apply_result.h"
 #include "server/client_listener.h"
+#include "server/cross_shard_txn.h"
 #include "server/grpc_metrics.h"
 #include "server/http_endpoints.h"
 #include "server/pbft_keys.h"
@@ -74,8 +75,12 @@ std::vector<etcdserverpb::Member> ServerContext::members() const {
 std::optional<std::string> ServerContext::leader_client_address() const {
   const NodeStatus s = node->status();
   if (s.leader == raft::kNoNode || s.leader.value == self_id) return std::nullopt;
+  return client_address(s.leader.value);
+}
+
+std::optional<std::string> ServerContext::client_address(uint64_t id) const {
   for (const etcdserverpb::Member& m : members()) {
-    if (m.id() != s.leader.value || m.clienturls().empty()) continue;
+    if (m.id() != id || m.clienturls().empty()) continue;
     std::string error;
     auto url = parse_url(m.clienturls(0), &error);
     if (url) return url->host_port();
@@ -344,9 +349,9 @@ struct PeerDirectory {
   std::shared_ptr<grpc::ChannelCredentials> credentials;  // how peers are reached
 };
 
-std::optional<std::string> fetch_state(PeerDirectory& dir, raft::NodeId from, uint64_t min_index,
-                                       bool retained, Node::FetchCancel& cancel, uint64_t* index,
-                                       std::string* error) {
+std::optional<std::string> fetch_state(PeerDirectory& dir, uint32_t group, raft::NodeId from,
+                                       uint64_t min_index, bool retained, Node::FetchCancel& cancel,
+                                       uint64_t* index, std::string* error) {
   std::string address;
   {
     std::lock_guard lock(dir.mu);
@@ -365,6 +370,7 @@ std::optional<std::string> fetch_state(PeerDirectory& dir, raft::NodeId from, ui
   synodpb::FetchStateRequest req;
   req.set_min_index(min_index);
   req.set_retained(retained);
+  req.set_group(group);
   cancel.set([&ctx] { ctx.TryCancel(); });  // stop() ends the fetch
   auto reader = stub->FetchState(&ctx, req);
   std::string image;
@@ -469,6 +475,11 @@ void sync_peers(net::Transport& transport, ServerContext& ctx, const Identity& i
   {
     std::lock_guard lock(directory.mu);
     directory.addresses = addresses;
+  }
+  if (ctx.shards != nullptr) {
+    for (const auto& [id, address] : addresses) {
+      if (id != ctx.self_id) ctx.shards->set_peer_address(id, address);
+    }
   }
   for (uint64_t id : wanted) {
     auto it = addresses.find(id);
@@ -596,6 +607,11 @@ int run_server(const ResolvedConfig& config) {
     spdlog::error("synod server: {}", error);
     return 1;
   }
+  const ShardOptions shard_options{config.raw.shards, config.raw.replication};
+  if (!check_shard_layout(config.raw.data_dir, shard_options, &error)) {
+    spdlog::error("synod server: {}", error);
+    return 1;
+  }
   spdlog::info("synod server: member {:x} ({}) of cluster {:x}, engine {}, data dir {}",
                identity.member_id, config.raw.name, identity.cluster_id, config.raw.engine,
                config.raw.data_dir);
@@ -635,6 +651,20 @@ int run_server(const ResolvedConfig& config) {
   if (outbound_filter_factory()) {
     node->set_outbound_filter(outbound_filter_factory()(identity.member_id, options.pbft.keys));
   }
+  std::unique_ptr<Shards> shards;
+  if (shard_options.shards > 0) {
+    std::vector<uint64_t> founders;
+    for (const ClusterMember& cm : config.initial_cluster) {
+      founders.push_back(founding_member_id(identity.ids, cm, config.raw.initial_cluster_token));
+    }
+    shards = Shards::open(shard_options, options, founders, peer_channel, &error);
+    if (!shards) {
+      spdlog::error("synod server: {}", error);
+      return 1;
+    }
+    spdlog::info("synod server: {} shards of {} replicas; {} hosted here", shard_options.shards,
+                 shard_options.replication, shards->hosted().size());
+  }
   Executor executor(2);
   Tokens tokens(std::chrono::seconds(config.raw.auth_token_ttl_s));
   if (!jwt) {
@@ -643,6 +673,7 @@ int run_server(const ResolvedConfig& config) {
   ServerContext ctx;
   ctx.config = config;
   ctx.node = node.get();
+  ctx.shards = shards.get();
   ctx.executor = &executor;
   ctx.tokens = &tokens;
   ctx.jwt = jwt.get();
@@ -652,10 +683,13 @@ int run_server(const ResolvedConfig& config) {
 
   PeerDirectory directory;
   directory.credentials = peer_channel;
-  node->set_fetch_state([&directory](raft::NodeId from, uint64_t min_index, bool retained,
-                                     Node::FetchCancel& cancel, uint64_t* index, std::string* e) {
-    return fetch_state(directory, from, min_index, retained, cancel, index, e);
-  });
+  auto fetch_for = [&directory](uint32_t group) {
+    return [&directory, group](raft::NodeId from, uint64_t min_index, bool retained,
+                               Node::FetchCancel& cancel, uint64_t* index, std::string* e) {
+      return fetch_state(directory, group, from, min_index, retained, cancel, index, e);
+    };
+  };
+  node->set_fetch_state(fetch_for(0));
 
   KvService kv_service(ctx);
   AuthService auth_service(ctx);
@@ -670,6 +704,14 @@ int run_server(const ResolvedConfig& config) {
   node->set_watch_sink([&watch_service](std::vector<kv::WatchOutput>&& out) {
     watch_service.deliver(std::move(out));
   });
+  if (shards) {
+    for (auto& [group, group_node] : shards->hosted()) {
+      group_node->set_fetch_state(fetch_for(group));
+      group_node->set_watch_sink([&watch_service, group](std::vector<kv::WatchOutput>&& out) {
+        watch_service.deliver_from_group(group, std::move(out));
+      });
+    }
+  }
   PeerService peer_service(ctx);
   std::unique_ptr<BftService> bft_service;
   if (options.engine == replica::EngineKind::kPbft) {
@@ -725,6 +767,13 @@ int run_server(const ResolvedConfig& config) {
   }
 
   node->start();
+  std::unique_ptr<TxnResolver> txn_resolver;
+  if (shards) {
+    shards->start();
+    // Intents of a coordinator that died are settled 5 s after it prepared them.
+    txn_resolver = std::make_unique<TxnResolver>(ctx, std::chrono::milliseconds(500),
+                                                 std::chrono::milliseconds(5000));
+  }
   sync_peers(transport, ctx, identity, directory);
   std::optional<PeerProber> prober;
   prober.emplace(ctx, directory);
@@ -819,6 +868,8 @@ int run_server(const ResolvedConfig& config) {
   prober.reset();
   peer_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   node->stop();
+  if (shards) shards->stop();
+  txn_resolver.reset();  // after the groups: their last answers may still reach it
   transport.stop();
   spdlog::info("synod server: stopped");
   return exit_code;

@@ -246,6 +246,9 @@ class WatchService final : public etcdserverpb::Watch::CallbackService {
       grpc::CallbackServerContext* c) override;
   // The node's watch sink: routes each output to its stream (dropped if the stream is gone).
   void deliver(std::vector<kv::WatchOutput>&& out);
+  // A data group's watch sink (sharded): its outputs merged with the other groups' (one created
+  // and one canceled answer per watch, events only after the created one), then delivered.
+  void deliver_from_group(uint32_t group, std::vector<kv::WatchOutput>&& out);
   // Ends every open stream (server shutdown).
   void close_all();
   // A watch stream inside the server (v3lock waits on one): its responses go to `sink`, on
@@ -257,8 +260,21 @@ class WatchService final : public etcdserverpb::Watch::CallbackService {
  private:
   friend class WatchStream;
   void forget(uint64_t id);
+  void sharded_request(uint64_t stream, const etcdserverpb::WatchRequest& request,
+                       const Node::WatchCaller& caller);
+
+  // A client's watch on a sharded member, as its groups have answered so far.
+  struct ShardedWatch {
+    size_t created = 0;                 // groups that answered created
+    size_t cancels = 0;                 // groups that answered canceled
+    bool canceled = false;              // a canceled answer was passed on: the rest is dropped
+    int64_t revision = 0;               // the highest header revision among the created answers
+    std::vector<kv::WatchOutput> held;  // events that came before the last created answer
+  };
 
   ServerContext& ctx_;
+  std::mutex sharded_mu_;                                         // taken before mu_
+  std::map<std::pair<uint64_t, int64_t>, ShardedWatch> sharded_;  // by (stream, watch ID)
   std::mutex mu_;
   uint64_t next_id_ = 1;
   std::map<uint64_t, std::shared_ptr<WatchStream>> streams_;

@@ -14,11 +14,18 @@ class WatchStream final
   void on_request(etcdserverpb::WatchRequest& request) override {
     Node::WatchCaller caller;
     if (request.has_create_request()) caller = caller_of(service_.ctx_, call_);
+    if (service_.ctx_.shards != nullptr) {
+      service_.sharded_request(id_, request, caller);
+      return;
+    }
     service_.ctx_.node->watch(id_, request, std::move(caller));
   }
   void on_done() override {
     service_.forget(id_);
     service_.ctx_.node->watch_closed(id_);
+    if (service_.ctx_.shards != nullptr) {
+      for (auto& [group, node] : service_.ctx_.shards->hosted()) node->watch_closed(id_);
+    }
   }
   const char* name() const override { return "watch"; }
 
@@ -46,9 +53,113 @@ WatchService::Watch(grpc::CallbackServerContext* c) {
 }
 
 void WatchService::forget(uint64_t id) {
-  std::lock_guard lock(mu_);
-  if (streams_.erase(id) > 0)
-    ctx_.node->metrics().watch_streams.fetch_sub(1, std::memory_order_relaxed);
+  {
+    std::lock_guard lock(mu_);
+    if (streams_.erase(id) > 0)
+      ctx_.node->metrics().watch_streams.fetch_sub(1, std::memory_order_relaxed);
+  }
+  std::lock_guard lock(sharded_mu_);
+  std::erase_if(sharded_, [id](const auto& entry) { return entry.first.first == id; });
+}
+
+// A sharded member: every request of a stream goes to every data group, in the stream's order,
+// so that each group's hub assigns the same watch IDs; their answers are merged by
+// deliver_from_group.
+void WatchService::sharded_request(uint64_t stream, const etcdserverpb::WatchRequest& request,
+                                   const Node::WatchCaller& caller) {
+  const auto nodes = ctx_.shards->hosted();
+  if (nodes.size() != ctx_.shards->count()) {
+    if (!request.has_create_request()) return;
+    kv::WatchOutput refused;
+    refused.stream = stream;
+    refused.response.set_watch_id(kv::WatchHub::kInvalidWatchId);
+    refused.response.set_created(true);
+    refused.response.set_canceled(true);
+    refused.response.set_cancel_reason(kv::errors::shard_unreachable().message);
+    std::vector<kv::WatchOutput> out;
+    out.push_back(std::move(refused));
+    deliver(std::move(out));
+    return;
+  }
+  if (request.has_create_request() && caller) {
+    // Permissions live in the member's own group (and authentication stays off when sharded).
+    const etcdserverpb::WatchCreateRequest& create = request.create_request();
+    std::optional<Error> denied =
+        !*caller
+            ? std::optional<Error>(caller->error())
+            : ctx_.node->read_store([&](const kv::Store& s) {
+                const std::string key = create.key().empty() ? std::string(1, '\0') : create.key();
+                return check_read(s.auth(), **caller, key, create.range_end());
+              });
+    if (denied) {
+      std::vector<kv::WatchOutput> out(1);
+      out[0].stream = stream;
+      out[0].response.set_watch_id(kv::WatchHub::kInvalidWatchId);
+      out[0].response.set_created(true);
+      out[0].response.set_canceled(true);
+      out[0].response.set_cancel_reason(grpc_error_text(*denied));
+      deliver(std::move(out));
+      return;
+    }
+  }
+  for (auto& [group, node] : nodes) node->watch(stream, request);
+}
+
+void WatchService::deliver_from_group(uint32_t group, std::vector<kv::WatchOutput>&& out) {
+  const size_t groups = ctx_.shards->count();
+  std::vector<kv::WatchOutput> pass;
+  std::vector<std::pair<uint64_t, int64_t>> cancel_elsewhere;
+  // Held across the delivery, so that answers merged here reach each stream in this order.
+  std::lock_guard lock(sharded_mu_);
+  for (kv::WatchOutput& o : out) {
+    etcdserverpb::WatchResponse& r = o.response;
+    if (r.watch_id() == kv::WatchHub::kInvalidWatchId) {
+      // A refused create or a progress answer: every group gives the same; the first passes.
+      if (group == 1) pass.push_back(std::move(o));
+      continue;
+    }
+    const std::pair<uint64_t, int64_t> key{o.stream, r.watch_id()};
+    auto found = sharded_.find(key);
+    if (found == sharded_.end() && !r.created()) continue;  // its watch was forgotten
+    ShardedWatch& w = found != sharded_.end() ? found->second : sharded_[key];
+    if (r.created()) {
+      w.revision = std::max(w.revision, r.header().revision());
+      if (++w.created < groups || w.canceled) continue;
+      r.mutable_header()->set_revision(w.revision);
+      pass.push_back(std::move(o));
+      for (kv::WatchOutput& held : w.held) pass.push_back(std::move(held));
+      w.held.clear();
+      continue;
+    }
+    if (r.canceled()) {
+      if (!w.canceled) {
+        w.canceled = true;
+        pass.push_back(std::move(o));  // a client's cancel, or a group's compaction
+        cancel_elsewhere.push_back(key);
+      }
+      if (++w.cancels >= groups) sharded_.erase(key);
+      continue;
+    }
+    if (w.canceled) continue;
+    if (r.events_size() == 0) {
+      // A progress notification: one per watch, from the first group.
+      if (group == 1 && w.created >= groups) pass.push_back(std::move(o));
+      continue;
+    }
+    if (w.created < groups) {
+      w.held.push_back(std::move(o));
+    } else {
+      pass.push_back(std::move(o));
+    }
+  }
+  if (!pass.empty()) deliver(std::move(pass));
+  for (const auto& [stream, id] : cancel_elsewhere) {
+    etcdserverpb::WatchRequest cancel;
+    cancel.mutable_cancel_request()->set_watch_id(id);
+    for (auto& [g, node] : ctx_.shards->hosted()) {
+      if (g != group) node->watch(stream, cancel);
+    }
+  }
 }
 
 uint64_t WatchService::open_internal(InternalSink sink) {

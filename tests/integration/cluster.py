@@ -310,6 +310,8 @@ class Cluster:
             engine = os.environ.get("SYNOD_ENGINE")
             if engine:
                 flags.append(f"--engine={engine}")
+            # SYNOD_SERVER_ARGS adds flags to every member (a sharded cluster: --shards=4).
+            flags += os.environ.get("SYNOD_SERVER_ARGS", "").split()
             return [self.binary, "server"] + flags
         return [self.binary] + flags
 

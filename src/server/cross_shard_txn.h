@@ -1,0 +1,67 @@
+// Transactions across shards on a sharded member: two-phase commit over replication groups,
+// with the decision durable in a replicated group (docs/transactions.md has the protocol; the
+// steps are kv::Store's txn_prepare, txn_decide and txn_resolve, each a log entry).
+//
+// The member that receives the Txn coordinates it. It splits the request by shard (each part
+// holds its shard's compares and ops, every op's place remembered), prepares every part (its
+// keys locked, its compares evaluated, the vote durable in the part's group), proposes the
+// decision to the group of the first part — the first decision applied there stands — and
+// resolves every part with the decision that stood, then answers with the ops' responses in
+// the request's order. A prepare refused because a key is held by another transaction aborts
+// the attempt; it is retried a few times under a new transaction ID.
+//
+// A coordinator that dies leaves intents; the TxnResolver of a member leading a participant
+// group settles each one prepared long enough ago: it proposes abort to the coordinator group
+// (which keeps the decision that stood, if one did) and resolves the part with the answer.
+// Nothing ever blocks on a dead coordinator for longer than that.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "etcdserverpb/rpc.pb.h"
+#include "server/context.h"
+
+namespace synod::server {
+
+// The shards a Txn's keys live in (its compares and both branches, nested txns included); a
+// compare or op over a range meets every shard.
+std::set<uint32_t> txn_groups(const Shards& shards, const etcdserverpb::TxnRequest& req);
+
+// Commits `req`, whose keys live in more than one shard, by two-phase commit and finishes
+// `reactor` with etcd's TxnResponse. Only single keys may be named (kv's part shape); else an
+// InvalidArgument error. Every shard of the request must be hosted here.
+void commit_across_shards(ServerContext& ctx, const grpc::ServerContextBase& call,
+                          grpc::ServerUnaryReactor* reactor, const etcdserverpb::TxnRequest& req,
+                          etcdserverpb::TxnResponse* resp);
+
+// Settles transactions whose coordinator went away (see above). Its own thread; every
+// `interval` it looks at the groups this member leads. Stops with the object.
+class TxnResolver {
+ public:
+  // An intent prepared longer ago than `stale_after` (by the coordinator's clock) is settled.
+  TxnResolver(ServerContext& ctx, std::chrono::milliseconds interval,
+              std::chrono::milliseconds stale_after);
+  ~TxnResolver();
+  TxnResolver(const TxnResolver&) = delete;
+  TxnResolver& operator=(const TxnResolver&) = delete;
+
+ private:
+  void run();
+  void sweep();
+  void settle(uint32_t group, Node& node, const synodpb::TxnIntent& intent);
+
+  ServerContext& ctx_;
+  const std::chrono::milliseconds interval_;
+  const std::chrono::milliseconds stale_after_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::set<std::string> settling_;  // transaction IDs with a settle in flight; under mu_
+  std::thread thread_;              // last: starts once the rest is set
+};
+
+}  // namespace synod::server

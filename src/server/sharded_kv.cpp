@@ -1,0 +1,322 @@
+#include "server/sharded_kv.h"
+
+#include <mutex>
+
+#include "kv/range.h"
+#include "server/apply_result.h"
+#include "server/cross_shard_txn.h"
+#include "server/forward.h"
+#include "server/replicate.h"
+
+namespace synod::server::sharded {
+
+namespace {
+
+using etcdserverpb::RangeRequest;
+using etcdserverpb::RangeResponse;
+
+std::vector<uint32_t> every_group(const Shards& shards) {
+  std::vector<uint32_t> out;
+  for (uint32_t g = 1; g <= shards.count(); ++g) out.push_back(g);
+  return out;
+}
+
+// The groups holding [key, range_end): one for a single key, all of them for a range (keys are
+// placed by hash, so any range may meet every shard).
+std::vector<uint32_t> groups_of(const Shards& shards, const std::string& key,
+                                const std::string& range_end) {
+  if (range_end.empty()) return {shards.group_of(key)};
+  return every_group(shards);
+}
+
+// Sends the whole call to a member that replicates `group` (this one does not): it routes the
+// request the same way and serves it from its own replica.
+template <typename Req, typename Resp, typename Method>
+void forward_to_group(ServerContext& ctx, uint32_t group, grpc::CallbackServerContext* call,
+                      grpc::ServerUnaryReactor* reactor, const Req* req, Resp* resp,
+                      Method method) {
+  for (uint64_t member : ctx.shards->replicas(group)) {
+    if (member == ctx.self_id) continue;
+    if (std::optional<std::string> address = ctx.client_address(member)) {
+      forward_to<etcdserverpb::KV>(ctx, *address, *call, reactor, req, resp, method);
+      return;
+    }
+  }
+  reactor->Finish(to_status(kv::errors::shard_unreachable()));
+}
+
+// Answers from every one of `groups`, gathered: `finish` runs once, with the first error or
+// with every answer (in no particular order).
+template <typename Part>
+class Gather {
+ public:
+  using Finish = std::function<void(std::optional<Error>, std::vector<Part>&&)>;
+  Gather(size_t pending, Finish finish) : pending_(pending), finish_(std::move(finish)) {}
+
+  void add(std::optional<Error> error, Part&& part) {
+    std::unique_lock lock(mu_);
+    if (error && !error_) error_ = std::move(error);
+    if (!error) parts_.push_back(std::move(part));
+    SYNOD_ASSERT(pending_ > 0);
+    if (--pending_ > 0) return;
+    lock.unlock();
+    finish_(std::move(error_), std::move(parts_));
+  }
+
+ private:
+  std::mutex mu_;
+  size_t pending_;
+  std::optional<Error> error_;
+  std::vector<Part> parts_;
+  Finish finish_;
+};
+
+using RangeDone = std::function<void(std::optional<Error>, RangeResponse&&)>;
+
+// Reads `req` from a group hosted here: after a ReadIndex barrier unless serializable; a read
+// that passed its barrier runs on the workers, so a scan never holds up the group's raft thread.
+void read_group(ServerContext& ctx, Node& node, const RangeRequest& req, RangeDone done) {
+  auto read = [&node, &req, done] {
+    RangeResponse part;
+    std::optional<Error> e = node.read_store([&](const kv::Store& s) {
+      if (req.revision() <= s.revision()) return range_into(s, req, &part);
+      // A revision past this shard's own: nothing here changed since its current one.
+      RangeRequest current = req;
+      current.set_revision(0);
+      return range_into(s, current, &part);
+    });
+    done(std::move(e), std::move(part));
+  };
+  if (req.serializable()) {
+    read();
+    return;
+  }
+  node.read_barrier([&ctx, read, done](std::optional<Error> e) {
+    if (e) {
+      done(std::move(e), RangeResponse());
+      return;
+    }
+    ctx.executor->post(read);
+  });
+}
+
+void finish(ServerContext& ctx, grpc::ServerUnaryReactor* reactor,
+            etcdserverpb::ResponseHeader* header, const std::optional<Error>& error) {
+  if (error) {
+    reactor->Finish(to_status(*error));
+    return;
+  }
+  ctx.fill_header(header, header->revision());
+  reactor->Finish(grpc::Status::OK);
+}
+
+// The hosted nodes of `groups`, or nullopt if any is not hosted here.
+std::optional<std::vector<std::pair<uint32_t, Node*>>> hosted(const Shards& shards,
+                                                              const std::vector<uint32_t>& groups) {
+  std::vector<std::pair<uint32_t, Node*>> out;
+  for (uint32_t g : groups) {
+    Node* n = shards.node(g);
+    if (n == nullptr) return std::nullopt;
+    out.emplace_back(g, n);
+  }
+  return out;
+}
+
+}  // namespace
+
+void range(ServerContext& ctx, grpc::CallbackServerContext* call, grpc::ServerUnaryReactor* reactor,
+           const RangeRequest* req, RangeResponse* resp, const kv::Caller& caller) {
+  // Permissions live in the member's own group; the shards hold none.
+  std::optional<Error> denied = ctx.node->read_store([&](const kv::Store& s) {
+    return check_read(s.auth(), caller, req->key(), req->range_end());
+  });
+  if (denied) {
+    reactor->Finish(to_status(*denied));
+    return;
+  }
+  const std::vector<uint32_t> groups = groups_of(*ctx.shards, req->key(), req->range_end());
+  auto nodes = hosted(*ctx.shards, groups);
+  if (!nodes) {
+    if (groups.size() != 1) {
+      reactor->Finish(to_status(kv::errors::shard_unreachable()));
+      return;
+    }
+    auto method = [](auto* a, auto* c, auto* q, auto* r, auto cb) {
+      a->Range(c, q, r, std::move(cb));
+    };
+    forward_to_group(ctx, groups.front(), call, reactor, req, resp, method);
+    return;
+  }
+  if (req->revision() > 0 && nodes->size() > 1) {
+    // A revision past every shard's is in the future, as in one store.
+    int64_t newest = 0;
+    for (auto& [group, node] : *nodes) {
+      newest = std::max(newest, node->read_store([](const kv::Store& s) { return s.revision(); }));
+    }
+    if (req->revision() > newest) {
+      reactor->Finish(to_status(kv::errors::future_revision()));
+      return;
+    }
+  }
+  const Clock::time_point start = Clock::now();
+  auto gather = std::make_shared<Gather<RangeResponse>>(
+      nodes->size(), [&ctx, reactor, req, resp, start](std::optional<Error> error,
+                                                       std::vector<RangeResponse>&& parts) {
+        if (!error) *resp = kv::merge_ranges(*req, std::move(parts));
+        ctx.node->metrics().read_latency.observe(
+            std::chrono::duration<double>(Clock::now() - start).count());
+        finish(ctx, reactor, resp->mutable_header(), error);
+      });
+  for (auto& [group, node] : *nodes) {
+    read_group(ctx, *node, *req, [gather](std::optional<Error> e, RangeResponse&& part) {
+      gather->add(std::move(e), std::move(part));
+    });
+  }
+}
+
+void put(ServerContext& ctx, grpc::CallbackServerContext* call, grpc::ServerUnaryReactor* reactor,
+         const etcdserverpb::PutRequest* req, etcdserverpb::PutResponse* resp) {
+  const uint32_t group = ctx.shards->group_of(req->key());
+  Node* node = ctx.shards->node(group);
+  if (node == nullptr) {
+    auto method = [](auto* a, auto* c, auto* q, auto* r, auto cb) {
+      a->Put(c, q, r, std::move(cb));
+    };
+    forward_to_group(ctx, group, call, reactor, req, resp, method);
+    return;
+  }
+  replicate_on(ctx, *node, *call, reactor, resp,
+               [req](synodpb::Request* r) { *r->mutable_put() = *req; });
+}
+
+void delete_range(ServerContext& ctx, grpc::CallbackServerContext* call,
+                  grpc::ServerUnaryReactor* reactor, const etcdserverpb::DeleteRangeRequest* req,
+                  etcdserverpb::DeleteRangeResponse* resp) {
+  const std::vector<uint32_t> groups = groups_of(*ctx.shards, req->key(), req->range_end());
+  auto set_op = [req](synodpb::Request* r) { *r->mutable_delete_range() = *req; };
+  if (groups.size() == 1) {
+    Node* node = ctx.shards->node(groups.front());
+    if (node == nullptr) {
+      auto method = [](auto* a, auto* c, auto* q, auto* r, auto cb) {
+        a->DeleteRange(c, q, r, std::move(cb));
+      };
+      forward_to_group(ctx, groups.front(), call, reactor, req, resp, method);
+      return;
+    }
+    replicate_on(ctx, *node, *call, reactor, resp, set_op);
+    return;
+  }
+  auto nodes = hosted(*ctx.shards, groups);
+  if (!nodes) {
+    reactor->Finish(to_status(kv::errors::shard_unreachable()));
+    return;
+  }
+  auto caller = caller_of(ctx, *call);
+  if (!caller) {
+    reactor->Finish(to_status(caller.error()));
+    return;
+  }
+  using Part = etcdserverpb::DeleteRangeResponse;
+  auto gather = std::make_shared<Gather<Part>>(
+      nodes->size(), [&ctx, reactor, resp](std::optional<Error> error, std::vector<Part>&& parts) {
+        int64_t revision = 0;
+        std::vector<mvccpb::KeyValue> prev;
+        for (Part& p : parts) {
+          revision = std::max(revision, p.header().revision());
+          resp->set_deleted(resp->deleted() + p.deleted());
+          for (mvccpb::KeyValue& kv : *p.mutable_prev_kvs()) prev.push_back(std::move(kv));
+        }
+        std::sort(prev.begin(), prev.end(),
+                  [](const auto& a, const auto& b) { return a.key() < b.key(); });
+        for (mvccpb::KeyValue& kv : prev) *resp->add_prev_kvs() = std::move(kv);
+        resp->mutable_header()->set_revision(revision);
+        finish(ctx, reactor, resp->mutable_header(), error);
+      });
+  for (auto& [group, node] : *nodes) {
+    synodpb::Request request;
+    set_op(&request);
+    stamp(*caller, &request);
+    node->propose(std::move(request), [gather](const kv::ApplyResult& result) {
+      const Error* e = result_error(result);
+      const Part* part = e ? nullptr : result_as<Part>(result);
+      if (e == nullptr && part == nullptr) {
+        gather->add(Error{kv::kGrpcUnknown, "etcdserver: unexpected result"}, Part());
+        return;
+      }
+      gather->add(e ? std::optional<Error>(*e) : std::nullopt, part ? Part(*part) : Part());
+    });
+  }
+}
+
+void txn(ServerContext& ctx, grpc::CallbackServerContext* call, grpc::ServerUnaryReactor* reactor,
+         const etcdserverpb::TxnRequest* req, etcdserverpb::TxnResponse* resp) {
+  std::set<uint32_t> groups = txn_groups(*ctx.shards, *req);
+  if (groups.size() <= 1) {
+    // Within one shard (a txn with no keys at all goes to the first).
+    const uint32_t group = groups.empty() ? 1 : *groups.begin();
+    Node* node = ctx.shards->node(group);
+    if (node == nullptr) {
+      auto method = [](auto* a, auto* c, auto* q, auto* r, auto cb) {
+        a->Txn(c, q, r, std::move(cb));
+      };
+      forward_to_group(ctx, group, call, reactor, req, resp, method);
+      return;
+    }
+    replicate_on(ctx, *node, *call, reactor, resp,
+                 [req](synodpb::Request* r) { *r->mutable_txn() = *req; });
+    return;
+  }
+  commit_across_shards(ctx, *call, reactor, *req, resp);
+}
+
+void compact(ServerContext& ctx, grpc::CallbackServerContext* call,
+             grpc::ServerUnaryReactor* reactor, const etcdserverpb::CompactionRequest* req,
+             etcdserverpb::CompactionResponse* resp) {
+  auto nodes = hosted(*ctx.shards, every_group(*ctx.shards));
+  if (!nodes) {
+    reactor->Finish(to_status(kv::errors::shard_unreachable()));
+    return;
+  }
+  auto caller = caller_of(ctx, *call);
+  if (!caller) {
+    reactor->Finish(to_status(caller.error()));
+    return;
+  }
+  // Each group compacts at the revision if it has reached it; one that has not is left as it
+  // is (its own revisions are behind the one named).
+  using Part = etcdserverpb::CompactionResponse;
+  auto gather = std::make_shared<Gather<Part>>(
+      nodes->size(), [&ctx, reactor, resp](std::optional<Error> error, std::vector<Part>&& parts) {
+        int64_t revision = 0;
+        for (const Part& p : parts) revision = std::max(revision, p.header().revision());
+        resp->mutable_header()->set_revision(revision);
+        finish(ctx, reactor, resp->mutable_header(), error);
+      });
+  int64_t newest = 0;
+  for (auto& [group, node] : *nodes) {
+    newest = std::max(newest, node->read_store([](const kv::Store& s) { return s.revision(); }));
+  }
+  if (req->revision() > newest) {
+    reactor->Finish(to_status(kv::errors::future_revision()));
+    return;
+  }
+  for (auto& [group, node] : *nodes) {
+    const int64_t current = node->read_store([](const kv::Store& s) { return s.revision(); });
+    if (req->revision() > current) {
+      Part part;
+      part.mutable_header()->set_revision(current);
+      gather->add(std::nullopt, std::move(part));
+      continue;
+    }
+    synodpb::Request request;
+    *request.mutable_compaction() = *req;
+    stamp(*caller, &request);
+    node->propose(std::move(request), [gather](const kv::ApplyResult& result) {
+      const Error* e = result_error(result);
+      const Part* part = e ? nullptr : result_as<Part>(result);
+      gather->add(e ? std::optional<Error>(*e) : std::nullopt, part ? Part(*part) : Part());
+    });
+  }
+}
+
+}  // namespace synod::server::sharded

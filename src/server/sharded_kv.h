@@ -1,0 +1,36 @@
+// The etcd KV API on a sharded member (shards.h): each request goes to the groups that hold its
+// keys. One key: its shard's group, here or — when this member does not replicate it — through
+// a member that does. A range: every shard's part read (after a ReadIndex barrier unless
+// serializable) and merged in the request's order with its limit (kv::merge_ranges). A
+// DeleteRange over a range deletes shard by shard. A Txn within one shard is that group's Txn;
+// across shards it commits by two-phase commit (cross_shard_txn.h). Compaction runs in every
+// group.
+//
+// Revisions are each group's own: a header carries the highest revision among the groups that
+// answered, and a read at a past revision reads every shard at that revision of its own.
+//
+// Every function answers the call through `reactor`; the caller has validated the request.
+// Precondition: ctx.shards is set.
+#pragma once
+
+#include "etcdserverpb/rpc.grpc.pb.h"
+#include "kv/auth_store.h"
+#include "server/context.h"
+
+namespace synod::server::sharded {
+
+void range(ServerContext& ctx, grpc::CallbackServerContext* call, grpc::ServerUnaryReactor* reactor,
+           const etcdserverpb::RangeRequest* req, etcdserverpb::RangeResponse* resp,
+           const kv::Caller& caller);
+void put(ServerContext& ctx, grpc::CallbackServerContext* call, grpc::ServerUnaryReactor* reactor,
+         const etcdserverpb::PutRequest* req, etcdserverpb::PutResponse* resp);
+void delete_range(ServerContext& ctx, grpc::CallbackServerContext* call,
+                  grpc::ServerUnaryReactor* reactor, const etcdserverpb::DeleteRangeRequest* req,
+                  etcdserverpb::DeleteRangeResponse* resp);
+void txn(ServerContext& ctx, grpc::CallbackServerContext* call, grpc::ServerUnaryReactor* reactor,
+         const etcdserverpb::TxnRequest* req, etcdserverpb::TxnResponse* resp);
+void compact(ServerContext& ctx, grpc::CallbackServerContext* call,
+             grpc::ServerUnaryReactor* reactor, const etcdserverpb::CompactionRequest* req,
+             etcdserverpb::CompactionResponse* resp);
+
+}  // namespace synod::server::sharded
