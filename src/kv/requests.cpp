@@ -154,7 +154,7 @@ etcdserverpb::PutResponse apply_put(WriteTxn& txn, const etcdserverpb::PutReques
   int64_t lease = req.ignore_lease() ? prev->lease() : req.lease();
   if (req.prev_kv() && prev) *resp.mutable_prev_kv() = *prev;
   txn.put(req.key(), std::move(value), lease);
-  resp.mutable_header()->set_revision(txn.begin_revision() + 1);
+  resp.mutable_header()->set_revision(txn.end_revision());
   return resp;
 }
 

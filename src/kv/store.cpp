@@ -204,7 +204,7 @@ ApplyResult Store::apply(uint64_t raft_index, const synodpb::Request& req,
     }
     session.emplace(std::move(key), w->encode());
   }
-  WriteTxn txn(backend_, revision_, &index_);
+  WriteTxn txn(backend_, revision_, &index_, req.revision_stamp());
   const size_t events_before = events != nullptr ? events->size() : 0;
   txn.record_events(events);
   int64_t compact_revision = compact_revision_;

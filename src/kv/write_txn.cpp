@@ -1,5 +1,6 @@
 #include "kv/write_txn.h"
 
+#include <algorithm>
 #include <cassert>
 
 #include "kv/keys.h"
@@ -8,8 +9,12 @@
 
 namespace synod::kv {
 
-WriteTxn::WriteTxn(const Backend& backend, int64_t begin_revision, const KeyIndex* index)
-    : view_(backend), index_(index), begin_revision_(begin_revision) {
+WriteTxn::WriteTxn(const Backend& backend, int64_t begin_revision, const KeyIndex* index,
+                   int64_t stamp)
+    : view_(backend),
+      index_(index),
+      begin_revision_(begin_revision),
+      write_revision_(std::max(begin_revision + 1, stamp)) {
   assert(begin_revision >= 1);
 }
 

@@ -21,14 +21,17 @@ class WriteTxn {
  public:
   // `index`, if given, is the store's index of the backend's current table; the txn reads
   // key metadata from it (and from its own writes) instead of the backend.
-  WriteTxn(const Backend& backend, int64_t begin_revision, const KeyIndex* index = nullptr);
+  // `stamp`: the revision the txn's writes take if it is above begin_revision (a sharded
+  // cluster's timestamps; revisions then are not dense); else begin_revision + 1.
+  WriteTxn(const Backend& backend, int64_t begin_revision, const KeyIndex* index = nullptr,
+           int64_t stamp = 0);
 
   const BatchView& view() const { return view_; }
   BatchView& view() { return view_; }
   int64_t begin_revision() const { return begin_revision_; }
   bool changed() const { return next_sub_ > 0; }
   // The revision the txn's own reads observe: begin, or begin + 1 once it has written.
-  int64_t read_revision() const { return begin_revision_ + (changed() ? 1 : 0); }
+  int64_t read_revision() const { return changed() ? write_revision_ : begin_revision_; }
   // The revision the store is at once this txn commits.
   int64_t end_revision() const { return read_revision(); }
 
@@ -51,7 +54,7 @@ class WriteTxn {
   void record_events(std::vector<mvccpb::Event>* events) { events_ = events; }
 
  private:
-  int64_t write_revision() const { return begin_revision_ + 1; }
+  int64_t write_revision() const { return write_revision_; }
   // Writes the history row (and its revision-log entry) at the next sub-revision.
   void record(std::string_view key, std::string history_value);
   void delete_key(const mvccpb::KeyValue& last);
@@ -61,6 +64,7 @@ class WriteTxn {
   IndexChanges index_changes_;
   std::vector<mvccpb::Event>* events_ = nullptr;
   int64_t begin_revision_;
+  int64_t write_revision_;
   int64_t next_sub_ = 0;
 };
 

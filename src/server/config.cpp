@@ -290,12 +290,6 @@ std::optional<ResolvedConfig> resolve(ServerConfig config, std::string* error) {
       *error = "--shards works with --engine raft or multipaxos, not pbft";
       return std::nullopt;
     }
-    if (!r.new_cluster) {
-      *error =
-          "--shards: a sharded cluster's members are its founders; start every member of "
-          "--initial-cluster with --initial-cluster-state new";
-      return std::nullopt;
-    }
   }
   r.raw = config;
   return r;

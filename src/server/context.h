@@ -19,6 +19,8 @@
 
 namespace synod::server {
 
+class TimestampOracle;
+
 // The etcd API level a member reports (Maintenance.Status, /version, /metrics); clients gate
 // features on it.
 inline constexpr const char* kApiVersion = "3.4.0";
@@ -42,6 +44,7 @@ struct ServerContext {
   ResolvedConfig config;
   Node* node = nullptr;      // group 0: the member's own group (the metadata group when sharded)
   Shards* shards = nullptr;  // --shards: the data groups; null when unsharded
+  TimestampOracle* oracle = nullptr;  // --shards: where data groups' revisions come from
   Executor* executor = nullptr;
   Tokens* tokens = nullptr;
   const JwtTokens* jwt = nullptr;  // with --auth-token jwt: tokens are these, not `tokens`

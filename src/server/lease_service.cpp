@@ -7,6 +7,7 @@
 #include "server/forward.h"
 #include "server/replicate.h"
 #include "server/services.h"
+#include "server/sharded_leases.h"
 
 namespace synod::server {
 
@@ -109,19 +110,62 @@ grpc::ServerUnaryReactor* LeaseService::LeaseGrant(grpc::CallbackServerContext* 
   // the same grant.
   const int64_t id = req->id() != 0 ? req->id() : new_lease_id();
   const int64_t ttl = std::max(req->ttl(), ctx_.node->min_lease_ttl_seconds());
-  replicate(ctx_, *c, reactor, resp, [&](synodpb::Request* r) {
+  auto set_op = [&](synodpb::Request* r) {
     r->mutable_lease_grant()->set_id(id);
     r->mutable_lease_grant()->set_ttl(ttl);
-  });
+  };
+  if (ctx_.shards != nullptr) {
+    change_and_copy(c, reactor, resp, set_op);
+    return reactor;
+  }
+  replicate(ctx_, *c, reactor, resp, set_op);
   return reactor;
+}
+
+// Sharded: the change applied in the metadata group, then copied to the data groups (see
+// sharded_leases.h), then answered.
+template <typename Response, typename Setter>
+void LeaseService::change_and_copy(grpc::CallbackServerContext* c,
+                                   grpc::ServerUnaryReactor* reactor, Response* resp,
+                                   Setter set_op) {
+  auto caller = caller_of(ctx_, *c);
+  if (!caller) {
+    reactor->Finish(to_status(caller.error()));
+    return;
+  }
+  synodpb::Request request;
+  set_op(&request);
+  stamp(*caller, &request);
+  synodpb::Request copy = request;
+  ctx_.node->propose(std::move(request), [this, reactor, resp, copy = std::move(copy)](
+                                             const kv::ApplyResult& result) {
+    if (const Error* e = result_error(result)) {
+      reactor->Finish(to_status(*e));
+      return;
+    }
+    const Response* r = result_as<Response>(result);
+    if (r == nullptr) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::INTERNAL, "etcdserver: unexpected result"));
+      return;
+    }
+    *resp = *r;
+    copy_lease_change(ctx_, copy, [this, reactor, resp] {
+      ctx_.fill_header(resp->mutable_header(), resp->header().revision());
+      reactor->Finish(grpc::Status::OK);
+    });
+  });
 }
 
 grpc::ServerUnaryReactor* LeaseService::LeaseRevoke(grpc::CallbackServerContext* c,
                                                     const etcdserverpb::LeaseRevokeRequest* req,
                                                     etcdserverpb::LeaseRevokeResponse* resp) {
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
-  replicate(ctx_, *c, reactor, resp,
-            [req](synodpb::Request* r) { r->mutable_lease_revoke()->set_id(req->id()); });
+  auto set_op = [req](synodpb::Request* r) { r->mutable_lease_revoke()->set_id(req->id()); };
+  if (ctx_.shards != nullptr) {
+    change_and_copy(c, reactor, resp, set_op);
+    return reactor;
+  }
+  replicate(ctx_, *c, reactor, resp, set_op);
   return reactor;
 }
 
@@ -147,10 +191,21 @@ grpc::ServerUnaryReactor* LeaseService::LeaseTimeToLive(
           }
           return;
         }
+        if (ctx_.shards != nullptr && ttl->remaining < 0) {
+          // Gone from the metadata group but not yet from every shard: its keys are on their
+          // way out, as with a revoke that has not applied yet.
+          const auto copy = sharded_lease_copy(ctx_, req->id());
+          if (copy) {
+            ttl->remaining = 0;
+            ttl->granted = copy->ttl;
+          }
+        }
         resp->set_id(req->id());
         resp->set_ttl(ttl->remaining);  // -1: no such lease (etcd answers so, without error)
         if (ttl->remaining >= 0) resp->set_grantedttl(ttl->granted);
         if (req->keys()) {
+          // Sharded: the keys are in the data groups' copies of the lease.
+          if (ctx_.shards != nullptr) ttl->keys = sharded_lease_keys(ctx_, req->id());
           for (std::string& k : ttl->keys) resp->add_keys(std::move(k));
         }
         ctx_.fill_header(resp->mutable_header(), ctx_.revision());

@@ -185,7 +185,13 @@ void Node::on_tick(Clock::time_point now) {
 
 void Node::handle(Input&& input) {
   if (auto* m = std::get_if<raft::Message>(&input)) {
-    driver_->step(*m);
+    if (m->type == raft::MessageType::kForwardRequest) {
+      accept_forwarded(*m);
+    } else {
+      driver_->step(*m);
+    }
+  } else if (auto* s = std::get_if<StampsReady>(&input)) {
+    stamps_ready(*s);
   } else if (auto* p = std::get_if<Proposal>(&input)) {
     accept_proposal(std::move(*p));
   } else if (auto* r = std::get_if<ReadInput>(&input)) {

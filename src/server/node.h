@@ -66,6 +66,17 @@ struct NodeOptions {
   std::chrono::milliseconds request_timeout{7000};
   // Progress notifications to watchers that asked for them (etcd's default: 10 minutes).
   std::chrono::milliseconds watch_progress_interval{600000};
+  // A sharded cluster's data group (shards.h): where write revisions come from. The group's
+  // leader asks for `count` timestamps for the proposals waiting for one (called on the raft
+  // thread); `done`, on any thread, gets the first of `count` consecutive ones, or nullopt.
+  // Every proposal is stamped by the leader, in log order; another member forwards its
+  // proposals to the leader (kForwardRequest) instead of proposing them. Unset: the store
+  // numbers revisions densely.
+  // A sharded cluster's data group holds copies of the metadata group's leases (for the keys
+  // attached to them there); only the metadata group's leader expires leases.
+  bool expire_leases = true;
+  using TimestampDone = std::function<void(std::optional<int64_t> first)>;
+  std::function<void(uint32_t count, TimestampDone done)> timestamps;
 };
 
 // An error as etcd sends it: gRPC status code and message.
@@ -216,6 +227,9 @@ class Node : private replica::Host {
   void set_on_auth_applied(std::function<void(const synodpb::AuthRequest&)> f) {
     on_auth_applied_ = std::move(f);
   }
+  // Called on the raft thread after every lease revoke applied (a client's or an expiry).
+  // Set before start().
+  void set_on_lease_revoked(std::function<void(int64_t id)> f) { on_lease_revoked_ = std::move(f); }
   // The auth store's state as of the last apply, readable without the store's lock.
   bool auth_enabled() const { return auth_enabled_.load(std::memory_order_acquire); }
   uint64_t auth_revision() const { return auth_revision_.load(std::memory_order_acquire); }
@@ -263,7 +277,15 @@ class Node : private replica::Host {
     synodpb::Request request;
     ApplyDone done;
     Clock::time_point deadline;
-    std::string raw;  // propose_raw: the bytes proposed (request.id() is the client's)
+    std::string raw;        // propose_raw: the bytes proposed (request.id() is the client's)
+    int64_t stamp = 0;      // options.timestamps: the revision stamp, once the leader has one
+    bool forwarded = false;  // another member's (its request ID kept); nobody waits here
+  };
+  struct StampsReady {  // an answer to options.timestamps
+    std::optional<int64_t> first;
+    uint32_t count = 0;
+    uint64_t last_arrival = 0;  // the proposals it is for: unstamped, arrived up to here
+    uint64_t term = 0;          // the leader's term when it asked
   };
   struct ReadInput {
     Done done;
@@ -302,7 +324,8 @@ class Node : private replica::Host {
     std::string error;
   };
   using Input = std::variant<raft::Message, Proposal, ReadInput, ConfRequest, TransferRequest,
-                             WatchInput, LeaseInput, StoreFlushed, StateFetched, StateRetained>;
+                             WatchInput, LeaseInput, StoreFlushed, StateFetched, StateRetained,
+                             StampsReady>;
 
   // What a waiter is waiting for, which decides its answer when its deadline passes.
   enum class WaiterKind : uint8_t {
@@ -351,6 +374,11 @@ class Node : private replica::Host {
   // own lease revokes).
   void queue_proposal(Proposal&& p);
   void submit_proposals();
+  // options.timestamps: a follower's proposals go to the leader; the leader's wait for stamps.
+  void forward_proposals();
+  void request_stamps();
+  void stamps_ready(const StampsReady& ready);
+  void accept_forwarded(const raft::Message& m);
   void accept_conf_change(ConfRequest&& c);
   void submit_conf_changes();
   void start_transfer(TransferRequest&& t);
@@ -388,6 +416,7 @@ class Node : private replica::Host {
   std::deque<NodeEvent> events_;  // guarded by status_mu_
   mutable std::shared_mutex store_mu_;
   std::function<void(const synodpb::AuthRequest&)> on_auth_applied_;
+  std::function<void(int64_t)> on_lease_revoked_;
   std::atomic<bool> auth_enabled_{false};
   std::atomic<uint64_t> auth_revision_{0};
   std::unique_ptr<Engine> raft_;  // the consensus engine (Raft, Multi-Paxos or PBFT)
@@ -411,6 +440,8 @@ class Node : private replica::Host {
   // Raft-thread state.
   uint64_t next_request_id_ = 0;
   uint64_t next_arrival_ = 0;                    // numbers the waiters below in arrival order
+  bool stamps_in_flight_ = false;                // options.timestamps asked, not yet answered
+  Clock::time_point stamps_retry_at_{};          // after a failed ask
   std::map<uint64_t, Proposal> unsent_;          // waiting for a leader; by arrival
   std::map<uint64_t, Proposal> waiting_apply_;   // proposed; by request id
   std::map<uint64_t, ConfRequest> unsent_conf_;  // by arrival

@@ -96,6 +96,7 @@ void Node::handle_lease(LeaseInput& input) {
 // kRevokesPerTick per tick (kv::Lessor retries one whose revoke has not applied in a while).
 void Node::check_leases(Clock::time_point now) {
   constexpr size_t kRevokesPerTick = 100;
+  if (!options_.expire_leases) return;
   lessor_.set_leader(raft_->role() == raft::Role::kLeader, raft_->term().value, *store_,
                      micros(now));
   if (lessor_.epoch_due(*store_, micros(now))) {
@@ -121,6 +122,7 @@ void Node::lease_applied(const synodpb::Request& request, const kv::ApplyResult&
     lessor_.on_grant(request.lease_grant().id(), request.lease_grant().ttl(), micros(Clock::now()));
   } else if (request.has_lease_revoke()) {
     lessor_.on_revoke(request.lease_revoke().id());
+    if (on_lease_revoked_) on_lease_revoked_(request.lease_revoke().id());
   }
 }
 

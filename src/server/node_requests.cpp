@@ -49,16 +49,27 @@ void Node::accept_proposal(Proposal&& p) {
 }
 
 void Node::queue_proposal(Proposal&& p) {
-  if (p.raw.empty()) p.request.set_id(++next_request_id_);
+  if (p.raw.empty() && !p.forwarded) p.request.set_id(++next_request_id_);
   const uint64_t arrival = ++next_arrival_;
   deadlines_.add(p.deadline, {WaiterKind::kUnsentProposal, arrival});
   unsent_.emplace_hint(unsent_.end(), arrival, std::move(p));
 }
 
 void Node::submit_proposals() {
+  if (options_.timestamps && !unsent_.empty()) {
+    if (raft_->role() != raft::Role::kLeader) {
+      forward_proposals();
+      return;
+    }
+    request_stamps();
+  }
   while (!unsent_.empty()) {
     auto first = unsent_.begin();
     Proposal& p = first->second;
+    if (options_.timestamps) {
+      if (p.stamp == 0) return;  // the rest wait, in order, for their stamps
+      p.request.set_revision_stamp(p.stamp);
+    }
     if (!p.raw.empty()) {
       if (auto done = recent_results_.find(p.request.id()); done != recent_results_.end()) {
         // Executed here before this copy of the client's request arrived.
@@ -81,14 +92,95 @@ void Node::submit_proposals() {
     if (r.status != raft::Status::kOk && r.status != raft::Status::kForwarded) {
       forget_deadline(unsent);
       p.done(failed(kv::errors::no_leader()));
+    } else if (waiting_apply_.contains(p.request.id())) {
+      // Only a forwarded request can meet its own ID here (sent to this member twice): the
+      // first copy is the one that waits.
+      SYNOD_ASSERT(p.forwarded);
+      forget_deadline(unsent);
     } else {
       const uint64_t id = p.request.id();
       move_deadline(unsent, {WaiterKind::kProposal, id});
-      const bool added = waiting_apply_.emplace(id, std::move(p)).second;
-      SYNOD_ASSERT(added);
+      waiting_apply_.emplace(id, std::move(p));
     }
     unsent_.erase(first);
   }
+}
+
+void Node::forward_proposals() {
+  const raft::NodeId leader = raft_->leader();
+  if (leader == raft::kNoNode || leader == options_.id) return;
+  std::vector<raft::Message> out;
+  while (!unsent_.empty()) {
+    auto first = unsent_.begin();
+    Proposal& p = first->second;
+    const WaiterKey unsent{WaiterKind::kUnsentProposal, first->first};
+    const uint64_t id = p.request.id();
+    if (waiting_apply_.contains(id)) {
+      SYNOD_ASSERT(p.forwarded);
+      forget_deadline(unsent);
+      unsent_.erase(first);
+      continue;
+    }
+    p.stamp = 0;  // a stamp is the leader's to give, in its log's order
+    p.request.clear_revision_stamp();
+    raft::Message m;
+    m.type = raft::MessageType::kForwardRequest;
+    m.from = options_.id;
+    m.to = leader;
+    m.payload = p.request.SerializeAsString();
+    out.push_back(std::move(m));
+    // It waits here for its entry's apply, as a proposal the engine forwarded would.
+    move_deadline(unsent, {WaiterKind::kProposal, id});
+    waiting_apply_.emplace(id, std::move(p));
+    unsent_.erase(first);
+  }
+  send(std::move(out));
+}
+
+void Node::request_stamps() {
+  if (stamps_in_flight_ || Clock::now() < stamps_retry_at_) return;
+  uint32_t count = 0;
+  uint64_t last_arrival = 0;
+  for (const auto& [arrival, p] : unsent_) {
+    if (p.stamp != 0) continue;
+    ++count;
+    last_arrival = arrival;
+  }
+  if (count == 0) return;
+  stamps_in_flight_ = true;
+  const uint64_t term = raft_->term().value;
+  options_.timestamps(count, [this, count, last_arrival, term](std::optional<int64_t> first) {
+    post(StampsReady{first, count, last_arrival, term});
+  });
+}
+
+void Node::stamps_ready(const StampsReady& ready) {
+  stamps_in_flight_ = false;
+  if (!ready.first) {
+    stamps_retry_at_ = Clock::now() + std::chrono::milliseconds(options_.tick_ms);
+    return;
+  }
+  // Stamps asked for in an earlier leadership are never used: this leader's entries follow
+  // ones stamped later than they were.
+  if (raft_->role() != raft::Role::kLeader || raft_->term().value != ready.term) return;
+  int64_t next = *ready.first;
+  uint32_t left = ready.count;
+  for (auto& [arrival, p] : unsent_) {
+    if (arrival > ready.last_arrival || left == 0) break;
+    if (p.stamp != 0) continue;
+    p.stamp = next++;
+    --left;
+  }
+}
+
+void Node::accept_forwarded(const raft::Message& m) {
+  synodpb::Request request;
+  if (!options_.timestamps || !request.ParseFromString(m.payload) || request.id() == 0) return;
+  request.clear_revision_stamp();
+  Proposal p{std::move(request), [](const kv::ApplyResult&) {},
+             Clock::now() + options_.request_timeout};
+  p.forwarded = true;
+  accept_proposal(std::move(p));
 }
 
 void Node::answer_applied(uint64_t request_id, kv::ApplyResult&& result,

@@ -5,6 +5,7 @@
 #include "server/apply_result.h"
 #include "server/server.h"
 #include "server/services.h"
+#include "server/timestamp_oracle.h"
 
 namespace synod::server {
 
@@ -127,6 +128,36 @@ grpc::Status PeerService::FetchState(grpc::ServerContext*, const synodpb::FetchS
     if (!writer->Write(chunk)) return grpc::Status(grpc::StatusCode::CANCELLED, "peer went away");
     if (image.empty()) break;
   }
+  return grpc::Status::OK;
+}
+
+grpc::Status PeerService::Timestamps(grpc::ServerContext*, const synodpb::TimestampsRequest* req,
+                                     synodpb::TimestampsResponse* resp) {
+  if (ctx_.oracle == nullptr) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "this cluster is not sharded");
+  }
+  if (req->count() == 0 || req->count() > TimestampOracle::kWindow) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "count out of range");
+  }
+  struct Answer {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    std::optional<int64_t> first;
+  };
+  auto answer = std::make_shared<Answer>();
+  ctx_.oracle->allocate_here(req->count(), [answer](std::optional<int64_t> first) {
+    std::lock_guard lock(answer->mu);
+    answer->first = first;
+    answer->done = true;
+    answer->cv.notify_all();
+  });
+  std::unique_lock lock(answer->mu);
+  answer->cv.wait_for(lock, std::chrono::seconds(2), [&] { return answer->done; });
+  if (!answer->first) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "not the metadata group's leader");
+  }
+  resp->set_first(*answer->first);
   return grpc::Status::OK;
 }
 

@@ -30,6 +30,8 @@
 #include "server/pbft_keys.h"
 #include "server/relay.h"
 #include "server/services.h"
+#include "server/sharded_leases.h"
+#include "server/timestamp_oracle.h"
 #include "server/tls.h"
 
 namespace synod::server {
@@ -567,6 +569,13 @@ int run_server(const ResolvedConfig& config) {
         "(start every member of --initial-cluster with --initial-cluster-state new)");
     return 1;
   }
+  if (config.raw.shards > 0 && !config.new_cluster &&
+      !fs::exists(config.raw.data_dir + "/member/identity")) {
+    spdlog::error(
+        "synod server: --shards: a sharded cluster's members are its founders; start every "
+        "member of --initial-cluster with --initial-cluster-state new");
+    return 1;
+  }
   // Key and TLS files are read once, here: a restart takes up replaced ones.
   std::unique_ptr<JwtTokens> jwt;
   if (config.jwt) {
@@ -651,13 +660,30 @@ int run_server(const ResolvedConfig& config) {
   if (outbound_filter_factory()) {
     node->set_outbound_filter(outbound_filter_factory()(identity.member_id, options.pbft.keys));
   }
+  PeerDirectory directory;
+  directory.credentials = peer_channel;
+  std::unique_ptr<TimestampOracle> oracle;
   std::unique_ptr<Shards> shards;
   if (shard_options.shards > 0) {
+    oracle = std::make_unique<TimestampOracle>(
+        *node, identity.member_id,
+        [&directory](uint64_t member) -> std::optional<std::string> {
+          std::lock_guard lock(directory.mu);
+          auto it = directory.addresses.find(member);
+          if (it == directory.addresses.end()) return std::nullopt;
+          return it->second;
+        },
+        peer_channel);
+    NodeOptions group_options = options;
+    group_options.expire_leases = false;
+    group_options.timestamps = [o = oracle.get()](uint32_t count, NodeOptions::TimestampDone done) {
+      o->allocate(count, std::move(done));
+    };
     std::vector<uint64_t> founders;
     for (const ClusterMember& cm : config.initial_cluster) {
       founders.push_back(founding_member_id(identity.ids, cm, config.raw.initial_cluster_token));
     }
-    shards = Shards::open(shard_options, options, founders, peer_channel, &error);
+    shards = Shards::open(shard_options, group_options, founders, peer_channel, &error);
     if (!shards) {
       spdlog::error("synod server: {}", error);
       return 1;
@@ -674,6 +700,7 @@ int run_server(const ResolvedConfig& config) {
   ctx.config = config;
   ctx.node = node.get();
   ctx.shards = shards.get();
+  ctx.oracle = oracle.get();
   ctx.executor = &executor;
   ctx.tokens = &tokens;
   ctx.jwt = jwt.get();
@@ -681,8 +708,6 @@ int run_server(const ResolvedConfig& config) {
   ctx.self_id = identity.member_id;
   ctx.founding_peer_urls = identity.founding_peer_urls;
 
-  PeerDirectory directory;
-  directory.credentials = peer_channel;
   auto fetch_for = [&directory](uint32_t group) {
     return [&directory, group](raft::NodeId from, uint64_t min_index, bool retained,
                                Node::FetchCancel& cancel, uint64_t* index, std::string* e) {
@@ -768,8 +793,11 @@ int run_server(const ResolvedConfig& config) {
 
   node->start();
   std::unique_ptr<TxnResolver> txn_resolver;
+  std::unique_ptr<LeaseMirror> lease_mirror;
   if (shards) {
     shards->start();
+    lease_mirror = std::make_unique<LeaseMirror>(ctx, std::chrono::milliseconds(500));
+    node->set_on_lease_revoked([m = lease_mirror.get()](int64_t) { m->kick(); });
     // Intents of a coordinator that died are settled 5 s after it prepared them.
     txn_resolver = std::make_unique<TxnResolver>(ctx, std::chrono::milliseconds(500),
                                                  std::chrono::milliseconds(5000));
@@ -870,6 +898,8 @@ int run_server(const ResolvedConfig& config) {
   node->stop();
   if (shards) shards->stop();
   txn_resolver.reset();  // after the groups: their last answers may still reach it
+  lease_mirror.reset();
+  oracle.reset();        // waits for its calls: their answers go to the stopped groups
   transport.stop();
   spdlog::info("synod server: stopped");
   return exit_code;

@@ -185,6 +185,9 @@ class LeaseService final : public etcdserverpb::Lease::CallbackService {
                                         etcdserverpb::LeaseLeasesResponse* resp) override;
 
  private:
+  template <typename Response, typename Setter>
+  void change_and_copy(grpc::CallbackServerContext* c, grpc::ServerUnaryReactor* reactor,
+                       Response* resp, Setter set_op);
   ServerContext& ctx_;
 };
 
@@ -352,6 +355,8 @@ class PeerService final : public synodpb::Peer::WithCallbackMethod_Stream<synodp
                        synodpb::MembersResponse* resp) override;
   grpc::Status FetchState(grpc::ServerContext* c, const synodpb::FetchStateRequest* req,
                           grpc::ServerWriter<synodpb::StateChunk>* writer) override;
+  grpc::Status Timestamps(grpc::ServerContext* c, const synodpb::TimestampsRequest* req,
+                          synodpb::TimestampsResponse* resp) override;
 
  private:
   ServerContext& ctx_;

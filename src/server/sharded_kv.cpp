@@ -7,6 +7,7 @@
 #include "server/cross_shard_txn.h"
 #include "server/forward.h"
 #include "server/replicate.h"
+#include "server/timestamp_oracle.h"
 
 namespace synod::server::sharded {
 
@@ -122,6 +123,21 @@ std::optional<std::vector<std::pair<uint32_t, Node*>>> hosted(const Shards& shar
   return out;
 }
 
+// Runs `then` if `revision` is one the oracle handed out already, else answers the call with
+// etcd's future-revision error (or no leader when the oracle cannot be reached).
+void past_revision(ServerContext& ctx, grpc::ServerUnaryReactor* reactor, int64_t revision,
+                   std::function<void()> then) {
+  ctx.oracle->allocate(1, [reactor, revision, then = std::move(then)](std::optional<int64_t> now) {
+    if (!now) {
+      reactor->Finish(to_status(kv::errors::no_leader()));
+    } else if (revision >= *now) {
+      reactor->Finish(to_status(kv::errors::future_revision()));
+    } else {
+      then();
+    }
+  });
+}
+
 }  // namespace
 
 void range(ServerContext& ctx, grpc::CallbackServerContext* call, grpc::ServerUnaryReactor* reactor,
@@ -147,17 +163,6 @@ void range(ServerContext& ctx, grpc::CallbackServerContext* call, grpc::ServerUn
     forward_to_group(ctx, groups.front(), call, reactor, req, resp, method);
     return;
   }
-  if (req->revision() > 0 && nodes->size() > 1) {
-    // A revision past every shard's is in the future, as in one store.
-    int64_t newest = 0;
-    for (auto& [group, node] : *nodes) {
-      newest = std::max(newest, node->read_store([](const kv::Store& s) { return s.revision(); }));
-    }
-    if (req->revision() > newest) {
-      reactor->Finish(to_status(kv::errors::future_revision()));
-      return;
-    }
-  }
   const Clock::time_point start = Clock::now();
   auto gather = std::make_shared<Gather<RangeResponse>>(
       nodes->size(), [&ctx, reactor, req, resp, start](std::optional<Error> error,
@@ -167,11 +172,20 @@ void range(ServerContext& ctx, grpc::CallbackServerContext* call, grpc::ServerUn
             std::chrono::duration<double>(Clock::now() - start).count());
         finish(ctx, reactor, resp->mutable_header(), error);
       });
-  for (auto& [group, node] : *nodes) {
-    read_group(ctx, *node, *req, [gather](std::optional<Error> e, RangeResponse&& part) {
-      gather->add(std::move(e), std::move(part));
-    });
+  auto read_all = [&ctx, req, gather, nodes = std::move(*nodes)] {
+    for (auto& [group, node] : nodes) {
+      read_group(ctx, *node, *req, [gather](std::optional<Error> e, RangeResponse&& part) {
+        gather->add(std::move(e), std::move(part));
+      });
+    }
+  };
+  if (req->revision() <= 0) {
+    read_all();
+    return;
   }
+  // A past revision: every shard read as of it. One the oracle has not handed out yet is in the
+  // future; below it no shard can still write, so the reads are a snapshot.
+  past_revision(ctx, reactor, req->revision(), std::move(read_all));
 }
 
 void put(ServerContext& ctx, grpc::CallbackServerContext* call, grpc::ServerUnaryReactor* reactor,
@@ -282,41 +296,51 @@ void compact(ServerContext& ctx, grpc::CallbackServerContext* call,
     reactor->Finish(to_status(caller.error()));
     return;
   }
-  // Each group compacts at the revision if it has reached it; one that has not is left as it
-  // is (its own revisions are behind the one named).
-  using Part = etcdserverpb::CompactionResponse;
-  auto gather = std::make_shared<Gather<Part>>(
-      nodes->size(), [&ctx, reactor, resp](std::optional<Error> error, std::vector<Part>&& parts) {
-        int64_t revision = 0;
-        for (const Part& p : parts) revision = std::max(revision, p.header().revision());
-        resp->mutable_header()->set_revision(revision);
-        finish(ctx, reactor, resp->mutable_header(), error);
-      });
-  int64_t newest = 0;
+  // The cluster's history is compacted as one store's would be: a revision at or below the
+  // last compaction is refused; each shard compacts at the revision, or at its own newest one
+  // if it has written nothing since (its history below the revision is then all older).
+  int64_t compacted = 0;
   for (auto& [group, node] : *nodes) {
-    newest = std::max(newest, node->read_store([](const kv::Store& s) { return s.revision(); }));
+    compacted = std::max(
+        compacted, node->read_store([](const kv::Store& s) { return s.compact_revision(); }));
   }
-  if (req->revision() > newest) {
-    reactor->Finish(to_status(kv::errors::future_revision()));
+  if (req->revision() <= compacted) {
+    reactor->Finish(to_status(kv::errors::compacted()));
     return;
   }
-  for (auto& [group, node] : *nodes) {
-    const int64_t current = node->read_store([](const kv::Store& s) { return s.revision(); });
-    if (req->revision() > current) {
-      Part part;
-      part.mutable_header()->set_revision(current);
-      gather->add(std::nullopt, std::move(part));
-      continue;
+  auto compact_all = [&ctx, reactor, resp, req, caller = *caller, nodes = std::move(*nodes)] {
+    using Part = etcdserverpb::CompactionResponse;
+    auto gather = std::make_shared<Gather<Part>>(
+        nodes.size(),
+        [&ctx, reactor, resp](std::optional<Error> error, std::vector<Part>&& parts) {
+          int64_t revision = 0;
+          for (const Part& p : parts) revision = std::max(revision, p.header().revision());
+          resp->mutable_header()->set_revision(revision);
+          finish(ctx, reactor, resp->mutable_header(), error);
+        });
+    for (auto& [group, node] : nodes) {
+      const auto [current, done] = node->read_store([](const kv::Store& s) {
+        return std::make_pair(s.revision(), s.compact_revision());
+      });
+      const int64_t at = std::min(req->revision(), current);
+      if (at <= done) {
+        Part part;
+        part.mutable_header()->set_revision(current);
+        gather->add(std::nullopt, std::move(part));
+        continue;
+      }
+      synodpb::Request request;
+      *request.mutable_compaction() = *req;
+      request.mutable_compaction()->set_revision(at);
+      stamp(caller, &request);
+      node->propose(std::move(request), [gather](const kv::ApplyResult& result) {
+        const Error* e = result_error(result);
+        const Part* part = e ? nullptr : result_as<Part>(result);
+        gather->add(e ? std::optional<Error>(*e) : std::nullopt, part ? Part(*part) : Part());
+      });
     }
-    synodpb::Request request;
-    *request.mutable_compaction() = *req;
-    stamp(*caller, &request);
-    node->propose(std::move(request), [gather](const kv::ApplyResult& result) {
-      const Error* e = result_error(result);
-      const Part* part = e ? nullptr : result_as<Part>(result);
-      gather->add(e ? std::optional<Error>(*e) : std::nullopt, part ? Part(*part) : Part());
-    });
-  }
+  };
+  past_revision(ctx, reactor, req->revision(), std::move(compact_all));
 }
 
 }  // namespace synod::server::sharded

@@ -124,20 +124,27 @@ void WatchService::deliver_from_group(uint32_t group, std::vector<kv::WatchOutpu
     ShardedWatch& w = found != sharded_.end() ? found->second : sharded_[key];
     if (r.created()) {
       w.revision = std::max(w.revision, r.header().revision());
-      if (++w.created < groups || w.canceled) continue;
+      if (++w.created < groups) continue;
       r.mutable_header()->set_revision(w.revision);
       pass.push_back(std::move(o));
       for (kv::WatchOutput& held : w.held) pass.push_back(std::move(held));
       w.held.clear();
+      if (w.cancels >= groups) sharded_.erase(key);
       continue;
     }
     if (r.canceled()) {
       if (!w.canceled) {
+        // A client's cancel, or a group's compaction: the first passes (after the created
+        // answer), and the watch ends in the other groups too.
         w.canceled = true;
-        pass.push_back(std::move(o));  // a client's cancel, or a group's compaction
+        if (w.created >= groups) {
+          pass.push_back(std::move(o));
+        } else {
+          w.held.push_back(std::move(o));
+        }
         cancel_elsewhere.push_back(key);
       }
-      if (++w.cancels >= groups) sharded_.erase(key);
+      if (++w.cancels >= groups && w.created >= groups) sharded_.erase(key);
       continue;
     }
     if (w.canceled) continue;

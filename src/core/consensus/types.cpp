@@ -74,6 +74,8 @@ const char* to_string(MessageType t) {
       return "CommitResp";
     case MessageType::kPbft:
       return "Pbft";
+    case MessageType::kForwardRequest:
+      return "ForwardRequest";
   }
   return "?";
 }

@@ -144,8 +144,12 @@ enum class MessageType : uint8_t {
   kCommitResp,  // acknowledges a kCommit (echoes its read round and tick)
   // PBFT (src/core/pbft): the message, authenticated, travels in `payload`.
   kPbft,
+  // Not an engine's: a member's client request (a synodpb.Request in `payload`) sent to the
+  // member leading its group, whose host proposes it (a sharded cluster's data groups, where
+  // the leader stamps each write with a timestamp). Hosts take it before the engine sees it.
+  kForwardRequest,
 };
-inline constexpr MessageType kLastMessageType = MessageType::kPbft;
+inline constexpr MessageType kLastMessageType = MessageType::kForwardRequest;
 
 const char* to_string(MessageType t);
 
