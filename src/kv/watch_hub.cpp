@@ -79,6 +79,7 @@ void WatchHub::create(uint64_t stream, const etcdserverpb::WatchCreateRequest& r
   }
   WatchOutput created = response_for(w, store.revision());
   created.response.set_created(true);
+  if (marks_ && w.next_revision > store.revision()) created.synced_through = store.revision();
   out->push_back(std::move(created));
   const WatcherKey key{stream, id};
   Watcher& stored = watchers_.emplace(key, std::move(w)).first->second;
@@ -201,7 +202,22 @@ void WatchHub::on_write(int64_t revision, const std::vector<mvccpb::Event>& even
   }
 }
 
-void WatchHub::on_restore() {
+void WatchHub::mark_through(const Store& store, std::vector<WatchOutput>* out) {
+  if (!marks_ || watchers_.empty() || store.revision() == marked_through_) return;
+  marked_through_ = store.revision();
+  WatchOutput mark;
+  mark.mark_only = true;
+  mark.all_synced_through = marked_through_;
+  out->push_back(std::move(mark));
+}
+
+void WatchHub::on_restore(std::vector<WatchOutput>* out) {
+  if (marks_ && !watchers_.empty()) {
+    WatchOutput mark;
+    mark.mark_only = true;
+    mark.all_unsynced = true;
+    out->push_back(std::move(mark));
+  }
   std::vector<WatcherKey> synced;
   for (auto& [key, w] : watchers_) {
     if (w.synced) synced.push_back(key);
@@ -248,7 +264,15 @@ void WatchHub::catch_up(const Store& store, std::vector<WatchOutput>* out) {
       }
       w.next_revision = to + 1;
     }
-    if (w.next_revision > current) set_synced(key, w, true);
+    if (w.next_revision > current) {
+      set_synced(key, w, true);
+      if (marks_) {
+        WatchOutput mark = response_for(w, current);
+        mark.mark_only = true;
+        mark.synced_through = current;
+        out->push_back(std::move(mark));
+      }
+    }
   }
 }
 

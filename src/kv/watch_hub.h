@@ -38,6 +38,18 @@ struct WatchOutput {
   uint64_t stream = 0;
   bool fragment = false;  // the watcher accepts fragmented responses (split by the server)
   etcdserverpb::WatchResponse response;
+
+  // Marks (WatchHub::set_marks), for a member that merges several hubs' outputs in revision
+  // order (a sharded cluster's data groups). They say how far a hub has output a watcher's
+  // events; a mark alone is no answer to a client.
+  bool mark_only = false;
+  // >= 0: the watcher (stream, response.watch_id) is synced: every event of it up to this
+  // revision has been output, and each later one is output as it applies.
+  int64_t synced_through = -1;
+  // >= 0 (stream 0): every synced watcher of the hub has had every event up to here.
+  int64_t all_synced_through = -1;
+  // Every watcher of the hub is catching up again (the store was replaced).
+  bool all_unsynced = false;
 };
 
 class WatchHub {
@@ -69,7 +81,12 @@ class WatchHub {
                 std::vector<WatchOutput>* out);
   // The store was replaced (snapshot restore): every synced watcher becomes unsynced from the
   // revision after the last one it saw.
-  void on_restore();
+  void on_restore(std::vector<WatchOutput>* out);
+  // Marks on (see WatchOutput): off by default.
+  void set_marks(bool on) { marks_ = on; }
+  // With marks on: a mark for every synced watcher at the store's revision, if it moved on
+  // since the last one.
+  void mark_through(const Store& store, std::vector<WatchOutput>* out);
   // Serves unsynced watchers from the history, up to max_revisions_per_response revisions each.
   void catch_up(const Store& store, std::vector<WatchOutput>* out);
 
@@ -95,6 +112,9 @@ class WatchHub {
   using WatcherKey = std::pair<uint64_t, int64_t>;  // (stream, watch id)
 
   using Watchers = std::map<WatcherKey, Watcher>;
+
+  bool marks_ = false;
+  int64_t marked_through_ = -1;
 
   static bool wants(const Watcher& w, const mvccpb::Event& e);
   void set_synced(const WatcherKey& key, Watcher& w, bool synced);

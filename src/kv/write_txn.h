@@ -29,7 +29,9 @@ class WriteTxn {
   const BatchView& view() const { return view_; }
   BatchView& view() { return view_; }
   int64_t begin_revision() const { return begin_revision_; }
-  bool changed() const { return next_sub_ > 0; }
+  bool changed() const { return next_sub_ > 0 || advanced_; }
+  // Moves the revision on to the write revision without writing anything.
+  void advance() { advanced_ = true; }
   // The revision the txn's own reads observe: begin, or begin + 1 once it has written.
   int64_t read_revision() const { return changed() ? write_revision_ : begin_revision_; }
   // The revision the store is at once this txn commits.
@@ -66,6 +68,7 @@ class WriteTxn {
   int64_t begin_revision_;
   int64_t write_revision_;
   int64_t next_sub_ = 0;
+  bool advanced_ = false;
 };
 
 }  // namespace synod::kv

@@ -73,8 +73,15 @@ struct ServerContext {
     h->set_revision(revision);
     h->set_raft_term(term);
   }
+  // The member's revision: its own group's, or when sharded the highest of its data groups'.
   int64_t revision() const {
-    return node->read_store([](const kv::Store& s) { return s.revision(); });
+    auto of = [](const Node& n) {
+      return n.read_store([](const kv::Store& s) { return s.revision(); });
+    };
+    if (shards == nullptr) return of(*node);
+    int64_t newest = 0;
+    for (auto& [group, n] : shards->hosted()) newest = std::max(newest, of(*n));
+    return newest;
   }
 
   // The members as clients see them: the configuration's voters and learners, with the names

@@ -5,6 +5,7 @@
 
 #include "server/apply_result.h"
 #include "server/services.h"
+#include "server/sharded_kv.h"
 
 namespace synod::server {
 
@@ -31,7 +32,12 @@ grpc::ServerUnaryReactor* MaintenanceService::Status(grpc::CallbackServerContext
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
   const NodeStatus s = ctx_.node->status();
   resp->set_version(kApiVersion);
-  const int64_t size = static_cast<int64_t>(ctx_.node->backend_size_bytes());
+  int64_t size = static_cast<int64_t>(ctx_.node->backend_size_bytes());
+  if (ctx_.shards != nullptr) {
+    for (auto& [group, node] : ctx_.shards->hosted()) {
+      size += static_cast<int64_t>(node->backend_size_bytes());
+    }
+  }
   resp->set_dbsize(size);
   resp->set_dbsizeinuse(size);
   resp->set_leader(s.leader.value);
@@ -52,6 +58,9 @@ grpc::ServerUnaryReactor* MaintenanceService::Defragment(grpc::CallbackServerCon
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
   ctx_.executor->post([this, reactor, resp] {
     ctx_.node->defragment();
+    if (ctx_.shards != nullptr) {
+      for (auto& [group, node] : ctx_.shards->hosted()) node->defragment();
+    }
     ctx_.fill_header(resp->mutable_header(), ctx_.revision());
     reactor->Finish(grpc::Status::OK);
   });
@@ -75,6 +84,10 @@ grpc::ServerUnaryReactor* MaintenanceService::HashKV(grpc::CallbackServerContext
                                                      etcdserverpb::HashKVResponse* resp) {
   if (auto e = check_admin(ctx_, *c, AdminErrors::kRaw)) return finish_with(c, *e);
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
+  if (ctx_.shards != nullptr) {
+    sharded::hash_kv(ctx_, reactor, req, resp);
+    return reactor;
+  }
   std::optional<Error> error;
   HashKvResult h = ctx_.node->read_store(
       [&](const kv::Store& s) { return store_hash_kv(s, req->revision(), &error); });
@@ -148,6 +161,12 @@ class RefusedSnapshot final : public grpc::ServerWriteReactor<etcdserverpb::Snap
 grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse>* MaintenanceService::Snapshot(
     grpc::CallbackServerContext* c, const etcdserverpb::SnapshotRequest*) {
   if (auto e = check_admin(ctx_, *c, AdminErrors::kRaw)) return new RefusedSnapshot(to_status(*e));
+  if (ctx_.shards != nullptr) {
+    // One member's image would hold its own group only, not the shards' data.
+    return new RefusedSnapshot(grpc::Status(
+        grpc::StatusCode::FAILED_PRECONDITION,
+        "synod: a sharded cluster has no single-member snapshot; back up each member's data dir"));
+  }
   return new SnapshotWriter(ctx_, ctx_.node->snapshot_image());
 }
 

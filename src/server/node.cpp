@@ -38,6 +38,7 @@ Node::Node(const NodeOptions& options, net::Transport& transport)
   // random base keeps a restarted member from matching an old entry to a new waiter.
   std::random_device rd;
   next_request_id_ = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+  watch_hub_.set_marks(static_cast<bool>(options.timestamps));
 }
 
 Node::~Node() {
@@ -85,6 +86,10 @@ void Node::propose(synodpb::Request request, ApplyDone done) {
 void Node::propose_raw(synodpb::Request request, std::string raw, ApplyDone done) {
   post(Proposal{std::move(request), std::move(done), Clock::now() + options_.request_timeout,
                 std::move(raw)});
+}
+
+void Node::advance_revision() {
+  propose(synodpb::Request(), [](const kv::ApplyResult&) {});
 }
 
 void Node::read_barrier(Done done) {
@@ -169,6 +174,7 @@ void Node::run() {
     submit_conf_changes();
     driver_->run();
     if (watch_hub_.has_unsynced()) watch_hub_.catch_up(*store_, &watch_out_);
+    watch_hub_.mark_through(*store_, &watch_out_);
     emit_watch_output();
     publish_status();
   }
@@ -414,7 +420,7 @@ bool Node::restore(const raft::SnapshotMeta& meta, const std::string& image) {
     return false;
   }
   buffered_->sync();
-  watch_hub_.on_restore();
+  watch_hub_.on_restore(&watch_out_);
   publish_auth();
   return true;
 }

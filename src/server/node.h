@@ -157,6 +157,9 @@ class Node : private replica::Host {
   // Calls `done` once this member's state machine reflects every write committed before the
   // call (ReadIndex, thesis 6.4).
   void read_barrier(Done done);
+  // options.timestamps: moves the group's revision on to a fresh timestamp (an entry that
+  // writes nothing), so that its watch marks pass every revision handed out before the call.
+  void advance_revision();
   void change_membership(raft::ConfChange change, Done done);
   void transfer_leadership(raft::NodeId target, Done done);
   // Watch streams (etcdserverpb.Watch): a stream's create, cancel and progress requests, and

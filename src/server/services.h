@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -266,18 +267,34 @@ class WatchService final : public etcdserverpb::Watch::CallbackService {
   void sharded_request(uint64_t stream, const etcdserverpb::WatchRequest& request,
                        const Node::WatchCaller& caller);
 
-  // A client's watch on a sharded member, as its groups have answered so far.
+  // A client's watch on a sharded member, as its groups have answered so far. Its events pass
+  // on in revision order: an event waits until every group has output all of the watch's
+  // events up to its revision (a group's marks, kv::WatchOutput, say how far), and a group that
+  // lags is asked to move its revision on (Node::advance_revision).
   struct ShardedWatch {
-    size_t created = 0;                 // groups that answered created
-    size_t cancels = 0;                 // groups that answered canceled
-    bool canceled = false;              // a canceled answer was passed on: the rest is dropped
-    int64_t revision = 0;               // the highest header revision among the created answers
-    std::vector<kv::WatchOutput> held;  // events that came before the last created answer
+    size_t created = 0;     // groups that answered created
+    size_t cancels = 0;     // groups that answered canceled
+    bool open = false;      // the created answer was passed on
+    bool canceled = false;  // a canceled answer was passed on (or waits for open): the rest goes
+    bool fragment = false;
+    int64_t revision = 0;  // the highest header revision among the created answers
+    std::vector<int64_t> through;  // per group: its events of the watch output up to here
+    std::vector<char> synced;      // per group: synced in its hub (its hub-wide marks count)
+    std::multimap<int64_t, mvccpb::Event> pending;  // by revision, not yet passed on
+    std::vector<kv::WatchOutput> before_open;       // a cancel that came before the created
   };
+  using ShardedKey = std::pair<uint64_t, int64_t>;  // (stream, watch ID)
+  // Passes on the watch's pending events that every group has passed; asks lagging groups to
+  // move on. sharded_mu_ held.
+  void release(const ShardedKey& key, ShardedWatch& w, std::vector<kv::WatchOutput>& pass,
+               std::set<uint32_t>& bumps);
+  int64_t safe_revision(const ShardedWatch& w) const;
 
   ServerContext& ctx_;
   std::mutex sharded_mu_;                                         // taken before mu_
-  std::map<std::pair<uint64_t, int64_t>, ShardedWatch> sharded_;  // by (stream, watch ID)
+  std::map<ShardedKey, ShardedWatch> sharded_;
+  std::vector<int64_t> group_through_;  // per group: its hub's last all-synced mark
+  std::vector<char> bump_asked_;        // per group: an advance_revision not yet marked
   std::mutex mu_;
   uint64_t next_id_ = 1;
   std::map<uint64_t, std::shared_ptr<WatchStream>> streams_;

@@ -343,4 +343,36 @@ void compact(ServerContext& ctx, grpc::CallbackServerContext* call,
   past_revision(ctx, reactor, req->revision(), std::move(compact_all));
 }
 
+void hash_kv(ServerContext& ctx, grpc::ServerUnaryReactor* reactor,
+             const etcdserverpb::HashKVRequest* req, etcdserverpb::HashKVResponse* resp) {
+  auto compute = [&ctx, reactor, req, resp] {
+    uint32_t hash = 0;
+    int64_t revision = 0;
+    int64_t compacted = 0;
+    for (auto& [group, node] : ctx.shards->hosted()) {
+      std::optional<Error> error;
+      const HashKvResult h = node->read_store([&](const kv::Store& s) {
+        const int64_t at = req->revision() <= 0 ? 0 : std::min(req->revision(), s.revision());
+        return store_hash_kv(s, at, &error);
+      });
+      if (error) {
+        reactor->Finish(to_status(*error));
+        return;
+      }
+      hash = hash * 16777619u ^ h.hash;
+      revision = std::max(revision, h.revision);
+      compacted = std::max(compacted, h.compact_revision);
+    }
+    resp->set_hash(hash);
+    resp->set_compact_revision(compacted);
+    ctx.fill_header(resp->mutable_header(), revision);
+    reactor->Finish(grpc::Status::OK);
+  };
+  if (req->revision() <= 0) {
+    compute();
+    return;
+  }
+  past_revision(ctx, reactor, req->revision(), std::move(compute));
+}
+
 }  // namespace synod::server::sharded

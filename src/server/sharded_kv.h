@@ -29,6 +29,10 @@ void delete_range(ServerContext& ctx, grpc::CallbackServerContext* call,
                   etcdserverpb::DeleteRangeResponse* resp);
 void txn(ServerContext& ctx, grpc::CallbackServerContext* call, grpc::ServerUnaryReactor* reactor,
          const etcdserverpb::TxnRequest* req, etcdserverpb::TxnResponse* resp);
+// Maintenance.HashKV over the data groups hosted here: their hashes at the revision (each at its
+// own newest below it) folded in group order; the highest revision and compaction.
+void hash_kv(ServerContext& ctx, grpc::ServerUnaryReactor* reactor,
+             const etcdserverpb::HashKVRequest* req, etcdserverpb::HashKVResponse* resp);
 void compact(ServerContext& ctx, grpc::CallbackServerContext* call,
              grpc::ServerUnaryReactor* reactor, const etcdserverpb::CompactionRequest* req,
              etcdserverpb::CompactionResponse* resp);

@@ -1,4 +1,6 @@
 // etcdserverpb.Watch: bidirectional streams between watch clients and the node's watch hub.
+#include <limits>
+
 #include "server/bidi_stream.h"
 #include "server/services.h"
 
@@ -105,30 +107,94 @@ void WatchService::sharded_request(uint64_t stream, const etcdserverpb::WatchReq
   for (auto& [group, node] : nodes) node->watch(stream, request);
 }
 
+int64_t WatchService::safe_revision(const ShardedWatch& w) const {
+  int64_t safe = std::numeric_limits<int64_t>::max();
+  for (size_t g = 0; g < w.through.size(); ++g) {
+    const int64_t through = w.synced[g] ? std::max(w.through[g], group_through_[g]) : w.through[g];
+    safe = std::min(safe, through);
+  }
+  return safe;
+}
+
+void WatchService::release(const ShardedKey& key, ShardedWatch& w,
+                           std::vector<kv::WatchOutput>& pass, std::set<uint32_t>& bumps) {
+  if (!w.open || w.canceled || w.pending.empty()) return;
+  const int64_t safe = safe_revision(w);
+  kv::WatchOutput o;
+  o.stream = key.first;
+  o.fragment = w.fragment;
+  o.response.set_watch_id(key.second);
+  o.response.mutable_header()->set_revision(safe);
+  while (!w.pending.empty() && w.pending.begin()->first <= safe) {
+    *o.response.add_events() = std::move(w.pending.begin()->second);
+    w.pending.erase(w.pending.begin());
+  }
+  if (o.response.events_size() > 0) pass.push_back(std::move(o));
+  if (w.pending.empty()) return;
+  const int64_t first = w.pending.begin()->first;
+  for (size_t g = 0; g < w.through.size(); ++g) {
+    const int64_t through = w.synced[g] ? std::max(w.through[g], group_through_[g]) : w.through[g];
+    if (through >= first || !w.synced[g] || bump_asked_[g]) continue;
+    bump_asked_[g] = 1;
+    bumps.insert(static_cast<uint32_t>(g + 1));
+  }
+}
+
 void WatchService::deliver_from_group(uint32_t group, std::vector<kv::WatchOutput>&& out) {
   const size_t groups = ctx_.shards->count();
+  const size_t gi = group - 1;
   std::vector<kv::WatchOutput> pass;
-  std::vector<std::pair<uint64_t, int64_t>> cancel_elsewhere;
+  std::vector<ShardedKey> cancel_elsewhere;
+  std::set<ShardedKey> touched;
+  std::set<uint32_t> bumps;
   // Held across the delivery, so that answers merged here reach each stream in this order.
   std::lock_guard lock(sharded_mu_);
+  if (group_through_.size() != groups) {
+    group_through_.assign(groups, -1);
+    bump_asked_.assign(groups, 0);
+  }
   for (kv::WatchOutput& o : out) {
     etcdserverpb::WatchResponse& r = o.response;
-    if (r.watch_id() == kv::WatchHub::kInvalidWatchId) {
-      // A refused create or a progress answer: every group gives the same; the first passes.
-      if (group == 1) pass.push_back(std::move(o));
+    if (o.mark_only && o.stream == 0) {  // for every watch of the group
+      for (auto& [key, w] : sharded_) {
+        if (o.all_unsynced) w.synced[gi] = 0;
+        if (!w.pending.empty()) touched.insert(key);
+      }
+      if (o.all_synced_through >= 0) {
+        group_through_[gi] = std::max(group_through_[gi], o.all_synced_through);
+        bump_asked_[gi] = 0;
+      }
       continue;
     }
-    const std::pair<uint64_t, int64_t> key{o.stream, r.watch_id()};
+    if (r.watch_id() == kv::WatchHub::kInvalidWatchId) {
+      // A refused create or a progress answer: every group gives the same; the first passes.
+      if (group == 1 && !o.mark_only) pass.push_back(std::move(o));
+      continue;
+    }
+    const ShardedKey key{o.stream, r.watch_id()};
     auto found = sharded_.find(key);
     if (found == sharded_.end() && !r.created()) continue;  // its watch was forgotten
-    ShardedWatch& w = found != sharded_.end() ? found->second : sharded_[key];
+    if (found == sharded_.end()) {
+      found = sharded_.emplace(key, ShardedWatch()).first;
+      found->second.through.assign(groups, -1);
+      found->second.synced.assign(groups, 0);
+    }
+    ShardedWatch& w = found->second;
+    if (o.synced_through >= 0) {
+      w.synced[gi] = 1;
+      w.through[gi] = std::max(w.through[gi], o.synced_through);
+      touched.insert(key);
+    }
+    if (o.mark_only) continue;
     if (r.created()) {
+      w.fragment = o.fragment;
       w.revision = std::max(w.revision, r.header().revision());
       if (++w.created < groups) continue;
+      w.open = true;
       r.mutable_header()->set_revision(w.revision);
       pass.push_back(std::move(o));
-      for (kv::WatchOutput& held : w.held) pass.push_back(std::move(held));
-      w.held.clear();
+      for (kv::WatchOutput& held : w.before_open) pass.push_back(std::move(held));
+      w.before_open.clear();
       if (w.cancels >= groups) sharded_.erase(key);
       continue;
     }
@@ -137,29 +203,42 @@ void WatchService::deliver_from_group(uint32_t group, std::vector<kv::WatchOutpu
         // A client's cancel, or a group's compaction: the first passes (after the created
         // answer), and the watch ends in the other groups too.
         w.canceled = true;
-        if (w.created >= groups) {
+        w.pending.clear();
+        if (w.open) {
           pass.push_back(std::move(o));
         } else {
-          w.held.push_back(std::move(o));
+          w.before_open.push_back(std::move(o));
         }
         cancel_elsewhere.push_back(key);
       }
-      if (++w.cancels >= groups && w.created >= groups) sharded_.erase(key);
+      if (++w.cancels >= groups && w.open) sharded_.erase(key);
       continue;
     }
     if (w.canceled) continue;
     if (r.events_size() == 0) {
-      // A progress notification: one per watch, from the first group.
-      if (group == 1 && w.created >= groups) pass.push_back(std::move(o));
+      // A progress notification: one per watch, from the first group, no further than the
+      // events passed on.
+      if (group == 1 && w.open) {
+        r.mutable_header()->set_revision(safe_revision(w));
+        pass.push_back(std::move(o));
+      }
       continue;
     }
-    if (w.created < groups) {
-      w.held.push_back(std::move(o));
-    } else {
-      pass.push_back(std::move(o));
+    for (mvccpb::Event& e : *r.mutable_events()) {
+      const int64_t revision = e.kv().mod_revision();
+      w.through[gi] = std::max(w.through[gi], revision);
+      w.pending.emplace(revision, std::move(e));
     }
+    touched.insert(key);
+  }
+  for (const ShardedKey& key : touched) {
+    auto it = sharded_.find(key);
+    if (it != sharded_.end()) release(key, it->second, pass, bumps);
   }
   if (!pass.empty()) deliver(std::move(pass));
+  for (uint32_t g : bumps) {
+    if (Node* node = ctx_.shards->node(g)) node->advance_revision();
+  }
   for (const auto& [stream, id] : cancel_elsewhere) {
     etcdserverpb::WatchRequest cancel;
     cancel.mutable_cancel_request()->set_watch_id(id);

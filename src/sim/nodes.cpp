@@ -357,7 +357,8 @@ void Nodes::maybe_compact_history(Node& n) {
 // least the snapshot's index; a state that does not restore, or restores below that, is a bug
 // in the store's image or in the transfer.
 bool Nodes::restore_store(Node& n, const raft::SnapshotMeta& meta, const std::string& image) {
-  n.hub->on_restore();
+  std::vector<kv::WatchOutput> marks;  // none: the simulator's hubs make no marks
+  n.hub->on_restore(&marks);
   if (n.kv->restore(image) && n.kv->applied() >= meta.index) {
     n.store_image = image;
     inv_->on_snapshot_install(n.engine->id(), meta);

@@ -285,7 +285,7 @@ TEST_F(KV_SUITE(WatchHubTest), AfterARestoreWatchersCatchUpFromWhatTheyLastSaw) 
   other.apply(3, p);  // 4
   ASSERT_TRUE(store_.restore(other.image()));
   index_ = store_.applied_index();
-  hub_.on_restore();
+  hub_.on_restore(&out_);
   EXPECT_EQ(events_of(drain()),
             (std::vector<std::tuple<std::string, int64_t, int>>{{"a", 3, kPut}, {"a", 4, kPut}}));
 }

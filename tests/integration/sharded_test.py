@@ -1,0 +1,402 @@
+"""A sharded Synod cluster (`synod server --shards S --replication R`) on real processes, driven
+by python3-etcd3 and etcdctl: the etcd API unchanged over many Raft groups.
+
+    /usr/bin/python3 tests/integration/sharded_test.py --binary build/synod
+
+Checks: keys spread over the shards and ranges merged in key order (limits, counts, sorting);
+revisions global and increasing across shards; past-revision reads as snapshots; cross-shard
+transactions (both branches, responses in order) and a bank of accounts on every shard whose
+total never changes in any read while transfers run; leases whose keys live in several shards;
+a prefix watch over every shard, in revision order; a member killed and restarted under load;
+a data dir refused with another shard layout; five members with three replicas per shard, where
+a member forwards what it does not replicate. Synod only (etcd has no shards).
+Closes with 'sharded: N passed, N failed'.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cluster import Cluster, ClusterError, add_common_args, log, wait_until  # noqa: E402
+
+try:
+    import etcd3  # noqa: E402
+    import grpc  # noqa: E402
+except ImportError as e:  # pragma: no cover
+    print(f"FAIL: cannot import etcd3/grpc ({e}); run with /usr/bin/python3", file=sys.stderr)
+    sys.exit(2)
+
+SHARDS = 8
+TESTS = []
+
+
+def test(f):
+    TESTS.append(f)
+    return f
+
+
+def eq(got, want, what=""):
+    if got != want:
+        raise AssertionError(f"{what}: got {got!r}, want {want!r}")
+
+
+def prefix_end(p: str) -> bytes:
+    b = bytearray(p.encode())
+    b[-1] += 1
+    return bytes(b)
+
+
+def range_raw(cl, key, range_end=None, **fields):
+    req = etcd3.etcdrpc.RangeRequest(key=key.encode(), **fields)
+    if range_end is not None:
+        req.range_end = range_end
+    return cl.kvstub.Range(req, cl.timeout)
+
+
+def retrying(fn, what, tries=50):
+    """Runs fn, again while it fails with UNAVAILABLE (a key held by a transaction in flight,
+    a leader being elected); bounded."""
+    for i in range(tries):
+        try:
+            return fn()
+        except grpc.RpcError as e:
+            if e.code() != grpc.StatusCode.UNAVAILABLE or i + 1 == tries:
+                raise
+            time.sleep(0.02)
+    raise AssertionError(f"{what}: still unavailable")
+
+
+class Ctx:
+    def __init__(self, c: Cluster):
+        self.c = c
+        self.clients = {m.name: etcd3.client(host="127.0.0.1", port=m.client_port, timeout=10)
+                        for m in c.members.values()}
+        self.cl = self.clients["m1"]
+
+    def close(self):
+        prev = threading.excepthook
+
+        def hook(args):
+            if not (args.thread is not None and args.thread.name.startswith("etcd3_watch")
+                    and "Channel closed" in str(args.exc_value)):
+                prev(args)
+        threading.excepthook = hook
+        for cl in self.clients.values():
+            cl.close()
+
+
+@test
+def ranges_merge_every_shard(x: Ctx):
+    cl = x.cl
+    keys = [f"r/{i:03d}" for i in range(120)]
+    for i, k in enumerate(keys):
+        cl.put(k, str(i % 7))
+    got = [m.key.decode() for _, m in cl.get_prefix("r/")]
+    eq(got, keys, "prefix in key order")
+    r = range_raw(cl, "r/", prefix_end("r/"), limit=10)
+    eq([kv.key.decode() for kv in r.kvs], keys[:10], "limit: the first keys")
+    eq((r.more, r.count), (True, 120), "more and count")
+    r = range_raw(cl, "r/", prefix_end("r/"), count_only=True)
+    eq((len(r.kvs), r.count), (0, 120), "count only")
+    r = range_raw(cl, "r/", prefix_end("r/"), limit=5,
+                  sort_order=etcd3.etcdrpc.RangeRequest.DESCEND,
+                  sort_target=etcd3.etcdrpc.RangeRequest.KEY)
+    eq([kv.key.decode() for kv in r.kvs], keys[::-1][:5], "descending by key")
+    r = range_raw(cl, "r/", prefix_end("r/"), sort_order=etcd3.etcdrpc.RangeRequest.ASCEND,
+                  sort_target=etcd3.etcdrpc.RangeRequest.MOD)
+    mods = [kv.mod_revision for kv in r.kvs]
+    eq(mods, sorted(mods), "ascending by mod revision")
+    eq([kv.key.decode() for kv in r.kvs], keys, "puts made in key order: mod order is key order")
+    # Every shard holds some: the keys' groups are spread (jump hash of xxHash64).
+    r = range_raw(cl, "r/", prefix_end("r/"), serializable=True)
+    eq(r.count, 120, "serializable count")
+
+
+@test
+def revisions_are_global_and_increasing(x: Ctx):
+    cl = x.cl
+    last = 0
+    for i in range(40):
+        r = cl.put(f"rev/{i}", "v")
+        rev = r.header.revision
+        if rev <= last:
+            raise AssertionError(f"put {i} at revision {rev}, after one at {last}")
+        last = rev
+    # The header of a read is at least the newest write's revision, on every member.
+    for name, other in x.clients.items():
+        got = other.get("rev/39")[1].mod_revision
+        eq(got, last, f"mod revision seen on {name}")
+
+
+@test
+def past_revision_reads_are_snapshots(x: Ctx):
+    cl = x.cl
+    for i in range(16):
+        cl.put(f"snap/{i:02d}", "old")
+    at = range_raw(cl, "snap/", prefix_end("snap/")).header.revision
+    for i in range(16):
+        cl.put(f"snap/{i:02d}", "new")
+    cl.delete("snap/00")
+    r = range_raw(cl, "snap/", prefix_end("snap/"), revision=at)
+    eq([(kv.key.decode(), kv.value.decode()) for kv in r.kvs],
+       [(f"snap/{i:02d}", "old") for i in range(16)], "as of the earlier revision")
+    future = range_raw(cl, "snap/", prefix_end("snap/")).header.revision + 1_000_000
+    try:
+        range_raw(cl, "snap/", prefix_end("snap/"), revision=future)
+        raise AssertionError("a future revision was served")
+    except grpc.RpcError as e:
+        eq(e.code(), grpc.StatusCode.OUT_OF_RANGE, "future revision")
+
+
+@test
+def cross_shard_transactions(x: Ctx):
+    cl = x.cl
+    keys = [f"tx/{i}" for i in range(6)]  # in several shards
+    for k in keys:
+        cl.put(k, "0")
+    ok, resp = cl.transaction(
+        compare=[cl.transactions.value(k) == "0" for k in keys],
+        success=[cl.transactions.put(k, "1") for k in keys] + [cl.transactions.get(keys[3])],
+        failure=[cl.transactions.get(keys[0])])
+    eq(ok, True, "every compare held")
+    eq([v.decode() for v, _ in resp[-1]], ["1"], "a read after the writes sees them")
+    eq([cl.get(k)[0].decode() for k in keys], ["1"] * 6, "all written")
+    ok, resp = cl.transaction(
+        compare=[cl.transactions.value(keys[0]) == "1", cl.transactions.value(keys[5]) == "0"],
+        success=[cl.transactions.put(k, "2") for k in keys],
+        failure=[cl.transactions.get(keys[5]), cl.transactions.get(keys[1])])
+    eq(ok, False, "one compare failed")
+    eq([[v.decode() for v, _ in r] for r in resp], [["1"], ["1"]], "failure branch, in order")
+    eq([cl.get(k)[0].decode() for k in keys], ["1"] * 6, "nothing written")
+    # The revisions of one transaction's writes: every part committed.
+    mods = {cl.get(k)[1].mod_revision for k in keys}
+    if len(mods) > 1 and max(mods) - min(mods) > 10_000_000:
+        raise AssertionError(f"mod revisions far apart: {sorted(mods)}")
+
+
+@test
+def bank_total_never_changes(x: Ctx):
+    accounts = [f"bank/{i:02d}" for i in range(16)]
+    for a in accounts:
+        x.cl.put(a, "100")
+    total = 100 * len(accounts)
+    stop = time.monotonic() + 6
+    errors = []
+    transfers = [0]
+    audits = [0]
+
+    def transfer(name):
+        cl = x.clients[name]
+        rnd = random.Random(hash(name))
+        while time.monotonic() < stop and not errors:
+            a, b = rnd.sample(accounts, 2)
+            try:
+                (va, ma), (vb, mb) = cl.get(a), cl.get(b)
+                amount = rnd.randint(1, 10)
+                ok, _ = cl.transaction(
+                    compare=[cl.transactions.mod(a) == ma.mod_revision,
+                             cl.transactions.mod(b) == mb.mod_revision],
+                    success=[cl.transactions.put(a, str(int(va) - amount)),
+                             cl.transactions.put(b, str(int(vb) + amount))],
+                    failure=[])
+                if ok:
+                    transfers[0] += 1
+            except grpc.RpcError as e:
+                if e.code() != grpc.StatusCode.UNAVAILABLE:
+                    errors.append(f"transfer: {e.code()} {e.details()}")
+
+    def audit():
+        cl = x.clients["m2"]
+        while time.monotonic() < stop and not errors:
+            try:
+                got = sum(int(v) for v, _ in cl.get_prefix("bank/"))
+            except grpc.RpcError as e:
+                if e.code() == grpc.StatusCode.UNAVAILABLE:
+                    continue  # a key held by a transfer between its prepare and resolve
+                errors.append(f"audit: {e.code()} {e.details()}")
+                return
+            audits[0] += 1
+            if got != total:
+                errors.append(f"audit {audits[0]} saw a total of {got}, want {total}")
+
+    threads = [threading.Thread(target=transfer, args=(n,)) for n in ("m1", "m2", "m3", "m1")]
+    threads.append(threading.Thread(target=audit))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise AssertionError(errors[0])
+    if transfers[0] < 10 or audits[0] < 5:
+        raise AssertionError(f"only {transfers[0]} transfers and {audits[0]} audits completed")
+    log(f"{transfers[0]} transfers committed, {audits[0]} audits")
+    final = retrying(lambda: sum(int(v) for v, _ in x.cl.get_prefix("bank/")), "final audit")
+    eq(final, total, "final total")
+
+
+@test
+def leases_span_shards(x: Ctx):
+    cl = x.cl
+    lease = cl.lease(60)
+    keys = [f"ls/{i}" for i in range(8)]
+    for k in keys:
+        cl.put(k, "v", lease=lease)
+    info = cl.get_lease_info(lease.id)
+    eq(sorted(k.decode() for k in info.keys), keys, "every shard's keys on the lease")
+    lease.revoke()
+    eq([k for k in keys if cl.get(k)[0] is not None], [], "revoke deleted them all")
+    short = cl.lease(2)
+    cl.put("ls/short-a", "v", lease=short)
+    cl.put("ls/short-b", "v", lease=short)
+    wait_until(lambda: cl.get_lease_info(short.id).TTL == -1, 20, what="the short lease expired")
+    eq([cl.get(k)[0] for k in ("ls/short-a", "ls/short-b")], [None, None], "its keys went")
+
+
+@test
+def prefix_watch_in_revision_order(x: Ctx):
+    cl = x.cl
+    start = cl.put("w/start", "0").header.revision + 1
+    for i in range(24):
+        cl.put(f"w/{i % 6}", str(i))
+    events, cancel = cl.watch_prefix("w/", start_revision=start)
+    got = []
+    deadline = time.monotonic() + 20
+    for e in events:
+        got.append((e.key.decode(), e.mod_revision))
+        if len(got) == 24 or time.monotonic() > deadline:
+            break
+    cancel()
+    eq([k for k, _ in got], [f"w/{i % 6}" for i in range(24)], "every event, in write order")
+    revs = [r for _, r in got]
+    eq(revs, sorted(revs), "increasing revisions")
+
+
+@test
+def a_member_killed_under_load(x: Ctx):
+    c = x.c
+    victim = "m3"
+    stop = time.monotonic() + 4
+    written = []
+
+    def load():
+        cl = x.clients["m1"]
+        i = 0
+        while time.monotonic() < stop:
+            try:
+                cl.put(f"load/{i}", str(i))
+                written.append(i)
+            except (grpc.RpcError, etcd3.exceptions.Etcd3Exception):
+                pass  # unknown outcome: not counted as acknowledged
+            i += 1
+
+    t = threading.Thread(target=load)
+    t.start()
+    time.sleep(1)
+    c.kill(victim)
+    t.join()
+    missing = [i for i in written if x.clients["m2"].get(f"load/{i}")[0] is None]
+    eq(missing, [], "acknowledged writes readable from a survivor")
+    c.restart(victim)
+    c.wait_healthy(timeout=30)
+    x.clients[victim].close()
+    x.clients[victim] = etcd3.client(host="127.0.0.1", port=c.members[victim].client_port,
+                                     timeout=10)
+    last = written[-1]
+    wait_until(lambda: x.clients[victim].get(f"load/{last}", serializable=True)[0] is not None,
+               30, what="the restarted member caught up")
+    h = c.etcdctl("endpoint", "hashkv", "-w", "json")
+    if h.returncode != 0:
+        raise AssertionError(f"hashkv: {h.stderr}")
+
+
+@test
+def a_data_dir_keeps_its_layout(x: Ctx):
+    c = x.c
+    m = c.members["m2"]
+    c.kill("m2")
+    argv = c._argv(m, "new")
+    argv = [a for a in argv if not a.startswith("--shards")] + ["--shards=3"]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=30, cwd=c.data_root)
+    c.restart("m2")
+    c.wait_healthy(timeout=30)
+    if r.returncode == 0 or "shard layout cannot change" not in (r.stdout + r.stderr):
+        raise AssertionError(f"started with another --shards: exit {r.returncode}: "
+                             f"{(r.stdout + r.stderr)[-300:]}")
+
+
+def five_members_three_replicas(binary: str, base_port: int, keep: bool) -> None:
+    """Five members, three replicas per shard: each member replicates only some shards and
+    forwards the rest."""
+    with Cluster("synod", binary, 5, base_port, keep=keep, label="sharded5",
+                 server_args=["--shards=6", "--replication=3"]) as c:
+        clients = [etcd3.client(host="127.0.0.1", port=m.client_port, timeout=10)
+                   for m in c.members.values()]
+        try:
+            for i in range(60):
+                clients[i % 5].put(f"f/{i:02d}", str(i))
+            for j, cl in enumerate(clients):
+                for i in range(0, 60, 7):
+                    eq(cl.get(f"f/{i:02d}")[0], str(i).encode(), f"member {j + 1} reads f/{i:02d}")
+        finally:
+            for cl in clients:
+                cl.close()
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description="a sharded synod cluster under python3-etcd3")
+    add_common_args(p)
+    p.add_argument("-k", dest="only", default=None, help="run only tests whose name contains this")
+    a = p.parse_args()
+    if a.kind != "synod":
+        print("sharded: Synod only (etcd has no shards): skipped")
+        return 0
+    passed, failed = [], []
+    t0 = time.monotonic()
+    try:
+        with Cluster("synod", a.binary, 3, a.base_port, keep=a.keep, label="sharded",
+                     server_args=[f"--shards={SHARDS}"]) as c:
+            log(f"sharded cluster healthy in {time.monotonic() - t0:.1f}s")
+            x = Ctx(c)
+            try:
+                for f in TESTS:
+                    if a.only and a.only not in f.__name__:
+                        continue
+                    t1 = time.monotonic()
+                    try:
+                        f(x)
+                        passed.append(f.__name__)
+                        print(f"ok   {f.__name__} ({time.monotonic() - t1:.2f}s)", flush=True)
+                    except Exception as e:  # noqa: BLE001
+                        failed.append(f.__name__)
+                        print(f"FAIL {f.__name__}: {type(e).__name__}: {e}", flush=True)
+                        traceback.print_exc(limit=3, file=sys.stdout)
+            finally:
+                x.close()
+        if not a.only or a.only in "five_members_three_replicas":
+            t1 = time.monotonic()
+            try:
+                five_members_three_replicas(a.binary, a.base_port + 20, a.keep)
+                passed.append("five_members_three_replicas")
+                print(f"ok   five_members_three_replicas ({time.monotonic() - t1:.2f}s)")
+            except Exception as e:  # noqa: BLE001
+                failed.append("five_members_three_replicas")
+                print(f"FAIL five_members_three_replicas: {type(e).__name__}: {e}", flush=True)
+                traceback.print_exc(limit=3, file=sys.stdout)
+    except ClusterError as e:
+        print(f"FAIL: {e}")
+        failed.append("cluster")
+    print(f"took {time.monotonic() - t0:.1f}s")
+    print(f"sharded: {len(passed)} passed, {len(failed)} failed")
+    return 0 if not failed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
