@@ -137,8 +137,8 @@ void LeaseService::change_and_copy(grpc::CallbackServerContext* c,
   set_op(&request);
   stamp(*caller, &request);
   synodpb::Request copy = request;
-  ctx_.node->propose(std::move(request), [this, reactor, resp, copy = std::move(copy)](
-                                             const kv::ApplyResult& result) {
+  ctx_.node->propose(std::move(request), [this, reactor, resp,
+                                          copy = std::move(copy)](const kv::ApplyResult& result) {
     if (const Error* e = result_error(result)) {
       reactor->Finish(to_status(*e));
       return;

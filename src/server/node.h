@@ -280,8 +280,8 @@ class Node : private replica::Host {
     synodpb::Request request;
     ApplyDone done;
     Clock::time_point deadline;
-    std::string raw;        // propose_raw: the bytes proposed (request.id() is the client's)
-    int64_t stamp = 0;      // options.timestamps: the revision stamp, once the leader has one
+    std::string raw;         // propose_raw: the bytes proposed (request.id() is the client's)
+    int64_t stamp = 0;       // options.timestamps: the revision stamp, once the leader has one
     bool forwarded = false;  // another member's (its request ID kept); nobody waits here
   };
   struct StampsReady {  // an answer to options.timestamps
@@ -326,9 +326,9 @@ class Node : private replica::Host {
     uint64_t index = 0;
     std::string error;
   };
-  using Input = std::variant<raft::Message, Proposal, ReadInput, ConfRequest, TransferRequest,
-                             WatchInput, LeaseInput, StoreFlushed, StateFetched, StateRetained,
-                             StampsReady>;
+  using Input =
+      std::variant<raft::Message, Proposal, ReadInput, ConfRequest, TransferRequest, WatchInput,
+                   LeaseInput, StoreFlushed, StateFetched, StateRetained, StampsReady>;
 
   // What a waiter is waiting for, which decides its answer when its deadline passes.
   enum class WaiterKind : uint8_t {

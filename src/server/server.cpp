@@ -899,7 +899,7 @@ int run_server(const ResolvedConfig& config) {
   if (shards) shards->stop();
   txn_resolver.reset();  // after the groups: their last answers may still reach it
   lease_mirror.reset();
-  oracle.reset();        // waits for its calls: their answers go to the stopped groups
+  oracle.reset();  // waits for its calls: their answers go to the stopped groups
   transport.stop();
   spdlog::info("synod server: stopped");
   return exit_code;

@@ -4,9 +4,9 @@
 
 #include <functional>
 #include <map>
-#include <set>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <vector>
 
 #include "core/pbft/crypto.h"
@@ -277,7 +277,7 @@ class WatchService final : public etcdserverpb::Watch::CallbackService {
     bool open = false;      // the created answer was passed on
     bool canceled = false;  // a canceled answer was passed on (or waits for open): the rest goes
     bool fragment = false;
-    int64_t revision = 0;  // the highest header revision among the created answers
+    int64_t revision = 0;          // the highest header revision among the created answers
     std::vector<int64_t> through;  // per group: its events of the watch output up to here
     std::vector<char> synced;      // per group: synced in its hub (its hub-wide marks count)
     std::multimap<int64_t, mvccpb::Event> pending;  // by revision, not yet passed on
@@ -291,7 +291,7 @@ class WatchService final : public etcdserverpb::Watch::CallbackService {
   int64_t safe_revision(const ShardedWatch& w) const;
 
   ServerContext& ctx_;
-  std::mutex sharded_mu_;                                         // taken before mu_
+  std::mutex sharded_mu_;  // taken before mu_
   std::map<ShardedKey, ShardedWatch> sharded_;
   std::vector<int64_t> group_through_;  // per group: its hub's last all-synced mark
   std::vector<char> bump_asked_;        // per group: an advance_revision not yet marked

@@ -301,8 +301,8 @@ void compact(ServerContext& ctx, grpc::CallbackServerContext* call,
   // if it has written nothing since (its history below the revision is then all older).
   int64_t compacted = 0;
   for (auto& [group, node] : *nodes) {
-    compacted = std::max(
-        compacted, node->read_store([](const kv::Store& s) { return s.compact_revision(); }));
+    compacted = std::max(compacted,
+                         node->read_store([](const kv::Store& s) { return s.compact_revision(); }));
   }
   if (req->revision() <= compacted) {
     reactor->Finish(to_status(kv::errors::compacted()));
@@ -311,17 +311,15 @@ void compact(ServerContext& ctx, grpc::CallbackServerContext* call,
   auto compact_all = [&ctx, reactor, resp, req, caller = *caller, nodes = std::move(*nodes)] {
     using Part = etcdserverpb::CompactionResponse;
     auto gather = std::make_shared<Gather<Part>>(
-        nodes.size(),
-        [&ctx, reactor, resp](std::optional<Error> error, std::vector<Part>&& parts) {
+        nodes.size(), [&ctx, reactor, resp](std::optional<Error> error, std::vector<Part>&& parts) {
           int64_t revision = 0;
           for (const Part& p : parts) revision = std::max(revision, p.header().revision());
           resp->mutable_header()->set_revision(revision);
           finish(ctx, reactor, resp->mutable_header(), error);
         });
     for (auto& [group, node] : nodes) {
-      const auto [current, done] = node->read_store([](const kv::Store& s) {
-        return std::make_pair(s.revision(), s.compact_revision());
-      });
+      const auto [current, done] = node->read_store(
+          [](const kv::Store& s) { return std::make_pair(s.revision(), s.compact_revision()); });
       const int64_t at = std::min(req->revision(), current);
       if (at <= done) {
         Part part;

@@ -142,7 +142,8 @@ void TimestampOracle::hand_out(std::vector<Waiter> batch) {
       for (Waiter& w : batch) answers.emplace_back(0, std::move(w.done));
     }
   }
-  for (auto& [first, done] : answers) done(first != 0 ? std::optional<int64_t>(first) : std::nullopt);
+  for (auto& [first, done] : answers)
+    done(first != 0 ? std::optional<int64_t>(first) : std::nullopt);
   std::lock_guard lock(mu_);
   in_round_ = false;
   if (!waiting_.empty()) start_round();

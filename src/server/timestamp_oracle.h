@@ -34,7 +34,7 @@ namespace synod::server {
 class TimestampOracle {
  public:
   static constexpr const char* kLimitKey = "/synod/oracle/limit";
-  static constexpr int64_t kWindow = 1'000'000;  // timestamps reserved per durable write
+  static constexpr int64_t kWindow = 1'000'000;   // timestamps reserved per durable write
   static constexpr size_t kMaxWaiting = 100'000;  // requests queued for the next round
 
   // `metadata`: the member's own group. `peer_address(member)`: where a member's peer service

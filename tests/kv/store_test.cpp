@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "kv/keys.h"
+#include "kv/range.h"
 #include "test_backend.h"
 
 namespace synod::kv {
@@ -1011,6 +1012,103 @@ TEST_F(KV_SUITE(StoreTest), SessionsSurviveRestartsAndTravelInImages) {
   EXPECT_TRUE(other.apply(3, req, nullptr, &s).duplicate);
   const ClientStamp next{"client", 8};
   EXPECT_TRUE(other.apply(4, req, nullptr, &next).ok());
+}
+
+// ----- revision stamps (a sharded cluster's timestamps) ---------------------------------------
+
+TEST_F(KV_SUITE(StoreTest), AStampedWriteTakesItsStampAsRevision) {
+  put("a", "1");  // 2
+  synodpb::Request req;
+  *req.mutable_put() = put_req("b", "2");
+  req.set_revision_stamp(100);
+  ASSERT_TRUE(apply(req).ok());
+  EXPECT_EQ(store().revision(), 100);
+  EXPECT_EQ(get_one("b")->mod_revision(), 100);
+  EXPECT_EQ(get_one("b")->create_revision(), 100);
+  // A stamp at or below the store's revision: the next revision, as unstamped.
+  *req.mutable_put() = put_req("c", "3");
+  req.set_revision_stamp(50);
+  ASSERT_TRUE(apply(req).ok());
+  EXPECT_EQ(store().revision(), 101);
+  // Reads between revisions see the state at the newest one below.
+  EXPECT_EQ(get_one("b", 99), std::nullopt);
+  EXPECT_EQ(get_one("a", 99)->value(), "1");
+  restart();
+  EXPECT_EQ(store().revision(), 101);
+}
+
+TEST_F(KV_SUITE(StoreTest), AStampAloneMovesTheRevisionOnWithoutAWrite) {
+  put("a", "1");  // 2
+  synodpb::Request advance;
+  advance.set_revision_stamp(40);
+  ASSERT_TRUE(apply(advance).ok());
+  EXPECT_EQ(store().revision(), 40);
+  EXPECT_EQ(get_one("a")->mod_revision(), 2);
+  // Not past the revision, or without a stamp: an empty request, refused.
+  advance.set_revision_stamp(30);
+  EXPECT_EQ(apply(advance).error()->message, errors::empty_request().message);
+  EXPECT_EQ(apply(synodpb::Request()).error()->message, errors::empty_request().message);
+  EXPECT_EQ(store().revision(), 40);
+  EXPECT_EQ(put("b", "2").header().revision(), 41);
+}
+
+// ----- merging the ranges of several stores ------------------------------------------------------
+
+etcdserverpb::RangeResponse part(std::vector<std::tuple<std::string, std::string, int64_t>> kvs,
+                                 int64_t revision, bool more = false) {
+  etcdserverpb::RangeResponse r;
+  r.mutable_header()->set_revision(revision);
+  r.set_count(static_cast<int64_t>(kvs.size()) + (more ? 1 : 0));
+  r.set_more(more);
+  for (auto& [k, v, mod] : kvs) {
+    mvccpb::KeyValue* kv = r.add_kvs();
+    kv->set_key(k);
+    kv->set_value(v);
+    kv->set_mod_revision(mod);
+  }
+  return r;
+}
+
+TEST(MergeRanges, KeysComeInKeyOrderCutToTheLimitWithCountsSummed) {
+  RangeRequest req = range_req("a", "z");
+  req.set_limit(3);
+  std::vector<etcdserverpb::RangeResponse> parts;
+  parts.push_back(part({{"b", "1", 5}, {"e", "2", 9}}, 9));
+  parts.push_back(part({{"a", "3", 7}, {"c", "4", 3}}, 12));
+  parts.push_back(part({}, 4));
+  etcdserverpb::RangeResponse r = merge_ranges(req, std::move(parts));
+  std::vector<std::string> keys;
+  for (const auto& kv : r.kvs()) keys.push_back(kv.key());
+  EXPECT_EQ(keys, (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(r.count(), 4);
+  EXPECT_TRUE(r.more());
+  EXPECT_EQ(r.header().revision(), 12);
+}
+
+TEST(MergeRanges, ASortTargetOrdersAcrossPartsAndTiesStayInKeyOrder) {
+  RangeRequest req = range_req("a", "z");
+  req.set_sort_target(RangeRequest::VALUE);
+  req.set_sort_order(RangeRequest::DESCEND);
+  std::vector<etcdserverpb::RangeResponse> parts;
+  parts.push_back(part({{"d", "x", 1}, {"b", "m", 2}}, 2));
+  parts.push_back(part({{"c", "x", 3}, {"a", "a", 4}}, 4));
+  etcdserverpb::RangeResponse r = merge_ranges(req, std::move(parts));
+  std::vector<std::string> keys;
+  for (const auto& kv : r.kvs()) keys.push_back(kv.key());
+  EXPECT_EQ(keys, (std::vector<std::string>{"c", "d", "b", "a"}));
+  EXPECT_FALSE(r.more());
+}
+
+TEST(MergeRanges, AnyPartWithMoreMakesMore) {
+  RangeRequest req = range_req("a", "z");
+  req.set_limit(5);
+  std::vector<etcdserverpb::RangeResponse> parts;
+  parts.push_back(part({{"a", "1", 1}}, 1, /*more=*/true));
+  parts.push_back(part({{"b", "1", 2}}, 2));
+  etcdserverpb::RangeResponse r = merge_ranges(req, std::move(parts));
+  EXPECT_EQ(r.kvs_size(), 2);
+  EXPECT_TRUE(r.more());
+  EXPECT_EQ(r.count(), 3);
 }
 
 }  // namespace

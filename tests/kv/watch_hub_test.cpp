@@ -312,5 +312,55 @@ TEST_F(KV_SUITE(WatchHubTest), ProgressNotifyOnlyForQuietSyncedWatchers) {
   EXPECT_EQ(out[0].response.header().revision(), 2);
 }
 
+// ----- marks (a sharded member merging several hubs) ---------------------------------------
+
+TEST_F(KV_SUITE(WatchHubTest), MarksSayHowFarEachWatcherIsComplete) {
+  hub_.set_marks(true);
+  put("a", "1");  // 2
+  put("a", "2");  // 3
+  create(watch_req("a"));
+  std::vector<WatchOutput> out = drain();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].response.created());
+  EXPECT_EQ(out[0].synced_through, 3);  // synced at creation
+  create(watch_req("a", "", /*start=*/2), /*stream=*/2);
+  out = drain();
+  // Created (not synced), then the history, then a mark: synced through the store's revision.
+  ASSERT_GE(out.size(), 3u);
+  EXPECT_EQ(out.front().synced_through, -1);
+  EXPECT_TRUE(out.back().mark_only);
+  EXPECT_EQ(out.back().synced_through, 3);
+  EXPECT_EQ(out.back().stream, 2u);
+  EXPECT_EQ(events_of(out),
+            (std::vector<std::tuple<std::string, int64_t, int>>{{"a", 2, kPut}, {"a", 3, kPut}}));
+  // One hub-wide mark per revision reached, none while the revision stays.
+  hub_.mark_through(store_, &out_);
+  hub_.mark_through(store_, &out_);
+  out = drain();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].stream, 0u);
+  EXPECT_EQ(out[0].all_synced_through, 3);
+  put("b", "1");
+  hub_.mark_through(store_, &out_);
+  out = drain();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].all_synced_through, 4);
+  hub_.on_restore(&out_);
+  out = drain();
+  ASSERT_FALSE(out.empty());
+  EXPECT_TRUE(out.front().all_unsynced);
+}
+
+TEST_F(KV_SUITE(WatchHubTest), NoMarksUnlessAskedFor) {
+  put("a", "1");
+  create(watch_req("a"));
+  hub_.mark_through(store_, &out_);
+  hub_.on_restore(&out_);
+  for (const WatchOutput& o : drain()) {
+    EXPECT_FALSE(o.mark_only);
+    EXPECT_EQ(o.synced_through, -1);
+  }
+}
+
 }  // namespace
 }  // namespace synod::kv

@@ -198,5 +198,39 @@ TEST(Config, LoadsAConfigFileAndRefusesUnknownKeys) {
   std::remove(path);
 }
 
+TEST(Config, ShardsAndReplicationAreChecked) {
+  std::string error;
+  ServerConfig c = three_members("b", 1);
+  c.shards = 64;
+  EXPECT_TRUE(resolve(c, &error)) << error;
+  c.shards = 1025;
+  EXPECT_FALSE(resolve(c, &error));
+  EXPECT_NE(error.find("--shards must be at most 1024"), std::string::npos) << error;
+  c.shards = 4;
+  c.replication = 4;  // more than the three members
+  EXPECT_FALSE(resolve(c, &error));
+  EXPECT_NE(error.find("--replication must be between 1 and"), std::string::npos) << error;
+  c.replication = 0;
+  EXPECT_FALSE(resolve(c, &error));
+  c.replication = 2;
+  EXPECT_TRUE(resolve(c, &error)) << error;
+  c.engine = "multipaxos";
+  EXPECT_TRUE(resolve(c, &error)) << error;
+}
+
+TEST(Config, ShardsComeFromTheConfigFileToo) {
+  const std::string path = ::testing::TempDir() + "/synod-shards.conf";
+  {
+    std::ofstream out(path);
+    out << "name: a\nshards: 16\nreplication: 1\n";
+  }
+  ServerConfig c;
+  std::string error;
+  ASSERT_TRUE(load_config_file(path, &c, &error)) << error;
+  EXPECT_EQ(c.shards, 16u);
+  EXPECT_EQ(c.replication, 1u);
+  std::remove(path.c_str());
+}
+
 }  // namespace
 }  // namespace synod::server
