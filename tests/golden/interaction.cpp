@@ -238,6 +238,8 @@ std::string describe(const Message& m) {
     case MessageType::kPbft:
       os << describe_pbft(m);
       break;
+    case MessageType::kForwardRequest:  // a host's, never an engine's
+      break;
   }
   return os.str();
 }
