@@ -4,9 +4,11 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <iomanip>
 #include <iostream>
 #include <memory>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -19,6 +21,7 @@
 #include "kv/recipe.h"
 #include "synodpb/fence.grpc.pb.h"
 #include "synodpb/semaphore.grpc.pb.h"
+#include "synodpb/shards.grpc.pb.h"
 
 namespace synod::cli {
 
@@ -29,6 +32,7 @@ struct CtlFlags {
   int timeout_s = 5;
   CLI::App* fenced_put = nullptr;
   CLI::App* lock_token = nullptr;
+  CLI::App* ring = nullptr;
   std::string lock;
   int64_t token = 0;
   std::string key;
@@ -242,6 +246,45 @@ int run_semaphore_release(const CtlFlags& f) {
   });
 }
 
+// The ring: which members replicate each shard, and the groups' state as the answering member
+// sees those it hosts.
+int run_ring(const CtlFlags& f) {
+  return with_endpoints(f, [&](const std::shared_ptr<grpc::Channel>& ch, grpc::ClientContext& ctx) {
+    synodpb::ShardsResponse resp;
+    grpc::Status s = synodpb::Shards::NewStub(ch)->Status(&ctx, synodpb::ShardsRequest(), &resp);
+    if (!s.ok()) return s;
+    auto hex = [](uint64_t id) {
+      std::ostringstream o;
+      o << std::hex << id;
+      return o.str();
+    };
+    if (resp.shards() == 0) {
+      std::cout << "not sharded (one group; metadata leader " << hex(resp.metadata_leader())
+                << ")\n";
+      return s;
+    }
+    std::cout << resp.shards() << " shards, " << resp.replication() << " replicas each; "
+              << "seen from member " << hex(resp.member()) << ", metadata leader "
+              << hex(resp.metadata_leader()) << "\n";
+    std::cout << "group  replicas                                              leader            "
+                 "term  applied  revision  keys\n";
+    for (const synodpb::GroupStatus& g : resp.groups()) {
+      std::string replicas;
+      for (uint64_t m : g.replicas()) replicas += (replicas.empty() ? "" : ",") + hex(m);
+      std::cout << std::left << std::setw(7) << g.group() << std::setw(54) << replicas;
+      if (g.hosted()) {
+        std::cout << std::setw(18) << (g.leader() ? hex(g.leader()) : "none") << std::right
+                  << std::setw(5) << g.term() << std::setw(9) << g.applied() << std::setw(10)
+                  << g.revision() << std::setw(6) << g.keys();
+      } else {
+        std::cout << "(not replicated here)";
+      }
+      std::cout << std::left << "\n";
+    }
+    return s;
+  });
+}
+
 int run_semaphore_list(const CtlFlags& f) {
   return with_endpoints(f, [&](const std::shared_ptr<grpc::Channel>& ch, grpc::ClientContext& ctx) {
     synodpb::SemaphoreDescribeRequest req;
@@ -407,14 +450,17 @@ std::function<int()> add_ctl_command(CLI::App& app) {
   f->get = ctl->add_subcommand("get", "get KEY (--bft)");
   f->get->add_option("key", f->key, "key")->required();
   f->get->add_flag("--prefix", f->prefix, "every key with KEY as prefix");
+  f->ring = ctl->add_subcommand(
+      "ring", "a sharded cluster's shards: their replicas and, where hosted, leader and state");
   f->del = ctl->add_subcommand("del", "delete KEY (--bft); prints how many keys went");
   f->del->add_option("key", f->key, "key")->required();
   f->del->add_flag("--prefix", f->prefix, "every key with KEY as prefix");
   for (CLI::App* sub : {f->fenced_put, f->lock_token, f->sem_acquire, f->sem_release, f->sem_list,
-                        f->sem_extend, f->put, f->get, f->del})
+                        f->sem_extend, f->put, f->get, f->del, f->ring})
     sub->fallthrough();
   sem->fallthrough();
   return [f]() {
+    if (f->ring->parsed()) return run_ring(*f);
     if (f->put->parsed()) return run_bft_put(*f);
     if (f->get->parsed()) return run_bft_get(*f);
     if (f->del->parsed()) return run_bft_del(*f);

@@ -120,6 +120,8 @@ class Store {
   int64_t revision() const { return revision_; }
   // The revision of the last compaction; -1 if never compacted (as etcd reports it).
   int64_t compact_revision() const { return compact_revision_; }
+  // Live keys in the current table.
+  size_t key_count() const { return index_.size(); }
 
   // Applies the committed entry at raft_index. If raft_index <= applied_index() it does
   // nothing and returns skipped. Otherwise data and the new applied index are written in one

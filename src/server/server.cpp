@@ -723,6 +723,7 @@ int run_server(const ResolvedConfig& config) {
   WatchService watch_service(ctx);
   LeaseService lease_service(ctx);
   FenceService fence_service(ctx);
+  ShardsService shards_service(ctx);
   LockService lock_service(ctx, watch_service);
   ElectionService election_service(ctx, watch_service);
   SemaphoreService semaphore_service(ctx, watch_service);
@@ -861,6 +862,7 @@ int run_server(const ResolvedConfig& config) {
     client_builder.RegisterService(&watch_service);
     client_builder.RegisterService(&lease_service);
     client_builder.RegisterService(&fence_service);
+    client_builder.RegisterService(&shards_service);
     client_builder.RegisterService(&lock_service);
     client_builder.RegisterService(&election_service);
     client_builder.RegisterService(&semaphore_service);

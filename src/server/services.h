@@ -16,6 +16,7 @@
 #include "synodpb/fence.grpc.pb.h"
 #include "synodpb/peer.grpc.pb.h"
 #include "synodpb/semaphore.grpc.pb.h"
+#include "synodpb/shards.grpc.pb.h"
 #include "v3electionpb/v3election.grpc.pb.h"
 #include "v3lockpb/v3lock.grpc.pb.h"
 
@@ -222,6 +223,18 @@ class BftService final : public synodpb::Bft::CallbackService {
   std::shared_ptr<pbft::Keyring> keys_;
   uint32_t members_;
   uint32_t faults_;
+};
+
+// synodpb.Shards: a sharded cluster's placement and the state of the groups this member hosts.
+class ShardsService final : public synodpb::Shards::CallbackService {
+ public:
+  explicit ShardsService(ServerContext& ctx) : ctx_(ctx) {}
+  grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* c,
+                                   const synodpb::ShardsRequest* req,
+                                   synodpb::ShardsResponse* resp) override;
+
+ private:
+  ServerContext& ctx_;
 };
 
 class FenceService final : public synodpb::Fence::CallbackService {

@@ -123,19 +123,20 @@ std::optional<std::vector<std::pair<uint32_t, Node*>>> hosted(const Shards& shar
   return out;
 }
 
-// Runs `then` if `revision` is one the oracle handed out already, else answers the call with
-// etcd's future-revision error (or no leader when the oracle cannot be reached).
+// Runs `then` on the workers if `revision` is one the oracle handed out already, else answers
+// the call with etcd's future-revision error (or no leader when the oracle cannot be reached).
 void past_revision(ServerContext& ctx, grpc::ServerUnaryReactor* reactor, int64_t revision,
                    std::function<void()> then) {
-  ctx.oracle->allocate(1, [reactor, revision, then = std::move(then)](std::optional<int64_t> now) {
-    if (!now) {
-      reactor->Finish(to_status(kv::errors::no_leader()));
-    } else if (revision >= *now) {
-      reactor->Finish(to_status(kv::errors::future_revision()));
-    } else {
-      then();
-    }
-  });
+  ctx.oracle->allocate(
+      1, [&ctx, reactor, revision, then = std::move(then)](std::optional<int64_t> now) {
+        if (!now) {
+          reactor->Finish(to_status(kv::errors::no_leader()));
+        } else if (revision >= *now) {
+          reactor->Finish(to_status(kv::errors::future_revision()));
+        } else {
+          ctx.executor->post(then);  // off the thread that answered (a raft thread)
+        }
+      });
 }
 
 }  // namespace
@@ -172,7 +173,7 @@ void range(ServerContext& ctx, grpc::CallbackServerContext* call, grpc::ServerUn
             std::chrono::duration<double>(Clock::now() - start).count());
         finish(ctx, reactor, resp->mutable_header(), error);
       });
-  auto read_all = [&ctx, req, gather, nodes = std::move(*nodes)] {
+  auto read_all = [&ctx, req, gather, nodes = *nodes] {
     for (auto& [group, node] : nodes) {
       read_group(ctx, *node, *req, [gather](std::optional<Error> e, RangeResponse&& part) {
         gather->add(std::move(e), std::move(part));
@@ -180,6 +181,9 @@ void range(ServerContext& ctx, grpc::CallbackServerContext* call, grpc::ServerUn
     }
   };
   if (req->revision() <= 0) {
+    // Each shard's current state after its own barrier. Not one point in time, but no
+    // transaction is seen in part: a key a cross-shard transaction holds is refused until its
+    // part is resolved, and no part resolves before every part has prepared.
     read_all();
     return;
   }

@@ -61,14 +61,21 @@ def range_raw(cl, key, range_end=None, **fields):
     return cl.kvstub.Range(req, cl.timeout)
 
 
+def unavailable(e: Exception) -> bool:
+    """A retryable refusal (a key held by a cross-shard transaction in flight, a leader being
+    elected): gRPC UNAVAILABLE, which python-etcd3 raises as ConnectionFailedError."""
+    if isinstance(e, etcd3.exceptions.ConnectionFailedError):
+        return True
+    return isinstance(e, grpc.RpcError) and e.code() == grpc.StatusCode.UNAVAILABLE
+
+
 def retrying(fn, what, tries=50):
-    """Runs fn, again while it fails with UNAVAILABLE (a key held by a transaction in flight,
-    a leader being elected); bounded."""
+    """Runs fn, again while it is refused for now (unavailable()); bounded."""
     for i in range(tries):
         try:
             return fn()
-        except grpc.RpcError as e:
-            if e.code() != grpc.StatusCode.UNAVAILABLE or i + 1 == tries:
+        except Exception as e:  # noqa: BLE001
+            if not unavailable(e) or i + 1 == tries:
                 raise
             time.sleep(0.02)
     raise AssertionError(f"{what}: still unavailable")
@@ -209,19 +216,19 @@ def bank_total_never_changes(x: Ctx):
                     failure=[])
                 if ok:
                     transfers[0] += 1
-            except grpc.RpcError as e:
-                if e.code() != grpc.StatusCode.UNAVAILABLE:
-                    errors.append(f"transfer: {e.code()} {e.details()}")
+            except Exception as e:  # noqa: BLE001
+                if not unavailable(e):
+                    errors.append(f"transfer: {type(e).__name__}: {e}")
 
     def audit():
         cl = x.clients["m2"]
         while time.monotonic() < stop and not errors:
             try:
                 got = sum(int(v) for v, _ in cl.get_prefix("bank/"))
-            except grpc.RpcError as e:
-                if e.code() == grpc.StatusCode.UNAVAILABLE:
+            except Exception as e:  # noqa: BLE001
+                if unavailable(e):
                     continue  # a key held by a transfer between its prepare and resolve
-                errors.append(f"audit: {e.code()} {e.details()}")
+                errors.append(f"audit: {type(e).__name__}: {e}")
                 return
             audits[0] += 1
             if got != total:
