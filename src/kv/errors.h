@@ -64,6 +64,11 @@ inline Error cross_shard_txn_shape() {
 inline Error transaction_aborted() {
   return {kGrpcUnavailable, "synod: cross-shard transaction aborted (a key was held); retry"};
 }
+// A range over several shards whose keys kept changing while it was read (no two reads of every
+// shard in a row agreed): refused rather than answered with a view of no single moment.
+inline Error range_busy() {
+  return {kGrpcUnavailable, "synod: the range kept changing across shards while read; retry"};
+}
 // A request that needs a shard this member does not replicate and cannot reach.
 inline Error shard_unreachable() {
   return {kGrpcUnavailable, "synod: a shard this request needs is not replicated by this member"};

@@ -1,5 +1,6 @@
 #include "server/sharded_kv.h"
 
+#include <atomic>
 #include <mutex>
 
 #include "kv/range.h"
@@ -101,6 +102,90 @@ void read_group(ServerContext& ctx, Node& node, const RangeRequest& req, RangeDo
   });
 }
 
+// Reads `req` from every one of `nodes` as one snapshot, by double collect: each shard read
+// after its own ReadIndex barrier, then every shard read so again, until a collect finds every
+// shard's part as the one before (keys and mod revisions). A shard's part read after a barrier
+// holds every write committed before the barrier; unchanged by the second read, the shard's
+// committed state of the range stayed as read from the first read to the second barrier. Every
+// first read came before every second barrier, so all the shards' committed states held at
+// once in between: the parts are one cut, and no cross-shard transaction shows in part there
+// (a key one holds is refused until its part resolves, and no part resolves before every
+// part's prepare has committed). Reading every shard once is not enough (a transfer can begin
+// and end between the reads of its two accounts' shards), nor are two collects of this
+// member's replicas without barriers (one replica may lag another). Bounded: after
+// kMaxCollects the range is refused as busy (Unavailable: retry).
+class SnapshotRead : public std::enable_shared_from_this<SnapshotRead> {
+ public:
+  using Done = std::function<void(std::optional<Error>)>;
+  SnapshotRead(ServerContext& ctx, std::vector<std::pair<uint32_t, Node*>> nodes,
+               const RangeRequest& req, RangeResponse* resp, Done done)
+      : ctx_(ctx), nodes_(std::move(nodes)), req_(req), resp_(resp), done_(std::move(done)) {}
+
+  void collect() {
+    auto parts = std::make_shared<std::vector<RangeResponse>>(nodes_.size());
+    auto pending = std::make_shared<std::atomic<size_t>>(nodes_.size());
+    auto error = std::make_shared<std::optional<Error>>();
+    auto mu = std::make_shared<std::mutex>();
+    for (size_t i = 0; i < nodes_.size(); ++i) {
+      read_group(ctx_, *nodes_[i].second, req_,
+                 [self = shared_from_this(), i, parts, pending, error, mu](std::optional<Error> e,
+                                                                           RangeResponse&& part) {
+                   {
+                     std::lock_guard lock(*mu);
+                     if (e && !*error) *error = std::move(e);
+                     (*parts)[i] = std::move(part);
+                   }
+                   if (pending->fetch_sub(1) == 1) self->collected(*error, std::move(*parts));
+                 });
+    }
+  }
+
+ private:
+  static constexpr int kMaxCollects = 50;
+
+  static bool same(const RangeResponse& a, const RangeResponse& b) {
+    if (a.count() != b.count() || a.more() != b.more() || a.kvs_size() != b.kvs_size()) {
+      return false;
+    }
+    for (int i = 0; i < a.kvs_size(); ++i) {
+      if (a.kvs(i).key() != b.kvs(i).key() || a.kvs(i).mod_revision() != b.kvs(i).mod_revision()) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  void collected(const std::optional<Error>& error, std::vector<RangeResponse>&& parts) {
+    if (error) {
+      done_(error);
+      return;
+    }
+    if (++collects_ > 1) {
+      bool stable = true;
+      for (size_t i = 0; i < parts.size() && stable; ++i) stable = same(before_[i], parts[i]);
+      if (stable) {
+        *resp_ = kv::merge_ranges(req_, std::move(parts));
+        done_(std::nullopt);
+        return;
+      }
+      if (collects_ >= kMaxCollects) {
+        done_(kv::errors::range_busy());
+        return;
+      }
+    }
+    before_ = std::move(parts);
+    collect();
+  }
+
+  ServerContext& ctx_;
+  const std::vector<std::pair<uint32_t, Node*>> nodes_;
+  const RangeRequest& req_;
+  RangeResponse* resp_;
+  Done done_;
+  int collects_ = 0;  // only the last one's callback touches these
+  std::vector<RangeResponse> before_;
+};
+
 void finish(ServerContext& ctx, grpc::ServerUnaryReactor* reactor,
             etcdserverpb::ResponseHeader* header, const std::optional<Error>& error) {
   if (error) {
@@ -180,11 +265,19 @@ void range(ServerContext& ctx, grpc::CallbackServerContext* call, grpc::ServerUn
       });
     }
   };
-  if (req->revision() <= 0) {
-    // Each shard's current state after its own barrier. Not one point in time, but no
-    // transaction is seen in part: a key a cross-shard transaction holds is refused until its
-    // part is resolved, and no part resolves before every part has prepared.
+  if (req->revision() <= 0 && (req->serializable() || nodes->size() == 1)) {
     read_all();
+    return;
+  }
+  if (req->revision() <= 0) {
+    // Linearizable across shards: a snapshot by double collect (SnapshotRead).
+    auto read = std::make_shared<SnapshotRead>(
+        ctx, *nodes, *req, resp, [&ctx, reactor, resp, start](std::optional<Error> e) {
+          ctx.node->metrics().read_latency.observe(
+              std::chrono::duration<double>(Clock::now() - start).count());
+          finish(ctx, reactor, resp->mutable_header(), e);
+        });
+    read->collect();
     return;
   }
   // A past revision: every shard read as of it. One the oracle has not handed out yet is in the
