@@ -86,21 +86,28 @@ void Node::submit_proposals() {
       unsent_.erase(first);
       continue;
     }
+    if (p.raw.empty() && waiting_apply_.contains(p.request.id())) {
+      if (p.forwarded) {
+        // Sent to this member twice: the first copy is the one that waits.
+        forget_deadline({WaiterKind::kUnsentProposal, first->first});
+        unsent_.erase(first);
+        continue;
+      }
+      // A forwarded request took this member's next ID: this one takes another.
+      p.request.set_id(++next_request_id_);
+      continue;
+    }
     raft::ProposeResult r = raft_->propose(p.raw.empty() ? p.request.SerializeAsString() : p.raw);
     if (should_retry(r.status)) return;  // the whole queue waits for a leader, in order
     const WaiterKey unsent{WaiterKind::kUnsentProposal, first->first};
     if (r.status != raft::Status::kOk && r.status != raft::Status::kForwarded) {
       forget_deadline(unsent);
       p.done(failed(kv::errors::no_leader()));
-    } else if (waiting_apply_.contains(p.request.id())) {
-      // Only a forwarded request can meet its own ID here (sent to this member twice): the
-      // first copy is the one that waits.
-      SYNOD_ASSERT(p.forwarded);
-      forget_deadline(unsent);
     } else {
       const uint64_t id = p.request.id();
       move_deadline(unsent, {WaiterKind::kProposal, id});
-      waiting_apply_.emplace(id, std::move(p));
+      const bool added = waiting_apply_.emplace(id, std::move(p)).second;
+      SYNOD_ASSERT(added);  // checked above
     }
     unsent_.erase(first);
   }
@@ -116,9 +123,12 @@ void Node::forward_proposals() {
     const WaiterKey unsent{WaiterKind::kUnsentProposal, first->first};
     const uint64_t id = p.request.id();
     if (waiting_apply_.contains(id)) {
-      SYNOD_ASSERT(p.forwarded);
-      forget_deadline(unsent);
-      unsent_.erase(first);
+      if (p.forwarded) {  // sent to this member twice: the first copy is the one that waits
+        forget_deadline(unsent);
+        unsent_.erase(first);
+      } else {  // a forwarded request took this member's next ID: this one takes another
+        p.request.set_id(++next_request_id_);
+      }
       continue;
     }
     p.stamp = 0;  // a stamp is the leader's to give, in its log's order
