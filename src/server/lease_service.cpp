@@ -13,6 +13,20 @@ namespace synod::server {
 
 namespace {
 
+// Sharded: a lease change is answered once copied to the data groups (sharded_leases.h).
+template <typename Setter>
+std::function<void(std::function<void()>)> copy_to_shards_of(ServerContext& ctx, Setter set_op) {
+  if (ctx.shards == nullptr) return nullptr;
+  synodpb::Request op;
+  set_op(&op);
+  return
+      [&ctx, op](std::function<void()> finish) { copy_lease_change(ctx, op, std::move(finish)); };
+}
+
+}  // namespace
+
+namespace {
+
 // A server-chosen lease ID: positive and random, so IDs chosen on different members (or
 // before and after a restart) do not collide in practice; a collision is refused by the
 // state machine ("lease already exists"), never merged.
@@ -114,46 +128,8 @@ grpc::ServerUnaryReactor* LeaseService::LeaseGrant(grpc::CallbackServerContext* 
     r->mutable_lease_grant()->set_id(id);
     r->mutable_lease_grant()->set_ttl(ttl);
   };
-  if (ctx_.shards != nullptr) {
-    change_and_copy(c, reactor, resp, set_op);
-    return reactor;
-  }
-  replicate(ctx_, *c, reactor, resp, set_op);
+  replicate(ctx_, *c, reactor, resp, set_op, copy_to_shards_of(ctx_, set_op));
   return reactor;
-}
-
-// Sharded: the change applied in the metadata group, then copied to the data groups (see
-// sharded_leases.h), then answered.
-template <typename Response, typename Setter>
-void LeaseService::change_and_copy(grpc::CallbackServerContext* c,
-                                   grpc::ServerUnaryReactor* reactor, Response* resp,
-                                   Setter set_op) {
-  auto caller = caller_of(ctx_, *c);
-  if (!caller) {
-    reactor->Finish(to_status(caller.error()));
-    return;
-  }
-  synodpb::Request request;
-  set_op(&request);
-  stamp(*caller, &request);
-  synodpb::Request copy = request;
-  ctx_.node->propose(std::move(request), [this, reactor, resp,
-                                          copy = std::move(copy)](const kv::ApplyResult& result) {
-    if (const Error* e = result_error(result)) {
-      reactor->Finish(to_status(*e));
-      return;
-    }
-    const Response* r = result_as<Response>(result);
-    if (r == nullptr) {
-      reactor->Finish(grpc::Status(grpc::StatusCode::INTERNAL, "etcdserver: unexpected result"));
-      return;
-    }
-    *resp = *r;
-    copy_lease_change(ctx_, copy, [this, reactor, resp] {
-      ctx_.fill_header(resp->mutable_header(), resp->header().revision());
-      reactor->Finish(grpc::Status::OK);
-    });
-  });
 }
 
 grpc::ServerUnaryReactor* LeaseService::LeaseRevoke(grpc::CallbackServerContext* c,
@@ -161,11 +137,7 @@ grpc::ServerUnaryReactor* LeaseService::LeaseRevoke(grpc::CallbackServerContext*
                                                     etcdserverpb::LeaseRevokeResponse* resp) {
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
   auto set_op = [req](synodpb::Request* r) { r->mutable_lease_revoke()->set_id(req->id()); };
-  if (ctx_.shards != nullptr) {
-    change_and_copy(c, reactor, resp, set_op);
-    return reactor;
-  }
-  replicate(ctx_, *c, reactor, resp, set_op);
+  replicate(ctx_, *c, reactor, resp, set_op, copy_to_shards_of(ctx_, set_op));
   return reactor;
 }
 

@@ -7,10 +7,12 @@
 namespace synod::server {
 
 // Proposes `op`, stamped with the call's caller, to `node` (a replication group hosted here)
-// and finishes `reactor` with the typed response once it is applied.
+// and finishes `reactor` with the typed response once it is applied. With `then`, the
+// successful answer waits: then(finish) runs first and calls finish() when done.
 template <typename Response, typename Setter>
 void replicate_on(ServerContext& ctx, Node& node, const grpc::ServerContextBase& call,
-                  grpc::ServerUnaryReactor* reactor, Response* resp, Setter set_op) {
+                  grpc::ServerUnaryReactor* reactor, Response* resp, Setter set_op,
+                  std::function<void(std::function<void()> finish)> then = nullptr) {
   auto caller = caller_of(ctx, call);
   if (!caller) {
     reactor->Finish(to_status(caller.error()));
@@ -24,8 +26,8 @@ void replicate_on(ServerContext& ctx, Node& node, const grpc::ServerContextBase&
     return;
   }
   const Clock::time_point start = Clock::now();
-  node.propose(std::move(request), [&ctx, &node, reactor, resp,
-                                    start](const kv::ApplyResult& result) {
+  node.propose(std::move(request), [&ctx, &node, reactor, resp, start,
+                                    then = std::move(then)](const kv::ApplyResult& result) {
     node.metrics().write_latency.observe(
         std::chrono::duration<double>(Clock::now() - start).count());
     if (const Error* e = result_error(result)) {
@@ -38,17 +40,25 @@ void replicate_on(ServerContext& ctx, Node& node, const grpc::ServerContextBase&
       return;
     }
     *resp = *r;
-    const int64_t revision = resp->header().revision();
-    ctx.fill_header(resp->mutable_header(), revision, node.status().term.value);
-    reactor->Finish(grpc::Status::OK);
+    auto finish = [&ctx, &node, reactor, resp] {
+      const int64_t revision = resp->header().revision();
+      ctx.fill_header(resp->mutable_header(), revision, node.status().term.value);
+      reactor->Finish(grpc::Status::OK);
+    };
+    if (then) {
+      then(std::move(finish));
+    } else {
+      finish();
+    }
   });
 }
 
 // The same on the member's own group (group 0).
 template <typename Response, typename Setter>
 void replicate(ServerContext& ctx, const grpc::ServerContextBase& call,
-               grpc::ServerUnaryReactor* reactor, Response* resp, Setter set_op) {
-  replicate_on(ctx, *ctx.node, call, reactor, resp, std::move(set_op));
+               grpc::ServerUnaryReactor* reactor, Response* resp, Setter set_op,
+               std::function<void(std::function<void()> finish)> then = nullptr) {
+  replicate_on(ctx, *ctx.node, call, reactor, resp, std::move(set_op), std::move(then));
 }
 
 }  // namespace synod::server

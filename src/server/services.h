@@ -187,9 +187,6 @@ class LeaseService final : public etcdserverpb::Lease::CallbackService {
                                         etcdserverpb::LeaseLeasesResponse* resp) override;
 
  private:
-  template <typename Response, typename Setter>
-  void change_and_copy(grpc::CallbackServerContext* c, grpc::ServerUnaryReactor* reactor,
-                       Response* resp, Setter set_op);
   ServerContext& ctx_;
 };
 

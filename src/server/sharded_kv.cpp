@@ -47,6 +47,20 @@ void forward_to_group(ServerContext& ctx, uint32_t group, grpc::CallbackServerCo
   reactor->Finish(to_status(kv::errors::shard_unreachable()));
 }
 
+// A request whose keys all live in `group`: proposed there when this member replicates it,
+// otherwise sent whole to a member that does.
+template <typename Req, typename Resp, typename Method, typename Setter>
+void to_one_group(ServerContext& ctx, uint32_t group, grpc::CallbackServerContext* call,
+                  grpc::ServerUnaryReactor* reactor, const Req* req, Resp* resp, Method method,
+                  Setter set_op) {
+  Node* node = ctx.shards->node(group);
+  if (node == nullptr) {
+    forward_to_group(ctx, group, call, reactor, req, resp, method);
+    return;
+  }
+  replicate_on(ctx, *node, *call, reactor, resp, set_op);
+}
+
 // Answers from every one of `groups`, gathered: `finish` runs once, with the first error or
 // with every answer (in no particular order).
 template <typename Part>
@@ -287,16 +301,8 @@ void range(ServerContext& ctx, grpc::CallbackServerContext* call, grpc::ServerUn
 
 void put(ServerContext& ctx, grpc::CallbackServerContext* call, grpc::ServerUnaryReactor* reactor,
          const etcdserverpb::PutRequest* req, etcdserverpb::PutResponse* resp) {
-  const uint32_t group = ctx.shards->group_of(req->key());
-  Node* node = ctx.shards->node(group);
-  if (node == nullptr) {
-    auto method = [](auto* a, auto* c, auto* q, auto* r, auto cb) {
-      a->Put(c, q, r, std::move(cb));
-    };
-    forward_to_group(ctx, group, call, reactor, req, resp, method);
-    return;
-  }
-  replicate_on(ctx, *node, *call, reactor, resp,
+  auto method = [](auto* a, auto* c, auto* q, auto* r, auto cb) { a->Put(c, q, r, std::move(cb)); };
+  to_one_group(ctx, ctx.shards->group_of(req->key()), call, reactor, req, resp, method,
                [req](synodpb::Request* r) { *r->mutable_put() = *req; });
 }
 
@@ -306,15 +312,10 @@ void delete_range(ServerContext& ctx, grpc::CallbackServerContext* call,
   const std::vector<uint32_t> groups = groups_of(*ctx.shards, req->key(), req->range_end());
   auto set_op = [req](synodpb::Request* r) { *r->mutable_delete_range() = *req; };
   if (groups.size() == 1) {
-    Node* node = ctx.shards->node(groups.front());
-    if (node == nullptr) {
-      auto method = [](auto* a, auto* c, auto* q, auto* r, auto cb) {
-        a->DeleteRange(c, q, r, std::move(cb));
-      };
-      forward_to_group(ctx, groups.front(), call, reactor, req, resp, method);
-      return;
-    }
-    replicate_on(ctx, *node, *call, reactor, resp, set_op);
+    auto method = [](auto* a, auto* c, auto* q, auto* r, auto cb) {
+      a->DeleteRange(c, q, r, std::move(cb));
+    };
+    to_one_group(ctx, groups.front(), call, reactor, req, resp, method, set_op);
     return;
   }
   auto nodes = hosted(*ctx.shards, groups);
@@ -364,16 +365,10 @@ void txn(ServerContext& ctx, grpc::CallbackServerContext* call, grpc::ServerUnar
   std::set<uint32_t> groups = txn_groups(*ctx.shards, *req);
   if (groups.size() <= 1) {
     // Within one shard (a txn with no keys at all goes to the first).
-    const uint32_t group = groups.empty() ? 1 : *groups.begin();
-    Node* node = ctx.shards->node(group);
-    if (node == nullptr) {
-      auto method = [](auto* a, auto* c, auto* q, auto* r, auto cb) {
-        a->Txn(c, q, r, std::move(cb));
-      };
-      forward_to_group(ctx, group, call, reactor, req, resp, method);
-      return;
-    }
-    replicate_on(ctx, *node, *call, reactor, resp,
+    auto method = [](auto* a, auto* c, auto* q, auto* r, auto cb) {
+      a->Txn(c, q, r, std::move(cb));
+    };
+    to_one_group(ctx, groups.empty() ? 1 : *groups.begin(), call, reactor, req, resp, method,
                  [req](synodpb::Request* r) { *r->mutable_txn() = *req; });
     return;
   }
