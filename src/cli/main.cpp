@@ -136,6 +136,9 @@ void add_server_flags(CLI::App& cmd, synod::server::ServerConfig& c, std::string
                  "(default 0: one group); fixed when the data dir is made");
   cmd.add_option("--replication", c.replication,
                  "with --shards: members replicating each shard (default 3)");
+  cmd.add_option("--commit-protocol", c.commit_protocol,
+                 "with --shards: cross-shard transactions this member coordinates commit by 2pc "
+                 "(default) or 3pc");
 }
 
 int run_server_command(CLI::App& cmd, synod::server::ServerConfig flags,
@@ -185,6 +188,7 @@ int run_server_command(CLI::App& cmd, synod::server::ServerConfig flags,
     if (given("--engine")) config.engine = flags.engine;
     if (given("--shards")) config.shards = flags.shards;
     if (given("--replication")) config.replication = flags.replication;
+    if (given("--commit-protocol")) config.commit_protocol = flags.commit_protocol;
   } else {
     config = flags;
   }
@@ -263,6 +267,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 4096));
   sim->add_option("--replication", opts.replication, "with --shards: replicas per group")
       ->check(CLI::Range(1, 7));
+  std::string commit_protocol = "2pc";
+  sim->add_option("--commit-protocol", commit_protocol,
+                  "bank workload: cross-shard transactions by 2pc (default) or 3pc")
+      ->check(CLI::IsMember({"2pc", "3pc"}));
   CLI::Option* keys_option =
       sim->add_option("--keys", opts.keys,
                       "keys the register workload uses, or the bank's accounts (default 3; 16 "
@@ -381,6 +389,7 @@ int main(int argc, char** argv) {
       }
     }
     if (lease_reads) opts.read_mode = synod::raft::ReadMode::kLease;
+    opts.three_phase = commit_protocol == "3pc";
     if (opts.trace) opts.verbose = true;
     if (opts.shards > 0 && keys_option->count() == 0) opts.keys = 16;
     if (opts.shards > 0 && opts.faults.contains(synod::sim::Fault::kMembership) &&

@@ -246,6 +246,7 @@ class Store {
   ApplyResult::Outcome apply_txn_prepare(const synodpb::TxnPrepare& req, WriteTxn& txn);
   ApplyResult::Outcome apply_txn_decide(const synodpb::TxnDecision& req, WriteTxn& txn);
   ApplyResult::Outcome apply_txn_resolve(const synodpb::TxnDecision& req, WriteTxn& txn);
+  ApplyResult::Outcome apply_txn_precommit(const synodpb::TxnDecision& req, WriteTxn& txn);
   // An ordinary request that touches a key a transaction holds is refused.
   std::optional<Error> check_locks(const synodpb::Request& req) const;
   bool range_locked(std::string_view key, std::string_view range_end) const;

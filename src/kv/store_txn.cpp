@@ -1,9 +1,9 @@
 // kv::Store's part in cross-shard transactions: a participant's prepare (locks and its vote),
-// the coordinator group's decision, a participant's resolve (the chosen branch, the locks
-// released), and the refusal of ordinary requests that touch a held key. Two-phase commit with
-// the decision durable in a replicated group (docs/transactions.md); every step is a log entry,
-// applied deterministically, and idempotent: the same step applied again returns what it
-// returned the first time.
+// its precommit (three-phase commit only), the coordinator group's decision, a participant's
+// resolve (the chosen branch, the locks released), and the refusal of ordinary requests that
+// touch a held key. Two- or three-phase commit with the decision durable in a replicated group
+// (docs/transactions.md); every step is a log entry, applied deterministically, and idempotent:
+// the same step applied again returns what it returned the first time.
 #include <cassert>
 
 #include "kv/batch_view.h"
@@ -173,6 +173,27 @@ ApplyResult::Outcome Store::apply_txn_resolve(const synodpb::TxnDecision& req, W
   }
   txn.view().put(outcome_row, req.SerializeAsString());
   return out;
+}
+
+ApplyResult::Outcome Store::apply_txn_precommit(const synodpb::TxnDecision& req, WriteTxn& txn) {
+  if (req.txn().empty() || !req.commit()) return errors::bad_transaction_part();
+  // Settled here already (a resolver may have aborted it): the outcome, not a precommit.
+  if (const std::optional<std::string> bytes = backend_.get(row(keys::kTxnOutcome, req.txn()))) {
+    synodpb::TxnDecision done;
+    if (!done.ParseFromString(*bytes)) records::corrupted("transaction outcome");
+    return decided(done);
+  }
+  const std::string intent_row = row(keys::kIntent, req.txn());
+  const std::optional<std::string> bytes = backend_.get(intent_row);
+  if (!bytes) return errors::bad_transaction_part();  // never prepared here
+  synodpb::TxnIntent intent;
+  if (!intent.ParseFromString(*bytes)) records::corrupted("transaction intent");
+  if (!intent.precommitted()) {
+    intent.set_precommitted(true);
+    intent.set_succeeded(req.succeeded());
+    txn.view().put(intent_row, intent.SerializeAsString());
+  }
+  return TxnDecided{true, intent.succeeded(), {}};
 }
 
 bool Store::range_locked(std::string_view key, std::string_view range_end) const {

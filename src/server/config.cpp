@@ -275,6 +275,10 @@ std::optional<ResolvedConfig> resolve(ServerConfig config, std::string* error) {
       return std::nullopt;
     }
   }
+  if (config.commit_protocol != "2pc" && config.commit_protocol != "3pc") {
+    *error = "--commit-protocol must be 2pc or 3pc, got '" + config.commit_protocol + "'";
+    return std::nullopt;
+  }
   if (config.shards > 0) {
     if (config.shards > 1024) {
       *error = "--shards must be at most 1024, got " + std::to_string(config.shards);
@@ -387,6 +391,8 @@ bool load_config_file(const std::string& path, ServerConfig* config, std::string
       ok = number_value(&config->shards);
     else if (key == "replication")
       ok = number_value(&config->replication);
+    else if (key == "commit-protocol")
+      config->commit_protocol = value;
     else {
       *error = path + ":" + std::to_string(number) + ": unknown key '" + key + "'";
       return false;

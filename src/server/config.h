@@ -51,6 +51,9 @@ struct ServerConfig {
   // members each; 0 keeps one group. Fixed for a data dir and equal on every member.
   uint32_t shards = 0;
   uint32_t replication = 3;
+  // Sharded: how this member commits the cross-shard transactions it coordinates, "2pc" or
+  // "3pc" (a precommit in every participant before the decision). Members may differ.
+  std::string commit_protocol = "2pc";
   // etcd's request limits: a request bigger than this (after encoding) is refused with
   // "etcdserver: request is too large"; a txn with more operations with "too many operations".
   uint64_t max_request_bytes = 1536 * 1024;

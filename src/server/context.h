@@ -20,6 +20,7 @@
 namespace synod::server {
 
 class TimestampOracle;
+class RemoteGroups;
 
 // The etcd API level a member reports (Maintenance.Status, /version, /metrics); clients gate
 // features on it.
@@ -44,7 +45,8 @@ struct ServerContext {
   ResolvedConfig config;
   Node* node = nullptr;      // group 0: the member's own group (the metadata group when sharded)
   Shards* shards = nullptr;  // --shards: the data groups; null when unsharded
-  TimestampOracle* oracle = nullptr;  // --shards: where data groups' revisions come from
+  TimestampOracle* oracle = nullptr;      // --shards: where data groups' revisions come from
+  RemoteGroups* remote_groups = nullptr;  // --shards: groups hosted by other members
   Executor* executor = nullptr;
   Tokens* tokens = nullptr;
   const JwtTokens* jwt = nullptr;  // with --auth-token jwt: tokens are these, not `tokens`

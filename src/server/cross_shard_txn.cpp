@@ -8,6 +8,7 @@
 #include "base/assert.h"
 #include "server/apply_result.h"
 #include "server/auth.h"
+#include "server/group_access.h"
 
 namespace synod::server {
 
@@ -132,20 +133,23 @@ synodpb::Request decision_request(bool resolve, const std::string& txn, bool com
   return r;
 }
 
-// Proposes `request` to `node`, again up to kMaxStepRetries times while it times out or finds
-// no leader (the step is idempotent), and hands the last result to `done`.
-void propose_step(Node& node, synodpb::Request request, int tries,
+// Proposes `request` to `group` (here or through a member that replicates it), again up to
+// kMaxStepRetries times while it times out or finds no leader (the step is idempotent), and
+// hands the last result to `done`.
+void propose_step(ServerContext& ctx, uint32_t group, synodpb::Request request, int tries,
                   std::function<void(const kv::ApplyResult&)> done) {
   synodpb::Request copy = request;
-  node.propose(std::move(copy), [&node, request = std::move(request), tries,
-                                 done = std::move(done)](const kv::ApplyResult& result) mutable {
-    const Error* e = result_error(result);
-    if (e != nullptr && e->grpc_code == kv::kGrpcUnavailable && tries + 1 < kMaxStepRetries) {
-      propose_step(node, std::move(request), tries + 1, std::move(done));
-      return;
-    }
-    done(result);
-  });
+  propose_to_group(
+      ctx, group, std::move(copy),
+      [&ctx, group, request = std::move(request), tries,
+       done = std::move(done)](const kv::ApplyResult& result) mutable {
+        const Error* e = result_error(result);
+        if (e != nullptr && e->grpc_code == kv::kGrpcUnavailable && tries + 1 < kMaxStepRetries) {
+          propose_step(ctx, group, std::move(request), tries + 1, std::move(done));
+          return;
+        }
+        done(result);
+      });
 }
 
 // One cross-shard transaction in flight at its coordinator, across attempts.
@@ -157,7 +161,8 @@ class Coordinator : public std::enable_shared_from_this<Coordinator> {
         reactor_(reactor),
         resp_(resp),
         split_(std::move(split)),
-        caller_(std::move(caller)) {}
+        caller_(std::move(caller)),
+        three_phase_(ctx.config.raw.commit_protocol == "3pc") {}
 
   void attempt() {
     txn_ = new_txn_id(ctx_.self_id);
@@ -175,19 +180,13 @@ class Coordinator : public std::enable_shared_from_this<Coordinator> {
       *p->mutable_part() = part;
       p->set_started_at(started);
       stamp(caller_, &r);
-      node(group).propose(std::move(r), [self = shared_from_this()](const kv::ApplyResult& res) {
-        self->voted(res);
-      });
+      propose_to_group(
+          ctx_, group, std::move(r),
+          [self = shared_from_this()](const kv::ApplyResult& res) { self->voted(res); });
     }
   }
 
  private:
-  Node& node(uint32_t group) const {
-    Node* n = ctx_.shards->node(group);
-    SYNOD_ASSERT(n != nullptr);  // checked before the first attempt
-    return *n;
-  }
-
   void voted(const kv::ApplyResult& result) {
     {
       std::lock_guard lock(mu_);
@@ -202,13 +201,39 @@ class Coordinator : public std::enable_shared_from_this<Coordinator> {
       SYNOD_ASSERT(pending_ > 0);
       if (--pending_ > 0) return;
     }
+    if (all_prepared_ && three_phase_) return precommit();
     decide();
+  }
+
+  // Three-phase commit: every part voted yes; each records that the transaction commits (and
+  // which branch) before the decision, so that a resolver meeting any of them commits it.
+  void precommit() {
+    pending_ = split_.parts.size();
+    for (auto& [group, part] : split_.parts) {
+      synodpb::Request r;
+      synodpb::TxnDecision* d = r.mutable_txn_precommit();
+      d->set_txn(txn_);
+      d->set_commit(true);
+      d->set_succeeded(all_hold_);
+      propose_step(ctx_, group, std::move(r), 0,
+                   [self = shared_from_this()](const kv::ApplyResult&) {
+                     // Whatever it answered: the decision that stands in the coordinator group
+                     // is what every part carries out (a part a resolver aborted first makes
+                     // that decision abort). Skeen's coordinator, its precommits sent, commits.
+                     {
+                       std::lock_guard lock(self->mu_);
+                       SYNOD_ASSERT(self->pending_ > 0);
+                       if (--self->pending_ > 0) return;
+                     }
+                     self->decide();
+                   });
+    }
   }
 
   void decide() {
     const bool commit = all_prepared_;
     propose_step(
-        node(coordinator_), decision_request(false, txn_, commit, commit && all_hold_), 0,
+        ctx_, coordinator_, decision_request(false, txn_, commit, commit && all_hold_), 0,
         [self = shared_from_this()](const kv::ApplyResult& result) { self->decided(result); });
   }
 
@@ -225,7 +250,7 @@ class Coordinator : public std::enable_shared_from_this<Coordinator> {
     pending_ = split_.parts.size();
     responses_.clear();
     for (auto& [group, part] : split_.parts) {
-      propose_step(node(group), decision_request(true, txn_, commit_, succeeded_), 0,
+      propose_step(ctx_, group, decision_request(true, txn_, commit_, succeeded_), 0,
                    [self = shared_from_this(), group](const kv::ApplyResult& res) {
                      self->resolved(group, res);
                    });
@@ -247,6 +272,7 @@ class Coordinator : public std::enable_shared_from_this<Coordinator> {
   }
 
   void answer() {
+    if (commit_) ctx_.shards->txn_counts().committed[three_phase_ ? 1 : 0].add();
     if (!commit_) {
       if (held_ && ++attempts_ < kMaxAttempts) {
         // Another transaction held a key: back off a little and try again under a new ID.
@@ -256,6 +282,7 @@ class Coordinator : public std::enable_shared_from_this<Coordinator> {
         });
         return;
       }
+      ctx_.shards->txn_counts().aborted[three_phase_ ? 1 : 0].add();
       reactor_->Finish(to_status(held_ || !error_ ? kv::errors::transaction_aborted() : *error_));
       return;
     }
@@ -287,6 +314,7 @@ class Coordinator : public std::enable_shared_from_this<Coordinator> {
   TxnResponse* resp_;
   const Split split_;
   const kv::Caller caller_;
+  const bool three_phase_;
   int attempts_ = 0;
   std::string txn_;
   uint32_t coordinator_ = 0;
@@ -317,12 +345,6 @@ void commit_across_shards(ServerContext& ctx, const grpc::ServerContextBase& cal
   if (!parts) {
     reactor->Finish(to_status(kv::errors::cross_shard_txn_shape()));
     return;
-  }
-  for (const auto& [group, part] : parts->parts) {
-    if (ctx.shards->node(group) == nullptr) {
-      reactor->Finish(to_status(kv::errors::shard_unreachable()));
-      return;
-    }
   }
   auto caller = caller_of(ctx, call);
   if (!caller) {
@@ -367,30 +389,35 @@ void TxnResolver::sweep() {
     });
     for (const synodpb::TxnIntent& intent : intents) {
       if (now - intent.prepare().started_at() < stale_after_.count()) continue;
-      settle(group, *node, intent);
+      settle(group, intent);
     }
   }
 }
 
-void TxnResolver::settle(uint32_t group, Node& node, const synodpb::TxnIntent& intent) {
+void TxnResolver::settle(uint32_t group, const synodpb::TxnIntent& intent) {
   const std::string txn = intent.prepare().txn();
-  Node* coordinator = ctx_.shards->node(intent.prepare().coordinator());
-  if (coordinator == nullptr) return;  // a member that replicates the coordinator group will
+  const uint32_t coordinator = intent.prepare().coordinator();
+  if (coordinator == 0 || coordinator > ctx_.shards->count()) return;  // never decided
   {
     std::lock_guard lock(mu_);
     if (!settling_.insert(txn).second) return;
   }
-  spdlog::info("txn resolver: settling transaction {} left prepared in group {}", txn, group);
-  // Abort unless a decision already stood; the one that stands is what every part carries out.
-  propose_step(*coordinator, decision_request(false, txn, false, false), 0,
-               [this, &node, txn](const kv::ApplyResult& result) {
+  // Abort unless a decision already stood, or the part is precommitted (three-phase commit:
+  // every participant voted yes, so commit); the one that stands is what every part carries out.
+  const bool commit = intent.precommitted();
+  ctx_.shards->txn_counts().settled.add();
+  spdlog::info("txn resolver: settling transaction {} left {} in group {}", txn,
+               commit ? "precommitted" : "prepared", group);
+  propose_step(ctx_, coordinator,
+               decision_request(false, txn, commit, commit && intent.succeeded()), 0,
+               [this, group, txn](const kv::ApplyResult& result) {
                  const kv::TxnDecided* d = result.response<kv::TxnDecided>();
                  if (d == nullptr) {
                    std::lock_guard lock(mu_);
                    settling_.erase(txn);
                    return;
                  }
-                 propose_step(node, decision_request(true, txn, d->commit, d->succeeded), 0,
+                 propose_step(ctx_, group, decision_request(true, txn, d->commit, d->succeeded), 0,
                               [this, txn](const kv::ApplyResult&) {
                                 std::lock_guard lock(mu_);
                                 settling_.erase(txn);

@@ -1,18 +1,22 @@
-// Transactions across shards on a sharded member: two-phase commit over replication groups,
-// with the decision durable in a replicated group (docs/transactions.md has the protocol; the
-// steps are kv::Store's txn_prepare, txn_decide and txn_resolve, each a log entry).
+// Transactions across shards on a sharded member: two-phase (or three-phase) commit over
+// replication groups, with the decision durable in a replicated group (docs/transactions.md
+// has the protocol; the steps are kv::Store's txn_prepare, txn_precommit, txn_decide and
+// txn_resolve, each a log entry).
 //
 // The member that receives the Txn coordinates it. It splits the request by shard (each part
 // holds its shard's compares and ops, every op's place remembered), prepares every part (its
 // keys locked, its compares evaluated, the vote durable in the part's group), proposes the
 // decision to the group of the first part — the first decision applied there stands — and
 // resolves every part with the decision that stood, then answers with the ops' responses in
-// the request's order. A prepare refused because a key is held by another transaction aborts
-// the attempt; it is retried a few times under a new transaction ID.
+// the request's order. With --commit-protocol 3pc, every part records a precommit (the
+// transaction commits, with which branch) between the votes and the decision. A prepare refused
+// because a key is held by another transaction aborts the attempt; it is retried a few times under
+// a new transaction ID.
 //
 // A coordinator that dies leaves intents; the TxnResolver of a member leading a participant
-// group settles each one prepared long enough ago: it proposes abort to the coordinator group
-// (which keeps the decision that stood, if one did) and resolves the part with the answer.
+// group settles each one prepared long enough ago: it proposes abort (commit, if the part is
+// precommitted) to the coordinator group, which keeps the decision that stood if one did, and
+// resolves the part with the answer.
 // Nothing ever blocks on a dead coordinator for longer than that.
 #pragma once
 
@@ -33,7 +37,7 @@ std::set<uint32_t> txn_groups(const Shards& shards, const etcdserverpb::TxnReque
 
 // Commits `req`, whose keys live in more than one shard, by two-phase commit and finishes
 // `reactor` with etcd's TxnResponse. Only single keys may be named (kv's part shape); else an
-// InvalidArgument error. Every shard of the request must be hosted here.
+// InvalidArgument error. The shards need not be hosted here (group_access.h).
 void commit_across_shards(ServerContext& ctx, const grpc::ServerContextBase& call,
                           grpc::ServerUnaryReactor* reactor, const etcdserverpb::TxnRequest& req,
                           etcdserverpb::TxnResponse* resp);
@@ -52,7 +56,7 @@ class TxnResolver {
  private:
   void run();
   void sweep();
-  void settle(uint32_t group, Node& node, const synodpb::TxnIntent& intent);
+  void settle(uint32_t group, const synodpb::TxnIntent& intent);
 
   ServerContext& ctx_;
   const std::chrono::milliseconds interval_;

@@ -175,6 +175,24 @@ std::string render_metrics(const ServerContext& ctx, const GrpcMetrics* grpc_met
   e.family("synod_server_leases", "Leases the store holds.", "gauge");
   e.sample("synod_server_leases", static_cast<double>(ctx.node->read_store(
                                       [](const kv::Store& st) { return st.lease_ids().size(); })));
+  if (ctx.shards != nullptr) {
+    const Shards::TxnCounts& t = ctx.shards->txn_counts();
+    e.family("synod_server_cross_shard_txns_total",
+             "Cross-shard transactions this member coordinated, by commit protocol and outcome.",
+             "counter");
+    for (int p = 0; p < 2; ++p) {
+      const std::string protocol = p == 0 ? "2pc" : "3pc";
+      e.sample("synod_server_cross_shard_txns_total",
+               {{"protocol", protocol}, {"outcome", "committed"}},
+               static_cast<double>(t.committed[p].value()));
+      e.sample("synod_server_cross_shard_txns_total",
+               {{"protocol", protocol}, {"outcome", "aborted"}},
+               static_cast<double>(t.aborted[p].value()));
+    }
+    e.family("synod_server_cross_shard_txns_settled_total",
+             "Transactions left by a coordinator that this member's resolver settled.", "counter");
+    e.sample("synod_server_cross_shard_txns_settled_total", static_cast<double>(t.settled.value()));
+  }
   if (grpc_metrics != nullptr) grpc_metrics->render(e);
   process_metrics(e);
   return e.take();

@@ -3,6 +3,7 @@
 
 #include "net/raft_codec.h"
 #include "server/apply_result.h"
+#include "server/group_access.h"
 #include "server/server.h"
 #include "server/services.h"
 #include "server/timestamp_oracle.h"
@@ -158,6 +159,75 @@ grpc::Status PeerService::Timestamps(grpc::ServerContext*, const synodpb::Timest
     return grpc::Status(grpc::StatusCode::UNAVAILABLE, "not the metadata group's leader");
   }
   resp->set_first(*answer->first);
+  return grpc::Status::OK;
+}
+
+namespace {
+
+// Waits for one answer handed to a callback, for at most `deadline`.
+template <typename T>
+class Awaited {
+ public:
+  void set(T value) {
+    std::lock_guard lock(mu_);
+    value_ = std::move(value);
+    cv_.notify_all();
+  }
+  std::optional<T> wait(std::chrono::milliseconds deadline) {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, deadline, [&] { return value_.has_value(); });
+    return std::move(value_);
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::optional<T> value_;
+};
+
+constexpr std::chrono::milliseconds kGroupCallWait{4500};  // under the caller's 5 s deadline
+
+}  // namespace
+
+grpc::Status PeerService::GroupPropose(grpc::ServerContext*,
+                                       const synodpb::GroupProposeRequest* req,
+                                       synodpb::GroupResult* resp) {
+  Node* node = ctx_.shards != nullptr ? ctx_.shards->node(req->group()) : nullptr;
+  if (node == nullptr) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "this member does not replicate the group");
+  }
+  if (!proposable_to_group(req->request())) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "not a request a peer may propose");
+  }
+  auto answer = std::make_shared<Awaited<synodpb::GroupResult>>();
+  synodpb::Request request = req->request();
+  request.set_id(0);  // the proposing node numbers it
+  node->propose(std::move(request),
+                [answer](const kv::ApplyResult& r) { answer->set(to_group_result(r)); });
+  std::optional<synodpb::GroupResult> result = answer->wait(kGroupCallWait);
+  if (!result) return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "no answer in time");
+  *resp = std::move(*result);
+  return grpc::Status::OK;
+}
+
+grpc::Status PeerService::GroupRange(grpc::ServerContext*, const synodpb::GroupRangeRequest* req,
+                                     etcdserverpb::RangeResponse* resp) {
+  Node* node = ctx_.shards != nullptr ? ctx_.shards->node(req->group()) : nullptr;
+  if (node == nullptr) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "this member does not replicate the group");
+  }
+  using Read = std::pair<std::optional<kv::Error>, etcdserverpb::RangeResponse>;
+  auto answer = std::make_shared<Awaited<Read>>();
+  // `req` lives until this handler returns; the read is done by then or its answer unused.
+  auto range = std::make_shared<etcdserverpb::RangeRequest>(req->range());
+  read_hosted_group(ctx_, *node, *range,
+                    [answer, range](std::optional<kv::Error> e, etcdserverpb::RangeResponse&& r) {
+                      answer->set(Read(std::move(e), std::move(r)));
+                    });
+  std::optional<Read> result = answer->wait(kGroupCallWait);
+  if (!result) return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "no answer in time");
+  if (result->first) return to_status(*result->first);
+  *resp = std::move(result->second);
   return grpc::Status::OK;
 }
 

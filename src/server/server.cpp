@@ -25,6 +25,7 @@
 #include "server/apply_result.h"
 #include "server/client_listener.h"
 #include "server/cross_shard_txn.h"
+#include "server/group_access.h"
 #include "server/grpc_metrics.h"
 #include "server/http_endpoints.h"
 #include "server/pbft_keys.h"
@@ -701,6 +702,18 @@ int run_server(const ResolvedConfig& config) {
   ctx.node = node.get();
   ctx.shards = shards.get();
   ctx.oracle = oracle.get();
+  std::unique_ptr<RemoteGroups> remote_groups;
+  if (shards) {
+    remote_groups = std::make_unique<RemoteGroups>(
+        [&directory](uint64_t member) -> std::optional<std::string> {
+          std::lock_guard lock(directory.mu);
+          auto it = directory.addresses.find(member);
+          if (it == directory.addresses.end()) return std::nullopt;
+          return it->second;
+        },
+        peer_channel);
+    ctx.remote_groups = remote_groups.get();
+  }
   ctx.executor = &executor;
   ctx.tokens = &tokens;
   ctx.jwt = jwt.get();

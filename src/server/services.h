@@ -384,6 +384,10 @@ class PeerService final : public synodpb::Peer::WithCallbackMethod_Stream<synodp
                           grpc::ServerWriter<synodpb::StateChunk>* writer) override;
   grpc::Status Timestamps(grpc::ServerContext* c, const synodpb::TimestampsRequest* req,
                           synodpb::TimestampsResponse* resp) override;
+  grpc::Status GroupPropose(grpc::ServerContext* c, const synodpb::GroupProposeRequest* req,
+                            synodpb::GroupResult* resp) override;
+  grpc::Status GroupRange(grpc::ServerContext* c, const synodpb::GroupRangeRequest* req,
+                          etcdserverpb::RangeResponse* resp) override;
 
  private:
   ServerContext& ctx_;

@@ -7,6 +7,7 @@
 #include "server/apply_result.h"
 #include "server/cross_shard_txn.h"
 #include "server/forward.h"
+#include "server/group_access.h"
 #include "server/replicate.h"
 #include "server/timestamp_oracle.h"
 
@@ -87,36 +88,7 @@ class Gather {
   Finish finish_;
 };
 
-using RangeDone = std::function<void(std::optional<Error>, RangeResponse&&)>;
-
-// Reads `req` from a group hosted here: after a ReadIndex barrier unless serializable; a read
-// that passed its barrier runs on the workers, so a scan never holds up the group's raft thread.
-void read_group(ServerContext& ctx, Node& node, const RangeRequest& req, RangeDone done) {
-  auto read = [&node, &req, done] {
-    RangeResponse part;
-    std::optional<Error> e = node.read_store([&](const kv::Store& s) {
-      if (req.revision() <= s.revision()) return range_into(s, req, &part);
-      // A revision past this shard's own: nothing here changed since its current one.
-      RangeRequest current = req;
-      current.set_revision(0);
-      return range_into(s, current, &part);
-    });
-    done(std::move(e), std::move(part));
-  };
-  if (req.serializable()) {
-    read();
-    return;
-  }
-  node.read_barrier([&ctx, read, done](std::optional<Error> e) {
-    if (e) {
-      done(std::move(e), RangeResponse());
-      return;
-    }
-    ctx.executor->post(read);
-  });
-}
-
-// Reads `req` from every one of `nodes` as one snapshot, by double collect: each shard read
+// Reads `req` from every one of `groups` as one snapshot, by double collect: each shard read
 // after its own ReadIndex barrier, then every shard read so again, until a collect finds every
 // shard's part as the one before (keys and mod revisions). A shard's part read after a barrier
 // holds every write committed before the barrier; unchanged by the second read, the shard's
@@ -131,26 +103,26 @@ void read_group(ServerContext& ctx, Node& node, const RangeRequest& req, RangeDo
 class SnapshotRead : public std::enable_shared_from_this<SnapshotRead> {
  public:
   using Done = std::function<void(std::optional<Error>)>;
-  SnapshotRead(ServerContext& ctx, std::vector<std::pair<uint32_t, Node*>> nodes,
-               const RangeRequest& req, RangeResponse* resp, Done done)
-      : ctx_(ctx), nodes_(std::move(nodes)), req_(req), resp_(resp), done_(std::move(done)) {}
+  SnapshotRead(ServerContext& ctx, std::vector<uint32_t> groups, const RangeRequest& req,
+               RangeResponse* resp, Done done)
+      : ctx_(ctx), groups_(std::move(groups)), req_(req), resp_(resp), done_(std::move(done)) {}
 
   void collect() {
-    auto parts = std::make_shared<std::vector<RangeResponse>>(nodes_.size());
-    auto pending = std::make_shared<std::atomic<size_t>>(nodes_.size());
+    auto parts = std::make_shared<std::vector<RangeResponse>>(groups_.size());
+    auto pending = std::make_shared<std::atomic<size_t>>(groups_.size());
     auto error = std::make_shared<std::optional<Error>>();
     auto mu = std::make_shared<std::mutex>();
-    for (size_t i = 0; i < nodes_.size(); ++i) {
-      read_group(ctx_, *nodes_[i].second, req_,
-                 [self = shared_from_this(), i, parts, pending, error, mu](std::optional<Error> e,
-                                                                           RangeResponse&& part) {
-                   {
-                     std::lock_guard lock(*mu);
-                     if (e && !*error) *error = std::move(e);
-                     (*parts)[i] = std::move(part);
-                   }
-                   if (pending->fetch_sub(1) == 1) self->collected(*error, std::move(*parts));
-                 });
+    for (size_t i = 0; i < groups_.size(); ++i) {
+      read_from_group(ctx_, groups_[i], req_,
+                      [self = shared_from_this(), i, parts, pending, error, mu](
+                          std::optional<Error> e, RangeResponse&& part) {
+                        {
+                          std::lock_guard lock(*mu);
+                          if (e && !*error) *error = std::move(e);
+                          (*parts)[i] = std::move(part);
+                        }
+                        if (pending->fetch_sub(1) == 1) self->collected(*error, std::move(*parts));
+                      });
     }
   }
 
@@ -192,7 +164,7 @@ class SnapshotRead : public std::enable_shared_from_this<SnapshotRead> {
   }
 
   ServerContext& ctx_;
-  const std::vector<std::pair<uint32_t, Node*>> nodes_;
+  const std::vector<uint32_t> groups_;
   const RangeRequest& req_;
   RangeResponse* resp_;
   Done done_;
@@ -251,12 +223,7 @@ void range(ServerContext& ctx, grpc::CallbackServerContext* call, grpc::ServerUn
     return;
   }
   const std::vector<uint32_t> groups = groups_of(*ctx.shards, req->key(), req->range_end());
-  auto nodes = hosted(*ctx.shards, groups);
-  if (!nodes) {
-    if (groups.size() != 1) {
-      reactor->Finish(to_status(kv::errors::shard_unreachable()));
-      return;
-    }
+  if (groups.size() == 1 && ctx.shards->node(groups.front()) == nullptr) {
     auto method = [](auto* a, auto* c, auto* q, auto* r, auto cb) {
       a->Range(c, q, r, std::move(cb));
     };
@@ -265,28 +232,28 @@ void range(ServerContext& ctx, grpc::CallbackServerContext* call, grpc::ServerUn
   }
   const Clock::time_point start = Clock::now();
   auto gather = std::make_shared<Gather<RangeResponse>>(
-      nodes->size(), [&ctx, reactor, req, resp, start](std::optional<Error> error,
+      groups.size(), [&ctx, reactor, req, resp, start](std::optional<Error> error,
                                                        std::vector<RangeResponse>&& parts) {
         if (!error) *resp = kv::merge_ranges(*req, std::move(parts));
         ctx.node->metrics().read_latency.observe(
             std::chrono::duration<double>(Clock::now() - start).count());
         finish(ctx, reactor, resp->mutable_header(), error);
       });
-  auto read_all = [&ctx, req, gather, nodes = *nodes] {
-    for (auto& [group, node] : nodes) {
-      read_group(ctx, *node, *req, [gather](std::optional<Error> e, RangeResponse&& part) {
+  auto read_all = [&ctx, req, gather, groups] {
+    for (uint32_t group : groups) {
+      read_from_group(ctx, group, *req, [gather](std::optional<Error> e, RangeResponse&& part) {
         gather->add(std::move(e), std::move(part));
       });
     }
   };
-  if (req->revision() <= 0 && (req->serializable() || nodes->size() == 1)) {
+  if (req->revision() <= 0 && (req->serializable() || groups.size() == 1)) {
     read_all();
     return;
   }
   if (req->revision() <= 0) {
     // Linearizable across shards: a snapshot by double collect (SnapshotRead).
     auto read = std::make_shared<SnapshotRead>(
-        ctx, *nodes, *req, resp, [&ctx, reactor, resp, start](std::optional<Error> e) {
+        ctx, groups, *req, resp, [&ctx, reactor, resp, start](std::optional<Error> e) {
           ctx.node->metrics().read_latency.observe(
               std::chrono::duration<double>(Clock::now() - start).count());
           finish(ctx, reactor, resp->mutable_header(), e);
@@ -318,11 +285,6 @@ void delete_range(ServerContext& ctx, grpc::CallbackServerContext* call,
     to_one_group(ctx, groups.front(), call, reactor, req, resp, method, set_op);
     return;
   }
-  auto nodes = hosted(*ctx.shards, groups);
-  if (!nodes) {
-    reactor->Finish(to_status(kv::errors::shard_unreachable()));
-    return;
-  }
   auto caller = caller_of(ctx, *call);
   if (!caller) {
     reactor->Finish(to_status(caller.error()));
@@ -330,7 +292,7 @@ void delete_range(ServerContext& ctx, grpc::CallbackServerContext* call,
   }
   using Part = etcdserverpb::DeleteRangeResponse;
   auto gather = std::make_shared<Gather<Part>>(
-      nodes->size(), [&ctx, reactor, resp](std::optional<Error> error, std::vector<Part>&& parts) {
+      groups.size(), [&ctx, reactor, resp](std::optional<Error> error, std::vector<Part>&& parts) {
         int64_t revision = 0;
         std::vector<mvccpb::KeyValue> prev;
         for (Part& p : parts) {
@@ -344,11 +306,11 @@ void delete_range(ServerContext& ctx, grpc::CallbackServerContext* call,
         resp->mutable_header()->set_revision(revision);
         finish(ctx, reactor, resp->mutable_header(), error);
       });
-  for (auto& [group, node] : *nodes) {
+  for (uint32_t group : groups) {
     synodpb::Request request;
     set_op(&request);
     stamp(*caller, &request);
-    node->propose(std::move(request), [gather](const kv::ApplyResult& result) {
+    propose_to_group(ctx, group, std::move(request), [gather](const kv::ApplyResult& result) {
       const Error* e = result_error(result);
       const Part* part = e ? nullptr : result_as<Part>(result);
       if (e == nullptr && part == nullptr) {

@@ -63,6 +63,16 @@ class Shards {
   // Tells each hosted group's transport where `member` listens, if it replicates that group.
   void set_peer_address(uint64_t member, const std::string& address);
 
+  // Cross-shard transactions this member coordinated, by protocol (0: 2pc, 1: 3pc) and
+  // outcome, and the ones its resolver settled (/metrics).
+  struct TxnCounts {
+    metrics::Counter committed[2];
+    metrics::Counter aborted[2];
+    metrics::Counter settled;
+  };
+  TxnCounts& txn_counts() { return txn_counts_; }
+  const TxnCounts& txn_counts() const { return txn_counts_; }
+
  private:
   struct Group {
     std::vector<uint64_t> replicas;
@@ -71,6 +81,7 @@ class Shards {
   };
   Shards() = default;
   std::vector<Group> groups_;  // group g at g - 1
+  TxnCounts txn_counts_;
 };
 
 }  // namespace synod::server

@@ -88,6 +88,13 @@ KvCommand BankClient::next(uint64_t now_ms, Rng& rng) {
       p->set_started_at(static_cast<int64_t>(now_ms));
       return propose(parts_[prepared_].group, std::move(r));
     }
+    case Phase::kPrecommit: {
+      synodpb::Request r;
+      r.mutable_txn_precommit()->set_txn(txn_id_);
+      r.mutable_txn_precommit()->set_commit(true);
+      r.mutable_txn_precommit()->set_succeeded(compares_hold_);
+      return propose(parts_[precommitted_].group, std::move(r));
+    }
     case Phase::kDecide: {
       synodpb::Request r;
       r.mutable_txn_decide()->set_txn(txn_id_);
@@ -118,6 +125,8 @@ void BankClient::start_transfer(Rng& rng) {
   to_ = bank_account(b);
   amount_ = static_cast<int64_t>(rng.range(1, 10));
   crash_after_prepares_ = rng.chance(o_.coordinator_crash);
+  // Three-phase: the coordinator dies after none, one or both of the precommits.
+  crash_after_precommits_ = o_.three_phase ? static_cast<size_t>(rng.uniform(3)) : 0;
   seen_.assign(2, Seen{});
   reads_ = 0;
   phase_ = Phase::kRead;
@@ -143,7 +152,7 @@ void BankClient::start_audit() {
 void BankClient::begin_cross_shard(std::vector<Part> parts) {
   parts_ = std::move(parts);
   txn_id_ = "c" + std::to_string(id_) + "." + std::to_string(ops_);
-  prepared_ = resolved_ = 0;
+  prepared_ = precommitted_ = resolved_ = 0;
   all_prepared_ = compares_hold_ = true;
   decide_tries_ = 0;
   decision_.reset();
@@ -188,7 +197,7 @@ void BankClient::on_reply(const KvResult& r) {
       }
       compares_hold_ = compares_hold_ && r.txn_step->compares_hold;
       if (++prepared_ < parts_.size()) return;
-      if (crash_after_prepares_) {
+      if (crash_after_prepares_ && (!o_.three_phase || crash_after_precommits_ == 0)) {
         // The coordinator dies holding every participant's yes: nobody hears from it again.
         ++coordinator_crashes_;
         return finish();
@@ -199,6 +208,26 @@ void BankClient::on_reply(const KvResult& r) {
         committed_early_ = parts_.size();
         phase_ = Phase::kResolve;
         return;
+      }
+      if (o_.three_phase) {
+        phase_ = Phase::kPrecommit;
+        return;
+      }
+      phase_ = Phase::kDecide;
+      return;
+    case Phase::kPrecommit:
+      // An answer that is not a commit (a resolver aborted the part first) changes nothing:
+      // the decision that stands in the coordinator group is what every part carries out.
+      if (++precommitted_ < parts_.size()) {
+        if (crash_after_prepares_ && precommitted_ == crash_after_precommits_) {
+          ++coordinator_crashes_;  // dies with some parts precommitted and some uncertain
+          return finish();
+        }
+        return;
+      }
+      if (crash_after_prepares_) {
+        ++coordinator_crashes_;  // every part precommitted: the resolver must commit
+        return finish();
       }
       phase_ = Phase::kDecide;
       return;
@@ -251,6 +280,13 @@ void BankClient::on_failure() {
       // every participant (also one whose prepare comes later) release what it holds.
       all_prepared_ = false;
       if (committed_early_ > 0) return finish();
+      phase_ = Phase::kDecide;
+      return;
+    case Phase::kPrecommit:
+      // Unanswered: the part may or may not have recorded it. Every participant voted yes, so
+      // the coordinator may decide commit (Skeen's coordinator timeout rule), as a resolver
+      // finding any part precommitted would.
+      if (++precommitted_ < parts_.size()) return;
       phase_ = Phase::kDecide;
       return;
     case Phase::kDecide:

@@ -40,6 +40,10 @@ struct BankOptions {
   // prepared, before it decides: the classic case where 2PC blocks. Here the decision lives in
   // a replicated group, and the resolver settles the transaction.
   double coordinator_crash = 0.05;
+  // Three-phase commit: once every participant voted yes, each records a precommit before the
+  // coordinator group decides; a coordinator that dies does so after some of the precommits
+  // (drawn), and the resolver commits a transaction it finds precommitted.
+  bool three_phase = false;
 };
 
 inline constexpr int64_t kBankInitialBalance = 100;
@@ -71,11 +75,12 @@ class BankClient {
  private:
   enum class Phase : uint8_t {
     kIdle,
-    kRead,     // reading transfer accounts, reads_ done so far
-    kTxn,      // the one-group Txn
-    kPrepare,  // prepares, prepared_ done so far
-    kDecide,   // the decision, in the coordinator group
-    kResolve,  // resolves, resolved_ done so far
+    kRead,       // reading transfer accounts, reads_ done so far
+    kTxn,        // the one-group Txn
+    kPrepare,    // prepares, prepared_ done so far
+    kPrecommit,  // three-phase commit: precommits, precommitted_ done so far
+    kDecide,     // the decision, in the coordinator group
+    kResolve,    // resolves, resolved_ done so far
   };
   struct Part {
     uint32_t group = 0;
@@ -107,7 +112,8 @@ class BankClient {
   bool audit_ = false;
   std::string txn_id_;
   std::vector<Part> parts_;
-  size_t prepared_ = 0, resolved_ = 0;
+  size_t prepared_ = 0, precommitted_ = 0, resolved_ = 0;
+  size_t crash_after_precommits_ = 0;  // three-phase: precommits the dying coordinator sends
   bool all_prepared_ = true, compares_hold_ = true;
   int decide_tries_ = 0;
   std::optional<KvResult::TxnStep> decision_;

@@ -16,6 +16,7 @@ void Clients::start_all() {
       bo.accounts = o_.keys;
       bo.group_of = routing_.bank_group_of;
       bo.commit_before_decision = o_.workload_bugs.commit_before_decision;
+      bo.three_phase = o_.three_phase;
       clients_[c].bank = std::make_unique<BankClient>(static_cast<uint32_t>(c), std::move(bo));
     } else if (o_.workload != Workload::kRegister) {
       RecipeOptions ro;

@@ -157,6 +157,10 @@ bool check_options(const SimOptions& o, std::string& error) {
     error = "--nodes above 7 needs --shards (one group of at most 7 members)";
     return false;
   }
+  if (o.three_phase && o.workload != Workload::kBank) {
+    error = "--commit-protocol 3pc is for the bank workload (its cross-shard transactions)";
+    return false;
+  }
   if (o.workload == Workload::kBank && o.shards == 0) {
     error = "--workload bank needs --shards (its transfers cross shards)";
     return false;
@@ -218,6 +222,7 @@ std::string replay_command(const SimOptions& o) {
   if (o.shards > 0) os << " --shards " << o.shards << " --replication " << o.replication;
   if (o.keys != SimOptions{}.keys) os << " --keys " << o.keys;
   if (o.workload != Workload::kRegister) os << " --workload " << to_string(o.workload);
+  if (o.three_phase) os << " --commit-protocol 3pc";
   if (o.workload == Workload::kSemaphore) os << " --permits " << o.permits;
   if (o.watchers != 0) os << " --watchers " << o.watchers;
   // Also for a swarm run: a PBFT swarm run has Byzantine faults, drawn once the run starts.

@@ -96,6 +96,9 @@ struct SimOptions {
   // on the `nodes` hosts by the consistent-hash ring (sim/cluster.h). 0: one group on every node.
   int shards = 0;
   int replication = 3;
+  // Bank: cross-shard transactions by three-phase commit (a precommit in every participant
+  // between the votes and the decision) instead of two.
+  bool three_phase = false;
   replica::EngineBugs bugs;
   Workload workload = Workload::kRegister;
   int64_t permits = 2;  // semaphore workload

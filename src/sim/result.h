@@ -40,6 +40,7 @@ struct SimResult {
   // The bank workload: transfers (across shards), audits that summed every account, and the
   // resolver's proposals for transactions their clients left.
   uint64_t transfers = 0, cross_shard = 0, audits = 0, resolver_proposals = 0;
+  uint64_t resolver_commits = 0;  // three-phase: decisions to commit a precommitted transaction
   uint64_t coordinator_crashes = 0;  // clients that died holding every participant's yes
   bool liveness_ok = true;
   std::string liveness_detail;

@@ -282,7 +282,9 @@ void print_summary(const SimOptions& o, const SimResult& r, std::ostream& out) {
   if (o.workload == Workload::kBank) {
     out << "  bank         transfers=" << r.transfers << " (cross-shard " << r.cross_shard
         << ") audits=" << r.audits << " coordinator crashes=" << r.coordinator_crashes
-        << " resolver proposals=" << r.resolver_proposals << "\n";
+        << " resolver proposals=" << r.resolver_proposals;
+    if (r.resolver_commits > 0) out << " (commits of precommitted=" << r.resolver_commits << ")";
+    out << "\n";
   }
   out << "  messages     sent=" << r.messages_sent << " dropped=" << r.messages_dropped
       << " duplicated=" << r.messages_duplicated << " snapshot-chunks=" << r.snapshots_sent

@@ -43,9 +43,13 @@ void TxnResolver::handle(const Event& e) {
         r->set_commit(d->commit);
         r->set_succeeded(d->succeeded);
       } else {
+        // Three-phase commit's termination rule: a precommitted part means every participant
+        // voted yes, so commit; otherwise abort. The first decision applied stands.
         synodpb::TxnDecision* r = cmd.proposal.mutable_txn_decide();
         r->set_txn(p.txn());
-        r->set_commit(false);
+        r->set_commit(intent.precommitted());
+        r->set_succeeded(intent.precommitted() && intent.succeeded());
+        if (intent.precommitted()) ++world_.result.resolver_commits;
         target = coord;
         target_group = p.coordinator();
       }

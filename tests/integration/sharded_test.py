@@ -9,7 +9,8 @@ transactions (both branches, responses in order) and a bank of accounts on every
 total never changes in any read while transfers run; leases whose keys live in several shards;
 a prefix watch over every shard, in revision order; a member killed and restarted under load;
 a data dir refused with another shard layout; five members with three replicas per shard, where
-a member forwards what it does not replicate. Synod only (etcd has no shards).
+a member forwards what it does not replicate and cross-shard transactions commit by three-phase
+commit (the bank again, and the members' metrics count 3pc commits). Synod only (etcd has no shards).
 Closes with 'sharded: N passed, N failed'.
 """
 
@@ -23,6 +24,7 @@ import sys
 import threading
 import time
 import traceback
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cluster import Cluster, ClusterError, add_common_args, log, wait_until  # noqa: E402
@@ -348,20 +350,44 @@ def a_data_dir_keeps_its_layout(x: Ctx):
 
 def five_members_three_replicas(binary: str, base_port: int, keep: bool) -> None:
     """Five members, three replicas per shard: each member replicates only some shards and
-    forwards the rest."""
+    forwards the rest. Cross-shard transactions commit by three-phase commit here: the bank
+    keeps its total, and the members' metrics count them under 3pc."""
     with Cluster("synod", binary, 5, base_port, keep=keep, label="sharded5",
-                 server_args=["--shards=6", "--replication=3"]) as c:
-        clients = [etcd3.client(host="127.0.0.1", port=m.client_port, timeout=10)
-                   for m in c.members.values()]
+                 server_args=["--shards=6", "--replication=3", "--commit-protocol=3pc"]) as c:
+        x = Ctx(c)
         try:
+            clients = list(x.clients.values())
             for i in range(60):
                 clients[i % 5].put(f"f/{i:02d}", str(i))
             for j, cl in enumerate(clients):
                 for i in range(0, 60, 7):
                     eq(cl.get(f"f/{i:02d}")[0], str(i).encode(), f"member {j + 1} reads f/{i:02d}")
+                # Every shard, hosted by this member or not: a linearizable range over all.
+                got = [int(v) for v, _ in cl.get_prefix("f/")]
+                eq(got, list(range(60)), f"member {j + 1} ranges over every shard")
+            # A range delete across shards from a member, then a txn across shards from each.
+            eq(clients[3].delete_prefix("f/").deleted, 60, "deleted across shards")
+            eq(list(clients[4].get_prefix("f/")), [], "nothing left")
+            for j, cl in enumerate(clients):
+                ok, _ = cl.transaction(compare=[], success=[
+                    cl.transactions.put(f"t/{j}/{k}", str(k)) for k in range(6)], failure=[])
+                eq(ok, True, f"member {j + 1}'s cross-shard txn")
+            eq(len(list(clients[0].get_prefix("t/"))), 30, "every txn's puts")
+            bank_total_never_changes(x)
+            counts = {"2pc": 0, "3pc": 0}
+            for m in c.members.values():
+                text = urllib.request.urlopen(
+                    f"http://127.0.0.1:{m.client_port}/metrics", timeout=10).read().decode()
+                for line in text.splitlines():
+                    if line.startswith("synod_server_cross_shard_txns_total{") and \
+                            'outcome="committed"' in line:
+                        protocol = "3pc" if 'protocol="3pc"' in line else "2pc"
+                        counts[protocol] += int(float(line.rsplit(" ", 1)[1]))
+            log(f"cross-shard commits by protocol: {counts}")
+            if counts["3pc"] == 0 or counts["2pc"] != 0:
+                raise AssertionError(f"want 3pc commits only, got {counts}")
         finally:
-            for cl in clients:
-                cl.close()
+            x.close()
 
 
 def main() -> int:

@@ -70,6 +70,18 @@ class KV_SUITE(StoreTxnTest) : public ::testing::Test {
     EXPECT_TRUE(r.ok()) << (r.error() ? r.error()->message : "skipped");
     return r.ok() ? *r.response<TxnDecided>() : TxnDecided{};
   }
+  ApplyResult precommit_result(const std::string& txn, bool succeeded) {
+    synodpb::Request req;
+    req.mutable_txn_precommit()->set_txn(txn);
+    req.mutable_txn_precommit()->set_commit(true);
+    req.mutable_txn_precommit()->set_succeeded(succeeded);
+    return apply(req);
+  }
+  TxnDecided precommit(const std::string& txn, bool succeeded) {
+    ApplyResult r = precommit_result(txn, succeeded);
+    EXPECT_TRUE(r.ok()) << (r.error() ? r.error()->message : "skipped");
+    return r.ok() ? *r.response<TxnDecided>() : TxnDecided{};
+  }
   TxnDecided decide(const std::string& txn, bool commit, bool succeeded) {
     return step(false, txn, commit, succeeded);
   }
@@ -113,6 +125,48 @@ TEST_F(KV_SUITE(StoreTxnTest), APreparedKeyIsHeldUntilTheCommitRunsTheBranch) {
   EXPECT_EQ(get("a"), "7");
   EXPECT_TRUE(store_->locks().empty());
   EXPECT_TRUE(store_->intents().empty());
+}
+
+TEST_F(KV_SUITE(StoreTxnTest), APrecommitIsRecordedInTheIntentAndSurvivesARestart) {
+  put("a", "10");
+  const int64_t before = store_->revision();
+  EXPECT_TRUE(prepare("t1", part("a", "10", "7")).prepared);
+  const TxnDecided pre = precommit("t1", /*succeeded=*/true);
+  EXPECT_TRUE(pre.commit);
+  EXPECT_TRUE(pre.succeeded);
+  EXPECT_EQ(store_->revision(), before);  // nothing written yet; the key still held
+  EXPECT_EQ(store_->locks().size(), 1u);
+  restart();
+  ASSERT_EQ(store_->intents().size(), 1u);
+  EXPECT_TRUE(store_->intents()[0].precommitted());
+  EXPECT_TRUE(store_->intents()[0].succeeded());
+  // Again, even with another `succeeded`: what was recorded first.
+  EXPECT_TRUE(precommit("t1", false).succeeded);
+  EXPECT_TRUE(resolve("t1", true, true).commit);
+  EXPECT_EQ(get("a"), "7");
+}
+
+TEST_F(KV_SUITE(StoreTxnTest), APrecommitAfterTheOutcomeAnswersTheOutcome) {
+  put("a", "10");
+  EXPECT_TRUE(prepare("t1", part("a", "10", "7")).prepared);
+  EXPECT_FALSE(resolve("t1", false, false).commit);  // a resolver aborted it first
+  const TxnDecided pre = precommit("t1", true);
+  EXPECT_FALSE(pre.commit);
+  EXPECT_TRUE(store_->intents().empty());
+  EXPECT_EQ(get("a"), "10");
+}
+
+TEST_F(KV_SUITE(StoreTxnTest), APrecommitWithoutAPrepareOrToAbortIsRefused) {
+  ApplyResult never = precommit_result("t9", true);
+  ASSERT_NE(never.error(), nullptr);
+  EXPECT_EQ(*never.error(), errors::bad_transaction_part());
+  put("a", "10");
+  EXPECT_TRUE(prepare("t1", part("a", "10", "7")).prepared);
+  synodpb::Request req;
+  req.mutable_txn_precommit()->set_txn("t1");  // commit = false: not a precommit
+  ApplyResult bad = apply(req);
+  ASSERT_NE(bad.error(), nullptr);
+  EXPECT_FALSE(store_->intents()[0].precommitted());
 }
 
 TEST_F(KV_SUITE(StoreTxnTest), TheFailureBranchRunsWhenSomeParticipantsComparesFailed) {

@@ -115,6 +115,32 @@ TEST(ShardedSim, BankTransfersAcrossShardsKeepTheTotal) {
   EXPECT_GT(crashes, 0u);
 }
 
+// The same with three-phase commit: a precommit in every participant between the votes and
+// the decision. Coordinators die before, between and after the precommits; the resolver commits
+// a transaction it finds precommitted (every participant voted yes) and aborts the rest.
+TEST(ShardedSim, BankTransfersByThreePhaseCommitKeepTheTotal) {
+  uint64_t cross = 0, crashes = 0, commits = 0;
+  for (uint64_t s = 1; s <= kSeeds / 2; ++s) {
+    SimOptions o = sharded(s, 9, 16);
+    o.workload = Workload::kBank;
+    o.three_phase = true;
+    o.keys = 16;
+    o.clients = 6;
+    o.ops = 600;
+    std::ostringstream log;
+    const SimResult r = run_simulation(o, log);
+    EXPECT_TRUE(r.passed()) << summary(o, r);
+    cross += r.cross_shard;
+    crashes += r.coordinator_crashes;
+    commits += r.resolver_commits;
+  }
+  std::cout << cross << " cross-shard transfers, " << crashes << " coordinators dead, "
+            << commits << " precommitted transactions committed by the resolver\n";
+  EXPECT_GT(cross, 0u);
+  EXPECT_GT(crashes, 0u);
+  EXPECT_GT(commits, 0u);
+}
+
 TEST(ShardedSim, AHundredHostsAThousandShards) {
   SimOptions o = sharded(7, 100, kLargeShards);
   o.swarm = false;

@@ -1,0 +1,203 @@
+#include "server/group_access.h"
+
+#include <algorithm>
+#include <atomic>
+
+#include "server/apply_result.h"
+#include "server/context.h"
+
+namespace synod::server {
+
+namespace {
+
+using etcdserverpb::RangeRequest;
+using etcdserverpb::RangeResponse;
+
+// A call to another member's replica waits at most this long.
+constexpr std::chrono::seconds kRemoteDeadline{5};
+
+kv::Error unreachable() {
+  return kv::errors::shard_unreachable();
+}
+
+kv::Error from_status(const grpc::Status& s) {
+  // A member that could not be reached, or did not answer in time: like a group without a
+  // leader, the caller may retry.
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+      s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    return kv::Error{kv::kGrpcUnavailable,
+                     "synod: a shard's replica could not be reached: " + s.error_message()};
+  }
+  return kv::Error{static_cast<int>(s.error_code()), s.error_message()};
+}
+
+// The members replicating `group` other than this one, starting at a different one each call,
+// so that retries of a step go elsewhere when one member is down.
+std::vector<uint64_t> others(const ServerContext& ctx, uint32_t group) {
+  static std::atomic<uint32_t> turn{0};
+  std::vector<uint64_t> out;
+  for (uint64_t m : ctx.shards->replicas(group)) {
+    if (m != ctx.self_id) out.push_back(m);
+  }
+  if (!out.empty()) std::rotate(out.begin(), out.begin() + turn++ % out.size(), out.end());
+  return out;
+}
+
+}  // namespace
+
+synodpb::Peer::Stub* RemoteGroups::stub(uint64_t member) {
+  std::optional<std::string> address = address_of_(member);
+  if (!address) return nullptr;
+  std::lock_guard lock(mu_);
+  auto& slot = stubs_[*address];
+  if (!slot) slot = synodpb::Peer::NewStub(grpc::CreateChannel(*address, credentials_));
+  return slot.get();
+}
+
+void read_hosted_group(ServerContext& ctx, Node& node, const RangeRequest& req,
+                       GroupRangeDone done) {
+  auto read = [&node, &req, done] {
+    RangeResponse part;
+    std::optional<kv::Error> e = node.read_store([&](const kv::Store& s) {
+      if (req.revision() <= s.revision()) return range_into(s, req, &part);
+      // A revision past this shard's own: nothing here changed since its current one.
+      RangeRequest current = req;
+      current.set_revision(0);
+      return range_into(s, current, &part);
+    });
+    done(std::move(e), std::move(part));
+  };
+  if (req.serializable()) {
+    read();
+    return;
+  }
+  node.read_barrier([&ctx, read, done](std::optional<kv::Error> e) {
+    if (e) {
+      done(std::move(e), RangeResponse());
+      return;
+    }
+    ctx.executor->post(read);
+  });
+}
+
+void read_from_group(ServerContext& ctx, uint32_t group, const RangeRequest& req,
+                     GroupRangeDone done) {
+  if (Node* node = ctx.shards->node(group)) {
+    read_hosted_group(ctx, *node, req, std::move(done));
+    return;
+  }
+  for (uint64_t member : others(ctx, group)) {
+    synodpb::Peer::Stub* stub = ctx.remote_groups->stub(member);
+    if (stub == nullptr) continue;
+    struct Call {
+      grpc::ClientContext context;
+      synodpb::GroupRangeRequest request;
+      RangeResponse response;
+    };
+    auto call = std::make_shared<Call>();
+    call->request.set_group(group);
+    *call->request.mutable_range() = req;
+    call->context.set_deadline(std::chrono::system_clock::now() + kRemoteDeadline);
+    stub->async()->GroupRange(&call->context, &call->request, &call->response,
+                              [call, done = std::move(done)](grpc::Status status) {
+                                if (!status.ok()) {
+                                  done(from_status(status), RangeResponse());
+                                  return;
+                                }
+                                done(std::nullopt, std::move(call->response));
+                              });
+    return;
+  }
+  done(unreachable(), RangeResponse());
+}
+
+void propose_to_group(ServerContext& ctx, uint32_t group, synodpb::Request request,
+                      GroupProposeDone done) {
+  if (Node* node = ctx.shards->node(group)) {
+    node->propose(std::move(request), std::move(done));
+    return;
+  }
+  for (uint64_t member : others(ctx, group)) {
+    synodpb::Peer::Stub* stub = ctx.remote_groups->stub(member);
+    if (stub == nullptr) continue;
+    struct Call {
+      grpc::ClientContext context;
+      synodpb::GroupProposeRequest request;
+      synodpb::GroupResult response;
+    };
+    auto call = std::make_shared<Call>();
+    call->request.set_group(group);
+    *call->request.mutable_request() = std::move(request);
+    call->context.set_deadline(std::chrono::system_clock::now() + kRemoteDeadline);
+    stub->async()->GroupPropose(&call->context, &call->request, &call->response,
+                                [call, done = std::move(done)](grpc::Status status) {
+                                  if (!status.ok()) {
+                                    done(failed(from_status(status)));
+                                    return;
+                                  }
+                                  done(from_group_result(call->response));
+                                });
+    return;
+  }
+  done(failed(unreachable()));
+}
+
+bool proposable_to_group(const synodpb::Request& request) {
+  switch (request.op_case()) {
+    case synodpb::Request::kTxnPrepare:
+    case synodpb::Request::kTxnPrecommit:
+    case synodpb::Request::kTxnDecide:
+    case synodpb::Request::kTxnResolve:
+    case synodpb::Request::kDeleteRange:
+      return true;
+    default:
+      return false;
+  }
+}
+
+synodpb::GroupResult to_group_result(const kv::ApplyResult& result) {
+  synodpb::GroupResult out;
+  if (const kv::Error* e = result.error()) {
+    out.set_error_code(e->grpc_code);
+    out.set_error_message(e->message);
+  } else if (const kv::TxnVote* v = result.response<kv::TxnVote>()) {
+    out.mutable_vote()->set_prepared(v->prepared);
+    out.mutable_vote()->set_compares_hold(v->compares_hold);
+    out.mutable_vote()->set_reason(v->reason);
+  } else if (const kv::TxnDecided* d = result.response<kv::TxnDecided>()) {
+    out.mutable_decided()->set_commit(d->commit);
+    out.mutable_decided()->set_succeeded(d->succeeded);
+    *out.mutable_decided()->mutable_response() = d->response;
+  } else if (const auto* dr = result.response<etcdserverpb::DeleteRangeResponse>()) {
+    *out.mutable_delete_range() = *dr;
+  } else {
+    out.set_error_code(kv::kGrpcUnknown);
+    out.set_error_message("etcdserver: unexpected result");
+  }
+  return out;
+}
+
+kv::ApplyResult from_group_result(const synodpb::GroupResult& r) {
+  kv::ApplyResult out;
+  if (r.error_code() != 0) {
+    out.outcome = kv::Error{r.error_code(), r.error_message()};
+    return out;
+  }
+  switch (r.result_case()) {
+    case synodpb::GroupResult::kVote:
+      out.outcome = kv::TxnVote{r.vote().prepared(), r.vote().compares_hold(), r.vote().reason()};
+      break;
+    case synodpb::GroupResult::kDecided:
+      out.outcome =
+          kv::TxnDecided{r.decided().commit(), r.decided().succeeded(), r.decided().response()};
+      break;
+    case synodpb::GroupResult::kDeleteRange:
+      out.outcome = r.delete_range();
+      break;
+    default:
+      out.outcome = kv::Error{kv::kGrpcUnknown, "etcdserver: unexpected result"};
+  }
+  return out;
+}
+
+}  // namespace synod::server

@@ -1,0 +1,64 @@
+// A sharded member's way to any data group, hosted here or not: a group this member replicates
+// is reached through its Node; any other through a member that replicates it, over the peer RPCs
+// GroupPropose and GroupRange (that member proposes in, or reads from, its own replica). So a
+// member that holds only some shards still serves ranges over every shard, coordinates
+// cross-shard transactions on any shards, and deletes ranges across them.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "kv/store.h"
+#include "synodpb/peer.grpc.pb.h"
+
+namespace synod::server {
+
+struct ServerContext;
+class Node;
+
+using GroupRangeDone = std::function<void(std::optional<kv::Error>, etcdserverpb::RangeResponse&&)>;
+using GroupProposeDone = std::function<void(const kv::ApplyResult&)>;
+
+// Reads `req` from `group`: after a ReadIndex barrier unless serializable. Hosted groups are
+// read on the workers (a scan never holds up a raft thread); `req` must outlive the call.
+void read_from_group(ServerContext& ctx, uint32_t group, const etcdserverpb::RangeRequest& req,
+                     GroupRangeDone done);
+// The same on a node hosted here.
+void read_hosted_group(ServerContext& ctx, Node& node, const etcdserverpb::RangeRequest& req,
+                       GroupRangeDone done);
+
+// Proposes `request` (a transaction step or a delete_range) to `group` and hands `done` what it
+// applied to, or an error (Unavailable when no replica of the group could be reached).
+void propose_to_group(ServerContext& ctx, uint32_t group, synodpb::Request request,
+                      GroupProposeDone done);
+
+// What GroupPropose carries back: an ApplyResult of the kinds it allows, and back again.
+synodpb::GroupResult to_group_result(const kv::ApplyResult& result);
+kv::ApplyResult from_group_result(const synodpb::GroupResult& result);
+// The requests GroupPropose takes from a peer.
+bool proposable_to_group(const synodpb::Request& request);
+
+// The peer stubs a member uses to reach others' replicas; one per address, made on first use.
+class RemoteGroups {
+ public:
+  using AddressOf = std::function<std::optional<std::string>(uint64_t member)>;
+  RemoteGroups(AddressOf address_of, std::shared_ptr<grpc::ChannelCredentials> credentials)
+      : address_of_(std::move(address_of)), credentials_(std::move(credentials)) {}
+
+  // The stub for `member`'s peer address, or nullptr if its address is not known.
+  synodpb::Peer::Stub* stub(uint64_t member);
+
+ private:
+  AddressOf address_of_;
+  std::shared_ptr<grpc::ChannelCredentials> credentials_;
+  std::mutex mu_;
+  std::map<std::string, std::unique_ptr<synodpb::Peer::Stub>> stubs_;
+};
+
+}  // namespace synod::server
