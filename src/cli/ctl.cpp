@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <iomanip>
@@ -33,6 +34,7 @@ struct CtlFlags {
   CLI::App* fenced_put = nullptr;
   CLI::App* lock_token = nullptr;
   CLI::App* ring = nullptr;
+  CLI::App* rebalance_status = nullptr;
   std::string lock;
   int64_t token = 0;
   std::string key;
@@ -285,6 +287,55 @@ int run_ring(const CtlFlags& f) {
   });
 }
 
+// Rebalancing: how many shards sit where the ring over the current members wants them, and the
+// moves under way (a replica added as a learner and catching up, or an old one still to go).
+int run_rebalance_status(const CtlFlags& f) {
+  return with_endpoints(f, [&](const std::shared_ptr<grpc::Channel>& ch, grpc::ClientContext& ctx) {
+    synodpb::ShardsResponse resp;
+    grpc::Status s = synodpb::Shards::NewStub(ch)->Status(&ctx, synodpb::ShardsRequest(), &resp);
+    if (!s.ok()) return s;
+    auto hex = [](uint64_t id) {
+      std::ostringstream o;
+      o << std::hex << id;
+      return o.str();
+    };
+    auto list = [&](const auto& ids) {
+      std::string out;
+      for (uint64_t m : ids) out += (out.empty() ? "" : ",") + hex(m);
+      return out.empty() ? std::string("-") : out;
+    };
+    if (resp.shards() == 0) {
+      std::cout << "not sharded\n";
+      return s;
+    }
+    std::cout << resp.placed() << " of " << resp.shards() << " shards placed as the ring over "
+              << resp.members_size() << " members wants (" << list(resp.members()) << ")\n";
+    if (resp.placed() == resp.shards()) {
+      std::cout << "balanced: no move under way\n";
+      return s;
+    }
+    for (const synodpb::GroupStatus& g : resp.groups()) {
+      std::vector<uint64_t> now(g.replicas().begin(), g.replicas().end());
+      std::vector<uint64_t> want(g.target().begin(), g.target().end());
+      std::sort(now.begin(), now.end());
+      std::sort(want.begin(), want.end());
+      if (now == want && g.learners().empty()) continue;
+      std::string state;
+      if (!g.learners().empty()) {
+        state = "learner " + list(g.learners()) + " catching up";
+      } else if (now.size() > want.size() ||
+                 std::includes(now.begin(), now.end(), want.begin(), want.end())) {
+        state = "old replica to remove";
+      } else {
+        state = "queued";
+      }
+      std::cout << "group " << g.group() << ": " << state << "; replicas " << list(g.replicas())
+                << ", target " << list(g.target()) << "\n";
+    }
+    return s;
+  });
+}
+
 int run_semaphore_list(const CtlFlags& f) {
   return with_endpoints(f, [&](const std::shared_ptr<grpc::Channel>& ch, grpc::ClientContext& ctx) {
     synodpb::SemaphoreDescribeRequest req;
@@ -452,15 +503,22 @@ std::function<int()> add_ctl_command(CLI::App& app) {
   f->get->add_flag("--prefix", f->prefix, "every key with KEY as prefix");
   f->ring = ctl->add_subcommand(
       "ring", "a sharded cluster's shards: their replicas and, where hosted, leader and state");
+  CLI::App* rebalance =
+      ctl->add_subcommand("rebalance", "a sharded cluster's moves of shards between members");
+  rebalance->require_subcommand(1);
+  f->rebalance_status = rebalance->add_subcommand(
+      "status", "shards placed as the ring wants, and the moves under way");
   f->del = ctl->add_subcommand("del", "delete KEY (--bft); prints how many keys went");
   f->del->add_option("key", f->key, "key")->required();
   f->del->add_flag("--prefix", f->prefix, "every key with KEY as prefix");
   for (CLI::App* sub : {f->fenced_put, f->lock_token, f->sem_acquire, f->sem_release, f->sem_list,
-                        f->sem_extend, f->put, f->get, f->del, f->ring})
+                        f->sem_extend, f->put, f->get, f->del, f->ring, f->rebalance_status})
     sub->fallthrough();
   sem->fallthrough();
+  rebalance->fallthrough();
   return [f]() {
     if (f->ring->parsed()) return run_ring(*f);
+    if (f->rebalance_status->parsed()) return run_rebalance_status(*f);
     if (f->put->parsed()) return run_bft_put(*f);
     if (f->get->parsed()) return run_bft_get(*f);
     if (f->del->parsed()) return run_bft_del(*f);

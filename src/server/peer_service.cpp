@@ -3,9 +3,11 @@
 
 #include "net/raft_codec.h"
 #include "server/apply_result.h"
+#include "server/awaited.h"
 #include "server/group_access.h"
 #include "server/server.h"
 #include "server/services.h"
+#include "server/shard_mover.h"
 #include "server/timestamp_oracle.h"
 
 namespace synod::server {
@@ -164,27 +166,6 @@ grpc::Status PeerService::Timestamps(grpc::ServerContext*, const synodpb::Timest
 
 namespace {
 
-// Waits for one answer handed to a callback, for at most `deadline`.
-template <typename T>
-class Awaited {
- public:
-  void set(T value) {
-    std::lock_guard lock(mu_);
-    value_ = std::move(value);
-    cv_.notify_all();
-  }
-  std::optional<T> wait(std::chrono::milliseconds deadline) {
-    std::unique_lock lock(mu_);
-    cv_.wait_for(lock, deadline, [&] { return value_.has_value(); });
-    return std::move(value_);
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::optional<T> value_;
-};
-
 constexpr std::chrono::milliseconds kGroupCallWait{4500};  // under the caller's 5 s deadline
 
 }  // namespace
@@ -228,6 +209,26 @@ grpc::Status PeerService::GroupRange(grpc::ServerContext*, const synodpb::GroupR
   if (!result) return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "no answer in time");
   if (result->first) return to_status(*result->first);
   *resp = std::move(result->second);
+  return grpc::Status::OK;
+}
+
+grpc::Status PeerService::GroupConfChange(grpc::ServerContext*,
+                                          const synodpb::GroupConfChangeRequest* req,
+                                          synodpb::GroupResult* resp) {
+  Node* node = ctx_.shards != nullptr ? ctx_.shards->node(req->group()) : nullptr;
+  if (node == nullptr) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "this member does not replicate the group");
+  }
+  if (req->type() > static_cast<uint32_t>(raft::ConfChangeType::kRemoveNode) ||
+      req->member() == 0) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "not a membership change");
+  }
+  const raft::ConfChange change{static_cast<raft::ConfChangeType>(req->type()),
+                                raft::NodeId(req->member())};
+  if (std::optional<kv::Error> e = local_group_conf_change(*node, change)) {
+    resp->set_error_code(e->grpc_code);
+    resp->set_error_message(e->message);
+  }
   return grpc::Status::OK;
 }
 

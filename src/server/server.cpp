@@ -31,6 +31,7 @@
 #include "server/pbft_keys.h"
 #include "server/relay.h"
 #include "server/services.h"
+#include "server/shard_mover.h"
 #include "server/sharded_leases.h"
 #include "server/timestamp_oracle.h"
 #include "server/tls.h"
@@ -570,13 +571,6 @@ int run_server(const ResolvedConfig& config) {
         "(start every member of --initial-cluster with --initial-cluster-state new)");
     return 1;
   }
-  if (config.raw.shards > 0 && !config.new_cluster &&
-      !fs::exists(config.raw.data_dir + "/member/identity")) {
-    spdlog::error(
-        "synod server: --shards: a sharded cluster's members are its founders; start every "
-        "member of --initial-cluster with --initial-cluster-state new");
-    return 1;
-  }
   // Key and TLS files are read once, here: a restart takes up replaced ones.
   std::unique_ptr<JwtTokens> jwt;
   if (config.jwt) {
@@ -680,9 +674,12 @@ int run_server(const ResolvedConfig& config) {
     group_options.timestamps = [o = oracle.get()](uint32_t count, NodeOptions::TimestampDone done) {
       o->allocate(count, std::move(done));
     };
+    // A member that joins an existing cluster takes its groups from the shard map.
     std::vector<uint64_t> founders;
-    for (const ClusterMember& cm : config.initial_cluster) {
-      founders.push_back(founding_member_id(identity.ids, cm, config.raw.initial_cluster_token));
+    if (config.new_cluster) {
+      for (const ClusterMember& cm : config.initial_cluster) {
+        founders.push_back(founding_member_id(identity.ids, cm, config.raw.initial_cluster_token));
+      }
     }
     shards = Shards::open(shard_options, group_options, founders, peer_channel, &error);
     if (!shards) {
@@ -808,8 +805,10 @@ int run_server(const ResolvedConfig& config) {
   node->start();
   std::unique_ptr<TxnResolver> txn_resolver;
   std::unique_ptr<LeaseMirror> lease_mirror;
+  std::unique_ptr<ShardMover> shard_mover;
   if (shards) {
     shards->start();
+    shard_mover = std::make_unique<ShardMover>(ctx, std::chrono::milliseconds(200));
     lease_mirror = std::make_unique<LeaseMirror>(ctx, std::chrono::milliseconds(500));
     node->set_on_lease_revoked([m = lease_mirror.get()](int64_t) { m->kick(); });
     // Intents of a coordinator that died are settled 5 s after it prepared them.
@@ -910,6 +909,7 @@ int run_server(const ResolvedConfig& config) {
   }
   prober.reset();
   peer_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  shard_mover.reset();  // before the groups: it opens and drops them
   node->stop();
   if (shards) shards->stop();
   txn_resolver.reset();  // after the groups: their last answers may still reach it

@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <sstream>
 
+#include <spdlog/spdlog.h>
+
 #include "base/assert.h"
 #include "core/ring/ring.h"
 #include "net/transport.h"
@@ -73,42 +75,132 @@ bool check_shard_layout(const std::string& data_dir, const ShardOptions& options
 }
 
 std::unique_ptr<Shards> Shards::open(const ShardOptions& options, const NodeOptions& base,
-                                     const std::vector<uint64_t>& members,
+                                     const std::vector<uint64_t>& founders,
                                      std::shared_ptr<grpc::ChannelCredentials> peer_credentials,
                                      std::string* error) {
   SYNOD_ASSERT(options.shards > 0 && options.shards <= ShardOptions::kMaxShards);
-  SYNOD_ASSERT(!members.empty());
-  ring::Ring ring(ring::RingOptions{.replication = options.replication});
-  for (uint64_t m : members) ring.add(m);
-  const ring::Placement placement = ring.placement(options.shards);
   std::unique_ptr<Shards> shards(new Shards());
+  shards->options_ = options;
+  shards->base_ = base;
+  shards->peer_credentials_ = std::move(peer_credentials);
   shards->groups_.resize(options.shards);
-  for (uint32_t g = 1; g <= options.shards; ++g) {
-    Group& group = shards->groups_[g - 1];
-    group.replicas = placement[g - 1];
-    if (std::find(group.replicas.begin(), group.replicas.end(), base.id.value) ==
-        group.replicas.end()) {
-      continue;
+  if (!founders.empty()) {
+    ring::Ring ring(ring::RingOptions{.replication = options.replication});
+    for (uint64_t m : founders) ring.add(m);
+    shards->initial_ = ring.placement(options.shards);
+    for (uint32_t g = 1; g <= options.shards; ++g) {
+      shards->groups_[g - 1].replicas = shards->initial_[g - 1];
     }
-    NodeOptions o = base;
-    o.data_dir = base.data_dir + "/groups/" + std::to_string(g);
-    o.initial_conf = {};
-    for (uint64_t r : group.replicas) o.initial_conf.voters.emplace_back(r);
+  }
+  const std::string groups_dir = base.data_dir + "/groups";
+  const bool ran_before = fs::exists(groups_dir);
+  std::map<uint32_t, uint32_t> found;  // group -> its newest incarnation on disk
+  if (ran_before) {
     std::error_code ec;
-    fs::create_directories(o.data_dir, ec);
-    if (ec) {
-      *error = "cannot create " + o.data_dir + ": " + ec.message();
-      return nullptr;
+    for (const auto& entry : fs::directory_iterator(groups_dir, ec)) {
+      const std::string name = entry.path().filename().string();
+      uint32_t g = 0, incarnation = 0;
+      char dot = 0;
+      std::istringstream in(name);
+      if (!(in >> g) || g == 0 || g > options.shards) continue;
+      if (in >> dot && (dot != '.' || !(in >> incarnation))) continue;
+      auto [it, fresh] = found.emplace(g, incarnation);
+      if (!fresh && it->second < incarnation) {
+        fs::remove_all(shards->group_dir(g, it->second), ec);  // left by an interrupted drop
+        it->second = incarnation;
+      } else if (!fresh) {
+        fs::remove_all(entry.path(), ec);
+      }
     }
-    group.transport = std::make_unique<net::Transport>(
-        base.id, base.cluster_id, replica::to_string(base.engine), peer_credentials, g);
-    group.node = Node::open(o, *group.transport, error);
-    if (!group.node) {
-      *error = "group " + std::to_string(g) + ": " + *error;
+  }
+  std::unique_lock lock(shards->mu_);
+  for (uint32_t g = 1; g <= options.shards; ++g) {
+    const std::vector<uint64_t>& replicas = shards->groups_[g - 1].replicas;
+    const bool here = std::find(replicas.begin(), replicas.end(), base.id.value) != replicas.end();
+    if (ran_before) {
+      // A member that ran before hosts what it held when it stopped; the shard map corrects
+      // the rest once it is read.
+      auto it = found.find(g);
+      if (it == found.end()) continue;
+      shards->groups_[g - 1].incarnation = it->second;
+      if (!shards->open_group(g, {}, error)) return nullptr;
+    } else if (here) {
+      if (!shards->open_group(g, replicas, error)) return nullptr;
+    }
+  }
+  if (!ran_before) {
+    std::error_code ec;
+    fs::create_directories(groups_dir, ec);
+    if (ec) {
+      *error = "cannot create " + groups_dir + ": " + ec.message();
       return nullptr;
     }
   }
+  lock.unlock();
   return shards;
+}
+
+std::string Shards::group_dir(uint32_t g, uint32_t incarnation) const {
+  std::string dir = base_.data_dir + "/groups/" + std::to_string(g);
+  if (incarnation > 0) dir += "." + std::to_string(incarnation);
+  return dir;
+}
+
+bool Shards::open_group(uint32_t g, const std::vector<uint64_t>& voters, std::string* error) {
+  Group& group = groups_[g - 1];
+  NodeOptions o = base_;
+  o.data_dir = group_dir(g, group.incarnation);
+  o.initial_conf = {};
+  for (uint64_t r : voters) o.initial_conf.voters.emplace_back(r);
+  std::error_code ec;
+  fs::create_directories(o.data_dir, ec);
+  if (ec) {
+    *error = "cannot create " + o.data_dir + ": " + ec.message();
+    return false;
+  }
+  group.transport = std::make_unique<net::Transport>(
+      base_.id, base_.cluster_id, replica::to_string(base_.engine), peer_credentials_, g);
+  for (const auto& [member, address] : addresses_) {
+    group.transport->set_peer(raft::NodeId(member), address);
+  }
+  group.node = Node::open(o, *group.transport, error);
+  if (!group.node) {
+    *error = "group " + std::to_string(g) + ": " + *error;
+    group.transport.reset();
+    return false;
+  }
+  if (started_) group.node->start();
+  return true;
+}
+
+bool Shards::set_replicas(uint32_t g, std::vector<uint64_t> replicas, std::string* error) {
+  SYNOD_ASSERT(g >= 1 && g <= groups_.size());
+  const bool named = std::find(replicas.begin(), replicas.end(), base_.id.value) != replicas.end();
+  std::unique_lock lock(mu_);
+  Group& group = groups_[g - 1];
+  group.replicas = std::move(replicas);
+  if (named && !group.node) {
+    spdlog::info("shards: group {} now has a replica here; joining it", g);
+    return open_group(g, {}, error);
+  }
+  if (!named && group.node) {
+    spdlog::info("shards: group {} no longer has a replica here; dropping it", g);
+    Group gone;
+    gone.node = std::move(group.node);
+    gone.transport = std::move(group.transport);
+    const std::string dir = group_dir(g, group.incarnation);
+    // A later replica of the group here opens a directory of its own: this one's store stays
+    // open (its files removed) as long as the retired node does.
+    ++group.incarnation;
+    lock.unlock();
+    gone.node->stop();
+    gone.transport->stop();
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+    lock.lock();
+    retired_.push_back(std::move(gone));
+  }
+  return true;
 }
 
 Shards::~Shards() {
@@ -121,39 +213,54 @@ uint32_t Shards::group_of(std::string_view key) const {
 
 Node* Shards::node(uint32_t group) const {
   if (group == 0 || group > groups_.size()) return nullptr;
+  std::shared_lock lock(mu_);
   return groups_[group - 1].node.get();
 }
 
-const std::vector<uint64_t>& Shards::replicas(uint32_t group) const {
+std::vector<uint64_t> Shards::replicas(uint32_t group) const {
   SYNOD_ASSERT(group >= 1 && group <= groups_.size());
+  std::shared_lock lock(mu_);
   return groups_[group - 1].replicas;
 }
 
 std::vector<std::pair<uint32_t, Node*>> Shards::hosted() const {
   std::vector<std::pair<uint32_t, Node*>> out;
+  std::shared_lock lock(mu_);
   for (uint32_t g = 1; g <= groups_.size(); ++g) {
-    if (Node* n = node(g)) out.emplace_back(g, n);
+    if (Node* n = groups_[g - 1].node.get()) out.emplace_back(g, n);
   }
   return out;
 }
 
 void Shards::start() {
-  for (auto& [g, node] : hosted()) node->start();
-}
-
-void Shards::stop() {
-  for (auto& [g, node] : hosted()) node->stop();
+  std::unique_lock lock(mu_);
+  started_ = true;
   for (Group& group : groups_) {
-    if (group.transport) group.transport->stop();
+    if (group.node) group.node->start();
   }
 }
 
+void Shards::stop() {
+  // Stopped outside the lock: a node's last callbacks may still look groups up.
+  std::vector<Node*> nodes;
+  std::vector<net::Transport*> transports;
+  {
+    std::unique_lock lock(mu_);
+    started_ = false;
+    for (Group& group : groups_) {
+      if (group.node) nodes.push_back(group.node.get());
+      if (group.transport) transports.push_back(group.transport.get());
+    }
+  }
+  for (Node* n : nodes) n->stop();
+  for (net::Transport* t : transports) t->stop();
+}
+
 void Shards::set_peer_address(uint64_t member, const std::string& address) {
+  std::unique_lock lock(mu_);
+  addresses_[member] = address;
   for (Group& group : groups_) {
     if (!group.transport) continue;
-    if (std::find(group.replicas.begin(), group.replicas.end(), member) == group.replicas.end()) {
-      continue;
-    }
     group.transport->set_peer(raft::NodeId(member), address);
   }
 }

@@ -1,21 +1,25 @@
 // A sharded member's data groups (multi-Raft). `synod server --shards S --replication R` splits
 // the keyspace into S shards (core/ring: jump hash of the key's xxHash64); each shard is a
-// replication group of R members placed by the consistent-hash ring over the founding members,
-// so every member computes the same placement. Group 0 is the member's own group: membership,
-// auth and leases — the metadata group. Each data group hosted here is a Node (the one replica
-// driver, its own raft thread, WAL and store under <data-dir>/groups/<g>) with a Transport of
-// its own whose frames carry the group; the peer service hands each frame to its group's node.
+// replication group of R members, first placed by the consistent-hash ring over the founding
+// members (every founder computes the same placement), then as the shard map in the metadata
+// group says once members come and go (shard_mover.h moves the replicas). Group 0 is the
+// member's own group: membership, auth, leases and the shard map — the metadata group. Each data
+// group hosted here is a Node (the one replica driver, its own raft thread, WAL and store under
+// <data-dir>/groups/<g>) with a Transport of its own whose frames carry the group; the peer
+// service hands each frame to its group's node.
 //
-// Thread-safety: after open() the placement and the set of nodes never change; every method may
-// be called from any thread.
+// Thread-safety: every method may be called from any thread.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "core/ring/ring.h"
 #include "server/node.h"
 
 namespace grpc {
@@ -37,11 +41,14 @@ bool check_shard_layout(const std::string& data_dir, const ShardOptions& options
 
 class Shards {
  public:
-  // Opens the data groups this member hosts. `base` gives the member's id, cluster, engine and
-  // timing; `members` are the founding member ids the ring places shards on. Errors name the
-  // group whose storage failed.
+  // Opens the data groups this member hosts: those with a directory under groups/ (a member
+  // that ran before), or on a fresh founding member those the ring places on it over
+  // `founders` (the founding member ids). A member that joins an existing cluster passes no
+  // founders: it hosts nothing until the shard map (in the metadata group) gives it groups.
+  // `base` gives the member's id, cluster, engine and timing. Errors name the group whose
+  // storage failed.
   static std::unique_ptr<Shards> open(const ShardOptions& options, const NodeOptions& base,
-                                      const std::vector<uint64_t>& members,
+                                      const std::vector<uint64_t>& founders,
                                       std::shared_ptr<grpc::ChannelCredentials> peer_credentials,
                                       std::string* error);
   ~Shards();
@@ -49,19 +56,31 @@ class Shards {
   Shards& operator=(const Shards&) = delete;
 
   uint32_t count() const { return static_cast<uint32_t>(groups_.size()); }
+  uint32_t replication() const { return options_.replication; }
   // The data group (1..count()) that holds `key`.
   uint32_t group_of(std::string_view key) const;
-  // The group's node if this member hosts it, else nullptr. Group 0 is not here.
+  // The group's node if this member hosts it, else nullptr. Group 0 is not here. A node stays
+  // valid for the life of this object, also after the member stops hosting its group.
   Node* node(uint32_t group) const;
-  // The group's replicas, preferred leader first.
-  const std::vector<uint64_t>& replicas(uint32_t group) const;
+  // The group's replicas as this member last learned them (the shard map), preferred leader
+  // first; empty while not known.
+  std::vector<uint64_t> replicas(uint32_t group) const;
   // The nodes hosted here, by group.
   std::vector<std::pair<uint32_t, Node*>> hosted() const;
+  // The placement the ring gives the founding members (empty on a member that joined).
+  const ring::Placement& initial_placement() const { return initial_; }
 
   void start();
   void stop();
-  // Tells each hosted group's transport where `member` listens, if it replicates that group.
+  // Tells each hosted group's transport where `member` listens, if it replicates that group,
+  // and remembers it for groups hosted later.
   void set_peer_address(uint64_t member, const std::string& address);
+
+  // The shard map's word on `group`: its replicas (voters, then learners). A group this member
+  // is named in and does not host yet is opened empty and joins its group (the group's leader
+  // sends it the state); one it no longer is named in is stopped and its data removed.
+  // Returns false with `error` if a group could not be opened.
+  bool set_replicas(uint32_t group, std::vector<uint64_t> replicas, std::string* error);
 
   // Cross-shard transactions this member coordinated, by protocol (0: 2pc, 1: 3pc) and
   // outcome, and the ones its resolver settled (/metrics).
@@ -78,9 +97,27 @@ class Shards {
     std::vector<uint64_t> replicas;
     std::unique_ptr<net::Transport> transport;  // hosted groups only
     std::unique_ptr<Node> node;                 // hosted groups only
+    // Its directory: groups/<g>, then groups/<g>.<n> for the n-th replica opened after one
+    // was dropped here (the dropped one's store may still be open).
+    uint32_t incarnation = 0;
   };
   Shards() = default;
-  std::vector<Group> groups_;  // group g at g - 1
+  // Opens group `g`'s node and transport (under mu_, exclusively). `voters`: the initial
+  // configuration of a group founded here; empty to join an existing group.
+  bool open_group(uint32_t g, const std::vector<uint64_t>& voters, std::string* error);
+  std::string group_dir(uint32_t g, uint32_t incarnation) const;
+
+  ShardOptions options_;
+  NodeOptions base_;
+  std::shared_ptr<grpc::ChannelCredentials> peer_credentials_;
+  ring::Placement initial_;
+  mutable std::shared_mutex mu_;
+  bool started_ = false;
+  std::vector<Group> groups_;                  // group g at g - 1
+  std::map<uint64_t, std::string> addresses_;  // peers' addresses, for groups opened later
+  // Groups this member stopped hosting: their nodes stay (stopped) until this object goes, so
+  // that a pointer handed out earlier never dangles.
+  std::vector<Group> retired_;
   TxnCounts txn_counts_;
 };
 

@@ -390,6 +390,111 @@ def five_members_three_replicas(binary: str, base_port: int, keep: bool) -> None
             x.close()
 
 
+def rebalance_status(binary: str, endpoint: str) -> str:
+    r = subprocess.run([binary, "ctl", "--endpoints", endpoint, "rebalance", "status"],
+                       capture_output=True, text=True, timeout=15)
+    return r.stdout + r.stderr
+
+
+def wait_balanced(binary: str, endpoint: str, what: str, members: int,
+                  timeout: float = 120) -> float:
+    t0 = time.monotonic()
+    last = ""
+    while time.monotonic() - t0 < timeout:
+        last = rebalance_status(binary, endpoint)
+        if f"ring over {members} members" in last and "balanced: no move under way" in last:
+            return time.monotonic() - t0
+        time.sleep(0.5)
+    raise AssertionError(f"{what}: not balanced after {timeout:.0f}s:\n{last}")
+
+
+def dir_bytes(path: str) -> int:
+    total = 0
+    for root, _, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.path.getsize(os.path.join(root, f))
+            except OSError:
+                pass
+    return total
+
+
+def members_come_and_go(binary: str, base_port: int, keep: bool) -> None:
+    """Three members, 8 shards of 3 replicas. A fourth joins (etcdctl member add): the ring
+    names it in some shards, and each moves a replica onto it (learner, caught up, promoted,
+    the old replica removed) while a client keeps writing; then a founder is removed and its
+    replicas move to the others. `synod ctl rebalance status` shows the moves; no
+    acknowledged write is lost, and every member reads every key."""
+    with Cluster("synod", binary, 3, base_port, keep=keep, label="sharded_moves",
+                 server_args=["--shards=8", "--replication=3"]) as c:
+        x = Ctx(c)
+        extra = []
+        try:
+            value = "v" * 1000
+            for i in range(300):
+                x.cl.put(f"pre/{i:03d}", value)
+            wait_balanced(binary, c.members["m1"].endpoint, "the founders' map", 3)
+            acked = []
+            stop = threading.Event()
+            errors = []
+
+            def writer():
+                cl = x.clients["m2"]
+                n = 0
+                while not stop.is_set():
+                    key = f"w/{n:05d}"
+                    try:
+                        cl.put(key, str(n))
+                        acked.append(key)
+                        n += 1
+                    except Exception as e:  # noqa: BLE001
+                        if not unavailable(e):
+                            errors.append(f"{type(e).__name__}: {e}")
+                            return
+                        time.sleep(0.05)
+
+            t = threading.Thread(target=writer)
+            t.start()
+            try:
+                m4 = c.add_member("m4")
+                took = wait_balanced(binary, c.members["m2"].endpoint, "after m4 joined", 4)
+                moved = dir_bytes(os.path.join(m4.data_dir, "groups"))
+                ring = subprocess.run([binary, "ctl", "--endpoints", m4.endpoint, "ring"],
+                                      capture_output=True, text=True, timeout=15).stdout
+                hosted = sum(1 for line in ring.splitlines()[2:]
+                             if line.strip() and "not replicated here" not in line)
+                log(f"m4 joined: balanced in {took:.1f}s, hosts {hosted} of 8 groups, "
+                    f"{moved / 1e6:.1f} MB in its groups")
+                if hosted == 0:
+                    raise AssertionError(f"m4 hosts no group:\n{ring}")
+                cl4 = etcd3.client(host="127.0.0.1", port=m4.client_port, timeout=10)
+                extra.append(cl4)
+                got = retrying(lambda: [k.key.decode() for _, k in cl4.get_prefix("pre/")],
+                               "m4 reads pre/")
+                eq(len(got), 300, "pre/ keys read from m4")
+                c.remove_member("m1")
+                took = wait_balanced(binary, c.members["m2"].endpoint, "after m1 left", 3)
+                log(f"m1 removed: balanced again in {took:.1f}s")
+            finally:
+                stop.set()
+                t.join()
+            if errors:
+                raise AssertionError(errors[0])
+            for name, cl in (("m2", x.clients["m2"]), ("m4", extra[0])):
+                keys = retrying(lambda: {k.key.decode() for _, k in cl.get_prefix("w/")},
+                                f"{name} reads w/")
+                lost = [k for k in acked if k not in keys]
+                if lost:
+                    raise AssertionError(f"{len(lost)} acknowledged writes lost, e.g. {lost[:3]}")
+                eq(len(retrying(lambda: list(cl.get_prefix("pre/")), f"{name} pre/")), 300,
+                   f"pre/ keys read from {name}")
+            log(f"{len(acked)} writes acknowledged during the moves, none lost")
+        finally:
+            for cl in extra:
+                cl.close()
+            x.close()
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description="a sharded synod cluster under python3-etcd3")
     add_common_args(p)
@@ -420,15 +525,18 @@ def main() -> int:
                         traceback.print_exc(limit=3, file=sys.stdout)
             finally:
                 x.close()
-        if not a.only or a.only in "five_members_three_replicas":
+        for offset, own in ((20, five_members_three_replicas), (40, members_come_and_go)):
+            name = own.__name__
+            if a.only and a.only not in name:
+                continue
             t1 = time.monotonic()
             try:
-                five_members_three_replicas(a.binary, a.base_port + 20, a.keep)
-                passed.append("five_members_three_replicas")
-                print(f"ok   five_members_three_replicas ({time.monotonic() - t1:.2f}s)")
+                own(a.binary, a.base_port + offset, a.keep)
+                passed.append(name)
+                print(f"ok   {name} ({time.monotonic() - t1:.2f}s)")
             except Exception as e:  # noqa: BLE001
-                failed.append("five_members_three_replicas")
-                print(f"FAIL five_members_three_replicas: {type(e).__name__}: {e}", flush=True)
+                failed.append(name)
+                print(f"FAIL {name}: {type(e).__name__}: {e}", flush=True)
                 traceback.print_exc(limit=3, file=sys.stdout)
     except ClusterError as e:
         print(f"FAIL: {e}")
