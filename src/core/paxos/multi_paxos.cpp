@@ -412,6 +412,7 @@ void MultiPaxos::on_log_changed(Index from) {
 }
 
 void MultiPaxos::apply_conf(const ConfState& conf) {
+  const ConfState previous = conf_;
   conf_ = conf;
   if (role_ != Role::kLeader) return;
   // The leader replicates to every member of the newest configuration and of the one before it
@@ -424,6 +425,12 @@ void MultiPaxos::apply_conf(const ConfState& conf) {
   auto add = [&](NodeId id, bool learner) {
     if (id == cfg_.id) return;
     auto [it, inserted] = progress_.try_emplace(id);
+    // A member added back after it was removed (its progress kept while the configuration
+    // before still counted it) may have lost everything since: it is probed afresh.
+    if (!inserted && !previous.contains(id) && conf_.contains(id)) {
+      it->second = {};
+      inserted = true;
+    }
     if (inserted) {
       it->second.next = log_.last_index() + 1;
       it->second.recent_active = true;  // one check-quorum round of grace
