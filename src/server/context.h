@@ -21,6 +21,7 @@ namespace synod::server {
 
 class TimestampOracle;
 class RemoteGroups;
+class WatchService;
 
 // The etcd API level a member reports (Maintenance.Status, /version, /metrics); clients gate
 // features on it.
@@ -47,6 +48,7 @@ struct ServerContext {
   Shards* shards = nullptr;  // --shards: the data groups; null when unsharded
   TimestampOracle* oracle = nullptr;      // --shards: where data groups' revisions come from
   RemoteGroups* remote_groups = nullptr;  // --shards: groups hosted by other members
+  WatchService* watch_service = nullptr;
   Executor* executor = nullptr;
   Tokens* tokens = nullptr;
   const JwtTokens* jwt = nullptr;  // with --auth-token jwt: tokens are these, not `tokens`

@@ -111,10 +111,35 @@ void read_from_group(ServerContext& ctx, uint32_t group, const RangeRequest& req
   done(unreachable(), RangeResponse());
 }
 
+void propose_hosted(Node& node, synodpb::Request request, GroupProposeDone done) {
+  if (request.has_compaction()) {
+    // At the revision, or at this shard's newest if it wrote nothing since (its history below
+    // the revision is then all older); nothing to do if compacted that far already.
+    const int64_t revision = request.compaction().revision();
+    const auto [current, done_at] = node.read_store(
+        [](const kv::Store& s) { return std::make_pair(s.revision(), s.compact_revision()); });
+    if (revision <= done_at) {
+      done(failed(kv::errors::compacted()));
+      return;
+    }
+    const int64_t at = std::min(revision, current);
+    if (at <= done_at) {
+      kv::ApplyResult r;
+      etcdserverpb::CompactionResponse nothing;
+      nothing.mutable_header()->set_revision(current);
+      r.outcome = std::move(nothing);
+      done(r);
+      return;
+    }
+    request.mutable_compaction()->set_revision(at);
+  }
+  node.propose(std::move(request), std::move(done));
+}
+
 void propose_to_group(ServerContext& ctx, uint32_t group, synodpb::Request request,
                       GroupProposeDone done) {
   if (Node* node = ctx.shards->node(group)) {
-    node->propose(std::move(request), std::move(done));
+    propose_hosted(*node, std::move(request), std::move(done));
     return;
   }
   for (uint64_t member : others(ctx, group)) {
@@ -149,6 +174,7 @@ bool proposable_to_group(const synodpb::Request& request) {
     case synodpb::Request::kTxnDecide:
     case synodpb::Request::kTxnResolve:
     case synodpb::Request::kDeleteRange:
+    case synodpb::Request::kCompaction:
       return true;
     default:
       return false;
@@ -170,6 +196,8 @@ synodpb::GroupResult to_group_result(const kv::ApplyResult& result) {
     *out.mutable_decided()->mutable_response() = d->response;
   } else if (const auto* dr = result.response<etcdserverpb::DeleteRangeResponse>()) {
     *out.mutable_delete_range() = *dr;
+  } else if (const auto* c = result.response<etcdserverpb::CompactionResponse>()) {
+    *out.mutable_compaction() = *c;
   } else {
     out.set_error_code(kv::kGrpcUnknown);
     out.set_error_message("etcdserver: unexpected result");
@@ -193,6 +221,9 @@ kv::ApplyResult from_group_result(const synodpb::GroupResult& r) {
       break;
     case synodpb::GroupResult::kDeleteRange:
       out.outcome = r.delete_range();
+      break;
+    case synodpb::GroupResult::kCompaction:
+      out.outcome = r.compaction();
       break;
     default:
       out.outcome = kv::Error{kv::kGrpcUnknown, "etcdserver: unexpected result"};

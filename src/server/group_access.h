@@ -33,10 +33,15 @@ void read_from_group(ServerContext& ctx, uint32_t group, const etcdserverpb::Ran
 void read_hosted_group(ServerContext& ctx, Node& node, const etcdserverpb::RangeRequest& req,
                        GroupRangeDone done);
 
-// Proposes `request` (a transaction step or a delete_range) to `group` and hands `done` what it
-// applied to, or an error (Unavailable when no replica of the group could be reached).
+// Proposes `request` (a transaction step, a delete_range or a compaction) to `group` and hands
+// `done` what it applied to, or an error (Unavailable when no replica of the group could be
+// reached).
 void propose_to_group(ServerContext& ctx, uint32_t group, synodpb::Request request,
                       GroupProposeDone done);
+
+// The same on a replica hosted here. A compaction is made at the revision or at the shard's
+// newest one, whichever is lower, and refused (compacted) at or below the shard's last.
+void propose_hosted(Node& node, synodpb::Request request, GroupProposeDone done);
 
 // What GroupPropose carries back: an ApplyResult of the kinds it allows, and back again.
 synodpb::GroupResult to_group_result(const kv::ApplyResult& result);

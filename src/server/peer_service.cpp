@@ -1,6 +1,10 @@
 // synodpb.Peer: Raft frames from other members, and the member directory for joiners.
 #include <spdlog/spdlog.h>
 
+#include <condition_variable>
+#include <deque>
+#include <thread>
+
 #include "net/raft_codec.h"
 #include "server/apply_result.h"
 #include "server/awaited.h"
@@ -183,8 +187,8 @@ grpc::Status PeerService::GroupPropose(grpc::ServerContext*,
   auto answer = std::make_shared<Awaited<synodpb::GroupResult>>();
   synodpb::Request request = req->request();
   request.set_id(0);  // the proposing node numbers it
-  node->propose(std::move(request),
-                [answer](const kv::ApplyResult& r) { answer->set(to_group_result(r)); });
+  propose_hosted(*node, std::move(request),
+                 [answer](const kv::ApplyResult& r) { answer->set(to_group_result(r)); });
   std::optional<synodpb::GroupResult> result = answer->wait(kGroupCallWait);
   if (!result) return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "no answer in time");
   *resp = std::move(*result);
@@ -229,6 +233,64 @@ grpc::Status PeerService::GroupConfChange(grpc::ServerContext*,
     resp->set_error_code(e->grpc_code);
     resp->set_error_message(e->message);
   }
+  return grpc::Status::OK;
+}
+
+// Another member's watch streams over a group hosted here: this thread reads their requests
+// into a relay of the watch service; a writer thread sends the relay's outputs back, in order.
+grpc::Status PeerService::GroupWatch(
+    grpc::ServerContext* c,
+    grpc::ServerReaderWriter<synodpb::GroupWatchOutput, synodpb::GroupWatchRequest>* rw) {
+  synodpb::GroupWatchRequest request;
+  if (!rw->Read(&request)) return grpc::Status::OK;
+  const uint32_t group = request.group();
+  if (ctx_.shards == nullptr || ctx_.watch_service == nullptr ||
+      ctx_.shards->node(group) == nullptr) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "this member does not replicate the group");
+  }
+  struct Outbox {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<synodpb::GroupWatchOutput> queue;
+    bool done = false;
+  };
+  auto outbox = std::make_shared<Outbox>();
+  const uint64_t relay = ctx_.watch_service->open_relay(
+      group,
+      [outbox](synodpb::GroupWatchOutput&& o) {
+        std::lock_guard lock(outbox->mu);
+        outbox->queue.push_back(std::move(o));
+        outbox->cv.notify_one();
+      },
+      [c] { c->TryCancel(); });
+  std::thread writer([outbox, rw, c] {
+    std::unique_lock lock(outbox->mu);
+    while (true) {
+      outbox->cv.wait(lock, [&] { return outbox->done || !outbox->queue.empty(); });
+      if (outbox->queue.empty()) return;
+      synodpb::GroupWatchOutput o = std::move(outbox->queue.front());
+      outbox->queue.pop_front();
+      lock.unlock();
+      const bool written = rw->Write(o);
+      lock.lock();
+      if (!written) {
+        c->TryCancel();
+        return;
+      }
+    }
+  });
+  do {
+    if (request.group() != group) break;
+    ctx_.watch_service->relay_request(relay, request);
+  } while (rw->Read(&request));
+  ctx_.watch_service->close_relay(relay);
+  {
+    std::lock_guard lock(outbox->mu);
+    outbox->done = true;
+    outbox->queue.clear();
+  }
+  outbox->cv.notify_one();
+  writer.join();
   return grpc::Status::OK;
 }
 

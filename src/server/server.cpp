@@ -741,12 +741,14 @@ int run_server(const ResolvedConfig& config) {
     watch_service.deliver(std::move(out));
   });
   if (shards) {
-    for (auto& [group, group_node] : shards->hosted()) {
-      group_node->set_fetch_state(fetch_for(group));
-      group_node->set_watch_sink([&watch_service, group](std::vector<kv::WatchOutput>&& out) {
+    ctx.watch_service = &watch_service;
+    shards->set_on_drop([&watch_service](uint32_t group) { watch_service.group_dropped(group); });
+    shards->set_node_setup([fetch_for, &watch_service](uint32_t group, Node& group_node) {
+      group_node.set_fetch_state(fetch_for(group));
+      group_node.set_watch_sink([&watch_service, group](std::vector<kv::WatchOutput>&& out) {
         watch_service.deliver_from_group(group, std::move(out));
       });
-    }
+    });
   }
   PeerService peer_service(ctx);
   std::unique_ptr<BftService> bft_service;

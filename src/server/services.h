@@ -271,11 +271,34 @@ class WatchService final : public etcdserverpb::Watch::CallbackService {
   uint64_t open_internal(InternalSink sink);
   void close_internal(uint64_t id);
 
+  // Serving another member's watches of a data group hosted here (peer RPC GroupWatch): a relay
+  // takes that member's client streams' requests (relay_request) as streams of this member's
+  // hub with ids of their own, and hands their outputs, and the hub's marks, to `sink` tagged
+  // with the asking member's stream ids.
+  using RelaySink = std::function<void(synodpb::GroupWatchOutput&&)>;
+  uint64_t open_relay(uint32_t group, RelaySink sink, std::function<void()> cancel);
+  void relay_request(uint64_t relay, const synodpb::GroupWatchRequest& request);
+  void close_relay(uint64_t relay);
+  // A data group stopped being hosted here: client streams watching through it end
+  // (Unavailable), and their clients watch again through whoever replicates it now.
+  void group_dropped(uint32_t group);
+
  private:
   friend class WatchStream;
+  class RemoteGroup;
   void forget(uint64_t id);
   void sharded_request(uint64_t stream, const etcdserverpb::WatchRequest& request,
                        const Node::WatchCaller& caller);
+  // A stream's request to one group: to its node here, or to a member replicating it.
+  void to_group(uint32_t group, uint64_t stream, const etcdserverpb::WatchRequest& request);
+  void closed_in_groups(uint64_t stream);
+  void advance_group(uint32_t group);
+  std::shared_ptr<RemoteGroup> remote_group(uint32_t group);
+  // Ends client streams (Unavailable, `why`): a group they watch through cannot go on.
+  void end_streams(const std::set<uint64_t>& ids, const std::string& why);
+  // Takes the outputs of relayed streams (and copies of the hub's marks) out of `out` to their
+  // relays.
+  void route_relayed(uint32_t group, std::vector<kv::WatchOutput>& out);
 
   // A client's watch on a sharded member, as its groups have answered so far. Its events pass
   // on in revision order: an event waits until every group has output all of the watch's
@@ -301,6 +324,20 @@ class WatchService final : public etcdserverpb::Watch::CallbackService {
   int64_t safe_revision(const ShardedWatch& w) const;
 
   ServerContext& ctx_;
+  // Relays served here (open_relay): by relay id, and each relayed hub stream's relay.
+  struct Relay {
+    uint32_t group = 0;
+    RelaySink sink;
+    std::function<void()> cancel;          // ends the peer stream
+    std::map<uint64_t, uint64_t> streams;  // the asking member's stream -> the hub stream here
+  };
+  std::mutex relay_mu_;
+  uint64_t next_relay_ = 1;
+  std::map<uint64_t, Relay> relays_;
+  std::map<uint64_t, std::pair<uint64_t, uint64_t>> relayed_;  // hub stream -> (relay, stream)
+  // Groups watched through another member, by group.
+  std::mutex remote_mu_;
+  std::map<uint32_t, std::shared_ptr<RemoteGroup>> remote_;
   std::mutex sharded_mu_;  // taken before mu_
   std::map<ShardedKey, ShardedWatch> sharded_;
   std::vector<int64_t> group_through_;  // per group: its hub's last all-synced mark
@@ -390,6 +427,9 @@ class PeerService final : public synodpb::Peer::WithCallbackMethod_Stream<synodp
                           etcdserverpb::RangeResponse* resp) override;
   grpc::Status GroupConfChange(grpc::ServerContext* c, const synodpb::GroupConfChangeRequest* req,
                                synodpb::GroupResult* resp) override;
+  grpc::Status GroupWatch(
+      grpc::ServerContext* c,
+      grpc::ServerReaderWriter<synodpb::GroupWatchOutput, synodpb::GroupWatchRequest>* rw) override;
 
  private:
   ServerContext& ctx_;

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <set>
 #include <sstream>
@@ -31,17 +32,19 @@ std::string hex_list(const std::vector<uint64_t>& ids) {
 
 std::optional<std::vector<uint64_t>> parse_hex_list(std::string_view text) {
   std::vector<uint64_t> out;
-  while (!text.empty()) {
+  if (text.empty()) return out;
+  while (true) {
     const size_t comma = text.find(',');
     const std::string_view item = text.substr(0, comma);
     uint64_t id = 0;
     const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), id, 16);
-    if (ec != std::errc() || end != item.data() + item.size() || id == 0) return std::nullopt;
+    if (item.empty() || ec != std::errc() || end != item.data() + item.size() || id == 0) {
+      return std::nullopt;
+    }
     out.push_back(id);
-    if (comma == std::string_view::npos) break;
+    if (comma == std::string_view::npos) return out;
     text.remove_prefix(comma + 1);
   }
-  return out;
 }
 
 bool contains(const std::vector<uint64_t>& v, uint64_t id) {
@@ -115,6 +118,23 @@ std::optional<kv::Error> local_group_conf_change(Node& node, const raft::ConfCha
     case raft::ConfChangeType::kRemoveNode:
       if (!voter && !learner) return std::nullopt;
       break;
+  }
+  if (change.type == raft::ConfChangeType::kRemoveNode && change.node == node.id()) {
+    // The leader itself is to go: it hands leadership to another voter first, so that clients
+    // meet no election; the caller asks again, and the new leader removes this member.
+    // A different voter each time asked, so that one that is down is not asked forever.
+    static std::atomic<size_t> turn{0};
+    std::vector<raft::NodeId> others;
+    for (raft::NodeId v : s.conf.voters) {
+      if (v != node.id()) others.push_back(v);
+    }
+    if (!others.empty()) {
+      const raft::NodeId v = others[turn++ % others.size()];
+      auto moved = std::make_shared<Awaited<std::optional<kv::Error>>>();
+      node.transfer_leadership(v, [moved](std::optional<kv::Error> e) { moved->set(e); });
+      (void)moved->wait(kStepWait);
+      return kv::errors::not_leader();
+    }
   }
   auto answer = std::make_shared<Awaited<std::optional<kv::Error>>>();
   node.change_membership(change, [answer](std::optional<kv::Error> e) { answer->set(e); });

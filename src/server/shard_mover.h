@@ -21,7 +21,8 @@
 //      replica).
 //
 // Each step is idempotent: a new leader of group 0 takes the map as it finds it and goes on.
-// Clients see at most an election in a moved group (when the removed replica led it).
+// A leader asked to remove itself first hands leadership to another voter (then the new leader
+// removes it), so clients meet a leadership transfer, not an election, unless a member is down.
 #pragma once
 
 #include <condition_variable>

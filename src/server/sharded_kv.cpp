@@ -1,6 +1,7 @@
 #include "server/sharded_kv.h"
 
 #include <atomic>
+#include <charconv>
 #include <mutex>
 
 #include "kv/range.h"
@@ -182,16 +183,47 @@ void finish(ServerContext& ctx, grpc::ServerUnaryReactor* reactor,
   reactor->Finish(grpc::Status::OK);
 }
 
-// The hosted nodes of `groups`, or nullopt if any is not hosted here.
-std::optional<std::vector<std::pair<uint32_t, Node*>>> hosted(const Shards& shards,
-                                                              const std::vector<uint32_t>& groups) {
-  std::vector<std::pair<uint32_t, Node*>> out;
-  for (uint32_t g : groups) {
-    Node* n = shards.node(g);
-    if (n == nullptr) return std::nullopt;
-    out.emplace_back(g, n);
+// The cluster's compaction revision: the last one a Compaction asked for, recorded in the
+// member's own group (each shard compacts at it or, having written nothing since, lower).
+constexpr std::string_view kCompactedKey = "/synod/compacted";
+
+int64_t cluster_compacted(ServerContext& ctx) {
+  return ctx.node->read_store([](const kv::Store& s) -> int64_t {
+    etcdserverpb::RangeRequest r;
+    r.set_key(std::string(kCompactedKey));
+    auto resp = s.range(r);
+    if (!resp || resp->kvs().empty()) return 0;
+    int64_t v = 0;
+    const std::string& text = resp->kvs(0).value();
+    std::from_chars(text.data(), text.data() + text.size(), v);
+    return v;
+  });
+}
+
+// Compacts every shard at the request's revision (or at its newest one, lower, if it wrote
+// nothing since), through the members replicating each, and answers the call.
+void compact_groups(ServerContext& ctx, grpc::ServerUnaryReactor* reactor,
+                    const etcdserverpb::CompactionRequest* req,
+                    etcdserverpb::CompactionResponse* resp, const kv::Caller& caller) {
+  using Part = etcdserverpb::CompactionResponse;
+  const std::vector<uint32_t> groups = every_group(*ctx.shards);
+  auto gather = std::make_shared<Gather<Part>>(
+      groups.size(), [&ctx, reactor, resp](std::optional<Error> error, std::vector<Part>&& parts) {
+        int64_t revision = 0;
+        for (const Part& p : parts) revision = std::max(revision, p.header().revision());
+        resp->mutable_header()->set_revision(revision);
+        finish(ctx, reactor, resp->mutable_header(), error);
+      });
+  for (uint32_t group : groups) {
+    synodpb::Request request;
+    *request.mutable_compaction() = *req;
+    stamp(caller, &request);
+    propose_to_group(ctx, group, std::move(request), [gather](const kv::ApplyResult& result) {
+      const Error* e = result_error(result);
+      const Part* part = e ? nullptr : result_as<Part>(result);
+      gather->add(e ? std::optional<Error>(*e) : std::nullopt, part ? Part(*part) : Part());
+    });
   }
-  return out;
 }
 
 // Runs `then` on the workers if `revision` is one the oracle handed out already, else answers
@@ -262,7 +294,13 @@ void range(ServerContext& ctx, grpc::CallbackServerContext* call, grpc::ServerUn
     return;
   }
   // A past revision: every shard read as of it. One the oracle has not handed out yet is in the
-  // future; below it no shard can still write, so the reads are a snapshot.
+  // future; below it no shard can still write, so the reads are a snapshot. One below the
+  // cluster's last compaction is gone, as in one store (a shard that wrote nothing since may
+  // still hold it, but the history is the cluster's).
+  if (req->revision() < cluster_compacted(ctx)) {
+    reactor->Finish(to_status(kv::errors::compacted()));
+    return;
+  }
   past_revision(ctx, reactor, req->revision(), std::move(read_all));
 }
 
@@ -340,21 +378,17 @@ void txn(ServerContext& ctx, grpc::CallbackServerContext* call, grpc::ServerUnar
 void compact(ServerContext& ctx, grpc::CallbackServerContext* call,
              grpc::ServerUnaryReactor* reactor, const etcdserverpb::CompactionRequest* req,
              etcdserverpb::CompactionResponse* resp) {
-  auto nodes = hosted(*ctx.shards, every_group(*ctx.shards));
-  if (!nodes) {
-    reactor->Finish(to_status(kv::errors::shard_unreachable()));
-    return;
-  }
   auto caller = caller_of(ctx, *call);
   if (!caller) {
     reactor->Finish(to_status(caller.error()));
     return;
   }
   // The cluster's history is compacted as one store's would be: a revision at or below the
-  // last compaction is refused; each shard compacts at the revision, or at its own newest one
-  // if it has written nothing since (its history below the revision is then all older).
-  int64_t compacted = 0;
-  for (auto& [group, node] : *nodes) {
+  // last compaction is refused (here, as far as the groups hosted here tell, and by every
+  // group for itself); each shard compacts at the revision, or at its own newest one if it has
+  // written nothing since (its history below the revision is then all older).
+  int64_t compacted = cluster_compacted(ctx);
+  for (auto& [group, node] : ctx.shards->hosted()) {
     compacted = std::max(compacted,
                          node->read_store([](const kv::Store& s) { return s.compact_revision(); }));
   }
@@ -362,35 +396,20 @@ void compact(ServerContext& ctx, grpc::CallbackServerContext* call,
     reactor->Finish(to_status(kv::errors::compacted()));
     return;
   }
-  auto compact_all = [&ctx, reactor, resp, req, caller = *caller, nodes = std::move(*nodes)] {
-    using Part = etcdserverpb::CompactionResponse;
-    auto gather = std::make_shared<Gather<Part>>(
-        nodes.size(), [&ctx, reactor, resp](std::optional<Error> error, std::vector<Part>&& parts) {
-          int64_t revision = 0;
-          for (const Part& p : parts) revision = std::max(revision, p.header().revision());
-          resp->mutable_header()->set_revision(revision);
-          finish(ctx, reactor, resp->mutable_header(), error);
-        });
-    for (auto& [group, node] : nodes) {
-      const auto [current, done] = node->read_store(
-          [](const kv::Store& s) { return std::make_pair(s.revision(), s.compact_revision()); });
-      const int64_t at = std::min(req->revision(), current);
-      if (at <= done) {
-        Part part;
-        part.mutable_header()->set_revision(current);
-        gather->add(std::nullopt, std::move(part));
-        continue;
-      }
-      synodpb::Request request;
-      *request.mutable_compaction() = *req;
-      request.mutable_compaction()->set_revision(at);
-      stamp(caller, &request);
-      node->propose(std::move(request), [gather](const kv::ApplyResult& result) {
-        const Error* e = result_error(result);
-        const Part* part = e ? nullptr : result_as<Part>(result);
-        gather->add(e ? std::optional<Error>(*e) : std::nullopt, part ? Part(*part) : Part());
-      });
-    }
+  auto compact_all = [&ctx, reactor, resp, req, caller = *caller] {
+    // Recorded first: from then on reads below it are refused on every member, as they will be
+    // once the shards compacted.
+    synodpb::Request record;
+    record.mutable_put()->set_key(std::string(kCompactedKey));
+    record.mutable_put()->set_value(std::to_string(req->revision()));
+    ctx.node->propose(std::move(record),
+                      [&ctx, reactor, resp, req, caller](const kv::ApplyResult& recorded) {
+                        if (const Error* e = result_error(recorded)) {
+                          reactor->Finish(to_status(*e));
+                          return;
+                        }
+                        compact_groups(ctx, reactor, req, resp, caller);
+                      });
   };
   past_revision(ctx, reactor, req->revision(), std::move(compact_all));
 }

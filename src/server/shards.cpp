@@ -169,8 +169,22 @@ bool Shards::open_group(uint32_t g, const std::vector<uint64_t>& voters, std::st
     group.transport.reset();
     return false;
   }
+  if (setup_) setup_(g, *group.node);
   if (started_) group.node->start();
   return true;
+}
+
+void Shards::set_on_drop(std::function<void(uint32_t group)> on_drop) {
+  std::unique_lock lock(mu_);
+  on_drop_ = std::move(on_drop);
+}
+
+void Shards::set_node_setup(NodeSetup setup) {
+  std::unique_lock lock(mu_);
+  setup_ = std::move(setup);
+  for (uint32_t g = 1; g <= groups_.size(); ++g) {
+    if (groups_[g - 1].node) setup_(g, *groups_[g - 1].node);
+  }
 }
 
 bool Shards::set_replicas(uint32_t g, std::vector<uint64_t> replicas, std::string* error) {
@@ -199,6 +213,11 @@ bool Shards::set_replicas(uint32_t g, std::vector<uint64_t> replicas, std::strin
     fs::remove_all(dir, ec);
     lock.lock();
     retired_.push_back(std::move(gone));
+    if (on_drop_) {
+      auto on_drop = on_drop_;
+      lock.unlock();
+      on_drop(g);
+    }
   }
   return true;
 }

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <shared_mutex>
@@ -70,6 +71,13 @@ class Shards {
   // The placement the ring gives the founding members (empty on a member that joined).
   const ring::Placement& initial_placement() const { return initial_; }
 
+  // Prepares every node of a group hosted here before it starts (its state fetch, its watch
+  // sink): those open now and those opened later, when the shard map gives this member a group.
+  using NodeSetup = std::function<void(uint32_t group, Node& node)>;
+  void set_node_setup(NodeSetup setup);
+  // Told when this member stops hosting a group (after its node stopped).
+  void set_on_drop(std::function<void(uint32_t group)> on_drop);
+
   void start();
   void stop();
   // Tells each hosted group's transport where `member` listens, if it replicates that group,
@@ -112,6 +120,8 @@ class Shards {
   std::shared_ptr<grpc::ChannelCredentials> peer_credentials_;
   ring::Placement initial_;
   mutable std::shared_mutex mu_;
+  NodeSetup setup_;
+  std::function<void(uint32_t)> on_drop_;
   bool started_ = false;
   std::vector<Group> groups_;                  // group g at g - 1
   std::map<uint64_t, std::string> addresses_;  // peers' addresses, for groups opened later

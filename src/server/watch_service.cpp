@@ -1,7 +1,10 @@
 // etcdserverpb.Watch: bidirectional streams between watch clients and the node's watch hub.
+#include <atomic>
 #include <limits>
+#include <thread>
 
 #include "server/bidi_stream.h"
+#include "server/group_access.h"
 #include "server/services.h"
 
 namespace synod::server {
@@ -25,9 +28,7 @@ class WatchStream final
   void on_done() override {
     service_.forget(id_);
     service_.ctx_.node->watch_closed(id_);
-    if (service_.ctx_.shards != nullptr) {
-      for (auto& [group, node] : service_.ctx_.shards->hosted()) node->watch_closed(id_);
-    }
+    if (service_.ctx_.shards != nullptr) service_.closed_in_groups(id_);
   }
   const char* name() const override { return "watch"; }
 
@@ -36,9 +37,291 @@ class WatchStream final
   const grpc::CallbackServerContext& call_;  // lives until the stream's OnDone
 };
 
+namespace {
+
+// Hub streams serving other members' client streams (relays) are numbered from here, far above
+// this member's own streams.
+constexpr uint64_t kRelayStreamBase = uint64_t{1} << 62;
+
+synodpb::GroupWatchOutput to_peer(const kv::WatchOutput& o, uint64_t stream) {
+  synodpb::GroupWatchOutput out;
+  out.set_stream(stream);
+  out.set_fragment(o.fragment);
+  *out.mutable_response() = o.response;
+  out.set_mark_only(o.mark_only);
+  out.set_synced_through(o.synced_through);
+  out.set_all_synced_through(o.all_synced_through);
+  out.set_all_unsynced(o.all_unsynced);
+  return out;
+}
+
+kv::WatchOutput from_peer(synodpb::GroupWatchOutput&& o) {
+  kv::WatchOutput out;
+  out.stream = o.stream();
+  out.fragment = o.fragment();
+  out.response = std::move(*o.mutable_response());
+  out.mark_only = o.mark_only();
+  out.synced_through = o.synced_through();
+  out.all_synced_through = o.all_synced_through();
+  out.all_unsynced = o.all_unsynced();
+  return out;
+}
+
+}  // namespace
+
+// A data group this member does not replicate, watched through a member that does: one peer
+// stream (GroupWatch) carrying every client stream's requests for the group, and a thread
+// reading the group's outputs back into deliver_from_group. Broken (the member went away, the
+// group moved): the client streams that used it end, and their clients watch again.
+class WatchService::RemoteGroup {
+ public:
+  RemoteGroup(WatchService& service, uint32_t group) : service_(service), group_(group) {}
+  ~RemoteGroup() { stop(); }
+
+  bool connect(synodpb::Peer::Stub* stub) {
+    rw_ = stub->GroupWatch(&call_);
+    if (!rw_) return false;
+    reader_ = std::thread([this] { read_loop(); });
+    return true;
+  }
+  bool send(synodpb::GroupWatchRequest request) {
+    std::lock_guard lock(mu_);
+    if (broken_) return false;
+    request.set_group(group_);
+    if (request.stream() != 0 && !request.close()) streams_.insert(request.stream());
+    if (!rw_->Write(request)) {
+      broken_ = true;
+      return false;
+    }
+    return true;
+  }
+  bool broken() {
+    std::lock_guard lock(mu_);
+    return broken_;
+  }
+  void stop() {
+    call_.TryCancel();
+    if (reader_.joinable()) reader_.join();
+  }
+
+ private:
+  void read_loop() {
+    synodpb::GroupWatchOutput out;
+    while (rw_->Read(&out)) {
+      std::vector<kv::WatchOutput> one;
+      one.push_back(from_peer(std::move(out)));
+      service_.deliver_from_group(group_, std::move(one));
+    }
+    std::set<uint64_t> streams;
+    {
+      std::lock_guard lock(mu_);
+      broken_ = true;
+      streams.swap(streams_);
+    }
+    service_.end_streams(streams,
+                         "synod: the member serving a shard of this watch went away; "
+                         "watch again");
+  }
+
+  WatchService& service_;
+  const uint32_t group_;
+  grpc::ClientContext call_;
+  std::unique_ptr<grpc::ClientReaderWriter<synodpb::GroupWatchRequest, synodpb::GroupWatchOutput>>
+      rw_;
+  std::mutex mu_;
+  bool broken_ = false;
+  std::set<uint64_t> streams_;  // client streams that sent requests through it
+  std::thread reader_;          // last: starts once the rest is set
+};
+
 WatchService::WatchService(ServerContext& ctx) : ctx_(ctx) {}
 
-WatchService::~WatchService() = default;
+WatchService::~WatchService() {
+  std::map<uint32_t, std::shared_ptr<RemoteGroup>> remote;
+  {
+    std::lock_guard lock(remote_mu_);
+    remote.swap(remote_);
+  }
+  for (auto& [group, r] : remote) r->stop();
+}
+
+std::shared_ptr<WatchService::RemoteGroup> WatchService::remote_group(uint32_t group) {
+  std::shared_ptr<RemoteGroup> stale;
+  std::lock_guard lock(remote_mu_);
+  auto it = remote_.find(group);
+  if (it != remote_.end() && !it->second->broken()) return it->second;
+  if (it != remote_.end()) {
+    stale = std::move(it->second);  // its reader has finished or is finishing
+    remote_.erase(it);
+  }
+  if (ctx_.remote_groups == nullptr) return nullptr;
+  for (uint64_t member : ctx_.shards->replicas(group)) {
+    if (member == ctx_.self_id) continue;
+    synodpb::Peer::Stub* stub = ctx_.remote_groups->stub(member);
+    if (stub == nullptr) continue;
+    auto r = std::make_shared<RemoteGroup>(*this, group);
+    if (!r->connect(stub)) continue;
+    remote_[group] = r;
+    return r;
+  }
+  return nullptr;
+}
+
+void WatchService::to_group(uint32_t group, uint64_t stream,
+                            const etcdserverpb::WatchRequest& request) {
+  if (Node* node = ctx_.shards->node(group)) {
+    node->watch(stream, request);
+    return;
+  }
+  synodpb::GroupWatchRequest r;
+  r.set_stream(stream);
+  *r.mutable_request() = request;
+  std::shared_ptr<RemoteGroup> remote = remote_group(group);
+  if (remote == nullptr || !remote->send(std::move(r))) {
+    end_streams({stream}, kv::errors::shard_unreachable().message);
+  }
+}
+
+void WatchService::closed_in_groups(uint64_t stream) {
+  for (auto& [group, node] : ctx_.shards->hosted()) node->watch_closed(stream);
+  std::map<uint32_t, std::shared_ptr<RemoteGroup>> remote;
+  {
+    std::lock_guard lock(remote_mu_);
+    remote = remote_;
+  }
+  synodpb::GroupWatchRequest close;
+  close.set_stream(stream);
+  close.set_close(true);
+  for (auto& [group, r] : remote) r->send(close);
+}
+
+void WatchService::advance_group(uint32_t group) {
+  if (Node* node = ctx_.shards->node(group)) {
+    node->advance_revision();
+    return;
+  }
+  std::shared_ptr<RemoteGroup> remote;
+  {
+    std::lock_guard lock(remote_mu_);
+    auto it = remote_.find(group);
+    if (it == remote_.end()) return;
+    remote = it->second;
+  }
+  synodpb::GroupWatchRequest advance;
+  advance.set_advance(true);
+  remote->send(std::move(advance));
+}
+
+void WatchService::end_streams(const std::set<uint64_t>& ids, const std::string& why) {
+  std::vector<std::shared_ptr<WatchStream>> ending;
+  {
+    std::lock_guard lock(mu_);
+    for (uint64_t id : ids) {
+      auto it = streams_.find(id);
+      if (it != streams_.end()) ending.push_back(it->second);
+    }
+  }
+  for (auto& s : ending) s->end(grpc::Status(grpc::StatusCode::UNAVAILABLE, why));
+}
+
+void WatchService::group_dropped(uint32_t group) {
+  std::set<uint64_t> streams;
+  {
+    std::lock_guard lock(sharded_mu_);
+    for (const auto& [key, w] : sharded_) streams.insert(key.first);
+  }
+  end_streams(streams, "synod: a shard of this watch moved off this member; watch again");
+  std::vector<std::function<void()>> cancels;
+  {
+    std::lock_guard lock(relay_mu_);
+    for (auto& [id, relay] : relays_) {
+      if (relay.group == group) cancels.push_back(relay.cancel);
+    }
+  }
+  for (auto& cancel : cancels) cancel();
+}
+
+uint64_t WatchService::open_relay(uint32_t group, RelaySink sink, std::function<void()> cancel) {
+  std::lock_guard lock(relay_mu_);
+  const uint64_t id = next_relay_++;
+  relays_[id] = Relay{group, std::move(sink), std::move(cancel), {}};
+  return id;
+}
+
+void WatchService::relay_request(uint64_t relay_id, const synodpb::GroupWatchRequest& request) {
+  Node* node = nullptr;
+  uint64_t hub_stream = 0;
+  bool closing = false;
+  {
+    std::lock_guard lock(relay_mu_);
+    auto it = relays_.find(relay_id);
+    if (it == relays_.end()) return;
+    Relay& relay = it->second;
+    node = ctx_.shards->node(relay.group);
+    if (node == nullptr) return;
+    if (request.advance()) {
+      hub_stream = 0;
+    } else if (auto s = relay.streams.find(request.stream()); s != relay.streams.end()) {
+      hub_stream = s->second;
+      if (request.close()) {
+        closing = true;
+        relayed_.erase(hub_stream);
+        relay.streams.erase(s);
+      }
+    } else if (request.close()) {
+      return;
+    } else {
+      static std::atomic<uint64_t> next{kRelayStreamBase};
+      hub_stream = next++;
+      relay.streams.emplace(request.stream(), hub_stream);
+      relayed_[hub_stream] = {relay_id, request.stream()};
+    }
+  }
+  if (request.advance()) {
+    node->advance_revision();
+  } else if (closing) {
+    node->watch_closed(hub_stream);
+  } else {
+    node->watch(hub_stream, request.request());
+  }
+}
+
+void WatchService::close_relay(uint64_t relay_id) {
+  Relay relay;
+  {
+    std::lock_guard lock(relay_mu_);
+    auto it = relays_.find(relay_id);
+    if (it == relays_.end()) return;
+    relay = std::move(it->second);
+    relays_.erase(it);
+    for (auto& [stream, hub_stream] : relay.streams) relayed_.erase(hub_stream);
+  }
+  Node* node = ctx_.shards->node(relay.group);
+  if (node == nullptr) return;
+  for (auto& [stream, hub_stream] : relay.streams) node->watch_closed(hub_stream);
+}
+
+void WatchService::route_relayed(uint32_t group, std::vector<kv::WatchOutput>& out) {
+  std::lock_guard lock(relay_mu_);
+  if (relays_.empty()) return;
+  std::vector<kv::WatchOutput> mine;
+  for (kv::WatchOutput& o : out) {
+    if (o.stream >= kRelayStreamBase) {
+      auto it = relayed_.find(o.stream);
+      if (it == relayed_.end()) continue;  // its asker closed it
+      auto relay = relays_.find(it->second.first);
+      if (relay != relays_.end()) relay->second.sink(to_peer(o, it->second.second));
+      continue;
+    }
+    if (o.stream == 0 && o.mark_only) {
+      for (auto& [id, relay] : relays_) {
+        if (relay.group == group) relay.sink(to_peer(o, 0));
+      }
+    }
+    mine.push_back(std::move(o));
+  }
+  out.swap(mine);
+}
 
 grpc::ServerBidiReactor<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>*
 WatchService::Watch(grpc::CallbackServerContext* c) {
@@ -69,20 +352,6 @@ void WatchService::forget(uint64_t id) {
 // deliver_from_group.
 void WatchService::sharded_request(uint64_t stream, const etcdserverpb::WatchRequest& request,
                                    const Node::WatchCaller& caller) {
-  const auto nodes = ctx_.shards->hosted();
-  if (nodes.size() != ctx_.shards->count()) {
-    if (!request.has_create_request()) return;
-    kv::WatchOutput refused;
-    refused.stream = stream;
-    refused.response.set_watch_id(kv::WatchHub::kInvalidWatchId);
-    refused.response.set_created(true);
-    refused.response.set_canceled(true);
-    refused.response.set_cancel_reason(kv::errors::shard_unreachable().message);
-    std::vector<kv::WatchOutput> out;
-    out.push_back(std::move(refused));
-    deliver(std::move(out));
-    return;
-  }
   if (request.has_create_request() && caller) {
     // Permissions live in the member's own group (and authentication stays off when sharded).
     const etcdserverpb::WatchCreateRequest& create = request.create_request();
@@ -104,7 +373,7 @@ void WatchService::sharded_request(uint64_t stream, const etcdserverpb::WatchReq
       return;
     }
   }
-  for (auto& [group, node] : nodes) node->watch(stream, request);
+  for (uint32_t g = 1; g <= ctx_.shards->count(); ++g) to_group(g, stream, request);
 }
 
 int64_t WatchService::safe_revision(const ShardedWatch& w) const {
@@ -141,14 +410,17 @@ void WatchService::release(const ShardedKey& key, ShardedWatch& w,
 }
 
 void WatchService::deliver_from_group(uint32_t group, std::vector<kv::WatchOutput>&& out) {
+  route_relayed(group, out);
+  if (out.empty()) return;
   const size_t groups = ctx_.shards->count();
   const size_t gi = group - 1;
   std::vector<kv::WatchOutput> pass;
   std::vector<ShardedKey> cancel_elsewhere;
   std::set<ShardedKey> touched;
   std::set<uint32_t> bumps;
-  // Held across the delivery, so that answers merged here reach each stream in this order.
-  std::lock_guard lock(sharded_mu_);
+  // Held across the delivery, so that answers merged here reach each stream in this order
+  // (not across the requests to groups after it: those may wait on the network).
+  std::unique_lock lock(sharded_mu_);
   if (group_through_.size() != groups) {
     group_through_.assign(groups, -1);
     bump_asked_.assign(groups, 0);
@@ -236,14 +508,13 @@ void WatchService::deliver_from_group(uint32_t group, std::vector<kv::WatchOutpu
     if (it != sharded_.end()) release(key, it->second, pass, bumps);
   }
   if (!pass.empty()) deliver(std::move(pass));
-  for (uint32_t g : bumps) {
-    if (Node* node = ctx_.shards->node(g)) node->advance_revision();
-  }
+  lock.unlock();
+  for (uint32_t g : bumps) advance_group(g);
   for (const auto& [stream, id] : cancel_elsewhere) {
     etcdserverpb::WatchRequest cancel;
     cancel.mutable_cancel_request()->set_watch_id(id);
-    for (auto& [g, node] : ctx_.shards->hosted()) {
-      if (g != group) node->watch(stream, cancel);
+    for (uint32_t g = 1; g <= groups; ++g) {
+      if (g != group) to_group(g, stream, cancel);
     }
   }
 }

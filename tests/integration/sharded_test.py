@@ -269,13 +269,13 @@ def leases_span_shards(x: Ctx):
     eq([cl.get(k)[0] for k in ("ls/short-a", "ls/short-b")], [None, None], "its keys went")
 
 
-@test
-def prefix_watch_in_revision_order(x: Ctx):
-    cl = x.cl
-    start = cl.put("w/start", "0").header.revision + 1
+def check_prefix_watch(cl, prefix: str, what: str) -> None:
+    """24 writes to 6 keys (on several shards), then a watch of the prefix from before them:
+    every event, in write order, at increasing revisions."""
+    start = cl.put(f"{prefix}start", "0").header.revision + 1
     for i in range(24):
-        cl.put(f"w/{i % 6}", str(i))
-    events, cancel = cl.watch_prefix("w/", start_revision=start)
+        cl.put(f"{prefix}{i % 6}", str(i))
+    events, cancel = cl.watch_prefix(prefix, start_revision=start)
     got = []
     deadline = time.monotonic() + 20
     for e in events:
@@ -283,9 +283,15 @@ def prefix_watch_in_revision_order(x: Ctx):
         if len(got) == 24 or time.monotonic() > deadline:
             break
     cancel()
-    eq([k for k, _ in got], [f"w/{i % 6}" for i in range(24)], "every event, in write order")
+    eq([k for k, _ in got], [f"{prefix}{i % 6}" for i in range(24)],
+       f"{what}: every event, in write order")
     revs = [r for _, r in got]
-    eq(revs, sorted(revs), "increasing revisions")
+    eq(revs, sorted(revs), f"{what}: increasing revisions")
+
+
+@test
+def prefix_watch_in_revision_order(x: Ctx):
+    check_prefix_watch(x.cl, "w/", "m1")
 
 
 @test
@@ -373,6 +379,34 @@ def five_members_three_replicas(binary: str, base_port: int, keep: bool) -> None
                     cl.transactions.put(f"t/{j}/{k}", str(k)) for k in range(6)], failure=[])
                 eq(ok, True, f"member {j + 1}'s cross-shard txn")
             eq(len(list(clients[0].get_prefix("t/"))), 30, "every txn's puts")
+            # A watch over every shard from every member: the shards it does not replicate
+            # are watched through members that do (peer RPC GroupWatch).
+            for j, cl in enumerate(clients):
+                check_prefix_watch(cl, f"wt{j}/", f"member {j + 1}'s watch")
+            # Compaction from every member reaches every shard: after it, a read below the
+            # revision is refused on any member, and so is compacting there again.
+            first = clients[0].put("c/k", "1").header.revision
+            clients[0].put("c/k", "2")
+            for j, cl in enumerate(clients):
+                rev = cl.put(f"c/{j}", "x").header.revision
+                cl.compact(rev)
+                for other in clients:
+                    refused = ""
+                    try:
+                        range_raw(other, "c/k", revision=first)
+                    except Exception as e:  # noqa: BLE001 (grpc's error, as the stub raises it)
+                        refused = str(e)
+                    if "required revision has been compacted" not in refused:
+                        raise AssertionError(f"a read at {first} after member {j + 1} compacted "
+                                             f"at {rev}: {refused or 'answered'}")
+                refused = ""
+                try:
+                    cl.compact(rev)
+                except Exception as e:  # noqa: BLE001
+                    refused = str(e) + repr(getattr(e, "__cause__", None))
+                if "compacted" not in refused:
+                    raise AssertionError(f"member {j + 1} compacted at {rev} twice: {refused}")
+                first = rev
             bank_total_never_changes(x)
             counts = {"2pc": 0, "3pc": 0}
             for m in c.members.values():
@@ -425,8 +459,9 @@ def members_come_and_go(binary: str, base_port: int, keep: bool) -> None:
     the old replica removed) while a client keeps writing; then a founder is removed and its
     replicas move to the others. `synod ctl rebalance status` shows the moves; no
     acknowledged write is lost, and every member reads every key."""
+    # A short log (--snapshot-count): a new replica catches up from its leader's state image.
     with Cluster("synod", binary, 3, base_port, keep=keep, label="sharded_moves",
-                 server_args=["--shards=8", "--replication=3"]) as c:
+                 server_args=["--shards=8", "--replication=3", "--snapshot-count=20"]) as c:
         x = Ctx(c)
         extra = []
         try:
@@ -469,6 +504,7 @@ def members_come_and_go(binary: str, base_port: int, keep: bool) -> None:
                     raise AssertionError(f"m4 hosts no group:\n{ring}")
                 cl4 = etcd3.client(host="127.0.0.1", port=m4.client_port, timeout=10)
                 extra.append(cl4)
+                check_prefix_watch(cl4, "wm4/", "a watch on the new member")
                 got = retrying(lambda: [k.key.decode() for _, k in cl4.get_prefix("pre/")],
                                "m4 reads pre/")
                 eq(len(got), 300, "pre/ keys read from m4")
