@@ -94,6 +94,9 @@ def main() -> int:
         print(f"| {a.shards} | {a.keys} x {a.value_size} B | {took:.1f} s | {groups} | "
               f"{moved / 1e6:.0f} MB | {report.get('throughput_rps', 0):.0f}, "
               f"{report.get('latency_ms', {}).get('p99', 0)}, {report.get('errors', '?')} |")
+        if report.get("error_counts"):
+            print("writer errors: " + "; ".join(f"{n} x {t}"
+                                               for t, n in report["error_counts"].items()))
         print(f"founders' groups/ before: " +
               ", ".join(f"{n} {b / 1e6:.0f} MB" for n, b in before.items()))
     return 0
