@@ -323,6 +323,8 @@ ApplyResult::Outcome Store::execute(const synodpb::Request& req, WriteTxn& txn,
       return apply_txn_resolve(req.txn_resolve(), txn);
     case synodpb::Request::kTxnPrecommit:
       return apply_txn_precommit(req.txn_precommit(), txn);
+    case synodpb::Request::kTxnForget:
+      return apply_txn_forget(req.txn_forget(), txn);
     case synodpb::Request::OP_NOT_SET:
       // A stamp alone: the revision moves on to it, with no write (a sharded group's watchers
       // then know that nothing below it is still to come).

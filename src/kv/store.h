@@ -150,6 +150,10 @@ class Store {
   std::vector<synodpb::TxnIntent> intents() const;
   // The decision that stands for a transaction this group coordinates, if any.
   std::optional<TxnDecided> decision(std::string_view txn) const;
+  // Transactions whose outcome records here (a participant's, not the coordinator group's
+  // decisions) were proposed before `before_ms` (by their proposers' clocks) and that hold
+  // nothing here: at most `max`, for a txn_forget.
+  std::vector<std::string> settled_txns(int64_t before_ms, size_t max) const;
   // Advances the applied index over an entry with no KV effect (leader no-op, conf change).
   // Returns false, changing nothing, if raft_index <= applied_index().
   bool advance_applied(uint64_t raft_index);
@@ -247,6 +251,7 @@ class Store {
   ApplyResult::Outcome apply_txn_decide(const synodpb::TxnDecision& req, WriteTxn& txn);
   ApplyResult::Outcome apply_txn_resolve(const synodpb::TxnDecision& req, WriteTxn& txn);
   ApplyResult::Outcome apply_txn_precommit(const synodpb::TxnDecision& req, WriteTxn& txn);
+  ApplyResult::Outcome apply_txn_forget(const synodpb::TxnForget& req, WriteTxn& txn);
   // An ordinary request that touches a key a transaction holds is refused.
   std::optional<Error> check_locks(const synodpb::Request& req) const;
   bool range_locked(std::string_view key, std::string_view range_end) const;

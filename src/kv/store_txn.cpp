@@ -4,6 +4,7 @@
 // touch a held key. Two- or three-phase commit with the decision durable in a replicated group
 // (docs/transactions.md); every step is a log entry, applied deterministically, and idempotent:
 // the same step applied again returns what it returned the first time.
+#include <algorithm>
 #include <cassert>
 
 #include "kv/batch_view.h"
@@ -194,6 +195,40 @@ ApplyResult::Outcome Store::apply_txn_precommit(const synodpb::TxnDecision& req,
     txn.view().put(intent_row, intent.SerializeAsString());
   }
   return TxnDecided{true, intent.succeeded(), {}};
+}
+
+std::vector<std::string> Store::settled_txns(int64_t before_ms, size_t max) const {
+  std::vector<std::string> out;
+  for (char table : {keys::kTxnOutcome}) {
+    const keys::Bounds bounds = keys::table(table);
+    backend_.scan(bounds.begin, bounds.end, [&](std::string_view k, std::string_view v) {
+      if (out.size() >= max) return false;
+      synodpb::TxnDecision d;
+      if (!d.ParseFromArray(v.data(), static_cast<int>(v.size()))) {
+        records::corrupted("transaction record");
+      }
+      const std::string id(k.substr(1));
+      // A record with no time (made before records carried one) is never forgotten.
+      if (d.at() <= 0 || d.at() >= before_ms) return true;
+      if (backend_.get(row(keys::kIntent, id))) return true;  // still prepared here
+      if (out.empty() || out.back() != id) out.push_back(id);
+      return true;
+    });
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+ApplyResult::Outcome Store::apply_txn_forget(const synodpb::TxnForget& req, WriteTxn& txn) {
+  for (const std::string& id : req.txns()) {
+    if (id.empty()) return errors::bad_transaction_part();
+  }
+  for (const std::string& id : req.txns()) {
+    if (backend_.get(row(keys::kIntent, id))) continue;  // prepared (again) since: kept
+    txn.view().del(row(keys::kTxnOutcome, id));
+  }
+  return std::monostate{};
 }
 
 bool Store::range_locked(std::string_view key, std::string_view range_end) const {

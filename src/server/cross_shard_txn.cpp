@@ -130,6 +130,7 @@ synodpb::Request decision_request(bool resolve, const std::string& txn, bool com
   d->set_txn(txn);
   d->set_commit(commit);
   d->set_succeeded(succeeded);
+  d->set_at(wall_ms());
   return r;
 }
 
@@ -382,6 +383,8 @@ void TxnResolver::run() {
 void TxnResolver::sweep() {
   if (ctx_.shards == nullptr) return;
   const int64_t now = wall_ms();
+  // Old records are looked for about once a minute (a scan of the records' tables).
+  const bool forget = ++sweeps_ % 120 == 0;
   for (auto& [group, node] : ctx_.shards->hosted()) {
     if (node->status().role != raft::Role::kLeader) continue;
     std::vector<synodpb::TxnIntent> intents = node->read_store([](const kv::Store& s) {
@@ -391,7 +394,22 @@ void TxnResolver::sweep() {
       if (now - intent.prepare().started_at() < stale_after_.count()) continue;
       settle(group, intent);
     }
+    if (forget) forget_settled(*node, now);
   }
+}
+
+// Records of transactions settled long ago go: no step of theirs can still be under way (each is
+// retried for seconds at most), and a prepare arriving after its record went would be aborted
+// and released by the resolver, with nothing written.
+void TxnResolver::forget_settled(Node& node, int64_t now) {
+  constexpr int64_t kForgetAfterMs = 10 * 60 * 1000;
+  constexpr size_t kPerProposal = 1000;
+  std::vector<std::string> txns = node.read_store(
+      [&](const kv::Store& s) { return s.settled_txns(now - kForgetAfterMs, kPerProposal); });
+  if (txns.empty()) return;
+  synodpb::Request r;
+  for (std::string& t : txns) r.mutable_txn_forget()->add_txns(std::move(t));
+  node.propose(std::move(r), [](const kv::ApplyResult&) {});
 }
 
 void TxnResolver::settle(uint32_t group, const synodpb::TxnIntent& intent) {

@@ -57,6 +57,7 @@ class TxnResolver {
   void run();
   void sweep();
   void settle(uint32_t group, const synodpb::TxnIntent& intent);
+  void forget_settled(Node& node, int64_t now);
 
   ServerContext& ctx_;
   const std::chrono::milliseconds interval_;
@@ -65,6 +66,7 @@ class TxnResolver {
   std::condition_variable cv_;
   bool stopping_ = false;
   std::set<std::string> settling_;  // transaction IDs with a settle in flight; under mu_
+  uint64_t sweeps_ = 0;             // the resolver thread's own
   std::thread thread_;              // last: starts once the rest is set
 };
 

@@ -100,6 +100,7 @@ KvCommand BankClient::next(uint64_t now_ms, Rng& rng) {
       r.mutable_txn_decide()->set_txn(txn_id_);
       r.mutable_txn_decide()->set_commit(all_prepared_);
       r.mutable_txn_decide()->set_succeeded(all_prepared_ && compares_hold_);
+      r.mutable_txn_decide()->set_at(static_cast<int64_t>(now_ms));
       return propose(parts_.front().group, std::move(r));
     }
     case Phase::kResolve: {
@@ -107,6 +108,7 @@ KvCommand BankClient::next(uint64_t now_ms, Rng& rng) {
       r.mutable_txn_resolve()->set_txn(txn_id_);
       r.mutable_txn_resolve()->set_commit(decision_->commit);
       r.mutable_txn_resolve()->set_succeeded(decision_->succeeded);
+      r.mutable_txn_resolve()->set_at(static_cast<int64_t>(now_ms));
       return propose(parts_[resolved_].group, std::move(r));
     }
     case Phase::kIdle:

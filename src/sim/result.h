@@ -41,7 +41,8 @@ struct SimResult {
   // resolver's proposals for transactions their clients left.
   uint64_t transfers = 0, cross_shard = 0, audits = 0, resolver_proposals = 0;
   uint64_t resolver_commits = 0;  // three-phase: decisions to commit a precommitted transaction
-  uint64_t coordinator_crashes = 0;  // clients that died holding every participant's yes
+  uint64_t txn_records_forgotten = 0;  // settled transactions whose records were forgotten
+  uint64_t coordinator_crashes = 0;    // clients that died holding every participant's yes
   bool liveness_ok = true;
   std::string liveness_detail;
   uint64_t end_time_us = 0;

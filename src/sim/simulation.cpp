@@ -284,6 +284,7 @@ void print_summary(const SimOptions& o, const SimResult& r, std::ostream& out) {
         << ") audits=" << r.audits << " coordinator crashes=" << r.coordinator_crashes
         << " resolver proposals=" << r.resolver_proposals;
     if (r.resolver_commits > 0) out << " (commits of precommitted=" << r.resolver_commits << ")";
+    out << " records forgotten=" << r.txn_records_forgotten;
     out << "\n";
   }
   out << "  messages     sent=" << r.messages_sent << " dropped=" << r.messages_dropped

@@ -22,9 +22,26 @@ void TxnResolver::start() {
 void TxnResolver::handle(const Event& e) {
   SYNOD_ASSERT(e.type == EventType::kTxnResolve);
   const uint64_t now_ms = world_.now() / 1000;
+  const bool forget = ++steps_ % kForgetEverySteps == 0;
   for (uint32_t g = 0; g < cluster_.groups(); ++g) {
     Node* lead = cluster_.group(g).leader();
-    if (lead == nullptr || lead->kv->store().locks().empty()) continue;  // nothing prepared
+    if (lead == nullptr) continue;
+    if (forget && now_ms > kForgetAfterMs) {
+      // Records of transactions settled long ago go (txn_forget), as a server's resolver does.
+      std::vector<std::string> txns =
+          lead->kv->store().settled_txns(static_cast<int64_t>(now_ms - kForgetAfterMs), 100);
+      if (!txns.empty()) {
+        KvCommand cmd;
+        cmd.client = kResolverClient;
+        cmd.seq = ++seq_;
+        cmd.op = KvOp::kPropose;
+        world_.result.txn_records_forgotten += txns.size();
+        for (std::string& t : txns) cmd.proposal.mutable_txn_forget()->add_txns(std::move(t));
+        lead->engine->propose(cmd.encode());
+        cluster_.group(g).after_input(*lead);
+      }
+    }
+    if (lead->kv->store().locks().empty()) continue;  // nothing prepared
     for (const synodpb::TxnIntent& intent : lead->kv->store().intents()) {
       const synodpb::TxnPrepare& p = intent.prepare();
       if (static_cast<uint64_t>(p.started_at()) + kStaleMs > now_ms) continue;
@@ -42,6 +59,7 @@ void TxnResolver::handle(const Event& e) {
         r->set_txn(p.txn());
         r->set_commit(d->commit);
         r->set_succeeded(d->succeeded);
+        r->set_at(static_cast<int64_t>(now_ms));
       } else {
         // Three-phase commit's termination rule: a precommitted part means every participant
         // voted yes, so commit; otherwise abort. The first decision applied stands.
@@ -49,6 +67,7 @@ void TxnResolver::handle(const Event& e) {
         r->set_txn(p.txn());
         r->set_commit(intent.precommitted());
         r->set_succeeded(intent.precommitted() && intent.succeeded());
+        r->set_at(static_cast<int64_t>(now_ms));
         if (intent.precommitted()) ++world_.result.resolver_commits;
         target = coord;
         target_group = p.coordinator();

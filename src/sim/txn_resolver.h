@@ -19,6 +19,11 @@ class TxnResolver {
  public:
   // Transactions prepared longer ago than this are settled by the resolver.
   static constexpr uint64_t kStaleMs = 1'500;
+  // Decision and outcome records older than this are forgotten (txn_forget), looked for every
+  // kForgetEverySteps steps: long after any step of theirs could still arrive (a client's
+  // retries last under a second; a duplicate of a command applies once).
+  static constexpr uint64_t kForgetAfterMs = 4'000;
+  static constexpr uint64_t kForgetEverySteps = 10;
 
   TxnResolver(World& world, Cluster& cluster) : world_(world), cluster_(cluster) {}
 
@@ -34,6 +39,7 @@ class TxnResolver {
   World& world_;
   Cluster& cluster_;
   uint64_t seq_ = 0;
+  uint64_t steps_ = 0;
 };
 
 }  // namespace synod::sim

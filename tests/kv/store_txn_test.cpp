@@ -169,6 +169,41 @@ TEST_F(KV_SUITE(StoreTxnTest), APrecommitWithoutAPrepareOrToAbortIsRefused) {
   EXPECT_FALSE(store_->intents()[0].precommitted());
 }
 
+TEST_F(KV_SUITE(StoreTxnTest), OldOutcomesAreForgottenButDecisionsAndHeldOnesKept) {
+  auto step_at = [&](bool resolve, const std::string& txn, int64_t at) {
+    synodpb::Request req;
+    synodpb::TxnDecision* d = resolve ? req.mutable_txn_resolve() : req.mutable_txn_decide();
+    d->set_txn(txn);
+    d->set_commit(false);
+    d->set_at(at);
+    ASSERT_TRUE(apply(req).ok());
+  };
+  put("a", "10");
+  put("b", "20");
+  step_at(false, "old", 1000);  // a decision, long ago: kept (another part may need it)
+  step_at(true, "old", 1000);   // and its outcome here: forgotten
+  step_at(true, "new", 9000);
+  EXPECT_TRUE(prepare("held", part("a", "10", "7")).prepared);
+  step_at(false, "held", 1000);  // decided long ago, and still prepared here
+  step_at(true, "untimed", 0);   // a record without a time stays
+  EXPECT_EQ(store_->settled_txns(5000, 100), std::vector<std::string>{"old"});
+  EXPECT_TRUE(store_->settled_txns(5000, 0).empty());
+  synodpb::Request forget;
+  forget.mutable_txn_forget()->add_txns("old");
+  forget.mutable_txn_forget()->add_txns("held");
+  const int64_t revision = store_->revision();
+  ASSERT_TRUE(apply(forget).ok());
+  EXPECT_EQ(store_->revision(), revision);  // no key changed
+  EXPECT_TRUE(store_->decision("old").has_value());
+  EXPECT_TRUE(store_->decision("held").has_value());
+  restart();
+  EXPECT_TRUE(store_->settled_txns(5000, 100).empty());
+  // A prepare that comes after its outcome went is a new one here; aborted, it writes nothing.
+  EXPECT_TRUE(prepare("old", part("b", "20", "21")).prepared);
+  EXPECT_FALSE(resolve("old", false, false).commit);
+  EXPECT_EQ(get("b"), "20");
+}
+
 TEST_F(KV_SUITE(StoreTxnTest), TheFailureBranchRunsWhenSomeParticipantsComparesFailed) {
   put("a", "10");
   EXPECT_TRUE(prepare("t1", part("a", "10", "7")).compares_hold);
