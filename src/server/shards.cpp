@@ -123,7 +123,13 @@ std::unique_ptr<Shards> Shards::open(const ShardOptions& options, const NodeOpti
       auto it = found.find(g);
       if (it == found.end()) continue;
       shards->groups_[g - 1].incarnation = it->second;
-      if (!shards->open_group(g, {}, error)) return nullptr;
+      // The group's founding configuration is not in its log: an engine restarting without a
+      // snapshot starts from it, as group 0 starts from the identity's. It is the ring's first
+      // placement (on a member that joined later, the group's log and snapshots carry the
+      // configurations that matter to it).
+      const std::vector<uint64_t> founding =
+          shards->initial_.empty() ? std::vector<uint64_t>() : shards->initial_[g - 1];
+      if (!shards->open_group(g, founding, error)) return nullptr;
     } else if (here) {
       if (!shards->open_group(g, replicas, error)) return nullptr;
     }
