@@ -23,18 +23,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
                                 "integration"))
-from cluster import Cluster, log  # noqa: E402
-
-
-def dir_bytes(path: str) -> int:
-    total = 0
-    for root, _, files in os.walk(path):
-        for f in files:
-            try:
-                total += os.path.getsize(os.path.join(root, f))
-            except OSError:
-                pass
-    return total
+from cluster import Cluster, dir_bytes, log  # noqa: E402
 
 
 def status(synod: str, endpoint: str) -> str:

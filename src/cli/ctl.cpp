@@ -248,6 +248,13 @@ int run_semaphore_release(const CtlFlags& f) {
   });
 }
 
+// A member ID as etcdctl prints it.
+std::string hex(uint64_t id) {
+  std::ostringstream o;
+  o << std::hex << id;
+  return o.str();
+}
+
 // The ring: which members replicate each shard, and the groups' state as the answering member
 // sees those it hosts.
 int run_ring(const CtlFlags& f) {
@@ -255,11 +262,6 @@ int run_ring(const CtlFlags& f) {
     synodpb::ShardsResponse resp;
     grpc::Status s = synodpb::Shards::NewStub(ch)->Status(&ctx, synodpb::ShardsRequest(), &resp);
     if (!s.ok()) return s;
-    auto hex = [](uint64_t id) {
-      std::ostringstream o;
-      o << std::hex << id;
-      return o.str();
-    };
     if (resp.shards() == 0) {
       std::cout << "not sharded (one group; metadata leader " << hex(resp.metadata_leader())
                 << ")\n";
@@ -294,11 +296,6 @@ int run_rebalance_status(const CtlFlags& f) {
     synodpb::ShardsResponse resp;
     grpc::Status s = synodpb::Shards::NewStub(ch)->Status(&ctx, synodpb::ShardsRequest(), &resp);
     if (!s.ok()) return s;
-    auto hex = [](uint64_t id) {
-      std::ostringstream o;
-      o << std::hex << id;
-      return o.str();
-    };
     auto list = [&](const auto& ids) {
       std::string out;
       for (uint64_t m : ids) out += (out.empty() ? "" : ",") + hex(m);

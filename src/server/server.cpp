@@ -657,18 +657,18 @@ int run_server(const ResolvedConfig& config) {
   }
   PeerDirectory directory;
   directory.credentials = peer_channel;
+  // Where another member's peer service listens, as the directory last learned it.
+  auto peer_address = [&directory](uint64_t member) -> std::optional<std::string> {
+    std::lock_guard lock(directory.mu);
+    auto it = directory.addresses.find(member);
+    if (it == directory.addresses.end()) return std::nullopt;
+    return it->second;
+  };
   std::unique_ptr<TimestampOracle> oracle;
   std::unique_ptr<Shards> shards;
   if (shard_options.shards > 0) {
-    oracle = std::make_unique<TimestampOracle>(
-        *node, identity.member_id,
-        [&directory](uint64_t member) -> std::optional<std::string> {
-          std::lock_guard lock(directory.mu);
-          auto it = directory.addresses.find(member);
-          if (it == directory.addresses.end()) return std::nullopt;
-          return it->second;
-        },
-        peer_channel);
+    oracle =
+        std::make_unique<TimestampOracle>(*node, identity.member_id, peer_address, peer_channel);
     NodeOptions group_options = options;
     group_options.expire_leases = false;
     group_options.timestamps = [o = oracle.get()](uint32_t count, NodeOptions::TimestampDone done) {
@@ -701,14 +701,7 @@ int run_server(const ResolvedConfig& config) {
   ctx.oracle = oracle.get();
   std::unique_ptr<RemoteGroups> remote_groups;
   if (shards) {
-    remote_groups = std::make_unique<RemoteGroups>(
-        [&directory](uint64_t member) -> std::optional<std::string> {
-          std::lock_guard lock(directory.mu);
-          auto it = directory.addresses.find(member);
-          if (it == directory.addresses.end()) return std::nullopt;
-          return it->second;
-        },
-        peer_channel);
+    remote_groups = std::make_unique<RemoteGroups>(peer_address, peer_channel);
     ctx.remote_groups = remote_groups.get();
   }
   ctx.executor = &executor;

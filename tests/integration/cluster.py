@@ -78,6 +78,18 @@ def report(name: str, failures) -> int:
     return 0 if not failures else 1
 
 
+def dir_bytes(path: str) -> int:
+    """Bytes in the files under `path` (a member's data dir, say)."""
+    total = 0
+    for root, _, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.path.getsize(os.path.join(root, f))
+            except OSError:
+                pass
+    return total
+
+
 def wait_until(pred: Callable[[], object], timeout: float, interval: float = 0.2,
                what: str = "condition", max_tries: Optional[int] = None):
     """Calls pred until it returns a truthy value; bounded by timeout seconds and max_tries.

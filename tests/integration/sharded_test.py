@@ -27,7 +27,7 @@ import traceback
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cluster import Cluster, ClusterError, add_common_args, log, wait_until  # noqa: E402
+from cluster import Cluster, ClusterError, add_common_args, dir_bytes, log, wait_until  # noqa: E402
 
 try:
     import etcd3  # noqa: E402
@@ -440,17 +440,6 @@ def wait_balanced(binary: str, endpoint: str, what: str, members: int,
             return time.monotonic() - t0
         time.sleep(0.5)
     raise AssertionError(f"{what}: not balanced after {timeout:.0f}s:\n{last}")
-
-
-def dir_bytes(path: str) -> int:
-    total = 0
-    for root, _, files in os.walk(path):
-        for f in files:
-            try:
-                total += os.path.getsize(os.path.join(root, f))
-            except OSError:
-                pass
-    return total
 
 
 def members_come_and_go(binary: str, base_port: int, keep: bool) -> None:
