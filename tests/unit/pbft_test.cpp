@@ -373,6 +373,110 @@ TEST(PbftEngine, ABackupExecutesTheCommittedRequestNotTheOneItWasPrePrepared) {
   EXPECT_EQ(op->op, "put k committed");
 }
 
+Config small_checkpoints(uint64_t id) {
+  Config c = engine_config(id);
+  c.checkpoint_interval = 4;
+  c.log_window = 8;
+  c.state_interval = 4;
+  return c;
+}
+
+Msg vote(Kind kind, uint64_t sender, Index first, uint32_t count, const Digest& run) {
+  Msg m;
+  m.kind = kind;
+  m.sender = NodeId(sender);
+  m.seq = first;
+  m.count = count;
+  m.digest = run;
+  return m;
+}
+
+// Backup 2 was away while the others executed 1..5 in two runs, 1..3 and 4..5, and made 4 a
+// stable checkpoint. It catches up to the checkpoint on bodies, then executes 5 on the commits
+// of the run that spans the checkpoint: it must not take that run for one the checkpoint
+// settled, or it waits for its last slot until the next checkpoint.
+TEST(PbftEngine, ABackupBehindExecutesTheRunThatSpansTheStableCheckpoint) {
+  Pbft backup(small_checkpoints(2), {});
+  std::vector<AuthenticatedRequest> requests;
+  Msg bodies;
+  bodies.kind = Kind::kBodies;
+  bodies.sender = NodeId(3);
+  Digest chained{};
+  Digest at_checkpoint{};
+  for (uint64_t seq = 1; seq <= 5; ++seq) {
+    requests.push_back(request_for_2(3, seq, "put k " + std::to_string(seq)));
+    bodies.bodies.push_back(Body{Index(seq), View(0), requests.back()});
+    chained = chain(chained, Index(seq), digest(requests.back().request));
+    if (seq == 4) at_checkpoint = chained;
+  }
+  backup.step(sealed(bodies, 3, 2));
+  for (uint64_t peer : {1, 3, 4}) {
+    Msg c;
+    c.kind = Kind::kCheckpoint;
+    c.sender = NodeId(peer);
+    c.seq = Index(4);
+    c.digest = at_checkpoint;
+    backup.step(sealed(c, peer, 2));
+  }
+  ASSERT_EQ(backup.committed_index(), Index(4));
+  const Digest spanning =
+      run_digest(Index(4), {digest(requests[3].request), digest(requests[4].request)});
+  for (uint64_t peer : {1, 3, 4}) {
+    backup.step(sealed(vote(Kind::kCommit, peer, Index(4), 2, spanning), peer, 2));
+  }
+  EXPECT_EQ(backup.dropped_messages(), 0u);
+  EXPECT_EQ(backup.committed_index(), Index(5));
+  EXPECT_EQ(backup.record(Index(5))->request, requests[4]);
+}
+
+// The pre-prepares primary 1 sends in `rd`, to replica 2.
+std::vector<Msg> pre_prepares(const raft::Ready& rd) {
+  std::vector<Msg> out;
+  for (const auto* list : {&rd.messages, &rd.immediate_messages}) {
+    for (const raft::Message& m : *list) {
+      if (m.to != NodeId(2)) continue;
+      std::string why;
+      std::optional<Msg> msg = open(m.payload, keyring(2), NodeId(1), &why);
+      EXPECT_TRUE(msg) << why;
+      if (msg && msg->kind == Kind::kPrePrepare) out.push_back(*msg);
+    }
+  }
+  return out;
+}
+
+// A primary's run ends at the next checkpoint, however many requests wait: a replica behind
+// catches up to a checkpoint and then on the commits of the runs after it.
+TEST(PbftEngine, ThePrimaryEndsEachRunAtTheNextCheckpoint) {
+  Config c = small_checkpoints(1);
+  c.max_runs_in_flight = 1;
+  Pbft primary(c, {});
+  ASSERT_EQ(primary.propose("put k 1").status, raft::Status::kForwarded);
+  raft::Ready rd = primary.ready();
+  std::vector<Msg> sent = pre_prepares(rd);
+  primary.advance();
+  ASSERT_EQ(sent.size(), 1u);
+  ASSERT_EQ(sent[0].requests.size(), 1u);
+  for (int i = 2; i <= 7; ++i) primary.propose("put k " + std::to_string(i));  // they wait
+  const Digest first = run_digest(Index(1), {digest(sent[0].requests[0].request)});
+  for (uint64_t peer : {3, 4}) {
+    primary.step(sealed(vote(Kind::kPrepare, peer, Index(1), 1, first), peer, 1));
+  }
+  for (uint64_t peer : {3, 4}) {
+    primary.step(sealed(vote(Kind::kCommit, peer, Index(1), 1, first), peer, 1));
+  }
+  ASSERT_EQ(primary.committed_index(), Index(1));
+  sent.clear();
+  while (primary.has_ready()) {
+    rd = primary.ready();
+    for (Msg& m : pre_prepares(rd)) sent.push_back(std::move(m));
+    primary.advance();
+  }
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].seq, Index(2));
+  EXPECT_EQ(sent[0].requests.size(), 3u);  // 2..4, not 2..7
+  EXPECT_EQ(primary.dropped_messages(), 0u);
+}
+
 // A replica's own requests are numbered from the base its host gives (above any it used before
 // a restart).
 TEST(PbftEngine, OwnRequestsAreNumberedFromTheTimestampBase) {

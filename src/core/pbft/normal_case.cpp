@@ -150,6 +150,10 @@ void Pbft::maybe_pre_prepare() {
     const Index high = stable_ + cfg_.log_window;
     if (next_seq_ > high || next_seq_ > log_.last_index() + 1) return;
     uint64_t room = std::min<uint64_t>(cfg_.max_batch, high - next_seq_ + 1);
+    // A run ends at the next checkpoint: a replica that fell behind catches up to a stable
+    // checkpoint, then takes commits for the runs after it, so none may start below one.
+    const uint64_t k = cfg_.checkpoint_interval;
+    room = std::min<uint64_t>(room, k - (next_seq_.value - 1) % k);
     if (auto next = committed_runs_.upper_bound(next_seq_); next != committed_runs_.end()) {
       room = std::min<uint64_t>(room, next->first - next_seq_);
     }
@@ -384,8 +388,13 @@ void Pbft::check_prepared(const RunKey& key) {
 void Pbft::on_commit(const Msg& m) {
   if (m.view > view_ || m.seq + (m.count - 1) <= log_.committed()) return;
   // A replica behind its peers takes commits past its window too: they are how it catches up.
+  // A run may span the stable checkpoint (a new view's, or one a faulty primary made): its
+  // slots past the checkpoint are still to execute here.
   const Index horizon = std::max(stable_, log_.committed()) + kCatchUpWindows * cfg_.log_window;
-  if (m.seq <= stable_ || m.seq + (m.count - 1) > horizon || runs_.size() >= kMaxRuns) return;
+  if (m.seq + (m.count - 1) <= stable_ || m.seq + (m.count - 1) > horizon ||
+      runs_.size() >= kMaxRuns) {
+    return;
+  }
   const RunKey key{m.view, m.seq, m.count, m.digest};
   runs_[key].commits.insert(m.sender);
   check_committed(key);
@@ -412,7 +421,10 @@ bool Pbft::run_bodies(const RunKey& key, bool prefer_fetched, std::vector<Entry>
   for (Index seq = key.first; seq <= key.last(); ++seq) {
     const bool in_log = seq >= log_.first_index() && seq <= log_.last_index();
     if (seq <= log_.committed()) {
-      digests.push_back(*digest_at(seq));
+      // Executed here; from a snapshot the slot's request is not at hand, only its state.
+      std::optional<Digest> executed = digest_at(seq);
+      if (!executed) return false;
+      digests.push_back(*executed);
       continue;
     }
     std::optional<SlotRecord> held = in_log ? decode_record(log_.at(seq).data) : std::nullopt;
