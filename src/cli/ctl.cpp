@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "cli/bft_client.h"
+#include "cli/cluster_snapshot.h"
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "kv/recipe.h"
 #include "synodpb/fence.grpc.pb.h"
@@ -35,6 +36,11 @@ struct CtlFlags {
   CLI::App* lock_token = nullptr;
   CLI::App* ring = nullptr;
   CLI::App* rebalance_status = nullptr;
+  CLI::App* snapshot_save = nullptr;
+  CLI::App* snapshot_status = nullptr;
+  CLI::App* snapshot_restore = nullptr;
+  std::string snapshot_dir;
+  std::string snapshot_bug;
   std::string lock;
   int64_t token = 0;
   std::string key;
@@ -505,17 +511,48 @@ std::function<int()> add_ctl_command(CLI::App& app) {
   rebalance->require_subcommand(1);
   f->rebalance_status = rebalance->add_subcommand(
       "status", "shards placed as the ring wants, and the moves under way");
+  CLI::App* snapshot = ctl->add_subcommand(
+      "snapshot", "a sharded cluster's consistent cut across all shards (Chandy-Lamport)");
+  snapshot->require_subcommand(1);
+  f->snapshot_save = snapshot->add_subcommand(
+      "save", "take a consistent cut of every shard while writes go on, into a new directory");
+  f->snapshot_save->add_option("--cluster", f->snapshot_dir, "the directory to write")->required();
+  f->snapshot_status = snapshot->add_subcommand(
+      "status", "what a saved cut holds: groups, keys, messages in flight at the cut");
+  f->snapshot_status->add_option("dir", f->snapshot_dir, "the snapshot's directory")->required();
+  f->snapshot_restore = snapshot->add_subcommand(
+      "restore",
+      "load a saved cut (messages in flight delivered) into the empty cluster at --endpoints");
+  f->snapshot_restore->add_option("dir", f->snapshot_dir, "the snapshot's directory")->required();
+  for (CLI::App* sub : {f->snapshot_status, f->snapshot_restore}) {
+    sub->add_option("--bug", f->snapshot_bug, "plant a known bug (tests only): ignore-in-flight")
+        ->check(CLI::IsMember({"ignore-in-flight"}))
+        ->group("");
+  }
   f->del = ctl->add_subcommand("del", "delete KEY (--bft); prints how many keys went");
   f->del->add_option("key", f->key, "key")->required();
   f->del->add_flag("--prefix", f->prefix, "every key with KEY as prefix");
   for (CLI::App* sub : {f->fenced_put, f->lock_token, f->sem_acquire, f->sem_release, f->sem_list,
-                        f->sem_extend, f->put, f->get, f->del, f->ring, f->rebalance_status})
+                        f->sem_extend, f->put, f->get, f->del, f->ring, f->rebalance_status,
+                        f->snapshot_save, f->snapshot_status, f->snapshot_restore})
     sub->fallthrough();
   sem->fallthrough();
+  snapshot->fallthrough();
   rebalance->fallthrough();
   return [f]() {
     if (f->ring->parsed()) return run_ring(*f);
     if (f->rebalance_status->parsed()) return run_rebalance_status(*f);
+    if (f->snapshot_save->parsed() || f->snapshot_status->parsed() ||
+        f->snapshot_restore->parsed()) {
+      SnapshotFlags s;
+      s.endpoints = f->endpoints;
+      s.timeout_s = std::max(f->timeout_s, 60);
+      s.dir = f->snapshot_dir;
+      s.bugs.ignore_in_flight = f->snapshot_bug == "ignore-in-flight";
+      if (f->snapshot_save->parsed()) return save_cluster_snapshot(s);
+      if (f->snapshot_status->parsed()) return cluster_snapshot_status(s);
+      return restore_cluster_snapshot(s);
+    }
     if (f->put->parsed()) return run_bft_put(*f);
     if (f->get->parsed()) return run_bft_get(*f);
     if (f->del->parsed()) return run_bft_del(*f);

@@ -73,6 +73,11 @@ inline Error range_busy() {
 inline Error shard_unreachable() {
   return {kGrpcUnavailable, "synod: a shard this request needs is not replicated by this member"};
 }
+// A consistent cut of a sharded cluster that could not be completed (a group unreachable, its
+// recorded state lost to a restart, a newer cut begun meanwhile): nothing was saved; retry.
+inline Error cut_failed(const std::string& why) {
+  return {kGrpcUnavailable, "synod: the cluster snapshot could not be taken (" + why + "); retry"};
+}
 inline Error empty_key() {
   return {kGrpcInvalidArgument, "etcdserver: key is not provided"};
 }

@@ -43,6 +43,7 @@ inline constexpr std::string_view kMetaAppliedIndex = "mapplied_index";
 inline constexpr std::string_view kMetaRevision = "mrevision";
 inline constexpr std::string_view kMetaCompactRevision = "mcompact_revision";
 inline constexpr std::string_view kMetaLessorEpoch = "mlessor_epoch";
+inline constexpr std::string_view kMetaCutEpoch = "mcut_epoch";
 
 // A store revision: the main revision of a write transaction and the op's place within it.
 struct Revision {

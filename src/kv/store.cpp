@@ -90,7 +90,9 @@ std::optional<std::string> image_defect(const ImageEntries& entries, int64_t rev
         if (!parses<synodpb::Member>(v)) return "member";
         break;
       case keys::kMeta:
-        if (k == keys::kMetaLessorEpoch && !keys::decode_u64(v)) return "lessor epoch";
+        if ((k == keys::kMetaLessorEpoch || k == keys::kMetaCutEpoch) && !keys::decode_u64(v)) {
+          return "epoch";
+        }
         break;
       case keys::kAuth:
         auth_batch.put(k, v);
@@ -154,6 +156,12 @@ void Store::load() {
   applied_index_ = meta->applied_index;
   revision_ = meta->revision;
   compact_revision_ = meta->compact_revision;
+  cut_epoch_ = 0;
+  if (std::optional<std::string> v = backend_.get(keys::kMetaCutEpoch)) {
+    std::optional<uint64_t> epoch = keys::decode_u64(*v);
+    if (!epoch) records::corrupted("cut epoch");
+    cut_epoch_ = *epoch;
+  }
   auth_ = AuthStore::load(backend_);
   rebuild_index();
   load_locks();
@@ -190,7 +198,15 @@ uint64_t Store::session_highest(std::string_view client) const {
 
 ApplyResult Store::apply(uint64_t raft_index, const synodpb::Request& req,
                          std::vector<mvccpb::Event>* events, const ClientStamp* once) {
-  if (raft_index <= applied_index_) return ApplyResult{.skipped = true, .outcome = {}};
+  if (raft_index <= applied_index_) {
+    return ApplyResult{.skipped = true, .outcome = {}, .cut_epoch = cut_epoch_};
+  }
+  // A consistent cut (Chandy and Lamport's marker, Lai and Yang's rule for a message sent after
+  // its sender's cut): the state before this entry is recorded once per cut, and the epoch
+  // moves on in the same write as the entry.
+  std::optional<CutRecord> cut;
+  const uint64_t wanted = std::max(req.cut_epoch(), req.has_cut_marker() ? req.cut_marker() : 0);
+  if (wanted > cut_epoch_) cut = CutRecord{wanted, revision_, image()};
   std::optional<std::pair<std::string, std::string>> session;
   if (once != nullptr) {
     std::string key(1, keys::kSession);
@@ -200,7 +216,8 @@ ApplyResult Store::apply(uint64_t raft_index, const synodpb::Request& req,
     if (!w) records::corrupted("client session");
     if (!w->admit(once->timestamp)) {
       advance_applied(raft_index);
-      return ApplyResult{.skipped = false, .duplicate = true, .outcome = {}};
+      return ApplyResult{
+          .skipped = false, .duplicate = true, .outcome = {}, .cut_epoch = cut_epoch_};
     }
     session.emplace(std::move(key), w->encode());
   }
@@ -216,6 +233,7 @@ ApplyResult Store::apply(uint64_t raft_index, const synodpb::Request& req,
   if (result.error() && events != nullptr) events->resize(events_before);
   txn.view().put(std::string(keys::kMetaAppliedIndex), keys::encode_u64(raft_index));
   if (session) txn.view().put(std::move(session->first), std::move(session->second));
+  if (cut) txn.view().put(std::string(keys::kMetaCutEpoch), keys::encode_u64(cut->epoch));
   if (txn.changed()) {
     txn.view().put(std::string(keys::kMetaRevision), encode_i64(txn.end_revision()));
   }
@@ -251,6 +269,9 @@ ApplyResult Store::apply(uint64_t raft_index, const synodpb::Request& req,
   applied_index_ = raft_index;
   revision_ = txn.end_revision();
   compact_revision_ = compact_revision;
+  if (cut) cut_epoch_ = cut->epoch;
+  result.cut_epoch = cut_epoch_;
+  result.cut = std::move(cut);
   check_invariants();
   return result;
 }
@@ -325,6 +346,8 @@ ApplyResult::Outcome Store::execute(const synodpb::Request& req, WriteTxn& txn,
       return apply_txn_precommit(req.txn_precommit(), txn);
     case synodpb::Request::kTxnForget:
       return apply_txn_forget(req.txn_forget(), txn);
+    case synodpb::Request::kCutMarker:
+      return std::monostate{};  // recorded by apply()
     case synodpb::Request::OP_NOT_SET:
       // A stamp alone: the revision moves on to it, with no write (a sharded group's watchers
       // then know that nothing below it is still to come).

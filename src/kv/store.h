@@ -70,6 +70,14 @@ struct TxnDecided {
   etcdserverpb::TxnResponse response;  // resolve, committed here just now: the branch's ops
 };
 
+// The group's state recorded at a consistent cut (docs/sharding.md, "Consistent cuts"): an
+// image() of the store as it was just before the entry that made the cut.
+struct CutRecord {
+  uint64_t epoch = 0;
+  int64_t revision = 0;
+  std::string image;
+};
+
 struct ApplyResult {
   using Outcome = std::variant<std::monostate, Error, etcdserverpb::PutResponse,
                                etcdserverpb::DeleteRangeResponse, etcdserverpb::TxnResponse,
@@ -84,6 +92,12 @@ struct ApplyResult {
   // index advanced; outcome is monostate.
   bool duplicate = false;
   Outcome outcome;
+  // The newest cut this store recorded, once the entry applied (0: none yet); a transaction
+  // step's result carries it to the coordinator, which passes it on with the next steps.
+  uint64_t cut_epoch = 0;
+  // The entry made this store record a cut (its cut_marker, or a cut_epoch newer than the
+  // store's): the state just before it.
+  std::optional<CutRecord> cut;
 
   bool ok() const { return !skipped && !duplicate && !std::holds_alternative<Error>(outcome); }
   const Error* error() const { return std::get_if<Error>(&outcome); }
@@ -116,6 +130,8 @@ class Store {
   explicit Store(Backend& backend, int max_txn_ops = kDefaultMaxTxnOps);
 
   uint64_t applied_index() const { return applied_index_; }
+  // The newest consistent cut recorded here (0: none).
+  uint64_t cut_epoch() const { return cut_epoch_; }
   // The revision of the last write transaction; 1 for an empty store.
   int64_t revision() const { return revision_; }
   // The revision of the last compaction; -1 if never compacted (as etcd reports it).
@@ -267,6 +283,7 @@ class Store {
   std::vector<std::pair<std::string, std::optional<std::string>>> lock_changes_;
   AuthStore auth_;
   int max_txn_ops_;
+  uint64_t cut_epoch_ = 0;
   uint64_t applied_index_ = 0;
   int64_t revision_ = 1;
   int64_t compact_revision_ = -1;

@@ -123,9 +123,11 @@ int64_t wall_ms() {
       .count();
 }
 
-synodpb::Request decision_request(bool resolve, const std::string& txn, bool commit,
-                                  bool succeeded) {
+// `epoch`: the newest cut the step's causes passed through (kv::Store::apply records it first).
+synodpb::Request decision_request(bool resolve, const std::string& txn, bool commit, bool succeeded,
+                                  uint64_t epoch) {
   synodpb::Request r;
+  r.set_cut_epoch(epoch);
   synodpb::TxnDecision* d = resolve ? r.mutable_txn_resolve() : r.mutable_txn_decide();
   d->set_txn(txn);
   d->set_commit(commit);
@@ -173,6 +175,7 @@ class Coordinator : public std::enable_shared_from_this<Coordinator> {
     all_hold_ = true;
     held_ = false;
     const int64_t started = wall_ms();
+    const uint64_t epoch = epoch_;  // the answers below may raise epoch_ while this loop runs
     for (auto& [group, part] : split_.parts) {
       synodpb::Request r;
       synodpb::TxnPrepare* p = r.mutable_txn_prepare();
@@ -180,6 +183,7 @@ class Coordinator : public std::enable_shared_from_this<Coordinator> {
       p->set_coordinator(coordinator_);
       *p->mutable_part() = part;
       p->set_started_at(started);
+      r.set_cut_epoch(epoch);
       stamp(caller_, &r);
       propose_to_group(
           ctx_, group, std::move(r),
@@ -191,6 +195,7 @@ class Coordinator : public std::enable_shared_from_this<Coordinator> {
   void voted(const kv::ApplyResult& result) {
     {
       std::lock_guard lock(mu_);
+      epoch_ = std::max(epoch_, result.cut_epoch);
       const kv::TxnVote* vote = result.response<kv::TxnVote>();
       if (vote == nullptr || !vote->prepared) {
         all_prepared_ = false;
@@ -210,19 +215,22 @@ class Coordinator : public std::enable_shared_from_this<Coordinator> {
   // which branch) before the decision, so that a resolver meeting any of them commits it.
   void precommit() {
     pending_ = split_.parts.size();
+    const uint64_t epoch = epoch_;  // the answers below may raise epoch_ while this loop runs
     for (auto& [group, part] : split_.parts) {
       synodpb::Request r;
       synodpb::TxnDecision* d = r.mutable_txn_precommit();
       d->set_txn(txn_);
       d->set_commit(true);
       d->set_succeeded(all_hold_);
+      r.set_cut_epoch(epoch);
       propose_step(ctx_, group, std::move(r), 0,
-                   [self = shared_from_this()](const kv::ApplyResult&) {
+                   [self = shared_from_this()](const kv::ApplyResult& result) {
                      // Whatever it answered: the decision that stands in the coordinator group
                      // is what every part carries out (a part a resolver aborted first makes
                      // that decision abort). Skeen's coordinator, its precommits sent, commits.
                      {
                        std::lock_guard lock(self->mu_);
+                       self->epoch_ = std::max(self->epoch_, result.cut_epoch);
                        SYNOD_ASSERT(self->pending_ > 0);
                        if (--self->pending_ > 0) return;
                      }
@@ -234,7 +242,7 @@ class Coordinator : public std::enable_shared_from_this<Coordinator> {
   void decide() {
     const bool commit = all_prepared_;
     propose_step(
-        ctx_, coordinator_, decision_request(false, txn_, commit, commit && all_hold_), 0,
+        ctx_, coordinator_, decision_request(false, txn_, commit, commit && all_hold_, epoch_), 0,
         [self = shared_from_this()](const kv::ApplyResult& result) { self->decided(result); });
   }
 
@@ -248,10 +256,11 @@ class Coordinator : public std::enable_shared_from_this<Coordinator> {
     }
     commit_ = d->commit;
     succeeded_ = d->succeeded;
+    epoch_ = std::max(epoch_, result.cut_epoch);
     pending_ = split_.parts.size();
     responses_.clear();
     for (auto& [group, part] : split_.parts) {
-      propose_step(ctx_, group, decision_request(true, txn_, commit_, succeeded_), 0,
+      propose_step(ctx_, group, decision_request(true, txn_, commit_, succeeded_, epoch_), 0,
                    [self = shared_from_this(), group](const kv::ApplyResult& res) {
                      self->resolved(group, res);
                    });
@@ -324,6 +333,9 @@ class Coordinator : public std::enable_shared_from_this<Coordinator> {
   bool all_prepared_ = true;
   bool all_hold_ = true;
   bool held_ = false;  // a part voted no (a key held by another transaction)
+  // The newest cut the groups that answered had recorded: every later step carries it, so a
+  // group that has not recorded that cut records it before the step (docs/sharding.md).
+  uint64_t epoch_ = 0;
   std::optional<Error> error_;
   bool commit_ = false;
   bool succeeded_ = false;
@@ -387,12 +399,14 @@ void TxnResolver::sweep() {
   const bool forget = ++sweeps_ % 120 == 0;
   for (auto& [group, node] : ctx_.shards->hosted()) {
     if (node->status().role != raft::Role::kLeader) continue;
-    std::vector<synodpb::TxnIntent> intents = node->read_store([](const kv::Store& s) {
+    uint64_t epoch = 0;
+    std::vector<synodpb::TxnIntent> intents = node->read_store([&epoch](const kv::Store& s) {
+      epoch = s.cut_epoch();
       return s.locks().empty() ? std::vector<synodpb::TxnIntent>() : s.intents();
     });
     for (const synodpb::TxnIntent& intent : intents) {
       if (now - intent.prepare().started_at() < stale_after_.count()) continue;
-      settle(group, intent);
+      settle(group, intent, epoch);
     }
     if (forget) forget_settled(*node, now);
   }
@@ -412,7 +426,7 @@ void TxnResolver::forget_settled(Node& node, int64_t now) {
   node.propose(std::move(r), [](const kv::ApplyResult&) {});
 }
 
-void TxnResolver::settle(uint32_t group, const synodpb::TxnIntent& intent) {
+void TxnResolver::settle(uint32_t group, const synodpb::TxnIntent& intent, uint64_t epoch) {
   const std::string txn = intent.prepare().txn();
   const uint32_t coordinator = intent.prepare().coordinator();
   if (coordinator == 0 || coordinator > ctx_.shards->count()) return;  // never decided
@@ -426,21 +440,23 @@ void TxnResolver::settle(uint32_t group, const synodpb::TxnIntent& intent) {
   ctx_.shards->txn_counts().settled.add();
   spdlog::info("txn resolver: settling transaction {} left {} in group {}", txn,
                commit ? "precommitted" : "prepared", group);
-  propose_step(ctx_, coordinator,
-               decision_request(false, txn, commit, commit && intent.succeeded()), 0,
-               [this, group, txn](const kv::ApplyResult& result) {
-                 const kv::TxnDecided* d = result.response<kv::TxnDecided>();
-                 if (d == nullptr) {
-                   std::lock_guard lock(mu_);
-                   settling_.erase(txn);
-                   return;
-                 }
-                 propose_step(ctx_, group, decision_request(true, txn, d->commit, d->succeeded), 0,
-                              [this, txn](const kv::ApplyResult&) {
-                                std::lock_guard lock(mu_);
-                                settling_.erase(txn);
-                              });
-               });
+  propose_step(
+      ctx_, coordinator, decision_request(false, txn, commit, commit && intent.succeeded(), epoch),
+      0, [this, group, txn, epoch](const kv::ApplyResult& result) {
+        const kv::TxnDecided* d = result.response<kv::TxnDecided>();
+        if (d == nullptr) {
+          std::lock_guard lock(mu_);
+          settling_.erase(txn);
+          return;
+        }
+        propose_step(
+            ctx_, group,
+            decision_request(true, txn, d->commit, d->succeeded, std::max(epoch, result.cut_epoch)),
+            0, [this, txn](const kv::ApplyResult&) {
+              std::lock_guard lock(mu_);
+              settling_.erase(txn);
+            });
+      });
 }
 
 }  // namespace synod::server

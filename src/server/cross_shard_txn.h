@@ -56,7 +56,8 @@ class TxnResolver {
  private:
   void run();
   void sweep();
-  void settle(uint32_t group, const synodpb::TxnIntent& intent);
+  // `epoch`: the group's newest cut when the intent was read.
+  void settle(uint32_t group, const synodpb::TxnIntent& intent, uint64_t epoch);
   void forget_settled(Node& node, int64_t now);
 
   ServerContext& ctx_;

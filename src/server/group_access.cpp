@@ -175,6 +175,7 @@ bool proposable_to_group(const synodpb::Request& request) {
     case synodpb::Request::kTxnResolve:
     case synodpb::Request::kDeleteRange:
     case synodpb::Request::kCompaction:
+    case synodpb::Request::kCutMarker:
       return true;
     default:
       return false;
@@ -198,15 +199,19 @@ synodpb::GroupResult to_group_result(const kv::ApplyResult& result) {
     *out.mutable_delete_range() = *dr;
   } else if (const auto* c = result.response<etcdserverpb::CompactionResponse>()) {
     *out.mutable_compaction() = *c;
+  } else if (std::holds_alternative<std::monostate>(result.outcome) && !result.skipped) {
+    out.set_applied(true);
   } else {
     out.set_error_code(kv::kGrpcUnknown);
     out.set_error_message("etcdserver: unexpected result");
   }
+  out.set_cut_epoch(result.cut_epoch);
   return out;
 }
 
 kv::ApplyResult from_group_result(const synodpb::GroupResult& r) {
   kv::ApplyResult out;
+  out.cut_epoch = r.cut_epoch();
   if (r.error_code() != 0) {
     out.outcome = kv::Error{r.error_code(), r.error_message()};
     return out;
@@ -224,6 +229,8 @@ kv::ApplyResult from_group_result(const synodpb::GroupResult& r) {
       break;
     case synodpb::GroupResult::kCompaction:
       out.outcome = r.compaction();
+      break;
+    case synodpb::GroupResult::kApplied:
       break;
     default:
       out.outcome = kv::Error{kv::kGrpcUnknown, "etcdserver: unexpected result"};

@@ -329,6 +329,13 @@ void Node::fetch_state(raft::NodeId from, uint64_t min_index, bool retained) {
   });
 }
 
+std::optional<kv::CutRecord> Node::cut(uint64_t epoch) const {
+  std::lock_guard lock(cuts_mu_);
+  auto it = cuts_.find(epoch);
+  if (it == cuts_.end()) return std::nullopt;
+  return it->second;
+}
+
 uint64_t Node::applied_index() const {
   return store_->applied_index();  // the raft thread is the store's only writer
 }
@@ -363,6 +370,12 @@ void Node::apply(std::span<const raft::Entry> entries) {
       const bool watched = !watch_hub_.empty();
       kv::ApplyResult result = store_->apply(
           e.index.value, request, watched ? &apply_events_ : nullptr, client_op ? &stamp : nullptr);
+      if (result.cut) {
+        std::lock_guard cuts_lock(cuts_mu_);
+        cuts_[result.cut->epoch] = std::move(*result.cut);
+        result.cut.reset();
+        while (cuts_.size() > kMaxCuts) cuts_.erase(cuts_.begin());
+      }
       if (result.duplicate) {
         metrics_.duplicates_applied.add();
         continue;  // answered when it took effect

@@ -219,6 +219,10 @@ class Node : private replica::Host {
     std::shared_lock lock(store_mu_);
     return f(static_cast<const kv::Store&>(*store_));
   }
+  // The group's state recorded at consistent cut `epoch` (kv::CutRecord), if this replica
+  // applied that cut since it started; the newest kMaxCuts are kept (each a copy of the store).
+  static constexpr size_t kMaxCuts = 2;
+  std::optional<kv::CutRecord> cut(uint64_t epoch) const;
   // Flushes the backend and returns the state as a bbolt file in etcd 3.4's layout (the
   // Maintenance.Snapshot stream).
   std::string snapshot_image();
@@ -462,6 +466,8 @@ class Node : private replica::Host {
   std::string states_dir_;
   mutable std::mutex retained_mu_;
   std::map<uint64_t, std::string> retained_;
+  mutable std::mutex cuts_mu_;
+  std::map<uint64_t, kv::CutRecord> cuts_;  // by epoch
   std::thread state_fetch_;
   FetchCancel fetch_cancel_;
   std::function<void(const raft::ConfState&)> on_conf_change_;

@@ -195,6 +195,26 @@ grpc::Status PeerService::GroupPropose(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
+grpc::Status PeerService::GroupCut(grpc::ServerContext*, const synodpb::GroupCutRequest* req,
+                                   grpc::ServerWriter<synodpb::GroupCutChunk>* writer) {
+  constexpr size_t kChunkBytes = 1 << 20;
+  Node* node = ctx_.group_node(req->group());
+  std::optional<kv::CutRecord> record = node != nullptr ? node->cut(req->epoch()) : std::nullopt;
+  if (!record) {
+    return grpc::Status(grpc::StatusCode::NOT_FOUND, "no record of that cut of the group here");
+  }
+  synodpb::GroupCutChunk chunk;
+  chunk.set_revision(record->revision);
+  size_t offset = 0;
+  do {
+    chunk.set_data(record->image.substr(offset, kChunkBytes));
+    offset += kChunkBytes;
+    if (!writer->Write(chunk)) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "stream broken");
+    chunk.clear_revision();
+  } while (offset < record->image.size());
+  return grpc::Status::OK;
+}
+
 grpc::Status PeerService::GroupRange(grpc::ServerContext*, const synodpb::GroupRangeRequest* req,
                                      etcdserverpb::RangeResponse* resp) {
   Node* node = ctx_.shards != nullptr ? ctx_.shards->node(req->group()) : nullptr;

@@ -229,6 +229,9 @@ class ShardsService final : public synodpb::Shards::CallbackService {
   grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* c,
                                    const synodpb::ShardsRequest* req,
                                    synodpb::ShardsResponse* resp) override;
+  // A consistent cut of every group (server/cluster_cut.h), streamed group by group.
+  grpc::ServerWriteReactor<synodpb::ClusterSnapshotChunk>* Snapshot(
+      grpc::CallbackServerContext* c, const synodpb::ClusterSnapshotRequest* req) override;
 
  private:
   ServerContext& ctx_;
@@ -430,6 +433,8 @@ class PeerService final : public synodpb::Peer::WithCallbackMethod_Stream<synodp
   grpc::Status GroupWatch(
       grpc::ServerContext* c,
       grpc::ServerReaderWriter<synodpb::GroupWatchOutput, synodpb::GroupWatchRequest>* rw) override;
+  grpc::Status GroupCut(grpc::ServerContext* c, const synodpb::GroupCutRequest* req,
+                        grpc::ServerWriter<synodpb::GroupCutChunk>* writer) override;
 
  private:
   ServerContext& ctx_;

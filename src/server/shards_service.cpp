@@ -2,7 +2,9 @@
 #include "server/services.h"
 
 #include <algorithm>
+#include <thread>
 
+#include "server/cluster_cut.h"
 #include "server/shard_mover.h"
 
 namespace synod::server {
@@ -58,6 +60,76 @@ grpc::ServerUnaryReactor* ShardsService::Status(grpc::CallbackServerContext* c,
   resp->set_placed(placed);
   reactor->Finish(grpc::Status::OK);
   return reactor;
+}
+
+namespace {
+
+// Takes the cut on its own thread (it waits on the groups), then streams it: for each group a
+// header chunk and its state in pieces.
+class ClusterSnapshotWriter final : public grpc::ServerWriteReactor<synodpb::ClusterSnapshotChunk> {
+ public:
+  explicit ClusterSnapshotWriter(ServerContext& ctx) : ctx_(ctx) {
+    std::thread([this] { take(); }).detach();
+  }
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "snapshot stream broken"));
+      return;
+    }
+    next();
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  static constexpr size_t kChunkBytes = 1 << 20;
+
+  void take() {
+    kv::Expected<ClusterCutTaken, kv::Error> cut = take_cluster_cut(ctx_);
+    if (!cut) {
+      Finish(to_status(cut.error()));
+      return;
+    }
+    cut_ = std::move(cut.value());
+    next();
+  }
+
+  void next() {
+    chunk_.Clear();
+    if (group_ >= cut_.groups.size()) {
+      Finish(grpc::Status::OK);
+      return;
+    }
+    const GroupCutImage& g = cut_.groups[group_];
+    chunk_.set_group(g.group);
+    if (offset_ == std::string::npos) {  // the group's header
+      chunk_.set_epoch(cut_.epoch);
+      chunk_.set_revision(g.revision);
+      chunk_.set_size(g.image.size());
+      if (group_ == 0) chunk_.set_shards(static_cast<uint32_t>(cut_.groups.size() - 1));
+      offset_ = 0;
+    } else {
+      chunk_.set_data(g.image.substr(offset_, kChunkBytes));
+      offset_ += kChunkBytes;
+      if (offset_ >= g.image.size()) {
+        ++group_;
+        offset_ = std::string::npos;
+      }
+    }
+    StartWrite(&chunk_);
+  }
+
+  ServerContext& ctx_;
+  ClusterCutTaken cut_;
+  size_t group_ = 0;
+  size_t offset_ = std::string::npos;  // npos: the group's header is next
+  synodpb::ClusterSnapshotChunk chunk_;
+};
+
+}  // namespace
+
+grpc::ServerWriteReactor<synodpb::ClusterSnapshotChunk>* ShardsService::Snapshot(
+    grpc::CallbackServerContext*, const synodpb::ClusterSnapshotRequest*) {
+  return new ClusterSnapshotWriter(ctx_);
 }
 
 }  // namespace synod::server

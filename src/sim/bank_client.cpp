@@ -45,6 +45,7 @@ std::string bank_account(int i) {
 BankClient::BankClient(uint32_t id, BankOptions options) : id_(id), o_(std::move(options)) {}
 
 KvCommand BankClient::propose(uint32_t group, synodpb::Request request) const {
+  request.set_cut_epoch(epoch_);
   KvCommand cmd;
   cmd.op = KvOp::kPropose;
   cmd.group = static_cast<int>(group);
@@ -56,7 +57,14 @@ KvCommand BankClient::next(uint64_t now_ms, Rng& rng) {
   now_ms_ = now_ms;
   if (phase_ == Phase::kIdle) {
     ++ops_;
-    if (rng.chance(0.125)) {
+    if (o_.cut_groups > 0 && cuts_ < kMaxCuts && rng.chance(0.03)) {
+      // Epochs grow with each cut, and only this client begins them.
+      epoch_ = std::max(epoch_, ++cuts_);
+      cut_group_ = 0;
+      cut_tries_ = 0;
+      audit_ = false;
+      phase_ = Phase::kCut;
+    } else if (rng.chance(0.125)) {
       audit_attempts_ = 0;
       start_audit();
     } else {
@@ -111,6 +119,11 @@ KvCommand BankClient::next(uint64_t now_ms, Rng& rng) {
       r.mutable_txn_resolve()->set_at(static_cast<int64_t>(now_ms));
       return propose(parts_[resolved_].group, std::move(r));
     }
+    case Phase::kCut: {
+      synodpb::Request r;
+      r.set_cut_marker(cuts_);
+      return propose(cut_group_, std::move(r));
+    }
     case Phase::kIdle:
       break;
   }
@@ -163,6 +176,7 @@ void BankClient::begin_cross_shard(std::vector<Part> parts) {
 }
 
 void BankClient::on_reply(const KvResult& r) {
+  epoch_ = std::max(epoch_, r.cut_epoch);
   if (r.error) return on_failure();
   switch (phase_) {
     case Phase::kRead: {
@@ -267,6 +281,10 @@ void BankClient::on_reply(const KvResult& r) {
         }
       }
       return finish();
+    case Phase::kCut:
+      cut_tries_ = 0;
+      if (++cut_group_ >= o_.cut_groups) finish();
+      return;
     case Phase::kIdle:
       return;
   }
@@ -296,6 +314,13 @@ void BankClient::on_failure() {
       return finish();                             // the resolver settles it
     case Phase::kResolve:
       return finish();  // the resolver releases what is left
+    case Phase::kCut:
+      // Asked again (a marker applied twice records the cut once); a group that never records
+      // it leaves the cut incomplete.
+      if (++cut_tries_ < kCutTries) return;
+      cut_tries_ = 0;
+      if (++cut_group_ >= o_.cut_groups) finish();
+      return;
     case Phase::kIdle:
       return;
   }

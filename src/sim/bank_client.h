@@ -44,6 +44,9 @@ struct BankOptions {
   // coordinator group decides; a coordinator that dies does so after some of the precommits
   // (drawn), and the resolver commits a transaction it finds precommitted.
   bool three_phase = false;
+  // This client also takes consistent cuts now and then: a marker of a new epoch to each of
+  // `cut_groups` groups in turn (sim/simulation.cpp checks the bank's total in each cut).
+  uint32_t cut_groups = 0;
 };
 
 inline constexpr int64_t kBankInitialBalance = 100;
@@ -71,6 +74,9 @@ class BankClient {
   uint64_t cross_shard() const { return cross_shard_; }
   uint64_t audits() const { return audits_; }
   uint64_t coordinator_crashes() const { return coordinator_crashes_; }
+  // The epochs of the cuts this client began (1, 2, ...).
+  uint64_t cuts() const { return cuts_; }
+  static constexpr uint64_t kMaxCuts = 6;
 
  private:
   enum class Phase : uint8_t {
@@ -81,6 +87,7 @@ class BankClient {
     kPrecommit,  // three-phase commit: precommits, precommitted_ done so far
     kDecide,     // the decision, in the coordinator group
     kResolve,    // resolves, resolved_ done so far
+    kCut,        // a cut's markers, cut_group_ the next group
   };
   struct Part {
     uint32_t group = 0;
@@ -125,6 +132,12 @@ class BankClient {
   bool crash_after_prepares_ = false;  // drawn when the operation starts
 
   uint64_t transfers_ = 0, cross_shard_ = 0, audits_ = 0, coordinator_crashes_ = 0;
+  // The newest cut epoch heard of (from any group's answer): every request carries it.
+  uint64_t epoch_ = 0;
+  uint64_t cuts_ = 0;
+  uint32_t cut_group_ = 0;
+  int cut_tries_ = 0;
+  static constexpr int kCutTries = 5;
   std::vector<std::string> bad_audits_;
 };
 

@@ -17,6 +17,8 @@ void Clients::start_all() {
       bo.group_of = routing_.bank_group_of;
       bo.commit_before_decision = o_.workload_bugs.commit_before_decision;
       bo.three_phase = o_.three_phase;
+      // The first client also takes consistent cuts of every group (the metadata group too).
+      if (c == 0 && o_.shards > 0) bo.cut_groups = static_cast<uint32_t>(o_.shards) + 1;
       clients_[c].bank = std::make_unique<BankClient>(static_cast<uint32_t>(c), std::move(bo));
     } else if (o_.workload != Workload::kRegister) {
       RecipeOptions ro;

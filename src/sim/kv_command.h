@@ -69,6 +69,8 @@ struct KvResult {
     bool succeeded = false;
   };
   std::optional<TxnStep> txn_step;
+  // The newest consistent cut the group had recorded once the request applied (kv::Store).
+  uint64_t cut_epoch = 0;
 
   // The responses, or empty ones when there are none.
   const etcdserverpb::TxnResponse& txn_response() const;

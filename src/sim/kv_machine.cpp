@@ -65,8 +65,12 @@ KvApplied KvMachine::apply(raft::Index index, std::string_view data, const kv::C
     }
   }
   const int64_t before = store_.revision();
-  const kv::ApplyResult applied_result = store_.apply(index.value, request, &out.events, once);
+  kv::ApplyResult applied_result = store_.apply(index.value, request, &out.events, once);
   assert(!applied_result.skipped);
+  if (applied_result.cut) {
+    const uint64_t epoch = applied_result.cut->epoch;
+    cuts_[epoch] = std::move(*applied_result.cut);
+  }
   if (applied_result.duplicate) return out;  // ordered again: no effect, no answer
   out.changed = store_.revision() != before;
   if (const kv::Error* error = applied_result.error()) {
@@ -82,6 +86,7 @@ KvApplied KvMachine::apply(raft::Index index, std::string_view data, const kv::C
   } else {
     out.result = result_of(applied_result);
   }
+  if (out.result) out.result->cut_epoch = applied_result.cut_epoch;
   assert(applied() == index);
   return out;
 }

@@ -70,11 +70,19 @@ class KvMachine {
   // false on malformed bytes; state unchanged then.
   bool restore(std::string_view image);
 
+  // The group's state recorded at consistent cut `epoch`, if this replica applied that cut's
+  // marker (or a step carrying it) since it started.
+  const kv::CutRecord* cut(uint64_t epoch) const {
+    auto it = cuts_.find(epoch);
+    return it == cuts_.end() ? nullptr : &it->second;
+  }
+
  private:
   kv::MemBackend backend_;
   kv::Store store_;
   bool redeliveries_;
   std::map<uint32_t, uint64_t> last_seq_;  // client -> last applied seq
+  std::map<uint64_t, kv::CutRecord> cuts_;
 };
 
 }  // namespace synod::sim

@@ -106,6 +106,7 @@ constexpr BugName kBugNames[] = {
     {"client-accepts-one-reply", nullptr, nullptr, &WorkloadBugs::client_accepts_one_reply},
     {"remove-before-catch-up", nullptr, nullptr, &WorkloadBugs::remove_before_catch_up},
     {"commit-before-decision", nullptr, nullptr, &WorkloadBugs::commit_before_decision},
+    {"cut-ignores-in-flight", nullptr, nullptr, &WorkloadBugs::cut_ignores_in_flight},
 };
 
 }  // namespace

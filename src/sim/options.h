@@ -56,6 +56,7 @@ struct WorkloadBugs {
   bool client_accepts_one_reply = false;  // a PBFT client takes the first reply, not f + 1
   bool remove_before_catch_up = false;    // a move removes the old replica, then adds the new
   bool commit_before_decision = false;    // bank: participants commit before the decision
+  bool cut_ignores_in_flight = false;     // bank: a cut's messages in flight are not delivered
 };
 
 struct SimOptions;

@@ -43,6 +43,11 @@ struct SimResult {
   uint64_t resolver_commits = 0;  // three-phase: decisions to commit a precommitted transaction
   uint64_t txn_records_forgotten = 0;  // settled transactions whose records were forgotten
   uint64_t coordinator_crashes = 0;    // clients that died holding every participant's yes
+  // Consistent cuts of every group taken while transfers ran: those whose records every group
+  // still held at the end (checked: the bank's total in each), the messages in flight they
+  // held, and those some group's record was lost for (its replicas restarted or installed a
+  // later state).
+  uint64_t cuts_checked = 0, cut_messages_in_flight = 0, cuts_incomplete = 0;
   bool liveness_ok = true;
   std::string liveness_detail;
   uint64_t end_time_us = 0;

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "base/assert.h"
+#include "kv/cluster_cut.h"
 #include "sim/bank_client.h"
 #include "sim/clients.h"
 #include "sim/cluster.h"
@@ -57,6 +58,9 @@ class Sim final : public NodeObserver {
   }
   // The bank's accounts, read from each group's leader at the end: their total is what it was.
   void check_bank_total();
+  // Each consistent cut the bank client took, from the groups' records: its total, once the
+  // messages in flight at the cut are delivered, is the bank's.
+  void check_cuts();
   void dispatch(const Event& e);
   void heal_all();
   // After the heal: true once every client finished and no membership change is half done,
@@ -214,6 +218,53 @@ void Sim::check_bank_total() {
   }
 }
 
+void Sim::check_cuts() {
+  SimResult& result = world_.result;
+  for (uint64_t epoch = 1; epoch <= BankClient::kMaxCuts; ++epoch) {
+    std::map<uint32_t, std::string> images;
+    for (uint32_t g = 0; g < cluster_.groups(); ++g) {
+      Nodes& group = cluster_.group(g);
+      for (int slot : group.live_slots()) {
+        const Node& n = group[slot];
+        if (n.kv == nullptr) continue;
+        if (const kv::CutRecord* record = n.kv->cut(epoch)) {
+          images[g] = record->image;
+          break;
+        }
+      }
+    }
+    if (images.empty()) continue;  // not taken
+    if (images.size() < cluster_.groups()) {
+      ++result.cuts_incomplete;
+      continue;
+    }
+    kv::Expected<kv::ClusterCut, std::string> cut = kv::ClusterCut::load(images);
+    if (!cut) {
+      world_.flag("CutTotal", "cut " + std::to_string(epoch) + ": " + cut.error());
+      continue;
+    }
+    result.cut_messages_in_flight += cut.value().channel_state().size();
+    cut.value().settle(
+        kv::ClusterCutBugs{.ignore_in_flight = o_.workload_bugs.cut_ignores_in_flight});
+    std::map<std::string, int64_t> balances;
+    for (const mvccpb::KeyValue& kv : cut.value().data_keys()) {
+      balances[kv.key()] = std::stoll(kv.value());
+    }
+    int64_t total = 0;
+    for (int i = 0; i < o_.keys; ++i) {
+      auto it = balances.find(bank_account(i));
+      total += it == balances.end() ? kBankInitialBalance : it->second;
+    }
+    ++result.cuts_checked;
+    if (total != kBankInitialBalance * o_.keys) {
+      world_.flag("CutTotal", "cut " + std::to_string(epoch) + " holds " + std::to_string(total) +
+                                  ", not " + std::to_string(kBankInitialBalance * o_.keys) + " (" +
+                                  std::to_string(cut.value().channel_state().size()) +
+                                  " messages in flight)");
+    }
+  }
+}
+
 void Sim::verdict() {
   SimResult& result = world_.result;
   result.end_time_us = world_.now();
@@ -249,6 +300,7 @@ void Sim::verdict() {
   }
   cluster_.check_truths();
   if (o_.workload == Workload::kBank) check_bank_total();
+  if (o_.workload == Workload::kBank && o_.shards > 0) check_cuts();
   cluster_.check_store_convergence();
   result.violations = cluster_.violations();
   result.violations.insert(result.violations.end(), world_.violations.begin(),
@@ -286,6 +338,11 @@ void print_summary(const SimOptions& o, const SimResult& r, std::ostream& out) {
     if (r.resolver_commits > 0) out << " (commits of precommitted=" << r.resolver_commits << ")";
     out << " records forgotten=" << r.txn_records_forgotten;
     out << "\n";
+    if (o.shards > 0) {
+      out << "  cuts         checked=" << r.cuts_checked
+          << " messages in flight=" << r.cut_messages_in_flight
+          << " incomplete=" << r.cuts_incomplete << "\n";
+    }
   }
   out << "  messages     sent=" << r.messages_sent << " dropped=" << r.messages_dropped
       << " duplicated=" << r.messages_duplicated << " snapshot-chunks=" << r.snapshots_sent

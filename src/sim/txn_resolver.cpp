@@ -60,6 +60,8 @@ void TxnResolver::handle(const Event& e) {
         r->set_commit(d->commit);
         r->set_succeeded(d->succeeded);
         r->set_at(static_cast<int64_t>(now_ms));
+        // Caused by the coordinator group's state: it carries that group's newest cut.
+        cmd.proposal.set_cut_epoch(coord->kv->store().cut_epoch());
       } else {
         // Three-phase commit's termination rule: a precommitted part means every participant
         // voted yes, so commit; otherwise abort. The first decision applied stands.
@@ -69,6 +71,7 @@ void TxnResolver::handle(const Event& e) {
         r->set_succeeded(intent.precommitted() && intent.succeeded());
         r->set_at(static_cast<int64_t>(now_ms));
         if (intent.precommitted()) ++world_.result.resolver_commits;
+        cmd.proposal.set_cut_epoch(lead->kv->store().cut_epoch());
         target = coord;
         target_group = p.coordinator();
       }

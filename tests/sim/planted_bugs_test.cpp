@@ -131,6 +131,21 @@ TEST(PlantedBugs, AParticipantCommittingBeforeTheDecisionIsDurableChangesTheBank
   EXPECT_TRUE(has(r, "BankTotal"));
 }
 
+TEST(PlantedBugs, ACutThatIgnoresMessagesInFlightChangesTheBankTotal) {
+  // A consistent cut restored without its channel state: a transfer whose decision one group
+  // had carried out and another had not yet received at the cut is settled as undecided
+  // (aborted) in the second, so one side of it is in the cut and the other is not.
+  SimResult r;
+  const uint64_t seed = first_failing_seed({.bug = "cut-ignores-in-flight",
+                                            .workload = Workload::kBank,
+                                            .faults = "crash,partition",
+                                            .shards = 8},
+                                           r);
+  std::cout << "caught at seed " << seed << "\n";
+  ASSERT_NE(seed, 0u);
+  EXPECT_TRUE(has(r, "CutTotal"));
+}
+
 TEST(PlantedBugs, CommittingAPreviousTermEntryByCountIsReported) {
   // The leader's commit rule (thesis 3.6.2) is checked where it acts; the loss it leads to
   // (Raft figure 8) needs three leaders in quick succession and shows far more rarely.
