@@ -2,13 +2,16 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "synodpb/shards.grpc.pb.h"
@@ -254,27 +257,48 @@ int restore_cluster_snapshot(const SnapshotFlags& f) {
       granted.insert(id);
     }
   }
-  size_t done = 0, revoked = 0;
-  for (const mvccpb::KeyValue& k : keys) {
-    if (k.lease() != 0 && !granted.contains(k.lease())) {
-      // Its lease was revoked at the cut; the deletes were still on their way to this shard.
-      ++revoked;
-      continue;
-    }
-    grpc::ClientContext c;
-    deadline(c);
-    etcdserverpb::PutRequest put;
-    put.set_key(k.key());
-    put.set_value(k.value());
-    if (granted.contains(k.lease())) put.set_lease(k.lease());
-    etcdserverpb::PutResponse resp;
-    grpc::Status s = kv->Put(&c, put, &resp);
-    if (!s.ok()) {
-      std::cerr << "Error: restoring key " << k.key() << " after " << done
-                << " keys: " << s.error_message() << "\n";
-      return 1;
-    }
-    if (++done % 10000 == 0) std::cerr << done << " of " << keys.size() << " keys restored\n";
+  // Puts from several clients at once (a put per key), each taking every kWorkers-th key.
+  constexpr size_t kWorkers = 8;
+  std::atomic<size_t> done{0}, revoked{0};
+  std::mutex error_mu;
+  std::string error;
+  std::vector<std::thread> workers;
+  for (size_t w = 0; w < kWorkers; ++w) {
+    workers.emplace_back([&, w] {
+      for (size_t i = w; i < keys.size(); i += kWorkers) {
+        {
+          std::lock_guard lock(error_mu);
+          if (!error.empty()) return;
+        }
+        const mvccpb::KeyValue& k = keys[i];
+        if (k.lease() != 0 && !granted.contains(k.lease())) {
+          // Its lease was revoked at the cut; the deletes were on their way to this shard.
+          ++revoked;
+          continue;
+        }
+        grpc::ClientContext c;
+        deadline(c);
+        etcdserverpb::PutRequest put;
+        put.set_key(k.key());
+        put.set_value(k.value());
+        if (k.lease() != 0) put.set_lease(k.lease());
+        etcdserverpb::PutResponse resp;
+        grpc::Status s = kv->Put(&c, put, &resp);
+        if (!s.ok()) {
+          std::lock_guard lock(error_mu);
+          if (error.empty()) error = "restoring key " + k.key() + ": " + s.error_message();
+          return;
+        }
+        if (const size_t n = ++done; n % 10000 == 0) {
+          std::cerr << n << " of " << keys.size() << " keys restored\n";
+        }
+      }
+    });
+  }
+  for (std::thread& t : workers) t.join();
+  if (!error.empty()) {
+    std::cerr << "Error: " << error << " (" << done << " keys restored before)\n";
+    return 1;
   }
   std::cout << "Restored snapshot " << l->manifest.value("epoch", uint64_t{0}) << ": " << done
             << " keys, " << granted.size() << " leases (" << revoked

@@ -165,7 +165,8 @@ grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse>* MaintenanceService::Sn
     // One member's image would hold its own group only, not the shards' data.
     return new RefusedSnapshot(grpc::Status(
         grpc::StatusCode::FAILED_PRECONDITION,
-        "synod: a sharded cluster has no single-member snapshot; back up each member's data dir"));
+        "synod: a sharded cluster has no single-member snapshot; take a consistent cut of "
+        "every shard with `synod ctl snapshot save --cluster DIR`"));
   }
   return new SnapshotWriter(ctx_, ctx_.node->snapshot_image());
 }
