@@ -272,7 +272,8 @@ int restore_cluster_snapshot(const SnapshotFlags& f) {
         }
         const mvccpb::KeyValue& k = keys[i];
         if (k.lease() != 0 && !granted.contains(k.lease())) {
-          // Its lease was revoked at the cut; the deletes were on their way to this shard.
+          // The metadata group holds no such lease at the cut: revoked there (the deletes were
+          // on their way to this shard), or granted there after its cut (docs/sharding.md).
           ++revoked;
           continue;
         }
@@ -302,7 +303,7 @@ int restore_cluster_snapshot(const SnapshotFlags& f) {
   }
   std::cout << "Restored snapshot " << l->manifest.value("epoch", uint64_t{0}) << ": " << done
             << " keys, " << granted.size() << " leases (" << revoked
-            << " keys of leases revoked at the cut left out)\n";
+            << " keys left out: their leases are not in the cut)\n";
   return 0;
 }
 
