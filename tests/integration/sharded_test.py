@@ -19,6 +19,7 @@ Closes with 'sharded: N passed, N failed'.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import os
 import random
@@ -74,14 +75,15 @@ def unavailable(e: Exception) -> bool:
     return isinstance(e, grpc.RpcError) and e.code() == grpc.StatusCode.UNAVAILABLE
 
 
-def retrying(fn, what, tries=50):
-    """Runs fn, again while it is refused for now (unavailable()); bounded."""
+def retrying(fn, what, tries=50, seconds=60.0):
+    """Runs fn, again while it is refused for now (unavailable()); bounded in tries and time."""
+    deadline = time.monotonic() + seconds
     for i in range(tries):
         try:
             return fn()
         except Exception as e:  # noqa: BLE001
-            if not unavailable(e) or i + 1 == tries:
-                raise
+            if not unavailable(e) or i + 1 == tries or time.monotonic() > deadline:
+                raise AssertionError(f"{what}: {type(e).__name__}: {e}") from e
             time.sleep(0.02)
     raise AssertionError(f"{what}: still unavailable")
 
@@ -628,6 +630,8 @@ def main() -> int:
     if a.kind != "synod":
         print("sharded: Synod only (etcd has no shards): skipped")
         return 0
+    # Where every thread stands if a run outlasts its time (ctest stops it at 240 s).
+    faulthandler.dump_traceback_later(220, repeat=False)
     passed, failed = [], []
     t0 = time.monotonic()
     try:
