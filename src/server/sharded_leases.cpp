@@ -4,6 +4,9 @@
 #include <future>
 #include <set>
 
+#include "server/awaited.h"
+#include "server/group_access.h"
+
 namespace synod::server {
 
 void copy_lease_change(ServerContext& ctx, const synodpb::Request& op, std::function<void()> done) {
@@ -42,9 +45,25 @@ std::optional<kv::LeaseInfo> sharded_lease_copy(const ServerContext& ctx, int64_
   return std::nullopt;
 }
 
-std::vector<std::string> sharded_lease_keys(const ServerContext& ctx, int64_t id) {
+std::vector<std::string> sharded_lease_keys(ServerContext& ctx, int64_t id) {
+  // Each replica first applies what its group committed before now (a ReadIndex barrier, by way
+  // of a one-key read), so that a key put with the lease just before is listed.
+  const auto hosted = ctx.shards->hosted();
+  auto barrier = std::make_shared<etcdserverpb::RangeRequest>();
+  barrier->set_key(std::string(1, '\0'));
+  barrier->set_count_only(true);
+  std::vector<std::shared_ptr<Awaited<bool>>> done;
+  for (auto& [group, node] : hosted) {
+    auto d = std::make_shared<Awaited<bool>>();
+    read_hosted_group(ctx, *node, *barrier,
+                      [d, barrier](std::optional<kv::Error> e, etcdserverpb::RangeResponse&&) {
+                        d->set(!e.has_value());
+                      });
+    done.push_back(std::move(d));
+  }
+  for (auto& d : done) d->wait(std::chrono::milliseconds(2000));
   std::vector<std::string> keys;
-  for (auto& [group, node] : ctx.shards->hosted()) {
+  for (auto& [group, node] : hosted) {
     std::optional<kv::LeaseInfo> copy =
         node->read_store([id](const kv::Store& s) { return s.lease(id); });
     if (copy) keys.insert(keys.end(), copy->keys.begin(), copy->keys.end());

@@ -32,8 +32,9 @@ void copy_lease_change(ServerContext& ctx, const synodpb::Request& op, std::func
 // A copy of lease `id` in some data group hosted here, if any holds one.
 std::optional<kv::LeaseInfo> sharded_lease_copy(const ServerContext& ctx, int64_t id);
 
-// The keys attached to lease `id` in the data groups hosted here, in key order.
-std::vector<std::string> sharded_lease_keys(const ServerContext& ctx, int64_t id);
+// The keys attached to lease `id` in the data groups hosted here, in key order, each group read
+// after a ReadIndex barrier (up to 2 s; a group that does not answer is read as it is).
+std::vector<std::string> sharded_lease_keys(ServerContext& ctx, int64_t id);
 
 class LeaseMirror {
  public:
