@@ -297,11 +297,28 @@ void range(ServerContext& ctx, grpc::CallbackServerContext* call, grpc::ServerUn
   // future; below it no shard can still write, so the reads are a snapshot. One below the
   // cluster's last compaction is gone, as in one store (a shard that wrote nothing since may
   // still hold it, but the history is the cluster's).
-  if (req->revision() < cluster_compacted(ctx)) {
-    reactor->Finish(to_status(kv::errors::compacted()));
-    return;
-  }
-  past_revision(ctx, reactor, req->revision(), std::move(read_all));
+  // The record is read after a ReadIndex barrier on the member's own group: a compaction that
+  // another member finished before this read began is seen here.
+  auto record = std::make_shared<RangeRequest>();
+  record->set_key(std::string(kCompactedKey));
+  read_hosted_group(ctx, *ctx.node, *record,
+                    [&ctx, reactor, record, revision = req->revision(), read_all](
+                        std::optional<Error> e, RangeResponse&& r) {
+                      if (e) {
+                        reactor->Finish(to_status(*e));
+                        return;
+                      }
+                      int64_t compacted = 0;
+                      if (!r.kvs().empty()) {
+                        const std::string& text = r.kvs(0).value();
+                        std::from_chars(text.data(), text.data() + text.size(), compacted);
+                      }
+                      if (revision < compacted) {
+                        reactor->Finish(to_status(kv::errors::compacted()));
+                        return;
+                      }
+                      past_revision(ctx, reactor, revision, read_all);
+                    });
 }
 
 void put(ServerContext& ctx, grpc::CallbackServerContext* call, grpc::ServerUnaryReactor* reactor,
