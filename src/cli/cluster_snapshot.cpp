@@ -24,17 +24,6 @@ using nlohmann::json;
 
 constexpr const char* kManifest = "manifest.json";
 
-std::vector<std::string> split_endpoints(const std::string& list) {
-  std::vector<std::string> out;
-  std::stringstream in(list);
-  std::string ep;
-  while (std::getline(in, ep, ',')) {
-    if (ep.rfind("http://", 0) == 0) ep = ep.substr(7);
-    if (!ep.empty()) out.push_back(ep);
-  }
-  return out;
-}
-
 std::string group_file(uint32_t group) {
   return "group-" + std::to_string(group) + ".img";
 }
@@ -109,7 +98,7 @@ int save_cluster_snapshot(const SnapshotFlags& f) {
     return 1;
   }
   grpc::Status last(grpc::StatusCode::UNAVAILABLE, "no endpoint given");
-  for (const std::string& ep : split_endpoints(f.endpoints)) {
+  for (const std::string& ep : f.endpoints) {
     auto channel = grpc::CreateChannel(ep, grpc::InsecureChannelCredentials());
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(f.timeout_s));
@@ -205,7 +194,7 @@ int restore_cluster_snapshot(const SnapshotFlags& f) {
   if (!l) return 1;
   l->cut->settle(f.bugs);
   const std::vector<mvccpb::KeyValue> keys = l->cut->data_keys();
-  const std::vector<std::string> eps = split_endpoints(f.endpoints);
+  const std::vector<std::string>& eps = f.endpoints;
   if (eps.empty()) {
     std::cerr << "Error: no endpoint given\n";
     return 1;

@@ -5,13 +5,14 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "kv/cluster_cut.h"
 
 namespace synod::cli {
 
 struct SnapshotFlags {
-  std::string endpoints;
+  std::vector<std::string> endpoints;  // "host:port", in the order to try them
   int timeout_s = 60;
   std::string dir;
   kv::ClusterCutBugs bugs;  // restore's planted bug (tests only)

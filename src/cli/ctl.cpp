@@ -545,7 +545,7 @@ std::function<int()> add_ctl_command(CLI::App& app) {
     if (f->snapshot_save->parsed() || f->snapshot_status->parsed() ||
         f->snapshot_restore->parsed()) {
       SnapshotFlags s;
-      s.endpoints = f->endpoints;
+      s.endpoints = parse_endpoints(f->endpoints);
       s.timeout_s = std::max(f->timeout_s, 60);
       s.dir = f->snapshot_dir;
       s.bugs.ignore_in_flight = f->snapshot_bug == "ignore-in-flight";

@@ -187,16 +187,21 @@ void finish(ServerContext& ctx, grpc::ServerUnaryReactor* reactor,
 // member's own group (each shard compacts at it or, having written nothing since, lower).
 constexpr std::string_view kCompactedKey = "/synod/compacted";
 
+// The revision a read of kCompactedKey found (0: never compacted).
+int64_t compacted_in(const RangeResponse& r) {
+  if (r.kvs().empty()) return 0;
+  int64_t v = 0;
+  const std::string& text = r.kvs(0).value();
+  std::from_chars(text.data(), text.data() + text.size(), v);
+  return v;
+}
+
 int64_t cluster_compacted(ServerContext& ctx) {
   return ctx.node->read_store([](const kv::Store& s) -> int64_t {
     etcdserverpb::RangeRequest r;
     r.set_key(std::string(kCompactedKey));
     auto resp = s.range(r);
-    if (!resp || resp->kvs().empty()) return 0;
-    int64_t v = 0;
-    const std::string& text = resp->kvs(0).value();
-    std::from_chars(text.data(), text.data() + text.size(), v);
-    return v;
+    return resp ? compacted_in(*resp) : 0;
   });
 }
 
@@ -308,12 +313,7 @@ void range(ServerContext& ctx, grpc::CallbackServerContext* call, grpc::ServerUn
                         reactor->Finish(to_status(*e));
                         return;
                       }
-                      int64_t compacted = 0;
-                      if (!r.kvs().empty()) {
-                        const std::string& text = r.kvs(0).value();
-                        std::from_chars(text.data(), text.data() + text.size(), compacted);
-                      }
-                      if (revision < compacted) {
+                      if (revision < compacted_in(r)) {
                         reactor->Finish(to_status(kv::errors::compacted()));
                         return;
                       }

@@ -196,6 +196,20 @@ def cross_shard_transactions(x: Ctx):
         raise AssertionError(f"mod revisions far apart: {sorted(mods)}")
 
 
+def transfer_once(cl, accounts, rnd) -> bool:
+    """Moves 1..10 between two accounts read just before, if neither changed meanwhile (one Txn,
+    across shards when they live in two); True if it committed."""
+    a, b = rnd.sample(accounts, 2)
+    (va, ma), (vb, mb) = cl.get(a), cl.get(b)
+    amount = rnd.randint(1, 10)
+    ok, _ = cl.transaction(compare=[cl.transactions.mod(a) == ma.mod_revision,
+                                    cl.transactions.mod(b) == mb.mod_revision],
+                           success=[cl.transactions.put(a, str(int(va) - amount)),
+                                    cl.transactions.put(b, str(int(vb) + amount))],
+                           failure=[])
+    return ok
+
+
 @test
 def bank_total_never_changes(x: Ctx):
     accounts = [f"bank/{i:02d}" for i in range(16)]
@@ -217,17 +231,8 @@ def bank_total_never_changes(x: Ctx):
         cl = x.clients[name]
         rnd = random.Random(hash(name))
         while running():
-            a, b = rnd.sample(accounts, 2)
             try:
-                (va, ma), (vb, mb) = cl.get(a), cl.get(b)
-                amount = rnd.randint(1, 10)
-                ok, _ = cl.transaction(
-                    compare=[cl.transactions.mod(a) == ma.mod_revision,
-                             cl.transactions.mod(b) == mb.mod_revision],
-                    success=[cl.transactions.put(a, str(int(va) - amount)),
-                             cl.transactions.put(b, str(int(vb) + amount))],
-                    failure=[])
-                if ok:
+                if transfer_once(cl, accounts, rnd):
                     transfers[0] += 1
             except Exception as e:  # noqa: BLE001
                 if not unavailable(e):
@@ -279,15 +284,8 @@ def a_cluster_snapshot_keeps_the_bank_total(x: Ctx):
         cl = x.clients[name]
         rnd = random.Random(seed)
         while not stop.is_set() and not errors:
-            a, b = rnd.sample(accounts, 2)
             try:
-                (va, ma), (vb, mb) = cl.get(a), cl.get(b)
-                amount = rnd.randint(1, 10)
-                cl.transaction(compare=[cl.transactions.mod(a) == ma.mod_revision,
-                                        cl.transactions.mod(b) == mb.mod_revision],
-                               success=[cl.transactions.put(a, str(int(va) - amount)),
-                                        cl.transactions.put(b, str(int(vb) + amount))],
-                               failure=[])
+                transfer_once(cl, accounts, rnd)
             except Exception as e:  # noqa: BLE001
                 if not unavailable(e):
                     errors.append(f"transfer: {type(e).__name__}: {e}")
