@@ -20,6 +20,7 @@ enum GrpcCode : int {
   kGrpcResourceExhausted = 8,
   kGrpcFailedPrecondition = 9,
   kGrpcOutOfRange = 11,
+  kGrpcInternal = 13,
   kGrpcUnavailable = 14,
   kGrpcUnauthenticated = 16,
 };
@@ -49,15 +50,17 @@ inline Error locked_by_transaction() {
 }
 inline Error bad_transaction_part() {
   return {kGrpcInvalidArgument,
-          "synod: a cross-shard transaction's part takes one or more single keys, no nested txn, "
-          "no leases and no range revisions"};
+          "synod: a cross-shard transaction's part takes one or more keys or ranges, no nested "
+          "txn, no compare over a range, no read at a past revision and no put that ignores its "
+          "value or lease"};
 }
 // A sharded cluster's cross-shard transaction (or one whose keys span shards) whose shape a
 // part cannot take: ranges, leases or nested txns across shards.
 inline Error cross_shard_txn_shape() {
-  return {kGrpcInvalidArgument,
-          "synod: a transaction across shards names single keys only (no ranges, leases or nested "
-          "txns)"};
+  return {
+      kGrpcInvalidArgument,
+      "synod: a transaction across shards takes no nested txn, no compare over a range, no read "
+      "at a past revision and no put that ignores its value or lease"};
 }
 // A cross-shard transaction that could not prepare everywhere (a key held by another one, a
 // participant without a leader) and was aborted: nothing changed; the client may retry.

@@ -226,8 +226,9 @@ ApplyResult Store::apply(uint64_t raft_index, const synodpb::Request& req,
   txn.record_events(events);
   int64_t compact_revision = compact_revision_;
   lock_changes_.clear();
+  hold_changes_.clear();
   ApplyResult result{.skipped = false, .outcome = execute(req, txn, compact_revision)};
-  assert(!result.error() || lock_changes_.empty());
+  assert(!result.error() || (lock_changes_.empty() && hold_changes_.empty()));
   // A refused request writes nothing but still consumes its log index.
   assert(!result.error() || (txn.view().empty() && compact_revision == compact_revision_));
   if (result.error() && events != nullptr) events->resize(events_before);
@@ -266,6 +267,7 @@ ApplyResult Store::apply(uint64_t raft_index, const synodpb::Request& req,
     }
   }
   lock_changes_.clear();
+  apply_hold_changes();
   applied_index_ = raft_index;
   revision_ = txn.end_revision();
   compact_revision_ = compact_revision;
@@ -288,7 +290,7 @@ bool Store::advance_applied(uint64_t raft_index) {
 ApplyResult::Outcome Store::execute(const synodpb::Request& req, WriteTxn& txn,
                                     int64_t& compact_revision) {
   if (auto e = authorize(req)) return *e;
-  if (!locks_.empty()) {
+  if (holding()) {
     if (auto e = check_locks(req)) return *e;
   }
   switch (req.op_case()) {
@@ -582,7 +584,7 @@ ApplyResult::Outcome Store::apply_member(const synodpb::Request& req, WriteTxn& 
 Expected<etcdserverpb::RangeResponse, Error> Store::range(
     const etcdserverpb::RangeRequest& req) const {
   if (auto e = validate(req)) return Unexpected{*e};
-  if (!locks_.empty() && range_locked(req.key(), req.range_end())) {
+  if (holding() && held(req.key(), req.range_end(), false)) {
     return Unexpected{errors::locked_by_transaction()};
   }
   BatchView view(backend_);

@@ -24,6 +24,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <variant>
 #include <vector>
 
@@ -68,6 +69,21 @@ struct TxnDecided {
   bool commit = false;
   bool succeeded = false;
   etcdserverpb::TxnResponse response;  // resolve, committed here just now: the branch's ops
+};
+
+// What a prepared cross-shard transaction's part holds in its group (store_txn.cpp): single
+// keys, held against every other request; ranges in etcd's form (range_end "\0": from begin
+// on), a read's held against writes and a delete's against everything; and the leases its puts
+// attach keys to, whose revoke waits for the part's resolve.
+struct HeldRange {
+  std::string begin;
+  std::string end;
+  bool write = false;
+};
+struct PartLocks {
+  std::vector<std::string> keys;
+  std::vector<HeldRange> ranges;
+  std::vector<int64_t> leases;
 };
 
 // The group's state recorded at a consistent cut (docs/sharding.md, "Consistent cuts"): an
@@ -161,8 +177,10 @@ class Store {
   // are refused (errors::locked_by_transaction), so none sees or overwrites a key a
   // transaction may still change.
   const std::map<std::string, std::string, std::less<>>& locks() const { return locks_; }
-  // The transactions prepared here and not yet resolved, in ID order (none iff locks() is
-  // empty: every prepared part holds at least one key).
+  // Whether a prepared transaction holds anything here (a key, a range or a lease).
+  bool holding() const { return !locks_.empty() || !range_locks_.empty(); }
+  // The transactions prepared here and not yet resolved, in ID order (none iff !holding():
+  // every prepared part holds at least one key or range).
   std::vector<synodpb::TxnIntent> intents() const;
   // The decision that stands for a transaction this group coordinates, if any.
   std::optional<TxnDecided> decision(std::string_view txn) const;
@@ -270,7 +288,11 @@ class Store {
   ApplyResult::Outcome apply_txn_forget(const synodpb::TxnForget& req, WriteTxn& txn);
   // An ordinary request that touches a key a transaction holds is refused.
   std::optional<Error> check_locks(const synodpb::Request& req) const;
-  bool range_locked(std::string_view key, std::string_view range_end) const;
+  // Whether a prepared transaction holds a key of [key, range_end) against a read (writing:
+  // against a write).
+  bool held(std::string_view key, std::string_view range_end, bool writing) const;
+  // Applies the hold changes of the request just written (hold_changes_).
+  void apply_hold_changes();
   bool ops_locked(const etcdserverpb::TxnRequest& txn) const;
   void check_invariants() const;
 
@@ -281,6 +303,16 @@ class Store {
   // request being applied makes to it (nullopt: released), made once its batch is written.
   std::map<std::string, std::string, std::less<>> locks_;
   std::vector<std::pair<std::string, std::optional<std::string>>> lock_changes_;
+  // Ranges held by prepared transactions, and the leases their puts pin (a count per lease);
+  // rebuilt from the intents on load. hold_changes_: the parts the request being applied
+  // prepared (true) or resolved (false), carried out once its batch is written.
+  struct RangeHold {
+    HeldRange range;
+    std::string txn;
+  };
+  std::vector<RangeHold> range_locks_;
+  std::map<int64_t, int> lease_pins_;
+  std::vector<std::tuple<std::string, PartLocks, bool>> hold_changes_;
   AuthStore auth_;
   int max_txn_ops_;
   uint64_t cut_epoch_ = 0;

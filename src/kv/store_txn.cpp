@@ -27,39 +27,66 @@ std::string row(char table, std::string_view id) {
   return key;
 }
 
-// The keys a transaction's part touches, if it has the shape a part may have: single keys
-// (no range_end), no nested txn, no lease on a put (nothing that could fail when the branch
-// runs at resolve, long after the vote), no range at a past revision.
-bool part_keys(const TxnRequest& part, std::vector<std::string>& keys) {
+// What a transaction's part holds while it is prepared, if the part has the shape a part may
+// have: no nested txn, no compare over a range, no range at a past revision, no put that ignores
+// its value or lease (nothing that could fail when the branch runs at resolve, long after the
+// vote). Single keys are held exclusively; a range read holds its range against writes, a range
+// delete against everything; a put's lease is pinned (its revoke waits for the resolve).
+bool part_locks(const TxnRequest& part, PartLocks& out) {
   for (const etcdserverpb::Compare& c : part.compare()) {
     if (!c.range_end().empty()) return false;
-    keys.push_back(c.key());
+    out.keys.push_back(c.key());
   }
   for (const auto* branch : {&part.success(), &part.failure()}) {
     for (const RequestOp& op : *branch) {
       switch (op.request_case()) {
-        case RequestOp::kRequestRange:
-          if (!op.request_range().range_end().empty() || op.request_range().revision() != 0) {
-            return false;
+        case RequestOp::kRequestRange: {
+          const etcdserverpb::RangeRequest& r = op.request_range();
+          if (r.revision() != 0) return false;
+          if (r.range_end().empty()) {
+            out.keys.push_back(r.key());
+          } else {
+            out.ranges.push_back({r.key(), r.range_end(), false});
           }
-          keys.push_back(op.request_range().key());
-          break;
-        case RequestOp::kRequestPut: {
-          const etcdserverpb::PutRequest& put = op.request_put();
-          if (put.lease() != 0 || put.ignore_lease() || put.ignore_value()) return false;
-          keys.push_back(put.key());
           break;
         }
-        case RequestOp::kRequestDeleteRange:
-          if (!op.request_delete_range().range_end().empty()) return false;
-          keys.push_back(op.request_delete_range().key());
+        case RequestOp::kRequestPut: {
+          const etcdserverpb::PutRequest& put = op.request_put();
+          if (put.ignore_lease() || put.ignore_value()) return false;
+          out.keys.push_back(put.key());
+          if (put.lease() != 0) out.leases.push_back(put.lease());
           break;
+        }
+        case RequestOp::kRequestDeleteRange: {
+          const etcdserverpb::DeleteRangeRequest& d = op.request_delete_range();
+          if (d.range_end().empty()) {
+            out.keys.push_back(d.key());
+          } else {
+            out.ranges.push_back({d.key(), d.range_end(), true});
+          }
+          break;
+        }
         default:
           return false;
       }
     }
   }
   return true;
+}
+
+// Whether [begin, end) (etcd's range_end: "\0" means every key from begin on) holds `key`.
+bool span_holds(std::string_view begin, std::string_view end, std::string_view key) {
+  if (key < begin) return false;
+  return end == std::string_view("\0", 1) || key < end;
+}
+
+// Whether two ranges in etcd's form share a key.
+bool spans_meet(std::string_view b1, std::string_view e1, std::string_view b2,
+                std::string_view e2) {
+  const std::string_view open("\0", 1);
+  const bool below1 = e1 == open || b2 < e1;  // b2 lies below range 1's end
+  const bool below2 = e2 == open || b1 < e2;
+  return below1 && below2;
 }
 
 TxnDecided decided(const synodpb::TxnDecision& d) {
@@ -75,6 +102,30 @@ void Store::load_locks() {
     locks_.emplace(std::string(k.substr(1)), std::string(v));
     return true;
   });
+  range_locks_.clear();
+  lease_pins_.clear();
+  for (const synodpb::TxnIntent& intent : intents()) {
+    PartLocks holds;
+    if (!part_locks(intent.prepare().part(), holds)) records::corrupted("transaction intent");
+    hold_changes_.emplace_back(intent.prepare().txn(), std::move(holds), true);
+  }
+  apply_hold_changes();
+}
+
+void Store::apply_hold_changes() {
+  for (auto& [id, holds, added] : hold_changes_) {
+    if (added) {
+      for (HeldRange& r : holds.ranges) range_locks_.push_back({std::move(r), id});
+      for (int64_t lease : holds.leases) ++lease_pins_[lease];
+      continue;
+    }
+    std::erase_if(range_locks_, [&](const RangeHold& h) { return h.txn == id; });
+    for (int64_t lease : holds.leases) {
+      auto it = lease_pins_.find(lease);
+      if (it != lease_pins_.end() && --it->second == 0) lease_pins_.erase(it);
+    }
+  }
+  hold_changes_.clear();
 }
 
 std::vector<synodpb::TxnIntent> Store::intents() const {
@@ -112,23 +163,48 @@ ApplyResult::Outcome Store::apply_txn_prepare(const synodpb::TxnPrepare& req, Wr
     return TxnVote{true, intent.compares_hold(), {}};
   }
   if (auto e = validate(req.part())) return *e;
-  std::vector<std::string> keys;
-  // At least one key: a prepared transaction always holds some (locks() tells whether any is).
-  if (!part_keys(req.part(), keys) || keys.empty()) return errors::bad_transaction_part();
-  for (const std::string& key : keys) {
+  PartLocks holds;
+  // At least one key or range: a prepared transaction always holds some (holding()).
+  if (!part_locks(req.part(), holds) || (holds.keys.empty() && holds.ranges.empty())) {
+    return errors::bad_transaction_part();
+  }
+  // No-wait: anything another transaction holds that this part would hold refuses the vote.
+  auto other = [&](const std::string& holder) { return holder != req.txn(); };
+  for (const std::string& key : holds.keys) {
     auto it = locks_.find(key);
-    if (it != locks_.end() && it->second != req.txn()) {
+    if (it != locks_.end() && other(it->second)) {
       return TxnVote{false, false, "a key is held by another transaction"};
     }
+    for (const RangeHold& h : range_locks_) {
+      if (other(h.txn) && span_holds(h.range.begin, h.range.end, key)) {
+        return TxnVote{false, false, "a key is in a range held by another transaction"};
+      }
+    }
+  }
+  for (const HeldRange& r : holds.ranges) {
+    for (auto it = locks_.lower_bound(r.begin);
+         it != locks_.end() && span_holds(r.begin, r.end, it->first); ++it) {
+      if (other(it->second)) return TxnVote{false, false, "a key is held by another transaction"};
+    }
+    for (const RangeHold& h : range_locks_) {
+      if (other(h.txn) && spans_meet(r.begin, r.end, h.range.begin, h.range.end)) {
+        return TxnVote{false, false, "a range is held by another transaction"};
+      }
+    }
+  }
+  // A put's lease must be there when the branch runs; pinned from here on, it will be.
+  for (int64_t lease : holds.leases) {
+    if (!txn.lease_exists(lease)) return errors::lease_not_found();
   }
   synodpb::TxnIntent intent;
   *intent.mutable_prepare() = req;
   intent.set_compares_hold(compares_hold(txn.view(), req.part()));
   txn.view().put(row(keys::kIntent, req.txn()), intent.SerializeAsString());
-  for (const std::string& key : keys) {
+  for (const std::string& key : holds.keys) {
     txn.view().put(row(keys::kLock, key), req.txn());
     lock_changes_.emplace_back(key, req.txn());
   }
+  hold_changes_.emplace_back(req.txn(), std::move(holds), true);
   return TxnVote{true, intent.compares_hold(), {}};
 }
 
@@ -153,13 +229,13 @@ ApplyResult::Outcome Store::apply_txn_resolve(const synodpb::TxnDecision& req, W
     synodpb::TxnIntent intent;
     if (!intent.ParseFromString(*bytes)) records::corrupted("transaction intent");
     const TxnRequest& part = intent.prepare().part();
-    std::vector<std::string> keys;
-    const bool shaped = part_keys(part, keys);
+    PartLocks holds;
+    const bool shaped = part_locks(part, holds);
     assert(shaped);
     (void)shaped;
     if (req.commit()) {
       // The branch every participant's compares chose, run on this group's keys: its ops
-      // cannot fail (part_keys' shape).
+      // cannot fail (part_locks' shape; its leases pinned since the prepare).
       TxnRequest branch;
       *branch.mutable_success() = req.succeeded() ? part.success() : part.failure();
       auto resp = apply_txn(txn, branch, compact_revision_);
@@ -167,10 +243,11 @@ ApplyResult::Outcome Store::apply_txn_resolve(const synodpb::TxnDecision& req, W
       if (resp) out.response = std::move(resp).value();
     }
     txn.view().del(intent_row);
-    for (const std::string& key : keys) {
+    for (const std::string& key : holds.keys) {
       txn.view().del(row(keys::kLock, key));
       lock_changes_.emplace_back(key, std::nullopt);
     }
+    hold_changes_.emplace_back(req.txn(), std::move(holds), false);
   }
   txn.view().put(outcome_row, req.SerializeAsString());
   return out;
@@ -231,30 +308,37 @@ ApplyResult::Outcome Store::apply_txn_forget(const synodpb::TxnForget& req, Writ
   return std::monostate{};
 }
 
-bool Store::range_locked(std::string_view key, std::string_view range_end) const {
-  if (range_end.empty()) return locks_.contains(key);
-  auto it = locks_.lower_bound(key);
-  if (it == locks_.end()) return false;
-  if (range_end == std::string_view("\0", 1)) return true;  // from key on
-  return it->first < range_end;
+bool Store::held(std::string_view key, std::string_view range_end, bool writing) const {
+  if (range_end.empty()) {
+    if (locks_.contains(key)) return true;
+  } else {
+    auto it = locks_.lower_bound(key);
+    if (it != locks_.end() && span_holds(key, range_end, it->first)) return true;
+  }
+  for (const RangeHold& h : range_locks_) {
+    if (!writing && !h.range.write) continue;  // a read's range: other reads go on
+    const bool meets = range_end.empty() ? span_holds(h.range.begin, h.range.end, key)
+                                         : spans_meet(key, range_end, h.range.begin, h.range.end);
+    if (meets) return true;
+  }
+  return false;
 }
 
 bool Store::ops_locked(const TxnRequest& t) const {
   for (const etcdserverpb::Compare& c : t.compare()) {
-    if (range_locked(c.key(), c.range_end())) return true;
+    if (held(c.key(), c.range_end(), false)) return true;
   }
   for (const auto* branch : {&t.success(), &t.failure()}) {
     for (const RequestOp& op : *branch) {
       switch (op.request_case()) {
         case RequestOp::kRequestRange:
-          if (range_locked(op.request_range().key(), op.request_range().range_end())) return true;
+          if (held(op.request_range().key(), op.request_range().range_end(), false)) return true;
           break;
         case RequestOp::kRequestPut:
-          if (locks_.contains(op.request_put().key())) return true;
+          if (held(op.request_put().key(), "", true)) return true;
           break;
         case RequestOp::kRequestDeleteRange:
-          if (range_locked(op.request_delete_range().key(),
-                           op.request_delete_range().range_end())) {
+          if (held(op.request_delete_range().key(), op.request_delete_range().range_end(), true)) {
             return true;
           }
           break;
@@ -273,25 +357,26 @@ std::optional<Error> Store::check_locks(const synodpb::Request& req) const {
   bool locked = false;
   switch (req.op_case()) {
     case synodpb::Request::kPut:
-      locked = locks_.contains(req.put().key());
+      locked = held(req.put().key(), "", true);
       break;
     case synodpb::Request::kDeleteRange:
-      locked = range_locked(req.delete_range().key(), req.delete_range().range_end());
+      locked = held(req.delete_range().key(), req.delete_range().range_end(), true);
       break;
     case synodpb::Request::kTxn:
       locked = ops_locked(req.txn());
       break;
     case synodpb::Request::kFencedPut:
-      locked = locks_.contains(req.fenced_put().put().key());
+      locked = held(req.fenced_put().put().key(), "", true);
       break;
     case synodpb::Request::kFencedTxn:
       locked = ops_locked(req.fenced_txn().txn());
       break;
     case synodpb::Request::kLeaseRevoke: {
-      // Revoking deletes the lease's keys.
+      // Revoking deletes the lease's keys; a prepared put may attach one more.
+      locked = lease_pins_.contains(req.lease_revoke().id());
       auto it = lease_keys_.find(req.lease_revoke().id());
       if (it == lease_keys_.end()) break;
-      for (const std::string& key : it->second) locked = locked || locks_.contains(key);
+      for (const std::string& key : it->second) locked = locked || held(key, "", true);
       break;
     }
     default:

@@ -2,10 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <map>
 #include <random>
 
 #include "base/assert.h"
+#include "kv/range.h"
 #include "server/apply_result.h"
 #include "server/auth.h"
 #include "server/group_access.h"
@@ -18,7 +20,9 @@ using etcdserverpb::RequestOp;
 using etcdserverpb::TxnRequest;
 using etcdserverpb::TxnResponse;
 
-constexpr int kMaxAttempts = 5;     // prepares refused by a held key: tries before giving up
+// Prepares refused by a held key are tried again, under a new ID after a growing, jittered
+// back-off, until this long has passed since the first attempt.
+constexpr std::chrono::milliseconds kRetryFor{3000};
 constexpr int kMaxStepRetries = 3;  // a decide or resolve that timed out: proposed again
 
 void add_range_groups(const Shards& shards, const std::string& key, const std::string& range_end,
@@ -58,55 +62,91 @@ void add_txn_groups(const Shards& shards, const TxnRequest& t, std::set<uint32_t
 }
 
 // A request split by shard: each part's compares and ops, and where each op of the request's
-// branches went (its group and its index in that part's branch).
+// branches went: the groups it went to, with its index in each one's part (a range meets every
+// shard; its answers are merged).
 struct Split {
+  TxnRequest request;
   std::map<uint32_t, TxnRequest> parts;
-  std::vector<std::pair<uint32_t, int>> success;
-  std::vector<std::pair<uint32_t, int>> failure;
+  using Places = std::vector<std::pair<uint32_t, int>>;
+  std::vector<Places> success;
+  std::vector<Places> failure;
 };
 
-// The op's single key, if it names one in the shape a part may hold.
-std::optional<std::string> single_key(const RequestOp& op) {
+// The groups an op goes to, if it has the shape a part may hold (kv::Store's part_locks): no
+// nested txn, no read at a past revision, no put that ignores its value or lease.
+std::optional<std::vector<uint32_t>> op_groups(const Shards& shards, const RequestOp& op) {
+  std::string_view key;
+  std::string_view range_end;
   switch (op.request_case()) {
     case RequestOp::kRequestRange:
-      if (!op.request_range().range_end().empty() || op.request_range().revision() != 0) break;
-      return op.request_range().key();
-    case RequestOp::kRequestPut:
-      if (op.request_put().lease() != 0 || op.request_put().ignore_lease() ||
-          op.request_put().ignore_value()) {
-        break;
-      }
-      return op.request_put().key();
-    case RequestOp::kRequestDeleteRange:
-      if (!op.request_delete_range().range_end().empty()) break;
-      return op.request_delete_range().key();
-    default:
+      if (op.request_range().revision() != 0) return std::nullopt;
+      key = op.request_range().key();
+      range_end = op.request_range().range_end();
       break;
+    case RequestOp::kRequestPut:
+      if (op.request_put().ignore_lease() || op.request_put().ignore_value()) return std::nullopt;
+      key = op.request_put().key();
+      break;
+    case RequestOp::kRequestDeleteRange:
+      key = op.request_delete_range().key();
+      range_end = op.request_delete_range().range_end();
+      break;
+    default:
+      return std::nullopt;
   }
-  return std::nullopt;
+  if (range_end.empty()) return std::vector<uint32_t>{shards.group_of(std::string(key))};
+  std::vector<uint32_t> all;
+  for (uint32_t g = 1; g <= shards.count(); ++g) all.push_back(g);
+  return all;
 }
 
 std::optional<Split> split(const Shards& shards, const TxnRequest& req) {
   Split out;
+  out.request = req;
   for (const etcdserverpb::Compare& c : req.compare()) {
     if (!c.range_end().empty()) return std::nullopt;
     *out.parts[shards.group_of(c.key())].add_compare() = c;
   }
-  auto place = [&](const auto& ops, bool success,
-                   std::vector<std::pair<uint32_t, int>>& where) -> bool {
+  auto place = [&](const auto& ops, bool success, std::vector<Split::Places>& where) -> bool {
     for (const RequestOp& op : ops) {
-      std::optional<std::string> key = single_key(op);
-      if (!key) return false;
-      const uint32_t g = shards.group_of(*key);
-      TxnRequest& part = out.parts[g];
-      auto* branch = success ? part.mutable_success() : part.mutable_failure();
-      where.emplace_back(g, branch->size());
-      *branch->Add() = op;
+      std::optional<std::vector<uint32_t>> groups = op_groups(shards, op);
+      if (!groups) return false;
+      Split::Places& at = where.emplace_back();
+      for (uint32_t g : *groups) {
+        TxnRequest& part = out.parts[g];
+        auto* branch = success ? part.mutable_success() : part.mutable_failure();
+        at.emplace_back(g, branch->size());
+        *branch->Add() = op;
+      }
     }
     return true;
   };
   if (!place(req.success(), true, out.success)) return std::nullopt;
   if (!place(req.failure(), false, out.failure)) return std::nullopt;
+  return out;
+}
+
+// One op's answer from its parts' answers: a range's merged in the request's order with its
+// limit, a delete's counts summed and previous values in key order.
+etcdserverpb::ResponseOp merge_op(const RequestOp& op,
+                                  std::vector<etcdserverpb::ResponseOp>&& parts) {
+  if (parts.size() == 1) return std::move(parts[0]);
+  etcdserverpb::ResponseOp out;
+  if (op.request_case() == RequestOp::kRequestRange) {
+    std::vector<etcdserverpb::RangeResponse> ranges;
+    for (etcdserverpb::ResponseOp& p : parts)
+      ranges.push_back(std::move(*p.mutable_response_range()));
+    *out.mutable_response_range() = kv::merge_ranges(op.request_range(), std::move(ranges));
+    return out;
+  }
+  etcdserverpb::DeleteRangeResponse* del = out.mutable_response_delete_range();
+  for (etcdserverpb::ResponseOp& p : parts) {
+    etcdserverpb::DeleteRangeResponse& d = *p.mutable_response_delete_range();
+    del->set_deleted(del->deleted() + d.deleted());
+    for (mvccpb::KeyValue& kv : *d.mutable_prev_kvs()) *del->add_prev_kvs() = std::move(kv);
+  }
+  std::sort(del->mutable_prev_kvs()->begin(), del->mutable_prev_kvs()->end(),
+            [](const mvccpb::KeyValue& a, const mvccpb::KeyValue& b) { return a.key() < b.key(); });
   return out;
 }
 
@@ -158,11 +198,9 @@ void propose_step(ServerContext& ctx, uint32_t group, synodpb::Request request, 
 // One cross-shard transaction in flight at its coordinator, across attempts.
 class Coordinator : public std::enable_shared_from_this<Coordinator> {
  public:
-  Coordinator(ServerContext& ctx, grpc::ServerUnaryReactor* reactor, TxnResponse* resp, Split split,
-              kv::Caller caller)
+  Coordinator(ServerContext& ctx, TxnDone done, Split split, kv::Caller caller)
       : ctx_(ctx),
-        reactor_(reactor),
-        resp_(resp),
+        done_(std::move(done)),
         split_(std::move(split)),
         caller_(std::move(caller)),
         three_phase_(ctx.config.raw.commit_protocol == "3pc") {}
@@ -251,7 +289,7 @@ class Coordinator : public std::enable_shared_from_this<Coordinator> {
     if (d == nullptr) {
       // The decision's fate is unknown here; a resolver settles the parts with whatever stood.
       const Error* e = result_error(result);
-      reactor_->Finish(to_status(e ? *e : kv::errors::timed_out()));
+      finish(to_status(e ? *e : kv::errors::timed_out()));
       return;
     }
     commit_ = d->commit;
@@ -284,48 +322,57 @@ class Coordinator : public std::enable_shared_from_this<Coordinator> {
   void answer() {
     if (commit_) ctx_.shards->txn_counts().committed[three_phase_ ? 1 : 0].add();
     if (!commit_) {
-      if (held_ && ++attempts_ < kMaxAttempts) {
+      if (held_ && Clock::now() - first_attempt_ < kRetryFor) {
         // Another transaction held a key: back off a little and try again under a new ID.
-        ctx_.executor->post([self = shared_from_this()] {
-          std::this_thread::sleep_for(std::chrono::milliseconds(1 + (self->attempts_ * 7) % 20));
-          self->attempt();
-        });
+        ++attempts_;
+        thread_local std::minstd_rand jitter(std::random_device{}());
+        const int ceiling = std::min(2 << std::min(attempts_, 5), 50);
+        const auto backoff = std::chrono::milliseconds(1 + static_cast<int>(jitter() % ceiling));
+        ctx_.executor->post_after(backoff, [self = shared_from_this()] { self->attempt(); });
         return;
       }
       ctx_.shards->txn_counts().aborted[three_phase_ ? 1 : 0].add();
-      reactor_->Finish(to_status(held_ || !error_ ? kv::errors::transaction_aborted() : *error_));
+      finish(to_status(held_ || !error_ ? kv::errors::transaction_aborted() : *error_));
       return;
     }
     if (resolve_error_) {
       // Committed, but a part's answers are not known here (its resolver finishes it).
-      reactor_->Finish(to_status(*resolve_error_));
+      finish(to_status(*resolve_error_));
       return;
     }
     const auto& where = succeeded_ ? split_.success : split_.failure;
+    const auto& ops = succeeded_ ? split_.request.success() : split_.request.failure();
     int64_t revision = 0;
     for (const auto& [group, response] : responses_) {
       revision = std::max(revision, response.header().revision());
     }
-    resp_->set_succeeded(succeeded_);
-    for (const auto& [group, index] : where) {
-      const TxnResponse& part = responses_[group];
-      if (index >= part.responses_size()) {
-        reactor_->Finish(grpc::Status(grpc::StatusCode::INTERNAL, "etcdserver: unexpected result"));
-        return;
+    resp_.set_succeeded(succeeded_);
+    for (size_t i = 0; i < where.size(); ++i) {
+      std::vector<etcdserverpb::ResponseOp> parts;
+      for (const auto& [group, index] : where[i]) {
+        const TxnResponse& part = responses_[group];
+        if (index >= part.responses_size()) {
+          finish(grpc::Status(grpc::StatusCode::INTERNAL, "etcdserver: unexpected result"));
+          return;
+        }
+        parts.push_back(part.responses(index));
       }
-      *resp_->add_responses() = part.responses(index);
+      *resp_.add_responses() = merge_op(ops[static_cast<int>(i)], std::move(parts));
     }
-    ctx_.fill_header(resp_->mutable_header(), revision);
-    reactor_->Finish(grpc::Status::OK);
+    ctx_.fill_header(resp_.mutable_header(), revision);
+    finish(grpc::Status::OK);
   }
 
   ServerContext& ctx_;
-  grpc::ServerUnaryReactor* reactor_;
-  TxnResponse* resp_;
+  void finish(const grpc::Status& status) { done_(status, std::move(resp_)); }
+
+  TxnDone done_;
+  TxnResponse resp_;
   const Split split_;
   const kv::Caller caller_;
   const bool three_phase_;
   int attempts_ = 0;
+  const Clock::time_point first_attempt_ = Clock::now();
   std::string txn_;
   uint32_t coordinator_ = 0;
   std::mutex mu_;
@@ -351,21 +398,30 @@ std::set<uint32_t> txn_groups(const Shards& shards, const TxnRequest& req) {
   return out;
 }
 
+void commit_across_shards(ServerContext& ctx, const kv::Caller& caller, const TxnRequest& req,
+                          TxnDone done) {
+  std::optional<Split> parts = split(*ctx.shards, req);
+  if (!parts) {
+    done(to_status(kv::errors::cross_shard_txn_shape()), TxnResponse());
+    return;
+  }
+  auto coordinator = std::make_shared<Coordinator>(ctx, std::move(done), std::move(*parts), caller);
+  coordinator->attempt();
+}
+
 void commit_across_shards(ServerContext& ctx, const grpc::ServerContextBase& call,
                           grpc::ServerUnaryReactor* reactor, const TxnRequest& req,
                           TxnResponse* resp) {
-  std::optional<Split> parts = split(*ctx.shards, req);
-  if (!parts) {
-    reactor->Finish(to_status(kv::errors::cross_shard_txn_shape()));
-    return;
-  }
   auto caller = caller_of(ctx, call);
   if (!caller) {
     reactor->Finish(to_status(caller.error()));
     return;
   }
-  auto coordinator = std::make_shared<Coordinator>(ctx, reactor, resp, std::move(*parts), *caller);
-  coordinator->attempt();
+  commit_across_shards(ctx, *caller, req,
+                       [reactor, resp](const grpc::Status& status, TxnResponse&& answer) {
+                         if (status.ok()) *resp = std::move(answer);
+                         reactor->Finish(status);
+                       });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -402,7 +458,7 @@ void TxnResolver::sweep() {
     uint64_t epoch = 0;
     std::vector<synodpb::TxnIntent> intents = node->read_store([&epoch](const kv::Store& s) {
       epoch = s.cut_epoch();
-      return s.locks().empty() ? std::vector<synodpb::TxnIntent>() : s.intents();
+      return s.holding() ? s.intents() : std::vector<synodpb::TxnIntent>();
     });
     for (const synodpb::TxnIntent& intent : intents) {
       if (now - intent.prepare().started_at() < stale_after_.count()) continue;

@@ -4,14 +4,15 @@
 // txn_resolve, each a log entry).
 //
 // The member that receives the Txn coordinates it. It splits the request by shard (each part
-// holds its shard's compares and ops, every op's place remembered), prepares every part (its
-// keys locked, its compares evaluated, the vote durable in the part's group), proposes the
+// holds its shard's compares and ops — a range's op goes to every shard — every op's place
+// remembered), prepares every part (its keys and ranges held, its leases pinned, its compares
+// evaluated, the vote durable in the part's group), proposes the
 // decision to the group of the first part — the first decision applied there stands — and
 // resolves every part with the decision that stood, then answers with the ops' responses in
-// the request's order. With --commit-protocol 3pc, every part records a precommit (the
-// transaction commits, with which branch) between the votes and the decision. A prepare refused
-// because a key is held by another transaction aborts the attempt; it is retried a few times under
-// a new transaction ID.
+// the request's order (a range's parts merged as a sharded Range merges them). With
+// --commit-protocol 3pc, every part records a precommit (the transaction commits, with which
+// branch) between the votes and the decision. A prepare refused because a key is held by another
+// transaction aborts the attempt; it is retried a few times under a new transaction ID.
 //
 // A coordinator that dies leaves intents; the TxnResolver of a member leading a participant
 // group settles each one prepared long enough ago: it proposes abort (commit, if the part is
@@ -22,11 +23,13 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <thread>
 
 #include "etcdserverpb/rpc.pb.h"
+#include "kv/auth_store.h"
 #include "server/context.h"
 
 namespace synod::server {
@@ -36,8 +39,14 @@ namespace synod::server {
 std::set<uint32_t> txn_groups(const Shards& shards, const etcdserverpb::TxnRequest& req);
 
 // Commits `req`, whose keys live in more than one shard, by two-phase commit and finishes
-// `reactor` with etcd's TxnResponse. Only single keys may be named (kv's part shape); else an
-// InvalidArgument error. The shards need not be hosted here (group_access.h).
+// `reactor` with etcd's TxnResponse. Nested txns, compares over ranges, reads at past revisions
+// and puts that ignore their value or lease are refused (kv's part shape) with InvalidArgument. The
+// shards need not be hosted here (group_access.h).
+// The same for a request made by the server itself (a DeleteRange across shards) on behalf of
+// `caller`: `done` gets the status and, if OK, the response.
+using TxnDone = std::function<void(const grpc::Status&, etcdserverpb::TxnResponse&&)>;
+void commit_across_shards(ServerContext& ctx, const kv::Caller& caller,
+                          const etcdserverpb::TxnRequest& req, TxnDone done);
 void commit_across_shards(ServerContext& ctx, const grpc::ServerContextBase& call,
                           grpc::ServerUnaryReactor* reactor, const etcdserverpb::TxnRequest& req,
                           etcdserverpb::TxnResponse* resp);

@@ -3,9 +3,15 @@
 #include <openssl/sha.h>
 #include <spdlog/spdlog.h>
 
+#include <map>
+#include <thread>
+
+#include "kv/cluster_cut.h"
 #include "server/apply_result.h"
+#include "server/cluster_cut.h"
 #include "server/services.h"
 #include "server/sharded_kv.h"
+#include "storage/etcd_snapshot.h"
 
 namespace synod::server {
 
@@ -107,15 +113,19 @@ namespace {
 // Streams one state-machine image in chunks; remaining_bytes counts down to zero.
 class SnapshotWriter final : public grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse> {
  public:
-  // etcd's clients expect a stream of whole 512-byte pages (a bbolt file) followed by the
-  // SHA-256 of those pages; etcdctl snapshot save refuses anything else. The image is padded
-  // with zeros to a page multiple.
-  SnapshotWriter(ServerContext& ctx, std::string image) : ctx_(ctx), image_(std::move(image)) {
-    image_.resize((image_.size() + 511) / 512 * 512, '\0');
-    unsigned char digest[SHA256_DIGEST_LENGTH];
-    SHA256(reinterpret_cast<const unsigned char*>(image_.data()), image_.size(), digest);
-    image_.append(reinterpret_cast<const char*>(digest), sizeof digest);
-    next();
+  SnapshotWriter(ServerContext& ctx, std::string image) : ctx_(ctx) { start(std::move(image)); }
+  // A sharded cluster's: a consistent cut of every shard, taken on its own thread (it waits on
+  // the groups), its in-flight steps delivered and undecided transactions settled, the data
+  // groups' histories in one etcd backend (storage::etcd_snapshot_image).
+  explicit SnapshotWriter(ServerContext& ctx) : ctx_(ctx) {
+    std::thread([this] {
+      kv::Expected<std::string, kv::Error> image = cluster_image(ctx_);
+      if (!image) {
+        Finish(to_status(image.error()));
+        return;
+      }
+      start(std::move(image.value()));
+    }).detach();
   }
   void OnWriteDone(bool ok) override {
     if (!ok) {
@@ -127,6 +137,33 @@ class SnapshotWriter final : public grpc::ServerWriteReactor<etcdserverpb::Snaps
   void OnDone() override { delete this; }
 
  private:
+  static kv::Expected<std::string, kv::Error> cluster_image(ServerContext& ctx) {
+    kv::Expected<ClusterCutTaken, kv::Error> cut = take_cluster_cut(ctx);
+    if (!cut) return kv::Unexpected{cut.error()};
+    std::map<uint32_t, std::string> images;
+    for (GroupCutImage& g : cut.value().groups) images[g.group] = std::move(g.image);
+    kv::Expected<kv::ClusterCut, std::string> loaded = kv::ClusterCut::load(images);
+    if (!loaded) return kv::Unexpected{kv::Error{kv::kGrpcInternal, loaded.error()}};
+    loaded.value().settle();
+    std::vector<const kv::Store*> shards;
+    for (const auto& [group, store] : loaded.value().stores()) {
+      if (group != 0) shards.push_back(store.get());
+    }
+    return storage::etcd_snapshot_image(shards);
+  }
+
+  // etcd's clients expect a stream of whole 512-byte pages (a bbolt file) followed by the
+  // SHA-256 of those pages; etcdctl snapshot save refuses anything else. The image is padded
+  // with zeros to a page multiple.
+  void start(std::string image) {
+    image_ = std::move(image);
+    image_.resize((image_.size() + 511) / 512 * 512, '\0');
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    SHA256(reinterpret_cast<const unsigned char*>(image_.data()), image_.size(), digest);
+    image_.append(reinterpret_cast<const char*>(digest), sizeof digest);
+    next();
+  }
+
   void next() {
     if (offset_ >= image_.size() && sent_any_) {
       Finish(grpc::Status::OK);
@@ -161,13 +198,9 @@ class RefusedSnapshot final : public grpc::ServerWriteReactor<etcdserverpb::Snap
 grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse>* MaintenanceService::Snapshot(
     grpc::CallbackServerContext* c, const etcdserverpb::SnapshotRequest*) {
   if (auto e = check_admin(ctx_, *c, AdminErrors::kRaw)) return new RefusedSnapshot(to_status(*e));
-  if (ctx_.shards != nullptr) {
-    // One member's image would hold its own group only, not the shards' data.
-    return new RefusedSnapshot(grpc::Status(
-        grpc::StatusCode::FAILED_PRECONDITION,
-        "synod: a sharded cluster has no single-member snapshot; take a consistent cut of "
-        "every shard with `synod ctl snapshot save --cluster DIR`"));
-  }
+  // A sharded member's own groups hold part of the data only: the file is the whole cluster's,
+  // from a consistent cut.
+  if (ctx_.shards != nullptr) return new SnapshotWriter(ctx_);
   return new SnapshotWriter(ctx_, ctx_.node->snapshot_image());
 }
 

@@ -345,36 +345,24 @@ void delete_range(ServerContext& ctx, grpc::CallbackServerContext* call,
     reactor->Finish(to_status(caller.error()));
     return;
   }
-  using Part = etcdserverpb::DeleteRangeResponse;
-  auto gather = std::make_shared<Gather<Part>>(
-      groups.size(), [&ctx, reactor, resp](std::optional<Error> error, std::vector<Part>&& parts) {
-        int64_t revision = 0;
-        std::vector<mvccpb::KeyValue> prev;
-        for (Part& p : parts) {
-          revision = std::max(revision, p.header().revision());
-          resp->set_deleted(resp->deleted() + p.deleted());
-          for (mvccpb::KeyValue& kv : *p.mutable_prev_kvs()) prev.push_back(std::move(kv));
+  // Across shards: one transaction, so that no reader sees some shards' keys deleted and
+  // others' not (each shard deletes at a revision of its own).
+  etcdserverpb::TxnRequest one;
+  *one.add_success()->mutable_request_delete_range() = *req;
+  commit_across_shards(
+      ctx, *caller, one,
+      [&ctx, reactor, resp](const grpc::Status& status, etcdserverpb::TxnResponse&& answer) {
+        if (!status.ok() || answer.responses_size() != 1 ||
+            !answer.responses(0).has_response_delete_range()) {
+          reactor->Finish(status.ok() ? grpc::Status(grpc::StatusCode::INTERNAL,
+                                                     "etcdserver: unexpected result")
+                                      : status);
+          return;
         }
-        std::sort(prev.begin(), prev.end(),
-                  [](const auto& a, const auto& b) { return a.key() < b.key(); });
-        for (mvccpb::KeyValue& kv : prev) *resp->add_prev_kvs() = std::move(kv);
-        resp->mutable_header()->set_revision(revision);
-        finish(ctx, reactor, resp->mutable_header(), error);
+        *resp = std::move(*answer.mutable_responses(0)->mutable_response_delete_range());
+        ctx.fill_header(resp->mutable_header(), answer.header().revision());
+        reactor->Finish(grpc::Status::OK);
       });
-  for (uint32_t group : groups) {
-    synodpb::Request request;
-    set_op(&request);
-    stamp(*caller, &request);
-    propose_to_group(ctx, group, std::move(request), [gather](const kv::ApplyResult& result) {
-      const Error* e = result_error(result);
-      const Part* part = e ? nullptr : result_as<Part>(result);
-      if (e == nullptr && part == nullptr) {
-        gather->add(Error{kv::kGrpcUnknown, "etcdserver: unexpected result"}, Part());
-        return;
-      }
-      gather->add(e ? std::optional<Error>(*e) : std::nullopt, part ? Part(*part) : Part());
-    });
-  }
 }
 
 void txn(ServerContext& ctx, grpc::CallbackServerContext* call, grpc::ServerUnaryReactor* reactor,

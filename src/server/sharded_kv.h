@@ -2,9 +2,9 @@
 // keys. One key: its shard's group, here or — when this member does not replicate it — through
 // a member that does. A range: every shard's part read (after a ReadIndex barrier unless
 // serializable) and merged in the request's order with its limit (kv::merge_ranges). A
-// DeleteRange over a range deletes shard by shard. A Txn within one shard is that group's Txn;
-// across shards it commits by two-phase commit (cross_shard_txn.h). Compaction runs in every
-// group.
+// DeleteRange over several shards is one cross-shard transaction. A Txn within one shard is that
+// group's Txn; across shards it commits by two-phase commit (cross_shard_txn.h). Compaction runs in
+// every group.
 //
 // Revisions are each group's own: a header carries the highest revision among the groups that
 // answered, and a read at a past revision reads every shard at that revision of its own.

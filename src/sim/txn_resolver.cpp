@@ -41,7 +41,7 @@ void TxnResolver::handle(const Event& e) {
         cluster_.group(g).after_input(*lead);
       }
     }
-    if (lead->kv->store().locks().empty()) continue;  // nothing prepared
+    if (!lead->kv->store().holding()) continue;  // nothing prepared
     for (const synodpb::TxnIntent& intent : lead->kv->store().intents()) {
       const synodpb::TxnPrepare& p = intent.prepare();
       if (static_cast<uint64_t>(p.started_at()) + kStaleMs > now_ms) continue;
@@ -86,7 +86,7 @@ void TxnResolver::handle(const Event& e) {
 bool TxnResolver::idle() {
   for (uint32_t g = 0; g < cluster_.groups(); ++g) {
     const Node* lead = cluster_.group(g).leader();
-    if (lead == nullptr || !lead->kv->store().locks().empty()) return false;
+    if (lead == nullptr || lead->kv->store().holding()) return false;
   }
   return true;
 }
@@ -95,7 +95,7 @@ std::string TxnResolver::describe() {
   std::ostringstream os;
   for (uint32_t g = 0; g < cluster_.groups(); ++g) {
     const Node* lead = cluster_.group(g).leader();
-    if (lead == nullptr || lead->kv->store().locks().empty()) continue;
+    if (lead == nullptr || !lead->kv->store().holding()) continue;
     const size_t held = lead->kv->store().intents().size();
     if (held > 0) os << " group " << g << " holds " << held << " transaction(s);";
   }

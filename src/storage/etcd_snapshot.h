@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "kv/store.h"
 #include "storage/bbolt_writer.h"
@@ -26,10 +27,16 @@ std::string etcd_revision_key(int64_t main, int64_t sub, bool tombstone);
 
 // The buckets of the etcd backend holding `store`'s state.
 BoltBuckets etcd_backend_buckets(const kv::Store& store);
+// The buckets of one etcd backend holding the state of several disjoint stores (the data
+// groups of a sharded cluster's consistent cut): their histories merged in revision order, the
+// versions two stores wrote at one revision at consecutive sub-revisions; the highest applied
+// index and compaction revision.
+BoltBuckets etcd_backend_buckets(const std::vector<const kv::Store*>& stores);
 
 // The bbolt file of etcd_backend_buckets(store); a multiple of kBoltPageSize bytes (so the
 // server's padding of the Snapshot stream to 512 bytes adds nothing before the SHA-256).
 // Thread-safety: as for a kv::Store read (the caller keeps writers out).
 std::string etcd_snapshot_image(const kv::Store& store);
+std::string etcd_snapshot_image(const std::vector<const kv::Store*>& stores);
 
 }  // namespace synod::storage

@@ -5,6 +5,13 @@ after the other, never both at once) and the two transcripts must be identical.
     /usr/bin/python3 tests/integration/etcdctl_session.py --kind etcd --compare-with etcd
     /usr/bin/python3 tests/integration/etcdctl_session.py --kind synod --binary build/synod \
         --compare-with etcd
+    /usr/bin/python3 tests/integration/etcdctl_session.py --kind synod --binary build/synod \
+        --shards 4 --compare-with synod
+
+With --shards, the first cluster is a sharded Synod cluster and the two transcripts are compared
+with revision numbers aside (docs/sharding.md: revisions are global but not dense): every
+revision number is replaced by <REV>, and since a request over several shards writes at one
+revision per shard, the events of a run of deletes in a watch are compared in key order.
 
 Normalization (see docs/testing.md): member IDs -> <ID:name>, cluster ID -> <CLUSTER_ID>,
 127.0.0.1:<port> -> <name:client|peer>, raft term/index, db sizes, versions, hashes, "took"
@@ -164,9 +171,56 @@ class Normalizer:
 SECTIONS = ("members", "move-leader")   # sections --skip can leave out
 
 
+REVISION_PATTERNS = [
+    (re.compile(r'"(revision|mod_revision|create_revision|compact_revision)":\d+'),
+     r'"\1":<REV>'),
+    (re.compile(r'"(Revision|ModRevision|CreateRevision)" : \d+'), r'"\1" : <REV>'),
+    (re.compile(r"--rev=\d+"), "--rev=<REV>"),
+    (re.compile(r"^(\$ etcdctl compaction) \d+"), r"\1 <REV>"),
+    (re.compile(r"^# current revision \d+"), "# current revision <REV>"),
+    (re.compile(r"^compacted revision \d+$"), "compacted revision <REV>"),
+]
+
+
+def revisions_aside(lines: List[str]) -> List[str]:
+    out = []
+    for line in lines:
+        for pattern, repl in REVISION_PATTERNS:
+            line = pattern.sub(repl, line)
+        out.append(line)
+    return out
+
+
+def deletes_in_key_order(lines: List[str]) -> List[str]:
+    """A watch's simple output with each run of consecutive DELETE events sorted by key."""
+    events: List[List[str]] = []
+    head: List[str] = []
+    for line in lines:
+        if line in ("PUT", "DELETE"):
+            events.append([line])
+        elif events:
+            events[-1].append(line)
+        else:
+            head.append(line)
+    out = list(head)
+    run: List[List[str]] = []
+    for ev in events + [["END"]]:
+        if ev[0] == "DELETE":
+            run.append(ev)
+            continue
+        for d in sorted(run, key=lambda e: e[1] if len(e) > 1 else ""):
+            out += d
+        run = []
+        if ev[0] != "END":
+            out += ev
+    return out
+
+
 class Session:
-    def __init__(self, c: Cluster, raw: bool = False, skip: Optional[List[str]] = None):
+    def __init__(self, c: Cluster, raw: bool = False, skip: Optional[List[str]] = None,
+                 sharded_compare: bool = False):
         self.c = c
+        self.sharded_compare = sharded_compare
         self.skip = set(skip or [])
         self.n = Normalizer(c)
         self.raw = raw
@@ -248,6 +302,8 @@ class Session:
             _, err = p.communicate()
         reader.join(2)
         watched = self.n.output("".join(out))
+        if self.sharded_compare:
+            watched = deletes_in_key_order(watched)
         self.lines[mark:mark] = watched      # the watch's output before the commands' entries
         self.lines += [f"stderr| {x}" for x in self.n.output(err)]
         self.lines.append(f"[exit {p.returncode}]" if ended_itself else "[stopped]")
@@ -525,13 +581,18 @@ class Session:
 
 
 def run_once(kind: str, binary: Optional[str], base_port: int, keep: bool, raw: bool,
-             label: str, size: int = 3, skip: Optional[List[str]] = None) -> List[str]:
+             label: str, size: int = 3, skip: Optional[List[str]] = None,
+             shards: int = 0, sharded_compare: bool = False) -> List[str]:
     t0 = time.monotonic()
-    with Cluster(kind, binary, size, base_port, keep=keep, label=label) as c:
+    server_args = [f"--shards={shards}"] if shards else None
+    with Cluster(kind, binary, size, base_port, keep=keep, label=label,
+                 server_args=server_args) as c:
         log(f"[{label}] {kind} cluster healthy in {time.monotonic() - t0:.1f}s on ports "
-            f"{base_port}..")
-        s = Session(c, raw=raw, skip=skip)
+            f"{base_port}..{' with %d shards' % shards if shards else ''}")
+        s = Session(c, raw=raw, skip=skip, sharded_compare=sharded_compare)
         lines = s.script()
+    if sharded_compare:
+        lines = revisions_aside(lines)
     log(f"[{label}] session done in {time.monotonic() - t0:.1f}s ({len(lines)} lines)")
     return lines
 
@@ -546,6 +607,9 @@ def main() -> int:
     p.add_argument("--out", default=None, help="directory to write the transcripts to")
     p.add_argument("--quiet", action="store_true", help="do not print the transcript")
     p.add_argument("--size", type=int, default=3, help="members in each cluster (3)")
+    p.add_argument("--shards", type=int, default=0,
+                   help="the first cluster is a synod cluster of this many shards; the "
+                        "transcripts are compared with revision numbers aside")
     p.add_argument("--skip", default="",
                    help=f"comma list of sections to leave out: {', '.join(SECTIONS)} (a PBFT "
                         "cluster has a fixed membership and no leadership transfer)")
@@ -559,7 +623,12 @@ def main() -> int:
         if unknown:
             print(f"FAIL: unknown --skip sections {sorted(unknown)}", file=sys.stderr)
             return 2
-        first = run_once(a.kind, a.binary, a.base_port, a.keep, a.raw, "a", a.size, skip)
+        if a.shards and (a.kind != "synod" or a.compare_with not in (None, "synod")):
+            print("FAIL: --shards takes --kind synod (and --compare-with synod)", file=sys.stderr)
+            return 2
+        sharded = a.shards > 0
+        first = run_once(a.kind, a.binary, a.base_port, a.keep, a.raw, "a", a.size, skip,
+                         a.shards, sharded)
         if not a.quiet:
             print("\n".join(first))
         if a.out:
@@ -568,8 +637,8 @@ def main() -> int:
                 f.write("\n".join(first) + "\n")
         if not a.compare_with:
             return 0
-        second = run_once(a.compare_with, a.compare_binary, a.base_port + 20, a.keep, a.raw, "b",
-                          a.size, skip)
+        second = run_once(a.compare_with, a.compare_binary or (a.binary if sharded else None),
+                          a.base_port + 20, a.keep, a.raw, "b", a.size, skip, 0, sharded)
         if a.out:
             with open(os.path.join(a.out, f"transcript-b-{a.compare_with}.txt"), "w") as f:
                 f.write("\n".join(second) + "\n")

@@ -276,16 +276,109 @@ TEST_F(KV_SUITE(StoreTxnTest), APartOfTheWrongShapeIsRefusedAndChangesNothing) {
   ApplyResult r = apply(req);
   ASSERT_NE(r.error(), nullptr);
   EXPECT_EQ(*r.error(), errors::bad_transaction_part());
-  TxnRequest leased = part("a", "10", "7");
-  leased.mutable_success(0)->mutable_request_put()->set_lease(5);
-  *req.mutable_txn_prepare()->mutable_part() = leased;
+  TxnRequest ignoring = part("a", "10", "7");
+  ignoring.mutable_success(0)->mutable_request_put()->set_ignore_lease(true);
+  *req.mutable_txn_prepare()->mutable_part() = ignoring;
   EXPECT_NE(apply(req).error(), nullptr);
+  TxnRequest past = part("a", "10", "7");
+  past.mutable_failure(0)->mutable_request_range()->set_revision(1);
+  *req.mutable_txn_prepare()->mutable_part() = past;
+  EXPECT_NE(apply(req).error(), nullptr);
+  TxnRequest leased = part("a", "10", "7");
+  leased.mutable_success(0)->mutable_request_put()->set_lease(5);  // no such lease
+  *req.mutable_txn_prepare()->mutable_part() = leased;
+  ApplyResult no_lease = apply(req);
+  ASSERT_NE(no_lease.error(), nullptr);
+  EXPECT_EQ(*no_lease.error(), errors::lease_not_found());
   req.mutable_txn_prepare()->clear_part();  // no key at all
   EXPECT_NE(apply(req).error(), nullptr);
   req.mutable_txn_prepare()->set_txn("");
   EXPECT_NE(apply(req).error(), nullptr);
   EXPECT_TRUE(store_->locks().empty());
+  EXPECT_FALSE(store_->holding());
   EXPECT_TRUE(store_->intents().empty());
+}
+
+// A part that reads a range (a lock's contenders) holds the range against writes and other
+// transactions; plain reads of it go on. The resolve answers with the range's keys.
+TEST_F(KV_SUITE(StoreTxnTest), ARangeReadHoldsItsRangeAgainstWritesAndOtherTransactions) {
+  put("r/a", "1");
+  TxnRequest reader;
+  auto* rr = reader.add_success()->mutable_request_range();
+  rr->set_key("r/");
+  rr->set_range_end("r0");
+  EXPECT_TRUE(prepare("t1", reader).prepared);
+  EXPECT_TRUE(store_->holding());
+  EXPECT_TRUE(store_->locks().empty());  // no single key held
+  EXPECT_EQ(get("r/a"), "1");            // reads go on
+  ApplyResult refused = put_result("r/b", "2");
+  ASSERT_NE(refused.error(), nullptr);
+  EXPECT_EQ(*refused.error(), errors::locked_by_transaction());
+  put("s", "1");  // outside the range
+  TxnRequest writer = part("r/c", "", "3");
+  EXPECT_FALSE(prepare("t2", writer).prepared);  // a key in the held range
+  EXPECT_FALSE(prepare("t3", reader).prepared);  // the same range
+  TxnRequest from_key;
+  auto* fk = from_key.add_success()->mutable_request_delete_range();
+  fk->set_key("q");
+  fk->set_range_end(std::string(1, '\0'));  // every key from "q" on
+  EXPECT_FALSE(prepare("t4", from_key).prepared);
+  const TxnDecided done = resolve("t1", true, true);
+  ASSERT_EQ(done.response.responses_size(), 1);
+  ASSERT_EQ(done.response.responses(0).response_range().kvs_size(), 1);
+  EXPECT_EQ(done.response.responses(0).response_range().kvs(0).key(), "r/a");
+  EXPECT_FALSE(store_->holding());
+  put("r/b", "2");
+}
+
+// A part that deletes a range holds it against everything until the resolve, which deletes it.
+TEST_F(KV_SUITE(StoreTxnTest), ARangeDeleteHoldsItsRangeAgainstReadsAndWrites) {
+  put("d/a", "1");
+  put("d/b", "2");
+  TxnRequest del;
+  auto* d = del.add_success()->mutable_request_delete_range();
+  d->set_key("d/");
+  d->set_range_end("d0");
+  d->set_prev_kv(true);
+  EXPECT_TRUE(prepare("t1", del).prepared);
+  etcdserverpb::RangeRequest r;
+  r.set_key("d/a");
+  EXPECT_FALSE(store_->range(r).has_value());
+  EXPECT_NE(put_result("d/c", "3").error(), nullptr);
+  restart();  // held ranges come back from the intents
+  EXPECT_TRUE(store_->holding());
+  EXPECT_NE(put_result("d/c", "3").error(), nullptr);
+  auto other_backend = testing::make_test_backend();
+  Store other(other_backend->get());
+  ASSERT_TRUE(other.restore(store_->image()));
+  EXPECT_TRUE(other.holding());
+  const TxnDecided done = resolve("t1", true, true);
+  ASSERT_EQ(done.response.responses_size(), 1);
+  EXPECT_EQ(done.response.responses(0).response_delete_range().deleted(), 2);
+  EXPECT_EQ(done.response.responses(0).response_delete_range().prev_kvs_size(), 2);
+  EXPECT_EQ(get("d/a"), std::nullopt);
+  put("d/c", "3");
+}
+
+// A put's lease is pinned from the prepare: its revoke is refused until the resolve has
+// attached the key, and then deletes it.
+TEST_F(KV_SUITE(StoreTxnTest), APutsLeaseCannotBeRevokedWhileThePartIsPrepared) {
+  synodpb::Request grant;
+  grant.mutable_lease_grant()->set_id(7);
+  grant.mutable_lease_grant()->set_ttl(60);
+  ASSERT_TRUE(apply(grant).ok());
+  TxnRequest leased = part("l", "", "v");
+  leased.mutable_success(0)->mutable_request_put()->set_lease(7);
+  EXPECT_TRUE(prepare("t1", leased).prepared);
+  synodpb::Request revoke;
+  revoke.mutable_lease_revoke()->set_id(7);
+  ApplyResult refused = apply(revoke);
+  ASSERT_NE(refused.error(), nullptr);
+  EXPECT_EQ(*refused.error(), errors::locked_by_transaction());
+  EXPECT_TRUE(resolve("t1", true, true).commit);
+  EXPECT_EQ(get("l"), "v");
+  ASSERT_TRUE(apply(revoke).ok());
+  EXPECT_EQ(get("l"), std::nullopt);
 }
 
 TEST_F(KV_SUITE(StoreTxnTest), LocksIntentsAndDecisionsSurviveARestartAndAnImage) {
