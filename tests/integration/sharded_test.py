@@ -31,7 +31,8 @@ import traceback
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cluster import Cluster, ClusterError, add_common_args, dir_bytes, log, wait_until  # noqa: E402
+from cluster import (ETCDCTL, Cluster, ClusterError, add_common_args, dir_bytes, log,  # noqa: E402
+                     wait_until)
 
 try:
     import etcd3  # noqa: E402
@@ -194,6 +195,47 @@ def cross_shard_transactions(x: Ctx):
     mods = {cl.get(k)[1].mod_revision for k in keys}
     if len(mods) > 1 and max(mods) - min(mods) > 10_000_000:
         raise AssertionError(f"mod revisions far apart: {sorted(mods)}")
+    # A range read in a transaction across shards: every shard's keys, merged in key order.
+    ok, resp = cl.transaction(
+        compare=[cl.transactions.value(keys[0]) == "1"],
+        success=[cl.transactions.put("tx/new", "n"),
+                 cl.transactions.get("tx/", range_end=prefix_end("tx/").decode())],
+        failure=[])
+    eq(ok, True, "compare held")
+    eq([m.key.decode() for _, m in resp[1]], sorted(keys + ["tx/new"]),
+       "a prefix read in the transaction sees every shard's keys, its own put included")
+    # A DeleteRange over several shards is one transaction: all of it, in one answer.
+    deleted = cl.delete_prefix("tx/")
+    eq(deleted.deleted, 7, "deleted across shards")
+    eq(list(cl.get_prefix("tx/")), [], "every shard's keys gone")
+
+
+@test
+def etcdctl_lock_excludes_across_shards(x: Ctx):
+    """etcdctl lock's recipe reads the lock's prefix in its acquiring transaction (a range over
+    every shard): three contending clients' read-modify-writes of a counter lose nothing."""
+    c = x.c
+    c.etcdctl("put", "ctr", "0")
+    ep = c.members["m1"].endpoint
+    inner = (f"v=$({ETCDCTL} --endpoints={ep} get ctr --print-value-only) && "
+             f"{ETCDCTL} --endpoints={ep} put ctr $((v+1)) >/dev/null")
+    failures = []
+
+    def contender(name):
+        for _ in range(4):
+            r = c.etcdctl("lock", "ctr-lock", "--", "sh", "-c", inner, check=False, timeout=30,
+                          endpoints=[c.members[name].endpoint])
+            if r.returncode != 0:
+                failures.append(f"{name}: exit {r.returncode}: {r.stderr.strip()[-300:]}")
+
+    threads = [threading.Thread(target=contender, args=(n,)) for n in ("m1", "m2", "m3")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    eq(failures, [], "every lock taken and its command run")
+    eq(x.cl.get("ctr")[0], b"12", "no increment lost")
+    eq(list(x.cl.get_prefix("ctr-lock/")), [], "every lock released")
 
 
 def transfer_once(cl, accounts, rnd) -> bool:
