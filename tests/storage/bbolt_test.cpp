@@ -249,6 +249,42 @@ TEST_F(EtcdSnapshot, KeyBucketHoldsEveryRevisionInEtcdsLayout) {
             (BoltEntries{{"consistent_index", std::string("\0\0\0\0\0\0\0\x02", 8)}}));
 }
 
+// Two shards' stores wrote at the same revisions: the merged key bucket keeps every version,
+// in revision order, the second store's at the next sub-revisions; etcdctl reads it back.
+TEST_F(EtcdSnapshot, SeveralStoresMergeInRevisionOrderWithDistinctSubRevisions) {
+  put("a", "1");  // 2
+  put("b", "1");  // 3
+  kv::MemBackend other_backend;
+  kv::Store other(other_backend);
+  synodpb::Request req;
+  req.mutable_put()->set_key("c");
+  other.apply(1, req);  // 2
+  req.mutable_put()->set_key("d");
+  other.apply(2, req);  // 3
+  req.mutable_put()->set_key("e");
+  other.apply(3, req);  // 4
+  BoltBuckets buckets = etcd_backend_buckets({&store_, &other});
+  const BoltEntries& keys = buckets["key"];
+  ASSERT_EQ(keys.size(), 5u);
+  EXPECT_EQ(keys[0].first, etcd_revision_key(2, 0, false));
+  EXPECT_EQ(keys[1].first, etcd_revision_key(2, 1, false));
+  EXPECT_EQ(keys[2].first, etcd_revision_key(3, 0, false));
+  EXPECT_EQ(keys[3].first, etcd_revision_key(3, 1, false));
+  EXPECT_EQ(keys[4].first, etcd_revision_key(4, 0, false));
+  std::vector<std::string> order;
+  for (const auto& [k, v] : keys) {
+    mvccpb::KeyValue kv;
+    ASSERT_TRUE(kv.ParseFromString(v));
+    order.push_back(kv.key());
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{"a", "c", "b", "d", "e"}));
+  TempDir dir;
+  const std::string image = etcd_snapshot_image({&store_, &other});
+  write_file(dir.path() / "snap.db", image);
+  std::optional<Status> got = etcdctl_status(dir.path() / "snap.db");
+  if (got) expect_status(*got, expected_status(buckets, 4, image.size()));
+}
+
 TEST_F(EtcdSnapshot, CompactionIsRecordedAsFinishedAndScheduled) {
   write_history();
   BoltBuckets buckets = etcd_backend_buckets(store_);
