@@ -247,6 +247,12 @@ class Store {
   // Reads one backend key; lets metadata be parsed from a backend or from an image.
   using Lookup = std::function<std::optional<std::string>(std::string_view)>;
 
+  // etcd's authApplierV3: whether the request's caller (auth_user, auth_revision) may make it
+  // under this store's permissions (nullopt: allowed, or authentication disabled). Applying
+  // checks it; a sharded member checks a write against its own group's permissions with it
+  // before routing the write to a shard (the shards hold no permissions).
+  std::optional<Error> authorize(const synodpb::Request& req) const;
+
  private:
   struct Meta {
     uint64_t applied_index = 0;
@@ -264,8 +270,6 @@ class Store {
   ApplyResult::Outcome apply_compaction(const etcdserverpb::CompactionRequest& req, WriteTxn& txn,
                                         int64_t& compact_revision);
   ApplyResult::Outcome apply_member(const synodpb::Request& req, WriteTxn& txn);
-  // etcd's authApplierV3: the caller's permissions for the request (nullopt: allowed).
-  std::optional<Error> authorize(const synodpb::Request& req) const;
   std::optional<Error> authorize_put(const Caller& caller,
                                      const etcdserverpb::PutRequest& put) const;
   std::optional<Error> authorize_txn(const Caller& caller,

@@ -298,12 +298,18 @@ std::vector<std::string> Store::settled_txns(int64_t before_ms, size_t max) cons
 }
 
 ApplyResult::Outcome Store::apply_txn_forget(const synodpb::TxnForget& req, WriteTxn& txn) {
-  for (const std::string& id : req.txns()) {
-    if (id.empty()) return errors::bad_transaction_part();
+  for (const auto* ids : {&req.txns(), &req.decisions()}) {
+    for (const std::string& id : *ids) {
+      if (id.empty()) return errors::bad_transaction_part();
+    }
   }
   for (const std::string& id : req.txns()) {
     if (backend_.get(row(keys::kIntent, id))) continue;  // prepared (again) since: kept
     txn.view().del(row(keys::kTxnOutcome, id));
+  }
+  for (const std::string& id : req.decisions()) {
+    if (backend_.get(row(keys::kIntent, id))) continue;  // this group's own part still held
+    txn.view().del(row(keys::kTxnDecision, id));
   }
   return std::monostate{};
 }

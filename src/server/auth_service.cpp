@@ -62,12 +62,6 @@ grpc::ServerUnaryReactor* AuthService::AuthEnable(grpc::CallbackServerContext* c
                                                   const etcdserverpb::AuthEnableRequest*,
                                                   etcdserverpb::AuthEnableResponse* resp) {
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
-  if (ctx_.shards != nullptr) {
-    // The shards apply writes without the metadata group's permissions.
-    reactor->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                                 "synod: authentication is not available on a sharded cluster"));
-    return reactor;
-  }
   synodpb::AuthRequest op;
   op.mutable_enable();
   change(c, reactor, resp, std::move(op));

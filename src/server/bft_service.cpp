@@ -110,6 +110,12 @@ grpc::ServerUnaryReactor* BftService::Submit(grpc::CallbackServerContext* c,
                                  "synod: a BFT write is a put, a delete_range or a txn"));
     return reactor;
   }
+  if (op.internal() || !op.auth_user().empty() || op.auth_revision() != 0) {
+    // The signed bytes are what the replicas apply: fields only a member may set are refused.
+    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 "synod: a BFT write names no caller and is not internal"));
+    return reactor;
+  }
   std::optional<kv::Error> invalid;
   if (op.has_put()) invalid = kv::validate(op.put());
   if (op.has_delete_range()) invalid = kv::validate(op.delete_range());

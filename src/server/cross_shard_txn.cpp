@@ -297,6 +297,7 @@ class Coordinator : public std::enable_shared_from_this<Coordinator> {
     epoch_ = std::max(epoch_, result.cut_epoch);
     pending_ = split_.parts.size();
     responses_.clear();
+    resolve_error_.reset();
     for (auto& [group, part] : split_.parts) {
       propose_step(ctx_, group, decision_request(true, txn_, commit_, succeeded_, epoch_), 0,
                    [self = shared_from_this(), group](const kv::ApplyResult& res) {
@@ -308,6 +309,8 @@ class Coordinator : public std::enable_shared_from_this<Coordinator> {
   void resolved(uint32_t group, const kv::ApplyResult& result) {
     {
       std::lock_guard lock(mu_);
+      // A forget of the decision is caused by every resolve: it carries their cuts' epochs.
+      epoch_ = std::max(epoch_, result.cut_epoch);
       if (const kv::TxnDecided* d = result.response<kv::TxnDecided>()) {
         responses_[group] = d->response;
       } else if (const Error* e = result_error(result); e != nullptr && !resolve_error_) {
@@ -320,6 +323,8 @@ class Coordinator : public std::enable_shared_from_this<Coordinator> {
   }
 
   void answer() {
+    // Every part resolved: no participant can still ask for the decision, which can go.
+    if (!resolve_error_) ctx_.shards->decision_done(coordinator_, txn_, epoch_);
     if (commit_) ctx_.shards->txn_counts().committed[three_phase_ ? 1 : 0].add();
     if (!commit_) {
       if (held_ && Clock::now() - first_attempt_ < kRetryFor) {
@@ -465,6 +470,26 @@ void TxnResolver::sweep() {
       settle(group, intent, epoch);
     }
     if (forget) forget_settled(*node, now);
+  }
+  forget_decisions();
+}
+
+// Decisions whose every part this member saw resolved go from their groups, a proposal per
+// group (through a member that replicates it when this one does not).
+void TxnResolver::forget_decisions() {
+  constexpr size_t kPerProposal = 1000;
+  for (auto& [group, done] : ctx_.shards->take_done_decisions()) {
+    for (size_t i = 0; i < done.txns.size(); i += kPerProposal) {
+      synodpb::Request r;
+      r.set_cut_epoch(done.epoch);  // caused by the resolves: after any cut they were after
+      for (size_t j = i; j < std::min(done.txns.size(), i + kPerProposal); ++j) {
+        r.mutable_txn_forget()->add_decisions(std::move(done.txns[j]));
+      }
+      const size_t n = r.txn_forget().decisions_size();
+      propose_to_group(ctx_, group, std::move(r), [&ctx = ctx_, n](const kv::ApplyResult& result) {
+        if (result.ok()) ctx.shards->txn_counts().decisions_forgotten.add(n);
+      });
+    }
   }
 }
 

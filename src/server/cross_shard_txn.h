@@ -68,6 +68,7 @@ class TxnResolver {
   // `epoch`: the group's newest cut when the intent was read.
   void settle(uint32_t group, const synodpb::TxnIntent& intent, uint64_t epoch);
   void forget_settled(Node& node, int64_t now);
+  void forget_decisions();
 
   ServerContext& ctx_;
   const std::chrono::milliseconds interval_;

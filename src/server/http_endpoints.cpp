@@ -192,6 +192,12 @@ std::string render_metrics(const ServerContext& ctx, const GrpcMetrics* grpc_met
     e.family("synod_server_cross_shard_txns_settled_total",
              "Transactions left by a coordinator that this member's resolver settled.", "counter");
     e.sample("synod_server_cross_shard_txns_settled_total", static_cast<double>(t.settled.value()));
+    e.family("synod_server_cross_shard_decisions_forgotten_total",
+             "Decisions of transactions this member coordinated that went from their groups once "
+             "every part was resolved.",
+             "counter");
+    e.sample("synod_server_cross_shard_decisions_forgotten_total",
+             static_cast<double>(t.decisions_forgotten.value()));
   }
   if (grpc_metrics != nullptr) grpc_metrics->render(e);
   process_metrics(e);

@@ -217,6 +217,7 @@ void ShardMover::follow(const std::map<uint32_t, GroupReplicas>& map) {
 
 bool ShardMover::write_map(const std::map<uint32_t, GroupReplicas>& entries) {
   synodpb::Request request;
+  request.set_internal(true);  // written under authentication too
   etcdserverpb::TxnRequest* txn = request.mutable_txn();
   for (const auto& [g, r] : entries) {
     auto* put = txn->add_success()->mutable_request_put();

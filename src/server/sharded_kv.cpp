@@ -49,6 +49,21 @@ void forward_to_group(ServerContext& ctx, uint32_t group, grpc::CallbackServerCo
   reactor->Finish(to_status(kv::errors::shard_unreachable()));
 }
 
+// Permissions live in the member's own group (group 0); the shards' stores hold none. A write is
+// checked here against them before it is routed (one forwarded to another member is checked
+// there again); nullopt: allowed, or authentication disabled.
+template <typename Setter>
+std::optional<Error> check_write(ServerContext& ctx, const grpc::ServerContextBase& call,
+                                 Setter set_op) {
+  if (!ctx.node->auth_enabled()) return std::nullopt;
+  auto caller = caller_of(ctx, call);
+  if (!caller) return caller.error();
+  synodpb::Request request;
+  set_op(&request);
+  stamp(*caller, &request);
+  return ctx.node->read_store([&](const kv::Store& s) { return s.authorize(request); });
+}
+
 // A request whose keys all live in `group`: proposed there when this member replicates it,
 // otherwise sent whole to a member that does.
 template <typename Req, typename Resp, typename Method, typename Setter>
@@ -323,9 +338,13 @@ void range(ServerContext& ctx, grpc::CallbackServerContext* call, grpc::ServerUn
 
 void put(ServerContext& ctx, grpc::CallbackServerContext* call, grpc::ServerUnaryReactor* reactor,
          const etcdserverpb::PutRequest* req, etcdserverpb::PutResponse* resp) {
+  auto set_op = [req](synodpb::Request* r) { *r->mutable_put() = *req; };
+  if (auto denied = check_write(ctx, *call, set_op)) {
+    reactor->Finish(to_status(*denied));
+    return;
+  }
   auto method = [](auto* a, auto* c, auto* q, auto* r, auto cb) { a->Put(c, q, r, std::move(cb)); };
-  to_one_group(ctx, ctx.shards->group_of(req->key()), call, reactor, req, resp, method,
-               [req](synodpb::Request* r) { *r->mutable_put() = *req; });
+  to_one_group(ctx, ctx.shards->group_of(req->key()), call, reactor, req, resp, method, set_op);
 }
 
 void delete_range(ServerContext& ctx, grpc::CallbackServerContext* call,
@@ -333,6 +352,10 @@ void delete_range(ServerContext& ctx, grpc::CallbackServerContext* call,
                   etcdserverpb::DeleteRangeResponse* resp) {
   const std::vector<uint32_t> groups = groups_of(*ctx.shards, req->key(), req->range_end());
   auto set_op = [req](synodpb::Request* r) { *r->mutable_delete_range() = *req; };
+  if (auto denied = check_write(ctx, *call, set_op)) {
+    reactor->Finish(to_status(*denied));
+    return;
+  }
   if (groups.size() == 1) {
     auto method = [](auto* a, auto* c, auto* q, auto* r, auto cb) {
       a->DeleteRange(c, q, r, std::move(cb));
@@ -367,6 +390,11 @@ void delete_range(ServerContext& ctx, grpc::CallbackServerContext* call,
 
 void txn(ServerContext& ctx, grpc::CallbackServerContext* call, grpc::ServerUnaryReactor* reactor,
          const etcdserverpb::TxnRequest* req, etcdserverpb::TxnResponse* resp) {
+  if (auto denied =
+          check_write(ctx, *call, [req](synodpb::Request* r) { *r->mutable_txn() = *req; })) {
+    reactor->Finish(to_status(*denied));
+    return;
+  }
   std::set<uint32_t> groups = txn_groups(*ctx.shards, *req);
   if (groups.size() <= 1) {
     // Within one shard (a txn with no keys at all goes to the first).
@@ -405,6 +433,7 @@ void compact(ServerContext& ctx, grpc::CallbackServerContext* call,
     // Recorded first: from then on reads below it are refused on every member, as they will be
     // once the shards compacted.
     synodpb::Request record;
+    record.set_internal(true);  // the caller's permissions were checked as etcd checks them
     record.mutable_put()->set_key(std::string(kCompactedKey));
     record.mutable_put()->set_value(std::to_string(req->revision()));
     ctx.node->propose(std::move(record),

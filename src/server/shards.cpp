@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <sstream>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 
@@ -288,6 +289,22 @@ void Shards::set_peer_address(uint64_t member, const std::string& address) {
     if (!group.transport) continue;
     group.transport->set_peer(raft::NodeId(member), address);
   }
+}
+
+void Shards::decision_done(uint32_t group, std::string txn, uint64_t epoch) {
+  // Bounded: a member whose resolver cannot reach a group keeps at most this many waiting
+  // (the rest stay recorded; a decision kept is only space).
+  constexpr size_t kMaxWaiting = 100000;
+  std::lock_guard lock(done_mu_);
+  Forgettable& f = done_decisions_[group];
+  if (f.txns.size() >= kMaxWaiting) return;
+  f.txns.push_back(std::move(txn));
+  f.epoch = std::max(f.epoch, epoch);
+}
+
+std::map<uint32_t, Shards::Forgettable> Shards::take_done_decisions() {
+  std::lock_guard lock(done_mu_);
+  return std::exchange(done_decisions_, {});
 }
 
 }  // namespace synod::server

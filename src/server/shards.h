@@ -15,6 +15,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -96,9 +97,20 @@ class Shards {
     metrics::Counter committed[2];
     metrics::Counter aborted[2];
     metrics::Counter settled;
+    metrics::Counter decisions_forgotten;  // applied in their groups
   };
   TxnCounts& txn_counts() { return txn_counts_; }
   const TxnCounts& txn_counts() const { return txn_counts_; }
+
+  // Decisions of transactions this member coordinated whose every part was resolved, by the
+  // group that recorded them, waiting to be forgotten there (TxnResolver proposes it), and the
+  // newest cut epoch their steps heard of. Thread-safe.
+  struct Forgettable {
+    std::vector<std::string> txns;
+    uint64_t epoch = 0;
+  };
+  void decision_done(uint32_t group, std::string txn, uint64_t epoch);
+  std::map<uint32_t, Forgettable> take_done_decisions();
 
  private:
   struct Group {
@@ -129,6 +141,8 @@ class Shards {
   // that a pointer handed out earlier never dangles.
   std::vector<Group> retired_;
   TxnCounts txn_counts_;
+  std::mutex done_mu_;
+  std::map<uint32_t, Forgettable> done_decisions_;  // under done_mu_
 };
 
 }  // namespace synod::server

@@ -103,6 +103,7 @@ void TimestampOracle::confirmed(std::optional<Error> barrier) {
   // Past the durable limit: raise it first (a Put in the metadata group), then hand out.
   const int64_t new_limit = first + total + kWindow;
   synodpb::Request r;
+  r.set_internal(true);  // written under authentication too
   r.mutable_put()->set_key(kLimitKey);
   r.mutable_put()->set_value(std::to_string(new_limit));
   auto shared = std::make_shared<std::vector<Waiter>>(std::move(batch));

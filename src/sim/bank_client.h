@@ -9,7 +9,9 @@
 //             resolve in each.
 //   audit     a read-only cross-shard transaction over every group holding accounts: prepared
 //             (every account held), decided, and resolved, each resolve answering its group's
-//             accounts; their sum must be K x 100 (BankTotal).
+//             accounts; their sum must be K x 100 (BankTotal). Every other audit reads each
+//             group's accounts as one range over the accounts' prefix (the range held against
+//             writes while prepared), the accounts it does not find counted at 100.
 //
 // A step that fails or times out is not retried blindly: a transaction whose prepare failed is
 // decided abort; one the client cannot finish is left to the resolver (sim/txn_resolver.h),
@@ -126,9 +128,12 @@ class BankClient {
   std::optional<KvResult::TxnStep> decision_;
   int64_t audit_sum_ = 0;
   bool audit_complete_ = true;
-  bool audit_done_ = false;     // summed (whatever the sum)
-  int audit_attempts_ = 0;      // an audit that found a key held tries again, up to kAuditAttempts
-  size_t committed_early_ = 0;  // the planted bug: resolves sent before the decision
+  bool audit_done_ = false;  // summed (whatever the sum)
+  int audit_attempts_ = 0;   // an audit that found a key held tries again, up to kAuditAttempts
+  uint64_t audits_started_ = 0;
+  bool range_audit_ = false;           // this audit reads each group's accounts as one range
+  size_t audit_count_ = 0;             // a range audit: the accounts it read
+  size_t committed_early_ = 0;         // the planted bug: resolves sent before the decision
   bool crash_after_prepares_ = false;  // drawn when the operation starts
 
   uint64_t transfers_ = 0, cross_shard_ = 0, audits_ = 0, coordinator_crashes_ = 0;

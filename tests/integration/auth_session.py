@@ -5,6 +5,11 @@ again on a second cluster (one after the other) and the two transcripts must be 
 
     /usr/bin/python3 tests/integration/auth_session.py --kind synod --binary build/synod \
         --compare-with etcd
+    /usr/bin/python3 tests/integration/auth_session.py --kind synod --binary build/synod \
+        --shards 4 --compare-with synod
+
+With --shards, the first cluster is a sharded Synod cluster, compared with an unsharded one with
+revision numbers aside, as etcdctl_session.py --shards does.
 
 Besides the transcript, the script checks that no refused write changed anything: the keys a
 user may not write are read back as root and must be missing.
@@ -21,7 +26,7 @@ from typing import List, Optional
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cluster import ETCDCTL, HOST, Cluster, ClusterError, add_common_args, log  # noqa: E402
-from etcdctl_session import Session  # noqa: E402
+from etcdctl_session import Session, revisions_aside  # noqa: E402
 
 ROOT = "--user=root:rootpw"
 ALICE = "--user=alice:alicepw"
@@ -180,11 +185,15 @@ class AuthSession(Session):
 
 
 def run_once(kind: str, binary: Optional[str], base_port: int, keep: bool, raw: bool,
-             label: str) -> List[str]:
+             label: str, shards: int = 0, sharded_compare: bool = False) -> List[str]:
     t0 = time.monotonic()
-    with Cluster(kind, binary, 3, base_port, keep=keep, label=label) as c:
-        log(f"[{label}] {kind} cluster healthy in {time.monotonic() - t0:.1f}s")
-        lines = AuthSession(c, raw=raw).script()
+    with Cluster(kind, binary, 3, base_port, keep=keep, label=label,
+                 server_args=[f"--shards={shards}"] if shards else None) as c:
+        log(f"[{label}] {kind} cluster healthy in {time.monotonic() - t0:.1f}s"
+            f"{' with %d shards' % shards if shards else ''}")
+        lines = AuthSession(c, raw=raw, sharded_compare=sharded_compare).script()
+    if sharded_compare:
+        lines = revisions_aside(lines)
     log(f"[{label}] session done in {time.monotonic() - t0:.1f}s ({len(lines)} lines)")
     return lines
 
@@ -197,12 +206,19 @@ def main() -> int:
     p.add_argument("--raw", action="store_true", help="print the transcript un-normalized")
     p.add_argument("--out", default=None, help="directory to write the transcripts to")
     p.add_argument("--quiet", action="store_true", help="do not print the transcript")
+    p.add_argument("--shards", type=int, default=0,
+                   help="the first cluster is a synod cluster of this many shards; the "
+                        "transcripts are compared with revision numbers aside")
     a = p.parse_args()
     if not os.access(ETCDCTL, os.X_OK):
         print(f"FAIL: {ETCDCTL} not found", file=sys.stderr)
         return 2
     try:
-        first = run_once(a.kind, a.binary, a.base_port, a.keep, a.raw, "a")
+        if a.shards and (a.kind != "synod" or a.compare_with not in (None, "synod")):
+            print("FAIL: --shards takes --kind synod (and --compare-with synod)", file=sys.stderr)
+            return 2
+        sharded = a.shards > 0
+        first = run_once(a.kind, a.binary, a.base_port, a.keep, a.raw, "a", a.shards, sharded)
         if not a.quiet:
             print("\n".join(first))
         if a.out:
@@ -211,7 +227,8 @@ def main() -> int:
                 f.write("\n".join(first) + "\n")
         if not a.compare_with:
             return 0
-        second = run_once(a.compare_with, a.compare_binary, a.base_port + 20, a.keep, a.raw, "b")
+        second = run_once(a.compare_with, a.compare_binary or (a.binary if sharded else None),
+                          a.base_port + 20, a.keep, a.raw, "b", 0, sharded)
         if a.out:
             with open(os.path.join(a.out, f"auth-b-{a.compare_with}.txt"), "w") as f:
                 f.write("\n".join(second) + "\n")

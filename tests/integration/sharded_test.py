@@ -208,6 +208,16 @@ def cross_shard_transactions(x: Ctx):
     deleted = cl.delete_prefix("tx/")
     eq(deleted.deleted, 7, "deleted across shards")
     eq(list(cl.get_prefix("tx/")), [], "every shard's keys gone")
+    # m1 coordinated these; their decisions go from their groups once every part resolved.
+    port = x.c.members["m1"].client_port
+
+    def forgotten() -> float:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read()
+        for line in text.decode().splitlines():
+            if line.startswith("synod_server_cross_shard_decisions_forgotten_total "):
+                return float(line.split()[1])
+        return 0.0
+    wait_until(lambda: forgotten() >= 4, 15, 0.2, "four decisions forgotten")
 
 
 @test

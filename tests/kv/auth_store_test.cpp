@@ -155,6 +155,22 @@ TEST_F(KV_SUITE(AuthStoreTest), APutWithoutAUserIsRefusedAndChangesNothing) {
   EXPECT_FALSE(get("app/x"));
 }
 
+// A member's own write (the oracle's limit, the shard map) is not a caller's: it is applied
+// under authentication without a user; the same write from nobody is refused.
+TEST_F(KV_SUITE(AuthStoreTest), AnInternalWriteNeedsNoCaller) {
+  set_up_users();
+  synodpb::Request req;
+  req.mutable_put()->set_key("/synod/oracle/limit");
+  req.mutable_put()->set_value("1000000");
+  ApplyResult refused = apply(req);
+  ASSERT_NE(refused.error(), nullptr);
+  EXPECT_EQ(*refused.error(), errors::user_empty());
+  req.set_internal(true);
+  EXPECT_EQ(store_->authorize(req), std::nullopt);
+  EXPECT_TRUE(apply(req).ok());
+  EXPECT_TRUE(get("/synod/oracle/limit"));
+}
+
 TEST_F(KV_SUITE(AuthStoreTest), AUserWritesOnlyWhereARoleLetsIt) {
   set_up_users();
   EXPECT_FALSE(put_as("alice", "app/x"));

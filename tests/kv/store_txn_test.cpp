@@ -204,6 +204,27 @@ TEST_F(KV_SUITE(StoreTxnTest), OldOutcomesAreForgottenButDecisionsAndHeldOnesKep
   EXPECT_EQ(get("b"), "20");
 }
 
+// A decision goes when its coordinator names it (every part resolved), unless this group's own
+// part is still prepared.
+TEST_F(KV_SUITE(StoreTxnTest), ADecisionIsForgottenWhenNamedAndNoPartHereIsHeld) {
+  put("a", "10");
+  decide("done", true, true);
+  EXPECT_TRUE(prepare("held", part("a", "10", "7")).prepared);
+  decide("held", true, true);
+  synodpb::Request forget;
+  forget.mutable_txn_forget()->add_decisions("done");
+  forget.mutable_txn_forget()->add_decisions("held");
+  const int64_t revision = store_->revision();
+  ASSERT_TRUE(apply(forget).ok());
+  EXPECT_EQ(store_->revision(), revision);
+  EXPECT_FALSE(store_->decision("done").has_value());
+  ASSERT_TRUE(store_->decision("held").has_value());
+  EXPECT_TRUE(store_->decision("held")->commit);
+  forget.mutable_txn_forget()->add_decisions("");
+  EXPECT_NE(apply(forget).error(), nullptr);  // an empty ID: refused, nothing forgotten
+  EXPECT_TRUE(store_->decision("held").has_value());
+}
+
 TEST_F(KV_SUITE(StoreTxnTest), TheFailureBranchRunsWhenSomeParticipantsComparesFailed) {
   put("a", "10");
   EXPECT_TRUE(prepare("t1", part("a", "10", "7")).compares_hold);
