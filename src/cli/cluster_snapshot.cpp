@@ -224,6 +224,22 @@ int restore_cluster_snapshot(const SnapshotFlags& f) {
       return 1;
     }
   }
+  {
+    // The cut's leases are granted again with their IDs: none may be there already.
+    grpc::ClientContext c;
+    deadline(c);
+    etcdserverpb::LeaseLeasesResponse r;
+    grpc::Status s = lease->LeaseLeases(&c, etcdserverpb::LeaseLeasesRequest(), &r);
+    if (!s.ok()) {
+      std::cerr << "Error: " << s.error_message() << "\n";
+      return 3;
+    }
+    if (r.leases_size() != 0) {
+      std::cerr << "Error: the cluster at " << eps.front() << " holds " << r.leases_size()
+                << " leases; a snapshot is restored into an empty cluster\n";
+      return 1;
+    }
+  }
   // The leases the keys are attached to, granted again with their IDs and TTLs (the metadata
   // group holds every lease of a sharded cluster).
   std::set<int64_t> granted;
