@@ -176,6 +176,9 @@ bool proposable_to_group(const synodpb::Request& request) {
     case synodpb::Request::kDeleteRange:
     case synodpb::Request::kCompaction:
     case synodpb::Request::kCutMarker:
+    case synodpb::Request::kTxnForget:
+    case synodpb::Request::kLeaseGrant:
+    case synodpb::Request::kLeaseRevoke:
       return true;
     default:
       return false;
@@ -199,8 +202,11 @@ synodpb::GroupResult to_group_result(const kv::ApplyResult& result) {
     *out.mutable_delete_range() = *dr;
   } else if (const auto* c = result.response<etcdserverpb::CompactionResponse>()) {
     *out.mutable_compaction() = *c;
-  } else if (std::holds_alternative<std::monostate>(result.outcome) && !result.skipped) {
-    out.set_applied(true);
+  } else if ((std::holds_alternative<std::monostate>(result.outcome) ||
+              result.response<etcdserverpb::LeaseGrantResponse>() != nullptr ||
+              result.response<etcdserverpb::LeaseRevokeResponse>() != nullptr) &&
+             !result.skipped) {
+    out.set_applied(true);  // a lease's copy in a data group: only that it applied
   } else {
     out.set_error_code(kv::kGrpcUnknown);
     out.set_error_message("etcdserver: unexpected result");

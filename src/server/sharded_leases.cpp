@@ -10,8 +10,8 @@
 namespace synod::server {
 
 void copy_lease_change(ServerContext& ctx, const synodpb::Request& op, std::function<void()> done) {
-  const auto nodes = ctx.shards->hosted();
-  if (nodes.empty()) {
+  const uint32_t groups = ctx.shards->count();
+  if (groups == 0) {
     done();
     return;
   }
@@ -21,13 +21,14 @@ void copy_lease_change(ServerContext& ctx, const synodpb::Request& op, std::func
     std::function<void()> done;
   };
   auto pending = std::make_shared<Pending>();
-  pending->left = nodes.size();
+  pending->left = groups;
   pending->done = std::move(done);
-  for (auto& [group, node] : nodes) {
+  // Every data group, hosted here or not (through a member that replicates it).
+  for (uint32_t g = 1; g <= groups; ++g) {
     synodpb::Request copy;
     if (op.has_lease_grant()) *copy.mutable_lease_grant() = op.lease_grant();
     if (op.has_lease_revoke()) *copy.mutable_lease_revoke() = op.lease_revoke();
-    node->propose(std::move(copy), [pending](const kv::ApplyResult&) {
+    propose_to_group(ctx, g, std::move(copy), [pending](const kv::ApplyResult&) {
       std::unique_lock lock(pending->mu);
       if (--pending->left > 0) return;
       lock.unlock();
@@ -46,29 +47,58 @@ std::optional<kv::LeaseInfo> sharded_lease_copy(const ServerContext& ctx, int64_
 }
 
 std::vector<std::string> sharded_lease_keys(ServerContext& ctx, int64_t id) {
-  // Each replica first applies what its group committed before now (a ReadIndex barrier, by way
-  // of a one-key read), so that a key put with the lease just before is listed.
+  // Each hosted replica first applies what its group committed before now (a ReadIndex
+  // barrier, by way of a one-key read), so that a key put with the lease just before is listed.
+  // A group not hosted here is read whole (keys only) from a member that replicates it, and its
+  // keys on the lease picked out: no peer call lists a lease's keys.
   const auto hosted = ctx.shards->hosted();
   auto barrier = std::make_shared<etcdserverpb::RangeRequest>();
   barrier->set_key(std::string(1, '\0'));
   barrier->set_count_only(true);
+  auto everything = std::make_shared<etcdserverpb::RangeRequest>();
+  everything->set_key(std::string(1, '\0'));
+  everything->set_range_end(std::string(1, '\0'));
+  everything->set_keys_only(true);
+  auto mu = std::make_shared<std::mutex>();
+  auto remote_keys = std::make_shared<std::vector<std::string>>();
   std::vector<std::shared_ptr<Awaited<bool>>> done;
-  for (auto& [group, node] : hosted) {
+  for (uint32_t g = 1; g <= ctx.shards->count(); ++g) {
     auto d = std::make_shared<Awaited<bool>>();
-    read_hosted_group(ctx, *node, *barrier,
-                      [d, barrier](std::optional<kv::Error> e, etcdserverpb::RangeResponse&&) {
+    Node* node = ctx.shards->node(g);
+    if (node != nullptr) {
+      read_hosted_group(ctx, *node, *barrier,
+                        [d, barrier](std::optional<kv::Error> e, etcdserverpb::RangeResponse&&) {
+                          d->set(!e.has_value());
+                        });
+    } else {
+      read_from_group(ctx, g, *everything,
+                      [d, everything, mu, remote_keys, id](std::optional<kv::Error> e,
+                                                           etcdserverpb::RangeResponse&& r) {
+                        if (!e) {
+                          std::lock_guard lock(*mu);
+                          for (const mvccpb::KeyValue& kv : r.kvs()) {
+                            if (kv.lease() == id) remote_keys->push_back(kv.key());
+                          }
+                        }
                         d->set(!e.has_value());
                       });
+    }
     done.push_back(std::move(d));
   }
   for (auto& d : done) d->wait(std::chrono::milliseconds(2000));
   std::vector<std::string> keys;
+  {
+    std::lock_guard lock(*mu);
+    keys = *remote_keys;
+  }
   for (auto& [group, node] : hosted) {
+    if (group == 0) continue;
     std::optional<kv::LeaseInfo> copy =
         node->read_store([id](const kv::Store& s) { return s.lease(id); });
     if (copy) keys.insert(keys.end(), copy->keys.begin(), copy->keys.end());
   }
   std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
   return keys;
 }
 

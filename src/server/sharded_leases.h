@@ -25,15 +25,18 @@
 namespace synod::server {
 
 // Proposes `op` (a lease grant or revoke applied in the metadata group) to every data group
-// hosted here and calls `done` once each has answered. A grant of a lease a group holds already,
+// (through a member that replicates it when this one does not) and calls `done` once each has
+// answered. A grant of a lease a group holds already,
 // or a revoke of one it does not, changes nothing there and is no failure.
 void copy_lease_change(ServerContext& ctx, const synodpb::Request& op, std::function<void()> done);
 
 // A copy of lease `id` in some data group hosted here, if any holds one.
 std::optional<kv::LeaseInfo> sharded_lease_copy(const ServerContext& ctx, int64_t id);
 
-// The keys attached to lease `id` in the data groups hosted here, in key order, each group read
-// after a ReadIndex barrier (up to 2 s; a group that does not answer is read as it is).
+// The keys attached to lease `id` in every data group, in key order: a group hosted here read
+// after a ReadIndex barrier, any other read whole (keys only) from a member that replicates it
+// and its keys on the lease picked out — a scan of that shard. Waits up to 2 s; a hosted group
+// that does not answer is read as it is, a remote one not at all.
 std::vector<std::string> sharded_lease_keys(ServerContext& ctx, int64_t id);
 
 class LeaseMirror {

@@ -572,6 +572,16 @@ def five_members_three_replicas(binary: str, base_port: int, keep: bool) -> None
                     cl.transactions.put(f"t/{j}/{k}", str(k)) for k in range(6)], failure=[])
                 eq(ok, True, f"member {j + 1}'s cross-shard txn")
             eq(len(list(clients[0].get_prefix("t/"))), 30, "every txn's puts")
+            # A lease's keys in every shard, listed through every member (the shards a member
+            # does not replicate are read through members that do).
+            lease = clients[0].lease(60)
+            leased = [f"lk/{i:02d}" for i in range(12)]
+            for k in leased:
+                clients[0].put(k, "v", lease=lease)
+            for j, cl in enumerate(clients):
+                eq(sorted(k.decode() for k in cl.get_lease_info(lease.id).keys), leased,
+                   f"member {j + 1} lists the lease's keys of every shard")
+            lease.revoke()
             # A watch over every shard from every member: the shards it does not replicate
             # are watched through members that do (peer RPC GroupWatch).
             for j, cl in enumerate(clients):
