@@ -146,7 +146,17 @@ TEST(ShardedSim, BankTransfersByThreePhaseCommitKeepTheTotal) {
 // the messages in flight delivered, the bank's total is what it always is.
 TEST(ShardedSim, EveryCutOfTheBankHoldsItsTotal) {
   uint64_t checked = 0, in_flight = 0;
-  for (uint64_t s = 1; s <= kSeeds / 2; ++s) {
+  // Cuts complete only in some runs (a marker must reach every group under the faults) and hold
+  // messages in flight in fewer: the sanitizer build, with few seeds to spend, stops at the
+  // first run whose cuts held one, and looks a little further for it.
+#if defined(__SANITIZE_ADDRESS__)
+  constexpr uint64_t kCutSeeds = 8;
+  constexpr bool kStopAtFirst = true;
+#else
+  constexpr uint64_t kCutSeeds = kSeeds / 2;
+  constexpr bool kStopAtFirst = false;
+#endif
+  for (uint64_t s = 1; s <= kCutSeeds && !(kStopAtFirst && in_flight > 0); ++s) {
     SimOptions o = sharded(s, 9, 16);
     o.workload = Workload::kBank;
     o.keys = 16;
