@@ -19,13 +19,18 @@ class Executor {
   explicit Executor(size_t threads) {
     for (size_t i = 0; i < threads; ++i) workers_.emplace_back([this] { run(); });
   }
-  ~Executor() {
+  ~Executor() { stop(); }
+  // Runs what is queued (timed tasks at once) and stops the workers. Idempotent; call it while
+  // what the tasks use is still there.
+  void stop() {
     {
       std::lock_guard lock(mu_);
       stopping_ = true;
     }
     cv_.notify_all();
-    for (std::thread& t : workers_) t.join();
+    for (std::thread& t : workers_) {
+      if (t.joinable()) t.join();
+    }
   }
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;

@@ -909,7 +909,8 @@ int run_server(const ResolvedConfig& config) {
   if (shards) shards->stop();
   txn_resolver.reset();  // after the groups: their last answers may still reach it
   lease_mirror.reset();
-  oracle.reset();  // waits for its calls: their answers go to the stopped groups
+  oracle.reset();   // waits for its calls: their answers go to the stopped groups
+  executor.stop();  // its last tasks (retries waiting their back-off) still find the context
   transport.stop();
   spdlog::info("synod server: stopped");
   return exit_code;
