@@ -205,41 +205,41 @@ int restore_cluster_snapshot(const SnapshotFlags& f) {
   auto deadline = [&](grpc::ClientContext& c) {
     c.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(f.timeout_s));
   };
-  {
+  // The target must be empty: no keys, and no leases (the cut's are granted again with their
+  // IDs). Each count is asked for under its own deadline; 3 when the call fails, 1 when not empty.
+  auto refuse_unless_empty = [&](const char* what, auto ask) -> int {
     grpc::ClientContext c;
     deadline(c);
+    int64_t held = 0;
+    grpc::Status s = ask(c, held);
+    if (!s.ok()) {
+      std::cerr << "Error: " << s.error_message() << "\n";
+      return 3;
+    }
+    if (held == 0) return 0;
+    std::cerr << "Error: the cluster at " << eps.front() << " holds " << held << " " << what
+              << "; a snapshot is restored into an empty cluster\n";
+    return 1;
+  };
+  int refused = refuse_unless_empty("keys", [&](grpc::ClientContext& c, int64_t& held) {
     etcdserverpb::RangeRequest all;
     all.set_key(std::string(1, '\0'));
     all.set_range_end(std::string(1, '\0'));
     all.set_count_only(true);
     etcdserverpb::RangeResponse r;
     grpc::Status s = kv->Range(&c, all, &r);
-    if (!s.ok()) {
-      std::cerr << "Error: " << s.error_message() << "\n";
-      return 3;
-    }
-    if (r.count() != 0) {
-      std::cerr << "Error: the cluster at " << eps.front() << " holds " << r.count()
-                << " keys; a snapshot is restored into an empty cluster\n";
-      return 1;
-    }
+    held = r.count();
+    return s;
+  });
+  if (refused == 0) {
+    refused = refuse_unless_empty("leases", [&](grpc::ClientContext& c, int64_t& held) {
+      etcdserverpb::LeaseLeasesResponse r;
+      grpc::Status s = lease->LeaseLeases(&c, etcdserverpb::LeaseLeasesRequest(), &r);
+      held = r.leases_size();
+      return s;
+    });
   }
-  {
-    // The cut's leases are granted again with their IDs: none may be there already.
-    grpc::ClientContext c;
-    deadline(c);
-    etcdserverpb::LeaseLeasesResponse r;
-    grpc::Status s = lease->LeaseLeases(&c, etcdserverpb::LeaseLeasesRequest(), &r);
-    if (!s.ok()) {
-      std::cerr << "Error: " << s.error_message() << "\n";
-      return 3;
-    }
-    if (r.leases_size() != 0) {
-      std::cerr << "Error: the cluster at " << eps.front() << " holds " << r.leases_size()
-                << " leases; a snapshot is restored into an empty cluster\n";
-      return 1;
-    }
-  }
+  if (refused != 0) return refused;
   // The leases the keys are attached to, granted again with their IDs and TTLs (the metadata
   // group holds every lease of a sharded cluster).
   std::set<int64_t> granted;

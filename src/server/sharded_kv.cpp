@@ -53,15 +53,20 @@ void forward_to_group(ServerContext& ctx, uint32_t group, grpc::CallbackServerCo
 // checked here against them before it is routed (one forwarded to another member is checked
 // there again); nullopt: allowed, or authentication disabled.
 template <typename Setter>
+std::optional<Error> check_write(ServerContext& ctx, const kv::Caller& caller, Setter set_op) {
+  if (!ctx.node->auth_enabled()) return std::nullopt;
+  synodpb::Request request;
+  set_op(&request);
+  stamp(caller, &request);
+  return ctx.node->read_store([&](const kv::Store& s) { return s.authorize(request); });
+}
+template <typename Setter>
 std::optional<Error> check_write(ServerContext& ctx, const grpc::ServerContextBase& call,
                                  Setter set_op) {
   if (!ctx.node->auth_enabled()) return std::nullopt;
   auto caller = caller_of(ctx, call);
   if (!caller) return caller.error();
-  synodpb::Request request;
-  set_op(&request);
-  stamp(*caller, &request);
-  return ctx.node->read_store([&](const kv::Store& s) { return s.authorize(request); });
+  return check_write(ctx, *caller, set_op);
 }
 
 // A request whose keys all live in `group`: proposed there when this member replicates it,
@@ -352,7 +357,12 @@ void delete_range(ServerContext& ctx, grpc::CallbackServerContext* call,
                   etcdserverpb::DeleteRangeResponse* resp) {
   const std::vector<uint32_t> groups = groups_of(*ctx.shards, req->key(), req->range_end());
   auto set_op = [req](synodpb::Request* r) { *r->mutable_delete_range() = *req; };
-  if (auto denied = check_write(ctx, *call, set_op)) {
+  auto caller = caller_of(ctx, *call);
+  if (!caller) {
+    reactor->Finish(to_status(caller.error()));
+    return;
+  }
+  if (auto denied = check_write(ctx, *caller, set_op)) {
     reactor->Finish(to_status(*denied));
     return;
   }
@@ -361,11 +371,6 @@ void delete_range(ServerContext& ctx, grpc::CallbackServerContext* call,
       a->DeleteRange(c, q, r, std::move(cb));
     };
     to_one_group(ctx, groups.front(), call, reactor, req, resp, method, set_op);
-    return;
-  }
-  auto caller = caller_of(ctx, *call);
-  if (!caller) {
-    reactor->Finish(to_status(caller.error()));
     return;
   }
   // Across shards: one transaction, so that no reader sees some shards' keys deleted and

@@ -390,8 +390,21 @@ def a_cluster_snapshot_keeps_the_bank_total(x: Ctx):
                         restored = int(r.stdout.split(": ")[1].split(" keys")[0])
                         eq(sum(1 for _ in cl.get_all()), restored, "every key restored")
                         r = ctl("restore", d, eps=ep)
-                        if r.returncode == 0 or "empty cluster" not in r.stderr:
+                        if r.returncode == 0 or "keys; a snapshot is restored into an empty " \
+                                "cluster" not in r.stderr:
                             raise AssertionError(f"restore into a cluster with keys: {r.stderr!r}")
+                        if not in_flight_seen and d == saved[0]:
+                            # No keys but a lease: refused too (the cut's leases keep their IDs).
+                            fresh.etcdctl("del", "", "--from-key")
+                            for lid in fresh.etcdctl("lease", "list").stdout.split()[3:]:
+                                fresh.etcdctl("lease", "revoke", lid)
+                            extra = cl.lease(60)
+                            r = ctl("restore", d, eps=ep)
+                            if r.returncode == 0 or "1 leases; a snapshot is restored" not in \
+                                    r.stderr:
+                                raise AssertionError(f"restore into a cluster with a lease: "
+                                                     f"{r.stderr!r}")
+                            extra.revoke()
                     elif got != total:
                         # Dropping a decision in flight to one part of a transfer whose other part
                         # had resolved loses or makes money (both parts in flight: no change).
