@@ -74,6 +74,19 @@ GrpcMetrics::Method* GrpcMetrics::find(const char* path) const {
   return it == methods_.end() ? nullptr : it->second.get();
 }
 
+std::string GrpcMetrics::unfinished() const {
+  std::string out;
+  for (const auto& [path, m] : methods_) {
+    uint64_t handled = 0;
+    for (const metrics::Counter& c : m->handled) handled += c.value();
+    const uint64_t started = m->started.value();
+    if (started <= handled) continue;
+    if (!out.empty()) out += ", ";
+    out += m->service + "/" + m->name + " x" + std::to_string(started - handled);
+  }
+  return out;
+}
+
 void GrpcMetrics::render(metrics::Exposition& e) const {
   auto labels = [](const Method& m) {
     return metrics::Labels{

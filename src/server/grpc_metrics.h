@@ -27,6 +27,8 @@ class GrpcMetrics {
   std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> interceptor_factory();
 
   void render(metrics::Exposition& e) const;
+  // "Service/Method xN" for each method with calls started and not yet answered.
+  std::string unfinished() const;
 
   struct Method {
     std::string service;

@@ -771,7 +771,7 @@ int run_server(const ResolvedConfig& config) {
   GrpcMetrics grpc_metrics({"etcdserverpb.KV", "etcdserverpb.Watch", "etcdserverpb.Lease",
                             "etcdserverpb.Cluster", "etcdserverpb.Maintenance", "v3lockpb.Lock",
                             "v3electionpb.Election", "synodpb.Fence", "synodpb.Semaphore",
-                            "synodpb.Bft"});
+                            "synodpb.Bft", "synodpb.Shards", "etcdserverpb.Auth"});
   // With --metrics extensive only: the interceptor that counts costs every request.
   const GrpcMetrics* rpc_counts = config.raw.metrics == "extensive" ? &grpc_metrics : nullptr;
   // HTTP/1.1 over TLS on the https:// client and metrics URLs.
@@ -900,7 +900,25 @@ int run_server(const ResolvedConfig& config) {
   if (metrics_listener) metrics_listener->stop();
   if (client_server) {
     watch_service.close_all();
+    // gRPC waits for every call it started to be answered; one that never is would keep the
+    // process up, so say which are still open if it takes long.
+    std::mutex shutdown_mu;
+    std::condition_variable shutdown_cv;
+    bool shut = false;
+    std::thread watchdog([&] {
+      std::unique_lock lock(shutdown_mu);
+      if (shutdown_cv.wait_for(lock, std::chrono::seconds(5), [&] { return shut; })) return;
+      spdlog::warn("synod server: client calls still unanswered 5 s into shutdown{}{}",
+                   rpc_counts != nullptr ? ": " : "",
+                   rpc_counts != nullptr ? rpc_counts->unfinished() : std::string());
+    });
     client_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    {
+      std::lock_guard lock(shutdown_mu);
+      shut = true;
+    }
+    shutdown_cv.notify_all();
+    watchdog.join();
   }
   prober.reset();
   peer_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));

@@ -266,7 +266,7 @@ class WatchService final : public etcdserverpb::Watch::CallbackService {
   // A data group's watch sink (sharded): its outputs merged with the other groups' (one created
   // and one canceled answer per watch, events only after the created one), then delivered.
   void deliver_from_group(uint32_t group, std::vector<kv::WatchOutput>&& out);
-  // Ends every open stream (server shutdown).
+  // Ends every open stream and the peer streams to other members (server shutdown).
   void close_all();
   // A watch stream inside the server (v3lock waits on one): its responses go to `sink`, on
   // the raft thread. Returns the stream id for Node::watch; close_internal ends it.

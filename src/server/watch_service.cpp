@@ -1,5 +1,7 @@
 // etcdserverpb.Watch: bidirectional streams between watch clients and the node's watch hub.
 #include <atomic>
+#include <condition_variable>
+#include <deque>
 #include <limits>
 #include <thread>
 
@@ -70,9 +72,11 @@ kv::WatchOutput from_peer(synodpb::GroupWatchOutput&& o) {
 }  // namespace
 
 // A data group this member does not replicate, watched through a member that does: one peer
-// stream (GroupWatch) carrying every client stream's requests for the group, and a thread
-// reading the group's outputs back into deliver_from_group. Broken (the member went away, the
-// group moved): the client streams that used it end, and their clients watch again.
+// stream (GroupWatch) carrying every client stream's requests for the group, a thread writing
+// them (send() only queues: it is called from gRPC reactions, which must not wait on the
+// network) and a thread reading the group's outputs back into deliver_from_group. Broken (the
+// member went away, the group moved): the client streams that used it end, and their clients
+// watch again.
 class WatchService::RemoteGroup {
  public:
   RemoteGroup(WatchService& service, uint32_t group) : service_(service), group_(group) {}
@@ -81,6 +85,7 @@ class WatchService::RemoteGroup {
   bool connect(synodpb::Peer::Stub* stub) {
     rw_ = stub->GroupWatch(&call_);
     if (!rw_) return false;
+    writer_ = std::thread([this] { write_loop(); });
     reader_ = std::thread([this] { read_loop(); });
     return true;
   }
@@ -89,22 +94,46 @@ class WatchService::RemoteGroup {
     if (broken_) return false;
     request.set_group(group_);
     if (request.stream() != 0 && !request.close()) streams_.insert(request.stream());
-    if (!rw_->Write(request)) {
-      broken_ = true;
-      return false;
-    }
+    outbox_.push_back(std::move(request));
+    cv_.notify_one();
     return true;
   }
   bool broken() {
     std::lock_guard lock(mu_);
     return broken_;
   }
+  // Ends the peer stream (a write or read waiting on it returns) and joins both threads.
   void stop() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_one();
     call_.TryCancel();
+    if (writer_.joinable()) writer_.join();
     if (reader_.joinable()) reader_.join();
   }
 
  private:
+  void write_loop() {
+    std::unique_lock lock(mu_);
+    while (true) {
+      cv_.wait(lock, [&] { return stopping_ || broken_ || !outbox_.empty(); });
+      if (stopping_ || broken_) return;
+      synodpb::GroupWatchRequest next = std::move(outbox_.front());
+      outbox_.pop_front();
+      lock.unlock();
+      const bool written = rw_->Write(next);
+      lock.lock();
+      if (!written) {
+        broken_ = true;
+        outbox_.clear();
+        lock.unlock();
+        call_.TryCancel();  // the reader ends the streams
+        return;
+      }
+    }
+  }
   void read_loop() {
     synodpb::GroupWatchOutput out;
     while (rw_->Read(&out)) {
@@ -116,8 +145,10 @@ class WatchService::RemoteGroup {
     {
       std::lock_guard lock(mu_);
       broken_ = true;
+      outbox_.clear();
       streams.swap(streams_);
     }
+    cv_.notify_one();
     service_.end_streams(streams,
                          "synod: the member serving a shard of this watch went away; "
                          "watch again");
@@ -129,9 +160,13 @@ class WatchService::RemoteGroup {
   std::unique_ptr<grpc::ClientReaderWriter<synodpb::GroupWatchRequest, synodpb::GroupWatchOutput>>
       rw_;
   std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<synodpb::GroupWatchRequest> outbox_;  // written in order by writer_
   bool broken_ = false;
+  bool stopping_ = false;
   std::set<uint64_t> streams_;  // client streams that sent requests through it
-  std::thread reader_;          // last: starts once the rest is set
+  std::thread writer_;          // last two: they start once the rest is set
+  std::thread reader_;
 };
 
 WatchService::WatchService(ServerContext& ctx) : ctx_(ctx) {}
@@ -542,6 +577,13 @@ void WatchService::close_all() {
   }
   for (auto& [id, s] : streams)
     s->end(grpc::Status(grpc::StatusCode::UNAVAILABLE, "server shutting down"));
+  // The peer streams to other members go too: their members close the relays.
+  std::map<uint32_t, std::shared_ptr<RemoteGroup>> remote;
+  {
+    std::lock_guard lock(remote_mu_);
+    remote.swap(remote_);
+  }
+  for (auto& [group, r] : remote) r->stop();
 }
 
 namespace {
