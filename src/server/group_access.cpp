@@ -111,6 +111,51 @@ void read_from_group(ServerContext& ctx, uint32_t group, const RangeRequest& req
   done(unreachable(), RangeResponse());
 }
 
+etcdserverpb::HashKVResponse hash_hosted_group(Node& node, int64_t revision,
+                                               std::optional<kv::Error>* error) {
+  const HashKvResult h = node.read_store([&](const kv::Store& s) {
+    const int64_t at = revision <= 0 ? 0 : std::min(revision, s.revision());
+    return store_hash_kv(s, at, error);
+  });
+  etcdserverpb::HashKVResponse out;
+  out.set_hash(h.hash);
+  out.set_compact_revision(h.compact_revision);
+  out.mutable_header()->set_revision(h.revision);
+  return out;
+}
+
+void hash_group(ServerContext& ctx, uint32_t group, int64_t revision, GroupHashDone done) {
+  if (Node* node = ctx.shards->node(group)) {
+    std::optional<kv::Error> error;
+    etcdserverpb::HashKVResponse h = hash_hosted_group(*node, revision, &error);
+    done(std::move(error), std::move(h));
+    return;
+  }
+  for (uint64_t member : others(ctx, group)) {
+    synodpb::Peer::Stub* stub = ctx.remote_groups->stub(member);
+    if (stub == nullptr) continue;
+    struct Call {
+      grpc::ClientContext context;
+      synodpb::GroupHashRequest request;
+      etcdserverpb::HashKVResponse response;
+    };
+    auto call = std::make_shared<Call>();
+    call->request.set_group(group);
+    call->request.set_revision(revision);
+    call->context.set_deadline(std::chrono::system_clock::now() + kRemoteDeadline);
+    stub->async()->GroupHash(&call->context, &call->request, &call->response,
+                             [call, done = std::move(done)](grpc::Status status) {
+                               if (!status.ok()) {
+                                 done(from_status(status), etcdserverpb::HashKVResponse());
+                                 return;
+                               }
+                               done(std::nullopt, std::move(call->response));
+                             });
+    return;
+  }
+  done(unreachable(), etcdserverpb::HashKVResponse());
+}
+
 void propose_hosted(Node& node, synodpb::Request request, GroupProposeDone done) {
   if (request.has_compaction()) {
     // At the revision, or at this shard's newest if it wrote nothing since (its history below

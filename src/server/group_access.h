@@ -33,6 +33,15 @@ void read_from_group(ServerContext& ctx, uint32_t group, const etcdserverpb::Ran
 void read_hosted_group(ServerContext& ctx, Node& node, const etcdserverpb::RangeRequest& req,
                        GroupRangeDone done);
 
+// etcd's HashKV of `group` at `revision` (<= 0: its newest; above its newest: its newest), from
+// the replica here or a member that replicates the group. The answer's header carries the
+// group's revision.
+using GroupHashDone = std::function<void(std::optional<kv::Error>, etcdserverpb::HashKVResponse&&)>;
+void hash_group(ServerContext& ctx, uint32_t group, int64_t revision, GroupHashDone done);
+// The same on a node hosted here, computed now.
+etcdserverpb::HashKVResponse hash_hosted_group(Node& node, int64_t revision,
+                                               std::optional<kv::Error>* error);
+
 // Proposes `request` (a transaction step, a delete_range or a compaction) to `group` and hands
 // `done` what it applied to, or an error (Unavailable when no replica of the group could be
 // reached).

@@ -236,6 +236,18 @@ grpc::Status PeerService::GroupRange(grpc::ServerContext*, const synodpb::GroupR
   return grpc::Status::OK;
 }
 
+grpc::Status PeerService::GroupHash(grpc::ServerContext*, const synodpb::GroupHashRequest* req,
+                                    etcdserverpb::HashKVResponse* resp) {
+  Node* node = ctx_.shards != nullptr ? ctx_.shards->node(req->group()) : nullptr;
+  if (node == nullptr) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "this member does not replicate the group");
+  }
+  std::optional<kv::Error> error;
+  *resp = hash_hosted_group(*node, req->revision(), &error);
+  if (error) return to_status(*error);
+  return grpc::Status::OK;
+}
+
 grpc::Status PeerService::GroupConfChange(grpc::ServerContext*,
                                           const synodpb::GroupConfChangeRequest* req,
                                           synodpb::GroupResult* resp) {

@@ -428,6 +428,8 @@ class PeerService final : public synodpb::Peer::WithCallbackMethod_Stream<synodp
                             synodpb::GroupResult* resp) override;
   grpc::Status GroupRange(grpc::ServerContext* c, const synodpb::GroupRangeRequest* req,
                           etcdserverpb::RangeResponse* resp) override;
+  grpc::Status GroupHash(grpc::ServerContext* c, const synodpb::GroupHashRequest* req,
+                         etcdserverpb::HashKVResponse* resp) override;
   grpc::Status GroupConfChange(grpc::ServerContext* c, const synodpb::GroupConfChangeRequest* req,
                                synodpb::GroupResult* resp) override;
   grpc::Status GroupWatch(

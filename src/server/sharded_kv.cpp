@@ -455,28 +455,47 @@ void compact(ServerContext& ctx, grpc::CallbackServerContext* call,
 
 void hash_kv(ServerContext& ctx, grpc::ServerUnaryReactor* reactor,
              const etcdserverpb::HashKVRequest* req, etcdserverpb::HashKVResponse* resp) {
+  // The cluster's hash: every shard's, in shard order, each from a replica (here if this member
+  // replicates it), so that every member answers the same one, as etcd's members do.
   auto compute = [&ctx, reactor, req, resp] {
-    uint32_t hash = 0;
-    int64_t revision = 0;
-    int64_t compacted = 0;
-    for (auto& [group, node] : ctx.shards->hosted()) {
+    struct Gather {
+      std::mutex mu;
+      size_t left = 0;
+      std::vector<etcdserverpb::HashKVResponse> hashes;
       std::optional<Error> error;
-      const HashKvResult h = node->read_store([&](const kv::Store& s) {
-        const int64_t at = req->revision() <= 0 ? 0 : std::min(req->revision(), s.revision());
-        return store_hash_kv(s, at, &error);
-      });
-      if (error) {
-        reactor->Finish(to_status(*error));
-        return;
-      }
-      hash = hash * 16777619u ^ h.hash;
-      revision = std::max(revision, h.revision);
-      compacted = std::max(compacted, h.compact_revision);
+    };
+    const uint32_t groups = ctx.shards->count();
+    auto gather = std::make_shared<Gather>();
+    gather->left = groups;
+    gather->hashes.resize(groups);
+    for (uint32_t g = 1; g <= groups; ++g) {
+      hash_group(ctx, g, req->revision(),
+                 [&ctx, gather, g, reactor, resp](std::optional<Error> e,
+                                                  etcdserverpb::HashKVResponse&& h) {
+                   {
+                     std::lock_guard lock(gather->mu);
+                     if (e && !gather->error) gather->error = std::move(e);
+                     gather->hashes[g - 1] = std::move(h);
+                     if (--gather->left > 0) return;
+                   }
+                   if (gather->error) {
+                     reactor->Finish(to_status(*gather->error));
+                     return;
+                   }
+                   uint32_t hash = 0;
+                   int64_t revision = 0;
+                   int64_t compacted = 0;
+                   for (const etcdserverpb::HashKVResponse& one : gather->hashes) {
+                     hash = hash * 16777619u ^ one.hash();
+                     revision = std::max(revision, one.header().revision());
+                     compacted = std::max(compacted, one.compact_revision());
+                   }
+                   resp->set_hash(hash);
+                   resp->set_compact_revision(compacted);
+                   ctx.fill_header(resp->mutable_header(), revision);
+                   reactor->Finish(grpc::Status::OK);
+                 });
     }
-    resp->set_hash(hash);
-    resp->set_compact_revision(compacted);
-    ctx.fill_header(resp->mutable_header(), revision);
-    reactor->Finish(grpc::Status::OK);
   };
   if (req->revision() <= 0) {
     compute();
