@@ -14,8 +14,9 @@
 namespace synod::server {
 
 // Calls `method` (e.g. a lambda over Service::Stub::async_interface) on the member whose client
-// address ("host:port") is `address` and finishes `reactor` with its answer. The caller's auth
-// token goes along (tokens are known to every member).
+// address ("host:port") is `address` and finishes `reactor` with its answer, whose header then
+// names this member (as etcd's does: the member the client asked). The caller's auth token goes
+// along (tokens are known to every member).
 template <typename Service, typename Req, typename Resp, typename Method>
 void forward_to(ServerContext& ctx, const std::string& address,
                 const grpc::ServerContextBase& incoming, grpc::ServerUnaryReactor* reactor,
@@ -29,7 +30,14 @@ void forward_to(ServerContext& ctx, const std::string& address,
   }
   client->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   method(stub->async(), client.get(), req, resp,
-         [stub, client, reactor](grpc::Status s) { reactor->Finish(s); });
+         [&ctx, stub, client, reactor, resp](grpc::Status s) {
+           if constexpr (requires { resp->mutable_header(); }) {
+             if (s.ok() && resp->has_header()) {
+               ctx.fill_header(resp->mutable_header(), resp->header().revision());
+             }
+           }
+           reactor->Finish(s);
+         });
 }
 
 // Forwards the call to the leader (forward_to). Returns false if no leader is known.
