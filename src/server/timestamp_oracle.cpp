@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <limits>
+
 #include "base/assert.h"
 #include "server/apply_result.h"
 
@@ -160,38 +162,89 @@ void TimestampOracle::fail(std::vector<Waiter> batch) {
 }
 
 void TimestampOracle::ask_leader(uint64_t leader, uint32_t count, NodeOptions::TimestampDone done) {
-  std::optional<std::string> address = peer_address_(leader);
-  if (!address) {
-    done(std::nullopt);
-    return;
+  // One call in flight per member: the groups' requests that arrive meanwhile go together in
+  // the next one (each still gets timestamps above every one handed out before it arrived:
+  // the next call leaves after it).
+  {
+    std::lock_guard lock(mu_);
+    asking_.push_back({count, std::move(done)});
+    if (asking_in_flight_) return;
+    asking_in_flight_ = true;
   }
+  send_asks(leader);
+}
+
+void TimestampOracle::send_asks(uint64_t leader) {
   struct Call {
     grpc::ClientContext context;
     synodpb::TimestampsRequest request;
     synodpb::TimestampsResponse response;
+    std::vector<Waiter> batch;
   };
   auto call = std::make_shared<Call>();
-  call->request.set_count(count);
-  call->context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
-  synodpb::Peer::Stub* stub;
+  std::optional<std::string> address = peer_address_(leader);
+  synodpb::Peer::Stub* stub = nullptr;
   {
     std::lock_guard lock(mu_);
-    auto& slot = stubs_[*address];
-    if (!slot) slot = synodpb::Peer::NewStub(grpc::CreateChannel(*address, credentials_));
-    stub = slot.get();
-    ++calls_;
+    // A call carries at most 2^32 - 1 timestamps; the rest wait for the next.
+    uint64_t total = 0;
+    size_t taken = 0;
+    while (taken < asking_.size() &&
+           total + asking_[taken].count <= std::numeric_limits<uint32_t>::max()) {
+      total += asking_[taken].count;
+      ++taken;
+    }
+    call->batch.assign(std::make_move_iterator(asking_.begin()),
+                       std::make_move_iterator(asking_.begin() + static_cast<ptrdiff_t>(taken)));
+    asking_.erase(asking_.begin(), asking_.begin() + static_cast<ptrdiff_t>(taken));
+    call->request.set_count(static_cast<uint32_t>(total));
+    if (address) {
+      auto& slot = stubs_[*address];
+      if (!slot) slot = synodpb::Peer::NewStub(grpc::CreateChannel(*address, credentials_));
+      stub = slot.get();
+      ++calls_;
+    }
   }
-  stub->async()->Timestamps(&call->context, &call->request, &call->response,
-                            [this, call, done = std::move(done)](grpc::Status status) {
-                              if (status.ok() && call->response.first() > 0) {
-                                done(call->response.first());
-                              } else {
-                                done(std::nullopt);
-                              }
-                              std::lock_guard lock(mu_);
-                              --calls_;
-                              idle_.notify_all();
-                            });
+  if (stub == nullptr) {
+    asked(std::move(call->batch), 0);
+    return;
+  }
+  call->context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  stub->async()->Timestamps(
+      &call->context, &call->request, &call->response, [this, call](grpc::Status status) {
+        const int64_t first = status.ok() ? std::max<int64_t>(call->response.first(), 0) : 0;
+        asked(std::move(call->batch), first);
+        std::lock_guard lock(mu_);
+        --calls_;
+        idle_.notify_all();
+      });
+}
+
+void TimestampOracle::asked(std::vector<Waiter> batch, int64_t first) {
+  for (Waiter& w : batch) {
+    w.done(first > 0 ? std::optional<int64_t>(first) : std::nullopt);
+    if (first > 0) first += w.count;
+  }
+  {
+    std::lock_guard lock(mu_);
+    if (asking_.empty()) {
+      asking_in_flight_ = false;
+      return;
+    }
+  }
+  // Requests arrived meanwhile: to the leader as known now.
+  const NodeStatus s = node_.status();
+  if (s.leader == raft::kNoNode || s.leader.value == self_) {
+    std::vector<Waiter> rest;
+    {
+      std::lock_guard lock(mu_);
+      rest.swap(asking_);
+      asking_in_flight_ = false;
+    }
+    for (Waiter& w : rest) allocate(w.count, std::move(w.done));
+    return;
+  }
+  send_asks(s.leader.value);
 }
 
 }  // namespace synod::server

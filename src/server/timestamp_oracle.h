@@ -62,7 +62,11 @@ class TimestampOracle {
   void confirmed(std::optional<Error> barrier);
   void hand_out(std::vector<Waiter> batch);
   void fail(std::vector<Waiter> batch);
+  // A member that does not lead the metadata group asks the leader for its groups' timestamps
+  // with one call at a time (the requests waiting meanwhile go in the next).
   void ask_leader(uint64_t leader, uint32_t count, NodeOptions::TimestampDone done);
+  void send_asks(uint64_t leader);
+  void asked(std::vector<Waiter> batch, int64_t first);  // first: 0 if the call failed
 
   Node& node_;
   const uint64_t self_;
@@ -77,6 +81,8 @@ class TimestampOracle {
   int64_t next_ = 0;             // 0: not known in this term (read the durable limit)
   int64_t limit_ = 0;            // durable: nothing at or past it has been handed out
   size_t calls_ = 0;             // to other members, in flight
+  std::vector<Waiter> asking_;   // for the next call to the leader
+  bool asking_in_flight_ = false;
   std::map<std::string, std::unique_ptr<synodpb::Peer::Stub>> stubs_;  // by address
 };
 
