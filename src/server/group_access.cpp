@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
+#include <memory>
+#include <vector>
 
 #include "server/apply_result.h"
 #include "server/context.h"
@@ -41,6 +44,36 @@ std::vector<uint64_t> others(const ServerContext& ctx, uint32_t group) {
   }
   if (!out.empty()) std::rotate(out.begin(), out.begin() + turn++ % out.size(), out.end());
   return out;
+}
+
+// Calls `start` (a Peer stub's async method bound to its request) on the members in turn,
+// from the first, until one answers: a member that cannot be reached, or no longer replicates
+// the group, is passed over for the next. `done` gets the last status and response.
+template <typename Response, typename Start>
+void ask_replicas(ServerContext& ctx, std::vector<uint64_t> members, size_t next, Start start,
+                  std::function<void(const grpc::Status&, Response&&)> done) {
+  for (; next < members.size(); ++next) {
+    synodpb::Peer::Stub* stub = ctx.remote_groups->stub(members[next]);
+    if (stub == nullptr) continue;
+    struct Call {
+      grpc::ClientContext context;
+      Response response;
+    };
+    auto call = std::make_shared<Call>();
+    call->context.set_deadline(std::chrono::system_clock::now() + kRemoteDeadline);
+    start(stub, &call->context, &call->response,
+          [&ctx, call, members = std::move(members), next, start,
+           done = std::move(done)](grpc::Status status) mutable {
+            if (status.error_code() == grpc::StatusCode::UNAVAILABLE && next + 1 < members.size()) {
+              ask_replicas<Response>(ctx, std::move(members), next + 1, std::move(start),
+                                     std::move(done));
+              return;
+            }
+            done(status, std::move(call->response));
+          });
+    return;
+  }
+  done(grpc::Status(grpc::StatusCode::UNAVAILABLE, unreachable().message), Response());
 }
 
 }  // namespace
@@ -86,29 +119,22 @@ void read_from_group(ServerContext& ctx, uint32_t group, const RangeRequest& req
     read_hosted_group(ctx, *node, req, std::move(done));
     return;
   }
-  for (uint64_t member : others(ctx, group)) {
-    synodpb::Peer::Stub* stub = ctx.remote_groups->stub(member);
-    if (stub == nullptr) continue;
-    struct Call {
-      grpc::ClientContext context;
-      synodpb::GroupRangeRequest request;
-      RangeResponse response;
-    };
-    auto call = std::make_shared<Call>();
-    call->request.set_group(group);
-    *call->request.mutable_range() = req;
-    call->context.set_deadline(std::chrono::system_clock::now() + kRemoteDeadline);
-    stub->async()->GroupRange(&call->context, &call->request, &call->response,
-                              [call, done = std::move(done)](grpc::Status status) {
-                                if (!status.ok()) {
-                                  done(from_status(status), RangeResponse());
-                                  return;
-                                }
-                                done(std::nullopt, std::move(call->response));
-                              });
-    return;
-  }
-  done(unreachable(), RangeResponse());
+  auto request = std::make_shared<synodpb::GroupRangeRequest>();
+  request->set_group(group);
+  *request->mutable_range() = req;
+  ask_replicas<RangeResponse>(
+      ctx, others(ctx, group), 0,
+      [request](synodpb::Peer::Stub* stub, grpc::ClientContext* c, RangeResponse* response,
+                std::function<void(grpc::Status)> reaction) {
+        stub->async()->GroupRange(c, request.get(), response, std::move(reaction));
+      },
+      [done = std::move(done)](const grpc::Status& status, RangeResponse&& response) {
+        if (!status.ok()) {
+          done(from_status(status), RangeResponse());
+          return;
+        }
+        done(std::nullopt, std::move(response));
+      });
 }
 
 etcdserverpb::HashKVResponse hash_hosted_group(Node& node, int64_t revision,
@@ -131,29 +157,23 @@ void hash_group(ServerContext& ctx, uint32_t group, int64_t revision, GroupHashD
     done(std::move(error), std::move(h));
     return;
   }
-  for (uint64_t member : others(ctx, group)) {
-    synodpb::Peer::Stub* stub = ctx.remote_groups->stub(member);
-    if (stub == nullptr) continue;
-    struct Call {
-      grpc::ClientContext context;
-      synodpb::GroupHashRequest request;
-      etcdserverpb::HashKVResponse response;
-    };
-    auto call = std::make_shared<Call>();
-    call->request.set_group(group);
-    call->request.set_revision(revision);
-    call->context.set_deadline(std::chrono::system_clock::now() + kRemoteDeadline);
-    stub->async()->GroupHash(&call->context, &call->request, &call->response,
-                             [call, done = std::move(done)](grpc::Status status) {
-                               if (!status.ok()) {
-                                 done(from_status(status), etcdserverpb::HashKVResponse());
-                                 return;
-                               }
-                               done(std::nullopt, std::move(call->response));
-                             });
-    return;
-  }
-  done(unreachable(), etcdserverpb::HashKVResponse());
+  auto request = std::make_shared<synodpb::GroupHashRequest>();
+  request->set_group(group);
+  request->set_revision(revision);
+  using etcdserverpb::HashKVResponse;
+  ask_replicas<HashKVResponse>(
+      ctx, others(ctx, group), 0,
+      [request](synodpb::Peer::Stub* stub, grpc::ClientContext* c, HashKVResponse* response,
+                std::function<void(grpc::Status)> reaction) {
+        stub->async()->GroupHash(c, request.get(), response, std::move(reaction));
+      },
+      [done = std::move(done)](const grpc::Status& status, HashKVResponse&& response) {
+        if (!status.ok()) {
+          done(from_status(status), HashKVResponse());
+          return;
+        }
+        done(std::nullopt, std::move(response));
+      });
 }
 
 void propose_hosted(Node& node, synodpb::Request request, GroupProposeDone done) {

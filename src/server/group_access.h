@@ -26,7 +26,8 @@ using GroupRangeDone = std::function<void(std::optional<kv::Error>, etcdserverpb
 using GroupProposeDone = std::function<void(const kv::ApplyResult&)>;
 
 // Reads `req` from `group`: after a ReadIndex barrier unless serializable. Hosted groups are
-// read on the workers (a scan never holds up a raft thread); `req` must outlive the call.
+// read on the workers (a scan never holds up a raft thread); `req` must outlive the call. A
+// group not hosted here is read on another replica, the next one if a member is unreachable.
 void read_from_group(ServerContext& ctx, uint32_t group, const etcdserverpb::RangeRequest& req,
                      GroupRangeDone done);
 // The same on a node hosted here.

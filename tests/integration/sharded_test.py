@@ -644,6 +644,15 @@ def five_members_three_replicas(binary: str, base_port: int, keep: bool) -> None
             log(f"cross-shard commits by protocol: {counts}")
             if counts["3pc"] == 0 or counts["2pc"] != 0:
                 raise AssertionError(f"want 3pc commits only, got {counts}")
+            # With a member down, the others still agree: a shard's revision is asked of its
+            # next replica when the first cannot be reached.
+            c.kill("m5")
+            for i in range(12):
+                retrying(lambda i=i: clients[0].put(f"after/{i}", "x"), f"put after/{i}")
+            rev = c.wait_converged(timeout=30)
+            hashes = {name: h["hash"] for name, h in c.hashkv(rev).items()}
+            if len(hashes) != 4 or len(set(hashes.values())) != 1:
+                raise AssertionError(f"with m5 down, hashkv at {rev}: {hashes}")
         finally:
             x.close()
 
