@@ -5,6 +5,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -14,13 +15,13 @@
 namespace synod::server {
 
 // Calls `method` (e.g. a lambda over Service::Stub::async_interface) on the member whose client
-// address ("host:port") is `address` and finishes `reactor` with its answer, whose header then
-// names this member (as etcd's does: the member the client asked). The caller's auth token goes
-// along (tokens are known to every member).
+// address ("host:port") is `address` and hands `then` its status; the answer in `resp` then has
+// a header naming this member (as etcd's does: the member the client asked). The caller's auth
+// token goes along (tokens are known to every member).
 template <typename Service, typename Req, typename Resp, typename Method>
-void forward_to(ServerContext& ctx, const std::string& address,
-                const grpc::ServerContextBase& incoming, grpc::ServerUnaryReactor* reactor,
-                const Req* req, Resp* resp, Method method) {
+void forward_then(ServerContext& ctx, const std::string& address,
+                  const grpc::ServerContextBase& incoming, const Req* req, Resp* resp,
+                  Method method, std::function<void(const grpc::Status&)> then) {
   auto channel = grpc::CreateChannel(address, ctx.client_channel_credentials);
   auto stub = std::shared_ptr<typename Service::Stub>(Service::NewStub(channel));
   auto client = std::make_shared<grpc::ClientContext>();
@@ -30,14 +31,23 @@ void forward_to(ServerContext& ctx, const std::string& address,
   }
   client->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   method(stub->async(), client.get(), req, resp,
-         [&ctx, stub, client, reactor, resp](grpc::Status s) {
+         [&ctx, stub, client, resp, then = std::move(then)](grpc::Status s) {
            if constexpr (requires { resp->mutable_header(); }) {
              if (s.ok() && resp->has_header()) {
                ctx.fill_header(resp->mutable_header(), resp->header().revision());
              }
            }
-           reactor->Finish(s);
+           then(s);
          });
+}
+
+// forward_then, finishing `reactor` with the answer.
+template <typename Service, typename Req, typename Resp, typename Method>
+void forward_to(ServerContext& ctx, const std::string& address,
+                const grpc::ServerContextBase& incoming, grpc::ServerUnaryReactor* reactor,
+                const Req* req, Resp* resp, Method method) {
+  forward_then<Service>(ctx, address, incoming, req, resp, method,
+                        [reactor](const grpc::Status& s) { reactor->Finish(s); });
 }
 
 // Forwards the call to the leader (forward_to). Returns false if no leader is known.

@@ -35,7 +35,8 @@ kv::Error from_status(const grpc::Status& s) {
 }
 
 // The members replicating `group` other than this one, starting at a different one each call,
-// so that retries of a step go elsewhere when one member is down.
+// so that retries of a step go elsewhere when one member is down; members found unreachable
+// lately come last.
 std::vector<uint64_t> others(const ServerContext& ctx, uint32_t group) {
   static std::atomic<uint32_t> turn{0};
   std::vector<uint64_t> out;
@@ -43,14 +44,17 @@ std::vector<uint64_t> others(const ServerContext& ctx, uint32_t group) {
     if (m != ctx.self_id) out.push_back(m);
   }
   if (!out.empty()) std::rotate(out.begin(), out.begin() + turn++ % out.size(), out.end());
-  return out;
+  return ctx.remote_groups->reachable_first(std::move(out));
 }
 
 // Calls `start` (a Peer stub's async method bound to its request) on the members in turn,
-// from the first, until one answers: a member that cannot be reached, or no longer replicates
-// the group, is passed over for the next. `done` gets the last status and response.
+// from the first, until one answers. A member that could not be reached is noted
+// (RemoteGroups::unreachable) and passed over for the next; so is one that answered
+// Unavailable when `any_unavailable` (a read: asking again elsewhere changes nothing). `done`
+// gets the last status and response.
 template <typename Response, typename Start>
-void ask_replicas(ServerContext& ctx, std::vector<uint64_t> members, size_t next, Start start,
+void ask_replicas(ServerContext& ctx, std::vector<uint64_t> members, size_t next,
+                  bool any_unavailable, Start start,
                   std::function<void(const grpc::Status&, Response&&)> done) {
   for (; next < members.size(); ++next) {
     synodpb::Peer::Stub* stub = ctx.remote_groups->stub(members[next]);
@@ -62,11 +66,15 @@ void ask_replicas(ServerContext& ctx, std::vector<uint64_t> members, size_t next
     auto call = std::make_shared<Call>();
     call->context.set_deadline(std::chrono::system_clock::now() + kRemoteDeadline);
     start(stub, &call->context, &call->response,
-          [&ctx, call, members = std::move(members), next, start,
+          [&ctx, call, members = std::move(members), next, any_unavailable, start,
            done = std::move(done)](grpc::Status status) mutable {
-            if (status.error_code() == grpc::StatusCode::UNAVAILABLE && next + 1 < members.size()) {
-              ask_replicas<Response>(ctx, std::move(members), next + 1, std::move(start),
-                                     std::move(done));
+            if (never_delivered(status)) ctx.remote_groups->unreachable(members[next]);
+            const bool again =
+                never_delivered(status) ||
+                (any_unavailable && status.error_code() == grpc::StatusCode::UNAVAILABLE);
+            if (again && next + 1 < members.size()) {
+              ask_replicas<Response>(ctx, std::move(members), next + 1, any_unavailable,
+                                     std::move(start), std::move(done));
               return;
             }
             done(status, std::move(call->response));
@@ -77,6 +85,31 @@ void ask_replicas(ServerContext& ctx, std::vector<uint64_t> members, size_t next
 }
 
 }  // namespace
+
+void RemoteGroups::unreachable(uint64_t member) {
+  std::lock_guard lock(mu_);
+  unreachable_[member] = std::chrono::steady_clock::now();
+}
+
+void RemoteGroups::probed(uint64_t member, bool answered) {
+  std::lock_guard lock(mu_);
+  if (answered) {
+    silent_.erase(member);
+  } else {
+    silent_.insert(member);
+  }
+}
+
+std::vector<uint64_t> RemoteGroups::reachable_first(std::vector<uint64_t> members) {
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(mu_);
+  std::stable_partition(members.begin(), members.end(), [&](uint64_t m) {
+    if (silent_.count(m) > 0) return false;
+    auto it = unreachable_.find(m);
+    return it == unreachable_.end() || now - it->second >= kAvoidFor;
+  });
+  return members;
+}
 
 synodpb::Peer::Stub* RemoteGroups::stub(uint64_t member) {
   std::optional<std::string> address = address_of_(member);
@@ -123,7 +156,7 @@ void read_from_group(ServerContext& ctx, uint32_t group, const RangeRequest& req
   request->set_group(group);
   *request->mutable_range() = req;
   ask_replicas<RangeResponse>(
-      ctx, others(ctx, group), 0,
+      ctx, others(ctx, group), 0, true,
       [request](synodpb::Peer::Stub* stub, grpc::ClientContext* c, RangeResponse* response,
                 std::function<void(grpc::Status)> reaction) {
         stub->async()->GroupRange(c, request.get(), response, std::move(reaction));
@@ -162,7 +195,7 @@ void hash_group(ServerContext& ctx, uint32_t group, int64_t revision, GroupHashD
   request->set_revision(revision);
   using etcdserverpb::HashKVResponse;
   ask_replicas<HashKVResponse>(
-      ctx, others(ctx, group), 0,
+      ctx, others(ctx, group), 0, true,
       [request](synodpb::Peer::Stub* stub, grpc::ClientContext* c, HashKVResponse* response,
                 std::function<void(grpc::Status)> reaction) {
         stub->async()->GroupHash(c, request.get(), response, std::move(reaction));
@@ -207,29 +240,22 @@ void propose_to_group(ServerContext& ctx, uint32_t group, synodpb::Request reque
     propose_hosted(*node, std::move(request), std::move(done));
     return;
   }
-  for (uint64_t member : others(ctx, group)) {
-    synodpb::Peer::Stub* stub = ctx.remote_groups->stub(member);
-    if (stub == nullptr) continue;
-    struct Call {
-      grpc::ClientContext context;
-      synodpb::GroupProposeRequest request;
-      synodpb::GroupResult response;
-    };
-    auto call = std::make_shared<Call>();
-    call->request.set_group(group);
-    *call->request.mutable_request() = std::move(request);
-    call->context.set_deadline(std::chrono::system_clock::now() + kRemoteDeadline);
-    stub->async()->GroupPropose(&call->context, &call->request, &call->response,
-                                [call, done = std::move(done)](grpc::Status status) {
-                                  if (!status.ok()) {
-                                    done(failed(from_status(status)));
-                                    return;
-                                  }
-                                  done(from_group_result(call->response));
-                                });
-    return;
-  }
-  done(failed(unreachable()));
+  auto propose = std::make_shared<synodpb::GroupProposeRequest>();
+  propose->set_group(group);
+  *propose->mutable_request() = std::move(request);
+  ask_replicas<synodpb::GroupResult>(
+      ctx, others(ctx, group), 0, false,
+      [propose](synodpb::Peer::Stub* stub, grpc::ClientContext* c, synodpb::GroupResult* response,
+                std::function<void(grpc::Status)> reaction) {
+        stub->async()->GroupPropose(c, propose.get(), response, std::move(reaction));
+      },
+      [done = std::move(done)](const grpc::Status& status, synodpb::GroupResult&& response) {
+        if (!status.ok()) {
+          done(failed(from_status(status)));
+          return;
+        }
+        done(from_group_result(response));
+      });
 }
 
 bool proposable_to_group(const synodpb::Request& request) {

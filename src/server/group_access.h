@@ -5,12 +5,15 @@
 // cross-shard transactions on any shards, and deletes ranges across them.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
+#include <vector>
 
 #include <grpcpp/grpcpp.h>
 
@@ -69,11 +72,31 @@ class RemoteGroups {
   // The stub for `member`'s peer address, or nullptr if its address is not known.
   synodpb::Peer::Stub* stub(uint64_t member);
 
+  // A call to `member` (peer or client port) could not reach it: for kAvoidFor, calls that may
+  // go to any of several members try it last (reachable_first).
+  static constexpr std::chrono::seconds kAvoidFor{3};
+  void unreachable(uint64_t member);
+  // The member's prober asked `member` and it answered or not: one that did not is tried last
+  // until it answers again.
+  void probed(uint64_t member, bool answered);
+  // `members` in their order, except that those found unreachable lately, or not answering
+  // the prober, come last.
+  std::vector<uint64_t> reachable_first(std::vector<uint64_t> members);
+
  private:
   AddressOf address_of_;
   std::shared_ptr<grpc::ChannelCredentials> credentials_;
   std::mutex mu_;
   std::map<std::string, std::unique_ptr<synodpb::Peer::Stub>> stubs_;
+  std::map<uint64_t, std::chrono::steady_clock::time_point> unreachable_;  // when last found so
+  std::set<uint64_t> silent_;  // the prober's last call to them went unanswered
 };
+
+// A call that failed before it reached the member (no connection could be made): it changed
+// nothing there, and may be sent to another member.
+inline bool never_delivered(const grpc::Status& s) {
+  return s.error_code() == grpc::StatusCode::UNAVAILABLE &&
+         s.error_message().rfind("failed to connect to all addresses", 0) == 0;
+}
 
 }  // namespace synod::server

@@ -424,7 +424,7 @@ class PeerProber {
   void run() {
     std::map<std::string, std::unique_ptr<synodpb::Peer::Stub>> stubs;  // by address
     std::unique_lock lock(mu_);
-    while (!cv_.wait_for(lock, std::chrono::seconds(4), [&] { return stopping_; })) {
+    while (!cv_.wait_for(lock, std::chrono::seconds(2), [&] { return stopping_; })) {
       lock.unlock();
       std::map<uint64_t, std::string> peers;
       std::shared_ptr<grpc::ChannelCredentials> credentials;
@@ -442,10 +442,13 @@ class PeerProber {
         synodpb::MembersRequest req;
         synodpb::MembersResponse resp;
         const auto start = Clock::now();
-        if (stub->Members(&call, req, &resp).ok()) {
+        const bool answered = stub->Members(&call, req, &resp).ok();
+        if (answered) {
           ctx_.node->metrics().observe_peer_rtt(
               id, std::chrono::duration<double>(Clock::now() - start).count());
         }
+        // A sharded member's calls to other members' replicas try the ones that answer first.
+        if (ctx_.remote_groups != nullptr) ctx_.remote_groups->probed(id, answered);
       }
       lock.lock();
     }

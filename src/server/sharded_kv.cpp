@@ -2,7 +2,10 @@
 
 #include <atomic>
 #include <charconv>
+#include <chrono>
+#include <map>
 #include <mutex>
+#include <vector>
 
 #include "kv/range.h"
 #include "server/apply_result.h"
@@ -33,20 +36,48 @@ std::vector<uint32_t> groups_of(const Shards& shards, const std::string& key,
   return every_group(shards);
 }
 
+// Sends the call to members[next], or the one after it if that one cannot be reached.
+template <typename Req, typename Resp, typename Method>
+void forward_in_turn(ServerContext& ctx, std::vector<std::pair<uint64_t, std::string>> members,
+                     size_t next, grpc::CallbackServerContext* call,
+                     grpc::ServerUnaryReactor* reactor, const Req* req, Resp* resp, Method method) {
+  const auto [member, address] = members[next];
+  forward_then<etcdserverpb::KV>(ctx, address, *call, req, resp, method,
+                                 [&ctx, members = std::move(members), next, member, call, reactor,
+                                  req, resp, method](const grpc::Status& s) mutable {
+                                   if (!never_delivered(s) || next + 1 == members.size()) {
+                                     reactor->Finish(s);
+                                     return;
+                                   }
+                                   ctx.remote_groups->unreachable(member);
+                                   forward_in_turn(ctx, std::move(members), next + 1, call, reactor,
+                                                   req, resp, method);
+                                 });
+}
+
 // Sends the whole call to a member that replicates `group` (this one does not): it routes the
-// request the same way and serves it from its own replica.
+// request the same way and serves it from its own replica. The shard map's order is kept,
+// except that members recently unreachable are tried last; one that cannot be reached is
+// passed over for the next (the call never reached it).
 template <typename Req, typename Resp, typename Method>
 void forward_to_group(ServerContext& ctx, uint32_t group, grpc::CallbackServerContext* call,
                       grpc::ServerUnaryReactor* reactor, const Req* req, Resp* resp,
                       Method method) {
+  std::vector<uint64_t> replicas;
   for (uint64_t member : ctx.shards->replicas(group)) {
-    if (member == ctx.self_id) continue;
+    if (member != ctx.self_id) replicas.push_back(member);
+  }
+  std::vector<std::pair<uint64_t, std::string>> members;
+  for (uint64_t member : ctx.remote_groups->reachable_first(std::move(replicas))) {
     if (std::optional<std::string> address = ctx.client_address(member)) {
-      forward_to<etcdserverpb::KV>(ctx, *address, *call, reactor, req, resp, method);
-      return;
+      members.emplace_back(member, *address);
     }
   }
-  reactor->Finish(to_status(kv::errors::shard_unreachable()));
+  if (members.empty()) {
+    reactor->Finish(to_status(kv::errors::shard_unreachable()));
+    return;
+  }
+  forward_in_turn(ctx, std::move(members), 0, call, reactor, req, resp, method);
 }
 
 // Permissions live in the member's own group (group 0); the shards' stores hold none. A write is

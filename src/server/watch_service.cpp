@@ -79,7 +79,8 @@ kv::WatchOutput from_peer(synodpb::GroupWatchOutput&& o) {
 // watch again.
 class WatchService::RemoteGroup {
  public:
-  RemoteGroup(WatchService& service, uint32_t group) : service_(service), group_(group) {}
+  RemoteGroup(WatchService& service, uint32_t group, uint64_t member)
+      : service_(service), group_(group), member_(member) {}
   ~RemoteGroup() { stop(); }
 
   bool connect(synodpb::Peer::Stub* stub) {
@@ -95,7 +96,7 @@ class WatchService::RemoteGroup {
     request.set_group(group_);
     if (request.stream() != 0 && !request.close()) streams_.insert(request.stream());
     outbox_.push_back(std::move(request));
-    cv_.notify_one();
+    cv_.notify_all();
     return true;
   }
   bool broken() {
@@ -108,7 +109,7 @@ class WatchService::RemoteGroup {
       std::lock_guard lock(mu_);
       stopping_ = true;
     }
-    cv_.notify_one();
+    cv_.notify_all();
     call_.TryCancel();
     if (writer_.joinable()) writer_.join();
     if (reader_.joinable()) reader_.join();
@@ -119,7 +120,7 @@ class WatchService::RemoteGroup {
     std::unique_lock lock(mu_);
     while (true) {
       cv_.wait(lock, [&] { return stopping_ || broken_ || !outbox_.empty(); });
-      if (stopping_ || broken_) return;
+      if (stopping_ || broken_) break;
       synodpb::GroupWatchRequest next = std::move(outbox_.front());
       outbox_.pop_front();
       lock.unlock();
@@ -128,11 +129,12 @@ class WatchService::RemoteGroup {
       if (!written) {
         broken_ = true;
         outbox_.clear();
-        lock.unlock();
         call_.TryCancel();  // the reader ends the streams
-        return;
+        break;
       }
     }
+    writer_done_ = true;
+    cv_.notify_all();
   }
   void read_loop() {
     synodpb::GroupWatchOutput out;
@@ -143,12 +145,21 @@ class WatchService::RemoteGroup {
     }
     std::set<uint64_t> streams;
     {
-      std::lock_guard lock(mu_);
+      std::unique_lock lock(mu_);
       broken_ = true;
       outbox_.clear();
       streams.swap(streams_);
+      cv_.notify_all();
+      // The call is over, so a write in flight returns; Finish only once none is.
+      cv_.wait(lock, [&] { return writer_done_; });
     }
-    cv_.notify_one();
+    // A member that could not be reached, or went away, is avoided for a while by the next
+    // connect (a stream this member ended reads as cancelled).
+    const grpc::Status status = rw_->Finish();
+    if (status.error_code() == grpc::StatusCode::UNAVAILABLE &&
+        service_.ctx_.remote_groups != nullptr) {
+      service_.ctx_.remote_groups->unreachable(member_);
+    }
     service_.end_streams(streams,
                          "synod: the member serving a shard of this watch went away; "
                          "watch again");
@@ -156,6 +167,7 @@ class WatchService::RemoteGroup {
 
   WatchService& service_;
   const uint32_t group_;
+  const uint64_t member_;  // the member serving the group
   grpc::ClientContext call_;
   std::unique_ptr<grpc::ClientReaderWriter<synodpb::GroupWatchRequest, synodpb::GroupWatchOutput>>
       rw_;
@@ -164,6 +176,7 @@ class WatchService::RemoteGroup {
   std::deque<synodpb::GroupWatchRequest> outbox_;  // written in order by writer_
   bool broken_ = false;
   bool stopping_ = false;
+  bool writer_done_ = false;
   std::set<uint64_t> streams_;  // client streams that sent requests through it
   std::thread writer_;          // last two: they start once the rest is set
   std::thread reader_;
@@ -190,11 +203,14 @@ std::shared_ptr<WatchService::RemoteGroup> WatchService::remote_group(uint32_t g
     remote_.erase(it);
   }
   if (ctx_.remote_groups == nullptr) return nullptr;
+  std::vector<uint64_t> replicas;
   for (uint64_t member : ctx_.shards->replicas(group)) {
-    if (member == ctx_.self_id) continue;
+    if (member != ctx_.self_id) replicas.push_back(member);
+  }
+  for (uint64_t member : ctx_.remote_groups->reachable_first(std::move(replicas))) {
     synodpb::Peer::Stub* stub = ctx_.remote_groups->stub(member);
     if (stub == nullptr) continue;
-    auto r = std::make_shared<RemoteGroup>(*this, group);
+    auto r = std::make_shared<RemoteGroup>(*this, group, member);
     if (!r->connect(stub)) continue;
     remote_[group] = r;
     return r;

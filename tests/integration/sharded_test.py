@@ -23,6 +23,7 @@ import faulthandler
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import threading
@@ -648,11 +649,33 @@ def five_members_three_replicas(binary: str, base_port: int, keep: bool) -> None
             # next replica when the first cannot be reached.
             c.kill("m5")
             for i in range(12):
-                retrying(lambda i=i: clients[0].put(f"after/{i}", "x"), f"put after/{i}")
+                retrying(lambda i=i: clients[0].put(f"after/{i}", "x"), f"put after/{i}",
+                         tries=1000)
             rev = c.wait_converged(timeout=30)
-            hashes = {name: h["hash"] for name, h in c.hashkv(rev).items()}
+            for attempt in range(10):  # the metadata group may still be electing (--rev asks it)
+                try:
+                    hashes = {name: h["hash"] for name, h in c.hashkv(rev).items()}
+                    break
+                except ClusterError:
+                    if attempt == 9:
+                        raise
+                    time.sleep(1)
             if len(hashes) != 4 or len(set(hashes.values())) != 1:
                 raise AssertionError(f"with m5 down, hashkv at {rev}: {hashes}")
+            # Members stopped together, each with a client's watch open over every shard (the
+            # shards it does not replicate watched through the others): all exit promptly.
+            running = [m for m in c.members.values() if m.running()]
+            for j, m in enumerate(running):
+                check_prefix_watch(x.clients[m.name], f"sd{j}/", f"{m.name}'s watch")
+                x.clients[m.name].watch_prefix(f"sd{j}/")
+            for m in running:
+                os.kill(m.proc.pid, signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            for m in running:
+                try:
+                    m.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    raise AssertionError(f"{m.name} still running 10 s after SIGTERM") from None
         finally:
             x.close()
 
