@@ -29,8 +29,9 @@ void delete_range(ServerContext& ctx, grpc::CallbackServerContext* call,
                   etcdserverpb::DeleteRangeResponse* resp);
 void txn(ServerContext& ctx, grpc::CallbackServerContext* call, grpc::ServerUnaryReactor* reactor,
          const etcdserverpb::TxnRequest* req, etcdserverpb::TxnResponse* resp);
-// Maintenance.HashKV over the data groups hosted here: their hashes at the revision (each at its
-// own newest below it) folded in group order; the highest revision and compaction.
+// Maintenance.HashKV over every data group, each hashed on a replica (here, or a member that
+// replicates it): their hashes at the revision (each at its own newest below it) folded in group
+// order; the highest revision and compaction. Every member answers the same.
 void hash_kv(ServerContext& ctx, grpc::ServerUnaryReactor* reactor,
              const etcdserverpb::HashKVRequest* req, etcdserverpb::HashKVResponse* resp);
 void compact(ServerContext& ctx, grpc::CallbackServerContext* call,
