@@ -1,30 +1,22 @@
 // synodpb.Fence: fenced puts go through the log like any put; the state machine checks the
-// token against the lock's holder when it applies them (kv::Store::apply_fenced_put).
+// token against the lock's holder when it applies them (kv::Store::apply_fenced_put). On a
+// sharded member the lock's waiters are in every shard: sharded::fenced_put and fenced_txn.
 #include "server/replicate.h"
 #include "server/services.h"
+#include "server/sharded_kv.h"
 
 namespace synod::server {
-
-namespace {
-
-// A fenced write checks the lock's waiters, whose keys a sharded cluster spreads over every
-// shard, in the same apply as the write: not available there.
-bool refused_when_sharded(const ServerContext& ctx, grpc::ServerUnaryReactor* reactor) {
-  if (ctx.shards == nullptr) return false;
-  reactor->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                               "synod: fenced writes are not available on a sharded cluster"));
-  return true;
-}
-
-}  // namespace
 
 grpc::ServerUnaryReactor* FenceService::Put(grpc::CallbackServerContext* c,
                                             const synodpb::FencedPutRequest* req,
                                             etcdserverpb::PutResponse* resp) {
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
-  if (refused_when_sharded(ctx_, reactor)) return reactor;
   if (auto e = kv::validate(req->put())) {
     reactor->Finish(to_status(*e));
+    return reactor;
+  }
+  if (ctx_.shards != nullptr) {
+    sharded::fenced_put(ctx_, c, reactor, req, resp);
     return reactor;
   }
   replicate(ctx_, *c, reactor, resp,
@@ -36,9 +28,12 @@ grpc::ServerUnaryReactor* FenceService::Txn(grpc::CallbackServerContext* c,
                                             const synodpb::FencedTxnRequest* req,
                                             etcdserverpb::TxnResponse* resp) {
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
-  if (refused_when_sharded(ctx_, reactor)) return reactor;
   if (auto e = kv::validate(req->txn())) {
     reactor->Finish(to_status(*e));
+    return reactor;
+  }
+  if (ctx_.shards != nullptr) {
+    sharded::fenced_txn(ctx_, c, reactor, req, resp);
     return reactor;
   }
   replicate(ctx_, *c, reactor, resp,

@@ -484,6 +484,163 @@ void compact(ServerContext& ctx, grpc::CallbackServerContext* call,
   past_revision(ctx, reactor, req->revision(), std::move(compact_all));
 }
 
+namespace {
+
+// A fenced write on a sharded cluster. The lock's waiters' keys lie in every shard, so the
+// holder (the waiter with the lowest create revision) is found by a consistent read of the
+// lock's prefix over every shard; then the write commits as one transaction whose first compare
+// is that the holder's key still has the token as its create revision. Revisions are global
+// and only grow, so no waiter below the holder can appear meanwhile: the holder's key still
+// there at the commit means the token still holds the lock there, as the unsharded store's
+// check at apply. A failed fence compare runs a branch that only reads the holder's key (no
+// effect), and the check is made again to say why.
+struct Fenced : std::enable_shared_from_this<Fenced> {
+  using Answer = std::function<void(etcdserverpb::TxnResponse&&)>;
+  Fenced(ServerContext& ctx, grpc::ServerUnaryReactor* reactor, kv::Caller caller, std::string lock,
+         int64_t token, etcdserverpb::TxnRequest ops, Answer answer)
+      : ctx(ctx),
+        reactor(reactor),
+        caller(std::move(caller)),
+        lock(std::move(lock)),
+        token(token),
+        ops(std::move(ops)),
+        answer(std::move(answer)) {
+    waiters.set_key(this->lock + "/");
+    waiters.set_range_end(this->lock + "0");  // '/' + 1
+    waiters.set_keys_only(true);
+  }
+
+  void check() {
+    if (++checks > 3) {  // a fence that held at the check and not at the commit, again and again
+      reactor->Finish(to_status(kv::errors::range_busy()));
+      return;
+    }
+    auto read = std::make_shared<SnapshotRead>(
+        ctx, every_group(*ctx.shards), waiters, &found,
+        [self = shared_from_this()](std::optional<Error> e) { self->checked(std::move(e)); });
+    read->collect();
+  }
+
+  void checked(std::optional<Error> e) {
+    if (e) {
+      reactor->Finish(to_status(*e));
+      return;
+    }
+    if (found.kvs().empty()) {
+      reactor->Finish(to_status(kv::errors::lock_not_held(lock)));
+      return;
+    }
+    const mvccpb::KeyValue* holder = &found.kvs(0);
+    for (const mvccpb::KeyValue& kv : found.kvs()) {
+      if (kv.create_revision() < holder->create_revision()) holder = &kv;
+    }
+    if (token != holder->create_revision()) {
+      reactor->Finish(to_status(kv::errors::stale_token(token, holder->create_revision())));
+      return;
+    }
+    etcdserverpb::TxnRequest txn;
+    etcdserverpb::Compare* fence = txn.add_compare();
+    fence->set_key(holder->key());
+    fence->set_target(etcdserverpb::Compare::CREATE);
+    fence->set_result(etcdserverpb::Compare::EQUAL);
+    fence->set_create_revision(token);
+    for (const etcdserverpb::Compare& c : ops.compare()) *txn.add_compare() = c;
+    *txn.mutable_success() = ops.success();
+    txn.add_failure()->mutable_request_range()->set_key(holder->key());
+    commit_across_shards(
+        ctx, caller, txn,
+        [self = shared_from_this()](const grpc::Status& status, etcdserverpb::TxnResponse&& resp) {
+          self->committed(status, std::move(resp));
+        });
+  }
+
+  void committed(const grpc::Status& status, etcdserverpb::TxnResponse&& resp) {
+    if (!status.ok()) {
+      reactor->Finish(status);
+      return;
+    }
+    if (resp.succeeded()) {
+      answer(std::move(resp));
+      return;
+    }
+    const etcdserverpb::RangeResponse& still = resp.responses(0).response_range();
+    if (still.kvs_size() == 0 || still.kvs(0).create_revision() != token) {
+      check();  // the fence did not hold: say why
+      return;
+    }
+    // The fence held and one of the transaction's own compares did not: its (empty) failure.
+    resp.clear_responses();
+    answer(std::move(resp));
+  }
+
+  ServerContext& ctx;
+  grpc::ServerUnaryReactor* reactor;
+  const kv::Caller caller;
+  const std::string lock;
+  const int64_t token;
+  const etcdserverpb::TxnRequest ops;
+  const Answer answer;
+  RangeRequest waiters;
+  RangeResponse found;
+  int checks = 0;
+};
+
+void fenced(ServerContext& ctx, grpc::CallbackServerContext* call,
+            grpc::ServerUnaryReactor* reactor, const std::string& lock, int64_t token,
+            etcdserverpb::TxnRequest ops, Fenced::Answer answer) {
+  if (lock.empty()) {
+    reactor->Finish(to_status(kv::errors::lock_name_missing()));
+    return;
+  }
+  auto caller = caller_of(ctx, *call);
+  if (!caller) {
+    reactor->Finish(to_status(caller.error()));
+    return;
+  }
+  if (auto denied =
+          check_write(ctx, *caller, [&](synodpb::Request* r) { *r->mutable_txn() = ops; })) {
+    reactor->Finish(to_status(*denied));
+    return;
+  }
+  if (ops.failure_size() > 0) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                                 "synod: a fenced transaction with a failure branch is not "
+                                 "available on a sharded cluster"));
+    return;
+  }
+  auto f = std::make_shared<Fenced>(ctx, reactor, std::move(*caller), lock, token, std::move(ops),
+                                    std::move(answer));
+  f->check();
+}
+
+}  // namespace
+
+void fenced_put(ServerContext& ctx, grpc::CallbackServerContext* call,
+                grpc::ServerUnaryReactor* reactor, const synodpb::FencedPutRequest* req,
+                etcdserverpb::PutResponse* resp) {
+  etcdserverpb::TxnRequest ops;
+  *ops.add_success()->mutable_request_put() = req->put();
+  fenced(ctx, call, reactor, req->lock(), req->token(), std::move(ops),
+         [&ctx, reactor, resp](etcdserverpb::TxnResponse&& done) {
+           if (done.responses_size() > 0) {
+             *resp = std::move(*done.mutable_responses(0)->mutable_response_put());
+           }
+           ctx.fill_header(resp->mutable_header(), done.header().revision());
+           reactor->Finish(grpc::Status::OK);
+         });
+}
+
+void fenced_txn(ServerContext& ctx, grpc::CallbackServerContext* call,
+                grpc::ServerUnaryReactor* reactor, const synodpb::FencedTxnRequest* req,
+                etcdserverpb::TxnResponse* resp) {
+  fenced(ctx, call, reactor, req->lock(), req->token(), req->txn(),
+         [&ctx, reactor, resp](etcdserverpb::TxnResponse&& done) {
+           *resp = std::move(done);
+           ctx.fill_header(resp->mutable_header(), resp->header().revision());
+           reactor->Finish(grpc::Status::OK);
+         });
+}
+
 void hash_kv(ServerContext& ctx, grpc::ServerUnaryReactor* reactor,
              const etcdserverpb::HashKVRequest* req, etcdserverpb::HashKVResponse* resp) {
   // The cluster's hash: every shard's, in shard order, each from a replica (here if this member

@@ -16,6 +16,7 @@
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "kv/auth_store.h"
 #include "server/context.h"
+#include "synodpb/request.pb.h"
 
 namespace synod::server::sharded {
 
@@ -34,6 +35,16 @@ void txn(ServerContext& ctx, grpc::CallbackServerContext* call, grpc::ServerUnar
 // order; the highest revision and compaction. Every member answers the same.
 void hash_kv(ServerContext& ctx, grpc::ServerUnaryReactor* reactor,
              const etcdserverpb::HashKVRequest* req, etcdserverpb::HashKVResponse* resp);
+// synodpb.Fence on a sharded member: the lock's holder found by one consistent read of its
+// waiters in every shard, then the write committed with a compare that the holder's key still
+// carries the token (a cross-shard transaction). A fenced Txn with a failure branch is refused
+// (FailedPrecondition): a failed fence must change nothing, and a Txn's compares choose a branch.
+void fenced_put(ServerContext& ctx, grpc::CallbackServerContext* call,
+                grpc::ServerUnaryReactor* reactor, const synodpb::FencedPutRequest* req,
+                etcdserverpb::PutResponse* resp);
+void fenced_txn(ServerContext& ctx, grpc::CallbackServerContext* call,
+                grpc::ServerUnaryReactor* reactor, const synodpb::FencedTxnRequest* req,
+                etcdserverpb::TxnResponse* resp);
 void compact(ServerContext& ctx, grpc::CallbackServerContext* call,
              grpc::ServerUnaryReactor* reactor, const etcdserverpb::CompactionRequest* req,
              etcdserverpb::CompactionResponse* resp);

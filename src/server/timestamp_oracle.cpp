@@ -88,7 +88,9 @@ void TimestampOracle::confirmed(std::optional<Error> barrier) {
       }
       if (next_ == 0) {
         limit_ = node_.read_store(durable_limit);
-        next_ = std::max<int64_t>(limit_, 1);
+        // Above 1, the revision every store starts at: a stamp at or below a store's revision
+        // would be taken as its revision + 1, which another shard may also write at.
+        next_ = std::max<int64_t>(limit_, 2);
       }
       for (const Waiter& w : batch) total += w.count;
       first = next_;

@@ -44,6 +44,9 @@ while [ ! -f "$2/$1.release" ]; do sleep 0.05; done
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_common_args(p)
+    p.add_argument("--shards", type=int, default=0,
+                   help="run on a sharded cluster of this many shards (the lock's waiters and "
+                        "the data in different shards)")
     a = p.parse_args()
     if a.kind != "synod":
         print("fencing_test: Synod only (etcd has no fenced write); nothing to do")
@@ -56,7 +59,9 @@ def main() -> int:
     procs = {}
     failures = []
     try:
-        with Cluster(a.kind, a.binary, 3, a.base_port, keep=a.keep, label="fence") as c:
+        server_args = [f"--shards={a.shards}"] if a.shards else []
+        with Cluster(a.kind, a.binary, 3, a.base_port, keep=a.keep, label="fence",
+                     server_args=server_args) as c:
             eps = ",".join(c.endpoints())
             env = dict(os.environ, ETCDCTL_API="3")
 

@@ -249,6 +249,38 @@ def etcdctl_lock_excludes_across_shards(x: Ctx):
     eq(list(x.cl.get_prefix("ctr-lock/")), [], "every lock released")
 
 
+@test
+def fenced_writes_across_shards(x: Ctx):
+    """A fenced put checks the token against the lock's waiters in every shard: the holder is the
+    waiter with the lowest create revision, wherever its key lives."""
+    c = x.c
+
+    def fenced_put(token: int, key: str, value: str):
+        return subprocess.run([c.binary, "ctl", "--endpoints", c.members["m2"].endpoint,
+                               "fenced-put", "fl", str(token), key, value],
+                              capture_output=True, text=True, timeout=30)
+
+    waiters = [x.cl.put(f"fl/{w}", "").header.revision for w in ("w0", "w1", "w2")]
+    holder = waiters[0]
+    for i in range(8):  # data keys in several shards, the waiters in others
+        r = fenced_put(holder, f"fd/{i}", f"v{i}")
+        eq(r.returncode, 0, f"the holder's fenced put fd/{i}: {r.stderr.strip()}")
+    r = fenced_put(waiters[1], "fd/0", "stale")
+    eq(r.returncode != 0 and f"fencing token {waiters[1]} is not the lock holder's "
+       f"({holder})" in r.stderr, True, f"a waiter's token refused: {r.stderr.strip()}")
+    x.cl.delete("fl/w0")  # the holder lets go; the next waiter holds the lock
+    r = fenced_put(holder, "fd/0", "late")
+    eq(r.returncode != 0 and "is older than the lock holder's" in r.stderr, True,
+       f"the old holder's token refused: {r.stderr.strip()}")
+    eq(fenced_put(waiters[1], "fd/0", "next").returncode, 0, "the next holder writes")
+    x.cl.delete_prefix("fl/")
+    r = fenced_put(waiters[1], "fd/0", "gone")
+    eq(r.returncode != 0 and "lock fl is not held" in r.stderr, True,
+       f"no holder: refused: {r.stderr.strip()}")
+    eq([v for v, _ in x.cl.get_prefix("fd/")],
+       [b"next"] + [f"v{i}".encode() for i in range(1, 8)], "only the holders' writes")
+
+
 def transfer_once(cl, accounts, rnd) -> bool:
     """Moves 1..10 between two accounts read just before, if neither changed meanwhile (one Txn,
     across shards when they live in two); True if it committed."""
@@ -570,8 +602,10 @@ def five_members_three_replicas(binary: str, base_port: int, keep: bool) -> None
         x = Ctx(c)
         try:
             clients = list(x.clients.values())
-            for i in range(60):
-                clients[i % 5].put(f"f/{i:02d}", str(i))
+            # A fresh cluster's first writes, one after another over every shard: each at a
+            # revision of its own, increasing (every store starts at 1; the oracle above it).
+            revs = [clients[i % 5].put(f"f/{i:02d}", str(i)).header.revision for i in range(60)]
+            eq(all(a < b for a, b in zip(revs, revs[1:])), True, f"increasing revisions {revs}")
             for j, cl in enumerate(clients):
                 for i in range(0, 60, 7):
                     eq(cl.get(f"f/{i:02d}")[0], str(i).encode(), f"member {j + 1} reads f/{i:02d}")
