@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <csignal>
 #include <filesystem>
@@ -898,41 +899,63 @@ int run_server(const ResolvedConfig& config) {
     keep_published();
   }
   spdlog::info("synod server: shutting down");
-  if (client_listener) client_listener->stop();
-  tls_relay.reset();
-  if (metrics_listener) metrics_listener->stop();
-  if (client_server) {
-    watch_service.close_all();
-    // gRPC waits for every call it started to be answered; one that never is would keep the
-    // process up, so say which are still open if it takes long.
-    std::mutex shutdown_mu;
-    std::condition_variable shutdown_cv;
-    bool shut = false;
-    std::thread watchdog([&] {
-      std::unique_lock lock(shutdown_mu);
-      if (shutdown_cv.wait_for(lock, std::chrono::seconds(5), [&] { return shut; })) return;
-      spdlog::warn("synod server: client calls still unanswered 5 s into shutdown{}{}",
-                   rpc_counts != nullptr ? ": " : "",
-                   rpc_counts != nullptr ? rpc_counts->unfinished() : std::string());
-    });
-    client_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
-    {
-      std::lock_guard lock(shutdown_mu);
-      shut = true;
+  // Each step is timed; one over a second is logged, and a watchdog says every 5 s which step
+  // the shutdown is still in (for the client server: which calls gRPC still waits on).
+  std::atomic<const char*> step_name{"listeners"};
+  std::mutex shutdown_mu;
+  std::condition_variable shutdown_cv;
+  bool shut = false;
+  std::thread watchdog([&] {
+    std::unique_lock lock(shutdown_mu);
+    while (!shutdown_cv.wait_for(lock, std::chrono::seconds(5), [&] { return shut; })) {
+      const std::string name = step_name.load();
+      const bool calls = name == "client gRPC server" && rpc_counts != nullptr;
+      spdlog::warn("synod server: still shutting down: {}{}{}", name,
+                   calls ? "; client calls unanswered: " : "",
+                   calls ? rpc_counts->unfinished() : std::string());
     }
-    shutdown_cv.notify_all();
-    watchdog.join();
+  });
+  auto step = [&](const char* name, auto&& fn) {
+    step_name.store(name);
+    const auto start = Clock::now();
+    fn();
+    const double took = std::chrono::duration<double>(Clock::now() - start).count();
+    if (took > 1.0) spdlog::info("synod server: shutdown: {} took {:.1f} s", name, took);
+  };
+  step("listeners", [&] {
+    if (client_listener) client_listener->stop();
+    tls_relay.reset();
+    if (metrics_listener) metrics_listener->stop();
+  });
+  if (client_server) {
+    // gRPC waits for every call it started to be answered (and its reactor done).
+    step("client gRPC server", [&] {
+      watch_service.close_all();
+      client_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    });
   }
-  prober.reset();
-  peer_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
-  shard_mover.reset();  // before the groups: it opens and drops them
-  node->stop();
-  if (shards) shards->stop();
-  txn_resolver.reset();  // after the groups: their last answers may still reach it
-  lease_mirror.reset();
-  oracle.reset();   // waits for its calls: their answers go to the stopped groups
-  executor.stop();  // its last tasks (retries waiting their back-off) still find the context
-  transport.stop();
+  step("peer prober", [&] { prober.reset(); });
+  step("peer gRPC server",
+       [&] { peer_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1)); });
+  step("shard mover", [&] { shard_mover.reset(); });  // before the groups: it opens and drops them
+  step("groups", [&] {
+    node->stop();
+    if (shards) shards->stop();
+  });
+  // After the groups: their last answers may still reach these.
+  step("transaction resolver", [&] { txn_resolver.reset(); });
+  step("lease mirror", [&] { lease_mirror.reset(); });
+  // Waits for its calls: their answers go to the stopped groups.
+  step("timestamp oracle", [&] { oracle.reset(); });
+  // Its last tasks (retries waiting their back-off) still find the context.
+  step("executor", [&] { executor.stop(); });
+  step("transport", [&] { transport.stop(); });
+  {
+    std::lock_guard lock(shutdown_mu);
+    shut = true;
+  }
+  shutdown_cv.notify_all();
+  watchdog.join();
   spdlog::info("synod server: stopped");
   return exit_code;
 }
