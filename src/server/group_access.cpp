@@ -34,15 +34,20 @@ kv::Error from_status(const grpc::Status& s) {
   return kv::Error{static_cast<int>(s.error_code()), s.error_message()};
 }
 
+std::vector<uint64_t> replicas_except_self(const ServerContext& ctx, uint32_t group) {
+  std::vector<uint64_t> out;
+  for (uint64_t m : ctx.shards->replicas(group)) {
+    if (m != ctx.self_id) out.push_back(m);
+  }
+  return out;
+}
+
 // The members replicating `group` other than this one, starting at a different one each call,
 // so that retries of a step go elsewhere when one member is down; members found unreachable
 // lately come last.
 std::vector<uint64_t> others(const ServerContext& ctx, uint32_t group) {
   static std::atomic<uint32_t> turn{0};
-  std::vector<uint64_t> out;
-  for (uint64_t m : ctx.shards->replicas(group)) {
-    if (m != ctx.self_id) out.push_back(m);
-  }
+  std::vector<uint64_t> out = replicas_except_self(ctx, group);
   if (!out.empty()) std::rotate(out.begin(), out.begin() + turn++ % out.size(), out.end());
   return ctx.remote_groups->reachable_first(std::move(out));
 }
@@ -84,7 +89,31 @@ void ask_replicas(ServerContext& ctx, std::vector<uint64_t> members, size_t next
   done(grpc::Status(grpc::StatusCode::UNAVAILABLE, unreachable().message), Response());
 }
 
+// A read of `group` on another member's replica (peer RPC `rpc`, called as rpc(async stub,
+// context, request, response, reaction)): an Unavailable answer passes on to the next replica.
+template <typename Response, typename Request, typename Rpc>
+void read_elsewhere(ServerContext& ctx, uint32_t group, std::shared_ptr<Request> request, Rpc rpc,
+                    std::function<void(std::optional<kv::Error>, Response&&)> done) {
+  ask_replicas<Response>(
+      ctx, others(ctx, group), 0, true,
+      [request, rpc](synodpb::Peer::Stub* stub, grpc::ClientContext* c, Response* response,
+                     std::function<void(grpc::Status)> reaction) {
+        rpc(stub->async(), c, request.get(), response, std::move(reaction));
+      },
+      [done = std::move(done)](const grpc::Status& status, Response&& response) {
+        if (!status.ok()) {
+          done(from_status(status), Response());
+          return;
+        }
+        done(std::nullopt, std::move(response));
+      });
+}
+
 }  // namespace
+
+std::vector<uint64_t> replicas_elsewhere(const ServerContext& ctx, uint32_t group) {
+  return ctx.remote_groups->reachable_first(replicas_except_self(ctx, group));
+}
 
 void RemoteGroups::unreachable(uint64_t member) {
   std::lock_guard lock(mu_);
@@ -155,19 +184,10 @@ void read_from_group(ServerContext& ctx, uint32_t group, const RangeRequest& req
   auto request = std::make_shared<synodpb::GroupRangeRequest>();
   request->set_group(group);
   *request->mutable_range() = req;
-  ask_replicas<RangeResponse>(
-      ctx, others(ctx, group), 0, true,
-      [request](synodpb::Peer::Stub* stub, grpc::ClientContext* c, RangeResponse* response,
-                std::function<void(grpc::Status)> reaction) {
-        stub->async()->GroupRange(c, request.get(), response, std::move(reaction));
-      },
-      [done = std::move(done)](const grpc::Status& status, RangeResponse&& response) {
-        if (!status.ok()) {
-          done(from_status(status), RangeResponse());
-          return;
-        }
-        done(std::nullopt, std::move(response));
-      });
+  read_elsewhere<RangeResponse>(
+      ctx, group, std::move(request),
+      [](auto* a, auto* c, auto* q, auto* r, auto cb) { a->GroupRange(c, q, r, std::move(cb)); },
+      std::move(done));
 }
 
 etcdserverpb::HashKVResponse hash_hosted_group(Node& node, int64_t revision,
@@ -193,20 +213,10 @@ void hash_group(ServerContext& ctx, uint32_t group, int64_t revision, GroupHashD
   auto request = std::make_shared<synodpb::GroupHashRequest>();
   request->set_group(group);
   request->set_revision(revision);
-  using etcdserverpb::HashKVResponse;
-  ask_replicas<HashKVResponse>(
-      ctx, others(ctx, group), 0, true,
-      [request](synodpb::Peer::Stub* stub, grpc::ClientContext* c, HashKVResponse* response,
-                std::function<void(grpc::Status)> reaction) {
-        stub->async()->GroupHash(c, request.get(), response, std::move(reaction));
-      },
-      [done = std::move(done)](const grpc::Status& status, HashKVResponse&& response) {
-        if (!status.ok()) {
-          done(from_status(status), HashKVResponse());
-          return;
-        }
-        done(std::nullopt, std::move(response));
-      });
+  read_elsewhere<etcdserverpb::HashKVResponse>(
+      ctx, group, std::move(request),
+      [](auto* a, auto* c, auto* q, auto* r, auto cb) { a->GroupHash(c, q, r, std::move(cb)); },
+      std::move(done));
 }
 
 void propose_hosted(Node& node, synodpb::Request request, GroupProposeDone done) {

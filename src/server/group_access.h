@@ -92,6 +92,10 @@ class RemoteGroups {
   std::set<uint64_t> silent_;  // the prober's last call to them went unanswered
 };
 
+// The members other than this one that replicate `group`, in the shard map's order (its
+// preferred leader first), except that those found unreachable lately come last.
+std::vector<uint64_t> replicas_elsewhere(const ServerContext& ctx, uint32_t group);
+
 // A call that failed before it reached the member (no connection could be made): it changed
 // nothing there, and may be sent to another member.
 inline bool never_delivered(const grpc::Status& s) {

@@ -4,13 +4,11 @@
 #include <spdlog/spdlog.h>
 
 #include <map>
-#include <mutex>
 #include <thread>
 
 #include "kv/cluster_cut.h"
 #include "server/apply_result.h"
 #include "server/cluster_cut.h"
-#include "server/group_access.h"
 #include "server/services.h"
 #include "server/sharded_kv.h"
 #include "storage/etcd_snapshot.h"
@@ -59,42 +57,11 @@ grpc::ServerUnaryReactor* MaintenanceService::Status(grpc::CallbackServerContext
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }
-  // Sharded: the cluster's revision, the newest of every shard's, as etcd's member reports
-  // its store's. Shards not replicated here are asked of a member that replicates them (a
-  // serializable read of one key); one that cannot be reached is left out.
-  std::vector<uint32_t> remote;
-  for (uint32_t g = 1; g <= ctx_.shards->count(); ++g) {
-    if (ctx_.shards->node(g) == nullptr) remote.push_back(g);
-  }
-  if (remote.empty()) {
+  // Sharded: the cluster's revision, as etcd's member reports its store's.
+  sharded::cluster_revision(ctx_, resp->header().revision(), [reactor, resp](int64_t revision) {
+    resp->mutable_header()->set_revision(revision);
     reactor->Finish(grpc::Status::OK);
-    return reactor;
-  }
-  struct Gather {
-    std::mutex mu;
-    size_t left = 0;
-    int64_t newest = 0;
-    etcdserverpb::RangeRequest probe;
-  };
-  auto gather = std::make_shared<Gather>();
-  gather->left = remote.size();
-  gather->newest = resp->header().revision();
-  gather->probe.set_key(std::string(1, '\0'));
-  gather->probe.set_count_only(true);
-  gather->probe.set_serializable(true);
-  for (uint32_t g : remote) {
-    read_from_group(
-        ctx_, g, gather->probe,
-        [gather, reactor, resp](std::optional<kv::Error> e, etcdserverpb::RangeResponse&& r) {
-          {
-            std::lock_guard lock(gather->mu);
-            if (!e) gather->newest = std::max(gather->newest, r.header().revision());
-            if (--gather->left > 0) return;
-          }
-          resp->mutable_header()->set_revision(gather->newest);
-          reactor->Finish(grpc::Status::OK);
-        });
-  }
+  });
   return reactor;
 }
 

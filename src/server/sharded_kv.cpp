@@ -1,5 +1,6 @@
 #include "server/sharded_kv.h"
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <chrono>
@@ -63,12 +64,8 @@ template <typename Req, typename Resp, typename Method>
 void forward_to_group(ServerContext& ctx, uint32_t group, grpc::CallbackServerContext* call,
                       grpc::ServerUnaryReactor* reactor, const Req* req, Resp* resp,
                       Method method) {
-  std::vector<uint64_t> replicas;
-  for (uint64_t member : ctx.shards->replicas(group)) {
-    if (member != ctx.self_id) replicas.push_back(member);
-  }
   std::vector<std::pair<uint64_t, std::string>> members;
-  for (uint64_t member : ctx.remote_groups->reachable_first(std::move(replicas))) {
+  for (uint64_t member : replicas_elsewhere(ctx, group)) {
     if (std::optional<std::string> address = ctx.client_address(member)) {
       members.emplace_back(member, *address);
     }
@@ -641,47 +638,65 @@ void fenced_txn(ServerContext& ctx, grpc::CallbackServerContext* call,
          });
 }
 
+void cluster_revision(ServerContext& ctx, int64_t hosted, std::function<void(int64_t)> done) {
+  std::vector<uint32_t> remote;
+  for (uint32_t g = 1; g <= ctx.shards->count(); ++g) {
+    if (ctx.shards->node(g) == nullptr) remote.push_back(g);
+  }
+  if (remote.empty()) {
+    done(hosted);
+    return;
+  }
+  auto probe = std::make_shared<RangeRequest>();  // one key, serializably: the revision only
+  probe->set_key(std::string(1, '\0'));
+  probe->set_count_only(true);
+  probe->set_serializable(true);
+  auto gather = std::make_shared<Gather<RangeResponse>>(
+      remote.size(), [probe, hosted, done = std::move(done)](std::optional<Error>,
+                                                             std::vector<RangeResponse>&& parts) {
+        int64_t newest = hosted;  // a shard that could not be reached is left out
+        for (const RangeResponse& r : parts) newest = std::max(newest, r.header().revision());
+        done(newest);
+      });
+  for (uint32_t g : remote) {
+    read_from_group(ctx, g, *probe, [gather](std::optional<Error> e, RangeResponse&& r) {
+      gather->add(std::move(e), std::move(r));
+    });
+  }
+}
+
 void hash_kv(ServerContext& ctx, grpc::ServerUnaryReactor* reactor,
              const etcdserverpb::HashKVRequest* req, etcdserverpb::HashKVResponse* resp) {
   // The cluster's hash: every shard's, in shard order, each from a replica (here if this member
   // replicates it), so that every member answers the same one, as etcd's members do.
   auto compute = [&ctx, reactor, req, resp] {
-    struct Gather {
-      std::mutex mu;
-      size_t left = 0;
-      std::vector<etcdserverpb::HashKVResponse> hashes;
-      std::optional<Error> error;
-    };
-    const uint32_t groups = ctx.shards->count();
-    auto gather = std::make_shared<Gather>();
-    gather->left = groups;
-    gather->hashes.resize(groups);
-    for (uint32_t g = 1; g <= groups; ++g) {
+    using Hash = std::pair<uint32_t, etcdserverpb::HashKVResponse>;
+    auto gather = std::make_shared<Gather<Hash>>(
+        ctx.shards->count(),
+        [&ctx, reactor, resp](std::optional<Error> error, std::vector<Hash>&& hashes) {
+          if (error) {
+            reactor->Finish(to_status(*error));
+            return;
+          }
+          std::sort(hashes.begin(), hashes.end(),
+                    [](const Hash& a, const Hash& b) { return a.first < b.first; });
+          uint32_t hash = 0;
+          int64_t revision = 0;
+          int64_t compacted = 0;
+          for (const auto& [group, one] : hashes) {
+            hash = hash * 16777619u ^ one.hash();
+            revision = std::max(revision, one.header().revision());
+            compacted = std::max(compacted, one.compact_revision());
+          }
+          resp->set_hash(hash);
+          resp->set_compact_revision(compacted);
+          ctx.fill_header(resp->mutable_header(), revision);
+          reactor->Finish(grpc::Status::OK);
+        });
+    for (uint32_t g = 1; g <= ctx.shards->count(); ++g) {
       hash_group(ctx, g, req->revision(),
-                 [&ctx, gather, g, reactor, resp](std::optional<Error> e,
-                                                  etcdserverpb::HashKVResponse&& h) {
-                   {
-                     std::lock_guard lock(gather->mu);
-                     if (e && !gather->error) gather->error = std::move(e);
-                     gather->hashes[g - 1] = std::move(h);
-                     if (--gather->left > 0) return;
-                   }
-                   if (gather->error) {
-                     reactor->Finish(to_status(*gather->error));
-                     return;
-                   }
-                   uint32_t hash = 0;
-                   int64_t revision = 0;
-                   int64_t compacted = 0;
-                   for (const etcdserverpb::HashKVResponse& one : gather->hashes) {
-                     hash = hash * 16777619u ^ one.hash();
-                     revision = std::max(revision, one.header().revision());
-                     compacted = std::max(compacted, one.compact_revision());
-                   }
-                   resp->set_hash(hash);
-                   resp->set_compact_revision(compacted);
-                   ctx.fill_header(resp->mutable_header(), revision);
-                   reactor->Finish(grpc::Status::OK);
+                 [gather, g](std::optional<Error> e, etcdserverpb::HashKVResponse&& h) {
+                   gather->add(std::move(e), Hash(g, std::move(h)));
                  });
     }
   };

@@ -13,6 +13,8 @@
 // Precondition: ctx.shards is set.
 #pragma once
 
+#include <functional>
+
 #include "etcdserverpb/rpc.grpc.pb.h"
 #include "kv/auth_store.h"
 #include "server/context.h"
@@ -30,6 +32,10 @@ void delete_range(ServerContext& ctx, grpc::CallbackServerContext* call,
                   etcdserverpb::DeleteRangeResponse* resp);
 void txn(ServerContext& ctx, grpc::CallbackServerContext* call, grpc::ServerUnaryReactor* reactor,
          const etcdserverpb::TxnRequest* req, etcdserverpb::TxnResponse* resp);
+// The cluster's revision, as Maintenance.Status reports it: the newest of `hosted` (this
+// member's, ServerContext::revision) and every shard's not replicated here, read (one key,
+// serializably) on a member that replicates it; a shard that cannot be reached is left out.
+void cluster_revision(ServerContext& ctx, int64_t hosted, std::function<void(int64_t)> done);
 // Maintenance.HashKV over every data group, each hashed on a replica (here, or a member that
 // replicates it): their hashes at the revision (each at its own newest below it) folded in group
 // order; the highest revision and compaction. Every member answers the same.

@@ -203,11 +203,7 @@ std::shared_ptr<WatchService::RemoteGroup> WatchService::remote_group(uint32_t g
     remote_.erase(it);
   }
   if (ctx_.remote_groups == nullptr) return nullptr;
-  std::vector<uint64_t> replicas;
-  for (uint64_t member : ctx_.shards->replicas(group)) {
-    if (member != ctx_.self_id) replicas.push_back(member);
-  }
-  for (uint64_t member : ctx_.remote_groups->reachable_first(std::move(replicas))) {
+  for (uint64_t member : replicas_elsewhere(ctx_, group)) {
     synodpb::Peer::Stub* stub = ctx_.remote_groups->stub(member);
     if (stub == nullptr) continue;
     auto r = std::make_shared<RemoteGroup>(*this, group, member);
