@@ -20,13 +20,12 @@ constexpr std::chrono::milliseconds kMaxBackoff = 250ms;
 
 class Transport::Peer {
  public:
-  Peer(raft::NodeId self, raft::NodeId id, uint64_t cluster_id, std::string engine, uint32_t group,
+  Peer(raft::NodeId self, raft::NodeId id, uint64_t cluster_id, std::string engine,
        std::shared_ptr<grpc::ChannelCredentials> credentials, std::string address)
       : self_(self),
         id_(id),
         cluster_id_(cluster_id),
         engine_(std::move(engine)),
-        group_(group),
         credentials_(std::move(credentials)),
         address_(std::move(address)) {}
 
@@ -62,10 +61,10 @@ class Transport::Peer {
     if (release != nullptr) release->RemoveHold();
   }
 
-  void send(std::vector<raft::Message>&& messages) {
+  void send(uint32_t group, std::vector<raft::Message>&& messages) {
     Call* start_call = nullptr;
     Call* start_write = nullptr;
-    std::vector<raft::Message> batch;
+    std::vector<Queued> batch;
     {
       std::lock_guard lock(mu_);
       if (stopping_) return;
@@ -80,7 +79,7 @@ class Transport::Peer {
           ++dropped_;
           continue;
         }
-        queue_.push_back(std::move(m));
+        queue_.push_back(Queued{group, std::move(m)});
       }
       if (!writing_ && !call_->closed && !queue_.empty()) {
         writing_ = true;
@@ -153,27 +152,42 @@ class Transport::Peer {
     return call;
   }
 
+  struct Queued {
+    uint32_t group;
+    raft::Message message;
+  };
+
   // Moves up to kMaxFrameBytes of queued messages (at least one) into batch.
-  void take_batch_locked(std::vector<raft::Message>* batch) {
+  void take_batch_locked(std::vector<Queued>* batch) {
     size_t bytes = 0;
     while (!queue_.empty() && (batch->empty() || bytes < kMaxFrameBytes)) {
-      bytes += queue_.front().byte_size();
+      bytes += queue_.front().message.byte_size();
       batch->push_back(std::move(queue_.front()));
       queue_.pop_front();
     }
   }
 
-  void fill(Call* call, const std::vector<raft::Message>& batch) const {
+  // The frame names the first message's group (0 if any message is group 0's); a message of
+  // another group names its own.
+  void fill(Call* call, const std::vector<Queued>& batch) const {
     call->frame.Clear();
     call->frame.set_cluster_id(cluster_id_);
     if (engine_ != "raft") call->frame.set_engine(engine_);  // empty means raft
-    call->frame.set_group(group_);
+    uint32_t frame_group = batch.front().group;
+    for (const Queued& q : batch) {
+      if (q.group == 0) frame_group = 0;
+    }
+    call->frame.set_group(frame_group);
     call->frame.set_from(self_.value);
-    for (const raft::Message& m : batch) encode(m, call->frame.add_messages());
+    for (const Queued& q : batch) {
+      synodpb::RaftMessage* pm = call->frame.add_messages();
+      encode(q.message, pm);
+      if (q.group != frame_group) pm->set_group(q.group);
+    }
   }
 
   void write_done(Call* call, bool ok) {
-    std::vector<raft::Message> batch;
+    std::vector<Queued> batch;
     Call* release = nullptr;
     {
       std::lock_guard lock(mu_);
@@ -219,10 +233,9 @@ class Transport::Peer {
   raft::NodeId id_;
   uint64_t cluster_id_;
   std::string engine_;
-  uint32_t group_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<raft::Message> queue_;
+  std::deque<Queued> queue_;
   const std::shared_ptr<grpc::ChannelCredentials> credentials_;
   std::string address_;
   bool stopping_ = false;
@@ -255,8 +268,8 @@ void Transport::set_peer(raft::NodeId id, const std::string& address) {
     it->second->set_address(address);
     return;
   }
-  peers_.emplace(
-      id, std::make_unique<Peer>(self_, id, cluster_id_, engine_, group_, credentials_, address));
+  peers_.emplace(id,
+                 std::make_unique<Peer>(self_, id, cluster_id_, engine_, credentials_, address));
 }
 
 void Transport::remove_peer(raft::NodeId id) {
@@ -275,14 +288,14 @@ bool Transport::has_peer(raft::NodeId id) const {
   return peers_.count(id) > 0;
 }
 
-void Transport::send(std::vector<raft::Message> messages) {
+void Transport::send(uint32_t group, std::vector<raft::Message> messages) {
   // One queue operation per destination, not per message.
   std::map<raft::NodeId, std::vector<raft::Message>> by_peer;
   for (raft::Message& m : messages) by_peer[m.to].push_back(std::move(m));
   std::lock_guard lock(mu_);
   for (auto& [to, batch] : by_peer) {
     auto it = peers_.find(to);
-    if (it != peers_.end()) it->second->send(std::move(batch));
+    if (it != peers_.end()) it->second->send(group, std::move(batch));
   }
 }
 

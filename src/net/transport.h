@@ -10,6 +10,10 @@
 // retransmits on its heartbeats, which also drive reconnection. Snapshots travel as the core's
 // chunk messages, one or more per frame.
 //
+// One transport may carry several replication groups (a sharded member's data groups): each
+// message is queued with its group, so the messages every group has for a peer share its stream
+// and its frames; the heartbeats of groups that tick together travel in one frame.
+//
 // Thread-safety: every public method may be called from any thread.
 #pragma once
 
@@ -34,8 +38,7 @@ class Transport {
  public:
   // `engine` names the consensus engine this member runs; every frame carries it.
   // `credentials`: how to reach peers (null: plaintext; TLS with --peer-cert-file). `group`:
-  // the replication group whose messages this transport carries (0: the member's own group;
-  // a sharded member has one transport per data group it hosts), carried by every frame.
+  // the replication group of messages sent without one (0: the member's own group).
   Transport(raft::NodeId self, uint64_t cluster_id, std::string engine = "raft",
             std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr, uint32_t group = 0);
   ~Transport();
@@ -48,7 +51,9 @@ class Transport {
   bool has_peer(raft::NodeId id) const;
   // Queues messages for their destinations; never blocks on the network. Messages to unknown
   // peers are dropped (the core retries once the peer is known).
-  void send(std::vector<raft::Message> messages);
+  void send(std::vector<raft::Message> messages) { send(group_, std::move(messages)); }
+  // The same for the messages of replication group `group`.
+  void send(uint32_t group, std::vector<raft::Message> messages);
   // Cancels every stream and waits for them to end; queued messages are dropped. Not to be
   // called on a gRPC callback thread.
   void stop();

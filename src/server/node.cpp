@@ -149,7 +149,12 @@ int64_t Node::min_lease_ttl_seconds() const {
 
 void Node::run() {
   const auto tick = std::chrono::milliseconds(options_.tick_ms);
-  Clock::time_point next_tick = Clock::now() + tick;
+  // Ticks fall on a common grid of the monotonic clock, so every group of a member ticks at the
+  // same moments and their heartbeats to a peer leave together (one frame: net/transport.h).
+  const auto next_after = [tick](Clock::time_point t) {
+    return Clock::time_point((t.time_since_epoch() / tick + 1) * tick);
+  };
+  Clock::time_point next_tick = next_after(Clock::now());
   std::vector<Input> batch;
   while (true) {
     {
@@ -167,7 +172,7 @@ void Node::run() {
     batch.clear();
     const Clock::time_point now = Clock::now();
     if (now >= next_tick) {
-      next_tick = now + tick;
+      next_tick = next_after(now);
       on_tick(now);
     }
     submit_proposals();
@@ -311,7 +316,7 @@ void Node::save_snapshot(const raft::Snapshot& snapshot) {
 
 void Node::send(std::vector<raft::Message> messages) {
   if (outbound_filter_) outbound_filter_(messages);
-  transport_.send(std::move(messages));
+  transport_.send(options_.group, std::move(messages));
 }
 
 // The fetch streams the leader's whole state: on a thread of its own, so the raft thread goes

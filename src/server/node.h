@@ -56,6 +56,7 @@ using Clock = std::chrono::steady_clock;
 struct NodeOptions {
   raft::NodeId id;
   uint64_t cluster_id = 0;
+  uint32_t group = 0;  // the replication group (0: the member's own), named by its messages
   std::string data_dir;
   raft::ConfState initial_conf;  // founding members (fresh start with state "new"); else empty
   replica::EngineKind engine = replica::EngineKind::kRaft;

@@ -3,6 +3,7 @@
 
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <thread>
 
 #include "net/raft_codec.h"
@@ -44,18 +45,11 @@ class StreamReader final : public grpc::ServerReadReactor<synodpb::RaftBatch> {
       Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "consensus engine mismatch"));
       return;
     }
-    Node* target = ctx_.group_node(frame_.group());
-    if (target == nullptr) {
-      if (bad_messages_++ == 0)
-        spdlog::warn(
-            "peer: dropped a frame from {:x} for group {}, which this member does not host",
-            frame_.from(), frame_.group());
-      StartRead(&frame_);
-      return;
-    }
-    std::vector<raft::Message> messages;
-    messages.reserve(frame_.messages_size());
+    // A frame may carry several groups' messages (net/transport.h): each group's go to its
+    // node together, in frame order.
+    std::map<uint32_t, std::vector<raft::Message>> by_group;
     for (const synodpb::RaftMessage& pm : frame_.messages()) {
+      const uint32_t group = pm.group() != 0 ? pm.group() : frame_.group();
       std::string error;
       std::optional<raft::Message> m = net::decode(pm, &error);
       if (!m || m->to.value != ctx_.self_id) {
@@ -64,9 +58,19 @@ class StreamReader final : public grpc::ServerReadReactor<synodpb::RaftBatch> {
                        m ? "addressed to another member" : error);
         continue;
       }
-      messages.push_back(std::move(*m));
+      by_group[group].push_back(std::move(*m));
     }
-    if (!messages.empty()) target->receive(std::move(messages));
+    for (auto& [group, messages] : by_group) {
+      Node* target = ctx_.group_node(group);
+      if (target == nullptr) {
+        if (bad_messages_++ == 0)
+          spdlog::warn(
+              "peer: dropped messages from {:x} for group {}, which this member does not host",
+              frame_.from(), group);
+        continue;
+      }
+      target->receive(std::move(messages));
+    }
     StartRead(&frame_);
   }
 

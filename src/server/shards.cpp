@@ -83,7 +83,8 @@ std::unique_ptr<Shards> Shards::open(const ShardOptions& options, const NodeOpti
   std::unique_ptr<Shards> shards(new Shards());
   shards->options_ = options;
   shards->base_ = base;
-  shards->peer_credentials_ = std::move(peer_credentials);
+  shards->transport_ = std::make_unique<net::Transport>(
+      base.id, base.cluster_id, replica::to_string(base.engine), std::move(peer_credentials));
   shards->groups_.resize(options.shards);
   if (!founders.empty()) {
     ring::Ring ring(ring::RingOptions{.replication = options.replication});
@@ -165,15 +166,10 @@ bool Shards::open_group(uint32_t g, const std::vector<uint64_t>& voters, std::st
     *error = "cannot create " + o.data_dir + ": " + ec.message();
     return false;
   }
-  group.transport = std::make_unique<net::Transport>(
-      base_.id, base_.cluster_id, replica::to_string(base_.engine), peer_credentials_, g);
-  for (const auto& [member, address] : addresses_) {
-    group.transport->set_peer(raft::NodeId(member), address);
-  }
-  group.node = Node::open(o, *group.transport, error);
+  o.group = g;
+  group.node = Node::open(o, *transport_, error);
   if (!group.node) {
     *error = "group " + std::to_string(g) + ": " + *error;
-    group.transport.reset();
     return false;
   }
   if (setup_) setup_(g, *group.node);
@@ -208,14 +204,12 @@ bool Shards::set_replicas(uint32_t g, std::vector<uint64_t> replicas, std::strin
     spdlog::info("shards: group {} no longer has a replica here; dropping it", g);
     Group gone;
     gone.node = std::move(group.node);
-    gone.transport = std::move(group.transport);
     const std::string dir = group_dir(g, group.incarnation);
     // A later replica of the group here opens a directory of its own: this one's store stays
     // open (its files removed) as long as the retired node does.
     ++group.incarnation;
     lock.unlock();
     gone.node->stop();
-    gone.transport->stop();
     std::error_code ec;
     fs::remove_all(dir, ec);
     lock.lock();
@@ -269,26 +263,20 @@ void Shards::start() {
 void Shards::stop() {
   // Stopped outside the lock: a node's last callbacks may still look groups up.
   std::vector<Node*> nodes;
-  std::vector<net::Transport*> transports;
   {
     std::unique_lock lock(mu_);
     started_ = false;
     for (Group& group : groups_) {
       if (group.node) nodes.push_back(group.node.get());
-      if (group.transport) transports.push_back(group.transport.get());
     }
   }
   for (Node* n : nodes) n->stop();
-  for (net::Transport* t : transports) t->stop();
+  if (transport_) transport_->stop();
 }
 
 void Shards::set_peer_address(uint64_t member, const std::string& address) {
   std::unique_lock lock(mu_);
-  addresses_[member] = address;
-  for (Group& group : groups_) {
-    if (!group.transport) continue;
-    group.transport->set_peer(raft::NodeId(member), address);
-  }
+  transport_->set_peer(raft::NodeId(member), address);
 }
 
 void Shards::decision_done(uint32_t group, std::string txn, uint64_t epoch) {

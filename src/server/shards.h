@@ -5,8 +5,10 @@
 // group says once members come and go (shard_mover.h moves the replicas). Group 0 is the
 // member's own group: membership, auth, leases and the shard map — the metadata group. Each data
 // group hosted here is a Node (the one replica driver, its own raft thread, WAL and store under
-// <data-dir>/groups/<g>) with a Transport of its own whose frames carry the group; the peer
-// service hands each frame to its group's node.
+// <data-dir>/groups/<g>); the data groups share one Transport, so each peer gets one stream
+// whose frames carry every group's messages (each named with its group), and the peer service
+// hands each group's messages to its node. Groups tick on a common schedule (node.h), so their
+// heartbeats to a peer travel together.
 //
 // Thread-safety: every method may be called from any thread.
 #pragma once
@@ -81,8 +83,7 @@ class Shards {
 
   void start();
   void stop();
-  // Tells each hosted group's transport where `member` listens, if it replicates that group,
-  // and remembers it for groups hosted later.
+  // Tells the data groups' transport where `member` listens.
   void set_peer_address(uint64_t member, const std::string& address);
 
   // The shard map's word on `group`: its replicas (voters, then learners). A group this member
@@ -115,28 +116,27 @@ class Shards {
  private:
   struct Group {
     std::vector<uint64_t> replicas;
-    std::unique_ptr<net::Transport> transport;  // hosted groups only
-    std::unique_ptr<Node> node;                 // hosted groups only
+    std::unique_ptr<Node> node;  // hosted groups only
     // Its directory: groups/<g>, then groups/<g>.<n> for the n-th replica opened after one
     // was dropped here (the dropped one's store may still be open).
     uint32_t incarnation = 0;
   };
   Shards() = default;
-  // Opens group `g`'s node and transport (under mu_, exclusively). `voters`: the initial
+  // Opens group `g`'s node (under mu_, exclusively). `voters`: the initial
   // configuration of a group founded here; empty to join an existing group.
   bool open_group(uint32_t g, const std::vector<uint64_t>& voters, std::string* error);
   std::string group_dir(uint32_t g, uint32_t incarnation) const;
 
   ShardOptions options_;
   NodeOptions base_;
-  std::shared_ptr<grpc::ChannelCredentials> peer_credentials_;
+  // Every data group's messages (declared before the groups: their nodes send on it).
+  std::unique_ptr<net::Transport> transport_;
   ring::Placement initial_;
   mutable std::shared_mutex mu_;
   NodeSetup setup_;
   std::function<void(uint32_t)> on_drop_;
   bool started_ = false;
-  std::vector<Group> groups_;                  // group g at g - 1
-  std::map<uint64_t, std::string> addresses_;  // peers' addresses, for groups opened later
+  std::vector<Group> groups_;  // group g at g - 1
   // Groups this member stopped hosting: their nodes stay (stopped) until this object goes, so
   // that a pointer handed out earlier never dangles.
   std::vector<Group> retired_;
