@@ -166,12 +166,28 @@ void read_hosted_group(ServerContext& ctx, Node& node, const RangeRequest& req,
     read();
     return;
   }
-  node.read_barrier([&ctx, read, done](std::optional<kv::Error> e) {
+  node.read_barrier([&ctx, &node, &req, read, done](std::optional<kv::Error> e) {
     if (e) {
       done(std::move(e), RangeResponse());
       return;
     }
-    ctx.executor->post(read);
+    // A past revision above the group's own: an entry stamped below it may still be on its way
+    // (the leader stamps a proposal before the group commits it). An entry stamped now follows
+    // every such one in the log, so once it applied here, so did they.
+    const int64_t own = node.read_store([](const kv::Store& s) { return s.revision(); });
+    if (ctx.shards == nullptr || req.revision() <= own) {
+      ctx.executor->post(read);
+      return;
+    }
+    node.propose(synodpb::Request(), [&ctx, read, done](const kv::ApplyResult& result) {
+      // Refused as empty: the group's revision had passed the stamp, so the read's as well.
+      const Error* error = result_error(result);
+      if (error != nullptr && *error != kv::errors::empty_request()) {
+        done(*error, RangeResponse());
+        return;
+      }
+      ctx.executor->post(read);
+    });
   });
 }
 

@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <random>
 
 #include "core/consensus/conf.h"
@@ -39,6 +41,13 @@ Node::Node(const NodeOptions& options, net::Transport& transport)
   std::random_device rd;
   next_request_id_ = (static_cast<uint64_t>(rd()) << 32) ^ rd();
   watch_hub_.set_marks(static_cast<bool>(options.timestamps));
+  if (const char* delay = std::getenv("SYNOD_TEST_STAMP_DELAY"); delay && options.timestamps) {
+    unsigned group = 0, ms = 0;
+    if (std::sscanf(delay, "%u:%u", &group, &ms) == 2 && group == options.group) {
+      stamp_delay_ = std::chrono::milliseconds(ms);
+      spdlog::warn("group {}: stamps held {} ms before use (SYNOD_TEST_STAMP_DELAY)", group, ms);
+    }
+  }
 }
 
 Node::~Node() {
@@ -187,6 +196,9 @@ void Node::run() {
 }
 
 void Node::on_tick(Clock::time_point now) {
+  if (delayed_stamps_ && now >= delayed_stamps_->not_before) {
+    stamps_ready(*std::exchange(delayed_stamps_, std::nullopt));
+  }
   driver_->tick();
   expire(now);
   check_transfers();

@@ -160,11 +160,15 @@ void Node::request_stamps() {
   stamps_in_flight_ = true;
   const uint64_t term = raft_->term().value;
   options_.timestamps(count, [this, count, last_arrival, term](std::optional<int64_t> first) {
-    post(StampsReady{first, count, last_arrival, term});
+    post(StampsReady{first, count, last_arrival, term, Clock::now() + stamp_delay_});
   });
 }
 
 void Node::stamps_ready(const StampsReady& ready) {
+  if (Clock::now() < ready.not_before) {
+    delayed_stamps_ = ready;  // on_tick hands them back
+    return;
+  }
   stamps_in_flight_ = false;
   if (!ready.first) {
     stamps_retry_at_ = Clock::now() + std::chrono::milliseconds(options_.tick_ms);

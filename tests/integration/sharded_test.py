@@ -12,7 +12,8 @@ a data dir refused with another shard layout; consistent cuts of every shard tak
 transfers run (`synod ctl snapshot save --cluster`), each restored into a fresh cluster with the
 bank's total; five members with three replicas per shard, where
 a member forwards what it does not replicate and cross-shard transactions commit by three-phase
-commit (the bank again, and the members' metrics count 3pc commits). Synod only (etcd has no shards).
+commit (the bank again, and the members' metrics count 3pc commits); a read at a past revision
+that waits for a write stamped below it but not yet committed. Synod only (etcd has no shards).
 Closes with 'sharded: N passed, N failed'.
 """
 
@@ -810,6 +811,52 @@ def members_come_and_go(binary: str, base_port: int, keep: bool) -> None:
             x.close()
 
 
+def past_reads_wait_for_writes_stamped_below(binary: str, base_port: int, keep: bool) -> None:
+    """A write takes its revision (a timestamp) before its group commits it. Here group 1's
+    stamps are held 600 ms before use (SYNOD_TEST_STAMP_DELAY), so a put there is stamped long
+    before it applies, and a put in group 2 meanwhile gets a higher revision r and applies at
+    once. A read at revision r of group 1's key must show the slow put (its revision is below
+    r): it waits for it rather than answer what a later read at r would contradict."""
+    os.environ["SYNOD_TEST_STAMP_DELAY"] = "1:600"
+    try:
+        c = Cluster("synod", binary, 3, base_port, keep=keep, label="sharded_stamps",
+                    server_args=["--shards=2"])
+        c.__enter__()
+    finally:
+        del os.environ["SYNOD_TEST_STAMP_DELAY"]
+    try:
+        cl = etcd3.client(host="127.0.0.1", port=c.members["m1"].client_port, timeout=10)
+        slow = fast = None
+        for i in range(64):  # a key of each group: group 1's puts take the delay
+            t = time.monotonic()
+            cl.put(f"probe/{i}", "v")
+            took = time.monotonic() - t
+            if took > 0.4 and slow is None:
+                slow = f"probe/{i}"
+            elif took < 0.2 and fast is None:
+                fast = f"probe/{i}"
+            if slow and fast:
+                break
+        if not (slow and fast):
+            raise AssertionError(f"no key found in each group (slow {slow}, fast {fast})")
+        for round_ in range(3):
+            done = {}
+            writer = threading.Thread(
+                target=lambda: done.update(rev=cl.put(slow, f"new{round_}").header.revision))
+            writer.start()
+            time.sleep(0.1)  # its stamp is drawn, its entry held back
+            r = cl.put(fast, str(round_)).header.revision
+            got = range_raw(cl, slow, revision=r)
+            writer.join()
+            if done.get("rev", r) >= r:
+                raise AssertionError(f"round {round_}: the slow put's revision {done.get('rev')} "
+                                     f"is not below the fast one's {r}: no race was set up")
+            eq([kv.value.decode() for kv in got.kvs], [f"new{round_}"],
+               f"round {round_}: the slow key read at revision {r}")
+    finally:
+        c.__exit__(None, None, None)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description="a sharded synod cluster under python3-etcd3")
     add_common_args(p)
@@ -842,7 +889,8 @@ def main() -> int:
                         traceback.print_exc(limit=3, file=sys.stdout)
             finally:
                 x.close()
-        for offset, own in ((20, five_members_three_replicas), (40, members_come_and_go)):
+        for offset, own in ((20, five_members_three_replicas), (40, members_come_and_go),
+                            (60, past_reads_wait_for_writes_stamped_below)):
             name = own.__name__
             if a.only and a.only not in name:
                 continue
