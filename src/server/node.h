@@ -292,8 +292,8 @@ class Node : private replica::Host {
   struct StampsReady {  // an answer to options.timestamps
     std::optional<int64_t> first;
     uint32_t count = 0;
-    uint64_t last_arrival = 0;  // the proposals it is for: unstamped, arrived up to here
-    uint64_t term = 0;          // the leader's term when it asked
+    uint64_t last_arrival = 0;       // the proposals it is for: unstamped, arrived up to here
+    uint64_t term = 0;               // the leader's term when it asked
     Clock::time_point not_before{};  // tests: used no earlier (SYNOD_TEST_STAMP_DELAY)
   };
   struct ReadInput {
@@ -448,9 +448,9 @@ class Node : private replica::Host {
 
   // Raft-thread state.
   uint64_t next_request_id_ = 0;
-  uint64_t next_arrival_ = 0;                    // numbers the waiters below in arrival order
-  bool stamps_in_flight_ = false;                // options.timestamps asked, not yet answered
-  Clock::time_point stamps_retry_at_{};          // after a failed ask
+  uint64_t next_arrival_ = 0;            // numbers the waiters below in arrival order
+  bool stamps_in_flight_ = false;        // options.timestamps asked, not yet answered
+  Clock::time_point stamps_retry_at_{};  // after a failed ask
   // Tests only: SYNOD_TEST_STAMP_DELAY="<group>:<ms>" holds this group's stamps that long
   // before its proposals take them (a write stamped long before it commits); checked on ticks.
   std::chrono::milliseconds stamp_delay_{0};
