@@ -27,45 +27,50 @@ Expected<ClusterCut, std::string> ClusterCut::load(const std::map<uint32_t, std:
         undecided.insert(txn);
         continue;
       }
-      cut.channels_.push_back(
-          ChannelMessage{intent.prepare().coordinator(), group, txn, d->commit, d->succeeded});
+      cut.channels_.push_back(ChannelMessage{intent.prepare().coordinator(), group, txn, d->commit,
+                                             d->succeeded, d->commit_revision});
     }
   }
   cut.undecided_ = undecided.size();
   return cut;
 }
 
-void ClusterCut::resolve(uint32_t group, const std::string& txn, bool commit, bool succeeded) {
+void ClusterCut::resolve(uint32_t group, const std::string& txn, bool commit, bool succeeded,
+                         int64_t commit_revision) {
   Store& store = *stores_.at(group);
   synodpb::Request r;
   synodpb::TxnDecision* d = r.mutable_txn_resolve();
   d->set_txn(txn);
   d->set_commit(commit);
   d->set_succeeded(succeeded);
+  if (commit) d->set_commit_revision(commit_revision);
   store.apply(store.applied_index() + 1, r);
 }
 
 void ClusterCut::settle(ClusterCutBugs bugs) {
   if (!bugs.ignore_in_flight) {
-    for (const ChannelMessage& m : channel_state()) resolve(m.to, m.txn, m.commit, m.succeeded);
+    for (const ChannelMessage& m : channel_state()) {
+      resolve(m.to, m.txn, m.commit, m.succeeded, m.commit_revision);
+    }
   }
   // What is still prepared was decided nowhere: one outcome per transaction, over all its parts.
   struct Outcome {
     bool commit = false;
     bool succeeded = false;
+    int64_t commit_revision = 0;
   };
   std::map<std::string, Outcome> outcomes;
   std::vector<std::pair<uint32_t, std::string>> open;
   for (const auto& [group, store] : stores_) {
     for (const synodpb::TxnIntent& intent : store->intents()) {
       Outcome& o = outcomes[intent.prepare().txn()];
-      if (intent.precommitted()) o = Outcome{true, intent.succeeded()};
+      if (intent.precommitted()) o = Outcome{true, intent.succeeded(), intent.commit_revision()};
       open.emplace_back(group, intent.prepare().txn());
     }
   }
   for (const auto& [group, txn] : open) {
     const Outcome& o = outcomes[txn];
-    resolve(group, txn, o.commit, o.succeeded);
+    resolve(group, txn, o.commit, o.succeeded, o.commit_revision);
   }
 }
 

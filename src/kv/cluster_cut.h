@@ -33,6 +33,7 @@ struct ChannelMessage {
   std::string txn;
   bool commit = false;
   bool succeeded = false;
+  int64_t commit_revision = 0;  // the decision's (TxnDecision.commit_revision)
 
   bool operator==(const ChannelMessage&) const = default;
 };
@@ -65,7 +66,8 @@ class ClusterCut {
   std::vector<mvccpb::KeyValue> data_keys() const;
 
  private:
-  void resolve(uint32_t group, const std::string& txn, bool commit, bool succeeded);
+  void resolve(uint32_t group, const std::string& txn, bool commit, bool succeeded,
+               int64_t commit_revision);
 
   std::map<uint32_t, std::unique_ptr<MemBackend>> backends_;
   std::map<uint32_t, std::unique_ptr<Store>> stores_;

@@ -59,9 +59,7 @@ class Lessor {
   // not proposed in the last retry_us).
   bool epoch_due(const Store& store, int64_t now_us);
   // On the leader: its epoch has applied, so it may renew and revoke.
-  bool serving(const Store& store) const {
-    return leader_ && store.lessor_epoch() == leader_term_;
-  }
+  bool serving(const Store& store) const { return leader_ && store.lessor_epoch() == leader_term_; }
 
   // On a serving leader: the expired leases whose revoke should be proposed now (none proposed
   // in the last retry_us), at most `max`, in ID order; each is marked as proposed.
@@ -79,9 +77,9 @@ class Lessor {
   const int64_t retry_us_;
   const LessorBugs bugs_;
   bool leader_ = false;
-  uint64_t leader_term_ = 0;              // the term it leads, while leader_
-  std::map<int64_t, int64_t> deadlines_;  // lease -> expiry
-  std::map<int64_t, int64_t> revoking_;   // lease -> when its revoke was last proposed
+  uint64_t leader_term_ = 0;                  // the term it leads, while leader_
+  std::map<int64_t, int64_t> deadlines_;      // lease -> expiry
+  std::map<int64_t, int64_t> revoking_;       // lease -> when its revoke was last proposed
   std::optional<int64_t> epoch_proposed_at_;  // when its epoch was last proposed
 };
 

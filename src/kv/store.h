@@ -61,6 +61,7 @@ struct TxnVote {
   bool prepared = false;       // its keys are locked for the transaction; false: it cannot commit
   bool compares_hold = false;  // prepared: this group's compares held
   std::string reason;          // not prepared: why
+  int64_t revision = 0;        // prepared: the prepare's revision (its stamp), 0 if unstamped
 };
 
 // The decision that stands for a transaction (txn_decide in the coordinator group), or the one
@@ -69,6 +70,7 @@ struct TxnDecided {
   bool commit = false;
   bool succeeded = false;
   etcdserverpb::TxnResponse response;  // resolve, committed here just now: the branch's ops
+  int64_t commit_revision = 0;         // commit: the revision every part writes at (0: its own)
 };
 
 // What a prepared cross-shard transaction's part holds in its group (store_txn.cpp): single
@@ -84,6 +86,7 @@ struct PartLocks {
   std::vector<std::string> keys;
   std::vector<HeldRange> ranges;
   std::vector<int64_t> leases;
+  int64_t prepare_revision = 0;  // TxnIntent.prepare_revision
 };
 
 // The group's state recorded at a consistent cut (docs/sharding.md, "Consistent cuts"): an
@@ -150,6 +153,14 @@ class Store {
   uint64_t cut_epoch() const { return cut_epoch_; }
   // The revision of the last write transaction; 1 for an empty store.
   int64_t revision() const { return revision_; }
+  // The revision through which this group's history is final: its revision, or while a
+  // cross-shard transaction's part is prepared here, the revision below the lowest such
+  // prepare's (the part writes at a commit revision at or above it, possibly below revision()).
+  // Watchers are told nothing past it.
+  int64_t resolved_revision() const {
+    return prepare_revisions_.empty() ? revision_
+                                      : std::min(revision_, lowest_prepare_revision() - 1);
+  }
   // The revision of the last compaction; -1 if never compacted (as etcd reports it).
   int64_t compact_revision() const { return compact_revision_; }
   // Live keys in the current table.
@@ -317,6 +328,9 @@ class Store {
   std::vector<RangeHold> range_locks_;
   std::map<int64_t, int> lease_pins_;
   std::vector<std::tuple<std::string, PartLocks, bool>> hold_changes_;
+  // Prepared parts with a prepare revision: transaction -> it (resolved_revision()).
+  std::map<std::string, int64_t, std::less<>> prepare_revisions_;
+  int64_t lowest_prepare_revision() const;
   AuthStore auth_;
   int max_txn_ops_;
   uint64_t cut_epoch_ = 0;

@@ -6,6 +6,7 @@
 // the same step applied again returns what it returned the first time.
 #include <algorithm>
 #include <cassert>
+#include <limits>
 
 #include "kv/batch_view.h"
 #include "kv/keys.h"
@@ -90,7 +91,8 @@ bool spans_meet(std::string_view b1, std::string_view e1, std::string_view b2,
 }
 
 TxnDecided decided(const synodpb::TxnDecision& d) {
-  return TxnDecided{d.commit(), d.commit() && d.succeeded(), {}};
+  return TxnDecided{
+      d.commit(), d.commit() && d.succeeded(), {}, d.commit() ? d.commit_revision() : 0};
 }
 
 }  // namespace
@@ -107,13 +109,22 @@ void Store::load_locks() {
   for (const synodpb::TxnIntent& intent : intents()) {
     PartLocks holds;
     if (!part_locks(intent.prepare().part(), holds)) records::corrupted("transaction intent");
+    holds.prepare_revision = intent.prepare_revision();
     hold_changes_.emplace_back(intent.prepare().txn(), std::move(holds), true);
   }
   apply_hold_changes();
 }
 
+int64_t Store::lowest_prepare_revision() const {
+  int64_t lowest = std::numeric_limits<int64_t>::max();
+  for (const auto& [txn, revision] : prepare_revisions_) lowest = std::min(lowest, revision);
+  return lowest;
+}
+
 void Store::apply_hold_changes() {
   for (auto& [id, holds, added] : hold_changes_) {
+    if (added && holds.prepare_revision > 0) prepare_revisions_[id] = holds.prepare_revision;
+    if (!added) prepare_revisions_.erase(id);
     if (added) {
       for (HeldRange& r : holds.ranges) range_locks_.push_back({std::move(r), id});
       for (int64_t lease : holds.leases) ++lease_pins_[lease];
@@ -160,7 +171,7 @@ ApplyResult::Outcome Store::apply_txn_prepare(const synodpb::TxnPrepare& req, Wr
   if (const std::optional<std::string> bytes = backend_.get(row(keys::kIntent, req.txn()))) {
     synodpb::TxnIntent intent;
     if (!intent.ParseFromString(*bytes)) records::corrupted("transaction intent");
-    return TxnVote{true, intent.compares_hold(), {}};
+    return TxnVote{true, intent.compares_hold(), {}, intent.prepare_revision()};
   }
   if (auto e = validate(req.part())) return *e;
   PartLocks holds;
@@ -199,13 +210,21 @@ ApplyResult::Outcome Store::apply_txn_prepare(const synodpb::TxnPrepare& req, Wr
   synodpb::TxnIntent intent;
   *intent.mutable_prepare() = req;
   intent.set_compares_hold(compares_hold(txn.view(), req.part()));
+  if (txn.stamped()) {
+    // The prepare takes its stamp (or the next revision, if the group passed the stamp) as a
+    // revision of its own, with nothing written at it: every later entry here is above it,
+    // and the part's writes go at or above it.
+    txn.advance();
+    intent.set_prepare_revision(txn.end_revision());
+    holds.prepare_revision = txn.end_revision();
+  }
   txn.view().put(row(keys::kIntent, req.txn()), intent.SerializeAsString());
   for (const std::string& key : holds.keys) {
     txn.view().put(row(keys::kLock, key), req.txn());
     lock_changes_.emplace_back(key, req.txn());
   }
   hold_changes_.emplace_back(req.txn(), std::move(holds), true);
-  return TxnVote{true, intent.compares_hold(), {}};
+  return TxnVote{true, intent.compares_hold(), {}, intent.prepare_revision()};
 }
 
 ApplyResult::Outcome Store::apply_txn_decide(const synodpb::TxnDecision& req, WriteTxn& txn) {
@@ -235,7 +254,13 @@ ApplyResult::Outcome Store::apply_txn_resolve(const synodpb::TxnDecision& req, W
     (void)shaped;
     if (req.commit()) {
       // The branch every participant's compares chose, run on this group's keys: its ops
-      // cannot fail (part_locks' shape; its leases pinned since the prepare).
+      // cannot fail (part_locks' shape; its leases pinned since the prepare). At the decision's
+      // commit revision, if it has one: no write here since the prepare touched these keys,
+      // so each key's versions still rise.
+      if (req.commit_revision() > 0 && req.commit_revision() >= intent.prepare_revision() &&
+          intent.prepare_revision() > 0) {
+        txn.write_at(req.commit_revision());
+      }
       TxnRequest branch;
       *branch.mutable_success() = req.succeeded() ? part.success() : part.failure();
       auto resp = apply_txn(txn, branch, compact_revision_);
@@ -269,9 +294,10 @@ ApplyResult::Outcome Store::apply_txn_precommit(const synodpb::TxnDecision& req,
   if (!intent.precommitted()) {
     intent.set_precommitted(true);
     intent.set_succeeded(req.succeeded());
+    intent.set_commit_revision(req.commit_revision());
     txn.view().put(intent_row, intent.SerializeAsString());
   }
-  return TxnDecided{true, intent.succeeded(), {}};
+  return TxnDecided{true, intent.succeeded(), {}, intent.commit_revision()};
 }
 
 std::vector<std::string> Store::settled_txns(int64_t before_ms, size_t max) const {

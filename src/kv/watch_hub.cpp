@@ -79,7 +79,10 @@ void WatchHub::create(uint64_t stream, const etcdserverpb::WatchCreateRequest& r
   }
   WatchOutput created = response_for(w, store.revision());
   created.response.set_created(true);
-  if (marks_ && w.next_revision > store.revision()) created.synced_through = store.revision();
+  created.start_revision = w.next_revision;
+  if (marks_ && w.next_revision > store.revision()) {
+    created.synced_through = store.resolved_revision();
+  }
   out->push_back(std::move(created));
   const WatcherKey key{stream, id};
   Watcher& stored = watchers_.emplace(key, std::move(w)).first->second;
@@ -180,7 +183,8 @@ void WatchHub::deliver(const Watcher& w, std::vector<mvccpb::Event> events, int6
 
 void WatchHub::on_write(int64_t revision, const std::vector<mvccpb::Event>& events,
                         const Store& store, std::vector<WatchOutput>* out) {
-  assert(revision > last_revision_);
+  // A cross-shard transaction's part may write below the store's revision, which then stays.
+  assert(revision >= last_revision_);
   last_revision_ = revision;
   if (events.empty()) return;
   std::map<WatcherKey, std::vector<mvccpb::Event>> owed;
@@ -203,8 +207,8 @@ void WatchHub::on_write(int64_t revision, const std::vector<mvccpb::Event>& even
 }
 
 void WatchHub::mark_through(const Store& store, std::vector<WatchOutput>* out) {
-  if (!marks_ || watchers_.empty() || store.revision() == marked_through_) return;
-  marked_through_ = store.revision();
+  if (!marks_ || watchers_.empty() || store.resolved_revision() == marked_through_) return;
+  marked_through_ = store.resolved_revision();
   WatchOutput mark;
   mark.mark_only = true;
   mark.all_synced_through = marked_through_;
@@ -229,8 +233,23 @@ void WatchHub::on_restore(std::vector<WatchOutput>* out) {
   }
 }
 
+bool WatchHub::catch_up_ready(const Store& store) const {
+  const int64_t compacted = store.compact_revision();
+  for (const WatcherKey& key : unsynced_) {
+    auto it = watchers_.find(key);
+    if (it == watchers_.end()) continue;
+    const int64_t next = it->second.next_revision;
+    if (next <= store.resolved_revision() || next > store.revision() ||
+        (compacted > 0 && next <= compacted)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 void WatchHub::catch_up(const Store& store, std::vector<WatchOutput>* out) {
   const int64_t current = store.revision();
+  const int64_t final_through = store.resolved_revision();  // no event can still come below
   const int64_t compacted = store.compact_revision();
   last_revision_ = std::max(last_revision_, current);
   int64_t budget = kCatchUpBudgetRevisions;
@@ -250,8 +269,8 @@ void WatchHub::catch_up(const Store& store, std::vector<WatchOutput>* out) {
       remove(it);
       continue;
     }
-    if (w.next_revision <= current) {
-      const int64_t to = std::min(current, w.next_revision + max_revisions_per_response_ - 1);
+    if (w.next_revision <= final_through) {
+      const int64_t to = std::min(final_through, w.next_revision + max_revisions_per_response_ - 1);
       std::vector<mvccpb::Event> events;
       store.for_each_event(w.next_revision, to, [&](const mvccpb::Event& e) {
         if (wants(w, e)) events.push_back(e);
@@ -269,7 +288,7 @@ void WatchHub::catch_up(const Store& store, std::vector<WatchOutput>* out) {
       if (marks_) {
         WatchOutput mark = response_for(w, current);
         mark.mark_only = true;
-        mark.synced_through = current;
+        mark.synced_through = final_through;
         out->push_back(std::move(mark));
       }
     }

@@ -50,6 +50,8 @@ struct WatchOutput {
   int64_t all_synced_through = -1;
   // Every watcher of the hub is catching up again (the store was replaced).
   bool all_unsynced = false;
+  // A created answer: the first revision the watcher outputs events of.
+  int64_t start_revision = 0;
 };
 
 class WatchHub {
@@ -84,13 +86,18 @@ class WatchHub {
   void on_restore(std::vector<WatchOutput>* out);
   // Marks on (see WatchOutput): off by default.
   void set_marks(bool on) { marks_ = on; }
-  // With marks on: a mark for every synced watcher at the store's revision, if it moved on
-  // since the last one.
+  // With marks on: a mark for every synced watcher at the store's resolved revision (the
+  // history below it is final: Store::resolved_revision), if it moved on since the last one.
   void mark_through(const Store& store, std::vector<WatchOutput>* out);
-  // Serves unsynced watchers from the history, up to max_revisions_per_response revisions each.
+  // Serves unsynced watchers from the history, up to max_revisions_per_response revisions each,
+  // as far as the store's resolved revision; a watcher becomes synced once it has every event
+  // up to the store's revision.
   void catch_up(const Store& store, std::vector<WatchOutput>* out);
 
   bool has_unsynced() const { return !unsynced_.empty(); }
+  // An unsynced watcher that catch_up can move on now (not one waiting for a prepared
+  // cross-shard transaction's part to resolve).
+  bool catch_up_ready(const Store& store) const;
   bool empty() const { return watchers_.empty(); }
   size_t size() const { return watchers_.size(); }
 

@@ -14,8 +14,14 @@ WriteTxn::WriteTxn(const Backend& backend, int64_t begin_revision, const KeyInde
     : view_(backend),
       index_(index),
       begin_revision_(begin_revision),
-      write_revision_(std::max(begin_revision + 1, stamp)) {
+      write_revision_(std::max(begin_revision + 1, stamp)),
+      stamped_(stamp > 0) {
   assert(begin_revision >= 1);
+}
+
+void WriteTxn::write_at(int64_t revision) {
+  assert(next_sub_ == 0 && !advanced_ && revision >= 1);
+  write_revision_ = revision;
 }
 
 namespace {

@@ -3,6 +3,7 @@
 // Nothing reaches the backend until the owner writes view().take_batch().
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -30,10 +31,21 @@ class WriteTxn {
   BatchView& view() { return view_; }
   int64_t begin_revision() const { return begin_revision_; }
   bool changed() const { return next_sub_ > 0 || advanced_; }
+  // The txn carries a stamp (a sharded cluster's timestamp), even one at or below
+  // begin_revision (an entry stamped before one applied ahead of it).
+  bool stamped() const { return stamped_; }
   // Moves the revision on to the write revision without writing anything.
   void advance() { advanced_ = true; }
-  // The revision the txn's own reads observe: begin, or begin + 1 once it has written.
-  int64_t read_revision() const { return changed() ? write_revision_ : begin_revision_; }
+  // Before any write: the writes take `revision` instead, which may be at or below
+  // begin_revision (a cross-shard transaction's commit revision, in a group whose revision
+  // passed it while the keys it writes were held: no version of them is above it, and no
+  // other write of the group is at it). The store's revision does not go back.
+  void write_at(int64_t revision);
+  // The revision the txn's own reads observe: begin, or the write revision once it has written
+  // (begin still, for writes at a revision below it).
+  int64_t read_revision() const {
+    return changed() ? std::max(write_revision_, begin_revision_) : begin_revision_;
+  }
   // The revision the store is at once this txn commits.
   int64_t end_revision() const { return read_revision(); }
 
@@ -69,6 +81,7 @@ class WriteTxn {
   int64_t write_revision_;
   int64_t next_sub_ = 0;
   bool advanced_ = false;
+  bool stamped_ = false;
 };
 
 }  // namespace synod::kv

@@ -164,8 +164,9 @@ int64_t wall_ms() {
 }
 
 // `epoch`: the newest cut the step's causes passed through (kv::Store::apply records it first).
+// `commit_revision`: with commit, the revision every part writes at (0: each its group's own).
 synodpb::Request decision_request(bool resolve, const std::string& txn, bool commit, bool succeeded,
-                                  uint64_t epoch) {
+                                  uint64_t epoch, int64_t commit_revision) {
   synodpb::Request r;
   r.set_cut_epoch(epoch);
   synodpb::TxnDecision* d = resolve ? r.mutable_txn_resolve() : r.mutable_txn_decide();
@@ -173,6 +174,7 @@ synodpb::Request decision_request(bool resolve, const std::string& txn, bool com
   d->set_commit(commit);
   d->set_succeeded(succeeded);
   d->set_at(wall_ms());
+  if (commit) d->set_commit_revision(commit_revision);
   return r;
 }
 
@@ -212,6 +214,8 @@ class Coordinator : public std::enable_shared_from_this<Coordinator> {
     all_prepared_ = true;
     all_hold_ = true;
     held_ = false;
+    commit_revision_ = 0;
+    all_stamped_ = true;
     const int64_t started = wall_ms();
     const uint64_t epoch = epoch_;  // the answers below may raise epoch_ while this loop runs
     for (auto& [group, part] : split_.parts) {
@@ -241,9 +245,14 @@ class Coordinator : public std::enable_shared_from_this<Coordinator> {
         if (const Error* e = result_error(result); e != nullptr && !error_) error_ = *e;
       } else {
         all_hold_ = all_hold_ && vote->compares_hold;
+        // One revision for every part: the highest prepare's. Each part's keys are held since
+        // its prepare, at or below it, and no other entry anywhere took that stamp.
+        all_stamped_ = all_stamped_ && vote->revision > 0;
+        commit_revision_ = std::max(commit_revision_, vote->revision);
       }
       SYNOD_ASSERT(pending_ > 0);
       if (--pending_ > 0) return;
+      if (!all_stamped_) commit_revision_ = 0;
     }
     if (all_prepared_ && three_phase_) return precommit();
     decide();
@@ -260,6 +269,7 @@ class Coordinator : public std::enable_shared_from_this<Coordinator> {
       d->set_txn(txn_);
       d->set_commit(true);
       d->set_succeeded(all_hold_);
+      d->set_commit_revision(commit_revision_);
       r.set_cut_epoch(epoch);
       propose_step(ctx_, group, std::move(r), 0,
                    [self = shared_from_this()](const kv::ApplyResult& result) {
@@ -280,7 +290,8 @@ class Coordinator : public std::enable_shared_from_this<Coordinator> {
   void decide() {
     const bool commit = all_prepared_;
     propose_step(
-        ctx_, coordinator_, decision_request(false, txn_, commit, commit && all_hold_, epoch_), 0,
+        ctx_, coordinator_,
+        decision_request(false, txn_, commit, commit && all_hold_, epoch_, commit_revision_), 0,
         [self = shared_from_this()](const kv::ApplyResult& result) { self->decided(result); });
   }
 
@@ -294,12 +305,14 @@ class Coordinator : public std::enable_shared_from_this<Coordinator> {
     }
     commit_ = d->commit;
     succeeded_ = d->succeeded;
+    commit_revision_ = d->commit_revision;  // the decision that stood
     epoch_ = std::max(epoch_, result.cut_epoch);
     pending_ = split_.parts.size();
     responses_.clear();
     resolve_error_.reset();
     for (auto& [group, part] : split_.parts) {
-      propose_step(ctx_, group, decision_request(true, txn_, commit_, succeeded_, epoch_), 0,
+      propose_step(ctx_, group,
+                   decision_request(true, txn_, commit_, succeeded_, epoch_, commit_revision_), 0,
                    [self = shared_from_this(), group](const kv::ApplyResult& res) {
                      self->resolved(group, res);
                    });
@@ -347,9 +360,11 @@ class Coordinator : public std::enable_shared_from_this<Coordinator> {
     }
     const auto& where = succeeded_ ? split_.success : split_.failure;
     const auto& ops = succeeded_ ? split_.request.success() : split_.request.failure();
-    int64_t revision = 0;
-    for (const auto& [group, response] : responses_) {
-      revision = std::max(revision, response.header().revision());
+    int64_t revision = commit_revision_;  // the transaction's one revision, if it has one
+    if (revision == 0) {
+      for (const auto& [group, response] : responses_) {
+        revision = std::max(revision, response.header().revision());
+      }
     }
     resp_.set_succeeded(succeeded_);
     for (size_t i = 0; i < where.size(); ++i) {
@@ -391,6 +406,8 @@ class Coordinator : public std::enable_shared_from_this<Coordinator> {
   std::optional<Error> error_;
   bool commit_ = false;
   bool succeeded_ = false;
+  bool all_stamped_ = true;      // every vote so far carried its prepare's revision
+  int64_t commit_revision_ = 0;  // the highest of them; then the decision's
   std::map<uint32_t, TxnResponse> responses_;
   std::optional<Error> resolve_error_;
 };
@@ -521,23 +538,25 @@ void TxnResolver::settle(uint32_t group, const synodpb::TxnIntent& intent, uint6
   ctx_.shards->txn_counts().settled.add();
   spdlog::info("txn resolver: settling transaction {} left {} in group {}", txn,
                commit ? "precommitted" : "prepared", group);
-  propose_step(
-      ctx_, coordinator, decision_request(false, txn, commit, commit && intent.succeeded(), epoch),
-      0, [this, group, txn, epoch](const kv::ApplyResult& result) {
-        const kv::TxnDecided* d = result.response<kv::TxnDecided>();
-        if (d == nullptr) {
-          std::lock_guard lock(mu_);
-          settling_.erase(txn);
-          return;
-        }
-        propose_step(
-            ctx_, group,
-            decision_request(true, txn, d->commit, d->succeeded, std::max(epoch, result.cut_epoch)),
-            0, [this, txn](const kv::ApplyResult&) {
-              std::lock_guard lock(mu_);
-              settling_.erase(txn);
-            });
-      });
+  propose_step(ctx_, coordinator,
+               decision_request(false, txn, commit, commit && intent.succeeded(), epoch,
+                                intent.commit_revision()),
+               0, [this, group, txn, epoch](const kv::ApplyResult& result) {
+                 const kv::TxnDecided* d = result.response<kv::TxnDecided>();
+                 if (d == nullptr) {
+                   std::lock_guard lock(mu_);
+                   settling_.erase(txn);
+                   return;
+                 }
+                 propose_step(
+                     ctx_, group,
+                     decision_request(true, txn, d->commit, d->succeeded,
+                                      std::max(epoch, result.cut_epoch), d->commit_revision),
+                     0, [this, txn](const kv::ApplyResult&) {
+                       std::lock_guard lock(mu_);
+                       settling_.erase(txn);
+                     });
+               });
 }
 
 }  // namespace synod::server

@@ -311,10 +311,12 @@ synodpb::GroupResult to_group_result(const kv::ApplyResult& result) {
     out.mutable_vote()->set_prepared(v->prepared);
     out.mutable_vote()->set_compares_hold(v->compares_hold);
     out.mutable_vote()->set_reason(v->reason);
+    out.mutable_vote()->set_revision(v->revision);
   } else if (const kv::TxnDecided* d = result.response<kv::TxnDecided>()) {
     out.mutable_decided()->set_commit(d->commit);
     out.mutable_decided()->set_succeeded(d->succeeded);
     *out.mutable_decided()->mutable_response() = d->response;
+    out.mutable_decided()->set_commit_revision(d->commit_revision);
   } else if (const auto* dr = result.response<etcdserverpb::DeleteRangeResponse>()) {
     *out.mutable_delete_range() = *dr;
   } else if (const auto* c = result.response<etcdserverpb::CompactionResponse>()) {
@@ -341,11 +343,12 @@ kv::ApplyResult from_group_result(const synodpb::GroupResult& r) {
   }
   switch (r.result_case()) {
     case synodpb::GroupResult::kVote:
-      out.outcome = kv::TxnVote{r.vote().prepared(), r.vote().compares_hold(), r.vote().reason()};
+      out.outcome = kv::TxnVote{r.vote().prepared(), r.vote().compares_hold(), r.vote().reason(),
+                                r.vote().revision()};
       break;
     case synodpb::GroupResult::kDecided:
-      out.outcome =
-          kv::TxnDecided{r.decided().commit(), r.decided().succeeded(), r.decided().response()};
+      out.outcome = kv::TxnDecided{r.decided().commit(), r.decided().succeeded(),
+                                   r.decided().response(), r.decided().commit_revision()};
       break;
     case synodpb::GroupResult::kDeleteRange:
       out.outcome = r.delete_range();

@@ -169,7 +169,7 @@ void Node::run() {
     {
       std::unique_lock lock(inbox_mu_);
       // Watchers catching up from history keep the loop going without waiting for input.
-      inbox_cv_.wait_until(lock, watch_hub_.has_unsynced() ? Clock::now() : next_tick,
+      inbox_cv_.wait_until(lock, watch_hub_.catch_up_ready(*store_) ? Clock::now() : next_tick,
                            [&] { return stopping_ || !inbox_.empty(); });
       if (stopping_) break;
       batch.swap(inbox_);
@@ -187,7 +187,7 @@ void Node::run() {
     submit_proposals();
     submit_conf_changes();
     driver_->run();
-    if (watch_hub_.has_unsynced()) watch_hub_.catch_up(*store_, &watch_out_);
+    if (watch_hub_.catch_up_ready(*store_)) watch_hub_.catch_up(*store_, &watch_out_);
     watch_hub_.mark_through(*store_, &watch_out_);
     emit_watch_output();
     publish_status();
@@ -397,7 +397,8 @@ void Node::apply(std::span<const raft::Entry> entries) {
         metrics_.duplicates_applied.add();
         continue;  // answered when it took effect
       }
-      if (watched && store_->revision() > revision_before) {
+      // A cross-shard transaction's part may write below the revision, which then stays.
+      if (watched && (store_->revision() > revision_before || !apply_events_.empty())) {
         watch_hub_.on_write(store_->revision(), apply_events_, *store_, &watch_out_);
       }
       apply_events_.clear();

@@ -313,7 +313,11 @@ class WatchService final : public etcdserverpb::Watch::CallbackService {
     bool open = false;      // the created answer was passed on
     bool canceled = false;  // a canceled answer was passed on (or waits for open): the rest goes
     bool fragment = false;
-    int64_t revision = 0;          // the highest header revision among the created answers
+    int64_t revision = 0;  // the highest header revision among the created answers
+    // The highest first revision among the groups' watchers: events below it are not passed on
+    // (a watch from now starts at each group's revision + 1; a cross-shard transaction's
+    // parts at one revision below some group's start must go in every group or in none).
+    int64_t start = 0;
     std::vector<int64_t> through;  // per group: its events of the watch output up to here
     std::vector<char> synced;      // per group: synced in its hub (its hub-wide marks count)
     std::multimap<int64_t, mvccpb::Event> pending;  // by revision, not yet passed on

@@ -54,6 +54,7 @@ synodpb::GroupWatchOutput to_peer(const kv::WatchOutput& o, uint64_t stream) {
   out.set_synced_through(o.synced_through);
   out.set_all_synced_through(o.all_synced_through);
   out.set_all_unsynced(o.all_unsynced);
+  out.set_start_revision(o.start_revision);
   return out;
 }
 
@@ -66,6 +67,7 @@ kv::WatchOutput from_peer(synodpb::GroupWatchOutput&& o) {
   out.synced_through = o.synced_through();
   out.all_synced_through = o.all_synced_through();
   out.all_unsynced = o.all_unsynced();
+  out.start_revision = o.start_revision();
   return out;
 }
 
@@ -442,7 +444,9 @@ void WatchService::release(const ShardedKey& key, ShardedWatch& w,
   o.response.set_watch_id(key.second);
   o.response.mutable_header()->set_revision(safe);
   while (!w.pending.empty() && w.pending.begin()->first <= safe) {
-    *o.response.add_events() = std::move(w.pending.begin()->second);
+    if (w.pending.begin()->first >= w.start) {
+      *o.response.add_events() = std::move(w.pending.begin()->second);
+    }
     w.pending.erase(w.pending.begin());
   }
   if (o.response.events_size() > 0) pass.push_back(std::move(o));
@@ -508,6 +512,7 @@ void WatchService::deliver_from_group(uint32_t group, std::vector<kv::WatchOutpu
     if (r.created()) {
       w.fragment = o.fragment;
       w.revision = std::max(w.revision, r.header().revision());
+      w.start = std::max(w.start, o.start_revision);
       if (++w.created < groups) continue;
       w.open = true;
       r.mutable_header()->set_revision(w.revision);
@@ -545,7 +550,10 @@ void WatchService::deliver_from_group(uint32_t group, std::vector<kv::WatchOutpu
     }
     for (mvccpb::Event& e : *r.mutable_events()) {
       const int64_t revision = e.kv().mod_revision();
-      w.through[gi] = std::max(w.through[gi], revision);
+      // A catching-up watcher's events come from final history, in order; a synced one's as
+      // they apply, where a cross-shard transaction's part can come below later writes: only
+      // the group's marks say how far it is.
+      if (!w.synced[gi]) w.through[gi] = std::max(w.through[gi], revision);
       w.pending.emplace(revision, std::move(e));
     }
     touched.insert(key);

@@ -193,10 +193,13 @@ def cross_shard_transactions(x: Ctx):
     eq(ok, False, "one compare failed")
     eq([[v.decode() for v, _ in r] for r in resp], [["1"], ["1"]], "failure branch, in order")
     eq([cl.get(k)[0].decode() for k in keys], ["1"] * 6, "nothing written")
-    # The revisions of one transaction's writes: every part committed.
+    # One transaction, one revision: every part wrote at it, in every shard.
     mods = {cl.get(k)[1].mod_revision for k in keys}
-    if len(mods) > 1 and max(mods) - min(mods) > 10_000_000:
-        raise AssertionError(f"mod revisions far apart: {sorted(mods)}")
+    eq(len(mods), 1, f"the transaction's writes at one revision ({sorted(mods)})")
+    txn = etcd3.etcdrpc.TxnRequest(success=[etcd3.etcdrpc.RequestOp(
+        request_put=etcd3.etcdrpc.PutRequest(key=k.encode(), value=b"1")) for k in keys])
+    at = cl.kvstub.Txn(txn, cl.timeout).header.revision
+    eq({cl.get(k)[1].mod_revision for k in keys}, {at}, "its header's revision")
     # A range read in a transaction across shards: every shard's keys, merged in key order.
     ok, resp = cl.transaction(
         compare=[cl.transactions.value(keys[0]) == "1"],
@@ -338,17 +341,66 @@ def bank_total_never_changes(x: Ctx):
             if got != total:
                 errors.append(f"audit {audits[0]} saw a total of {got}, want {total}")
 
+    first = range_raw(x.cl, "bank/", prefix_end("bank/")).header.revision
+    past_audits = [0]
+
+    def past_audit():
+        # At a recent past revision: a transfer's parts are at one revision, so either both or
+        # neither are below it.
+        cl = x.clients["m3"]
+        rnd = random.Random(7)
+        while running():
+            try:
+                now = range_raw(cl, "bank/", prefix_end("bank/"), serializable=True).header.revision
+                at = max(first, now - rnd.randint(0, 40))
+                r = range_raw(cl, "bank/", prefix_end("bank/"), revision=at)
+            except Exception as e:  # noqa: BLE001
+                if unavailable(e):
+                    continue
+                errors.append(f"past audit: {type(e).__name__}: {e}")
+                return
+            past_audits[0] += 1
+            got = sum(int(kv.value) for kv in r.kvs)
+            if got != total:
+                errors.append(f"past audit at revision {at} saw a total of {got}, want {total}")
+
+    # A watch of the accounts from before the transfers: replayed revision by revision, the
+    # total holds after each (a transfer's two events come at one revision, in one answer).
+    events, cancel_watch = x.clients["m1"].watch_prefix("bank/", start_revision=first + 1)
+    seen = []
+
+    def watch():
+        for e in events:
+            seen.append((e.mod_revision, e.key.decode(), int(e.value)))
+
     threads = [threading.Thread(target=transfer, args=(n,)) for n in ("m1", "m2", "m3", "m1")]
     threads.append(threading.Thread(target=audit))
+    threads.append(threading.Thread(target=past_audit))
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     if errors:
         raise AssertionError(errors[0])
+    last = max(m.mod_revision for _, m in retrying(lambda: list(x.cl.get_prefix("bank/")),
+                                                   "accounts"))
+    wait_until(lambda: seen and seen[-1][0] >= last, 20, 0.1, "the watch reached the last transfer")
+    cancel_watch()
+    balances = {a: 100 for a in accounts}
+    revs = [r for r, _, _ in seen]
+    eq(revs, sorted(revs), "the watch's events in revision order")
+    for i, (rev, key, value) in enumerate(seen):
+        balances[key] = value
+        if (i + 1 == len(seen) or seen[i + 1][0] != rev) and sum(balances.values()) != total:
+            raise AssertionError(f"the watch's events through revision {rev} make a total of "
+                                 f"{sum(balances.values())}, want {total}; around it: "
+                                 f"{seen[max(0, i - 4):i + 5]}")
     if transfers[0] < 10 or audits[0] < 5:
         raise AssertionError(f"only {transfers[0]} transfers and {audits[0]} audits completed")
-    log(f"{transfers[0]} transfers committed, {audits[0]} audits")
+    log(f"{transfers[0]} transfers committed, {audits[0]} audits, {past_audits[0]} at past "
+        "revisions")
     final = retrying(lambda: sum(int(v) for v, _ in x.cl.get_prefix("bank/")), "final audit")
     eq(final, total, "final total")
 

@@ -127,6 +127,71 @@ TEST_F(KV_SUITE(StoreTxnTest), APreparedKeyIsHeldUntilTheCommitRunsTheBranch) {
   EXPECT_TRUE(store_->intents().empty());
 }
 
+// With revision stamps (a sharded cluster): a prepare takes its stamp as a revision; while the
+// part is held the store's history is final only below it; the commit writes at the decision's
+// commit revision even though the group's revision has passed it, and the revision stays.
+TEST_F(KV_SUITE(StoreTxnTest), AStampedPartCommitsAtTheDecisionsRevisionBelowTheGroups) {
+  auto stamped = [](synodpb::Request req, int64_t stamp) {
+    req.set_revision_stamp(stamp);
+    return req;
+  };
+  synodpb::Request put_a;
+  put_a.mutable_put()->set_key("a");
+  put_a.mutable_put()->set_value("10");
+  ASSERT_TRUE(apply(stamped(put_a, 10)).ok());
+  synodpb::Request prep;
+  prep.mutable_txn_prepare()->set_txn("t1");
+  prep.mutable_txn_prepare()->set_coordinator(1);
+  *prep.mutable_txn_prepare()->mutable_part() = part("a", "10", "7");
+  ApplyResult voted = apply(stamped(prep, 20));
+  ASSERT_TRUE(voted.ok());
+  EXPECT_EQ(voted.response<TxnVote>()->revision, 20);
+  EXPECT_EQ(store_->revision(), 20);
+  EXPECT_EQ(store_->resolved_revision(), 19);
+  synodpb::Request put_b;
+  put_b.mutable_put()->set_key("b");
+  put_b.mutable_put()->set_value("1");
+  ASSERT_TRUE(apply(stamped(put_b, 30)).ok());
+  EXPECT_EQ(store_->revision(), 30);
+  EXPECT_EQ(store_->resolved_revision(), 19);  // held: a commit may still come at 20..
+  // Applied again (a retried step): the same vote, with its revision.
+  EXPECT_EQ(apply(stamped(prep, 40)).response<TxnVote>()->revision, 20);
+  EXPECT_EQ(store_->revision(), 30);
+
+  synodpb::Request commit;
+  commit.mutable_txn_resolve()->set_txn("t1");
+  commit.mutable_txn_resolve()->set_commit(true);
+  commit.mutable_txn_resolve()->set_succeeded(true);
+  commit.mutable_txn_resolve()->set_commit_revision(25);
+  std::vector<mvccpb::Event> events;
+  ApplyResult done = store_->apply(++index_, stamped(commit, 50), &events);
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(store_->revision(), 30);  // does not go back
+  EXPECT_EQ(store_->resolved_revision(), 30);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].kv().mod_revision(), 25);
+  EXPECT_EQ(events[0].kv().version(), 2);
+  etcdserverpb::RangeRequest r;
+  r.set_key("a");
+  EXPECT_EQ(store_->range(r)->kvs(0).mod_revision(), 25);
+  for (auto [at, want] : {std::pair<int64_t, const char*>{24, "10"}, {25, "7"}, {30, "7"}}) {
+    r.set_revision(at);
+    EXPECT_EQ(store_->range(r)->kvs(0).value(), want) << "at " << at;
+  }
+  // The next write goes above the group's revision, not the commit's.
+  ApplyResult after = apply(put_b);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(store_->revision(), 31);
+  // A restart keeps the prepare revision of a part still held.
+  prep.mutable_txn_prepare()->set_txn("t2");
+  *prep.mutable_txn_prepare()->mutable_part() = part("c", "", "1");
+  ASSERT_TRUE(apply(stamped(prep, 40)).ok());
+  EXPECT_EQ(store_->resolved_revision(), 39);
+  restart();
+  EXPECT_EQ(store_->revision(), 40);
+  EXPECT_EQ(store_->resolved_revision(), 39);
+}
+
 TEST_F(KV_SUITE(StoreTxnTest), APrecommitIsRecordedInTheIntentAndSurvivesARestart) {
   put("a", "10");
   const int64_t before = store_->revision();
