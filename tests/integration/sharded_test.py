@@ -23,6 +23,7 @@ import argparse
 import faulthandler
 import json
 import os
+import queue
 import random
 import signal
 import subprocess
@@ -373,11 +374,53 @@ def bank_total_never_changes(x: Ctx):
         for e in events:
             seen.append((e.mod_revision, e.key.decode(), int(e.value)))
 
+    # And watches from now, opened one after another while transfers run: the accounts read at
+    # a watch's created revision, then its events, hold the total revision by revision (a
+    # transfer is in the state at that revision or in the events, never half in each).
+    requests = queue.Queue()
+
+    def request_stream():
+        while True:
+            r = requests.get()
+            if r is None:
+                return
+            yield r
+
+    now_watches = {}  # watch ID -> {"created": revision, "events": [...]}
+    now_call = {}
+
+    def watch_from_now():
+        stub = etcd3.etcdrpc.WatchStub(x.clients["m3"].channel)
+        responses = stub.Watch(request_stream(), timeout=120)
+        now_call["call"] = responses
+        try:
+            for resp in responses:
+                w = now_watches.setdefault(resp.watch_id, {"created": None, "events": []})
+                if resp.created:
+                    w["created"] = resp.header.revision
+                for e in resp.events:
+                    w["events"].append((e.kv.mod_revision, e.kv.key.decode(), int(e.kv.value)))
+        except grpc.RpcError:
+            pass  # cancelled at the end
+
+    def open_watches_from_now():
+        time.sleep(0.5)  # transfers under way
+        for _ in range(20):
+            if not running():
+                break
+            requests.put(etcd3.etcdrpc.WatchRequest(
+                create_request=etcd3.etcdrpc.WatchCreateRequest(
+                    key=b"bank/", range_end=prefix_end("bank/"))))
+            time.sleep(0.2)
+
     threads = [threading.Thread(target=transfer, args=(n,)) for n in ("m1", "m2", "m3", "m1")]
     threads.append(threading.Thread(target=audit))
     threads.append(threading.Thread(target=past_audit))
+    threads.append(threading.Thread(target=open_watches_from_now))
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
+    now_watcher = threading.Thread(target=watch_from_now, daemon=True)
+    now_watcher.start()
     for t in threads:
         t.start()
     for t in threads:
@@ -388,15 +431,33 @@ def bank_total_never_changes(x: Ctx):
                                                    "accounts"))
     wait_until(lambda: seen and seen[-1][0] >= last, 20, 0.1, "the watch reached the last transfer")
     cancel_watch()
-    balances = {a: 100 for a in accounts}
-    revs = [r for r, _, _ in seen]
-    eq(revs, sorted(revs), "the watch's events in revision order")
-    for i, (rev, key, value) in enumerate(seen):
-        balances[key] = value
-        if (i + 1 == len(seen) or seen[i + 1][0] != rev) and sum(balances.values()) != total:
-            raise AssertionError(f"the watch's events through revision {rev} make a total of "
-                                 f"{sum(balances.values())}, want {total}; around it: "
-                                 f"{seen[max(0, i - 4):i + 5]}")
+    def caught_up():
+        return now_watches and all(w["created"] is not None and (
+            last <= w["created"] or (w["events"] and w["events"][-1][0] >= last))
+            for w in now_watches.values())
+    wait_until(caught_up, 20, 0.1, "the watches from now reached the last transfer")
+    requests.put(None)
+    now_call["call"].cancel()
+
+    def replay(events, balances, what):
+        revs = [r for r, _, _ in events]
+        eq(revs, sorted(revs), f"{what}: events in revision order")
+        for i, (rev, key, value) in enumerate(events):
+            balances[key] = value
+            if (i + 1 == len(events) or events[i + 1][0] != rev) and \
+                    sum(balances.values()) != total:
+                raise AssertionError(f"{what}: the events through revision {rev} make a total "
+                                     f"of {sum(balances.values())}, want {total}; around it: "
+                                     f"{events[max(0, i - 4):i + 5]}")
+
+    replay(seen, {a: 100 for a in accounts}, "the watch from before the transfers")
+    for watch_id, w in sorted(now_watches.items()):
+        created = w["created"]
+        at_created = retrying(
+            lambda: range_raw(x.cl, "bank/", prefix_end("bank/"), revision=created),
+            "the accounts at a watch's created revision")
+        replay(w["events"], {kv.key.decode(): int(kv.value) for kv in at_created.kvs},
+               f"watch {watch_id} from now (created at revision {created})")
     if transfers[0] < 10 or audits[0] < 5:
         raise AssertionError(f"only {transfers[0]} transfers and {audits[0]} audits completed")
     log(f"{transfers[0]} transfers committed, {audits[0]} audits, {past_audits[0]} at past "
