@@ -460,9 +460,15 @@ ApplyResult::Outcome Store::apply_compaction(const etcdserverpb::CompactionReque
   // etcd's updateCompactRev: at or below the last compaction, or beyond the present, fails.
   if (req.revision() <= compact_revision_) return errors::compacted();
   if (req.revision() > revision_) return errors::future_revision();
-  compact_history(txn.view(), req.revision());
-  txn.view().put(std::string(keys::kMetaCompactRevision), encode_i64(req.revision()));
-  compact_revision = req.revision();
+  // Not past a prepared cross-shard part (a sharded group): it may still write below the
+  // group's revision, and history there must stay whole. The cluster's compaction revision is
+  // kept by the metadata group; this group just keeps a little more history.
+  const int64_t at = std::min(req.revision(), resolved_revision());
+  if (at > compact_revision_) {
+    compact_history(txn.view(), at);
+    txn.view().put(std::string(keys::kMetaCompactRevision), encode_i64(at));
+    compact_revision = at;
+  }
   etcdserverpb::CompactionResponse resp;
   resp.mutable_header()->set_revision(revision_);
   return resp;

@@ -106,6 +106,7 @@ void Store::load_locks() {
   });
   range_locks_.clear();
   lease_pins_.clear();
+  prepare_revisions_.clear();
   for (const synodpb::TxnIntent& intent : intents()) {
     PartLocks holds;
     if (!part_locks(intent.prepare().part(), holds)) records::corrupted("transaction intent");
@@ -211,9 +212,10 @@ ApplyResult::Outcome Store::apply_txn_prepare(const synodpb::TxnPrepare& req, Wr
   *intent.mutable_prepare() = req;
   intent.set_compares_hold(compares_hold(txn.view(), req.part()));
   if (txn.stamped()) {
-    // The prepare takes its stamp (or the next revision, if the group passed the stamp) as a
-    // revision of its own, with nothing written at it: every later entry here is above it,
-    // and the part's writes go at or above it.
+    // The prepare takes its stamp as a revision of its own, with nothing written at it: every
+    // later entry here is above it, and the part's writes go at or above it. (A stamp the
+    // group has passed is no revision of its own: the vote then has none, and the parts
+    // write at their groups' revisions.)
     txn.advance();
     intent.set_prepare_revision(txn.end_revision());
     holds.prepare_revision = txn.end_revision();

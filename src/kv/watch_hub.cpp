@@ -44,7 +44,7 @@ void WatchHub::refuse(uint64_t stream, const std::string& reason, const Store& s
                       std::vector<WatchOutput>* out) const {
   WatchOutput o;
   o.stream = stream;
-  o.response.mutable_header()->set_revision(store.revision());
+  o.response.mutable_header()->set_revision(store.resolved_revision());
   o.response.set_watch_id(kInvalidWatchId);
   o.response.set_created(true);
   o.response.set_canceled(true);
@@ -102,7 +102,7 @@ void WatchHub::cancel(uint64_t stream, int64_t watch_id, const Store& store,
 void WatchHub::progress(uint64_t stream, const Store& store, std::vector<WatchOutput>* out) {
   WatchOutput o;
   o.stream = stream;
-  o.response.mutable_header()->set_revision(store.revision());
+  o.response.mutable_header()->set_revision(store.resolved_revision());
   o.response.set_watch_id(kInvalidWatchId);
   out->push_back(std::move(o));
 }
@@ -226,9 +226,13 @@ void WatchHub::on_restore(std::vector<WatchOutput>* out) {
   for (auto& [key, w] : watchers_) {
     if (w.synced) synced.push_back(key);
   }
+  // With marks, from past the last mark: a cross-shard transaction's part can have come below
+  // later writes, so the new store may hold events below last_revision_ these watchers lack
+  // (the merging member drops what it already had past the mark).
+  const int64_t seen_through = marks_ ? marked_through_ : last_revision_;
   for (const WatcherKey& key : synced) {
     Watcher& w = watchers_.at(key);
-    w.next_revision = std::max(w.next_revision, last_revision_ + 1);
+    w.next_revision = std::max(w.next_revision, seen_through + 1);
     set_synced(key, w, false);
   }
 }

@@ -15,7 +15,7 @@ WriteTxn::WriteTxn(const Backend& backend, int64_t begin_revision, const KeyInde
       index_(index),
       begin_revision_(begin_revision),
       write_revision_(std::max(begin_revision + 1, stamp)),
-      stamped_(stamp > 0) {
+      stamped_(stamp > begin_revision) {
   assert(begin_revision >= 1);
 }
 

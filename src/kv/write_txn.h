@@ -31,8 +31,8 @@ class WriteTxn {
   BatchView& view() { return view_; }
   int64_t begin_revision() const { return begin_revision_; }
   bool changed() const { return next_sub_ > 0 || advanced_; }
-  // The txn carries a stamp (a sharded cluster's timestamp), even one at or below
-  // begin_revision (an entry stamped before one applied ahead of it).
+  // The txn carries a stamp (a sharded cluster's timestamp) above begin_revision: its write
+  // revision is an oracle timestamp no other entry of any group has.
   bool stamped() const { return stamped_; }
   // Moves the revision on to the write revision without writing anything.
   void advance() { advanced_ = true; }

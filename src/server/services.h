@@ -320,8 +320,12 @@ class WatchService final : public etcdserverpb::Watch::CallbackService {
     int64_t start = 0;
     std::vector<int64_t> through;  // per group: its events of the watch output up to here
     std::vector<char> synced;      // per group: synced in its hub (its hub-wide marks count)
-    std::multimap<int64_t, mvccpb::Event> pending;  // by revision, not yet passed on
-    std::vector<kv::WatchOutput> before_open;       // a cancel that came before the created
+    struct Pending {
+      size_t group;  // 0-based
+      mvccpb::Event event;
+    };
+    std::multimap<int64_t, Pending> pending;   // by revision, not yet passed on
+    std::vector<kv::WatchOutput> before_open;  // a cancel that came before the created
   };
   using ShardedKey = std::pair<uint64_t, int64_t>;  // (stream, watch ID)
   // Passes on the watch's pending events that every group has passed; asks lagging groups to

@@ -445,7 +445,7 @@ void WatchService::release(const ShardedKey& key, ShardedWatch& w,
   o.response.mutable_header()->set_revision(safe);
   while (!w.pending.empty() && w.pending.begin()->first <= safe) {
     if (w.pending.begin()->first >= w.start) {
-      *o.response.add_events() = std::move(w.pending.begin()->second);
+      *o.response.add_events() = std::move(w.pending.begin()->second.event);
     }
     w.pending.erase(w.pending.begin());
   }
@@ -480,7 +480,16 @@ void WatchService::deliver_from_group(uint32_t group, std::vector<kv::WatchOutpu
     etcdserverpb::WatchResponse& r = o.response;
     if (o.mark_only && o.stream == 0) {  // for every watch of the group
       for (auto& [key, w] : sharded_) {
-        if (o.all_unsynced) w.synced[gi] = 0;
+        if (o.all_unsynced && w.synced[gi]) {
+          // The group's store was replaced: its synced watchers output again every event past
+          // its last mark (a cross-shard part may have landed below later writes), so what it
+          // sent past the mark is dropped here rather than passed on twice.
+          const int64_t mark = group_through_[gi];
+          std::erase_if(w.pending,
+                        [&](const auto& p) { return p.second.group == gi && p.first > mark; });
+          w.through[gi] = std::min(w.through[gi], mark);
+          w.synced[gi] = 0;
+        }
         if (!w.pending.empty()) touched.insert(key);
       }
       if (o.all_synced_through >= 0) {
@@ -491,7 +500,20 @@ void WatchService::deliver_from_group(uint32_t group, std::vector<kv::WatchOutpu
     }
     if (r.watch_id() == kv::WatchHub::kInvalidWatchId) {
       // A refused create or a progress answer: every group gives the same; the first passes.
-      if (group == 1 && !o.mark_only) pass.push_back(std::move(o));
+      if (group == 1 && !o.mark_only) {
+        if (!r.created()) {
+          // Progress: no further than every watch of the stream has passed events on.
+          int64_t through = r.header().revision();
+          for (auto it = sharded_.lower_bound({o.stream, std::numeric_limits<int64_t>::min()});
+               it != sharded_.end() && it->first.first == o.stream; ++it) {
+            if (it->second.open && !it->second.canceled) {
+              through = std::min(through, std::max<int64_t>(0, safe_revision(it->second)));
+            }
+          }
+          r.mutable_header()->set_revision(through);
+        }
+        pass.push_back(std::move(o));
+      }
       continue;
     }
     const ShardedKey key{o.stream, r.watch_id()};
@@ -554,7 +576,7 @@ void WatchService::deliver_from_group(uint32_t group, std::vector<kv::WatchOutpu
       // they apply, where a cross-shard transaction's part can come below later writes: only
       // the group's marks say how far it is.
       if (!w.synced[gi]) w.through[gi] = std::max(w.through[gi], revision);
-      w.pending.emplace(revision, std::move(e));
+      w.pending.emplace(revision, ShardedWatch::Pending{gi, std::move(e)});
     }
     touched.insert(key);
   }

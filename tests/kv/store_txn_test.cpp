@@ -192,6 +192,41 @@ TEST_F(KV_SUITE(StoreTxnTest), AStampedPartCommitsAtTheDecisionsRevisionBelowThe
   EXPECT_EQ(store_->resolved_revision(), 39);
 }
 
+// A compaction stops below a prepared part's revision (the part may still write there); a store
+// replaced by an image without the part forgets it.
+TEST_F(KV_SUITE(StoreTxnTest), APreparedPartBoundsCompactionAndGoesWithARestore) {
+  auto stamped = [](synodpb::Request req, int64_t stamp) {
+    req.set_revision_stamp(stamp);
+    return req;
+  };
+  synodpb::Request put_a;
+  put_a.mutable_put()->set_key("a");
+  put_a.mutable_put()->set_value("10");
+  ASSERT_TRUE(apply(stamped(put_a, 10)).ok());
+  ASSERT_TRUE(apply(stamped(put_a, 12)).ok());
+  synodpb::Request prep;
+  prep.mutable_txn_prepare()->set_txn("t1");
+  prep.mutable_txn_prepare()->set_coordinator(1);
+  *prep.mutable_txn_prepare()->mutable_part() = part("a", "10", "7");
+  ASSERT_TRUE(apply(stamped(prep, 20)).ok());
+  synodpb::Request put_b;
+  put_b.mutable_put()->set_key("b");
+  put_b.mutable_put()->set_value("1");
+  ASSERT_TRUE(apply(stamped(put_b, 30)).ok());
+  synodpb::Request compact;
+  compact.mutable_compaction()->set_revision(30);
+  ASSERT_TRUE(apply(compact).ok());
+  EXPECT_EQ(store_->compact_revision(), 19);
+  ASSERT_TRUE(apply(compact).ok());  // again: nothing more to do until the part resolves
+  EXPECT_EQ(store_->compact_revision(), 19);
+
+  std::unique_ptr<testing::TestBackend> other_backend = testing::make_test_backend();
+  Store other(other_backend->get());
+  ASSERT_TRUE(store_->restore(other.image()));
+  EXPECT_TRUE(store_->intents().empty());
+  EXPECT_EQ(store_->resolved_revision(), store_->revision());
+}
+
 TEST_F(KV_SUITE(StoreTxnTest), APrecommitIsRecordedInTheIntentAndSurvivesARestart) {
   put("a", "10");
   const int64_t before = store_->revision();
