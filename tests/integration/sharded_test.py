@@ -939,15 +939,19 @@ def past_reads_wait_for_writes_stamped_below(binary: str, base_port: int, keep: 
         del os.environ["SYNOD_TEST_STAMP_DELAY"]
     try:
         cl = etcd3.client(host="127.0.0.1", port=c.members["m1"].client_port, timeout=10)
-        slow = fast = None
-        for i in range(64):  # a key of each group: group 1's puts take the delay
+        def took(key):
             t = time.monotonic()
-            cl.put(f"probe/{i}", "v")
-            took = time.monotonic() - t
-            if took > 0.4 and slow is None:
-                slow = f"probe/{i}"
-            elif took < 0.2 and fast is None:
-                fast = f"probe/{i}"
+            cl.put(key, "v")
+            return time.monotonic() - t
+
+        slow = fast = None
+        for i in range(64):  # a key of each group: group 1's puts take the delay (twice)
+            key = f"probe/{i}"
+            t = took(key)
+            if t > 0.55 and slow is None and took(key) > 0.55:
+                slow = key
+            elif t < 0.3 and fast is None:
+                fast = key
             if slow and fast:
                 break
         if not (slow and fast):
