@@ -174,8 +174,8 @@ void read_hosted_group(ServerContext& ctx, Node& node, const RangeRequest& req,
     // A past revision above the group's own: an entry stamped below it may still be on its way
     // (the leader stamps a proposal before the group commits it). An entry stamped now follows
     // every such one in the log, so once it applied here, so did they.
-    const int64_t own = node.read_store([](const kv::Store& s) { return s.revision(); });
-    if (ctx.shards == nullptr || req.revision() <= own) {
+    if (ctx.shards == nullptr || req.revision() <= 0 ||
+        req.revision() <= node.read_store([](const kv::Store& s) { return s.revision(); })) {
       ctx.executor->post(read);
       return;
     }

@@ -23,11 +23,19 @@ class KV_SUITE(StoreTxnTest) : public ::testing::Test {
     req.mutable_put()->set_value(value);
     ASSERT_TRUE(apply(req).ok());
   }
-  ApplyResult put_result(const std::string& key, const std::string& value) {
+  static synodpb::Request put_request(const std::string& key, const std::string& value) {
     synodpb::Request req;
     req.mutable_put()->set_key(key);
     req.mutable_put()->set_value(value);
-    return apply(req);
+    return req;
+  }
+  ApplyResult put_result(const std::string& key, const std::string& value) {
+    return apply(put_request(key, value));
+  }
+  // A request as a sharded group's leader stamps it.
+  static synodpb::Request stamped(synodpb::Request req, int64_t stamp) {
+    req.set_revision_stamp(stamp);
+    return req;
   }
   std::optional<std::string> get(const std::string& key) {
     etcdserverpb::RangeRequest r;
@@ -51,12 +59,15 @@ class KV_SUITE(StoreTxnTest) : public ::testing::Test {
     t.add_failure()->mutable_request_range()->set_key(key);
     return t;
   }
-  TxnVote prepare(const std::string& txn, const TxnRequest& p) {
+  static synodpb::Request prepare_request(const std::string& txn, const TxnRequest& p) {
     synodpb::Request req;
     req.mutable_txn_prepare()->set_txn(txn);
     req.mutable_txn_prepare()->set_coordinator(1);
     *req.mutable_txn_prepare()->mutable_part() = p;
-    ApplyResult r = apply(req);
+    return req;
+  }
+  TxnVote prepare(const std::string& txn, const TxnRequest& p) {
+    ApplyResult r = apply(prepare_request(txn, p));
     EXPECT_TRUE(r.ok()) << (r.error() ? r.error()->message : "skipped");
     return r.ok() ? *r.response<TxnVote>() : TxnVote{};
   }
@@ -131,26 +142,14 @@ TEST_F(KV_SUITE(StoreTxnTest), APreparedKeyIsHeldUntilTheCommitRunsTheBranch) {
 // part is held the store's history is final only below it; the commit writes at the decision's
 // commit revision even though the group's revision has passed it, and the revision stays.
 TEST_F(KV_SUITE(StoreTxnTest), AStampedPartCommitsAtTheDecisionsRevisionBelowTheGroups) {
-  auto stamped = [](synodpb::Request req, int64_t stamp) {
-    req.set_revision_stamp(stamp);
-    return req;
-  };
-  synodpb::Request put_a;
-  put_a.mutable_put()->set_key("a");
-  put_a.mutable_put()->set_value("10");
-  ASSERT_TRUE(apply(stamped(put_a, 10)).ok());
-  synodpb::Request prep;
-  prep.mutable_txn_prepare()->set_txn("t1");
-  prep.mutable_txn_prepare()->set_coordinator(1);
-  *prep.mutable_txn_prepare()->mutable_part() = part("a", "10", "7");
+  ASSERT_TRUE(apply(stamped(put_request("a", "10"), 10)).ok());
+  const synodpb::Request prep = prepare_request("t1", part("a", "10", "7"));
   ApplyResult voted = apply(stamped(prep, 20));
   ASSERT_TRUE(voted.ok());
   EXPECT_EQ(voted.response<TxnVote>()->revision, 20);
   EXPECT_EQ(store_->revision(), 20);
   EXPECT_EQ(store_->resolved_revision(), 19);
-  synodpb::Request put_b;
-  put_b.mutable_put()->set_key("b");
-  put_b.mutable_put()->set_value("1");
+  const synodpb::Request put_b = put_request("b", "1");
   ASSERT_TRUE(apply(stamped(put_b, 30)).ok());
   EXPECT_EQ(store_->revision(), 30);
   EXPECT_EQ(store_->resolved_revision(), 19);  // held: a commit may still come at 20..
@@ -183,9 +182,7 @@ TEST_F(KV_SUITE(StoreTxnTest), AStampedPartCommitsAtTheDecisionsRevisionBelowThe
   ASSERT_TRUE(after.ok());
   EXPECT_EQ(store_->revision(), 31);
   // A restart keeps the prepare revision of a part still held.
-  prep.mutable_txn_prepare()->set_txn("t2");
-  *prep.mutable_txn_prepare()->mutable_part() = part("c", "", "1");
-  ASSERT_TRUE(apply(stamped(prep, 40)).ok());
+  ASSERT_TRUE(apply(stamped(prepare_request("t2", part("c", "", "1")), 40)).ok());
   EXPECT_EQ(store_->resolved_revision(), 39);
   restart();
   EXPECT_EQ(store_->revision(), 40);
@@ -195,24 +192,10 @@ TEST_F(KV_SUITE(StoreTxnTest), AStampedPartCommitsAtTheDecisionsRevisionBelowThe
 // A compaction stops below a prepared part's revision (the part may still write there); a store
 // replaced by an image without the part forgets it.
 TEST_F(KV_SUITE(StoreTxnTest), APreparedPartBoundsCompactionAndGoesWithARestore) {
-  auto stamped = [](synodpb::Request req, int64_t stamp) {
-    req.set_revision_stamp(stamp);
-    return req;
-  };
-  synodpb::Request put_a;
-  put_a.mutable_put()->set_key("a");
-  put_a.mutable_put()->set_value("10");
-  ASSERT_TRUE(apply(stamped(put_a, 10)).ok());
-  ASSERT_TRUE(apply(stamped(put_a, 12)).ok());
-  synodpb::Request prep;
-  prep.mutable_txn_prepare()->set_txn("t1");
-  prep.mutable_txn_prepare()->set_coordinator(1);
-  *prep.mutable_txn_prepare()->mutable_part() = part("a", "10", "7");
-  ASSERT_TRUE(apply(stamped(prep, 20)).ok());
-  synodpb::Request put_b;
-  put_b.mutable_put()->set_key("b");
-  put_b.mutable_put()->set_value("1");
-  ASSERT_TRUE(apply(stamped(put_b, 30)).ok());
+  ASSERT_TRUE(apply(stamped(put_request("a", "10"), 10)).ok());
+  ASSERT_TRUE(apply(stamped(put_request("a", "10"), 12)).ok());
+  ASSERT_TRUE(apply(stamped(prepare_request("t1", part("a", "10", "7")), 20)).ok());
+  ASSERT_TRUE(apply(stamped(put_request("b", "1"), 30)).ok());
   synodpb::Request compact;
   compact.mutable_compaction()->set_revision(30);
   ASSERT_TRUE(apply(compact).ok());
