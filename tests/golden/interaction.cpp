@@ -233,7 +233,11 @@ std::string describe(const Message& m) {
       break;
     case MessageType::kCommitResp:
       if (m.context) os << " ctx=" << m.context;
-      if (m.reject) os << " reject";
+      if (m.reject) {
+        os << " reject";
+      } else {
+        os << " run=" << m.log_index;
+      }
       break;
     case MessageType::kPbft:
       os << describe_pbft(m);
@@ -334,7 +338,15 @@ void Interaction::process_ready(uint64_t id, std::ostream& out) {
     out << "  Entries:\n";
     for (const Entry& e : rd.entries) out << "    " << describe(e) << "\n";
   }
-  replica::write_ready(n.durable, rd);
+  const raft::HardState& had = n.durable.hard_state;
+  if (rd.snapshot || !rd.entries.empty() ||
+      (rd.hard_state && (rd.hard_state->term != had.term || rd.hard_state->vote != had.vote))) {
+    if (n.unsynced && !rd.hard_state) n.durable.hard_state = *n.unsynced;
+    n.unsynced.reset();
+    replica::write_ready(n.durable, rd);
+  } else if (rd.hard_state) {
+    n.unsynced = rd.hard_state;
+  }
   if (!rd.committed.empty()) {
     out << "  Committed:\n";
     for (const Entry& e : rd.committed) out << "    " << describe(e) << "\n";
@@ -596,6 +608,7 @@ std::string Interaction::run(const Command& c) {
     raft::EngineConfig cfg = n.config;
     cfg.applied = n.durable.snapshot ? n.durable.snapshot->meta.index : Index(0);
     n.applied = cfg.applied;
+    n.unsynced.reset();  // lost with the process
     n.engine = make(n, cfg);
     n.up = true;
     return status(std::stoull(a.at(0)));

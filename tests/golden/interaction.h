@@ -36,6 +36,9 @@ class Interaction {
     replica::EngineBugs bugs;
     replica::PbftOptions pbft;
     raft::Persisted durable;
+    // A hard state that differs from the durable one only in its commit index: written without
+    // fsync (a recovery hint, as the driver persists it), so a crash loses it.
+    std::optional<raft::HardState> unsynced;
     bool up = true;
     raft::Index applied;
   };

@@ -96,6 +96,7 @@ void MultiPaxos::handle_commit(const Message& m) {
   Message r = make(MessageType::kCommitResp, m.from);
   r.context = m.context;
   r.sent_tick = m.sent_tick;
+  r.log_index = round_match_;  // the leader resends what we hold but do not count (rewind)
   send(std::move(r));
 }
 

@@ -24,8 +24,8 @@ MultiPaxos::MultiPaxos(const Config& config, const Persisted& persisted)
   } else {
     base_conf_ = cfg_.initial_conf;
   }
-  log_ = Log(meta, persisted.entries, persisted.hard_state.commit,
-             std::max(cfg_.applied, meta.index));
+  log_ =
+      Log(meta, persisted.entries, persisted.hard_state.commit, std::max(cfg_.applied, meta.index));
   promised_ = persisted.hard_state.term;
   vote_ = persisted.hard_state.vote;
   conf_ = base_conf_;

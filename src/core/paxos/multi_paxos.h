@@ -179,6 +179,9 @@ class MultiPaxos final : public Engine {
   void broadcast_commit(uint64_t context);
   void handle_accepted(const Message& m);
   void handle_commit_resp(const Message& m);
+  // Counts an acceptor's run at our round as ending at `run`, below what we counted, and
+  // sends from there.
+  void rewind(NodeId to, Index run);
   void handle_snapshot_resp(const Message& m);
   bool maybe_choose();
   void on_chosen_advanced();
@@ -199,10 +202,10 @@ class MultiPaxos final : public Engine {
   Config cfg_;
   Rng rng_;
   Log log_;
-  ConfState base_conf_;                // configuration at the snapshot (or the initial one)
-  std::map<Index, ConfState> confs_;   // configuration entries in the log, by slot
-  ConfState conf_;                     // the newest configuration in the log
-  Index conf_index_;                   // its slot (or the snapshot's index)
+  ConfState base_conf_;               // configuration at the snapshot (or the initial one)
+  std::map<Index, ConfState> confs_;  // configuration entries in the log, by slot
+  ConfState conf_;                    // the newest configuration in the log
+  Index conf_index_;                  // its slot (or the snapshot's index)
   std::optional<Snapshot> local_snapshot_;
   std::optional<Snapshot> incoming_snapshot_;
 
@@ -220,10 +223,10 @@ class MultiPaxos final : public Engine {
   // Pre-prepare and phase 1.
   std::map<NodeId, bool> pre_votes_;
   bool transfer_campaign_ = false;
-  Index phase1_from_;                  // the chosen index the Prepares carry
+  Index phase1_from_;  // the chosen index the Prepares carry
   std::map<NodeId, Promise> promises_;
   std::set<NodeId> refusals_;
-  std::set<NodeId> prepared_;          // members a Prepare of this round went to
+  std::set<NodeId> prepared_;  // members a Prepare of this round went to
 
   // Leader.
   Index phase1_end_;

@@ -270,6 +270,10 @@ void MultiPaxos::handle_accepted(const Message& m) {
   pr.recent_active = true;
   if (m.reject) {
     if (pr.state == ProgressState::kSnapshot) return;
+    if (m.reject_hint < pr.match) {
+      rewind(m.from, m.reject_hint);
+      return;
+    }
     // The hint is the run it holds at our round: an acknowledgement in itself.
     const bool advanced = pr.maybe_update(m.reject_hint);
     const bool stale = m.log_index <= pr.match ||
@@ -293,12 +297,26 @@ void MultiPaxos::handle_accepted(const Message& m) {
   if (m.from == transferee_) maybe_send_timeout_now(m.from);
 }
 
+void MultiPaxos::rewind(NodeId to, Index run) {
+  // The acceptor's run at our round ends before what we counted for it: it restarted, and
+  // counts only the slots at its promised round past the chosen index it made durable (the
+  // chosen index is a hint written without fsync). Chosen slots it holds from earlier rounds
+  // past that index are not counted until sent again, and nothing else would send them (no
+  // write need come). Counting less only delays choosing; count from where it stands.
+  Progress& pr = progress_.at(to);
+  pr.match = run;
+  pr.become_probe();
+  send_accept(to, true);
+}
+
 void MultiPaxos::handle_commit_resp(const Message& m) {
   auto it = progress_.find(m.from);
   if (it == progress_.end()) return;
   Progress& pr = it->second;
   pr.heartbeat_answered(m.sent_tick, cfg_.max_inflight_msgs, cfg_.max_inflight_bytes);
-  if (pr.match < log_.last_index() || pr.state == ProgressState::kSnapshot) {
+  if (m.log_index < pr.match && pr.state != ProgressState::kSnapshot) {
+    rewind(m.from, m.log_index);
+  } else if (pr.match < log_.last_index() || pr.state == ProgressState::kSnapshot) {
     send_accept(m.from, true);
   }
   if (m.context == 0) return;
@@ -325,8 +343,7 @@ bool MultiPaxos::maybe_choose() {
   while (chosen < log_.last_index()) {
     auto change = confs_.lower_bound(chosen + 1);
     const Index segment_end = change == confs_.end() ? log_.last_index() : change->first;
-    const Index n =
-        std::min(raft::quorum_index(positions, config_for(chosen + 1)), segment_end);
+    const Index n = std::min(raft::quorum_index(positions, config_for(chosen + 1)), segment_end);
     if (n <= chosen) break;
     chosen = n;
     if (n < segment_end) break;
