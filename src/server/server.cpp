@@ -678,13 +678,13 @@ int run_server(const ResolvedConfig& config) {
     group_options.timestamps = [o = oracle.get()](uint32_t count, NodeOptions::TimestampDone done) {
       o->allocate(count, std::move(done));
     };
-    // A member that joins an existing cluster takes its groups from the shard map.
+    // The founders (the identity keeps them, whatever --initial-cluster-state a restart is
+    // given) place the groups and found their configurations: a group whose log holds no
+    // membership change starts from that placement on every start. A member that joined an
+    // existing cluster has none; it takes its groups from the shard map, and their
+    // configurations from their logs and snapshots.
     std::vector<uint64_t> founders;
-    if (config.new_cluster) {
-      for (const ClusterMember& cm : config.initial_cluster) {
-        founders.push_back(founding_member_id(identity.ids, cm, config.raw.initial_cluster_token));
-      }
-    }
+    for (raft::NodeId v : identity.initial_conf.voters) founders.push_back(v.value);
     shards = Shards::open(shard_options, group_options, founders, peer_channel, &error);
     if (!shards) {
       spdlog::error("synod server: {}", error);

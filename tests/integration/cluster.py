@@ -266,6 +266,7 @@ class Cluster:
         # Exit code of each member the last time SIGTERM stopped it (None: it ignored SIGTERM
         # and was killed).
         self.term_exits: Dict[str, Optional[int]] = {}
+        self.last_health = ""  # what the last health probe printed (for a failure's message)
         names = [f"m{i + 1}" for i in range(size)]
         planned = [self._new_member(n, "", "new") for n in names]
         ic = ",".join(f"{m.name}={m.peer_url}" for m in planned)
@@ -546,6 +547,7 @@ class Cluster:
         r = self.etcdctl("endpoint", "health", endpoints=eps, check=False, timeout=10,
                          command_timeout="3s")
         # etcdctl 3.4 prints the health lines on stderr.
+        self.last_health = (r.stdout + r.stderr).strip()
         return r.returncode == 0 and (r.stdout + r.stderr).count(" is healthy") == len(eps)
 
     def wait_healthy(self, names: Optional[List[str]] = None, timeout: float = 30.0) -> None:
@@ -562,8 +564,10 @@ class Cluster:
                 if "exited" in str(e):
                     raise ClusterError(f"{e}\n{self.log_tails()}") from None
             if time.monotonic() >= deadline or tries > 400:
+                said = self.last_health
                 raise ClusterError(f"cluster ({self.kind}) not healthy after {timeout:.0f}s "
                                    f"({tries} probes){': ' + str(err) if err else ''}\n"
+                                   f"{'the last probe said: ' + said[-1500:] if said else ''}\n"
                                    f"{self.log_tails()}")
             time.sleep(0.3)
 

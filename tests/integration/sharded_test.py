@@ -707,6 +707,54 @@ def a_data_dir_keeps_its_layout(x: Ctx):
                              f"{(r.stdout + r.stderr)[-300:]}")
 
 
+@test
+def restarted_founders_still_lead(x: Ctx):
+    # Every restart here passes --initial-cluster-state existing. A founding member still knows
+    # its groups' founding configuration then (the groups' logs hold no membership change): with
+    # the other two members restarted and group 1's leader killed, the two elect a leader in
+    # every group it led and take writes there.
+    c = x.c
+    c.refresh_ids()
+
+    def leaders(member: str) -> dict:
+        out = subprocess.run([c.binary, "ctl", "--endpoints", c.members[member].endpoint, "ring"],
+                             capture_output=True, text=True, timeout=15).stdout
+        found = {}
+        for line in out.splitlines()[2:]:
+            f = line.split()
+            if len(f) >= 3 and f[0].isdigit():
+                found[int(f[0])] = None if f[2] == "none" else c.name_of_id(int(f[2], 16))
+        return found
+
+    victim = wait_until(lambda: leaders("m1").get(1), 15, what="group 1's leader")
+    others = [n for n in x.clients if n != victim]
+    for n in others:
+        c.kill(n)
+        c.restart(n)
+    c.wait_healthy(timeout=30)
+    led = sorted(g for g, name in leaders(others[0]).items() if name == victim)
+    if not led:
+        raise AssertionError(f"{victim} leads no group after the others restarted: no test")
+    c.kill(victim)
+    try:
+        wait_until(lambda: all(leaders(others[0]).get(g) in others for g in led), 20,
+                   what=f"leaders in groups {led} after {victim} was killed")
+        cl = etcd3.client(host="127.0.0.1", port=c.members[others[0]].client_port, timeout=10)
+        try:
+            for i in range(64):
+                retrying(lambda: cl.put(f"restarted/{i}", "v"), f"put restarted/{i}")
+        finally:
+            cl.close()
+    finally:
+        c.restart(victim)
+        c.wait_healthy(timeout=30)
+        for n in x.clients:
+            x.clients[n].close()
+            x.clients[n] = etcd3.client(host="127.0.0.1", port=c.members[n].client_port,
+                                        timeout=10)
+        x.cl = x.clients["m1"]
+
+
 def five_members_three_replicas(binary: str, base_port: int, keep: bool) -> None:
     """Five members, three replicas per shard: each member replicates only some shards and
     forwards the rest. Cross-shard transactions commit by three-phase commit here: the bank
@@ -977,13 +1025,17 @@ def past_reads_wait_for_writes_stamped_below(binary: str, base_port: int, keep: 
 def main() -> int:
     p = argparse.ArgumentParser(description="a sharded synod cluster under python3-etcd3")
     add_common_args(p)
-    p.add_argument("-k", dest="only", default=None, help="run only tests whose name contains this")
+    p.add_argument("-k", dest="only", default=None,
+                   help="run only tests whose name contains one of these (comma-separated)")
     a = p.parse_args()
     if a.kind != "synod":
         print("sharded: Synod only (etcd has no shards): skipped")
         return 0
     # Where every thread stands if a run outlasts its time (ctest stops it at 240 s).
     faulthandler.dump_traceback_later(220, repeat=False)
+    def selected(name: str) -> bool:
+        return not a.only or any(part in name for part in a.only.split(","))
+
     passed, failed = [], []
     t0 = time.monotonic()
     try:
@@ -993,7 +1045,7 @@ def main() -> int:
             x = Ctx(c)
             try:
                 for f in TESTS:
-                    if a.only and a.only not in f.__name__:
+                    if not selected(f.__name__):
                         continue
                     t1 = time.monotonic()
                     try:
@@ -1009,7 +1061,7 @@ def main() -> int:
         for offset, own in ((20, five_members_three_replicas), (40, members_come_and_go),
                             (60, past_reads_wait_for_writes_stamped_below)):
             name = own.__name__
-            if a.only and a.only not in name:
+            if not selected(name):
                 continue
             t1 = time.monotonic()
             try:
