@@ -231,9 +231,19 @@ ApplyResult::Outcome Store::apply_txn_prepare(const synodpb::TxnPrepare& req, Wr
 
 ApplyResult::Outcome Store::apply_txn_decide(const synodpb::TxnDecision& req, WriteTxn& txn) {
   if (req.txn().empty()) return errors::bad_transaction_part();
-  if (std::optional<TxnDecided> stands = decision(req.txn())) return *stands;
-  txn.view().put(row(keys::kTxnDecision, req.txn()), req.SerializeAsString());
-  return decided(req);
+  // The first decision stands.
+  synodpb::TxnDecision stands = req;
+  if (const std::optional<std::string> bytes = backend_.get(row(keys::kTxnDecision, req.txn()))) {
+    if (!stands.ParseFromString(*bytes)) records::corrupted("transaction decision");
+  } else {
+    stands.clear_resolve_here();
+    txn.view().put(row(keys::kTxnDecision, req.txn()), stands.SerializeAsString());
+  }
+  if (!req.resolve_here()) return decided(stands);
+  // This group's part, carried out with the decision that stands: after the decision is
+  // recorded, in the same entry, so never before it is durable.
+  stands.set_at(req.at());
+  return apply_txn_resolve(stands, txn);
 }
 
 ApplyResult::Outcome Store::apply_txn_resolve(const synodpb::TxnDecision& req, WriteTxn& txn) {

@@ -289,9 +289,12 @@ class Coordinator : public std::enable_shared_from_this<Coordinator> {
 
   void decide() {
     const bool commit = all_prepared_;
+    synodpb::Request r =
+        decision_request(false, txn_, commit, commit && all_hold_, epoch_, commit_revision_);
+    // The coordinator group holds the first part: the decision's entry carries it out too.
+    r.mutable_txn_decide()->set_resolve_here(true);
     propose_step(
-        ctx_, coordinator_,
-        decision_request(false, txn_, commit, commit && all_hold_, epoch_, commit_revision_), 0,
+        ctx_, coordinator_, std::move(r), 0,
         [self = shared_from_this()](const kv::ApplyResult& result) { self->decided(result); });
   }
 
@@ -307,10 +310,13 @@ class Coordinator : public std::enable_shared_from_this<Coordinator> {
     succeeded_ = d->succeeded;
     commit_revision_ = d->commit_revision;  // the decision that stood
     epoch_ = std::max(epoch_, result.cut_epoch);
-    pending_ = split_.parts.size();
+    pending_ = split_.parts.size() - 1;
     responses_.clear();
+    responses_[coordinator_] = d->response;  // its part, carried out with the decision
     resolve_error_.reset();
+    if (pending_ == 0) return answer();
     for (auto& [group, part] : split_.parts) {
+      if (group == coordinator_) continue;
       propose_step(ctx_, group,
                    decision_request(true, txn_, commit_, succeeded_, epoch_, commit_revision_), 0,
                    [self = shared_from_this(), group](const kv::ApplyResult& res) {

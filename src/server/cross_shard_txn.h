@@ -7,8 +7,9 @@
 // holds its shard's compares and ops — a range's op goes to every shard — every op's place
 // remembered), prepares every part (its keys and ranges held, its leases pinned, its compares
 // evaluated, the vote durable in the part's group), proposes the
-// decision to the group of the first part — the first decision applied there stands — and
-// resolves every part with the decision that stood, then answers with the ops' responses in
+// decision to the group of the first part — the first decision applied there stands, and the
+// same entry carries that part out with it — and resolves every other part with the decision
+// that stood, then answers with the ops' responses in
 // the request's order (a range's parts merged as a sharded Range merges them). With
 // --commit-protocol 3pc, every part records a precommit (the transaction commits, with which
 // branch) between the votes and the decision. A prepare refused because a key is held by another

@@ -113,6 +113,9 @@ KvCommand BankClient::next(uint64_t now_ms, Rng& rng) {
       r.mutable_txn_decide()->set_commit(all_prepared_);
       r.mutable_txn_decide()->set_succeeded(all_prepared_ && compares_hold_);
       r.mutable_txn_decide()->set_at(static_cast<int64_t>(now_ms));
+      // The coordinator group holds the first part: the decision's entry carries it out too
+      // (not in the planted bug's order, where every part was resolved already).
+      r.mutable_txn_decide()->set_resolve_here(committed_early_ == 0);
       return propose(parts_.front().group, std::move(r));
     }
     case Phase::kResolve: {
@@ -266,8 +269,9 @@ void BankClient::on_reply(const KvResult& r) {
       if (!r.txn_step) return on_failure();
       if (committed_early_ > 0) return finish();  // the planted bug's order: resolved already
       decision_ = r.txn_step;
+      // The answer is the first part's resolve (resolve_here); the others follow.
       phase_ = Phase::kResolve;
-      return;
+      return on_reply(r);
     case Phase::kResolve:
       if (audit_) {
         if (r.txn_step && r.txn_step->commit && r.txn &&

@@ -71,12 +71,14 @@ class KV_SUITE(StoreTxnTest) : public ::testing::Test {
     EXPECT_TRUE(r.ok()) << (r.error() ? r.error()->message : "skipped");
     return r.ok() ? *r.response<TxnVote>() : TxnVote{};
   }
-  TxnDecided step(bool resolve, const std::string& txn, bool commit, bool succeeded) {
+  TxnDecided step(bool resolve, const std::string& txn, bool commit, bool succeeded,
+                  bool resolve_here = false) {
     synodpb::Request req;
     synodpb::TxnDecision* d = resolve ? req.mutable_txn_resolve() : req.mutable_txn_decide();
     d->set_txn(txn);
     d->set_commit(commit);
     d->set_succeeded(succeeded);
+    d->set_resolve_here(resolve_here);
     ApplyResult r = apply(req);
     EXPECT_TRUE(r.ok()) << (r.error() ? r.error()->message : "skipped");
     return r.ok() ? *r.response<TxnDecided>() : TxnDecided{};
@@ -360,6 +362,36 @@ TEST_F(KV_SUITE(StoreTxnTest), TheFirstDecisionStands) {
   ASSERT_TRUE(store_->decision("t1").has_value());
   EXPECT_FALSE(store_->decision("t1")->commit);
   EXPECT_TRUE(decide("t2", true, true).succeeded);
+}
+
+TEST_F(KV_SUITE(StoreTxnTest), ADecisionCarriesOutItsGroupsPartWithTheDecisionThatStands) {
+  put("a", "10");
+  put("b", "20");
+  EXPECT_TRUE(prepare("t1", part("a", "10", "7")).prepared);
+  const int64_t before = store_->revision();
+  const TxnDecided done = step(false, "t1", true, true, /*resolve_here=*/true);
+  EXPECT_TRUE(done.commit);
+  EXPECT_EQ(done.response.responses_size(), 1);  // the part's answer, as a resolve's
+  EXPECT_EQ(get("a"), "7");
+  EXPECT_EQ(store_->revision(), before + 1);
+  EXPECT_TRUE(store_->locks().empty());
+  EXPECT_TRUE(store_->intents().empty());
+  ASSERT_TRUE(store_->decision("t1").has_value());
+  EXPECT_TRUE(store_->decision("t1")->commit);
+  // Applied again (a retried step): the same decision, nothing written twice.
+  EXPECT_TRUE(step(false, "t1", true, true, true).commit);
+  EXPECT_EQ(store_->revision(), before + 1);
+
+  // A resolver aborted the transaction first: the coordinator's commit carries out the abort.
+  EXPECT_TRUE(prepare("t2", part("b", "20", "0")).prepared);
+  EXPECT_FALSE(decide("t2", false, false).commit);
+  const TxnDecided late = step(false, "t2", true, true, true);
+  EXPECT_FALSE(late.commit);
+  EXPECT_EQ(get("b"), "20");
+  EXPECT_TRUE(store_->locks().empty());
+  restart();
+  EXPECT_FALSE(store_->decision("t2")->commit);
+  EXPECT_TRUE(store_->decision("t1")->commit);
 }
 
 TEST_F(KV_SUITE(StoreTxnTest), AResolveBeforeItsPrepareRefusesThePrepare) {
