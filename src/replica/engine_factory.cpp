@@ -24,7 +24,7 @@ std::optional<EngineKind> parse_engine(std::string_view name) {
 }
 
 void recover_commit(EngineKind kind, raft::Persisted& disk, uint64_t applied) {
-  if (kind != EngineKind::kPbft) Driver::recover_commit(disk, applied);
+  if (kind == EngineKind::kRaft) Driver::recover_commit(disk, applied);
 }
 
 std::unique_ptr<Engine> make_engine(EngineKind kind, const raft::EngineConfig& config,

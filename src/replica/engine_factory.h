@@ -40,11 +40,14 @@ struct PbftOptions {
   uint64_t timestamp_base = 0;
 };
 
-// The commit index a member restarts with. Raft and Multi-Paxos raise the log's hint to what
-// the state machine applied (Driver::recover_commit: whatever it applied was committed, and the
-// log holds those entries). PBFT keeps its own hint: a state fetched from a peer may run ahead of
-// the replica's log, whose slots there may hold requests it never executed; it re-learns them on
-// certificates and the driver skips what the state already holds.
+// The commit index a member restarts with. Raft raises the log's hint to what the state machine
+// applied (Driver::recover_commit: whatever it applied was committed, and the log holds those
+// entries). Multi-Paxos and PBFT keep their own hint: a state fetched from a peer may run ahead
+// of the snapshot it was fetched for, and the replica's log past that snapshot may hold values
+// it accepted but that were never chosen (a Multi-Paxos acceptor keeps them: a later phase 1 may
+// need them) at slots the state covers. Counted as chosen after a restart, such a value would
+// be sent on as chosen once the member leads. They re-learn those slots (an acceptor from the
+// leader's resend, PBFT on certificates) and the driver skips what the state already holds.
 void recover_commit(EngineKind kind, raft::Persisted& disk, uint64_t applied);
 
 std::unique_ptr<Engine> make_engine(EngineKind kind, const raft::EngineConfig& config,
