@@ -150,7 +150,7 @@ TEST(ShardedSim, EveryCutOfTheBankHoldsItsTotal) {
   // messages in flight in fewer: the sanitizer build, with few seeds to spend, stops at the
   // first run whose cuts held one, and looks a little further for it.
 #if defined(__SANITIZE_ADDRESS__)
-  constexpr uint64_t kCutSeeds = 8;
+  constexpr uint64_t kCutSeeds = 24;
   constexpr bool kStopAtFirst = true;
 #else
   constexpr uint64_t kCutSeeds = kSeeds / 2;
