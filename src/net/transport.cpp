@@ -61,10 +61,9 @@ class Transport::Peer {
     if (release != nullptr) release->RemoveHold();
   }
 
-  void send(uint32_t group, std::vector<raft::Message>&& messages) {
+  // Queues the messages; starts a write unless `hold` (Transport::cork).
+  void send(uint32_t group, std::vector<raft::Message>&& messages, bool hold) {
     Call* start_call = nullptr;
-    Call* start_write = nullptr;
-    std::vector<Queued> batch;
     {
       std::lock_guard lock(mu_);
       if (stopping_) return;
@@ -81,19 +80,26 @@ class Transport::Peer {
         }
         queue_.push_back(Queued{group, std::move(m)});
       }
-      if (!writing_ && !call_->closed && !queue_.empty()) {
-        writing_ = true;
-        start_write = call_;
-        take_batch_locked(&batch);
-      }
+    }
+    if (!hold) flush();
+    if (start_call != nullptr) start_call->StartCall();
+  }
+
+  // Starts a write of what is queued, unless one is in flight (its completion takes it).
+  void flush() {
+    Call* start_write = nullptr;
+    std::vector<Queued> batch;
+    {
+      std::lock_guard lock(mu_);
+      if (call_ == nullptr || writing_ || call_->closed || queue_.empty()) return;
+      writing_ = true;
+      start_write = call_;
+      take_batch_locked(&batch);
     }
     // gRPC calls outside the lock: a reaction may run before they return. The call cannot end
     // meanwhile: its hold is removed only once no write is in flight or about to start.
-    if (start_write != nullptr) {
-      fill(start_write, batch);
-      start_write->StartWrite(&start_write->frame);
-    }
-    if (start_call != nullptr) start_call->StartCall();
+    fill(start_write, batch);
+    start_write->StartWrite(&start_write->frame);
   }
 
  private:
@@ -295,8 +301,19 @@ void Transport::send(uint32_t group, std::vector<raft::Message> messages) {
   std::lock_guard lock(mu_);
   for (auto& [to, batch] : by_peer) {
     auto it = peers_.find(to);
-    if (it != peers_.end()) it->second->send(group, std::move(batch));
+    if (it != peers_.end()) it->second->send(group, std::move(batch), corked_);
   }
+}
+
+void Transport::cork() {
+  std::lock_guard lock(mu_);
+  corked_ = true;
+}
+
+void Transport::uncork() {
+  std::lock_guard lock(mu_);
+  corked_ = false;
+  for (auto& [id, peer] : peers_) peer->flush();
 }
 
 void Transport::stop() {

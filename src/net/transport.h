@@ -54,6 +54,11 @@ class Transport {
   void send(std::vector<raft::Message> messages) { send(group_, std::move(messages)); }
   // The same for the messages of replication group `group`.
   void send(uint32_t group, std::vector<raft::Message> messages);
+  // Between cork() and uncork() sends are queued and none written; uncork() writes what every
+  // peer has queued, in as few frames as the frame size allows. For a caller that sends for
+  // many groups in a row (a group loop's round).
+  void cork();
+  void uncork();
   // Cancels every stream and waits for them to end; queued messages are dropped. Not to be
   // called on a gRPC callback thread.
   void stop();
@@ -72,6 +77,7 @@ class Transport {
   std::map<raft::NodeId, std::unique_ptr<Peer>> peers_;
   std::vector<std::unique_ptr<Peer>> retired_;  // removed; their streams end in stop()
   bool stopped_ = false;
+  bool corked_ = false;
 };
 
 }  // namespace synod::net

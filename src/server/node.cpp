@@ -62,7 +62,12 @@ std::unique_ptr<Node> Node::open(const NodeOptions& options, net::Transport& tra
 }
 
 void Node::start() {
-  thread_ = std::thread([this] { run(); });
+  if (options_.loop) {
+    wal_on_sync_file_system_ = options_.loop->syncs_file_system_of(options_.data_dir);
+    options_.loop->add(this);
+  } else {
+    thread_ = std::thread([this] { run(); });
+  }
 }
 
 void Node::stop() {
@@ -73,6 +78,7 @@ void Node::stop() {
   }
   inbox_cv_.notify_all();
   fetch_cancel_.cancel();
+  if (options_.loop) options_.loop->remove(this);
   if (thread_.joinable()) thread_.join();
   wait_background();
   if (buffered_) buffered_->sync();
@@ -85,7 +91,15 @@ void Node::post(Input&& input) {
     std::lock_guard lock(inbox_mu_);
     inbox_.push_back(std::move(input));
   }
-  inbox_cv_.notify_one();
+  wake();
+}
+
+void Node::wake() {
+  if (options_.loop) {
+    options_.loop->wake(this);
+  } else {
+    inbox_cv_.notify_one();
+  }
 }
 
 void Node::propose(synodpb::Request request, ApplyDone done) {
@@ -137,7 +151,7 @@ void Node::receive(std::vector<raft::Message> messages) {
     inbox_messages_ += messages.size();
     for (raft::Message& m : messages) inbox_.emplace_back(std::move(m));
   }
-  inbox_cv_.notify_one();
+  wake();
 }
 
 NodeStatus Node::status() const {
@@ -164,35 +178,53 @@ void Node::run() {
     return Clock::time_point((t.time_since_epoch() / tick + 1) * tick);
   };
   Clock::time_point next_tick = next_after(Clock::now());
-  std::vector<Input> batch;
+  bool again = false;
   while (true) {
     {
       std::unique_lock lock(inbox_mu_);
-      // Watchers catching up from history keep the loop going without waiting for input.
-      inbox_cv_.wait_until(lock, watch_hub_.catch_up_ready(*store_) ? Clock::now() : next_tick,
+      inbox_cv_.wait_until(lock, again ? Clock::now() : next_tick,
                            [&] { return stopping_ || !inbox_.empty(); });
       if (stopping_) break;
-      batch.swap(inbox_);
+      batch_.swap(inbox_);
       inbox_messages_ = 0;
     }
-    // Every input of the batch reaches the engine before the driver runs: one Ready, one
-    // fsync, for all of them.
-    for (Input& input : batch) handle(std::move(input));
-    batch.clear();
     const Clock::time_point now = Clock::now();
-    if (now >= next_tick) {
-      next_tick = next_after(now);
-      on_tick(now);
-    }
-    submit_proposals();
-    submit_conf_changes();
-    driver_->run();
-    if (watch_hub_.catch_up_ready(*store_)) watch_hub_.catch_up(*store_, &watch_out_);
-    watch_hub_.mark_through(*store_, &watch_out_);
-    emit_watch_output();
-    publish_status();
+    const bool tick_due = now >= next_tick;
+    if (tick_due) next_tick = next_after(now);
+    again = step(batch_, tick_due);
   }
   fail_all_waiting();
+}
+
+bool Node::pass(bool tick) {
+  {
+    std::lock_guard lock(inbox_mu_);
+    if (stopping_) return false;
+    batch_.swap(inbox_);
+    inbox_messages_ = 0;
+  }
+  return step(batch_, tick);
+}
+
+void Node::leave() {
+  fail_all_waiting();
+}
+
+bool Node::step(std::vector<Input>& batch, bool tick) {
+  // Every input of the batch reaches the engine before the driver runs: one Ready, one
+  // fsync, for all of them.
+  for (Input& input : batch) handle(std::move(input));
+  batch.clear();
+  if (tick) on_tick(Clock::now());
+  submit_proposals();
+  submit_conf_changes();
+  driver_->run();
+  // Watchers catching up from history keep the loop going without waiting for input.
+  if (watch_hub_.catch_up_ready(*store_)) watch_hub_.catch_up(*store_, &watch_out_);
+  watch_hub_.mark_through(*store_, &watch_out_);
+  emit_watch_output();
+  publish_status();
+  return watch_hub_.catch_up_ready(*store_);
 }
 
 void Node::on_tick(Clock::time_point now) {
@@ -305,17 +337,36 @@ std::vector<NodeEvent> Node::recent_events() const {
 bool Node::persist(const std::vector<raft::Entry>& entries,
                    const std::optional<raft::HardState>& hard_state, bool sync) {
   auto s = wal_->append(entries, hard_state);
-  if (s.ok() && sync) {
+  if (s.ok() && sync && options_.loop) {
+    // On a group loop the write is made durable at the end of the loop's round, together with
+    // every other group's (GroupLoop::defer_sync); the driver waits for synced().
+    s = wal_->write();
+    if (s.ok()) {
+      sync_started_ = Clock::now();
+      options_.loop->defer_sync(this, wal_on_sync_file_system_);
+      return false;
+    }
+  } else if (s.ok() && sync) {
     const auto start = Clock::now();
     s = wal_->sync();
     metrics_.wal_fsync.observe(std::chrono::duration<double>(Clock::now() - start).count());
   }
-  if (!s.ok()) {
-    // Durability rule: a member that cannot fsync must not acknowledge anything.
-    spdlog::critical("wal: {}", s.message());
-    std::abort();
-  }
+  if (!s.ok()) wal_failed(s.message());
   return true;
+}
+
+void Node::synced(bool data_synced) {
+  if (auto s = wal_->commit(data_synced); !s.ok()) wal_failed(s.message());
+  metrics_.wal_fsync.observe(std::chrono::duration<double>(Clock::now() - sync_started_).count());
+  driver_->persisted();
+  std::vector<Input> none;
+  step(none, /*tick=*/false);
+}
+
+void Node::wal_failed(const std::string& message) {
+  // Durability rule: a member that cannot fsync must not acknowledge anything.
+  spdlog::critical("wal: {}", message);
+  std::abort();
 }
 
 void Node::save_snapshot(const raft::Snapshot& snapshot) {

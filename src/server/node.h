@@ -42,6 +42,7 @@
 #include "replica/driver.h"
 #include "replica/engine_factory.h"
 #include "replica/host.h"
+#include "server/group_loop.h"
 #include "synodpb/request.pb.h"
 
 namespace synod::storage {
@@ -76,6 +77,9 @@ struct NodeOptions {
   // A sharded cluster's data group holds copies of the metadata group's leases (for the keys
   // attached to them there); only the metadata group's leader expires leases.
   bool expire_leases = true;
+  // A sharded member's data groups run on one loop (group_loop.h) rather than a raft thread
+  // each. Unset: the node runs a thread of its own.
+  GroupLoop* loop = nullptr;
   using TimestampDone = std::function<void(std::optional<int64_t> first)>;
   std::function<void(uint32_t count, TimestampDone done)> timestamps;
 };
@@ -135,7 +139,7 @@ struct NodeStatus {
   raft::ConfState conf;
 };
 
-class Node : private replica::Host {
+class Node : private replica::Host, private GroupLoop::Member {
  public:
   using ApplyDone = std::function<void(const kv::ApplyResult&)>;
   using Done = std::function<void(std::optional<Error>)>;
@@ -353,11 +357,21 @@ class Node : private replica::Host {
   };
 
   Node(const NodeOptions& options, net::Transport& transport);
-  // node.cpp: the raft thread.
+  // node.cpp: the raft thread, a thread of the node's own (run) or a group loop's (pass).
   void run();
+  // One pass: the inputs in `batch`, a tick if `tick`, then the Ready loop. Returns whether
+  // there is work to do at once (watchers catching up from history).
+  bool step(std::vector<Input>& batch, bool tick);
+  // GroupLoop::Member.
+  bool pass(bool tick) override;
+  void leave() override;
+  void synced(bool data_synced) override;
+  [[noreturn]] void wal_failed(const std::string& message);
   void on_tick(Clock::time_point now);
   void handle(Input&& input);
   void post(Input&& input);
+  // Tells the raft thread that the inbox has input.
+  void wake();
   void read(Done done);
   uint32_t timeout_ticks() const;
   void publish_status();
@@ -442,6 +456,9 @@ class Node : private replica::Host {
   std::mutex inbox_mu_;
   std::condition_variable inbox_cv_;
   std::vector<Input> inbox_;
+  std::vector<Input> batch_;              // the raft thread's: the inbox taken for a pass
+  Clock::time_point sync_started_{};      // on a group loop: when the deferred sync was asked
+  bool wal_on_sync_file_system_ = false;  // on a group loop: its syncfs covers the WAL
   size_t inbox_messages_ = 0;
   bool stopping_ = false;
   std::thread thread_;

@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <sstream>
 #include <utility>
@@ -85,6 +86,16 @@ std::unique_ptr<Shards> Shards::open(const ShardOptions& options, const NodeOpti
   shards->base_ = base;
   shards->transport_ = std::make_unique<net::Transport>(
       base.id, base.cluster_id, replica::to_string(base.engine), std::move(peer_credentials));
+  GroupLoop::Options loop_options;
+  loop_options.tick = std::chrono::milliseconds(base.tick_ms);
+  loop_options.begin_round = [t = shards->transport_.get()] { t->cork(); };
+  loop_options.end_round = [t = shards->transport_.get()] { t->uncork(); };
+  loop_options.sync_dir = base.data_dir;
+  if (const char* e = std::getenv("SYNOD_GROUP_SYNC"); e && std::string_view(e) == "fdatasync") {
+    loop_options.sync_dir.clear();  // benchmarks: every group's WAL synced on its own
+  }
+  shards->loop_ = std::make_unique<GroupLoop>(std::move(loop_options));
+  shards->base_.loop = shards->loop_.get();
   shards->groups_.resize(options.shards);
   if (!founders.empty()) {
     ring::Ring ring(ring::RingOptions{.replication = options.replication});
@@ -271,6 +282,7 @@ void Shards::stop() {
     }
   }
   for (Node* n : nodes) n->stop();
+  if (loop_) loop_->stop();
   if (transport_) transport_->stop();
 }
 

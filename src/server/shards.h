@@ -4,11 +4,11 @@
 // members (every founder computes the same placement), then as the shard map in the metadata
 // group says once members come and go (shard_mover.h moves the replicas). Group 0 is the
 // member's own group: membership, auth, leases and the shard map — the metadata group. Each data
-// group hosted here is a Node (the one replica driver, its own raft thread, WAL and store under
-// <data-dir>/groups/<g>); the data groups share one Transport, so each peer gets one stream
-// whose frames carry every group's messages (each named with its group), and the peer service
-// hands each group's messages to its node. Groups tick on a common schedule (node.h), so their
-// heartbeats to a peer travel together.
+// group hosted here is a Node (the one replica driver, its own WAL and store under
+// <data-dir>/groups/<g>), and all of them run on one raft thread (group_loop.h); the data groups
+// share one Transport, so each peer gets one stream whose frames carry every group's messages (each
+// named with its group), and the peer service hands each group's messages to its node. Groups tick
+// on a common schedule (node.h), so their heartbeats to a peer travel together.
 //
 // Thread-safety: every method may be called from any thread.
 #pragma once
@@ -129,6 +129,9 @@ class Shards {
 
   ShardOptions options_;
   NodeOptions base_;
+  // The one raft thread of every data group hosted here (declared before the groups: it
+  // outlives their nodes).
+  std::unique_ptr<GroupLoop> loop_;
   // Every data group's messages (declared before the groups: their nodes send on it).
   std::unique_ptr<net::Transport> transport_;
   ring::Placement initial_;

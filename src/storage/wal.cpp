@@ -146,15 +146,22 @@ WalStatus Wal::append(const std::vector<raft::Entry>& entries,
 }
 
 WalStatus Wal::sync() {
+  if (WalStatus s = write(); !s.ok()) return s;
+  return commit(/*data_synced=*/false);
+}
+
+WalStatus Wal::write() {
   if (!failure_.ok()) return failure_;
-  if (buffer_.empty()) return {};
+  if (written_ == buffer_.size()) return {};
   Segment& segment = segments_.back();
+  const uint64_t at = segment.bytes + written_;
   const uint64_t end = segment.bytes + buffer_.size();
-  if (WalStatus s =
-          write_all_at(fd_.get(), buffer_.data(), buffer_.size(), segment.bytes, segment.path);
+  if (WalStatus s = write_all_at(fd_.get(), buffer_.data() + written_, buffer_.size() - written_,
+                                 at, segment.path);
       !s.ok()) {
     return poison(s);
   }
+  written_ = buffer_.size();
   if (end > file_bytes_) {
     file_bytes_ = end;
     if (options_.zero_ahead_bytes > 0) {
@@ -166,10 +173,20 @@ WalStatus Wal::sync() {
       file_bytes_ += zeros.size();
     }
   }
-  if (WalStatus s = sync_data(fd_.get(), segment.path); !s.ok()) return poison(s);
-  segment.bytes = end;
-  buffer_.clear();  // keeps its capacity for the next batch
-  if (segment.bytes >= options_.segment_bytes) return rotate();
+  return {};
+}
+
+WalStatus Wal::commit(bool data_synced) {
+  if (!failure_.ok()) return failure_;
+  if (written_ == 0) return {};
+  Segment& segment = segments_.back();
+  if (!data_synced) {
+    if (WalStatus s = sync_data(fd_.get(), segment.path); !s.ok()) return poison(s);
+  }
+  segment.bytes += written_;
+  buffer_.erase(0, written_);  // keeps its capacity for the next batch
+  written_ = 0;
+  if (buffer_.empty() && segment.bytes >= options_.segment_bytes) return rotate();
   return {};
 }
 

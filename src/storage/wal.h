@@ -41,8 +41,8 @@
 #include <string>
 #include <vector>
 
-#include "core/raft/raft.h"
 #include "core/consensus/types.h"
+#include "core/raft/raft.h"
 #include "storage/wal_fs.h"
 #include "storage/wal_segment.h"
 #include "storage/wal_status.h"
@@ -87,6 +87,12 @@ class Wal {
                    const std::optional<raft::HardState>& hard_state);
   // Writes and fdatasyncs everything buffered; rotates the segment if it reached segment_bytes.
   WalStatus sync();
+  // sync() in two steps, for a caller that makes many files durable at once: write() hands
+  // what is buffered to the file without making it durable; commit() makes what was written
+  // durable (with an fdatasync unless `data_synced`: the caller made the file's data durable
+  // itself) and counts it as synced. Records appended in between stay buffered.
+  WalStatus write();
+  WalStatus commit(bool data_synced);
   // See the contract above. Precondition-checked: snapshot.meta.index > snapshot_index().
   WalStatus save_snapshot(const raft::Snapshot& snapshot);
   // Step 1 of the Ready contract: the snapshot (if any), then entries and hard state, synced.
@@ -116,6 +122,7 @@ class Wal {
   FileHandle fd_;                  // segments_.back(), open for writing
   uint64_t file_bytes_ = 0;        // its file's size: the records, then any zeros written ahead
   std::string buffer_;             // records appended since the last sync
+  size_t written_ = 0;             // its first bytes, written by write() and not yet committed
   WalTail<raft::Term> tail_;       // the log as appended (durable + buffered)
   raft::HardState hard_state_;     // as appended
   WalStatus failure_;              // sticky after a failed write or fsync

@@ -159,6 +159,43 @@ TEST(Wal, OneSyncCommitsEveryAppendSinceThePreviousOne) {
   EXPECT_EQ(wal->buffered_bytes(), 0u);
 }
 
+TEST(Wal, WriteThenCommitIsASyncInTwoStepsAndKeepsWhatWasAppendedBetween) {
+  TempDir dir;
+  auto wal = open_ok(options(dir.path(), 64ull << 20, 0));
+  const std::string path = segment_paths(dir.path())[0];
+  const uint64_t empty = file_size(path);
+  ASSERT_TRUE(wal->append(make_entries(1, 4, 1), hard_state(1, 1, 0)).ok());
+  const size_t first = wal->buffered_bytes();
+  ASSERT_TRUE(wal->write().ok());
+  EXPECT_EQ(file_size(path), empty + first);  // in the file, not yet counted as synced
+  EXPECT_EQ(wal->open_segment_bytes(), empty);
+  ASSERT_TRUE(wal->append(make_entries(5, 2, 1), {}).ok());  // after the write: stays buffered
+  const size_t second = wal->buffered_bytes() - first;
+  ASSERT_TRUE(wal->commit(/*data_synced=*/true).ok());
+  EXPECT_EQ(wal->open_segment_bytes(), empty + first);
+  EXPECT_EQ(wal->buffered_bytes(), second);
+  EXPECT_EQ(file_size(path), empty + first);
+  ASSERT_TRUE(wal->sync().ok());
+  EXPECT_EQ(wal->open_segment_bytes(), empty + first + second);
+  wal.reset();
+  raft::Persisted p = reopen(options(dir.path(), 64ull << 20, 0));
+  EXPECT_EQ(p.entries, make_entries(1, 6, 1));
+  EXPECT_EQ(p.hard_state, hard_state(1, 1, 0));
+}
+
+TEST(Wal, CommitsInTwoStepsRotateSegmentsAsSyncsDo) {
+  TempDir dir;
+  auto wal = open_ok(options(dir.path(), 4096));
+  for (uint64_t i = 1; i <= 2000; i += 20) {
+    ASSERT_TRUE(wal->append(make_entries(i, 20, 1, 10), {}).ok());
+    ASSERT_TRUE(wal->write().ok());
+    ASSERT_TRUE(wal->commit(/*data_synced=*/i % 40 == 1).ok());
+  }
+  EXPECT_GT(wal->segment_count(), 5u);
+  wal.reset();
+  EXPECT_EQ(reopen(options(dir.path(), 4096)).entries, make_entries(1, 2000, 1, 10));
+}
+
 TEST(Wal, ASyncThatPassesTheFileEndWritesZerosAheadAndTheNextSyncsWriteInsideThem) {
   TempDir dir;
   const Wal::Options o = options(dir.path(), 64ull << 20, 4096);
