@@ -1,9 +1,10 @@
 // A member's replica: the Raft engine under the one replica driver (src/replica/driver.h), with
 // this process's I/O as the driver's Host: the WAL for the log, the peer transport, and the MVCC
-// store on RocksDB. Everything runs on one thread, the "raft thread": inputs from any thread go
-// through a bounded inbox; the driver persists (WAL append + one fsync per Ready), sends, applies
-// and advances. Nothing is acknowledged to a client before the entry it depends on is fsynced
-// on a quorum and applied here.
+// store on RocksDB. Everything runs on one thread, the "raft thread" (a thread of the node's own,
+// or the group loop that a sharded member's data groups share: group_loop.h): inputs from any
+// thread go through a bounded inbox; the driver persists (WAL append + one fsync per Ready, or
+// per loop round), sends, applies and advances. Nothing is acknowledged to a client before the
+// entry it depends on is fsynced on a quorum and applied here.
 //
 // The class is one concept spread over files by responsibility: node.cpp (the raft thread and
 // the Host), node_requests.cpp (proposals, membership and leadership requests, their
