@@ -33,12 +33,6 @@ Driver::Driver(Engine& engine, Host& host, const DriverOptions& options, uint64_
   }
 }
 
-void Driver::recover_commit(raft::Persisted& disk, uint64_t applied) {
-  if (disk.entries.empty()) return;
-  disk.hard_state.commit =
-      std::min(std::max(disk.hard_state.commit, raft::Index(applied)), disk.entries.back().index);
-}
-
 const char* Driver::waiting_for() const {
   switch (stage_) {
     case Stage::kIdle:

@@ -99,10 +99,6 @@ class Driver {
   // Sees every Ready as the driver takes it (the simulator's invariant checker).
   void set_ready_observer(ReadyObserver observer) { observer_ = std::move(observer); }
 
-  // Recovery: whatever the state machine applied was committed, even if the commit index on
-  // disk (a hint, written without fsync) is older. Raises the hint to `applied` within the log.
-  static void recover_commit(raft::Persisted& disk, uint64_t applied);
-
  private:
   enum class Stage : uint8_t {
     kIdle,           // no Ready in flight

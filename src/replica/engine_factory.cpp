@@ -1,5 +1,7 @@
 #include "replica/engine_factory.h"
 
+#include <algorithm>
+
 #include "replica/driver.h"
 
 namespace synod::replica {
@@ -23,8 +25,12 @@ std::optional<EngineKind> parse_engine(std::string_view name) {
   return std::nullopt;
 }
 
-void recover_commit(EngineKind kind, raft::Persisted& disk, uint64_t applied) {
-  if (kind == EngineKind::kRaft) Driver::recover_commit(disk, applied);
+uint64_t recover(EngineKind kind, raft::Persisted& disk, uint64_t applied) {
+  if (kind != EngineKind::kRaft) return applied;
+  if (disk.snapshot) {
+    disk.hard_state.commit = std::max(disk.hard_state.commit, disk.snapshot->meta.index);
+  }
+  return std::min(applied, disk.hard_state.commit.value);
 }
 
 std::unique_ptr<Engine> make_engine(EngineKind kind, const raft::EngineConfig& config,

@@ -40,15 +40,21 @@ struct PbftOptions {
   uint64_t timestamp_base = 0;
 };
 
-// The commit index a member restarts with. Raft raises the log's hint to what the state machine
-// applied (Driver::recover_commit: whatever it applied was committed, and the log holds those
-// entries). Multi-Paxos and PBFT keep their own hint: a state fetched from a peer may run ahead
-// of the snapshot it was fetched for, and the replica's log past that snapshot may hold values
-// it accepted but that were never chosen (a Multi-Paxos acceptor keeps them: a later phase 1 may
-// need them) at slots the state covers. Counted as chosen after a restart, such a value would
-// be sent on as chosen once the member leads. They re-learn those slots (an acceptor from the
-// leader's resend, PBFT on certificates) and the driver skips what the state already holds.
-void recover_commit(EngineKind kind, raft::Persisted& disk, uint64_t applied);
+// Recovery: the applied index to build the engine with (EngineConfig::applied) after a
+// restart whose state machine applied through `applied`; may adjust the log's commit hint.
+// No engine counts more of its log as committed than its own hint says (raised only to its
+// snapshot, which covers committed entries alone). The state machine may run further ahead:
+// a state fetched from a peer may run past the snapshot it was fetched for, while the log past
+// that snapshot still holds what this member accepted, which need not be what was committed at
+// the indexes the state covers (Raft: entries of a leader deposed before committing them;
+// Multi-Paxos: values an acceptor accepted in an earlier round). Counted as committed, such an
+// entry would never give way to the leader's (Raft keeps committed entries: the member would
+// answer every append with its commit index and never take the leader's suffix), or be sent
+// on as chosen once the member leads (Multi-Paxos; the simulator's LearnedIsChosen caught it).
+// Instead the member re-learns those indexes from the leader, and the driver skips what the
+// state already holds. Raft also keeps its applied index within its committed one, so it
+// starts applying from the hint; Multi-Paxos and PBFT start from what the state applied.
+uint64_t recover(EngineKind kind, raft::Persisted& disk, uint64_t applied);
 
 std::unique_ptr<Engine> make_engine(EngineKind kind, const raft::EngineConfig& config,
                                     const raft::Persisted& persisted, const EngineBugs& bugs = {},

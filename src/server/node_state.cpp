@@ -65,13 +65,14 @@ bool Node::recover(std::string* error) {
   }
   publish_auth();
   const uint64_t snapshot_index = persisted.snapshot ? persisted.snapshot->meta.index.value : 0;
-  replica::recover_commit(options_.engine, persisted, store_->applied_index());
+  const uint64_t engine_applied =
+      replica::recover(options_.engine, persisted, store_->applied_index());
 
   raft::EngineConfig cfg;
   cfg.id = options_.id;
   cfg.seed = std::random_device{}();
   cfg.initial_conf = options_.initial_conf;
-  cfg.applied = raft::Index(store_->applied_index());
+  cfg.applied = raft::Index(engine_applied);
   cfg.election_ticks = options_.election_ticks;
   cfg.heartbeat_ticks = 1;
   replica::PbftOptions pbft = options_.pbft;

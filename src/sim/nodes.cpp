@@ -203,8 +203,7 @@ void Nodes::start(int id) {
     world_.flag("StoreRestore",
                 "n" + std::to_string(id) + ": its durable store image does not restore");
   }
-  replica::recover_commit(o_.engine, n.durable, n.kv->applied().value);
-  c.applied = n.kv->applied();
+  c.applied = raft::Index(replica::recover(o_.engine, n.durable, n.kv->applied().value));
   // A founding member starts from the founding membership, as the server does with
   // --initial-cluster-state new, even if it died before its first fsync; a member added later
   // learns its membership from the leader.

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "core/raft/raft.h"
+#include "replica/engine_factory.h"
 #include "replica/memory_log.h"
 #include "replica/state_ref.h"
 
@@ -524,14 +525,62 @@ TEST(Driver, AbandonedReadsAllFail) {
   EXPECT_EQ(driver.pending_reads(), 0u);
 }
 
-TEST(Driver, RecoveryRaisesTheCommitHintToWhatTheStateApplied) {
+// A member restarts with a state fetched ahead of its log's commit hint (through index 4), and
+// a log whose entries past the hint (3..5, term 1) came from a leader deposed before they were
+// committed. The new leader's entries at those indexes (term 2) replace them; what the state
+// already holds is not applied again.
+TEST(Driver, ARestartedFollowerTakesTheLeadersEntriesOverItsOwnPastItsCommitHint) {
+  ScriptedHost host;
+  for (uint64_t i = 1; i <= 5; ++i) host.disk.entries.push_back(Entry{raft::Term(1), Index(i)});
+  host.disk.hard_state.term = raft::Term(1);
+  host.disk.hard_state.commit = Index(2);
+  host.applied = 4;
+  raft::Persisted disk = host.disk;
+  raft::Config c = config(2, {1, 2});
+  c.applied = Index(recover(EngineKind::kRaft, disk, host.applied));
+  EXPECT_EQ(disk.hard_state.commit, Index(2));
+  EXPECT_EQ(c.applied, Index(2));
+  raft::Raft raft(c, disk);
+  Driver driver(raft, host, test_options(), 0);
+
+  Message m;
+  m.type = MessageType::kAppend;
+  m.from = NodeId(1);
+  m.to = NodeId(2);
+  m.term = raft::Term(2);
+  m.log_index = Index(2);
+  m.log_term = raft::Term(1);
+  m.entries = {Entry{raft::Term(2), Index(3)}, Entry{raft::Term(2), Index(4)}};
+  m.commit = Index(4);
+  driver.step(m);
+  driver.run();
+
+  ASSERT_EQ(host.disk.entries.size(), 4u);
+  EXPECT_EQ(host.disk.entries[2].term, raft::Term(2));
+  EXPECT_EQ(host.disk.entries[3].term, raft::Term(2));
+  ASSERT_FALSE(host.sent.empty());
+  EXPECT_EQ(host.sent.back().type, MessageType::kAppendResp);
+  EXPECT_FALSE(host.sent.back().reject);
+  EXPECT_EQ(host.sent.back().log_index, Index(4));
+  EXPECT_EQ(host.applied, 4u);  // entries 3 and 4 committed; the state held them already
+  EXPECT_EQ(raft.committed_index(), Index(4));
+}
+
+TEST(Driver, RecoveryCountsTheSnapshotAsCommittedAndNothingPastTheHint) {
   raft::Persisted disk;
-  for (uint64_t i = 1; i <= 5; ++i) disk.entries.push_back(Entry{raft::Term(1), Index(i)});
-  disk.hard_state.commit = Index(2);
-  Driver::recover_commit(disk, 4);
-  EXPECT_EQ(disk.hard_state.commit, Index(4));
-  Driver::recover_commit(disk, 9);  // never past the log
-  EXPECT_EQ(disk.hard_state.commit, Index(5));
+  disk.snapshot = raft::Snapshot{};
+  disk.snapshot->meta.index = Index(10);
+  disk.snapshot->meta.term = raft::Term(1);
+  for (uint64_t i = 11; i <= 15; ++i) disk.entries.push_back(Entry{raft::Term(1), Index(i)});
+  disk.hard_state.commit = Index(3);  // a hint older than the snapshot
+  EXPECT_EQ(recover(EngineKind::kRaft, disk, 14), 10u);
+  EXPECT_EQ(disk.hard_state.commit, Index(10));
+  disk.hard_state.commit = Index(12);
+  EXPECT_EQ(recover(EngineKind::kRaft, disk, 14), 12u);
+  EXPECT_EQ(disk.hard_state.commit, Index(12));
+  // The other engines start applying from what the state applied.
+  EXPECT_EQ(recover(EngineKind::kMultiPaxos, disk, 14), 14u);
+  EXPECT_EQ(disk.hard_state.commit, Index(12));
 }
 
 TEST(DriverDeathTest, InputsFromASecondThreadAbort) {
