@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -38,19 +39,34 @@ bool syncfs_reports_errors() {
   return major > 5 || (major == 5 && minor >= 8);
 }
 
+// File systems whose syncfs writes back every file's data and reports a failure to do so. On
+// others (overlayfs, network file systems) an error of the file system underneath may not
+// reach the caller, and each log is fdatasynced instead.
+bool syncfs_is_a_barrier(int fd) {
+  constexpr long kExt4 = 0xEF53;  // ext2, ext3 and ext4 share it
+  constexpr long kXfs = 0x58465342;
+  constexpr long kBtrfs = 0x9123683E;
+  constexpr long kTmpfs = 0x01021994;  // nothing to make durable
+  struct statfs fs {};
+  if (::fstatfs(fd, &fs) != 0) return false;
+  const long type = static_cast<long>(fs.f_type);
+  return type == kExt4 || type == kXfs || type == kBtrfs || type == kTmpfs;
+}
+
 }  // namespace
 
 GroupLoop::GroupLoop(Options options) : options_(std::move(options)) {
   SYNOD_ASSERT(options_.tick.count() > 0);
   if (options_.sync_dir.empty() || !syncfs_reports_errors()) return;
   sync_fd_ = ::open(options_.sync_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (sync_fd_ < 0) return;
   struct stat st {};
-  if (sync_fd_ >= 0 && ::fstat(sync_fd_, &st) == 0) {
+  if (::fstat(sync_fd_, &st) == 0 && syncfs_is_a_barrier(sync_fd_)) {
     sync_device_ = st.st_dev;
-  } else if (sync_fd_ >= 0) {
-    ::close(sync_fd_);
-    sync_fd_ = -1;
+    return;
   }
+  ::close(sync_fd_);
+  sync_fd_ = -1;
 }
 
 GroupLoop::~GroupLoop() {
@@ -108,15 +124,15 @@ void GroupLoop::wake(Member* member) {
 }
 
 void GroupLoop::remove(Member* member) {
-  SYNOD_ASSERT(std::this_thread::get_id() != thread_.get_id());
   std::unique_lock lock(mu_);
-  if (!member->in_loop_ && !member->left_) {
-    // Never added, or taken for leaving by another remove(): wait for that one.
-    if (std::find(leaving_.begin(), leaving_.end(), member) == leaving_.end()) return;
-  } else if (member->in_loop_) {
+  SYNOD_ASSERT(std::this_thread::get_id() != thread_.get_id());
+  if (!member->removing_) {
+    if (!member->in_loop_) return;  // never added (or added after stop())
+    member->removing_ = true;
     leaving_.push_back(member);
     cv_.notify_one();
   }
+  // A second remove() waits for the first one's leave() as well.
   left_cv_.wait(lock, [member] { return member->left_; });
 }
 
@@ -200,8 +216,15 @@ void GroupLoop::run() {
       if (m->pass(tick)) again_.push_back(m);
     }
     batch.clear();
-    sync_deferred();
+    // What the passes sent goes out before the round's sync (a leader's appends reach its
+    // followers while its own write is made durable); what the synced members send after it
+    // follows in a second flush.
     if (options_.end_round) options_.end_round();
+    if (!deferred_.empty()) {
+      if (options_.begin_round) options_.begin_round();
+      sync_deferred();
+      if (options_.end_round) options_.end_round();
+    }
   }
 }
 

@@ -41,22 +41,24 @@ class GroupLoop {
    private:
     friend class GroupLoop;
     // Under the loop's mutex:
-    bool in_loop_ = false;  // added, and not yet taken for leaving
-    bool woken_ = false;    // in woken_
-    bool left_ = false;     // leave() ran
+    bool in_loop_ = false;   // added, and not yet taken for leaving
+    bool removing_ = false;  // remove() called
+    bool woken_ = false;     // in woken_
+    bool left_ = false;      // leave() ran
     // The loop thread's: the last round that passed it (no second pass in one round).
     uint64_t passed_in_ = 0;
   };
 
   struct Options {
     std::chrono::milliseconds tick{100};
-    // Run on the loop's thread around each round of passes (the transport holds the round's
-    // messages and sends them in one frame per peer at its end).
+    // Run on the loop's thread around each round of passes and around its sync (the transport
+    // holds what they send and sends it in one frame per peer at the end).
     std::function<void()> begin_round;
     std::function<void()> end_round;
     // A directory on the file system that holds the members' logs. When set, the writes of
     // a round's members on that file system are made durable by one syncfs(2) of it, not an
-    // fdatasync each (on Linux 5.8 and later, where syncfs reports write-back errors).
+    // fdatasync each: on Linux 5.8 and later (where syncfs reports write-back errors), and on
+    // ext4, XFS, Btrfs or tmpfs (not overlayfs, whose lower errors may not reach the caller).
     std::string sync_dir;
   };
   explicit GroupLoop(Options options);

@@ -360,7 +360,7 @@ void Node::synced(bool data_synced) {
   metrics_.wal_fsync.observe(std::chrono::duration<double>(Clock::now() - sync_started_).count());
   driver_->persisted();
   std::vector<Input> none;
-  step(none, /*tick=*/false);
+  if (step(none, /*tick=*/false)) options_.loop->wake(this);  // watchers catching up
 }
 
 void Node::wal_failed(const std::string& message) {

@@ -90,7 +90,9 @@ class Wal {
   // sync() in two steps, for a caller that makes many files durable at once: write() hands
   // what is buffered to the file without making it durable; commit() makes what was written
   // durable (with an fdatasync unless `data_synced`: the caller made the file's data durable
-  // itself) and counts it as synced. Records appended in between stay buffered.
+  // itself) and counts it as synced. Records appended in between stay buffered. Records
+  // written and not committed may or may not survive a crash, as records of a sync that was
+  // cut short may.
   WalStatus write();
   WalStatus commit(bool data_synced);
   // See the contract above. Precondition-checked: snapshot.meta.index > snapshot_index().
