@@ -4,6 +4,7 @@
 #include <iterator>
 
 #include "base/assert.h"
+#include "replica/memory_log.h"
 #include "replica/state_ref.h"
 
 namespace synod::replica {
@@ -211,11 +212,7 @@ void Driver::persist_ready() {
   stage_ = Stage::kPersisting;
   const raft::Ready& rd = *ready_;
   if (rd.entries.empty() && !rd.hard_state) return finish_ready();
-  // New entries, a new term or a new vote must be durable before anything depends on them; a
-  // hard state that differs only in its commit index is a recovery hint (the commit index is
-  // re-learned from the leader), so it rides along with the next sync.
-  const bool sync = !rd.entries.empty() || (rd.hard_state && (rd.hard_state->term != synced_.term ||
-                                                              rd.hard_state->vote != synced_.vote));
+  const bool sync = must_sync(rd, synced_);
   if (rd.hard_state) synced_ = *rd.hard_state;
   if (host_.persist(rd.entries, rd.hard_state, sync)) finish_ready();
 }

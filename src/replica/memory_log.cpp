@@ -36,4 +36,9 @@ void write_ready(raft::Persisted& disk, const raft::Ready& rd) {
   write_log(disk, rd.entries, rd.hard_state);
 }
 
+bool must_sync(const raft::Ready& rd, const raft::HardState& synced) {
+  return !rd.entries.empty() || (rd.hard_state && (rd.hard_state->term != synced.term ||
+                                                   rd.hard_state->vote != synced.vote));
+}
+
 }  // namespace synod::replica

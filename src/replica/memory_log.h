@@ -19,5 +19,10 @@ void write_log(raft::Persisted& disk, const std::vector<raft::Entry>& entries,
 void write_snapshot(raft::Persisted& disk, const raft::Snapshot& snapshot);
 // Both, in the contract's order (types.h): snapshot, entries, hard state.
 void write_ready(raft::Persisted& disk, const raft::Ready& rd);
+// Whether the Ready's entries and hard state must be durable before anything depends on them:
+// new entries, a new term or a new vote (against `synced`, the hard state last made durable)
+// must; a hard state that differs only in its commit index is a recovery hint (the commit index
+// is re-learned from the leader) and may ride along with the next sync, so a crash may lose it.
+bool must_sync(const raft::Ready& rd, const raft::HardState& synced);
 
 }  // namespace synod::replica

@@ -338,9 +338,8 @@ void Interaction::process_ready(uint64_t id, std::ostream& out) {
     out << "  Entries:\n";
     for (const Entry& e : rd.entries) out << "    " << describe(e) << "\n";
   }
-  const raft::HardState& had = n.durable.hard_state;
-  if (rd.snapshot || !rd.entries.empty() ||
-      (rd.hard_state && (rd.hard_state->term != had.term || rd.hard_state->vote != had.vote))) {
+  // As the driver decides it (replica::must_sync); a snapshot is always written durably.
+  if (rd.snapshot || replica::must_sync(rd, n.durable.hard_state)) {
     if (n.unsynced && !rd.hard_state) n.durable.hard_state = *n.unsynced;
     n.unsynced.reset();
     replica::write_ready(n.durable, rd);
