@@ -25,10 +25,6 @@ void erase_member(std::vector<GroupLoop::Member*>& list, GroupLoop::Member* memb
   list.erase(std::remove(list.begin(), list.end(), member), list.end());
 }
 
-}  // namespace
-
-namespace {
-
 // syncfs reports the file system's write-back errors to its caller from Linux 5.8 on; before,
 // it could return success over a write that failed, so it is not used there.
 bool syncfs_reports_errors() {
@@ -54,6 +50,10 @@ bool syncfs_is_a_barrier(int fd) {
 }
 
 }  // namespace
+
+Clock::time_point next_tick_after(Clock::time_point now, std::chrono::milliseconds tick) {
+  return Clock::time_point((now.time_since_epoch() / tick + 1) * tick);
+}
 
 GroupLoop::GroupLoop(Options options) : options_(std::move(options)) {
   SYNOD_ASSERT(options_.tick.count() > 0);
@@ -177,12 +177,7 @@ void GroupLoop::finish_leaving(const std::vector<Member*>& leaving) {
 }
 
 void GroupLoop::run() {
-  // Ticks fall on a grid of the monotonic clock, as a node on a thread of its own ticks.
-  const auto tick_length = options_.tick;
-  const auto next_after = [tick_length](Clock::time_point t) {
-    return Clock::time_point((t.time_since_epoch() / tick_length + 1) * tick_length);
-  };
-  Clock::time_point next_tick = next_after(Clock::now());
+  Clock::time_point next_tick = next_tick_after(Clock::now(), options_.tick);
   std::vector<Member*> batch;
   uint64_t round = 0;
   while (true) {
@@ -200,7 +195,7 @@ void GroupLoop::run() {
       for (Member* m : batch) m->woken_ = false;
       const Clock::time_point now = Clock::now();
       if (now >= next_tick) {
-        next_tick = next_after(now);
+        next_tick = next_tick_after(now, options_.tick);
         tick = true;
         batch = members_;  // every member ticks
       }

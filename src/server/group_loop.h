@@ -24,6 +24,12 @@
 
 namespace synod::server {
 
+// The first tick after `now` on the grid of the monotonic clock `tick` apart. Every raft thread
+// of a member, a group loop or a node's own, ticks on it, so the heartbeats of all its groups
+// to a peer leave together.
+std::chrono::steady_clock::time_point next_tick_after(std::chrono::steady_clock::time_point now,
+                                                      std::chrono::milliseconds tick);
+
 class GroupLoop {
  public:
   class Member {

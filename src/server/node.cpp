@@ -172,12 +172,7 @@ int64_t Node::min_lease_ttl_seconds() const {
 
 void Node::run() {
   const auto tick = std::chrono::milliseconds(options_.tick_ms);
-  // Ticks fall on a common grid of the monotonic clock, so every group of a member ticks at the
-  // same moments and their heartbeats to a peer leave together (one frame: net/transport.h).
-  const auto next_after = [tick](Clock::time_point t) {
-    return Clock::time_point((t.time_since_epoch() / tick + 1) * tick);
-  };
-  Clock::time_point next_tick = next_after(Clock::now());
+  Clock::time_point next_tick = next_tick_after(Clock::now(), tick);
   bool again = false;
   while (true) {
     {
@@ -190,7 +185,7 @@ void Node::run() {
     }
     const Clock::time_point now = Clock::now();
     const bool tick_due = now >= next_tick;
-    if (tick_due) next_tick = next_after(now);
+    if (tick_due) next_tick = next_tick_after(now, tick);
     again = step(batch_, tick_due);
   }
   fail_all_waiting();
